@@ -1,0 +1,1 @@
+//! ffi_codegen: Cranelift JIT/AOT and target facts. Not built yet: no exports.

@@ -1,0 +1,281 @@
+//! Insertion-ordered dicts. Keys compare by content for text, bytes, int,
+//! float (bitwise), bool and nil; by identity for arrays, dicts, handles and
+//! errors. Small dicts are scanned; past 8 entries an open-addressing index
+//! of u32 slots (atomic memory, not scanned) makes lookups O(1).
+
+use crate::gc;
+use crate::lock::lock;
+use crate::value::{new_obj, oom, word};
+use ffi_sdk::abi::{self, DictObj, Header, RtValue};
+use ffi_sdk::args::kind_error;
+use ffi_sdk::prelude::*;
+use ffi_sdk::rt_host;
+use std::hash::Hasher;
+
+const LINEAR_MAX: usize = 8;
+
+/// Content bytes of a key when it compares by content as a blob.
+fn blob_of(v: RtValue) -> Option<(u32, &'static [u8])> {
+    let val = Value::from_raw(v);
+    match unsafe { abi::heap_kind(v) } {
+        abi::HK_STRING => val.as_text().map(|s| (abi::HK_STRING, s.as_bytes())),
+        abi::HK_BYTES => val.as_bytes().map(|b| (abi::HK_BYTES, b)),
+        _ => None,
+    }
+}
+
+/// Canonical word for scalar keys: boxed ints and floats compare by value.
+fn scalar_of(v: RtValue) -> (u32, u64) {
+    let val = Value::from_raw(v);
+    match unsafe { abi::heap_kind(v) } {
+        abi::HK_INT => (1, val.as_int().unwrap_or(0) as u64),
+        abi::HK_FLOAT => (2, val.as_float().unwrap_or(0.0).to_bits()),
+        0 => match v & abi::TAG_MASK {
+            abi::TAG_INT => (1, ((v as i64) >> 3) as u64),
+            abi::TAG_FLOAT => (2, v & !abi::TAG_MASK),
+            _ => (3, v),
+        },
+        _ => (4, v),
+    }
+}
+
+pub fn key_hash(v: RtValue) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    match blob_of(v) {
+        Some((k, b)) => {
+            h.write_u32(k);
+            h.write(b);
+        }
+        None => {
+            let (k, w) = scalar_of(v);
+            h.write_u32(k);
+            h.write_u64(w);
+        }
+    }
+    h.finish()
+}
+
+pub fn key_eq(a: RtValue, b: RtValue) -> bool {
+    if a == b {
+        return true;
+    }
+    match (blob_of(a), blob_of(b)) {
+        (Some(x), Some(y)) => x == y,
+        (None, None) => scalar_of(a) == scalar_of(b),
+        _ => false,
+    }
+}
+
+fn dict_ptr(func: &str, v: RtValue) -> Result<*mut DictObj, RtValue> {
+    if unsafe { abi::heap_kind(v) } == abi::HK_DICT {
+        Ok(unsafe { abi::heap_ptr(v) } as *mut DictObj)
+    } else {
+        Err(kind_error(func, 0, "dict", "dict", Value::from_raw(v)).into_value().raw())
+    }
+}
+
+/// Position of `key`, with the dict locked by the caller.
+unsafe fn find(d: *mut DictObj, key: RtValue) -> Option<usize> {
+    let len = (*d).len;
+    let e = (*d).entries;
+    if (*d).index.is_null() {
+        return (0..len).find(|&i| key_eq(*e.add(2 * i), key));
+    }
+    let mask = (*d).index_cap - 1;
+    let mut slot = key_hash(key) as usize & mask;
+    loop {
+        let s = *(*d).index.add(slot);
+        if s == 0 {
+            return None;
+        }
+        let i = (s - 1) as usize;
+        if key_eq(*e.add(2 * i), key) {
+            return Some(i);
+        }
+        slot = (slot + 1) & mask;
+    }
+}
+
+/// Rebuilds the index for the current entries (len > LINEAR_MAX); false when out of memory.
+unsafe fn reindex(d: *mut DictObj) -> bool {
+    let len = (*d).len;
+    let mut cap = 16usize;
+    while cap < len * 2 {
+        cap *= 2;
+    }
+    let idx = gc::alloc_atomic(cap * 4) as *mut u32;
+    if idx.is_null() {
+        return false;
+    }
+    std::ptr::write_bytes(idx, 0, cap);
+    let mask = cap - 1;
+    for i in 0..len {
+        let mut slot = key_hash(*(*d).entries.add(2 * i)) as usize & mask;
+        while *idx.add(slot) != 0 {
+            slot = (slot + 1) & mask;
+        }
+        *idx.add(slot) = (i + 1) as u32;
+    }
+    (*d).index = idx;
+    (*d).index_cap = cap;
+    true
+}
+
+/// An empty insertion-ordered dict.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_new() -> RtValue {
+    let o = new_obj(abi::HK_DICT, std::mem::size_of::<DictObj>(), false);
+    if o.is_null() {
+        return oom("rt_dict_new", 64);
+    }
+    word(o)
+}
+
+/// Sets `key` to `value` (an existing key keeps its position); returns the dict or an Error.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_set(dict: RtValue, key: RtValue, value: RtValue) -> RtValue {
+    let d = match dict_ptr("rt_dict_set", dict) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    unsafe {
+        let _g = lock(d as *mut Header);
+        if let Some(i) = find(d, key) {
+            *(*d).entries.add(2 * i + 1) = value;
+            return dict;
+        }
+        if (*d).len >= u32::MAX as usize - 1 {
+            return Error::new(Code::LimitExceeded, "rt_dict_set", "dict is full", (*d).len).into_value().raw();
+        }
+        if (*d).len == (*d).cap {
+            let ncap = ((*d).cap * 2).max(4);
+            let e = gc::alloc(ncap * 16) as *mut RtValue;
+            if e.is_null() {
+                return oom("rt_dict_set", ncap * 16);
+            }
+            if (*d).len > 0 {
+                std::ptr::copy_nonoverlapping((*d).entries, e, 2 * (*d).len);
+            }
+            (*d).entries = e;
+            (*d).cap = ncap;
+        }
+        let i = (*d).len;
+        *(*d).entries.add(2 * i) = key;
+        *(*d).entries.add(2 * i + 1) = value;
+        (*d).len += 1;
+        let n = (*d).len;
+        if n > LINEAR_MAX {
+            if (*d).index.is_null() || n * 2 > (*d).index_cap {
+                if !reindex(d) {
+                    (*d).len -= 1;
+                    return oom("rt_dict_set", n * 8);
+                }
+            } else {
+                let mask = (*d).index_cap - 1;
+                let mut slot = key_hash(key) as usize & mask;
+                while *(*d).index.add(slot) != 0 {
+                    slot = (slot + 1) & mask;
+                }
+                *(*d).index.add(slot) = n as u32;
+            }
+        }
+    }
+    dict
+}
+
+/// The value at `key`; nil when absent; Error TypeMismatch if not a dict.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_get(dict: RtValue, key: RtValue) -> RtValue {
+    let d = match dict_ptr("rt_dict_get", dict) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    unsafe {
+        let _g = lock(d as *mut Header);
+        match find(d, key) {
+            Some(i) => *(*d).entries.add(2 * i + 1),
+            None => abi::NIL,
+        }
+    }
+}
+
+/// Whether `key` is present (distinguishes a nil value from absence).
+#[rt_host(tier = "verified")]
+pub fn rt_dict_has(dict: RtValue, key: RtValue) -> bool {
+    match dict_ptr("rt_dict_has", dict) {
+        Ok(d) => unsafe {
+            let _g = lock(d as *mut Header);
+            find(d, key).is_some()
+        },
+        Err(_) => false,
+    }
+}
+
+/// Removes `key` (later entries keep their order); returns its value, or nil when absent.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_remove(dict: RtValue, key: RtValue) -> RtValue {
+    let d = match dict_ptr("rt_dict_remove", dict) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    unsafe {
+        let _g = lock(d as *mut Header);
+        let Some(i) = find(d, key) else { return abi::NIL };
+        let e = (*d).entries;
+        let old = *e.add(2 * i + 1);
+        let len = (*d).len;
+        std::ptr::copy(e.add(2 * i + 2), e.add(2 * i), 2 * (len - i - 1));
+        *e.add(2 * (len - 1)) = 0;
+        *e.add(2 * (len - 1) + 1) = 0;
+        (*d).len -= 1;
+        if (*d).len > LINEAR_MAX {
+            if !reindex(d) {
+                (*d).index = std::ptr::null_mut();
+                (*d).index_cap = 0;
+            }
+        } else {
+            (*d).index = std::ptr::null_mut();
+            (*d).index_cap = 0;
+        }
+        old
+    }
+}
+
+/// Number of entries; 0 if not a dict.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_len(dict: RtValue) -> usize {
+    match dict_ptr("rt_dict_len", dict) {
+        Ok(d) => unsafe {
+            let _g = lock(d as *mut Header);
+            (*d).len
+        },
+        Err(_) => 0,
+    }
+}
+
+unsafe fn entry_at(func: &str, dict: RtValue, i: usize, off: usize) -> RtValue {
+    let d = match dict_ptr(func, dict) {
+        Ok(d) => d,
+        Err(e) => return e,
+    };
+    let len = {
+        let _g = lock(d as *mut Header);
+        if i < (*d).len {
+            return *(*d).entries.add(2 * i + off);
+        }
+        (*d).len
+    };
+    Error::new(Code::OutOfRange, func, "index out of range", format!("index {i}, length {len}")).into_value().raw()
+}
+
+/// Key number `i` in insertion order; Error OutOfRange past the end.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue {
+    unsafe { entry_at("rt_dict_key_at", dict, i, 0) }
+}
+
+/// Value number `i` in insertion order; Error OutOfRange past the end.
+#[rt_host(tier = "verified")]
+pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue {
+    unsafe { entry_at("rt_dict_value_at", dict, i, 1) }
+}

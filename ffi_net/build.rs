@@ -1,0 +1,1 @@
+fn main() { ffi_sdk::build::link_core(); }

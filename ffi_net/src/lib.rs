@@ -1,0 +1,1 @@
+//! ffi_net: Sockets and HTTP. Not built yet: no exports.

@@ -1,0 +1,54 @@
+//! Capability checks for domain functions (SPEC §7). The policy lives in
+//! `ffi_core`; while it is allow-all (and no audit log is open) a check is
+//! one relaxed atomic load.
+
+use crate::abi;
+use crate::error::{Code, Error, RtResult};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+
+/// True while every capability is granted and nothing is audited.
+#[inline(always)]
+pub fn allow_all() -> bool {
+    unsafe { abi::RT_CAP_SLOW.load(Ordering::Relaxed) == 0 }
+}
+
+/// Checks `cap` for `resource` ("" for unscoped capabilities).
+#[inline(always)]
+pub fn check(func: &'static str, cap: &'static str, resource: &str) -> RtResult<()> {
+    if allow_all() {
+        return Ok(());
+    }
+    decide(func, cap, resource)
+}
+
+#[cold]
+#[inline(never)]
+fn decide(func: &str, cap: &str, resource: &str) -> RtResult<()> {
+    let r = unsafe {
+        abi::rt__cap_decide(cap.as_ptr(), cap.len(), resource.as_ptr(), resource.len(), func.as_ptr(), func.len())
+    };
+    match r {
+        1 => Ok(()),
+        0 => {
+            let msg = if resource.is_empty() {
+                format!("{func} needs {cap}")
+            } else {
+                format!("{func} needs {cap} for {resource}")
+            };
+            Err(Error { code: Code::CapabilityDenied, message: msg, details: Vec::new() }
+                .with("capability", cap)
+                .with("resource", resource))
+        }
+        _ => Err(Error::internal(func, format!("unknown capability {cap}"))),
+    }
+}
+
+/// Checks `cap` on the canonical form of `path` (see [`crate::paths::resolve`]).
+pub fn check_path(func: &'static str, cap: &'static str, path: &Path) -> RtResult<()> {
+    if allow_all() {
+        return Ok(());
+    }
+    let canon = crate::paths::resolve(path).map_err(|e| Error::io(func, path.display(), &e))?;
+    decide(func, cap, &canon.to_string_lossy())
+}

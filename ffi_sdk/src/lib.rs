@@ -1,0 +1,42 @@
+//! Rust API for simple-rt domain crates, over the C exports of
+//! `libffi_core.so`. Stateless by design: it is compiled into every domain
+//! library, and all process state (heap, policy, registry) lives in ffi_core.
+//!
+//! A domain function is only its logic:
+//! ```ignore
+//! /// Reads a file as UTF-8 text.
+//! #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
+//! pub fn rt_file_read_text(path: &str) -> RtResult<String> {
+//!     let p = paths::validate(FN, path)?;
+//!     cap::check_path(FN, "fs.read", p)?;
+//!     std::fs::read_to_string(p).map_err(|e| Error::io(FN, path, &e))
+//! }
+//! ```
+
+pub mod abi;
+pub mod args;
+pub mod boundary;
+pub mod build;
+pub mod cap;
+pub mod error;
+pub mod handle;
+pub mod opts;
+pub mod paths;
+pub mod registry;
+pub mod ret;
+pub mod testing;
+pub mod value;
+
+pub use args::{Array, Dict, FromArg};
+pub use error::{Code, Error, RtResult};
+pub use ffi_macros::{rt_fn, rt_host};
+pub use handle::{new_handle, Handle, HandleType};
+pub use abi::TypeDesc;
+pub use opts::Opts;
+pub use ret::IntoRet;
+pub use value::{Root, Value};
+
+/// Everything a domain file needs: `use ffi_sdk::prelude::*;`.
+pub mod prelude {
+    pub use crate::{cap, new_handle, paths, rt_fn, Array, Code, Dict, Error, Handle, HandleType, Opts, Root, RtResult, Value};
+}

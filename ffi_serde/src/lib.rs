@@ -1,0 +1,1 @@
+//! ffi_serde: JSON, TOML, YAML, bincode to and from values. Not built yet: no exports.

@@ -1,0 +1,1 @@
+//! ffi_torch: PyTorch tensors (feature pytorch). Not built yet: no exports.
