@@ -430,3 +430,76 @@ pub fn rt_cap_parse(text: &str) -> RtResult<Value> {
     }
     Ok(d)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn held(allow: Option<&[&str]>, deny: &[&str]) -> Grant {
+        Grant::Held {
+            allow: allow.map(|a| a.iter().map(|s| s.to_string()).collect()),
+            deny: deny.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    #[test]
+    fn path_scopes_match_whole_components() {
+        assert!(covers(Family::Path, "/srv", "/srv"));
+        assert!(covers(Family::Path, "/srv", "/srv/a/b"));
+        assert!(!covers(Family::Path, "/srv", "/srvx"));
+        assert!(!covers(Family::Path, "/srv/a", "/srv"));
+        assert!(covers(Family::Path, "/", "/etc/passwd"));
+    }
+
+    #[test]
+    fn name_and_host_scopes() {
+        assert!(covers(Family::Name, "LC_*", "LC_ALL"));
+        assert!(!covers(Family::Name, "LC_*", "LANG"));
+        assert!(covers(Family::Name, "HOME", "HOME"));
+        assert!(!covers(Family::Name, "HOME", "HOMER"));
+        assert!(covers(Family::Host, "example.com", "example.com:443"));
+        assert!(covers(Family::Host, "example.com:443", "example.com:443"));
+        assert!(!covers(Family::Host, "example.com:443", "example.com:80"));
+        assert!(!covers(Family::Host, "example.com", "evil.com:443"));
+        assert!(covers(Family::Host, "[::1]", "[::1]:8080"));
+        assert!(covers(Family::Host, "::1", "::1"));
+    }
+
+    #[test]
+    fn intersection_only_narrows() {
+        let a = held(Some(&["/srv"]), &[]);
+        let b = held(Some(&["/srv/www", "/etc"]), &[]);
+        assert_eq!(intersect(Family::Path, &a, &b), held(Some(&["/srv/www"]), &[]));
+        // Re-granting something dropped is impossible.
+        assert_eq!(intersect(Family::Path, &Grant::Dropped, &ALL), Grant::Dropped);
+        // Disjoint scopes leave nothing.
+        assert_eq!(intersect(Family::Path, &a, &held(Some(&["/etc"]), &[])), Grant::Dropped);
+        // Denies accumulate.
+        let c = intersect(Family::Path, &held(None, &["/srv/secret"]), &a);
+        assert_eq!(c, held(Some(&["/srv"]), &["/srv/secret"]));
+    }
+
+    #[test]
+    fn deny_beats_allow_and_unscoped_needs_unscoped_grant() {
+        let g = held(Some(&["/srv"]), &["/srv/secret"]);
+        assert!(allows(Family::Path, &g, "/srv/www/index.html"));
+        assert!(!allows(Family::Path, &g, "/srv/secret/key"));
+        assert!(!allows(Family::Path, &g, "/etc/passwd"));
+        assert!(!allows(Family::Path, &g, ""));
+        assert!(allows(Family::Path, &ALL, ""));
+        assert!(!allows(Family::Path, &held(None, &["/x"]), ""));
+        assert!(!allows(Family::Path, &held(Some(&["*"]), &[]), ""));
+        assert!(allows(Family::Path, &held(Some(&["*"]), &[]), "/anything"));
+        assert!(!allows(Family::None, &Grant::Dropped, ""));
+    }
+
+    #[test]
+    fn scopes_are_validated() {
+        assert!(parse_scope("t", "fs.read", Family::Path, "relative/path").is_err());
+        assert!(parse_scope("t", "sys.info", Family::None, "/x").is_err());
+        assert!(parse_scope("t", "env.read", Family::Name, "A=B").is_err());
+        assert!(parse_scope("t", "net.connect", Family::Host, "h:99999").is_err());
+        assert!(parse_scope("t", "net.connect", Family::Host, "h:443").is_ok());
+        assert_eq!(parse_scope("t", "fs.read", Family::Path, "!/").unwrap(), "!/");
+    }
+}

@@ -279,3 +279,15 @@ pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue {
 pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue {
     unsafe { entry_at("rt_dict_value_at", dict, i, 1) }
 }
+
+/// Whether two values are equal as dict keys: by content for text, bytes, int, float (bitwise), bool, nil; else identity.
+#[ffi_sdk::rt_fn(tier = "verified")]
+pub fn rt_value_equal(a: Value, b: Value) -> bool {
+    key_eq(a.raw(), b.raw())
+}
+
+/// Hash of a value consistent with `rt_value_equal` (stable within a process only).
+#[ffi_sdk::rt_fn(tier = "verified")]
+pub fn rt_value_hash(v: Value) -> i64 {
+    key_hash(v.raw()) as i64
+}
