@@ -155,6 +155,34 @@ pub unsafe extern "C" fn rt__string_new_unchecked(p: *const u8, n: usize) -> RtV
     blob_new("rt_string_new", abi::HK_STRING, p, n)
 }
 
+/// Internal: a new string or bytes object of `n` bytes whose content the
+/// caller writes through `*data` before the value escapes (a string's
+/// content must be UTF-8: ffi_sdk validates it). Error value when the
+/// kind is not a blob kind or memory runs out (then `*data` is null).
+#[no_mangle]
+pub unsafe extern "C" fn rt__blob_alloc(hk: u32, n: usize, data: *mut *mut u8) -> RtValue {
+    *data = std::ptr::null_mut();
+    if hk != abi::HK_STRING && hk != abi::HK_BYTES {
+        return Error::invalid("rt_blob_alloc", "not a blob kind", hk).into_value().raw();
+    }
+    if n > gc::MAX_ALLOC {
+        return Error::new(Code::LimitExceeded, "rt_blob_alloc", "length exceeds the 1 TiB object limit", n)
+            .into_value()
+            .raw();
+    }
+    let size = std::mem::size_of::<BlobObj>() + n + 1;
+    let o = new_obj(hk, size, true);
+    if o.is_null() {
+        return oom("rt_blob_alloc", size);
+    }
+    let b = o as *mut BlobObj;
+    (*b).len = n;
+    let d = (*b).data.as_mut_ptr();
+    *d.add(n) = 0;
+    *data = d;
+    word(o)
+}
+
 /// The bytes of a string, NUL-terminated (interior NULs possible: use rt_string_len); NULL if not a string.
 #[rt_host(tier = "verified")]
 pub fn rt_string_ptr(v: RtValue) -> *const u8 {

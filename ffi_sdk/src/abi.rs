@@ -248,6 +248,8 @@ extern "C" {
     // ---- internal surface for domain libraries (not for hosts) ----
     /// String from bytes the caller guarantees are UTF-8.
     pub fn rt__string_new_unchecked(p: *const u8, n: usize) -> RtValue;
+    /// New string/bytes object of `n` uninitialised bytes; `*data` receives them (null on failure).
+    pub fn rt__blob_alloc(hk: u32, n: usize, data: *mut *mut u8) -> RtValue;
     /// Error value with code, message bytes (UTF-8) and details (dict or nil).
     pub fn rt__error_make(code: u32, msg: *const u8, n: usize, details: RtValue) -> RtValue;
     /// Handle value owning one reference to `data`.

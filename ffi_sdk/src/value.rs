@@ -6,6 +6,7 @@
 
 use crate::abi::{self, RtValue};
 use crate::error::{Error, RtResult};
+
 use core::marker::PhantomData;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,6 +69,42 @@ impl Value {
     /// A bytes value (copied).
     pub fn bytes(b: &[u8]) -> Value {
         Value::from_raw(unsafe { abi::rt_bytes_new(b.as_ptr(), b.len()) })
+    }
+    /// A bytes value of length `n` whose content the caller fills in place
+    /// (no intermediate copy); shorten it with [`Value::truncate_blob`], turn
+    /// it into text with [`Value::blob_into_text`]. The slice is valid while
+    /// the value is reachable; do not let the value escape before it is filled.
+    pub fn bytes_uninit<'a>(n: usize) -> RtResult<(Value, &'a mut [u8])> {
+        let mut data: *mut u8 = core::ptr::null_mut();
+        let v = Value::from_raw(unsafe { abi::rt__blob_alloc(abi::HK_BYTES, n, &mut data) });
+        if data.is_null() {
+            return Err(Error::from_value(v));
+        }
+        Ok((v, unsafe { core::slice::from_raw_parts_mut(data, n) }))
+    }
+    /// Shortens a blob made by [`Value::bytes_uninit`] (never lengthens).
+    pub fn truncate_blob(self, n: usize) {
+        unsafe {
+            if abi::heap_kind(self.raw) != abi::HK_BYTES {
+                return;
+            }
+            let b = abi::heap_ptr(self.raw) as *mut abi::BlobObj;
+            if n < (*b).len {
+                (*b).len = n;
+                *(*b).data.as_mut_ptr().add(n) = 0;
+            }
+        }
+    }
+    /// Turns a bytes value made by [`Value::bytes_uninit`] (not yet shared)
+    /// into text in place; Err(position of the first invalid byte) when its
+    /// content is not UTF-8 (the value stays bytes).
+    pub fn blob_into_text(self) -> Result<Value, usize> {
+        let Some(b) = self.as_bytes() else { return Err(0) };
+        if let Err(e) = core::str::from_utf8(b) {
+            return Err(e.valid_up_to());
+        }
+        unsafe { (*abi::heap_ptr(self.raw)).kind = abi::HEAP_MAGIC | abi::HK_STRING };
+        Ok(self)
     }
     /// An empty array with room for `cap` items.
     pub fn array(cap: usize) -> Value {
