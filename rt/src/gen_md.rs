@@ -1,0 +1,99 @@
+//! docs/API.md: the reference, per domain, with the ABI tables.
+
+use crate::gen::MARK;
+use crate::gen_c::upper_snake;
+use crate::model::{Abi, Entry, Registry};
+use std::fmt::Write;
+
+/// Text for a Markdown table cell.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn blocking(e: &Entry) -> &'static str {
+    if e.blocking {
+        "yes"
+    } else {
+        "no"
+    }
+}
+
+pub fn reference(reg: &Registry, abi: &Abi) -> String {
+    let mut o = String::new();
+    let _ = writeln!(o, "<!-- {MARK} -->");
+    let _ = writeln!(o, "# simple-rt API reference (ABI {}.{})\n", abi.major, abi.minor);
+    o.push_str(
+        "Every domain function takes `RtValue` arguments (at most 8) and returns one `RtValue`; \
+         a failure is an Error value carrying a code from the table below. Types are the registry's \
+         vocabulary: `int`, `float`, `bool`, `text`, `bytes`, `array<T>`, `dict`, `handle<Kind>`, \
+         `any`, `nil`; a trailing `?` accepts nil (parameter) or may return nil (result). \
+         The C declarations are in `include/simple_rt.h`.\n\n",
+    );
+    let domains: Vec<String> = reg.domains();
+    o.push_str("## Contents\n\n");
+    o.push_str("- [Host surface](#host-surface)\n");
+    for d in &domains {
+        let n = reg.domain_fns(d).count();
+        if n > 0 {
+            let _ = writeln!(o, "- [Domain `{d}`](#domain-{d}) ({n} functions)");
+        }
+    }
+    o.push_str("- [Kinds](#kinds)\n- [Error codes](#error-codes)\n- [Capabilities](#capabilities)\n");
+
+    o.push_str("\n## Host surface\n\nC types in and out, for building and reading values (in `libffi_core.so`).\n\n");
+    o.push_str("| C prototype | Description |\n|---|---|\n");
+    for e in reg.host_fns() {
+        let _ = writeln!(o, "| `{};` | {} |", cell(&e.c_prototype()), cell(&e.doc));
+    }
+
+    for d in &domains {
+        let fns: Vec<&Entry> = reg.domain_fns(d).collect();
+        if fns.is_empty() {
+            continue;
+        }
+        let _ = writeln!(o, "\n## Domain `{d}`\n\nLibrary `libffi_{d}.so`.\n");
+        o.push_str("| Function | Summary | Capability | Blocking | Tier |\n|---|---|---|---|---|\n");
+        for e in &fns {
+            let _ = writeln!(
+                o,
+                "| [`{}`](#{}) | {} | {} | {} | {} |",
+                e.name,
+                e.name,
+                cell(&e.summary()),
+                cell(&e.cap_text()),
+                blocking(e),
+                e.tier
+            );
+        }
+        for e in &fns {
+            let _ = writeln!(o, "\n### {}\n\n```\n{}\n```\n", e.name, e.signature);
+            let _ = writeln!(o, "{}\n", e.doc.trim());
+            let _ = writeln!(
+                o,
+                "- capability: {}\n- blocking: {}\n- tier: {}",
+                match &e.capability {
+                    Some(c) if e.scoped => format!("`{c}`, checked against the resource (scoped)"),
+                    Some(c) => format!("`{c}`"),
+                    None => "none".into(),
+                },
+                blocking(e),
+                e.tier
+            );
+        }
+    }
+
+    o.push_str("\n## Kinds\n\n`rt_kind(v)` returns:\n\n| Value | C name | Kind |\n|---|---|---|\n");
+    for (n, v) in &abi.kinds {
+        let _ = writeln!(o, "| {v} | `RT_KIND_{}` | {n} |", upper_snake(n));
+    }
+    o.push_str("\n## Error codes\n\n`rt_error_code(v)` returns 0 for a value that is not an Error.\n\n");
+    o.push_str("| Code | Name | C name | Meaning |\n|---|---|---|---|\n");
+    for e in &abi.errors {
+        let _ = writeln!(o, "| {} | {} | `RT_ERR_{}` | {} |", e.code, e.name, upper_snake(&e.name), cell(&e.doc));
+    }
+    o.push_str("\n## Capabilities\n\n| Capability | Scoped by |\n|---|---|\n");
+    for (n, s) in &abi.capabilities {
+        let _ = writeln!(o, "| `{n}` | {s} |");
+    }
+    o
+}
