@@ -160,6 +160,10 @@ pub fn rt_abi_info_json() -> String {
         "kinds": kinds,
         "errors": errors,
         "capabilities": caps,
+        "heap_kinds": {"string": abi::HK_STRING, "bytes": abi::HK_BYTES, "array": abi::HK_ARRAY, "dict": abi::HK_DICT,
+            "int": abi::HK_INT, "float": abi::HK_FLOAT, "error": abi::HK_ERROR, "handle": abi::HK_HANDLE},
+        "heap_magic": abi::HEAP_MAGIC,
+        "collector_signals": {"suspend": libc::SIGPWR, "restart": libc::SIGRTMIN() + 6},
     })
     .to_string()
 }

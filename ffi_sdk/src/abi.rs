@@ -67,7 +67,7 @@ impl Kind {
             Kind::Bool => "bool",
             Kind::Int => "int",
             Kind::Float => "float",
-            Kind::String => "text",
+            Kind::String => "string",
             Kind::Bytes => "bytes",
             Kind::Array => "array",
             Kind::Dict => "dict",
