@@ -1,1 +1,46 @@
-//! ffi_data: Regex, interning, arenas, concurrent and ordered maps of values. Not built yet: no exports.
+//! ffi_data: data structures for compilers and tools (plan §4.1).
+//!
+//! - [`regex`]: regular expressions behind a `Regex` handle, compiled once per
+//!   pattern and options (a bounded, thread-safe LRU cache of compiled programs).
+//! - [`intern`]: process-wide string interning (lasso `ThreadedRodeo`): text to
+//!   a small int symbol and back.
+//! - [`arena`]: a bump arena of zeroed byte buffers freed together on close
+//!   (typed-arena), addressed by int ids (and raw addresses for C hosts).
+//! - [`collections`]: a concurrent hash map (dashmap) and an insertion-ordered
+//!   map (indexmap behind a lock) holding values.
+//!
+//! Collector safety (SPEC §4): every value kept in Rust memory here (map values,
+//! interned texts, constant dict keys) is held as a pinned [`ffi_sdk::Root`];
+//! results are built directly in collector memory.
+
+pub mod arena;
+pub mod collections;
+pub mod intern;
+pub mod regex;
+
+/// Pinned text values reused as dict keys in results (strings are immutable, so
+/// one object can be the key of any number of dicts). Saves an allocation per key.
+pub(crate) mod keys {
+    use ffi_sdk::{Root, Value};
+    use std::sync::OnceLock;
+
+    pub struct Keys {
+        pub text: Root,
+        pub start: Root,
+        pub end: Root,
+        pub char_start: Root,
+        pub char_end: Root,
+    }
+
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+
+    pub fn get() -> &'static Keys {
+        KEYS.get_or_init(|| Keys {
+            text: Root::new(Value::text("text")),
+            start: Root::new(Value::text("start")),
+            end: Root::new(Value::text("end")),
+            char_start: Root::new(Value::text("char_start")),
+            char_end: Root::new(Value::text("char_end")),
+        })
+    }
+}

@@ -1,1 +1,73 @@
-//! ffi_serde: JSON, TOML, YAML, bincode to and from values. Not built yet: no exports.
+//! ffi_serde: JSON, TOML, YAML and bincode to and from values (plan §4.2).
+//!
+//! | export | input | result |
+//! |---|---|---|
+//! | `rt_json_parse(text, opts)` | JSON text or UTF-8 bytes; opts.bigint | value |
+//! | `rt_json_stringify(value, opts)` | opts.pretty, opts.sort_keys | text |
+//! | `rt_toml_parse(text)` | TOML 1.0/1.1 document | dict |
+//! | `rt_toml_stringify(dict, opts)` | opts.pretty, opts.sort_keys, opts.datetimes | text |
+//! | `rt_yaml_parse(text, opts)` / `rt_yaml_parse_all(text, opts)` | opts.bigint, opts.tags | value / array of documents |
+//! | `rt_yaml_stringify(value, opts)` | opts.sort_keys | text |
+//! | `rt_bincode_encode(value)` / `rt_bincode_decode(bytes)` | any value tree | bytes / value |
+//!
+//! # The value mapping (one implementation, `convert.rs`, for every format)
+//!
+//! Reading:
+//! - objects, tables, mappings -> insertion-ordered dicts (document order);
+//!   arrays, sequences -> arrays; strings -> text; true/false -> bool;
+//!   null / `~` / empty node -> nil.
+//! - integers -> int (all of i64, inline or boxed, lossless). Integers outside
+//!   the 64-bit range: JSON and YAML follow `opts.bigint`: `"float"` (default,
+//!   the nearest double, like JavaScript), `"text"` (the digits as text) or
+//!   `"error"` (Error OutOfRange); TOML forbids them (Error Parse), as its
+//!   specification does. JSON numbers with a fraction or exponent -> float
+//!   (1e400 -> infinity, as Python reads it); `-0` -> int 0.
+//! - floats -> float, bit exact (YAML/TOML `.nan`/`nan`/`inf` included).
+//! - TOML datetimes -> text in RFC 3339 spelling: offset datetime
+//!   `1979-05-27T07:32:00-08:00`, local datetime `1979-05-27T07:32:00.999`,
+//!   local date `1979-05-27`, local time `07:32:00` (seconds omitted in TOML
+//!   1.1 input are written out). `rt_toml_stringify` with `opts.datetimes`
+//!   writes texts that are valid TOML datetimes back as datetimes.
+//! - YAML: the 1.2 core schema (`yes`, `on` are text; `0o17` is 15); anchors
+//!   and aliases are expanded (alias expansion is bounded against "billion
+//!   laughs": Error LimitExceeded); merge keys `<<: *a` / `<<: [*a, *b]` are
+//!   applied (merged keys first, earlier sources win, the mapping's own keys
+//!   override); duplicate keys are Error Parse; custom tags (`!point [1, 2]`)
+//!   are dropped, or with `opts.tags` kept as `{"tag": "!point", "value": [1, 2]}`;
+//!   `!!binary` stays its base64 text; non-string keys keep their kind (int,
+//!   bool, nil, float, and arrays/dicts as identity keys). Several documents:
+//!   `rt_yaml_parse_all`; `rt_yaml_parse` refuses a second document.
+//! - JSON duplicate keys: the last value wins, in the first one's place (Python's rule).
+//!
+//! Writing (stringify / encode):
+//! - dicts keep their order (`opts.sort_keys` sorts by key text); JSON and TOML
+//!   keys must be text; int, float, bool and nil keys are written as their JSON
+//!   spelling (`1`, `2.5`, `true`, `null`, like Python's json), other key kinds
+//!   are Error Unsupported. YAML writes every key kind. TOML writes a table's
+//!   plain keys before its sub-tables (TOML syntax), so their relative order
+//!   can change.
+//! - Values with no representation are an Error naming the path to them,
+//!   `$.a[3].b` / `$["odd key"][0]` (details.path): NaN/Infinity in JSON
+//!   (Unsupported), bytes in JSON/TOML/YAML (Unsupported: encode them first),
+//!   nil in TOML (Unsupported), handles and errors everywhere (Unsupported), a
+//!   value that contains itself (InvalidArgument, "cycle"). A value shared twice
+//!   without a cycle is written twice.
+//! - bincode is the exception: every value tree except handles and errors,
+//!   bytes and NaN payloads included, comes back exactly (see `bincode.rs` for
+//!   the schema).
+//!
+//! Limits: nesting deeper than 127 arrays/dicts is Error LimitExceeded in every
+//! format, reading and writing (serde_json's and serde_norway's recursion
+//! limit; the TOML parser stops at its own, lower limit of about 80; TOML text is
+//! also scanned before parsing so 100 000 `[` never reach the parser). Parse
+//! errors are Error Parse with details line, column (1-based) and position
+//! (byte offset). Parsing is linear in the input. JSON values are built directly
+//! in collector memory while serde_json parses (no intermediate tree); TOML and
+//! YAML first go through their parser's own document (toml's table tree,
+//! libyaml's event list), then straight into values.
+
+pub mod bincode;
+pub mod convert;
+pub mod json;
+pub mod toml;
+pub mod yaml;

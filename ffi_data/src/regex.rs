@@ -1,0 +1,245 @@
+//! Regular expressions (the `regex` crate: linear-time matching, no
+//! backtracking, no look-around or back-references) behind a `Regex` handle.
+//!
+//! Offsets: every `start` / `end` is a BYTE offset into the UTF-8 text (what
+//! C hosts slice with); `char_start` / `char_end` are the same positions
+//! counted in Unicode scalar values (code points), for hosts whose strings
+//! index by character. A match dict is `{text, start, end, char_start, char_end}`.
+//!
+//! Compiling: `rt_regex_new` looks the pattern (with its options) up in a
+//! process-wide LRU cache of 256 compiled programs first, so a host that
+//! recompiles the same pattern in a loop pays once; the handle shares the
+//! compiled program (the regex crate's `Regex` is reference counted and
+//! `Sync`, so one handle may be used from many threads at once). Compiled
+//! size is bounded by `size_limit` (default 10 MiB, the regex crate's): a
+//! pattern over it is Error LimitExceeded. Syntax errors are Error Parse with
+//! the byte `position`, `line` and `column` of the offending part in details.
+
+use crate::keys;
+use ffi_sdk::error::quote;
+use ffi_sdk::prelude::*;
+use lru::LruCache;
+use parking_lot::Mutex;
+use std::num::NonZeroUsize;
+use std::sync::OnceLock;
+
+/// A compiled regular expression (handle type `Regex`).
+pub struct Regex {
+    pub re: regex::Regex,
+}
+
+impl HandleType for Regex {
+    const NAME: &'static str = "Regex";
+}
+
+const CACHE_CAP: usize = 256;
+const DEFAULT_SIZE_LIMIT: i64 = 10 * (1 << 20);
+const MAX_SIZE_LIMIT: i64 = 1 << 30;
+
+#[derive(Clone, Copy, Hash, PartialEq, Eq, Default)]
+struct Flags {
+    case_insensitive: bool,
+    multi_line: bool,
+    dot_all: bool,
+    ignore_whitespace: bool,
+    ascii: bool,
+    size_limit: i64,
+}
+
+type Cache = Mutex<LruCache<(Box<str>, Flags), regex::Regex>>;
+
+fn cache() -> &'static Cache {
+    static CACHE: OnceLock<Cache> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(CACHE_CAP).unwrap_or(NonZeroUsize::MIN))))
+}
+
+fn compile(func: &'static str, pattern: &str, f: Flags) -> RtResult<regex::Regex> {
+    let key = (Box::<str>::from(pattern), f);
+    if let Some(re) = cache().lock().get(&key) {
+        return Ok(re.clone());
+    }
+    let built = regex::RegexBuilder::new(pattern)
+        .case_insensitive(f.case_insensitive)
+        .multi_line(f.multi_line)
+        .dot_matches_new_line(f.dot_all)
+        .ignore_whitespace(f.ignore_whitespace)
+        .unicode(!f.ascii)
+        .size_limit(f.size_limit as usize)
+        .build();
+    match built {
+        Ok(re) => {
+            cache().lock().put(key, re.clone());
+            Ok(re)
+        }
+        Err(regex::Error::CompiledTooBig(limit)) => Err(Error::new(
+            Code::LimitExceeded,
+            func,
+            format!("compiled pattern exceeds the size limit of {limit} bytes (option size_limit)"),
+            quote(pattern),
+        )
+        .with("limit", limit)),
+        Err(e) => Err(syntax_error(func, pattern, f, &e)),
+    }
+}
+
+/// Error Parse with the position regex-syntax reports for the same pattern and flags.
+fn syntax_error(func: &'static str, pattern: &str, f: Flags, e: &regex::Error) -> Error {
+    let parsed = regex_syntax::ParserBuilder::new()
+        .case_insensitive(f.case_insensitive)
+        .multi_line(f.multi_line)
+        .dot_matches_new_line(f.dot_all)
+        .ignore_whitespace(f.ignore_whitespace)
+        .unicode(!f.ascii)
+        .utf8(true)
+        .build()
+        .parse(pattern);
+    let (what, span) = match &parsed {
+        Err(regex_syntax::Error::Parse(pe)) => (pe.kind().to_string(), Some(*pe.span())),
+        Err(regex_syntax::Error::Translate(te)) => (te.kind().to_string(), Some(*te.span())),
+        _ => (e.to_string().lines().last().unwrap_or("invalid pattern").trim().to_string(), None),
+    };
+    match span {
+        Some(s) => Error::new(
+            Code::Parse,
+            func,
+            format!("invalid pattern: {what} at line {} column {}", s.start.line, s.start.column),
+            quote(pattern),
+        )
+        .with("position", s.start.offset)
+        .with("line", s.start.line)
+        .with("column", s.start.column),
+        None => Error::new(Code::Parse, func, format!("invalid pattern: {what}"), quote(pattern)),
+    }
+}
+
+/// Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, size_limit (bytes). Cached by pattern.
+#[rt_fn(tier = "verified", ret = "handle<Regex>")]
+pub fn rt_regex_new(pattern: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["case_insensitive", "multi_line", "dot_all", "ignore_whitespace", "ascii", "size_limit"])?;
+    let f = Flags {
+        case_insensitive: opts.bool("case_insensitive")?.unwrap_or(false),
+        multi_line: opts.bool("multi_line")?.unwrap_or(false),
+        dot_all: opts.bool("dot_all")?.unwrap_or(false),
+        ignore_whitespace: opts.bool("ignore_whitespace")?.unwrap_or(false),
+        ascii: opts.bool("ascii")?.unwrap_or(false),
+        size_limit: opts.int_in("size_limit", 1, MAX_SIZE_LIMIT)?.unwrap_or(DEFAULT_SIZE_LIMIT),
+    };
+    let re = compile(FN, pattern, f)?;
+    Ok(new_handle(Regex { re }))
+}
+
+/// Whether the regex matches anywhere in `text`.
+#[rt_fn(tier = "verified")]
+pub fn rt_regex_is_match(re: Handle<Regex>, text: &str) -> bool {
+    re.re.is_match(text)
+}
+
+/// Counts code points in `s` (fast path for ASCII runs is the std implementation).
+#[inline]
+fn chars_in(s: &str) -> usize {
+    s.chars().count()
+}
+
+fn match_dict(m: regex::Match<'_>, char_start: usize) -> RtResult<Value> {
+    let k = keys::get();
+    let char_end = char_start + chars_in(m.as_str());
+    let d = Value::dict();
+    d.set_value(k.text.get(), Value::text(m.as_str()))?;
+    d.set_value(k.start.get(), Value::int(m.start() as i64))?;
+    d.set_value(k.end.get(), Value::int(m.end() as i64))?;
+    d.set_value(k.char_start.get(), Value::int(char_start as i64))?;
+    d.set_value(k.char_end.get(), Value::int(char_end as i64))?;
+    Ok(d)
+}
+
+/// The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none.
+#[rt_fn(tier = "verified", ret = "dict?")]
+pub fn rt_regex_find(re: Handle<Regex>, text: &str) -> RtResult<Value> {
+    match re.re.find(text) {
+        Some(m) => match_dict(m, chars_in(&text[..m.start()])),
+        None => Ok(Value::NIL),
+    }
+}
+
+/// Groups of the first match as a dict: int keys 0..n (0 = whole match) and each group's name; nil for a group that did not take part; nil when no match.
+#[rt_fn(tier = "verified", ret = "dict?")]
+pub fn rt_regex_captures(re: Handle<Regex>, text: &str) -> RtResult<Value> {
+    let Some(caps) = re.re.captures(text) else { return Ok(Value::NIL) };
+    let d = Value::dict();
+    let group = |i: usize| caps.get(i).map_or(Value::NIL, |m| Value::text(m.as_str()));
+    for i in 0..caps.len() {
+        d.set_value(Value::int(i as i64), group(i))?;
+    }
+    for (i, name) in re.re.capture_names().enumerate() {
+        if let Some(name) = name {
+            d.set_value(Value::text(name), group(i))?;
+        }
+    }
+    Ok(d)
+}
+
+/// All non-overlapping matches, left to right: an array of texts, or with opts.offsets an array of match dicts; opts.limit caps the count.
+#[rt_fn(tier = "verified", ret = "array")]
+pub fn rt_regex_find_all(re: Handle<Regex>, text: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["offsets", "limit"])?;
+    let offsets = opts.bool("offsets")?.unwrap_or(false);
+    let limit = opts.int_in("limit", 0, i64::MAX)?.map_or(usize::MAX, |n| n as usize);
+    let out = Value::array(0);
+    if offsets {
+        // Code-point offsets counted incrementally: linear in the text overall.
+        let (mut pos, mut chars) = (0usize, 0usize);
+        for m in re.re.find_iter(text).take(limit) {
+            chars += chars_in(&text[pos..m.start()]);
+            pos = m.start();
+            out.push(match_dict(m, chars)?);
+        }
+    } else {
+        for m in re.re.find_iter(text).take(limit) {
+            out.push(Value::text(m.as_str()));
+        }
+    }
+    Ok(out)
+}
+
+/// Replaces matches with `replacement` ($1, ${name}, $$ for a dollar); opts: all (default true; false = first only), limit (max replacements), literal (no $ expansion).
+#[rt_fn(tier = "verified")]
+pub fn rt_regex_replace(re: Handle<Regex>, text: &str, replacement: &str, opts: Opts) -> RtResult<String> {
+    opts.only(&["all", "limit", "literal"])?;
+    let all = opts.bool("all")?.unwrap_or(true);
+    let limit = opts.int_in("limit", 1, i64::MAX)?;
+    if !all && limit.is_some() {
+        return Err(Error::invalid(FN, "options all=false and limit conflict", "give one of them"));
+    }
+    // regex's replacen: 0 means all.
+    let n = match (all, limit) {
+        (false, _) => 1,
+        (true, Some(l)) => usize::try_from(l).unwrap_or(usize::MAX),
+        (true, None) => 0,
+    };
+    let out = if opts.bool("literal")?.unwrap_or(false) {
+        re.re.replacen(text, n, regex::NoExpand(replacement))
+    } else {
+        re.re.replacen(text, n, replacement)
+    };
+    Ok(out.into_owned())
+}
+
+/// Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest).
+#[rt_fn(tier = "verified", ret = "array<text>")]
+pub fn rt_regex_split(re: Handle<Regex>, text: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["limit"])?;
+    let out = Value::array(0);
+    match opts.int_in("limit", 1, i64::MAX)? {
+        Some(n) => {
+            for piece in re.re.splitn(text, usize::try_from(n).unwrap_or(usize::MAX)) {
+                out.push(Value::text(piece));
+            }
+        }
+        None => {
+            for piece in re.re.split(text) {
+                out.push(Value::text(piece));
+            }
+        }
+    }
+    Ok(out)
+}

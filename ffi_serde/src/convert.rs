@@ -1,0 +1,846 @@
+//! The one mapping between documents and values, shared by every format
+//! (documented in the crate docs):
+//! - parsing: [`Seed`], a serde `DeserializeSeed` whose visitor builds values
+//!   directly in collector memory while the parser runs (no intermediate tree:
+//!   each container is a local of the visitor frame that fills it, so it is on
+//!   the stack where the collector sees it);
+//! - writing: [`Node`], a serde `Serialize` view of a value that checks what
+//!   the format can represent and names the path of what it cannot.
+
+use ffi_sdk::abi::{self, RtValue};
+use ffi_sdk::error::quote;
+use ffi_sdk::{Code, Error, Value};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
+use std::cell::RefCell;
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+/// Deepest nesting of arrays and dicts any format reads or writes: 127 levels,
+/// what serde_json and serde_norway accept (their recursion limit of 128
+/// counts the level that fails). A deeper document or value is Error
+/// LimitExceeded, never a stack overflow.
+pub const MAX_DEPTH: usize = 127;
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Format {
+    Json,
+    Toml,
+    Yaml,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Json => "JSON",
+            Format::Toml => "TOML",
+            Format::Yaml => "YAML",
+        }
+    }
+}
+
+/// What parsing does with an integer outside the 64-bit range.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum BigInt {
+    /// The nearest float (like JavaScript); the default.
+    Float,
+    /// Its decimal text.
+    Text,
+    /// Error OutOfRange.
+    Error,
+}
+
+impl BigInt {
+    pub fn from_opt(func: &'static str, s: Option<&str>) -> ffi_sdk::RtResult<BigInt> {
+        match s {
+            None | Some("float") => Ok(BigInt::Float),
+            Some("text") => Ok(BigInt::Text),
+            Some("error") => Ok(BigInt::Error),
+            Some(other) => Err(Error::invalid(func, "option bigint must be \"float\", \"text\" or \"error\"", quote(other))),
+        }
+    }
+}
+
+// ------------------------------------------------------------------ shared helpers
+
+extern "C" {
+    /// Exported by libffi_core.so (host surface); not yet declared in ffi_sdk::abi.
+    fn rt_dict_has(dict: RtValue, key: RtValue) -> bool;
+}
+
+/// Whether `dict` has `key` (a stored nil counts).
+pub fn dict_has(dict: Value, key: Value) -> bool {
+    unsafe { rt_dict_has(dict.raw(), key.raw()) }
+}
+
+/// A consistent view of an array's items or a dict's entries: the length and
+/// the collector block they live in, read under the object's lock (the header
+/// spin lock of the ABI). The block pointer stays on the stack while the view
+/// is used, so the block outlives a concurrent growth that replaces it.
+#[derive(Clone, Copy)]
+pub struct Items {
+    ptr: *const RtValue,
+    len: usize,
+}
+
+impl Items {
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Array item `i`.
+    #[inline]
+    pub fn item(&self, i: usize) -> Value {
+        debug_assert!(i < self.len);
+        Value::from_raw(unsafe { std::ptr::read_volatile(self.ptr.add(i)) })
+    }
+    /// Dict entry `i` as (key, value).
+    #[inline]
+    pub fn entry(&self, i: usize) -> (Value, Value) {
+        debug_assert!(i < self.len);
+        unsafe {
+            (
+                Value::from_raw(std::ptr::read_volatile(self.ptr.add(2 * i))),
+                Value::from_raw(std::ptr::read_volatile(self.ptr.add(2 * i + 1))),
+            )
+        }
+    }
+}
+
+#[inline]
+unsafe fn locked<T>(h: *mut abi::Header, f: impl FnOnce() -> T) -> T {
+    let word = &(*h).lock;
+    let mut spins = 0u32;
+    while word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
+        spins += 1;
+        if spins < 64 {
+            std::hint::spin_loop();
+        } else {
+            std::thread::yield_now();
+        }
+    }
+    let r = f();
+    word.store(0, Ordering::Release);
+    r
+}
+
+/// Items of an array value (empty view for anything else).
+#[inline]
+pub fn array_items(v: Value) -> Items {
+    unsafe {
+        if abi::heap_kind(v.raw()) != abi::HK_ARRAY {
+            return Items { ptr: std::ptr::null(), len: 0 };
+        }
+        let h = abi::heap_ptr(v.raw());
+        let a = h as *const abi::ArrayObj;
+        locked(h, || Items { ptr: (*a).items, len: (*a).len })
+    }
+}
+
+/// Entries of a dict value (empty view for anything else).
+#[inline]
+pub fn dict_entries(v: Value) -> Items {
+    unsafe {
+        if abi::heap_kind(v.raw()) != abi::HK_DICT {
+            return Items { ptr: std::ptr::null(), len: 0 };
+        }
+        let h = abi::heap_ptr(v.raw());
+        let d = h as *const abi::DictObj;
+        locked(h, || Items { ptr: (*d).entries, len: (*d).len })
+    }
+}
+
+/// 1-based line and column of byte `pos` in `src` (column counted in characters).
+pub fn line_col(src: &[u8], pos: usize) -> (usize, usize) {
+    let pos = pos.min(src.len());
+    let before = &src[..pos];
+    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+    let start = before.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    let col = String::from_utf8_lossy(&src[start..pos]).chars().count() + 1;
+    (line, col)
+}
+
+/// Byte offset of 1-based (line, column) where column counts bytes.
+pub fn offset_of(src: &[u8], line: usize, col: usize) -> usize {
+    let mut off = 0;
+    for _ in 1..line {
+        match src[off..].iter().position(|&b| b == b'\n') {
+            Some(i) => off += i + 1,
+            None => return src.len(),
+        }
+    }
+    (off + col.saturating_sub(1)).min(src.len())
+}
+
+/// Error Parse `func: what at line L column C (input)` with line/column/position details.
+pub fn parse_error(func: &'static str, fmt: Format, what: &str, line: usize, col: usize, pos: usize) -> Error {
+    Error::plain(Code::Parse, func, format!("invalid {}: {what} at line {line} column {col}", fmt.name()))
+        .with("line", line)
+        .with("column", col)
+        .with("position", pos)
+}
+
+// ------------------------------------------------------------------ parsing
+
+/// serde_json (with `arbitrary_precision`, on in this workspace) passes numbers it
+/// does not keep as i64/u64 as a one-entry map under this key.
+const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
+/// toml passes datetimes as a one-entry map under this key.
+const TOML_DATETIME_TOKEN: &str = "$__toml_private_datetime";
+
+/// Parse settings and the state one parse shares between visitor frames.
+pub struct Ctx {
+    pub func: &'static str,
+    pub fmt: Format,
+    pub bigint: BigInt,
+    /// YAML: keep custom tags as `{"tag": "!t", "value": v}`.
+    pub yaml_tags: bool,
+    /// The first failure raised inside a visitor, with its real code (the
+    /// parser only carries a message back).
+    pub err: RefCell<Option<Error>>,
+    /// Short JSON object keys seen in this parse -> their string value, so
+    /// repeated keys share one object. Every cached value is also pushed on
+    /// `keep` (an array on this stack frame), so the collector sees it.
+    keys: RefCell<KeyCache>,
+    keep: Value,
+    /// Containers open around the current visitor frame.
+    depth: std::cell::Cell<usize>,
+}
+
+struct KeyCache {
+    map: std::collections::HashMap<Box<[u8]>, RtValue, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>,
+}
+
+const KEY_CACHE_MAX_LEN: usize = 24;
+const KEY_CACHE_MAX_ENTRIES: usize = 2048;
+
+impl Ctx {
+    pub fn new(func: &'static str, fmt: Format, bigint: BigInt) -> Ctx {
+        Ctx {
+            func,
+            fmt,
+            bigint,
+            yaml_tags: false,
+            err: RefCell::new(None),
+            keys: RefCell::new(KeyCache { map: Default::default() }),
+            keep: Value::array(0),
+            depth: std::cell::Cell::new(0),
+        }
+    }
+
+    /// Records `e` (the first one wins) and returns a parser error carrying its message.
+    fn fail<E: de::Error>(&self, e: Error) -> E {
+        let msg = e.message.clone();
+        let mut slot = self.err.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        E::custom(msg)
+    }
+
+    /// The recorded failure, if a visitor raised one.
+    pub fn take_err(&self) -> Option<Error> {
+        self.err.borrow_mut().take()
+    }
+
+    fn key_text(&self, s: &str) -> Value {
+        if self.fmt != Format::Json || s.len() > KEY_CACHE_MAX_LEN {
+            return Value::text(s);
+        }
+        let mut c = self.keys.borrow_mut();
+        if let Some(&w) = c.map.get(s.as_bytes()) {
+            return Value::from_raw(w);
+        }
+        let v = Value::text(s);
+        if c.map.len() < KEY_CACHE_MAX_ENTRIES && !v.is_error() {
+            self.keep.push(v);
+            c.map.insert(s.as_bytes().into(), v.raw());
+        }
+        v
+    }
+
+    fn big_int(&self, digits: &str) -> Result<Value, Error> {
+        match self.bigint {
+            BigInt::Float => Ok(Value::float(digits.parse::<f64>().unwrap_or(f64::NAN))),
+            BigInt::Text => Ok(Value::text(digits)),
+            BigInt::Error => Err(Error::new(
+                Code::OutOfRange,
+                self.func,
+                "integer outside the 64-bit range (option bigint: \"float\" or \"text\" accepts it)",
+                digits,
+            )),
+        }
+    }
+}
+
+/// Builds one value (and everything under it) from a serde deserializer.
+#[derive(Clone, Copy)]
+pub struct Seed<'c> {
+    pub ctx: &'c Ctx,
+}
+
+impl<'de> DeserializeSeed<'de> for Seed<'_> {
+    type Value = Value;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+/// A map key: the special tokens of serde_json and toml, or a key value.
+enum KeyOut {
+    JsonNumber,
+    TomlDatetime,
+    Key(Value),
+}
+
+#[derive(Clone, Copy)]
+struct KeySeed<'c> {
+    ctx: &'c Ctx,
+    first: bool,
+}
+
+impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
+    type Value = KeyOut;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<KeyOut, D::Error> {
+        if self.ctx.fmt == Format::Yaml {
+            // YAML keys may be any node.
+            return d.deserialize_any(Seed { ctx: self.ctx }).map(KeyOut::Key);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeySeed<'_> {
+    type Value = KeyOut;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a key")
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<KeyOut, E> {
+        if self.first {
+            if s == JSON_NUMBER_TOKEN && self.ctx.fmt == Format::Json {
+                return Ok(KeyOut::JsonNumber);
+            }
+            if s == TOML_DATETIME_TOKEN && self.ctx.fmt == Format::Toml {
+                return Ok(KeyOut::TomlDatetime);
+            }
+        }
+        Ok(KeyOut::Key(self.ctx.key_text(s)))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<KeyOut, E> {
+        self.visit_str(s)
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<KeyOut, E> {
+        self.visit_str(&s)
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<KeyOut, E> {
+        Ok(KeyOut::Key(Value::int(i)))
+    }
+    fn visit_u64<E: de::Error>(self, i: u64) -> Result<KeyOut, E> {
+        Ok(KeyOut::Key(Value::text(&i.to_string())))
+    }
+}
+
+/// The text value of a token map (`{"$serde_json::private::Number": "1e400"}`).
+struct TokenText;
+
+impl<'de> DeserializeSeed<'de> for TokenText {
+    type Value = String;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<String, D::Error> {
+        <String as de::Deserialize>::deserialize(d)
+    }
+}
+
+impl Seed<'_> {
+    fn int_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        match i64::try_from(u) {
+            Ok(i) => Ok(Value::int(i)),
+            Err(_) => self.big(&u.to_string()),
+        }
+    }
+    fn big<E: de::Error>(self, digits: &str) -> Result<Value, E> {
+        if self.ctx.fmt == Format::Toml {
+            // TOML integers are 64-bit by specification.
+            return Err(self.ctx.fail(Error::new(Code::Parse, self.ctx.func, "integer outside the 64-bit range of TOML", digits)));
+        }
+        self.ctx.big_int(digits).map_err(|e| self.ctx.fail(e))
+    }
+    /// A JSON number serde_json handed over as text (floats and big integers).
+    fn json_number<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        if s.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
+            return match s.parse::<f64>() {
+                Ok(f) => Ok(Value::float(f)),
+                Err(_) => Err(self.ctx.fail(Error::new(Code::Parse, self.ctx.func, "invalid number", s))),
+            };
+        }
+        match s.parse::<i64>() {
+            Ok(i) => Ok(Value::int(i)),
+            Err(_) => self.big(s),
+        }
+    }
+}
+
+impl<'de> Seed<'_> {
+    /// One more container open; the same limit for every format.
+    fn enter<E: de::Error>(self) -> Result<(), E> {
+        let d = self.ctx.depth.get() + 1;
+        if d > MAX_DEPTH {
+            return Err(self.ctx.fail(Error::plain(Code::LimitExceeded, self.ctx.func, format!("nesting deeper than {MAX_DEPTH}"))));
+        }
+        self.ctx.depth.set(d);
+        Ok(())
+    }
+    fn leave(self) {
+        self.ctx.depth.set(self.ctx.depth.get() - 1);
+    }
+
+}
+
+impl<'de> Seed<'_> {
+    fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let ctx = self.ctx;
+        let d = Value::dict();
+        // YAML merge keys (`<<: *base` or `<<: [*a, *b]`): sources kept on this frame.
+        let mut merges = Value::NIL;
+        let mut first = true;
+        while let Some(k) = map.next_key_seed(KeySeed { ctx, first })? {
+            let was_first = first;
+            first = false;
+            let k = match k {
+                KeyOut::JsonNumber if was_first => {
+                    let s = map.next_value_seed(TokenText)?;
+                    // Balance the caller's leave().
+                    self.ctx.depth.set(self.ctx.depth.get() + 1);
+                    return self.json_number(&s);
+                }
+                KeyOut::TomlDatetime if was_first => {
+                    let s = map.next_value_seed(TokenText)?;
+                    self.ctx.depth.set(self.ctx.depth.get() + 1);
+                    return Ok(Value::text(&rfc3339(s)));
+                }
+                KeyOut::JsonNumber => Value::text(JSON_NUMBER_TOKEN),
+                KeyOut::TomlDatetime => Value::text(TOML_DATETIME_TOKEN),
+                KeyOut::Key(k) => k,
+            };
+            if was_first {
+                self.enter()?;
+            }
+            let v = map.next_value_seed(self)?;
+            if ctx.fmt == Format::Yaml {
+                if k.as_text() == Some("<<") {
+                    if merges.is_nil() {
+                        merges = Value::array(1);
+                    }
+                    merges.push(v);
+                    continue;
+                }
+                if dict_has(d, k) {
+                    return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "duplicate key in a YAML mapping", k.describe())));
+                }
+            }
+            set_entry(ctx, d, k, v)?;
+        }
+        if first {
+            // An empty mapping still counts as a level.
+            self.enter()?;
+        }
+        if merges.is_nil() {
+            return Ok(d);
+        }
+        // Merged entries first (earlier sources win), then this mapping's own keys override.
+        let out = Value::dict();
+        for src in array_items(merges).iter_values() {
+            let sources = if src.is_array() { src } else { Value::array(1).push(src) };
+            for s in array_items(sources).iter_values() {
+                if !s.is_dict() {
+                    return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "a merge key (<<) must name a mapping or a list of mappings", s.describe())));
+                }
+                let e = dict_entries(s);
+                for i in 0..e.len() {
+                    let (k, v) = e.entry(i);
+                    if !dict_has(out, k) {
+                        set_entry(ctx, out, k, v)?;
+                    }
+                }
+            }
+        }
+        let e = dict_entries(d);
+        for i in 0..e.len() {
+            let (k, v) = e.entry(i);
+            set_entry(ctx, out, k, v)?;
+        }
+        Ok(out)
+    }
+}
+
+/// A TOML datetime as RFC 3339 text: TOML 1.1 lets seconds be omitted (`07:32`);
+/// they are written out (`07:32:00`), as RFC 3339 requires.
+fn rfc3339(s: String) -> String {
+    match s.parse::<toml::value::Datetime>() {
+        Ok(mut dt) => match dt.time.as_mut() {
+            Some(t) if t.second.is_none() => {
+                t.second = Some(0);
+                dt.to_string()
+            }
+            _ => s,
+        },
+        Err(_) => s,
+    }
+}
+
+fn set_entry<E: de::Error>(ctx: &Ctx, d: Value, k: Value, v: Value) -> Result<(), E> {
+    d.set_value(k, v).map(|_| ()).map_err(|e| ctx.fail(e))
+}
+
+impl<'de> Visitor<'de> for Seed<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("any value")
+    }
+    fn visit_bool<E: de::Error>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::bool(b))
+    }
+    fn visit_i64<E: de::Error>(self, i: i64) -> Result<Value, E> {
+        Ok(Value::int(i))
+    }
+    fn visit_u64<E: de::Error>(self, u: u64) -> Result<Value, E> {
+        self.int_u64(u)
+    }
+    fn visit_i128<E: de::Error>(self, i: i128) -> Result<Value, E> {
+        match i64::try_from(i) {
+            Ok(i) => Ok(Value::int(i)),
+            Err(_) => self.big(&i.to_string()),
+        }
+    }
+    fn visit_u128<E: de::Error>(self, u: u128) -> Result<Value, E> {
+        match i64::try_from(u) {
+            Ok(i) => Ok(Value::int(i)),
+            Err(_) => self.big(&u.to_string()),
+        }
+    }
+    fn visit_f64<E: de::Error>(self, f: f64) -> Result<Value, E> {
+        Ok(Value::float(f))
+    }
+    fn visit_str<E: de::Error>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::text(s))
+    }
+    fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<Value, E> {
+        Ok(Value::text(s))
+    }
+    fn visit_string<E: de::Error>(self, s: String) -> Result<Value, E> {
+        Ok(Value::text(&s))
+    }
+    fn visit_bytes<E: de::Error>(self, b: &[u8]) -> Result<Value, E> {
+        Ok(Value::bytes(b))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::NIL)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::NIL)
+    }
+    fn visit_some<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+    fn visit_newtype_struct<D: de::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        self.enter()?;
+        let a = Value::array(seq.size_hint().unwrap_or(0).min(4096));
+        while let Some(v) = seq.next_element_seed(self)? {
+            a.push(v);
+        }
+        self.leave();
+        Ok(a)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Value, A::Error> {
+        // Depth is counted inside: a one-entry token map (a number, a datetime) is no container.
+        let r = self.map(map)?;
+        self.leave();
+        Ok(r)
+    }
+
+    /// YAML custom tags (`!point [1, 2]`) arrive as enums named by the tag.
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        use de::VariantAccess;
+        let (tag, variant): (String, _) = data.variant()?;
+        let v = variant.newtype_variant_seed(self)?;
+        if self.ctx.yaml_tags {
+            let d = Value::dict();
+            d.set("tag", Value::text(&format!("!{tag}")));
+            d.set("value", v);
+            Ok(d)
+        } else {
+            Ok(v)
+        }
+    }
+}
+
+impl Items {
+    /// Array items as an iterator of values (the view stays on the caller's stack).
+    pub fn iter_values(self) -> impl Iterator<Item = Value> {
+        (0..self.len).map(move |i| self.item(i))
+    }
+}
+
+// ------------------------------------------------------------------ writing
+
+/// Settings of one stringify and the first failure found.
+pub struct SerCtx {
+    pub func: &'static str,
+    pub fmt: Format,
+    pub sort_keys: bool,
+    /// TOML: texts that are valid TOML datetimes are written as datetimes.
+    pub datetimes: bool,
+    pub err: RefCell<Option<Error>>,
+}
+
+impl SerCtx {
+    pub fn new(func: &'static str, fmt: Format) -> SerCtx {
+        SerCtx { func, fmt, sort_keys: false, datetimes: false, err: RefCell::new(None) }
+    }
+
+    fn fail<E: ser::Error>(&self, code: Code, what: String, path: &Path<'_>) -> E {
+        let p = path.render();
+        let e = Error::new(code, self.func, &what, format!("at {p}")).with("path", p);
+        let msg = e.message.clone();
+        let mut slot = self.err.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        E::custom(msg)
+    }
+
+    /// The recorded failure, or `other` converted by the caller.
+    pub fn take_err(&self) -> Option<Error> {
+        self.err.borrow_mut().take()
+    }
+}
+
+/// One step of the path from the root, kept on the stack (parent links).
+pub struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    seg: Seg,
+    /// The value at this path (for cycle detection).
+    at: Value,
+    depth: usize,
+}
+
+#[derive(Clone, Copy)]
+enum Seg {
+    Root,
+    Index(usize),
+    Key(Value),
+}
+
+impl<'a> Path<'a> {
+    pub fn root(v: Value) -> Path<'static> {
+        Path { parent: None, seg: Seg::Root, at: v, depth: 0 }
+    }
+    fn child(&'a self, seg: Seg, at: Value) -> Path<'a> {
+        Path { parent: Some(self), seg, at, depth: self.depth + 1 }
+    }
+    /// `$`, `$.name`, `$[3]`, `$["odd key"]`.
+    pub fn render(&self) -> String {
+        let mut segs = Vec::new();
+        let mut p = Some(self);
+        while let Some(n) = p {
+            segs.push(n.seg);
+            p = n.parent;
+        }
+        let mut out = String::from("$");
+        for s in segs.iter().rev() {
+            match s {
+                Seg::Root => {}
+                Seg::Index(i) => out.push_str(&format!("[{i}]")),
+                Seg::Key(k) => match k.as_text() {
+                    Some(t) if is_ident(t) => {
+                        out.push('.');
+                        out.push_str(t);
+                    }
+                    Some(t) => out.push_str(&format!("[{}]", serde_json::to_string(t).unwrap_or_default())),
+                    None => match k.as_int() {
+                        Some(i) => out.push_str(&format!("[{i}]")),
+                        None => out.push_str(&format!("[<{}>]", k.describe())),
+                    },
+                },
+            }
+        }
+        out
+    }
+    fn is_ancestor(&self, v: Value) -> bool {
+        let mut p = self.parent;
+        while let Some(n) = p {
+            if n.at.raw() == v.raw() {
+                return true;
+            }
+            p = n.parent;
+        }
+        false
+    }
+}
+
+fn is_ident(s: &str) -> bool {
+    let mut b = s.bytes();
+    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+}
+
+/// A value seen through serde's `Serialize`, at `path`.
+pub struct Node<'a> {
+    pub ctx: &'a SerCtx,
+    pub path: &'a Path<'a>,
+}
+
+impl<'a> Node<'a> {
+    pub fn new(ctx: &'a SerCtx, path: &'a Path<'a>) -> Node<'a> {
+        Node { ctx, path }
+    }
+}
+
+/// Text form of a dict key for formats whose keys are strings (JSON, TOML):
+/// text as is; int, float, bool and nil as their JSON spelling (like Python's json).
+fn key_string(k: Value) -> Option<String> {
+    use ffi_sdk::abi::Kind;
+    match k.kind() {
+        Kind::String => k.as_text().map(String::from),
+        Kind::Int => k.as_int().map(|i| i.to_string()),
+        Kind::Float => k.as_float().filter(|f| f.is_finite()).map(|f| serde_json::to_string(&f).unwrap_or_default()),
+        Kind::Bool => k.as_bool().map(|b| b.to_string()),
+        Kind::Nil => Some("null".into()),
+        _ => None,
+    }
+}
+
+impl Serialize for Node<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use ffi_sdk::abi::Kind;
+        let (ctx, path) = (self.ctx, self.path);
+        let v = path.at;
+        let fmt = ctx.fmt;
+        match v.kind() {
+            Kind::Nil => {
+                if fmt == Format::Toml {
+                    return Err(ctx.fail(Code::Unsupported, "nil has no TOML representation".into(), path));
+                }
+                s.serialize_unit()
+            }
+            Kind::Bool => s.serialize_bool(v.as_bool().unwrap_or(false)),
+            Kind::Int => s.serialize_i64(v.as_int().unwrap_or(0)),
+            Kind::Float => {
+                let f = v.as_float().unwrap_or(f64::NAN);
+                if fmt == Format::Json && !f.is_finite() {
+                    return Err(ctx.fail(Code::Unsupported, format!("float {f} has no JSON representation"), path));
+                }
+                s.serialize_f64(f)
+            }
+            Kind::String => {
+                let t = v.as_text().unwrap_or("");
+                if fmt == Format::Toml && ctx.datetimes {
+                    if let Ok(dt) = t.parse::<toml::value::Datetime>() {
+                        return dt.serialize(s);
+                    }
+                }
+                s.serialize_str(t)
+            }
+            Kind::Bytes => Err(ctx.fail(Code::Unsupported, format!("bytes have no {} representation (encode them as text first)", fmt.name()), path)),
+            Kind::Array | Kind::Dict => {
+                if path.depth >= MAX_DEPTH {
+                    return Err(ctx.fail(Code::LimitExceeded, format!("nesting deeper than {MAX_DEPTH}"), path));
+                }
+                if path.is_ancestor(v) {
+                    return Err(ctx.fail(Code::InvalidArgument, "cycle: the value contains itself".into(), path));
+                }
+                if v.is_array() {
+                    let items = array_items(v);
+                    let mut seq = s.serialize_seq(Some(items.len()))?;
+                    for i in 0..items.len() {
+                        let child = path.child(Seg::Index(i), items.item(i));
+                        seq.serialize_element(&Node { ctx, path: &child })?;
+                    }
+                    seq.end()
+                } else {
+                    self.serialize_dict(v, s)
+                }
+            }
+            Kind::Error | Kind::Handle | Kind::Invalid => {
+                Err(ctx.fail(Code::Unsupported, format!("{} has no {} representation", v.describe(), fmt.name()), path))
+            }
+        }
+    }
+}
+
+/// A key already turned into text.
+struct KeyStr<'k>(&'k str);
+
+impl Serialize for KeyStr<'_> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
+
+impl Node<'_> {
+    fn serialize_dict<S: Serializer>(&self, v: Value, s: S) -> Result<S::Ok, S::Error> {
+        let (ctx, path) = (self.ctx, self.path);
+        let e = dict_entries(v);
+        let n = e.len();
+        let text_keys = ctx.fmt != Format::Yaml;
+        let mut map = s.serialize_map(Some(n))?;
+        if !ctx.sort_keys {
+            // Insertion order; text keys are written in place (no copy).
+            for i in 0..n {
+                let (k, val) = e.entry(i);
+                let child = path.child(Seg::Key(k), val);
+                if !text_keys {
+                    let kp = path.child(Seg::Key(k), k);
+                    map.serialize_key(&Node { ctx, path: &kp })?;
+                    map.serialize_value(&Node { ctx, path: &child })?;
+                } else if let Some(t) = k.as_text() {
+                    map.serialize_entry(&KeyStr(t), &Node { ctx, path: &child })?;
+                } else {
+                    let t = self.key_text(k, &child)?;
+                    map.serialize_entry(&KeyStr(&t), &Node { ctx, path: &child })?;
+                }
+            }
+            return map.end();
+        }
+        // Sorted by the key's text (JSON/TOML) or its sort form (YAML).
+        let mut names: Vec<(String, usize)> = Vec::with_capacity(n);
+        for i in 0..n {
+            let (k, val) = e.entry(i);
+            let name = match key_string(k) {
+                Some(t) => t,
+                None if text_keys => return Err(self.bad_key(k, &path.child(Seg::Key(k), val))),
+                None => k.describe(),
+            };
+            names.push((name, i));
+        }
+        names.sort();
+        for (name, i) in &names {
+            let (k, val) = e.entry(*i);
+            let child = path.child(Seg::Key(k), val);
+            if text_keys {
+                map.serialize_entry(&KeyStr(name), &Node { ctx, path: &child })?;
+            } else {
+                let kp = path.child(Seg::Key(k), k);
+                map.serialize_key(&Node { ctx, path: &kp })?;
+                map.serialize_value(&Node { ctx, path: &child })?;
+            }
+        }
+        map.end()
+    }
+
+    fn key_text<E: ser::Error>(&self, k: Value, at: &Path<'_>) -> Result<String, E> {
+        key_string(k).ok_or_else(|| self.bad_key(k, at))
+    }
+
+    fn bad_key<E: ser::Error>(&self, k: Value, at: &Path<'_>) -> E {
+        self.ctx.fail(Code::Unsupported, format!("a dict key of kind {} has no {} representation", k.kind().name(), self.ctx.fmt.name()), at)
+    }
+}
