@@ -1,0 +1,842 @@
+//! The engine under every function of this crate: the shared options,
+//! program resolution and the capability check, spawning (own process
+//! group, rlimits, signal dispositions), and a `poll` loop that feeds stdin
+//! and drains stdout and stderr together, so no pipe ever fills up and
+//! blocks the child (no deadlock whatever the output size).
+//!
+//! Between fork and exec the child runs only `setrlimit` and `sigaction`
+//! (async-signal-safe) with values computed before the spawn: no allocation,
+//! no lock, nothing of ours (DEPENDENCIES.md: a child touching one of our
+//! mutexes hung). Without limits or signals to reset, std uses posix_spawn.
+
+use crate::sandbox::{self, Limits};
+use ffi_sdk::error::quote;
+use ffi_sdk::prelude::*;
+use std::ffi::{CString, OsString};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Where a child's stdout or stderr goes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Out {
+    /// A pipe read by this library (the default for functions that return output).
+    Capture,
+    /// The host's own stream.
+    Inherit,
+    /// /dev/null.
+    Null,
+}
+
+/// What a child reads on stdin.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub enum In {
+    /// /dev/null (the default).
+    Null,
+    /// The host's own stdin.
+    Inherit,
+    /// These bytes through a pipe, then end of file.
+    Data(Vec<u8>),
+}
+
+/// The options dict, read once in the same way by every function.
+#[derive(Clone, Debug)]
+pub struct Options {
+    pub stdin: In,
+    pub stdout: Out,
+    pub stderr: Out,
+    pub cwd: Option<PathBuf>,
+    /// Set (`Some`) or remove (`None`) these variables.
+    pub env: Vec<(String, Option<String>)>,
+    pub clear_env: bool,
+    pub text: bool,
+    pub timeout: Option<Duration>,
+    pub grace: Duration,
+    pub limits: Limits,
+    pub kill_on_close: bool,
+}
+
+impl Options {
+    /// Reads `opts` accepting only `known` keys; `out` is the default for stdout and stderr.
+    pub fn read(func: &'static str, opts: &Opts, known: &[&str], out: Out) -> RtResult<Options> {
+        opts.only(known)?;
+        let mut o = Options {
+            stdin: In::Null,
+            stdout: out,
+            stderr: out,
+            cwd: None,
+            env: Vec::new(),
+            clear_env: opts.bool("clear_env")?.unwrap_or(false),
+            text: opts.bool("text")?.unwrap_or(true),
+            timeout: opts.int_in("timeout_ms", 0, i64::MAX)?.map(|ms| Duration::from_millis(ms as u64)),
+            grace: Duration::from_millis(opts.int_in("grace_ms", 0, i64::MAX)?.unwrap_or(0) as u64),
+            limits: Limits::default(),
+            kill_on_close: opts.bool("kill_on_close")?.unwrap_or(true),
+        };
+        if !opts.get("grace_ms").is_nil() && known.contains(&"timeout_ms") && o.timeout.is_none() {
+            return Err(Error::invalid(func, "option grace_ms needs timeout_ms", opts.get("grace_ms").describe()));
+        }
+        let inherit = opts.bool("inherit_stdin")?.unwrap_or(false);
+        if let Some(data) = opts.bytes("stdin")? {
+            if inherit {
+                return Err(Error::invalid(func, "options stdin and inherit_stdin exclude each other", "inherit_stdin"));
+            }
+            o.stdin = In::Data(data.to_vec());
+        } else if inherit {
+            o.stdin = In::Inherit;
+        }
+        o.stdout = out_mode(func, opts, "stdout", out)?;
+        o.stderr = out_mode(func, opts, "stderr", out)?;
+        if let Some(dir) = opts.text("cwd")? {
+            let p = paths::validate(func, dir)?;
+            match std::fs::metadata(p) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => return Err(Error::invalid(func, "working directory (option cwd) is not a directory", quote(dir))),
+                Err(e) => return Err(Error::io(func, quote(dir), &e).with("option", "cwd")),
+            }
+            let abs = if p.is_absolute() {
+                p.to_path_buf()
+            } else {
+                std::env::current_dir().map_err(|e| Error::io(func, "current directory", &e))?.join(p)
+            };
+            o.cwd = Some(abs);
+        }
+        let env = opts.get("env");
+        if !env.is_nil() {
+            o.env = read_env(func, env)?;
+        }
+        let lim = opts.get("limits");
+        if !lim.is_nil() {
+            o.limits = Limits::parse(func, lim)?;
+        }
+        Ok(o)
+    }
+
+    /// The child's PATH: the env option's, else the host's (unless clear_env), else `/bin:/usr/bin` (execvp's default).
+    fn child_path(&self) -> OsString {
+        let from_opts = self.env.iter().rev().find(|(k, _)| k == "PATH");
+        let v = match from_opts {
+            Some((_, v)) => v.as_ref().map(OsString::from),
+            None if self.clear_env => None,
+            None => std::env::var_os("PATH"),
+        };
+        v.unwrap_or_else(|| OsString::from("/bin:/usr/bin"))
+    }
+
+    /// The directory relative paths are taken from: the cwd option or the host's current directory.
+    fn base_dir(&self, func: &'static str) -> RtResult<PathBuf> {
+        match &self.cwd {
+            Some(d) => Ok(d.clone()),
+            None => std::env::current_dir().map_err(|e| Error::io(func, "current directory", &e)),
+        }
+    }
+}
+
+fn out_mode(func: &'static str, opts: &Opts, key: &str, default: Out) -> RtResult<Out> {
+    match opts.text(key)? {
+        None => Ok(default),
+        Some("capture") => Ok(Out::Capture),
+        Some("inherit") => Ok(Out::Inherit),
+        Some("null") => Ok(Out::Null),
+        Some(other) => Err(Error::invalid(func, format!("option {key} must be \"capture\", \"inherit\" or \"null\""), quote(other))),
+    }
+}
+
+/// The env option: a dict of name to text (set) or nil (remove).
+fn read_env(func: &'static str, env: Value) -> RtResult<Vec<(String, Option<String>)>> {
+    if !env.is_dict() {
+        return Err(Error::invalid(func, "option env must be a dict of name to text or nil", env.describe()));
+    }
+    let mut out = Vec::with_capacity(env.len());
+    for (k, v) in env.entries() {
+        let Some(name) = k.as_text() else {
+            return Err(Error::invalid(func, "option env: names must be text", k.describe()));
+        };
+        if name.is_empty() || name.contains('=') || name.contains('\0') {
+            return Err(Error::invalid(func, "option env: a name must be non-empty without '=' or NUL", quote(name)));
+        }
+        let val = if v.is_nil() {
+            None
+        } else {
+            match v.as_text() {
+                Some(s) if !s.contains('\0') => Some(s.to_string()),
+                Some(s) => return Err(Error::invalid(func, format!("option env: the value of {name} contains a NUL byte"), quote(s))),
+                None => return Err(Error::invalid(func, format!("option env: the value of {name} must be text or nil"), v.describe())),
+            }
+        };
+        out.push((name.to_string(), val));
+    }
+    Ok(out)
+}
+
+/// Rejects NUL bytes in the program and the arguments (they cannot reach exec).
+pub fn check_argv(func: &'static str, program: &str, args: &[String]) -> RtResult<()> {
+    if program.is_empty() {
+        return Err(Error::invalid(func, "program is empty", "\"\""));
+    }
+    if program.contains('\0') {
+        return Err(Error::invalid(func, "program contains a NUL byte", quote(program)));
+    }
+    for (i, a) in args.iter().enumerate() {
+        if a.contains('\0') {
+            return Err(Error::invalid(func, format!("args item {i} contains a NUL byte"), quote(a)).with("item", i));
+        }
+    }
+    Ok(())
+}
+
+/// SPEC §7: an environment that sets LD_PRELOAD, LD_LIBRARY_PATH or DYLD_* needs unscoped process.spawn.
+pub fn check_loader_env(func: &'static str, o: &Options) -> RtResult<()> {
+    let risky = o.env.iter().find(|(k, v)| {
+        v.is_some() && (k == "LD_PRELOAD" || k == "LD_LIBRARY_PATH" || k == "LD_AUDIT" || k.starts_with("DYLD_"))
+    });
+    if let Some((k, _)) = risky {
+        cap::check(func, "process.spawn", "").map_err(|mut e| {
+            e.message.push_str(&format!(" (unscoped: the env option sets {k})"));
+            e
+        })?;
+    }
+    Ok(())
+}
+
+enum Probe {
+    Ok,
+    Missing,
+    Denied(&'static str),
+}
+
+fn probe(p: &Path) -> Probe {
+    match std::fs::metadata(p) {
+        Ok(m) if m.is_dir() => Probe::Denied("is a directory, not a program"),
+        Ok(_) => {
+            let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return Probe::Missing };
+            // SAFETY: a NUL-terminated path.
+            if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
+                Probe::Ok
+            } else {
+                Probe::Denied("is not executable")
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Probe::Denied("cannot be reached (permission denied)"),
+        Err(_) => Probe::Missing,
+    }
+}
+
+/// Finds the file to exec and checks `process.spawn` on its canonical path.
+/// A program with a `/` is taken relative to the cwd option (or the host's
+/// current directory); a bare name is searched in the child's PATH (see
+/// [`Options::child_path`]; relative PATH entries against the same directory).
+pub fn resolve(func: &'static str, program: &str, o: &Options) -> RtResult<PathBuf> {
+    let base = o.base_dir(func)?;
+    let exe = if program.contains('/') {
+        // components() drops interior `.`: `./x` execs as `<cwd>/x`.
+        let p: PathBuf = base.join(program).components().collect();
+        // Check before touching the file, on the canonical form (works for missing files too).
+        cap::check_path(func, "process.spawn", &p)?;
+        match probe(&p) {
+            Probe::Ok => return Ok(p),
+            Probe::Missing => return Err(not_found(func, program, "program not found")),
+            Probe::Denied(why) => {
+                return Err(Error::new(Code::PermissionDenied, func, format!("program {why}"), quote(program)).with("program", program))
+            }
+        }
+    } else {
+        let mut denied: Option<(PathBuf, &'static str)> = None;
+        let mut found = None;
+        for dir in std::env::split_paths(&o.child_path()) {
+            let dir = if dir.as_os_str().is_empty() { base.clone() } else { base.join(dir) };
+            let cand = dir.join(program);
+            match probe(&cand) {
+                Probe::Ok => {
+                    found = Some(cand);
+                    break;
+                }
+                Probe::Denied(why) => {
+                    if denied.is_none() {
+                        denied = Some((cand, why));
+                    }
+                }
+                Probe::Missing => {}
+            }
+        }
+        match (found, denied) {
+            (Some(p), _) => p,
+            (None, Some((p, why))) => {
+                return Err(Error::new(Code::PermissionDenied, func, format!("program {why}"), p.display())
+                    .with("program", program))
+            }
+            (None, None) => return Err(not_found(func, program, "program not found in PATH")),
+        }
+    };
+    if !cap::allow_all() {
+        let canon = std::fs::canonicalize(&exe).map_err(|e| Error::io(func, exe.display(), &e))?;
+        cap::check(func, "process.spawn", &canon.to_string_lossy())?;
+    }
+    Ok(exe)
+}
+
+fn not_found(func: &'static str, program: &str, what: &str) -> Error {
+    Error::not_found(func, what, quote(program)).with("program", program)
+}
+
+/// A spawned child and our ends of its pipes.
+pub struct Running {
+    pub pid: libc::pid_t,
+    /// Readable when the child exits (None on kernels without pidfd: then polled).
+    pidfd: Option<OwnedFd>,
+    stdin: Option<OwnedFd>,
+    input: Vec<u8>,
+    written: usize,
+    /// Our read ends of stdout [0] and stderr [1], until end of file.
+    pub out: [Option<OwnedFd>; 2],
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+type Resource = libc::__rlimit_resource_t;
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+type Resource = libc::c_int;
+
+/// Whether the host has `sig` ignored (an ignored disposition survives exec).
+fn ignored(sig: libc::c_int) -> bool {
+    // SAFETY: querying the disposition only (null new action).
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
+fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own.
+    unsafe {
+        let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
+        if fl < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
+fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        None
+    } else {
+        // SAFETY: a fresh descriptor we own.
+        Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+}
+
+fn stdio_of(o: Out) -> Stdio {
+    match o {
+        Out::Capture => Stdio::piped(),
+        Out::Inherit => Stdio::inherit(),
+        Out::Null => Stdio::null(),
+    }
+}
+
+/// Spawns `exe` (argv[0] = `argv0`) in its own process group with `limits` applied.
+pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &Options, limits: &Limits) -> RtResult<Running> {
+    let mut cmd = Command::new(exe);
+    cmd.arg0(argv0).args(args);
+    if o.clear_env {
+        cmd.env_clear();
+    }
+    for (k, v) in &o.env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    if let Some(d) = &o.cwd {
+        cmd.current_dir(d);
+    }
+    cmd.process_group(0);
+    cmd.stdin(match &o.stdin {
+        In::Null => Stdio::null(),
+        In::Inherit => Stdio::inherit(),
+        In::Data(_) => Stdio::piped(),
+    });
+    cmd.stdout(stdio_of(o.stdout)).stderr(stdio_of(o.stderr));
+
+    // Everything the child does before exec, computed now.
+    let (rl, n) = limits.rlimits();
+    let rl: [(Resource, libc::rlimit); 5] = rl.map(|(r, l)| (r as Resource, l));
+    // Python and some shells ignore SIGXFSZ; a limit must bite in the child (like subprocess's restore_signals).
+    let reset_xfsz = ignored(libc::SIGXFSZ);
+    let reset_xcpu = ignored(libc::SIGXCPU);
+    if n > 0 || reset_xfsz || reset_xcpu {
+        // SAFETY: the closure runs in the forked child and calls only
+        // async-signal-safe functions on values captured by copy.
+        unsafe {
+            cmd.pre_exec(move || {
+                for (res, lim) in rl.iter().take(n) {
+                    if libc::setrlimit(*res, lim) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                if reset_xfsz {
+                    libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
+                }
+                if reset_xcpu {
+                    libc::signal(libc::SIGXCPU, libc::SIG_DFL);
+                }
+                Ok(())
+            });
+        }
+    }
+    let mut child = cmd.spawn().map_err(|e| {
+        let mut err = Error::io(func, quote(argv0), &e).with("program", argv0);
+        if n > 0 && e.kind() == io::ErrorKind::PermissionDenied {
+            err.message.push_str(" (or a limit above the hard limit)");
+        }
+        err
+    })?;
+    let pid = child.id() as libc::pid_t;
+    let mut r = Running {
+        pid,
+        pidfd: pidfd_open(pid),
+        stdin: child.stdin.take().map(OwnedFd::from),
+        input: match &o.stdin {
+            In::Data(d) => d.clone(),
+            _ => Vec::new(),
+        },
+        written: 0,
+        out: [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)],
+    };
+    // std's Child only holds the pid now; dropping it neither waits nor kills.
+    drop(child);
+    let nb = [r.stdin.as_ref(), r.out[0].as_ref(), r.out[1].as_ref()]
+        .into_iter()
+        .flatten()
+        .try_for_each(set_nonblocking);
+    if let Err(e) = nb {
+        r.abandon(false);
+        return Err(Error::io(func, "pipe", &e));
+    }
+    if r.input.is_empty() {
+        r.stdin = None;
+    }
+    Ok(r)
+}
+
+/// How a child ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exit {
+    Code(i32),
+    Signal(i32),
+}
+
+impl Exit {
+    pub fn code(self) -> Option<i32> {
+        match self {
+            Exit::Code(c) => Some(c),
+            Exit::Signal(_) => None,
+        }
+    }
+    pub fn signal(self) -> Option<i32> {
+        match self {
+            Exit::Code(_) => None,
+            Exit::Signal(s) => Some(s),
+        }
+    }
+}
+
+/// What one `step` saw.
+#[derive(Default, Clone, Copy)]
+pub struct Step {
+    /// The child may have exited (pidfd readable, or the polling fallback's tick).
+    pub child_ready: bool,
+}
+
+const CHUNK: usize = 64 * 1024;
+
+impl Running {
+    /// Whether stdout or stderr is still open.
+    pub fn pipes_open(&self) -> bool {
+        self.out[0].is_some() || self.out[1].is_some()
+    }
+
+    /// Waits up to `timeout` (None = no limit) for something to do, then
+    /// writes pending stdin and reads all available output into `sink(stream, bytes)`.
+    pub fn step(&mut self, timeout: Option<Duration>, watch_child: bool, sink: &mut dyn FnMut(usize, &[u8])) -> io::Result<Step> {
+        const OUT0: u8 = 0;
+        const OUT1: u8 = 1;
+        const IN: u8 = 2;
+        const CHILD: u8 = 3;
+        let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
+        let mut tags = [0u8; 4];
+        let mut n = 0;
+        for (s, fd) in self.out.iter().enumerate() {
+            if let Some(fd) = fd {
+                fds[n] = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                tags[n] = if s == 0 { OUT0 } else { OUT1 };
+                n += 1;
+            }
+        }
+        if let Some(fd) = &self.stdin {
+            fds[n] = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+            tags[n] = IN;
+            n += 1;
+        }
+        let mut fallback = false;
+        if watch_child {
+            match &self.pidfd {
+                Some(fd) => {
+                    fds[n] = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+                    tags[n] = CHILD;
+                    n += 1;
+                }
+                None => fallback = true,
+            }
+        }
+        let mut ms: libc::c_int = match timeout {
+            None => -1,
+            Some(t) => t.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int,
+        };
+        if fallback {
+            ms = if ms < 0 { 20 } else { ms.min(20) };
+        }
+        // SAFETY: `n` initialised pollfds.
+        let r = unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, ms) };
+        let mut step = Step { child_ready: fallback };
+        if r < 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(step) } else { Err(e) };
+        }
+        for i in 0..n {
+            if fds[i].revents == 0 {
+                continue;
+            }
+            match tags[i] {
+                OUT0 => self.read_out(0, sink),
+                OUT1 => self.read_out(1, sink),
+                IN => self.write_in(),
+                _ => step.child_ready = true,
+            }
+        }
+        Ok(step)
+    }
+
+    fn read_out(&mut self, s: usize, sink: &mut dyn FnMut(usize, &[u8])) {
+        let mut buf = [0u8; CHUNK];
+        loop {
+            let Some(fd) = &self.out[s] else { return };
+            // SAFETY: reading into a stack buffer of CHUNK bytes.
+            let k = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
+            if k > 0 {
+                sink(s, &buf[..k as usize]);
+                if (k as usize) < CHUNK {
+                    return;
+                }
+            } else if k == 0 {
+                self.out[s] = None;
+                return;
+            } else {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => return,
+                    // Any other failure ends the stream like end of file.
+                    _ => {
+                        self.out[s] = None;
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes the next stdin chunk with SIGPIPE blocked for this thread (a
+    /// child that closed its stdin must not kill a host with default SIGPIPE).
+    fn write_in(&mut self) {
+        let Some(fd) = &self.stdin else { return };
+        let end = (self.written + CHUNK).min(self.input.len());
+        let chunk = &self.input[self.written..end];
+        // SAFETY: signal-mask juggling on this thread; write from a live buffer.
+        let (k, err) = unsafe {
+            let mut pipe: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut pipe);
+            libc::sigaddset(&mut pipe, libc::SIGPIPE);
+            let mut pending: libc::sigset_t = std::mem::zeroed();
+            libc::sigpending(&mut pending);
+            let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+            libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+            let k = libc::write(fd.as_raw_fd(), chunk.as_ptr().cast(), chunk.len());
+            let err = if k < 0 { io::Error::last_os_error().raw_os_error() } else { None };
+            if err == Some(libc::EPIPE) && !was_pending {
+                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+            }
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            (k, err)
+        };
+        if k >= 0 {
+            self.written += k as usize;
+            if self.written >= self.input.len() {
+                self.stdin = None;
+            }
+        } else if !matches!(err, Some(libc::EINTR) | Some(libc::EAGAIN)) {
+            // EPIPE: the child stopped reading; the rest of the input is dropped (as Python does).
+            self.stdin = None;
+        }
+    }
+
+    /// Kills the group and reaps the child without looking at its output (error paths).
+    pub fn abandon(&mut self, reaped: bool) {
+        self.stdin = None;
+        self.out = [None, None];
+        if reaped {
+            let _ = signal_pgid(self.pid, libc::SIGKILL);
+        } else {
+            let _ = signal_group(self.pid, libc::SIGKILL);
+            let _ = reap_blocking(self.pid);
+        }
+    }
+}
+
+/// Sends `sig` to the process group led by `pid`, or to `pid` alone if it
+/// left its group. Only for a leader not yet reaped (its zombie keeps the
+/// number reserved). Ok(false): no such process.
+pub fn signal_group(pid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
+    if signal_pgid(pid, sig)? {
+        return Ok(true);
+    }
+    // SAFETY: plain syscall.
+    if unsafe { libc::kill(pid, sig) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Sends `sig` to process group `pgid` only. After the leader was reaped this
+/// is still safe while members remain (the kernel does not reuse a number
+/// that is a live group's id); the pid alone must not be signalled then.
+pub fn signal_pgid(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
+    // SAFETY: plain syscall.
+    if unsafe { libc::killpg(pgid, sig) } == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+fn decode(status: libc::c_int) -> Exit {
+    if libc::WIFSIGNALED(status) {
+        Exit::Signal(libc::WTERMSIG(status))
+    } else {
+        Exit::Code(libc::WEXITSTATUS(status))
+    }
+}
+
+/// Reaps `pid` if it has exited: Ok(None) while it runs; Err(ECHILD) if someone else reaped it.
+pub fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
+    loop {
+        let mut st: libc::c_int = 0;
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
+        if r == pid {
+            return Ok(Some(decode(st)));
+        }
+        if r == 0 {
+            return Ok(None);
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Waits for `pid` to exit and reaps it.
+pub fn reap_blocking(pid: libc::pid_t) -> io::Result<Exit> {
+    loop {
+        let mut st: libc::c_int = 0;
+        // SAFETY: waitpid on our own child.
+        let r = unsafe { libc::waitpid(pid, &mut st, 0) };
+        if r == pid {
+            return Ok(decode(st));
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// Whether `pid` has exited, without reaping it (its zombie keeps the pid and group id reserved).
+fn exited(pid: libc::pid_t) -> io::Result<bool> {
+    // SAFETY: waitid with WNOWAIT only inspects.
+    unsafe {
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        let r = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
+        if r != 0 {
+            let e = io::Error::last_os_error();
+            return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+        }
+        Ok(info.si_pid() != 0)
+    }
+}
+
+/// The exit status could not be read: someone else reaped our child.
+pub fn lost_error(func: &'static str, e: &io::Error) -> Error {
+    if e.raw_os_error() == Some(libc::ECHILD) {
+        Error::plain(Code::Io, func, "the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)")
+    } else {
+        Error::io(func, "waitpid", e)
+    }
+}
+
+/// What a finished run produced.
+pub struct Outcome {
+    pub exit: Exit,
+    pub out: [Vec<u8>; 2],
+    pub timed_out: bool,
+}
+
+/// How long output is still read after the group was killed on timeout
+/// (a process that left the group may hold the pipes open).
+const DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
+
+/// Runs a started child to completion on the calling thread: feeds stdin,
+/// collects output until the child has exited and both pipes reached end of
+/// file. On timeout: SIGTERM to the group, `grace` later SIGKILL to the
+/// group (at once when grace is zero); the leader is reaped only after the
+/// SIGKILL, so the group id cannot be reused before it.
+pub fn drive(func: &'static str, mut r: Running, timeout: Option<Duration>, grace: Duration) -> RtResult<Outcome> {
+    let deadline = timeout.map(|t| Instant::now() + t);
+    let mut out: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut exit: Option<Exit> = None;
+    let mut leader_done = false;
+    let mut timed_out = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut killed_at: Option<Instant> = None;
+    let fail = |r: &mut Running, reaped: bool, e: Error| -> RtResult<Outcome> {
+        r.abandon(reaped);
+        Err(e)
+    };
+    loop {
+        let now = Instant::now();
+        if let Some(d) = deadline {
+            if !timed_out && now >= d {
+                timed_out = true;
+                kill_at = Some(now + grace);
+                if !grace.is_zero() {
+                    let _ = if exit.is_some() { signal_pgid(r.pid, libc::SIGTERM) } else { signal_group(r.pid, libc::SIGTERM) };
+                }
+            }
+        }
+        if let Some(k) = kill_at {
+            if killed_at.is_none() && now >= k {
+                // A leader already reaped (it exited, a group member kept the pipes open): the group only.
+                let _ = if exit.is_some() { signal_pgid(r.pid, libc::SIGKILL) } else { signal_group(r.pid, libc::SIGKILL) };
+                killed_at = Some(now);
+            }
+        }
+        if leader_done && exit.is_none() && (!timed_out || killed_at.is_some()) {
+            match try_reap(r.pid) {
+                Ok(Some(e)) => exit = Some(e),
+                Ok(None) => leader_done = false,
+                // ECHILD: someone else reaped it; nothing left to reap.
+                Err(e) => return fail(&mut r, true, lost_error(func, &e)),
+            }
+        }
+        if exit.is_some() {
+            if !r.pipes_open() {
+                break;
+            }
+            if let Some(k) = killed_at {
+                if now >= k + DRAIN_AFTER_KILL {
+                    break;
+                }
+            }
+        }
+        let mut wake: Option<Instant> = None;
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                wake = Some(wake.map_or(t, |w| w.min(t)));
+            }
+        };
+        if !timed_out {
+            consider(deadline);
+        }
+        if killed_at.is_none() {
+            consider(kill_at);
+        }
+        if exit.is_some() {
+            consider(killed_at.map(|k| k + DRAIN_AFTER_KILL));
+        }
+        let to = wake.map(|w| w.saturating_duration_since(now));
+        let watch = !leader_done && exit.is_none();
+        let step = match r.step(to, watch, &mut |s, b| out[s].extend_from_slice(b)) {
+            Ok(s) => s,
+            Err(e) => return fail(&mut r, exit.is_some(), Error::io(func, "poll", &e)),
+        };
+        if watch && step.child_ready {
+            match exited(r.pid) {
+                Ok(done) => leader_done = done,
+                Err(e) => return fail(&mut r, true, lost_error(func, &e)),
+            }
+        }
+    }
+    let exit = exit.unwrap_or(Exit::Signal(libc::SIGKILL));
+    Ok(Outcome { exit, out, timed_out })
+}
+
+/// Checks, resolves and runs `program` to completion (the body of the `rt_process_run*` functions).
+pub fn execute(func: &'static str, program: &str, args: &[String], o: &Options) -> RtResult<Outcome> {
+    check_argv(func, program, args)?;
+    check_loader_env(func, o)?;
+    let exe = resolve(func, program, o)?;
+    let limits = sandbox::effective(func, &o.limits)?;
+    let r = start(func, program, &exe, args, o, &limits)?;
+    drive(func, r, o.timeout, o.grace)
+}
+
+/// A captured stream as text (Error Parse on invalid UTF-8) or bytes.
+pub fn stream_value(func: &'static str, name: &str, bytes: &[u8], text: bool, captured: bool) -> RtResult<Value> {
+    if !captured {
+        return Ok(Value::NIL);
+    }
+    if !text {
+        return Ok(Value::bytes(bytes));
+    }
+    match std::str::from_utf8(bytes) {
+        Ok(s) => Ok(Value::text(s)),
+        Err(e) => Err(utf8_error(func, name, e.valid_up_to())),
+    }
+}
+
+/// Error Parse for output that is not UTF-8 at byte `pos` of stream `name`.
+pub fn utf8_error(func: &'static str, name: &str, pos: usize) -> Error {
+    Error::parse(func, format!("{name} is not valid UTF-8 at byte {pos}; pass the option text: false to get bytes"), name)
+        .with("stream", name)
+        .with("position", pos)
+}
+
+/// The result dict of a run: `{stdout, stderr, code, signal, timed_out}`.
+pub fn outcome_value(func: &'static str, oc: &Outcome, o: &Options) -> RtResult<Value> {
+    // Decode both before allocating the dict, so an error leaves nothing half built.
+    let so = stream_value(func, "stdout", &oc.out[0], o.text, o.stdout == Out::Capture)?;
+    let se = stream_value(func, "stderr", &oc.out[1], o.text, o.stderr == Out::Capture)?;
+    let d = Value::dict();
+    d.set("stdout", so);
+    d.set("stderr", se);
+    d.set("code", oc.exit.code().map_or(Value::NIL, |c| Value::int(c as i64)));
+    d.set("signal", oc.exit.signal().map_or(Value::NIL, |s| Value::int(s as i64)));
+    d.set("timed_out", Value::bool(oc.timed_out));
+    Ok(d)
+}

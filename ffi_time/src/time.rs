@@ -1,0 +1,49 @@
+//! Clocks and sleeping.
+
+use ffi_sdk::prelude::*;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Microseconds since the unix epoch, signed (before 1970 is negative).
+fn wall_micros(func: &'static str) -> RtResult<i64> {
+    match SystemTime::now().duration_since(UNIX_EPOCH) {
+        Ok(d) => i64::try_from(d.as_micros()).map_err(|_| Error::plain(Code::OutOfRange, func, "system clock is past year 294247")),
+        // A clock set before 1970: negative, floor-rounded like every instant here.
+        Err(e) => {
+            let d = e.duration();
+            let us = i64::try_from(d.as_micros()).map_err(|_| Error::plain(Code::OutOfRange, func, "system clock is before year -290308"))?;
+            Ok(if d.subsec_nanos() % 1000 != 0 { -us - 1 } else { -us })
+        }
+    }
+}
+
+/// Wall-clock time now as unix microseconds (UTC, may jump when the clock is set).
+#[rt_fn(tier = "verified")]
+pub fn rt_time_now_unix_micros() -> RtResult<i64> {
+    wall_micros(FN)
+}
+
+/// Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set).
+#[rt_fn(tier = "verified")]
+pub fn rt_current_time_ms() -> RtResult<i64> {
+    Ok(wall_micros(FN)?.div_euclid(1000))
+}
+
+/// Monotonic clock in nanoseconds (CLOCK_MONOTONIC: never goes back, arbitrary origin, for measuring intervals).
+#[rt_fn(tier = "verified")]
+pub fn rt_time_monotonic_ns() -> RtResult<i64> {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime writes one timespec.
+    if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) } != 0 {
+        let e = std::io::Error::last_os_error();
+        return Err(Error::io(FN, "CLOCK_MONOTONIC", &e));
+    }
+    Ok(ts.tv_sec * 1_000_000_000 + ts.tv_nsec)
+}
+
+/// Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).
+#[rt_fn(tier = "verified", blocking)]
+pub fn rt_time_sleep_ms(ms: u64) -> RtResult<()> {
+    // std::thread::sleep loops on EINTR (the collector's stop signal interrupts sleeps).
+    std::thread::sleep(Duration::from_millis(ms));
+    Ok(())
+}
