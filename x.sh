@@ -61,11 +61,31 @@ test)
     build
     # Generated bindings must match the registry (one source of truth).
     target/debug/rt gen --check
+    # Every process the tests start inherits this mark; none may outlive the run.
+    export RT_TEST_MARK="x.sh-test-$$"
     cargo test --no-fail-fast -- --test-threads=2
     (cd bindings/python && SIMPLE_RT_LIB_DIR="$PWD/../../target/debug" python3 -m pytest -q tests)
-    # No test may leave a process behind (children are re-parented to us or to init).
-    leftover=$(pgrep -f 'rt-test-sleeper' || true)
-    if [ -n "$leftover" ]; then echo "x.sh: tests left processes behind: $leftover" >&2; exit 1; fi
+    python3 - <<'PY'
+import os, sys
+mark = ("RT_TEST_MARK=" + os.environ["RT_TEST_MARK"]).encode()
+me, left = os.getpid(), []
+ancestors, pid = set(), me
+while pid > 1:
+    ancestors.add(pid)
+    try:
+        pid = int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+    except OSError:
+        break
+for p in os.listdir("/proc"):
+    if p.isdigit() and int(p) not in ancestors:
+        try:
+            if mark in open(f"/proc/{p}/environ", "rb").read().split(b"\0"):
+                left.append(p)
+        except OSError:
+            pass
+if left:
+    sys.exit(f"x.sh: tests left processes behind: {left}")
+PY
     ;;
 gen)
     ensure_deps

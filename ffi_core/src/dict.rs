@@ -4,7 +4,7 @@
 //! of u32 slots (atomic memory, not scanned) makes lookups O(1).
 
 use crate::gc;
-use crate::lock::lock;
+use ffi_sdk::lock::lock;
 use crate::value::{new_obj, oom, word};
 use ffi_sdk::abi::{self, DictObj, Header, RtValue};
 use ffi_sdk::args::kind_error;
@@ -55,6 +55,14 @@ pub fn key_hash(v: RtValue) -> u64 {
     h.finish()
 }
 
+/// `key_hash` of a string key given as bytes (same value as for the string object).
+fn str_hash(b: &[u8]) -> u64 {
+    let mut h = rustc_hash::FxHasher::default();
+    h.write_u32(abi::HK_STRING);
+    h.write(b);
+    h.finish()
+}
+
 pub fn key_eq(a: RtValue, b: RtValue) -> bool {
     if a == b {
         return true;
@@ -94,6 +102,66 @@ unsafe fn find(d: *mut DictObj, key: RtValue) -> Option<usize> {
         }
         slot = (slot + 1) & mask;
     }
+}
+
+/// Position of the text key `k`, with the dict locked by the caller.
+unsafe fn find_str(d: *mut DictObj, k: &[u8]) -> Option<usize> {
+    let len = (*d).len;
+    let e = (*d).entries;
+    let is = |w: RtValue| matches!(blob_of(w), Some((abi::HK_STRING, b)) if b == k);
+    if (*d).index.is_null() {
+        return (0..len).find(|&i| is(*e.add(2 * i)));
+    }
+    let mask = (*d).index_cap - 1;
+    let mut slot = str_hash(k) as usize & mask;
+    loop {
+        let s = *(*d).index.add(slot);
+        if s == 0 {
+            return None;
+        }
+        let i = (s - 1) as usize;
+        if is(*e.add(2 * i)) {
+            return Some(i);
+        }
+        slot = (slot + 1) & mask;
+    }
+}
+
+/// Internal: the value at a text key given as UTF-8 bytes (no key object is made); nil when absent or not a dict.
+#[no_mangle]
+pub unsafe extern "C" fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize) -> RtValue {
+    let Ok(d) = dict_ptr("rt_dict_get", dict) else { return abi::NIL };
+    if k.is_null() && n != 0 {
+        return abi::NIL;
+    }
+    let key = if n == 0 { &[][..] } else { std::slice::from_raw_parts(k, n) };
+    let _g = lock(d as *mut Header);
+    match find_str(d, key) {
+        Some(i) => *(*d).entries.add(2 * i + 1),
+        None => abi::NIL,
+    }
+}
+
+/// Internal: an empty dict with room for `cap` entries (no growth until then).
+#[no_mangle]
+pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
+    let v = rt_dict_new();
+    if cap == 0 || unsafe { abi::heap_kind(v) } != abi::HK_DICT {
+        return v;
+    }
+    if cap > gc::MAX_ALLOC / 16 {
+        return Error::new(Code::LimitExceeded, "rt_dict_new", "capacity too large", cap).into_value().raw();
+    }
+    let e = gc::alloc(cap * 16) as *mut RtValue;
+    if e.is_null() {
+        return oom("rt_dict_new", cap * 16);
+    }
+    unsafe {
+        let d = abi::heap_ptr(v) as *mut DictObj;
+        (*d).entries = e;
+        (*d).cap = cap;
+    }
+    v
 }
 
 /// Rebuilds the index for the current entries (len > LINEAR_MAX); false when out of memory.

@@ -194,6 +194,16 @@ pub fn alloc_atomic(n: usize) -> *mut u8 {
     unsafe { GC_malloc_atomic(n) as *mut u8 }
 }
 
+/// Internal: `n` bytes on the collector heap (zeroed and scanned, or with `atomic` neither); null on failure.
+#[no_mangle]
+pub extern "C" fn rt__alloc(n: usize, atomic: bool) -> *mut u8 {
+    if atomic {
+        alloc_atomic(n)
+    } else {
+        alloc(n)
+    }
+}
+
 /// A cell the collector scans but never frees (pins).
 pub fn alloc_root_cell() -> *mut u64 {
     thread_enter();

@@ -3,7 +3,7 @@
 //! unreachable handles on the finalizer thread.
 
 use crate::gc;
-use crate::lock::lock;
+use ffi_sdk::lock::lock;
 use crate::value::{new_obj, oom, word};
 use ffi_sdk::abi::{self, HandleObj, HandleVTable, Header, RtValue};
 use ffi_sdk::prelude::*;

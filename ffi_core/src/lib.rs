@@ -1,7 +1,7 @@
 //! ffi_core: the one library with process state (SPEC §5).
 //!
 //! - `gc`: the system Boehm collector, thread registration, finalizers, `rt_gc_*`.
-//! - `lock` / `pin`: per-object spin lock and counted pins.
+//! - `pin`: counted pins (the object lock protocol is `ffi_sdk::lock`).
 //! - `value` / `dict`: the host surface for building and reading values.
 //! - `error`: Error values and the code table.
 //! - `handle`: native resources behind values.
@@ -13,7 +13,6 @@ pub mod dict;
 pub mod error;
 pub mod gc;
 pub mod handle;
-pub mod lock;
 pub mod pin;
 pub mod registry;
 pub mod value;

@@ -3,7 +3,7 @@
 //! are counted in the object header; immediates need none.
 
 use crate::gc;
-use crate::lock::lock;
+use ffi_sdk::lock::lock;
 use ffi_sdk::abi::{self, RtValue};
 use ffi_sdk::rt_host;
 

@@ -1,7 +1,7 @@
 //! The host surface for building and reading values (SPEC §3).
 
 use crate::gc;
-use crate::lock::lock;
+use ffi_sdk::lock::lock;
 use ffi_sdk::abi::{self, ArrayObj, BlobObj, FloatObj, Header, IntObj, RtValue};
 use ffi_sdk::args::kind_error;
 use ffi_sdk::prelude::*;

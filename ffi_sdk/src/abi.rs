@@ -242,6 +242,10 @@ extern "C" {
     pub fn rt_dict_len(dict: RtValue) -> usize;
     pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue;
     pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue;
+    pub fn rt_dict_has(dict: RtValue, key: RtValue) -> bool;
+    pub fn rt_dict_remove(dict: RtValue, key: RtValue) -> RtValue;
+    pub fn rt_array_set(array: RtValue, i: usize, item: RtValue) -> RtValue;
+    pub fn rt_error_details(v: RtValue) -> RtValue;
     pub fn rt_value_pin(v: RtValue);
     pub fn rt_value_unpin(v: RtValue);
 
@@ -250,6 +254,12 @@ extern "C" {
     pub fn rt__string_new_unchecked(p: *const u8, n: usize) -> RtValue;
     /// New string/bytes object of `n` uninitialised bytes; `*data` receives them (null on failure).
     pub fn rt__blob_alloc(hk: u32, n: usize, data: *mut *mut u8) -> RtValue;
+    /// `n` bytes of collector memory (scanned and zeroed unless `atomic`); null on failure.
+    pub fn rt__alloc(n: usize, atomic: bool) -> *mut u8;
+    /// Value at a text key given as bytes, without making a key object; nil when absent.
+    pub fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize) -> RtValue;
+    /// Empty dict with room for `cap` entries.
+    pub fn rt__dict_new_cap(cap: usize) -> RtValue;
     /// Error value with code, message bytes (UTF-8) and details (dict or nil).
     pub fn rt__error_make(code: u32, msg: *const u8, n: usize, details: RtValue) -> RtValue;
     /// Handle value owning one reference to `data`.

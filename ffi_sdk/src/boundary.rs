@@ -46,13 +46,3 @@ macro_rules! zero_on_panic {
 zero_on_panic!(u32 = 0, i32 = 0, i64 = 0, usize = 0, bool = false, () = (), f64 = f64::NAN,
     *const u8 = std::ptr::null(), *const libc::c_char = std::ptr::null(),
     *mut libc::c_void = std::ptr::null_mut(), *const libc::c_void = std::ptr::null());
-
-/// Keeps panics inside our libraries quiet: the Error value carries the message.
-pub fn install_quiet_panic_hook() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        if std::env::var_os("RT_PANIC_TRACE").is_none() {
-            std::panic::set_hook(Box::new(|_| {}));
-        }
-    });
-}

@@ -20,6 +20,7 @@ pub mod build;
 pub mod cap;
 pub mod error;
 pub mod handle;
+pub mod lock;
 pub mod opts;
 pub mod paths;
 pub mod registry;
@@ -34,7 +35,7 @@ pub use handle::{new_handle, Handle, HandleType};
 pub use abi::TypeDesc;
 pub use opts::Opts;
 pub use ret::IntoRet;
-pub use value::{Root, Value};
+pub use value::{ArrayBuilder, Items, Root, Value};
 
 /// Everything a domain file needs: `use ffi_sdk::prelude::*;`.
 pub mod prelude {

@@ -110,4 +110,22 @@ impl Opts {
         }
         Ok(Some(out))
     }
+    /// A dict of text to text-or-nil, in insertion order (environment style: nil removes).
+    pub fn env_map(&self, key: &str) -> RtResult<Option<Vec<(String, Option<String>)>>> {
+        let v = self.get(key);
+        if v.is_nil() {
+            return Ok(None);
+        }
+        let bad = || Error::invalid(self.func, format!("option {key} must be a dict of text to text or nil"), v.describe());
+        if !v.is_dict() {
+            return Err(bad());
+        }
+        let mut out = Vec::new();
+        for (k, val) in v.entries() {
+            let k = k.as_text().ok_or_else(bad)?;
+            let val = if val.is_nil() { None } else { Some(val.as_text().ok_or_else(bad)?.to_string()) };
+            out.push((k.to_string(), val));
+        }
+        Ok(Some(out))
+    }
 }

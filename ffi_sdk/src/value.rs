@@ -114,6 +114,10 @@ impl Value {
     pub fn dict() -> Value {
         Value::from_raw(unsafe { abi::rt_dict_new() })
     }
+    /// An empty dict with room for `cap` entries (no regrowth while filling it).
+    pub fn dict_with_capacity(cap: usize) -> Value {
+        Value::from_raw(unsafe { abi::rt__dict_new_cap(cap) })
+    }
     /// An array of texts.
     pub fn text_array<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Value {
         let a = Value::array(0);
@@ -243,25 +247,49 @@ impl Value {
     }
     /// Items of an array, read one at a time (the array may change under the host's other threads).
     pub fn items(self) -> impl Iterator<Item = Value> {
-        let n = self.len();
-        (0..n).map(move |i| self.at(i))
+        self.array_items().values()
     }
-    /// Value at `key` (text) of a dict; nil when absent or not a dict.
+    /// Value at `key` (text) of a dict; nil when absent or not a dict. Makes no key object.
+    #[inline]
     pub fn get(self, key: &str) -> Value {
-        if !self.is_dict() {
-            return Value::NIL;
+        Value::from_raw(unsafe { abi::rt__dict_get_str(self.raw, key.as_ptr(), key.len()) })
+    }
+    /// Whether a dict has `key` (a stored nil counts).
+    pub fn has(self, key: Value) -> bool {
+        unsafe { abi::rt_dict_has(self.raw, key.raw) }
+    }
+    /// The details dict of an Error value (nil when none or not an Error).
+    pub fn error_details(self) -> Value {
+        Value::from_raw(unsafe { abi::rt_error_details(self.raw) })
+    }
+    /// A consistent view of an array's items, read without a call per item
+    /// (empty for anything else). See [`Items`].
+    #[inline]
+    pub fn array_items(self) -> Items {
+        unsafe {
+            if abi::heap_kind(self.raw) != abi::HK_ARRAY {
+                return Items::EMPTY;
+            }
+            let a = abi::heap_ptr(self.raw) as *mut abi::ArrayObj;
+            let _g = crate::lock::lock(a as *mut abi::Header);
+            Items { ptr: (*a).items, len: (*a).len, _v: PhantomData }
         }
-        Value::from_raw(unsafe { abi::rt_dict_get(self.raw, Value::text(key).raw) })
+    }
+    /// A consistent view of a dict's entries in insertion order (empty for anything else).
+    #[inline]
+    pub fn dict_entries(self) -> Items {
+        unsafe {
+            if abi::heap_kind(self.raw) != abi::HK_DICT {
+                return Items::EMPTY;
+            }
+            let d = abi::heap_ptr(self.raw) as *mut abi::DictObj;
+            let _g = crate::lock::lock(d as *mut abi::Header);
+            Items { ptr: (*d).entries, len: (*d).len, _v: PhantomData }
+        }
     }
     /// (key, value) pairs of a dict in insertion order.
     pub fn entries(self) -> impl Iterator<Item = (Value, Value)> {
-        let n = if self.is_dict() { self.len() } else { 0 };
-        (0..n).map(move |i| unsafe {
-            (
-                Value::from_raw(abi::rt_dict_key_at(self.raw, i)),
-                Value::from_raw(abi::rt_dict_value_at(self.raw, i)),
-            )
-        })
+        self.dict_entries().pairs()
     }
 
     /// Code and message when this is an Error value.
@@ -316,6 +344,116 @@ pub fn kind_of(v: RtValue) -> abi::Kind {
             _ => Kind::Invalid,
         },
         _ => Kind::Invalid,
+    }
+}
+
+/// The items of an array (or entries of a dict) as they were when the view
+/// was taken: the length and the collector block holding them, read under
+/// the object's lock. The view lives on the stack, so the block stays alive
+/// even if the container grows into a new one meanwhile; later pushes are not
+/// seen, in-place replacements may be. Like `Value`, it is not `Send`.
+#[derive(Clone, Copy)]
+pub struct Items {
+    ptr: *const RtValue,
+    len: usize,
+    _v: PhantomData<*const ()>,
+}
+
+impl Items {
+    const EMPTY: Items = Items { ptr: core::ptr::null(), len: 0, _v: PhantomData };
+    /// Number of items (dict: entries).
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+    /// Array item `i` (nil past the end).
+    #[inline]
+    pub fn item(&self, i: usize) -> Value {
+        if i >= self.len {
+            return Value::NIL;
+        }
+        Value::from_raw(unsafe { core::ptr::read_volatile(self.ptr.add(i)) })
+    }
+    /// Dict entry `i` as (key, value) (nils past the end).
+    #[inline]
+    pub fn entry(&self, i: usize) -> (Value, Value) {
+        if i >= self.len {
+            return (Value::NIL, Value::NIL);
+        }
+        unsafe {
+            (
+                Value::from_raw(core::ptr::read_volatile(self.ptr.add(2 * i))),
+                Value::from_raw(core::ptr::read_volatile(self.ptr.add(2 * i + 1))),
+            )
+        }
+    }
+    /// The array items in order.
+    pub fn values(self) -> impl Iterator<Item = Value> {
+        (0..self.len).map(move |i| self.item(i))
+    }
+    /// The dict entries in order.
+    pub fn pairs(self) -> impl Iterator<Item = (Value, Value)> {
+        (0..self.len).map(move |i| self.entry(i))
+    }
+}
+
+/// Fills an array this code made and has not shared yet: one store per
+/// item, no call and no lock (growth allocates a new collector block).
+/// Hand the array out only through [`ArrayBuilder::finish`].
+pub struct ArrayBuilder {
+    v: Value,
+}
+
+impl ArrayBuilder {
+    /// A new empty array with room for `cap` items.
+    pub fn new(cap: usize) -> RtResult<ArrayBuilder> {
+        let v = Value::array(cap);
+        if v.is_error() {
+            return Err(Error::from_value(v));
+        }
+        Ok(ArrayBuilder { v })
+    }
+    /// Appends one item.
+    #[inline]
+    pub fn push(&mut self, item: Value) -> RtResult<()> {
+        unsafe {
+            let a = abi::heap_ptr(self.v.raw) as *mut abi::ArrayObj;
+            if (*a).len == (*a).cap {
+                self.grow(a)?;
+            }
+            *(*a).items.add((*a).len) = item.raw;
+            (*a).len += 1;
+        }
+        Ok(())
+    }
+    #[cold]
+    unsafe fn grow(&mut self, a: *mut abi::ArrayObj) -> RtResult<()> {
+        let ncap = ((*a).cap * 2).max(8);
+        let items = abi::rt__alloc(ncap * 8, false) as *mut RtValue;
+        if items.is_null() {
+            return Err(Error::internal("rt_array_push", format!("out of memory ({} bytes)", ncap * 8)));
+        }
+        if (*a).len > 0 {
+            core::ptr::copy_nonoverlapping((*a).items, items, (*a).len);
+        }
+        (*a).items = items;
+        (*a).cap = ncap;
+        Ok(())
+    }
+    /// Number of items so far.
+    pub fn len(&self) -> usize {
+        unsafe { (*(abi::heap_ptr(self.v.raw) as *const abi::ArrayObj)).len }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The finished array.
+    pub fn finish(self) -> Value {
+        self.v
     }
 }
 

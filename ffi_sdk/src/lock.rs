@@ -1,8 +1,9 @@
-//! The per-object spin lock in every header (arrays, dicts, handles, pins).
+//! The per-object spin lock in every header (arrays, dicts, handles, pins):
+//! the one lock protocol of the ABI, used by ffi_core and by readers here.
 //! Critical sections are a few loads and stores, or one growth allocation
 //! that never re-enters a lock.
 
-use ffi_sdk::abi::Header;
+use crate::abi::Header;
 use std::sync::atomic::Ordering;
 
 pub struct ObjGuard(*mut Header);
