@@ -1,1 +1,21 @@
-//! ffi_io: Files, directories, environment, paths, glob, locks, mmap. Not built yet: no exports.
+//! ffi_io: files, directories, environment, paths, glob, locks, mmap.
+//!
+//! Every function that touches the disk checks `fs.read` / `fs.write` on the
+//! canonical path before it touches anything (SPEC §7); the environment
+//! functions check `env.read` / `env.write` by variable name.
+//!
+//! Error codes shared by the whole crate: a missing file or parent is
+//! NotFound; a directory where a file is expected (or the reverse) is
+//! InvalidArgument; an empty path or a NUL in a path is InvalidArgument; a
+//! name too long for the file system is InvalidArgument; a refused open is
+//! PermissionDenied; a held lock is Busy; anything else from the operating
+//! system is Io with `errno` in the details.
+
+pub mod common;
+pub mod dir;
+pub mod env;
+pub mod file;
+pub mod glob;
+pub mod lock;
+pub mod mmap;
+pub mod path;

@@ -1,0 +1,108 @@
+//! The process environment: working directory, home, variables.
+//!
+//! Thread safety: setenv/unsetenv are not thread-safe against getenv running
+//! at the same time in another thread (POSIX; glibc may free or move the
+//! environment block under a concurrent reader). Every function here goes
+//! through one process-wide lock (readers share it, rt_env_set/rt_env_unset
+//! take it alone), and Rust's std takes its own lock as well, so our own
+//! calls never race. What no lock can cover is C code reading the
+//! environment behind our back: libc itself (getaddrinfo, localtime reading
+//! TZ, setlocale), other native libraries, or a host's own getenv. Set
+//! variables early, before starting threads that do such things, or pass an
+//! environment to child processes instead of changing our own.
+
+use crate::common::{io_err, path_text};
+use ffi_sdk::prelude::*;
+use std::sync::RwLock;
+
+/// Guards every environment access made by this library.
+static ENV_LOCK: RwLock<()> = RwLock::new(());
+
+fn valid_name(func: &'static str, name: &str) -> RtResult<()> {
+    if name.is_empty() {
+        return Err(Error::invalid(func, "variable name is empty", "\"\""));
+    }
+    if name.contains('=') {
+        return Err(Error::invalid(func, "variable name contains '='", ffi_sdk::error::quote(name)));
+    }
+    if name.contains('\0') {
+        return Err(Error::invalid(func, "variable name contains a NUL byte", ffi_sdk::error::quote(name)));
+    }
+    Ok(())
+}
+
+fn read_var(func: &'static str, name: &str) -> RtResult<Option<String>> {
+    let v = {
+        let _g = ENV_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        std::env::var_os(name)
+    };
+    match v {
+        None => Ok(None),
+        Some(os) => os.into_string().map(Some).map_err(|os| {
+            Error::new(Code::Parse, func, format!("the value of {name} is not UTF-8"), os.to_string_lossy())
+        }),
+    }
+}
+
+/// The current working directory (absolute). Needs fs.read on it: its name
+/// tells where the process runs. Error NotFound when it was removed.
+#[rt_fn(cap = "fs.read", scoped, tier = "verified")]
+pub fn rt_env_cwd() -> RtResult<String> {
+    let d = std::env::current_dir().map_err(|e| io_err(FN, "current directory", &e))?;
+    ffi_sdk::cap::check_path(FN, "fs.read", &d)?;
+    Ok(path_text(FN, &d)?.to_string())
+}
+
+/// The user's home directory (`$HOME`, else the password database; `dirs`
+/// crate). Needs env.read for HOME. Error NotFound when there is none.
+#[rt_fn(cap = "env.read", scoped, tier = "verified")]
+pub fn rt_env_home() -> RtResult<String> {
+    ffi_sdk::cap::check(FN, "env.read", "HOME")?;
+    let h = {
+        let _g = ENV_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        dirs::home_dir()
+    };
+    match h {
+        Some(p) if !p.as_os_str().is_empty() => Ok(path_text(FN, &p)?.to_string()),
+        _ => Err(Error::plain(Code::NotFound, FN, "no home directory: HOME is unset and the user has no passwd entry")),
+    }
+}
+
+/// The value of an environment variable; nil only when it is unset (an
+/// empty value is ""). Error InvalidArgument for an invalid name (empty, or
+/// containing '=' or NUL), Parse when the value is not UTF-8. Needs env.read
+/// for the name.
+#[rt_fn(cap = "env.read", scoped, tier = "verified")]
+pub fn rt_env_get(name: &str) -> RtResult<Option<String>> {
+    valid_name(FN, name)?;
+    ffi_sdk::cap::check(FN, "env.read", name)?;
+    read_var(FN, name)
+}
+
+/// Sets an environment variable of this process (inherited by children
+/// started later). Needs env.write for the name. Error InvalidArgument for an
+/// invalid name or a value containing NUL. Not thread-safe against C code
+/// reading the environment concurrently: see the module documentation;
+/// calls through this library are serialized by a process-wide lock.
+#[rt_fn(cap = "env.write", scoped, tier = "verified")]
+pub fn rt_env_set(name: &str, value: &str) -> RtResult<()> {
+    valid_name(FN, name)?;
+    if value.contains('\0') {
+        return Err(Error::invalid(FN, "value contains a NUL byte", ffi_sdk::error::quote(value)));
+    }
+    ffi_sdk::cap::check(FN, "env.write", name)?;
+    let _g = ENV_LOCK.write().unwrap_or_else(|e| e.into_inner());
+    std::env::set_var(name, value);
+    Ok(())
+}
+
+/// Removes an environment variable (nothing to do when it is unset). Same
+/// rules and thread-safety constraint as rt_env_set.
+#[rt_fn(cap = "env.write", scoped, tier = "verified")]
+pub fn rt_env_unset(name: &str) -> RtResult<()> {
+    valid_name(FN, name)?;
+    ffi_sdk::cap::check(FN, "env.write", name)?;
+    let _g = ENV_LOCK.write().unwrap_or_else(|e| e.into_inner());
+    std::env::remove_var(name);
+    Ok(())
+}

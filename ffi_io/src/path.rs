@@ -1,0 +1,137 @@
+//! Paths as text. Everything here is lexical (no disk access) except
+//! rt_path_exists, and rt_path_absolute, which reads the working directory.
+//! Every path argument must be non-empty and free of NUL (InvalidArgument).
+
+use crate::common::{checked, io_err};
+use ffi_sdk::prelude::*;
+
+fn text_of(p: &std::ffi::OsStr) -> String {
+    // Inputs are text, so every piece of them is UTF-8.
+    p.to_string_lossy().into_owned()
+}
+
+/// The final component of a path (`/a/b.txt` → `b.txt`, `a/b/` → `b`);
+/// nil when there is none (`/`, or a path ending in `..`).
+#[rt_fn(tier = "verified")]
+pub fn rt_path_basename(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.file_name().map(text_of))
+}
+
+/// The path without its final component (`/a/b` → `/a`, `b` → ``, `/a` →
+/// `/`); nil when there is none (`/`).
+#[rt_fn(tier = "verified")]
+pub fn rt_path_dirname(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.parent().map(|d| text_of(d.as_os_str())))
+}
+
+/// Joins two paths with one separator; an absolute `part` replaces `base`
+/// (`Path::join`): `a` + `b/c` → `a/b/c`, `a` + `/x` → `/x`.
+#[rt_fn(tier = "verified")]
+pub fn rt_path_join(base: &str, part: &str) -> RtResult<String> {
+    let b = paths::validate(FN, base)?;
+    let p = paths::validate(FN, part)?;
+    Ok(text_of(b.join(p).as_os_str()))
+}
+
+/// True when something exists at `path` (symlinks followed: a dangling link
+/// is false). Error for failures other than "not there" (e.g. permission).
+#[rt_fn(cap = "fs.read", scoped, tier = "verified")]
+pub fn rt_path_exists(path: &str) -> RtResult<bool> {
+    let p = checked(FN, "fs.read", path)?;
+    match std::fs::metadata(p) {
+        Ok(_) => Ok(true),
+        Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
+        Err(e) => Err(io_err(FN, path, &e)),
+    }
+}
+
+/// The extension of the final component without the dot (`a/b.tar.gz` →
+/// `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives "".
+#[rt_fn(tier = "verified")]
+pub fn rt_path_extension(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.extension().map(text_of))
+}
+
+/// The final component without its extension (`a/b.tar.gz` → `b.tar`,
+/// `a/.bashrc` → `.bashrc`); nil when there is no final component.
+#[rt_fn(tier = "verified")]
+pub fn rt_path_stem(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.file_stem().map(text_of))
+}
+
+/// The path made absolute against the working directory, without touching
+/// the disk otherwise: symlinks and `..` are kept (std::path::absolute; use
+/// rt_path_normalize to fold `..`). A relative path needs fs.read on the
+/// working directory (it reveals its name).
+#[rt_fn(cap = "fs.read", scoped, tier = "verified")]
+pub fn rt_path_absolute(path: &str) -> RtResult<String> {
+    let p = paths::validate(FN, path)?;
+    if p.is_relative() {
+        let cwd = std::env::current_dir().map_err(|e| io_err(FN, "current directory", &e))?;
+        ffi_sdk::cap::check_path(FN, "fs.read", &cwd)?;
+    }
+    let a = std::path::absolute(p).map_err(|e| io_err(FN, path, &e))?;
+    Ok(text_of(a.as_os_str()))
+}
+
+/// Lexical normalization of `p` (see rt_path_normalize).
+pub fn normalize(p: &str) -> String {
+    let abs = p.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for c in p.split('/') {
+        match c {
+            "" | "." => {}
+            ".." => match parts.last() {
+                Some(&last) if last != ".." => {
+                    parts.pop();
+                }
+                _ if abs => {}
+                _ => parts.push(".."),
+            },
+            x => parts.push(x),
+        }
+    }
+    let body = parts.join("/");
+    if abs {
+        format!("/{body}")
+    } else if body.is_empty() {
+        ".".to_string()
+    } else {
+        body
+    }
+}
+
+/// Normalizes a path without touching the disk: drops `.` components,
+/// repeated and trailing separators, folds `dir/..`, drops `..` above `/`,
+/// keeps leading `..` of a relative path; `a/..` → `.`. Lexical: when `dir`
+/// is a symlink the operating system may resolve `dir/..` elsewhere.
+#[rt_fn(tier = "verified")]
+pub fn rt_path_normalize(path: &str) -> RtResult<String> {
+    let _ = paths::validate(FN, path)?;
+    Ok(normalize(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    #[test]
+    fn lexical() {
+        for (i, o) in [
+            ("a/b/../c", "a/c"),
+            ("/../x", "/x"),
+            ("../../a", "../../a"),
+            ("a/..", "."),
+            ("a/../..", ".."),
+            ("//a//b/./", "/a/b"),
+            ("/", "/"),
+            (".", "."),
+            ("./a/./b/", "a/b"),
+        ] {
+            assert_eq!(normalize(i), o, "{i}");
+        }
+    }
+}
