@@ -6,16 +6,10 @@ use std::fmt::Display;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `Error::io` with this crate's codes: a directory where a file is expected
-/// (or the reverse) is InvalidArgument rather than Io; the path goes to
-/// `details.path`.
+/// `Error::io` with the path in `details.path`.
 pub fn io_err(func: &'static str, path: impl Display, e: &io::Error) -> Error {
     let path = path.to_string();
-    let mut err = Error::io(func, &path, e);
-    if matches!(e.kind(), io::ErrorKind::IsADirectory | io::ErrorKind::NotADirectory) {
-        err.code = Code::InvalidArgument;
-    }
-    err.with("path", path)
+    Error::io(func, &path, e).with("path", path)
 }
 
 /// Validates `path` (not empty, no NUL) and checks `cap` on its canonical form.
@@ -25,35 +19,12 @@ pub fn checked<'a>(func: &'static str, cap_name: &'static str, path: &'a str) ->
     Ok(p)
 }
 
-/// Validates `path` and checks `cap` on the canonical parent joined with the
-/// final name, without following a symlink in the last component: for
-/// operations that act on a link itself (delete, remove_all).
+/// Validates `path` and checks `cap` without following a symlink in the
+/// last component: for operations that act on a link itself (delete, remove_all).
 pub fn checked_nofollow<'a>(func: &'static str, cap_name: &'static str, path: &'a str) -> RtResult<&'a Path> {
     let p = paths::validate(func, path)?;
-    if cap::allow_all() {
-        return Ok(p);
-    }
-    match (p.parent(), p.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-            let canon = paths::resolve(parent).map_err(|e| io_err(func, parent.display(), &e))?.join(name);
-            cap::check(func, cap_name, &canon.to_string_lossy())?;
-        }
-        _ => cap::check_path(func, cap_name, p)?,
-    }
+    cap::check_path_nofollow(func, cap_name, p)?;
     Ok(p)
-}
-
-/// Whether `cap` allows the canonical form of `p` (false when it cannot be resolved).
-/// Used to filter walk and glob results under a restricted policy.
-pub fn permitted(func: &'static str, cap_name: &'static str, p: &Path) -> bool {
-    if cap::allow_all() {
-        return true;
-    }
-    match paths::resolve(p) {
-        Ok(c) => cap::check(func, cap_name, &c.to_string_lossy()).is_ok(),
-        Err(_) => false,
-    }
 }
 
 /// A path as text; Error Parse when the operating system gave a non-UTF-8 name.

@@ -1,6 +1,6 @@
 //! Directories: create, list, walk, remove.
 
-use crate::common::{checked, checked_nofollow, io_err, path_text, permitted};
+use crate::common::{checked, checked_nofollow, io_err, path_text};
 use ffi_sdk::prelude::*;
 use std::fs;
 use std::io;
@@ -86,7 +86,7 @@ pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
         w = w.max_depth(d as usize);
     }
     let filter = follow && !ffi_sdk::cap::allow_all();
-    let it = w.into_iter().filter_entry(|e| !(filter && e.path_is_symlink() && !permitted(FN, "fs.read", e.path())));
+    let it = w.into_iter().filter_entry(|e| !(filter && e.path_is_symlink() && !cap::permitted(FN, "fs.read", e.path())));
     let out = Value::array(0);
     for ent in it {
         let ent = match ent {

@@ -1,6 +1,6 @@
 //! Shell-style path patterns (the `glob` crate): `*`, `?`, `[a-z]`, `[!x]`, `**`.
 
-use crate::common::{io_err, path_text, permitted};
+use crate::common::{io_err, path_text};
 use ffi_sdk::prelude::*;
 use std::io;
 use std::path::PathBuf;
@@ -51,7 +51,7 @@ pub fn rt_glob(pattern: &str, opts: Opts) -> RtResult<Value> {
     for m in paths {
         match m {
             Ok(p) => {
-                if permitted(FN, "fs.read", &p) {
+                if cap::permitted(FN, "fs.read", &p) {
                     out.push(Value::text(path_text(FN, &p)?));
                 }
             }

@@ -71,7 +71,7 @@ fn shared_locks_coexist_but_exclude_writers() {
     // In-process too: a second shared handle is fine, an exclusive try is Busy.
     let h2 = ok(rt_file_try_lock(tp(&f), dict(&[("shared", Value::TRUE)])));
     expect_err(rt_file_try_lock(tp(&f), NIL), Code::Busy, "rt_file_try_lock");
-    ok(unsafe { rt_handle_close(h.raw()) });
+    ok(rt_handle_close(h.raw()));
     ok(rt_file_unlock(h2.raw()));
     assert!(other_process_can_lock(&f, false));
 }
@@ -111,8 +111,8 @@ fn blocking_lock_waits_for_the_holder() {
     // With a timeout that is long enough it succeeds too.
     ok(rt_file_unlock(h.raw()));
     let h = ok(rt_file_lock(tp(&f), dict(&[("timeout_ms", Value::int(1000)), ("shared", Value::TRUE)])));
-    ok(unsafe { rt_handle_close(h.raw()) });
-    ok(unsafe { rt_handle_close(h.raw()) });
+    ok(rt_handle_close(h.raw()));
+    ok(rt_handle_close(h.raw()));
 }
 
 #[test]
@@ -182,7 +182,7 @@ fn mmap_handle_slices_and_closes() {
     expect_err(rt_file_mmap_slice(h.raw(), int(19_990), int(11)), Code::OutOfRange, "rt_file_mmap_slice");
     expect_err(rt_file_mmap_slice(h.raw(), int(-1), int(1)), Code::InvalidArgument, "rt_file_mmap_slice");
     expect_err(rt_file_mmap_slice(h.raw(), int(i64::MAX), int(i64::MAX)), Code::OutOfRange, "rt_file_mmap_slice");
-    ok(unsafe { rt_handle_close(h.raw()) });
+    ok(rt_handle_close(h.raw()));
     expect_err(rt_file_mmap_len(h.raw()), Code::Closed, "rt_file_mmap_len");
     expect_err(rt_file_mmap_slice(h.raw(), int(0), int(1)), Code::Closed, "rt_file_mmap_slice");
     // The mapping is gone from the process once closed.

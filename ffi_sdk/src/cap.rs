@@ -52,3 +52,33 @@ pub fn check_path(func: &'static str, cap: &'static str, path: &Path) -> RtResul
     let canon = crate::paths::resolve(path).map_err(|e| Error::io(func, path.display(), &e))?;
     decide(func, cap, &canon.to_string_lossy())
 }
+
+/// Checks `cap` on a path without following a symlink in its last component
+/// (canonical parent joined with the final name): for operations that act
+/// on a link itself (delete, remove).
+pub fn check_path_nofollow(func: &'static str, cap: &'static str, path: &Path) -> RtResult<()> {
+    if allow_all() {
+        return Ok(());
+    }
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) => {
+            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+            let canon = crate::paths::resolve(parent).map_err(|e| Error::io(func, parent.display(), &e))?.join(name);
+            decide(func, cap, &canon.to_string_lossy())
+        }
+        _ => check_path(func, cap, path),
+    }
+}
+
+/// Whether `cap` allows the canonical form of `path` (false when it cannot be
+/// resolved): the filter form of [`check_path`], for results of a walk or glob.
+/// Denials are audited like any check.
+pub fn permitted(func: &'static str, cap: &'static str, path: &Path) -> bool {
+    if allow_all() {
+        return true;
+    }
+    match crate::paths::resolve(path) {
+        Ok(c) => decide(func, cap, &c.to_string_lossy()).is_ok(),
+        Err(_) => false,
+    }
+}

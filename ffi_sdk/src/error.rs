@@ -155,7 +155,8 @@ impl Error {
             K::NotFound => Code::NotFound,
             K::PermissionDenied | K::ReadOnlyFilesystem => Code::PermissionDenied,
             K::AlreadyExists => Code::AlreadyExists,
-            K::InvalidInput | K::InvalidFilename => Code::InvalidArgument,
+            // A directory where a file is expected, or the reverse, is the caller's mistake.
+            K::InvalidInput | K::InvalidFilename | K::IsADirectory | K::NotADirectory => Code::InvalidArgument,
             K::InvalidData => Code::Parse,
             K::TimedOut => Code::Timeout,
             K::WouldBlock => Code::Busy,

@@ -10,6 +10,12 @@ extern "C" {
     fn rt_cap_parse(text: RtValue) -> RtValue;
     fn rt_cap_restrict(policy: RtValue) -> RtValue;
     fn rt_gc_collect() -> RtValue;
+    fn rt_handle_close(h: RtValue) -> RtValue;
+}
+
+/// Closes a handle through the core's generic `rt_handle_close` (true if it was open).
+pub fn close(h: RtValue) -> RtValue {
+    unsafe { rt_handle_close(h) }
 }
 
 /// A text argument.

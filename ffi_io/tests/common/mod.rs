@@ -6,8 +6,9 @@ pub use ffi_sdk::testing::{bytes, err, int, ok, text, NIL};
 pub use ffi_sdk::{Code, Value};
 use std::path::{Path, PathBuf};
 
-extern "C" {
-    pub fn rt_handle_close(h: RtValue) -> RtValue;
+/// Closes a handle (core's generic close).
+pub fn rt_handle_close(h: RtValue) -> RtValue {
+    ffi_sdk::testing::close(h)
 }
 
 /// A text argument from a path.
