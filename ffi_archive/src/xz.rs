@@ -1,0 +1,132 @@
+//! xz with liblzma: bytes in memory and file to file in constant memory.
+//! Decompression reads concatenated streams (and stream padding) and verifies
+//! whatever check each stream carries (none, CRC32, CRC64, SHA-256).
+
+use crate::{corrupt, max_output, output_limit, read_limited, CopyError, FinishWrite};
+use ffi_sdk::prelude::*;
+use liblzma::stream::{Check, Stream};
+use std::io::{self, BufReader, Read, Write};
+
+/// Default decoder memory limit: 1 GiB (a hostile header cannot ask for more).
+pub const DEFAULT_MEMLIMIT: u64 = 1 << 30;
+
+fn encoder_stream(func: &'static str, opts: &Opts) -> RtResult<Stream> {
+    let preset = opts.int_in("preset", 0, 9)?.unwrap_or(6) as u32;
+    let extreme = opts.bool("extreme")?.unwrap_or(false);
+    let check = match opts.text("check")? {
+        None | Some("crc64") => Check::Crc64,
+        Some("crc32") => Check::Crc32,
+        Some("sha256") => Check::Sha256,
+        Some("none") => Check::None,
+        Some(other) => return Err(Error::invalid(func, "option check must be crc64, crc32, sha256 or none", other)),
+    };
+    let flags = preset | if extreme { liblzma::stream::PRESET_EXTREME } else { 0 };
+    Stream::new_easy_encoder(flags, check).map_err(|e| Error::invalid(func, "liblzma refused the preset", format!("{e:?}")))
+}
+
+/// A decoder for concatenated .xz streams with a memory limit.
+pub fn decoder_stream(func: &'static str, memlimit: u64) -> RtResult<Stream> {
+    Stream::new_stream_decoder(memlimit, liblzma::stream::CONCATENATED)
+        .map_err(|e| Error::internal(func, format!("liblzma decoder: {e:?}")))
+}
+
+/// A decoder over all streams of `r`.
+pub fn decoder<R: io::BufRead>(func: &'static str, r: R, memlimit: u64) -> RtResult<liblzma::bufread::XzDecoder<R>> {
+    Ok(liblzma::bufread::XzDecoder::new_stream(r, decoder_stream(func, memlimit)?))
+}
+
+fn memlimit(opts: &Opts) -> RtResult<u64> {
+    Ok(opts.int_in("memlimit", 1 << 20, i64::MAX)?.map(|v| v as u64).unwrap_or(DEFAULT_MEMLIMIT))
+}
+
+/// True when `e` is liblzma's memory-limit error.
+pub(crate) fn is_memlimit(e: &io::Error) -> bool {
+    e.get_ref()
+        .and_then(|i| i.downcast_ref::<liblzma::stream::Error>())
+        .is_some_and(|le| matches!(le, liblzma::stream::Error::MemLimit | liblzma::stream::Error::Mem))
+}
+
+pub(crate) fn memlimit_error(func: &'static str, input: impl std::fmt::Display) -> Error {
+    Error::new(Code::LimitExceeded, func, "the xz stream needs more memory than memlimit allows", input)
+}
+
+impl<W: Write> FinishWrite for liblzma::write::XzEncoder<W> {
+    fn finish_write(&mut self) -> io::Result<()> {
+        self.try_finish()?;
+        self.get_mut().flush()
+    }
+}
+
+/// Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool),
+/// `check` ("crc64" default, "crc32", "sha256", "none").
+#[rt_fn(tier = "verified")]
+pub fn rt_xz_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
+    opts.only(&["preset", "extreme", "check"])?;
+    let stream = encoder_stream(FN, &opts)?;
+    let mut enc = liblzma::write::XzEncoder::new_stream(Vec::with_capacity(data.len() / 4 + 64), stream);
+    enc.write_all(data).map_err(|e| Error::internal(FN, e))?;
+    enc.finish().map_err(|e| Error::internal(FN, e))
+}
+
+/// Decompresses .xz data (all concatenated streams, any check type).
+///
+/// Options: `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB):
+/// past either, LimitExceeded. Empty, corrupt or truncated input, a failed check and trailing
+/// garbage are Error Parse.
+#[rt_fn(tier = "verified")]
+pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
+    opts.only(&["max_output", "memlimit"])?;
+    let max = max_output(&opts, crate::DEFAULT_MAX_OUTPUT_MEM)?;
+    if data.is_empty() {
+        return Err(Error::parse(FN, "empty input is not xz data", "0 bytes").with("position", 0u64));
+    }
+    let mut dec = decoder(FN, data, memlimit(&opts)?)?;
+    match read_limited(&mut dec, max, data.len().saturating_mul(4)) {
+        Ok(v) => Ok(v),
+        Err(CopyError::Limit) => Err(output_limit(FN, max)),
+        Err(CopyError::Read(e)) | Err(CopyError::Write(e)) => {
+            if is_memlimit(&e) {
+                return Err(memlimit_error(FN, format!("{} bytes", data.len())));
+            }
+            Err(corrupt(FN, "xz", &e, format!("{} bytes", data.len()), dec.total_in()))
+        }
+    }
+}
+
+/// Compresses file `src` to .xz file `dst` in constant memory (fs.read src, fs.write dst).
+///
+/// Options as rt_xz_compress. Written under a temporary name and renamed into place.
+/// Returns {read, written, uncompressed}.
+#[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
+pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["preset", "extreme", "check"])?;
+    let cell = std::cell::RefCell::new(Some(encoder_stream(FN, &opts)?));
+    crate::file_to_file(FN, src, dst, "xz", u64::MAX, false, &|r| Ok(r), &|f| {
+        let w = io::BufWriter::with_capacity(crate::BUF, f);
+        match cell.borrow_mut().take() {
+            Some(s) => Box::new(liblzma::write::XzEncoder::new_stream(w, s)),
+            None => Box::new(liblzma::write::XzEncoder::new(w, 6)),
+        }
+    })
+}
+
+/// Decompresses .xz file `src` (all streams) to `dst` in constant memory (fs.read src, fs.write dst).
+///
+/// Options: `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either,
+/// LimitExceeded and no output is left. Corrupt input is Error Parse. Returns {read, written, uncompressed}.
+#[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
+pub fn rt_xz_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["max_output", "memlimit"])?;
+    let max = max_output(&opts, crate::DEFAULT_MAX_OUTPUT_FILE)?;
+    let ml = memlimit(&opts)?;
+    crate::file_to_file(
+        FN,
+        src,
+        dst,
+        "xz",
+        max,
+        true,
+        &|r| Ok(Box::new(decoder(FN, BufReader::with_capacity(crate::BUF, r), ml)?) as Box<dyn Read>),
+        &|f| Box::new(crate::PlainOut(io::BufWriter::with_capacity(crate::BUF, f))),
+    )
+}
