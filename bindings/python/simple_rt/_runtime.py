@@ -1,0 +1,888 @@
+"""Loading the simple-rt libraries and calling them through ctypes.
+
+Hand-written and signature-free: every domain function is found at run time
+through the registry (`rt_registry_lookup` gives address and arity; every
+domain function takes and returns `RtValue` words), and the C types of the
+host-surface functions come from the registry's `ctype` / `c_returns` fields.
+
+Collector rules for CPython (SPEC section 4, DEPENDENCIES.md):
+- A Python thread is registered with the collector only while it is inside
+  a call (`rt_thread_attach` ... `rt_thread_detach`), never permanently:
+  a permanently registered thread that runs `subprocess` (vfork) makes the
+  collector abort ("Signals delivery fails constantly"). The binding
+  registers the thread itself with a stack base cached per thread
+  (`GC_register_my_thread` from libgc.so.1, the collector ffi_core uses)
+  before `rt_thread_attach`, which then only counts: ffi_core would ask for
+  the stack base on every attach, ~250 us on the main thread. libffi_core.so
+  is loaded from a short-lived thread (its constructor registers the loading
+  thread for good).
+- Python objects live in memory the collector does not scan, and a word
+  returned through an ordinary ctypes call exists only as a Python int until
+  the next call: a collection in another thread in between frees it (seen:
+  3 corrupted round trips in 1,200 under forced collections). So every word
+  the binding makes or receives lives in a *frame*: a pinned runtime array
+  whose item slots act as collector-visible registers. Value-making calls go
+  through libffi's `ffi_call` with the return address set to a frame slot,
+  so the new word is stored by C code, never held only by Python. Nested
+  items pass through a scratch slot straight into their parent. Arguments
+  sit in slots 0-7 during the call, the result in slot 8 while it is read.
+  Without libffi (or with SIMPLE_RT_NO_LIBFFI=1) plain ctypes calls are used
+  and the short window remains (`Runtime.mode` says which).
+- `Handle` objects keep their word pinned for their whole life.
+"""
+
+import ctypes
+import ctypes.util
+import json
+import os
+import struct
+import threading
+
+V = ctypes.c_uint64
+
+#: Domain libraries loaded after libffi_core.so, when present.
+DOMAINS = [
+    "io", "process", "time", "crypto", "archive", "codegen", "net", "concurrent",
+    "data", "system", "cli", "serde", "torch", "cuda", "vulkan",
+]
+
+ABI_MAJOR = 1
+
+TAG_MASK = 0b111
+TAG_INT = 0b000
+TAG_HEAP = 0b001
+TAG_FLOAT = 0b010
+NIL = 0x03
+TRUE = 0x0B
+FALSE = 0x13
+INLINE_INT_MIN = -(1 << 60)
+INLINE_INT_MAX = (1 << 60) - 1
+I64_MIN = -(1 << 63)
+I64_MAX = (1 << 63) - 1
+MASK64 = (1 << 64) - 1
+
+# rt_kind numbers (part of the ABI).
+K_INVALID, K_NIL, K_BOOL, K_INT, K_FLOAT, K_STRING, K_BYTES, K_ARRAY, K_DICT, K_ERROR, K_HANDLE = range(11)
+
+#: Error code numbers (stable, SPEC section 3).
+CODES = {
+    "InvalidArgument": 1, "TypeMismatch": 2, "NotFound": 3, "AlreadyExists": 4,
+    "PermissionDenied": 5, "CapabilityDenied": 6, "Timeout": 7, "Io": 8, "Parse": 9,
+    "Unsupported": 10, "Closed": 11, "Panic": 12, "Internal": 13, "OutOfRange": 14,
+    "LimitExceeded": 15, "Busy": 16,
+}
+
+_CTYPES = {
+    "RtValue": V,
+    "uint32_t": ctypes.c_uint32,
+    "int32_t": ctypes.c_int32,
+    "int64_t": ctypes.c_int64,
+    "uint64_t": ctypes.c_uint64,
+    "size_t": ctypes.c_size_t,
+    "double": ctypes.c_double,
+    "bool": ctypes.c_bool,
+    "void": None,
+    "const uint8_t *": ctypes.c_void_p,
+    "uint32_t *": ctypes.POINTER(ctypes.c_uint32),
+    "const char *": ctypes.c_char_p,
+    "void *": ctypes.c_void_p,
+    "const void *": ctypes.c_void_p,
+}
+
+
+class RtError(Exception):
+    """An Error value returned by a runtime function.
+
+    `code` (int, stable), `name` ("CapabilityDenied"), `message`
+    ("rt_hostname needs sys.info"), `details` (dict or None).
+    """
+
+    def __init__(self, code, name, message, details=None):
+        super().__init__(code, name, message, details)
+        self.code = code
+        self.name = name
+        self.message = message
+        self.details = details
+
+    def __str__(self):
+        return "%s: %s" % (self.name, self.message)
+
+    def __repr__(self):
+        return "RtError(%d, %r, %r, %r)" % (self.code, self.name, self.message, self.details)
+
+
+class LoadError(ImportError):
+    """The libraries could not be found or loaded, or their ABI differs."""
+
+
+class Handle:
+    """An opaque native resource (file lock, child process, regex...).
+
+    The word stays pinned while this object lives, so the runtime value is
+    valid even after `close()` (use after close gives Error Closed, never a
+    crash). `close()` releases the native resource now (idempotent); the
+    collector releases it anyway once the handle is unreachable.
+    """
+
+    __slots__ = ("_word", "__weakref__")
+
+    def __init__(self, word):
+        self._word = word
+        rt = runtime()
+        with rt.attached():
+            rt.pin(word)
+
+    @property
+    def word(self):
+        return self._word
+
+    @property
+    def type(self):
+        """The handle's type name (`Regex`, `Child`, ...)."""
+        return call("rt_handle_type", self)
+
+    @property
+    def is_open(self):
+        return call("rt_handle_is_open", self)
+
+    def close(self):
+        """Releases the resource now; True if it was open, False if it was closed already."""
+        if self._word is None:
+            return False
+        return call("rt_handle_close", self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def __del__(self):
+        w = self._word
+        self._word = None
+        if w is None:
+            return
+        try:
+            rt = _RUNTIME
+            if rt is not None:
+                with rt.attached():
+                    rt.unpin(w)
+        except Exception:
+            pass
+
+    def __eq__(self, other):
+        return isinstance(other, Handle) and other._word == self._word
+
+    def __hash__(self):
+        return hash(self._word)
+
+    def __repr__(self):
+        try:
+            t = self.type
+            state = "open" if self.is_open else "closed"
+        except Exception:
+            t, state = "?", "?"
+        return "<simple_rt.Handle %s %s %#x>" % (t, state, self._word or 0)
+
+
+def _candidate_dirs():
+    env = os.environ.get("SIMPLE_RT_LIB_DIR")
+    if env:
+        return [env]
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.normpath(os.path.join(here, "..", "..", ".."))
+    out = []
+    for profile in ("debug", "release"):
+        d = os.path.join(root, "target", profile)
+        out += [d, os.path.join(d, "deps")]
+    return out
+
+
+def lib_dir():
+    """The directory the libraries are (or would be) loaded from.
+
+    `SIMPLE_RT_LIB_DIR` when set, else the workspace's target/debug (then its
+    deps/, then target/release): the first that holds libffi_core.so.
+    """
+    dirs = _candidate_dirs()
+    for d in dirs:
+        if os.path.isfile(os.path.join(d, "libffi_core.so")):
+            return d
+    return dirs[0]
+
+
+_tls = threading.local()
+
+#: Slots of a frame: 0-7 arguments, 8 the result, 9 scratch for nested items.
+NSLOTS = 16
+RES = 8
+TMP = 9
+
+
+class _FFI:
+    """libffi's `ffi_call`, reached through ctypes: unlike a ctypes call, it
+    stores the callee's return value at an address we choose (a frame slot,
+    which the collector scans), so a fresh value is never held only by a
+    Python int."""
+
+    ABIS = {"x86_64": 2, "amd64": 2, "aarch64": 1, "arm64": 1}  # FFI_UNIX64, FFI_SYSV
+
+    def __init__(self):
+        import platform
+        self.abi = self.ABIS.get(platform.machine().lower())
+        if self.abi is None:
+            raise OSError("no libffi ABI known for %s" % platform.machine())
+        lib = None
+        for name in ("libffi.so.8", "libffi.so.7", "libffi.so.6"):
+            try:
+                lib = ctypes.CDLL(name)
+                break
+            except OSError:
+                continue
+        if lib is None:
+            name = ctypes.util.find_library("ffi")
+            if not name:
+                raise OSError("libffi not found")
+            lib = ctypes.CDLL(name)
+        self.lib = lib
+        self.prep = lib.ffi_prep_cif
+        self.prep.restype = ctypes.c_int
+        self.prep.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
+        self.call = lib.ffi_call
+        self.call.restype = None
+        self.call.argtypes = [ctypes.c_void_p] * 4
+
+        def t(n):
+            return ctypes.addressof(ctypes.c_char.in_dll(lib, n))
+
+        self.types = {
+            "u64": t("ffi_type_uint64"),
+            "s64": t("ffi_type_sint64"),
+            "f64": t("ffi_type_double"),
+            "ptr": t("ffi_type_pointer"),
+            "size": t("ffi_type_uint64") if ctypes.sizeof(ctypes.c_size_t) == 8 else t("ffi_type_uint32"),
+        }
+        self._keep = []
+
+    def cif(self, rtype, atypes):
+        """A prepared call interface (address) for `rtype f(atypes...)`."""
+        buf = ctypes.create_string_buffer(256)
+        arr = (ctypes.c_void_p * max(1, len(atypes)))(*[self.types[a] for a in atypes])
+        st = self.prep(ctypes.addressof(buf), self.abi, len(atypes), self.types[rtype], ctypes.addressof(arr))
+        if st != 0:
+            raise OSError("ffi_prep_cif failed (%d)" % st)
+        self._keep.append((buf, arr))
+        return ctypes.addressof(buf)
+
+
+class _Frame:
+    """A pinned runtime array of NSLOTS words, used as collector-visible
+    registers: arguments are built into slots 0-7, the result lands in slot
+    8, nested items pass through slot 9 on their way into their parent."""
+
+    __slots__ = ("word", "items", "view", "argv", "cargs", "cargv", "blob")
+
+    def __init__(self, word, items):
+        self.word = word
+        self.items = items
+        self.view = (ctypes.c_uint64 * NSLOTS).from_address(items)
+        self.argv = (ctypes.c_void_p * 8)(*[items + 8 * i for i in range(8)])
+        self.cargs = (ctypes.c_uint64 * 2)()
+        a = ctypes.addressof(self.cargs)
+        self.cargv = (ctypes.c_void_p * 2)(a, a + 8)
+        # The same two words seen as (pointer, length): assigning bytes stores their address.
+        self.blob = _BlobArgs.from_address(a)
+
+
+class _BlobArgs(ctypes.Structure):
+    _fields_ = [("p", ctypes.c_char_p), ("n", ctypes.c_size_t)]
+
+
+class _Op:
+    """A C function of the host surface: address, libffi cif, ctypes fallback."""
+
+    __slots__ = ("addr", "cif", "cfunc")
+
+    def __init__(self, addr, cif, cfunc):
+        self.addr = addr
+        self.cif = cif
+        self.cfunc = cfunc
+
+
+def _dlopen_core(path, mode):
+    """Loads libffi_core.so from a short-lived thread.
+
+    Its constructor starts the collector, which registers the loading thread
+    for good (ffi_core's rt_thread_detach cannot undo that). A Python thread
+    that stays registered and runs `subprocess` while another thread collects
+    makes the collector abort ("Signals delivery fails constantly"). The
+    loader thread only loads (nothing is allocated there) and its exit
+    unregisters it."""
+    box = {}
+
+    def loader():
+        try:
+            box["lib"] = ctypes.CDLL(path, mode=mode)
+        except BaseException as e:  # re-raised in the caller
+            box["err"] = e
+
+    t = threading.Thread(target=loader, name="simple_rt-loader")
+    t.start()
+    t.join()
+    if "err" in box:
+        raise box["err"]
+    return box["lib"]
+
+
+class Runtime:
+    """The loaded libraries and the host-surface functions the binding uses."""
+
+    def __init__(self, directory=None):
+        d = directory or lib_dir()
+        core_path = os.path.join(d, "libffi_core.so")
+        if not os.path.isfile(core_path):
+            raise LoadError(
+                "simple_rt: %s not found (build with `cargo build -p ffi_core`, "
+                "or set SIMPLE_RT_LIB_DIR)" % core_path)
+        mode = os.RTLD_NOW | os.RTLD_LOCAL
+        self.dir = d
+        self.core = _dlopen_core(core_path, mode)
+        self.libs = {"core": self.core}
+        self.load_errors = {}
+        c = self.core
+        c.rt_abi_version.restype = ctypes.c_uint32
+        c.rt_abi_version.argtypes = []
+        ver = c.rt_abi_version()
+        if ver >> 16 != ABI_MAJOR:
+            raise LoadError("simple_rt: %s has ABI %d.%d; this binding needs major %d"
+                            % (core_path, ver >> 16, ver & 0xFFFF, ABI_MAJOR))
+        self.abi_version = ver
+        for name in DOMAINS:
+            p = os.path.join(d, "libffi_%s.so" % name)
+            if not os.path.isfile(p):
+                continue
+            try:
+                self.libs[name] = ctypes.CDLL(p, mode=mode)
+            except OSError as e:  # e.g. torch without LD_LIBRARY_PATH
+                self.load_errors[name] = str(e)
+        self.gc_register = self.gc_stack_base = None
+        if not os.environ.get("SIMPLE_RT_NO_GC_REGISTER"):
+            try:
+                gc = ctypes.CDLL("libgc.so.1")  # the collector libffi_core.so uses (same soname: same copy)
+                self.gc_stack_base = gc.GC_get_stack_base
+                self.gc_stack_base.restype = ctypes.c_int
+                self.gc_stack_base.argtypes = [ctypes.c_void_p]
+                self.gc_register = gc.GC_register_my_thread
+                self.gc_register.restype = ctypes.c_int
+                self.gc_register.argtypes = [ctypes.c_void_p]
+            except (OSError, AttributeError):
+                self.gc_register = self.gc_stack_base = None
+        self.ffi = None
+        if not os.environ.get("SIMPLE_RT_NO_LIBFFI"):
+            try:
+                self.ffi = _FFI()
+            except (OSError, AttributeError, ValueError):
+                self.ffi = None
+        self._funcs = {}
+        self._entries = None
+        self._pool = []
+        self._setup_core()
+        if self.ffi is not None and not self._ffi_works():
+            self.ffi = None
+            self._setup_core()
+        #: "libffi" (results land in collector-visible frames) or "ctypes" (fallback).
+        self.mode = "libffi" if self.ffi is not None else "ctypes"
+
+    # ---- host functions ----
+    def _setup_core(self):
+        c = self.core
+        P = ctypes.c_void_p
+        S = ctypes.c_size_t
+
+        def sig(name, res, *args):
+            f = getattr(c, name)
+            f.restype = res
+            f.argtypes = list(args)
+            return f
+
+        def op(name, rtype, atypes, res, *args):
+            f = sig(name, res, *args)
+            addr = ctypes.cast(f, ctypes.c_void_p).value
+            cif = self.ffi.cif(rtype, atypes) if self.ffi is not None else None
+            return _Op(addr, cif, f)
+
+        self.attach = sig("rt_thread_attach", ctypes.c_uint32)
+        self.detach = sig("rt_thread_detach", ctypes.c_uint32)
+        self.kind = sig("rt_kind", ctypes.c_uint32, V)
+        self.int_get = sig("rt_int_get", ctypes.c_int64, V)
+        self.float_get = sig("rt_float_get", ctypes.c_double, V)
+        self.string_ptr = sig("rt_string_ptr", P, V)
+        self.string_len = sig("rt_string_len", S, V)
+        self.bytes_ptr = sig("rt_bytes_ptr", P, V)
+        self.bytes_len = sig("rt_bytes_len", S, V)
+        self.array_push = sig("rt_array_push", V, V, V)
+        self.array_len = sig("rt_array_len", S, V)
+        self.array_get = sig("rt_array_get", V, V, S)
+        self.dict_set = sig("rt_dict_set", V, V, V, V)
+        self.dict_len = sig("rt_dict_len", S, V)
+        self.dict_key_at = sig("rt_dict_key_at", V, V, S)
+        self.dict_value_at = sig("rt_dict_value_at", V, V, S)
+        self.error_code = sig("rt_error_code", ctypes.c_uint32, V)
+        self.error_name = sig("rt_error_name", ctypes.c_char_p, ctypes.c_uint32)
+        self.error_message = sig("rt_error_message", V, V)
+        self.error_details = sig("rt_error_details", V, V)
+        self.pin = sig("rt_value_pin", None, V)
+        self.unpin = sig("rt_value_unpin", None, V)
+        self.gc_disable = sig("rt_gc_disable", V)
+        self.gc_enable = sig("rt_gc_enable", V)
+        self.registry_lookup = sig("rt_registry_lookup", P, ctypes.c_char_p, S, ctypes.POINTER(ctypes.c_uint32))
+        # Functions that make new values: called so that the word lands in a frame slot.
+        self.op_string = op("rt_string_new", "u64", ["ptr", "size"], V, ctypes.c_char_p, S)
+        self.op_bytes = op("rt_bytes_new", "u64", ["ptr", "size"], V, ctypes.c_char_p, S)
+        self.op_int = op("rt_int_new", "u64", ["s64"], V, ctypes.c_int64)
+        self.op_float = op("rt_float_new", "u64", ["f64"], V, ctypes.c_double)
+        self.op_array = op("rt_array_new", "u64", ["size"], V, S)
+        self.op_dict = op("rt_dict_new", "u64", [], V)
+        self.op_registry = op("rt_registry_json", "u64", [], V)
+        self._arity_cif = [self.ffi.cif("u64", ["u64"] * n) if self.ffi is not None else None
+                           for n in range(9)]
+        self._pool = []
+
+    def _ffi_works(self):
+        """Checks libffi against the library once (ABI constant, type layout)."""
+        try:
+            with self.attached():
+                f = self._frame()
+                try:
+                    ok = self._new(f, 0, self.op_int, (-5) & MASK64) == (-5 << 3) & MASK64
+                    ok = ok and self._new(f, 1, self.op_float, _fbits(1.5)) == _fbits(1.5) | TAG_FLOAT
+                    w = self._new(f, 2, self.op_string, ctypes.cast(b"ab\x00c", ctypes.c_void_p).value, 4)
+                    ok = ok and self.kind(w) == K_STRING and self._text(w) == "ab\x00c"
+                    return ok
+                finally:
+                    self._release(f)
+        except Exception:
+            return False
+
+    # ---- attach bracket and frames ----
+    def attached(self):
+        return _Attached(self)
+
+    def _frame(self):
+        """A frame from the pool, or a new one. Must run while attached."""
+        try:
+            return self._pool.pop()
+        except IndexError:
+            pass
+        # The new array is held only by a Python int until it is pinned:
+        # collections are held off for that moment (once per frame).
+        self.gc_disable()
+        try:
+            w = self.op_array.cfunc(NSLOTS)
+            if self.kind(w) != K_ARRAY:
+                raise MemoryError("simple_rt: cannot allocate a frame")
+            for _ in range(NSLOTS):
+                self.array_push(w, NIL)
+            self.pin(w)
+        finally:
+            self.gc_enable()
+        base = w & ~TAG_MASK
+        # ArrayObj (simple_rt.h): 24-byte header, len, cap, items.
+        n = ctypes.c_uint64.from_address(base + 24).value
+        items = ctypes.c_uint64.from_address(base + 40).value
+        if n != NSLOTS or self.array_len(w) != NSLOTS or not items:
+            raise LoadError("simple_rt: unexpected array layout (ABI %#x)" % self.abi_version)
+        f = _Frame(w, items)
+        f.view[3] = 7 << 3
+        if self.array_get(w, 3) != 7 << 3:
+            raise LoadError("simple_rt: unexpected array layout (ABI %#x)" % self.abi_version)
+        ctypes.memset(items, 0, 8 * NSLOTS)
+        return f
+
+    def _release(self, f):
+        ctypes.memset(f.items, 0, 8 * NSLOTS)
+        self._pool.append(f)
+
+    def _new(self, f, slot, op, *cargs):
+        """Calls a value-making host function; its result is stored in slot `slot` by C code."""
+        if self.ffi is not None:
+            for i, a in enumerate(cargs):
+                f.cargs[i] = a
+            self.ffi.call(op.cif, op.addr, f.items + 8 * slot, ctypes.addressof(f.cargv))
+            return f.view[slot]
+        # Fallback: the word is a Python int until it is stored (a short window).
+        w = op.cfunc(*cargs)
+        f.view[slot] = w
+        return w
+
+    # ---- registry ----
+    def registry_text(self):
+        with self.attached():
+            f = self._frame()
+            try:
+                w = self._new(f, RES, self.op_registry)
+                if self.kind(w) != K_STRING:
+                    raise self._error(w)
+                return self._text(w)
+            finally:
+                self._release(f)
+
+    def registry(self):
+        """Every loaded function's registry entry (list of dicts)."""
+        return json.loads(self.registry_text())
+
+    def entry(self, name):
+        es = self._entries
+        if es is None or name not in es:
+            es = {e["name"]: e for e in self.registry()}
+            self._entries = es
+        return es.get(name)
+
+    def lookup(self, name):
+        """(address, arity, cif, ctypes function) of a domain-style function; cached."""
+        f = self._funcs.get(name)
+        if f is not None:
+            return f
+        b = name.encode()
+        ar = ctypes.c_uint32(0)
+        addr = self.registry_lookup(b, len(b), ctypes.byref(ar))
+        if not addr:
+            raise AttributeError("simple_rt: no function %r in the loaded libraries (%s)"
+                                 % (name, ", ".join(sorted(self.libs))))
+        n = ar.value
+        e = self.entry(name)
+        if e is not None and e.get("host"):
+            raise TypeError("simple_rt: %s is a host-surface function (C types); "
+                            "use simple_rt.host(%r)" % (name, name))
+        if n > 8:
+            raise TypeError("simple_rt: %s has %d parameters (at most 8)" % (name, n))
+        cfunc = ctypes.CFUNCTYPE(V, *([V] * n))(addr)
+        f = (addr, n, self._arity_cif[n], cfunc)
+        self._funcs[name] = f
+        return f
+
+    def host(self, name):
+        """A host-surface function as a ctypes function with the registry's C types."""
+        e = self.entry(name)
+        if e is None or not e.get("host"):
+            raise AttributeError("simple_rt: %r is not a host-surface function" % name)
+        b = name.encode()
+        addr = self.registry_lookup(b, len(b), None)
+        try:
+            res = _CTYPES[e["c_returns"]]
+            args = [_CTYPES[p["ctype"]] for p in e["params"]]
+        except KeyError as k:
+            raise TypeError("simple_rt: no ctypes mapping for C type %s of %s" % (k, name))
+        return ctypes.CFUNCTYPE(res, *args)(addr)
+
+    # ---- Python -> RtValue ----
+    def _leaf(self, f, slot, x):
+        """The word for a non-container (made into `slot` when it needs the heap); None for containers."""
+        if x is None:
+            return NIL
+        t = type(x)
+        if t is bool:
+            return TRUE if x else FALSE
+        if t is int or (isinstance(x, int) and not isinstance(x, bool)):
+            x = int(x)
+            if INLINE_INT_MIN <= x <= INLINE_INT_MAX:
+                return (x << 3) & MASK64
+            if not I64_MIN <= x <= I64_MAX:
+                raise OverflowError("simple_rt: int %d does not fit in 64 bits" % x)
+            return self._new(f, slot, self.op_int, x & MASK64 if self.ffi is not None else x)
+        if t is float or isinstance(x, float):
+            bits = _fbits(x)
+            if bits & TAG_MASK == 0:
+                return bits | TAG_FLOAT
+            return self._check(self._new(f, slot, self.op_float, bits if self.ffi is not None else float(x)))
+        if t is str or isinstance(x, str):
+            return self._check(self._blob(f, slot, self.op_string, x.encode("utf-8")))
+        if isinstance(x, (bytes, bytearray, memoryview)):
+            b = x.tobytes() if isinstance(x, memoryview) else bytes(x)
+            return self._check(self._blob(f, slot, self.op_bytes, b))
+        if isinstance(x, Handle):
+            if x._word is None:
+                raise RtError(CODES["Closed"], "Closed", "simple_rt: the handle was released")
+            return x._word
+        if isinstance(x, (list, tuple, dict)):
+            return None
+        raise TypeError("simple_rt: cannot convert %s to a runtime value" % t.__name__)
+
+    def _blob(self, f, slot, op, b):
+        if self.ffi is not None:
+            a = f.blob
+            a.p = b  # keeps b alive in `a` until the next blob
+            a.n = len(b)
+            self.ffi.call(op.cif, op.addr, f.items + 8 * slot, ctypes.addressof(f.cargv))
+            return f.view[slot]
+        return self._new(f, slot, op, b, len(b))
+
+    def _check(self, w):
+        """Raises RtError when `w` (already rooted) is an Error."""
+        if w & TAG_MASK == TAG_HEAP and self.kind(w) == K_ERROR:
+            raise self._error(w)
+        return w
+
+    def _same(self, r, w):
+        """`rt_array_push` / `rt_dict_set` return their container, or an Error."""
+        if r != w:
+            raise self._error(r)
+
+    def _container(self, f, slot, x):
+        if isinstance(x, dict):
+            w = self._new(f, slot, self.op_dict)
+        else:
+            w = self._new(f, slot, self.op_array, len(x))
+        return self._check(w)
+
+    def build(self, f, slot, x):
+        """Builds the value of `x` into frame slot `slot` (must run while attached)."""
+        w = self._leaf(f, slot, x)
+        if w is None:
+            w = self._container(f, slot, x)
+            self._fill(f, w, x, 0)
+        else:
+            f.view[slot] = w
+        return w
+
+    def _fill(self, f, w, x, depth):
+        # Every new item passes through the TMP slot and goes into its parent
+        # at once; the parent is reachable from a frame slot.
+        if depth > 1000:
+            raise RecursionError("simple_rt: value nested deeper than 1000 levels")
+        if isinstance(x, dict):
+            for k, v in x.items():
+                kw = self._leaf(f, TMP, k)
+                if kw is None:
+                    raise TypeError("simple_rt: dict keys must be scalars, got %s" % type(k).__name__)
+                vw = self._leaf(f, TMP, v) if _is_immediate(v) else None
+                if vw is not None:
+                    self._same(self.dict_set(w, kw, vw), w)
+                    continue
+                self._same(self.dict_set(w, kw, NIL), w)  # the key is now reachable
+                vw = self._leaf(f, TMP, v)
+                if vw is None:
+                    cw = self._container(f, TMP, v)
+                    self._same(self.dict_set(w, kw, cw), w)
+                    self._fill(f, cw, v, depth + 1)
+                else:
+                    self._same(self.dict_set(w, kw, vw), w)
+        else:
+            for item in x:
+                iw = self._leaf(f, TMP, item)
+                if iw is None:
+                    cw = self._container(f, TMP, item)
+                    self._same(self.array_push(w, cw), w)
+                    self._fill(f, cw, item, depth + 1)
+                else:
+                    self._same(self.array_push(w, iw), w)
+
+    # ---- RtValue -> Python ----
+    def _text(self, w):
+        n = self.string_len(w)
+        if n == 0:
+            return ""
+        return ctypes.string_at(self.string_ptr(w), n).decode("utf-8")
+
+    def _bytes(self, w):
+        n = self.bytes_len(w)
+        if n == 0:
+            return b""
+        return ctypes.string_at(self.bytes_ptr(w), n)
+
+    def _error(self, w):
+        code = self.error_code(w)
+        name = (self.error_name(code) or b"Unknown").decode()
+        mw = self.error_message(w)
+        msg = self._text(mw) if self.kind(mw) == K_STRING else ""
+        dw = self.error_details(w)
+        details = self.from_value(dw) if dw != NIL else None
+        return RtError(code, name, msg, details)
+
+    def from_value(self, w, depth=0):
+        """The Python object for word `w`, which must be reachable from a root
+        (a frame slot or a pin). Errors become RtError objects (not raised)."""
+        tag = w & TAG_MASK
+        if tag == TAG_INT:
+            return (w - (1 << 64) if w >> 63 else w) >> 3
+        if tag == TAG_FLOAT:
+            return struct.unpack("<d", struct.pack("<Q", w & ~TAG_MASK & MASK64))[0]
+        if w == NIL:
+            return None
+        if w == TRUE:
+            return True
+        if w == FALSE:
+            return False
+        if depth > 1000:
+            raise RecursionError("simple_rt: value nested deeper than 1000 levels")
+        k = self.kind(w)
+        if k == K_STRING:
+            return self._text(w)
+        if k == K_BYTES:
+            return self._bytes(w)
+        if k == K_INT:
+            return self.int_get(w)
+        if k == K_FLOAT:
+            return self.float_get(w)
+        if k == K_ARRAY:
+            return [self.from_value(self.array_get(w, i), depth + 1) for i in range(self.array_len(w))]
+        if k == K_DICT:
+            out = {}
+            for i in range(self.dict_len(w)):
+                key = self.from_value(self.dict_key_at(w, i), depth + 1)
+                if isinstance(key, list):
+                    key = tuple(key)
+                elif isinstance(key, dict):
+                    key = tuple(key.items())
+                out[key] = self.from_value(self.dict_value_at(w, i), depth + 1)
+            return out
+        if k == K_ERROR:
+            return self._error(w)
+        if k == K_HANDLE:
+            return Handle(w)
+        raise ValueError("simple_rt: invalid value word %#x" % w)
+
+    # ---- calls ----
+    def call(self, name, *args):
+        addr, n, cif, cfunc = self.lookup(name)
+        if len(args) > n:
+            raise TypeError("%s takes at most %d argument%s (%d given)"
+                            % (name, n, "" if n == 1 else "s", len(args)))
+        with self.attached():
+            f = self._frame()
+            try:
+                for i, a in enumerate(args):
+                    self.build(f, i, a)
+                for i in range(len(args), n):
+                    f.view[i] = NIL
+                if self.ffi is not None:
+                    self.ffi.call(cif, addr, f.items + 8 * RES, ctypes.addressof(f.argv))
+                    w = f.view[RES]
+                else:
+                    w = cfunc(*f.view[:n])
+                    f.view[RES] = w
+                if w & TAG_MASK == TAG_HEAP and self.kind(w) == K_ERROR:
+                    raise self._error(w)
+                return self.from_value(w)
+            finally:
+                self._release(f)
+
+    def with_value(self, x, fn):
+        """Builds `x` and returns fn(word) while the word is rooted (tests, debugging)."""
+        with self.attached():
+            f = self._frame()
+            try:
+                return fn(self.build(f, 0, x))
+            finally:
+                self._release(f)
+
+    def roundtrip(self, x):
+        """Python -> value -> Python without a call."""
+        return self.with_value(x, self.from_value)
+
+
+def _fbits(x):
+    return struct.unpack("<Q", struct.pack("<d", x))[0]
+
+
+def _is_immediate(x):
+    if x is None or type(x) is bool:
+        return True
+    if type(x) is int:
+        return INLINE_INT_MIN <= x <= INLINE_INT_MAX
+    if type(x) is float:
+        return struct.unpack("<Q", struct.pack("<d", x))[0] & TAG_MASK == 0
+    return False
+
+
+class _Attached:
+    """`rt_thread_attach` / `rt_thread_detach` around a block; nests cheaply per thread."""
+
+    __slots__ = ("rt",)
+
+    def __init__(self, rt):
+        self.rt = rt
+
+    def __enter__(self):
+        d = getattr(_tls, "depth", 0)
+        if d == 0:
+            rt = self.rt
+            if rt.gc_register is not None:
+                # Register with this thread's cached stack base first: ffi_core's
+                # attach then finds the thread registered and only counts. (It
+                # would ask the collector for the stack base on every attach,
+                # which costs ~250 us on the main thread: glibc reads
+                # /proc/self/maps for it.) rt_thread_detach still unregisters.
+                sb = getattr(_tls, "stack_base", None)
+                if sb is None:
+                    sb = ctypes.create_string_buffer(32)
+                    if rt.gc_stack_base(sb) != 0:
+                        sb = False
+                    _tls.stack_base = sb
+                if sb:
+                    rt.gc_register(sb)
+            rt.attach()
+        _tls.depth = d + 1
+        return self.rt
+
+    def __exit__(self, *exc):
+        d = _tls.depth - 1
+        _tls.depth = d
+        if d == 0:
+            self.rt.detach()
+        return False
+
+
+_RUNTIME = None
+_LOAD_LOCK = threading.Lock()
+
+
+def load(directory=None):
+    """Loads the libraries once (from `directory`, or `lib_dir()`); returns the Runtime."""
+    global _RUNTIME
+    if _RUNTIME is not None:
+        return _RUNTIME
+    with _LOAD_LOCK:
+        if _RUNTIME is None:
+            _RUNTIME = Runtime(directory)
+    return _RUNTIME
+
+
+def runtime():
+    return _RUNTIME if _RUNTIME is not None else load()
+
+
+def call(name, *args):
+    """Calls the domain function `name` with Python arguments (missing trailing ones are nil)."""
+    return runtime().call(name, *args)
+
+
+def host(name):
+    """A host-surface function (C types) as a ctypes function."""
+    return runtime().host(name)
+
+
+def registry():
+    """Every loaded function's registry entry."""
+    return runtime().registry()
+
+
+def restrict(policy):
+    """Narrows the process capability policy: a dict, or the text form
+    (`fs.read=/srv,/tmp;sys.info=false;*=false`). Never widens it."""
+    if isinstance(policy, str):
+        policy = call("rt_cap_parse", policy)
+    if not isinstance(policy, dict):
+        raise TypeError("simple_rt.restrict: policy must be a dict or text, got %s" % type(policy).__name__)
+    return call("rt_cap_restrict", policy)
+
+
+def current_policy():
+    """The policy in force: {capability: True | False | [scopes]}."""
+    return call("rt_cap_current")
+
+
+def loaded_libraries():
+    """Names of the loaded libraries ("core", "system", ...)."""
+    return sorted(runtime().libs)
