@@ -84,8 +84,11 @@ pub fn init() {
         }
         // A larger initial heap avoids thousands of tiny collections at start.
         GC_expand_hp(16 << 20);
-        // GC_init registered this thread; unregister it when it exits.
-        THREAD.with(|t| t.state.set(AUTO));
+        // GC_init registered the loading thread. Unregister it: it registers
+        // again on its first allocation like any other thread, so a host whose
+        // loading thread never calls in (CPython's main thread spawning
+        // processes) is not stopped by collections.
+        GC_unregister_my_thread();
     });
 }
 
@@ -96,6 +99,8 @@ const ATTACHED: u32 = 2;
 struct ThreadReg {
     state: Cell<u32>,
     depth: Cell<u32>,
+    /// Cached stack base: GC_get_stack_base reads /proc/self/maps on the main thread (~250 us).
+    stack_base: Cell<*mut c_void>,
 }
 
 impl Drop for ThreadReg {
@@ -107,15 +112,20 @@ impl Drop for ThreadReg {
 }
 
 thread_local! {
-    static THREAD: ThreadReg = const { ThreadReg { state: Cell::new(NONE), depth: Cell::new(0) } };
+    static THREAD: ThreadReg = const {
+        ThreadReg { state: Cell::new(NONE), depth: Cell::new(0), stack_base: Cell::new(std::ptr::null_mut()) }
+    };
 }
 
-unsafe fn register_current() -> bool {
+unsafe fn register_current(t: &ThreadReg) -> bool {
     if GC_thread_is_registered() != 0 {
         return false;
     }
-    let mut sb = GcStackBase { mem_base: std::ptr::null_mut() };
-    GC_get_stack_base(&mut sb);
+    let mut sb = GcStackBase { mem_base: t.stack_base.get() };
+    if sb.mem_base.is_null() {
+        GC_get_stack_base(&mut sb);
+        t.stack_base.set(sb.mem_base);
+    }
     GC_register_my_thread(&sb);
     true
 }
@@ -126,7 +136,7 @@ pub fn thread_enter() {
     let _ = THREAD.try_with(|t| {
         if t.state.get() == NONE {
             init();
-            if unsafe { register_current() } {
+            if unsafe { register_current(t) } {
                 t.state.set(AUTO);
             }
         }
@@ -144,28 +154,29 @@ pub extern "C" fn rt__thread_enter() {
 pub fn rt_thread_attach() -> u32 {
     THREAD
         .try_with(|t| {
-            match t.state.get() {
-                NONE => {
-                    init();
-                    unsafe { register_current() };
+            if t.state.get() == NONE {
+                init();
+                if unsafe { register_current(t) } {
                     t.state.set(ATTACHED);
-                    t.depth.set(1);
                 }
-                _ => t.depth.set(t.depth.get() + 1),
             }
+            t.depth.set(t.depth.get() + 1);
             t.depth.get()
         })
         .unwrap_or(0)
 }
 
-/// Ends one `rt_thread_attach`; the outermost unregisters the thread (values it holds must be pinned).
+/// Ends one `rt_thread_attach`; the outermost unregisters the thread, also one
+/// registered on its own earlier (the loading thread included), so a host in
+/// attach mode never keeps threads registered between calls. Values the
+/// thread still holds must be pinned. Returns the remaining depth.
 #[rt_host]
 pub fn rt_thread_detach() -> u32 {
     THREAD
         .try_with(|t| {
             let d = t.depth.get().saturating_sub(1);
             t.depth.set(d);
-            if d == 0 && t.state.get() == ATTACHED {
+            if d == 0 && t.state.get() != NONE {
                 unsafe { GC_unregister_my_thread() };
                 t.state.set(NONE);
             }
@@ -234,6 +245,8 @@ pub fn register_finalizer(obj: *mut u8, f: FinalizerProc) {
 }
 
 static FIN_PENDING: Mutex<bool> = Mutex::new(false);
+/// Held while finalizers run and are counted, so `rt_gc_collect` returns after every finalizer it made ready has run.
+static FIN_RUN: Mutex<()> = Mutex::new(());
 static FIN_CV: Condvar = Condvar::new();
 static FIN_STARTED: AtomicBool = AtomicBool::new(false);
 
@@ -264,8 +277,7 @@ fn start_finalizer_thread() {
                 }
                 *p = false;
             }
-            let n = unsafe { GC_invoke_finalizers() };
-            FINALIZED.fetch_add(n.max(0) as usize, Ordering::Relaxed);
+            run_finalizers();
         }
     });
 }
@@ -273,6 +285,7 @@ fn start_finalizer_thread() {
 /// Runs pending finalizers on the calling thread (after a forced collection).
 pub fn run_finalizers() -> usize {
     thread_enter();
+    let _g = FIN_RUN.lock().unwrap_or_else(|e| e.into_inner());
     let n = unsafe { GC_invoke_finalizers() }.max(0) as usize;
     FINALIZED.fetch_add(n, Ordering::Relaxed);
     n

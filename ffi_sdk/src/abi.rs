@@ -290,7 +290,8 @@ extern "C" {
 /// memory carrying the magic, so hosts must pass real values.
 #[inline]
 pub unsafe fn heap_ptr(v: RtValue) -> *mut Header {
-    if v & TAG_MASK != TAG_HEAP || v < 8 {
+    // No object lives in the first page: reject small forged words for free.
+    if v & TAG_MASK != TAG_HEAP || v < 4096 {
         return core::ptr::null_mut();
     }
     let p = (v & !TAG_MASK) as *mut Header;

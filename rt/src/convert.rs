@@ -156,7 +156,7 @@ fn to_json_at(rt: &Runtime, v: RtValue, depth: usize) -> Json {
         "bool" => Json::Bool(Some(v) == rt.abi.special("true")),
         "int" => Json::from(unsafe { (h.int_get)(v) }),
         "float" => float_json(unsafe { (h.float_get)(v) }),
-        "text" => Json::String(rt.text(v).unwrap_or_default()),
+        "string" | "text" => Json::String(rt.text(v).unwrap_or_default()),
         "bytes" => tagged("$bytes", Json::String(hex(&rt.bytes(v).unwrap_or_default()))),
         "array" if depth >= MAX_DEPTH => tagged("$truncated", Json::from(depth)),
         "dict" if depth >= MAX_DEPTH => tagged("$truncated", Json::from(depth)),

@@ -250,7 +250,7 @@ impl Runtime {
         unsafe { (self.h.string_new)(s.as_ptr(), s.len()) }
     }
 
-    /// The kind name of a value ("nil", "int", "text", ...), from the ABI's kind table.
+    /// The kind name of a value ("nil", "int", "string", ...), from the ABI's kind table.
     pub fn kind_name(&self, v: RtValue) -> &str {
         let k = unsafe { (self.h.kind)(v) };
         self.abi.kind_name(k)

@@ -9,13 +9,9 @@ Collector rules for CPython (SPEC section 4, DEPENDENCIES.md):
 - A Python thread is registered with the collector only while it is inside
   a call (`rt_thread_attach` ... `rt_thread_detach`), never permanently:
   a permanently registered thread that runs `subprocess` (vfork) makes the
-  collector abort ("Signals delivery fails constantly"). The binding
-  registers the thread itself with a stack base cached per thread
-  (`GC_register_my_thread` from libgc.so.1, the collector ffi_core uses)
-  before `rt_thread_attach`, which then only counts: ffi_core would ask for
-  the stack base on every attach, ~250 us on the main thread. libffi_core.so
-  is loaded from a short-lived thread (its constructor registers the loading
-  thread for good).
+  collector abort ("Signals delivery fails constantly"). ffi_core caches
+  each thread's stack base, so attach/detach per call is cheap, and its
+  constructor leaves the loading thread unregistered.
 - Python objects live in memory the collector does not scan, and a word
   returned through an ordinary ctypes call exists only as a Python int until
   the next call: a collection in another thread in between frees it (seen:
@@ -310,31 +306,6 @@ class _Op:
         self.cfunc = cfunc
 
 
-def _dlopen_core(path, mode):
-    """Loads libffi_core.so from a short-lived thread.
-
-    Its constructor starts the collector, which registers the loading thread
-    for good (ffi_core's rt_thread_detach cannot undo that). A Python thread
-    that stays registered and runs `subprocess` while another thread collects
-    makes the collector abort ("Signals delivery fails constantly"). The
-    loader thread only loads (nothing is allocated there) and its exit
-    unregisters it."""
-    box = {}
-
-    def loader():
-        try:
-            box["lib"] = ctypes.CDLL(path, mode=mode)
-        except BaseException as e:  # re-raised in the caller
-            box["err"] = e
-
-    t = threading.Thread(target=loader, name="simple_rt-loader")
-    t.start()
-    t.join()
-    if "err" in box:
-        raise box["err"]
-    return box["lib"]
-
-
 class Runtime:
     """The loaded libraries and the host-surface functions the binding uses."""
 
@@ -347,7 +318,7 @@ class Runtime:
                 "or set SIMPLE_RT_LIB_DIR)" % core_path)
         mode = os.RTLD_NOW | os.RTLD_LOCAL
         self.dir = d
-        self.core = _dlopen_core(core_path, mode)
+        self.core = ctypes.CDLL(core_path, mode=mode)
         self.libs = {"core": self.core}
         self.load_errors = {}
         c = self.core
@@ -366,18 +337,6 @@ class Runtime:
                 self.libs[name] = ctypes.CDLL(p, mode=mode)
             except OSError as e:  # e.g. torch without LD_LIBRARY_PATH
                 self.load_errors[name] = str(e)
-        self.gc_register = self.gc_stack_base = None
-        if not os.environ.get("SIMPLE_RT_NO_GC_REGISTER"):
-            try:
-                gc = ctypes.CDLL("libgc.so.1")  # the collector libffi_core.so uses (same soname: same copy)
-                self.gc_stack_base = gc.GC_get_stack_base
-                self.gc_stack_base.restype = ctypes.c_int
-                self.gc_stack_base.argtypes = [ctypes.c_void_p]
-                self.gc_register = gc.GC_register_my_thread
-                self.gc_register.restype = ctypes.c_int
-                self.gc_register.argtypes = [ctypes.c_void_p]
-            except (OSError, AttributeError):
-                self.gc_register = self.gc_stack_base = None
         self.ffi = None
         if not os.environ.get("SIMPLE_RT_NO_LIBFFI"):
             try:
@@ -807,22 +766,7 @@ class _Attached:
     def __enter__(self):
         d = getattr(_tls, "depth", 0)
         if d == 0:
-            rt = self.rt
-            if rt.gc_register is not None:
-                # Register with this thread's cached stack base first: ffi_core's
-                # attach then finds the thread registered and only counts. (It
-                # would ask the collector for the stack base on every attach,
-                # which costs ~250 us on the main thread: glibc reads
-                # /proc/self/maps for it.) rt_thread_detach still unregisters.
-                sb = getattr(_tls, "stack_base", None)
-                if sb is None:
-                    sb = ctypes.create_string_buffer(32)
-                    if rt.gc_stack_base(sb) != 0:
-                        sb = False
-                    _tls.stack_base = sb
-                if sb:
-                    rt.gc_register(sb)
-            rt.attach()
+            self.rt.attach()
         _tls.depth = d + 1
         return self.rt
 

@@ -633,13 +633,10 @@ def test_main_thread_spawns_while_others_collect():
     assert "spawned ok" in out
 
 
-@pytest.mark.xfail(reason="ffi_core bug: the thread that loads libffi_core.so stays registered with the "
-                          "collector for good (gc::init marks it AUTO; rt_thread_detach cannot undo it); "
-                          "it then aborts in subprocess.run while other threads collect: 'Signals "
-                          "delivery fails constantly' (6/6 runs of this test alone)", strict=False)
 def test_ffi_core_loading_thread_not_left_registered():
-    """Minimal repro: load libffi_core.so with ctypes on the main thread (as
-    any host would), let 4 threads allocate and collect, spawn from main."""
+    """Load libffi_core.so with ctypes on the main thread (as any host would),
+    let 4 threads allocate and collect, spawn from main: the loading thread
+    must not stay registered with the collector (it used to abort)."""
     out = run_child(MAIN_SPAWN.replace("DIRECT_FLAG", "True").replace("LIB_DIR", repr(simple_rt.lib_dir())),
                     timeout=300)
     assert "spawned ok" in out
