@@ -130,7 +130,7 @@ typedef enum RtKind {
     RT_KIND_BOOL = 2,
     RT_KIND_INT = 3,
     RT_KIND_FLOAT = 4,
-    RT_KIND_TEXT = 5,
+    RT_KIND_STRING = 5,
     RT_KIND_BYTES = 6,
     RT_KIND_ARRAY = 7,
     RT_KIND_DICT = 8,
@@ -522,7 +522,10 @@ const uint8_t *rt_string_ptr(RtValue v);
 uint32_t rt_thread_attach(void);
 
 /**
- * Ends one `rt_thread_attach`; the outermost unregisters the thread (values it holds must be pinned).
+ * Ends one `rt_thread_attach`; the outermost unregisters the thread, also one
+ * registered on its own earlier (the loading thread included), so a host in
+ * attach mode never keeps threads registered between calls. Values the
+ * thread still holds must be pinned. Returns the remaining depth.
  *
  * tier: empirical
  */
@@ -893,7 +896,7 @@ RtValue rt_hasher_finish_bytes(RtValue hasher);
 /**
  * A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes.
  *
- * rt_hasher_new(algorithm: text, opts: dict?) -> any
+ * rt_hasher_new(algorithm: text, opts: dict?) -> handle<Hasher>
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_hasher_new(RtValue algorithm, RtValue opts);
@@ -991,7 +994,7 @@ RtValue rt_arena_ptr(RtValue arena, RtValue id);
 /**
  * Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end.
  *
- * rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> any
+ * rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> bytes
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_arena_read(RtValue arena, RtValue id, RtValue offset, RtValue len);
@@ -1223,7 +1226,7 @@ RtValue rt_regex_is_match(RtValue re, RtValue text);
 /**
  * Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, size_limit (bytes). Cached by pattern.
  *
- * rt_regex_new(pattern: text, opts: dict?) -> any
+ * rt_regex_new(pattern: text, opts: dict?) -> handle<Regex>
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_regex_new(RtValue pattern, RtValue opts);
@@ -1296,8 +1299,8 @@ RtValue rt_dir_remove_all(RtValue path);
  * Every path under a directory (the root itself excluded), depth first,
  * entries of each directory sorted bytewise by name, so the order is
  * deterministic. Paths start with `path` as given. Symlinks are listed but
- * not followed unless `follow_links`. A directory that disappears during the
- * walk is skipped. Options: `follow_links` (bool, default false; loops are
+ * not followed unless `follow_links` (then dangling links are skipped). A
+ * directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are
  * Error Io), `max_depth` (int, 1 = only the entries of `path`),
  * `files_only` (bool: leave directories out), `skip_errors` (bool: skip
  * unreadable directories instead of failing).
@@ -1788,7 +1791,7 @@ RtValue rt_json_parse(RtValue text, RtValue opts);
 /**
  * Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b).
  *
- * rt_json_stringify(value: any, opts: dict?) -> any
+ * rt_json_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_json_stringify(RtValue value, RtValue opts);
@@ -1804,7 +1807,7 @@ RtValue rt_toml_parse(RtValue text);
 /**
  * Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path.
  *
- * rt_toml_stringify(value: any, opts: dict?) -> any
+ * rt_toml_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_toml_stringify(RtValue value, RtValue opts);
@@ -1828,7 +1831,7 @@ RtValue rt_yaml_parse_all(RtValue text, RtValue opts);
 /**
  * Writes a value as one YAML document; opts.sort_keys. Bytes, handles and cycles are Errors naming the path.
  *
- * rt_yaml_stringify(value: any, opts: dict?) -> any
+ * rt_yaml_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_yaml_stringify(RtValue value, RtValue opts);
@@ -1891,7 +1894,7 @@ RtValue rt_memory_total(void);
  */
 RtValue rt_os_name(void);
 
-/* ==== Domain time: 12 functions (libffi_time.so) ==== */
+/* ==== Domain time: 13 functions (libffi_time.so) ==== */
 
 /**
  * Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set).
@@ -1902,7 +1905,7 @@ RtValue rt_os_name(void);
 RtValue rt_current_time_ms(void);
 
 /**
- * Formats an instant as RFC 3339 text, e.g. `2024-02-29T12:00:00.5Z` → `2024-02-29T12:00:00.500Z`.
+ * Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
  * `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns
  * (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options:
  * `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed),
@@ -1940,6 +1943,15 @@ RtValue rt_time_now_unix_micros(void);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_time_parse_iso8601(RtValue text);
+
+/**
+ * Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded:
+ * digits past the microsecond are dropped toward the past); allocation-free, for the common case.
+ *
+ * rt_time_parse_iso8601_micros(text: text) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_parse_iso8601_micros(RtValue text);
 
 /**
  * Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).

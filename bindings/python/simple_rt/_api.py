@@ -19,7 +19,7 @@ KINDS = {
     "bool": 2,
     "int": 3,
     "float": 4,
-    "text": 5,
+    "string": 5,
     "bytes": 6,
     "array": 7,
     "dict": 8,
@@ -479,7 +479,7 @@ def rt_hasher_finish_bytes(hasher):
 def rt_hasher_new(algorithm, opts=None):
     """A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes.
 
-    rt_hasher_new(algorithm: text, opts: dict?) -> any
+    rt_hasher_new(algorithm: text, opts: dict?) -> handle<Hasher>
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_hasher_new", algorithm, opts)
@@ -587,7 +587,7 @@ def rt_arena_ptr(arena, id):
 def rt_arena_read(arena, id, offset, len):
     """Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end.
 
-    rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> any
+    rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> bytes
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_arena_read", arena, id, offset, len)
@@ -848,7 +848,7 @@ def rt_regex_is_match(re, text):
 def rt_regex_new(pattern, opts=None):
     """Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, size_limit (bytes). Cached by pattern.
 
-    rt_regex_new(pattern: text, opts: dict?) -> any
+    rt_regex_new(pattern: text, opts: dict?) -> handle<Regex>
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_regex_new", pattern, opts)
@@ -928,8 +928,8 @@ def rt_dir_walk(path, opts=None):
     """Every path under a directory (the root itself excluded), depth first,
     entries of each directory sorted bytewise by name, so the order is
     deterministic. Paths start with `path` as given. Symlinks are listed but
-    not followed unless `follow_links`. A directory that disappears during the
-    walk is skipped. Options: `follow_links` (bool, default false; loops are
+    not followed unless `follow_links` (then dangling links are skipped). A
+    directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are
     Error Io), `max_depth` (int, 1 = only the entries of `path`),
     `files_only` (bool: leave directories out), `skip_errors` (bool: skip
     unreadable directories instead of failing).
@@ -1468,7 +1468,7 @@ def rt_json_parse(text, opts=None):
 def rt_json_stringify(value, opts=None):
     """Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b).
 
-    rt_json_stringify(value: any, opts: dict?) -> any
+    rt_json_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_json_stringify", value, opts)
@@ -1486,7 +1486,7 @@ def rt_toml_parse(text):
 def rt_toml_stringify(value, opts=None):
     """Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path.
 
-    rt_toml_stringify(value: any, opts: dict?) -> any
+    rt_toml_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_toml_stringify", value, opts)
@@ -1513,7 +1513,7 @@ def rt_yaml_parse_all(text, opts=None):
 def rt_yaml_stringify(value, opts=None):
     """Writes a value as one YAML document; opts.sort_keys. Bytes, handles and cycles are Errors naming the path.
 
-    rt_yaml_stringify(value: any, opts: dict?) -> any
+    rt_yaml_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_yaml_stringify", value, opts)
@@ -1594,7 +1594,7 @@ def rt_current_time_ms():
 
 
 def rt_time_format_iso8601(time, opts=None):
-    """Formats an instant as RFC 3339 text, e.g. `2024-02-29T12:00:00.5Z` → `2024-02-29T12:00:00.500Z`.
+    """Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
     `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns
     (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options:
     `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed),
@@ -1635,6 +1635,16 @@ def rt_time_parse_iso8601(text):
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_time_parse_iso8601", text)
+
+
+def rt_time_parse_iso8601_micros(text):
+    """Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded:
+    digits past the microsecond are dropped toward the past); allocation-free, for the common case.
+
+    rt_time_parse_iso8601_micros(text: text) -> int
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_time_parse_iso8601_micros", text)
 
 
 def rt_time_sleep_ms(ms):
@@ -1850,6 +1860,7 @@ __all__ = [
     "rt_time_monotonic_ns",
     "rt_time_now_unix_micros",
     "rt_time_parse_iso8601",
+    "rt_time_parse_iso8601_micros",
     "rt_time_sleep_ms",
     "rt_timestamp_get_day",
     "rt_timestamp_get_hour",
