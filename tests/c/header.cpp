@@ -32,7 +32,7 @@ int main() {
 
     std::string with_nul("a\0b", 3);
     RtValue s = text(with_nul);
-    check(rt_kind(s) == RT_KIND_TEXT && rt_string_len(s) == 3 &&
+    check(rt_kind(s) == RT_KIND_STRING && rt_string_len(s) == 3 &&
               std::memcmp(rt_string_ptr(s), with_nul.data(), 3) == 0,
           "string with interior NUL");
 

@@ -32,7 +32,7 @@ static RtValue str(const char *s) { return rt_string_new((const uint8_t *)s, str
 /* Whether v is a string equal to s. */
 static bool str_eq(RtValue v, const char *s) {
     size_t n = strlen(s);
-    return rt_kind(v) == RT_KIND_TEXT && rt_string_len(v) == n && memcmp(rt_string_ptr(v), s, n) == 0;
+    return rt_kind(v) == RT_KIND_STRING && rt_string_len(v) == n && memcmp(rt_string_ptr(v), s, n) == 0;
 }
 
 /* Prints a string value (which may hold NULs) up to its length. */
@@ -104,7 +104,7 @@ static void test_floats(void) {
 static void test_strings_bytes(void) {
     static const uint8_t with_nul[] = {'a', 0, 'b', 0xC3, 0xA9};
     RtValue s = rt_string_new(with_nul, sizeof with_nul);
-    CHECK(rt_kind(s) == RT_KIND_TEXT);
+    CHECK(rt_kind(s) == RT_KIND_STRING);
     CHECK(rt_string_len(s) == 5 && memcmp(rt_string_ptr(s), with_nul, 5) == 0);
     CHECK(rt_string_ptr(s)[5] == 0); /* trailing NUL kept for C */
     CHECK(rt_string_len(rt_string_new(NULL, 0)) == 0);
@@ -166,7 +166,7 @@ static void test_errors(void) {
 static void test_registry(void) {
     RtValue j = rt_registry_json();
     const char *p;
-    CHECK(rt_kind(j) == RT_KIND_TEXT);
+    CHECK(rt_kind(j) == RT_KIND_STRING);
     p = (const char *)rt_string_ptr(j);
     CHECK(p[0] == '[');
     CHECK(strstr(p, "\"name\":\"rt_hostname\"") != NULL);
@@ -190,7 +190,7 @@ static void test_system_calls(void) {
     CHECK(p != NULL && arity == 0);
     by_lookup = rt_as_fn0(p)();
     direct = rt_hostname();
-    CHECK(rt_kind(direct) == RT_KIND_TEXT && rt_string_len(direct) > 0);
+    CHECK(rt_kind(direct) == RT_KIND_STRING && rt_string_len(direct) > 0);
     CHECK(rt_string_len(by_lookup) == rt_string_len(direct));
     CHECK(memcmp(rt_string_ptr(by_lookup), rt_string_ptr(direct), rt_string_len(direct)) == 0);
     print_str("hostname", direct);
@@ -266,7 +266,7 @@ static void test_pins_and_gc(void) {
         memset(chunk, 'x', sizeof chunk);
         for (i = 0; i < 4096; i++) {
             RtValue g = rt_string_new(chunk, sizeof chunk);
-            CHECK(rt_kind(g) == RT_KIND_TEXT);
+            CHECK(rt_kind(g) == RT_KIND_STRING);
         }
         rt_gc_collect();
         heap_limit = (int64_t)128 << 20;
