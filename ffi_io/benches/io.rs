@@ -1,5 +1,5 @@
 //! ffi_io benchmark: each operation through the exported rt_* function, the
-//! same operation done directly in Rust (std / sha2 / walkdir / glob), and
+//! same operation done directly in Rust (std / ring / walkdir / glob), and
 //! the usual command-line tool run as a process, side by side in one run.
 //!
 //! `cargo bench -p ffi_io` (release). Inputs live in a temp dir, created once
@@ -9,7 +9,6 @@
 
 use ffi_io::{dir, file, glob as rtglob};
 use ffi_sdk::testing::{bytes, ok, text, NIL};
-use sha2::Digest;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -168,7 +167,7 @@ fn main() {
     let p256 = f256.to_str().unwrap().to_string();
     let direct_hash = || {
         let mut f = fs::File::open(&f256).unwrap();
-        let mut h = sha2::Sha256::new();
+        let mut h = ring::digest::Context::new(&ring::digest::SHA256);
         let mut buf = vec![0u8; file::HASH_BUF];
         loop {
             let n = f.read(&mut buf).unwrap();
@@ -177,9 +176,9 @@ fn main() {
             }
             h.update(&buf[..n]);
         }
-        h.finalize()
+        h.finish()
     };
-    let want: String = direct_hash().iter().map(|b| format!("{b:02x}")).collect();
+    let want: String = direct_hash().as_ref().iter().map(|b| format!("{b:02x}")).collect();
     assert_eq!(ok(file::rt_file_hash_sha256(text(&p256))).as_text().unwrap(), want);
     let t = measure(
         runs,

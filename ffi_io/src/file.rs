@@ -3,7 +3,6 @@
 
 use crate::common::{checked, checked_nofollow, hex, io_err, parent_dir};
 use ffi_sdk::prelude::*;
-use sha2::{Digest, Sha256};
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
@@ -280,12 +279,13 @@ pub fn rt_file_size(path: &str) -> RtResult<u64> {
 pub const HASH_BUF: usize = 256 * 1024;
 
 /// SHA-256 of a file's content as 64 lowercase hex digits, streamed through
-/// a fixed 256 KiB buffer (constant memory).
+/// a fixed 256 KiB buffer (constant memory). Same implementation as
+/// ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_hash_sha256(path: &str) -> RtResult<String> {
     let p = checked(FN, "fs.read", path)?;
     let mut f = File::open(p).map_err(|e| io_err(FN, path, &e))?;
-    let mut h = Sha256::new();
+    let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; HASH_BUF];
     loop {
         match f.read(&mut buf) {
@@ -295,5 +295,5 @@ pub fn rt_file_hash_sha256(path: &str) -> RtResult<String> {
             Err(e) => return Err(io_err(FN, path, &e)),
         }
     }
-    Ok(hex(&h.finalize()))
+    Ok(hex(h.finish().as_ref()))
 }
