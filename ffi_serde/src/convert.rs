@@ -1,5 +1,7 @@
-//! The one mapping between documents and values, shared by every format
-//! (documented in the crate docs):
+//! The one mapping between documents and values (documented in the crate
+//! docs), for the formats that go through serde (TOML, YAML), and the pieces
+//! JSON's own reader and writer (`json_read.rs`, `json_write.rs`) share with
+//! them (limits, error shapes, key spelling, paths):
 //! - parsing: [`Seed`], a serde `DeserializeSeed` whose visitor builds values
 //!   directly in collector memory while the parser runs (no intermediate tree:
 //!   each container is a local of the visitor frame that fills it, so it is on
@@ -7,14 +9,12 @@
 //! - writing: [`Node`], a serde `Serialize` view of a value that checks what
 //!   the format can represent and names the path of what it cannot.
 
-use ffi_sdk::abi::{self, RtValue};
 use ffi_sdk::error::quote;
 use ffi_sdk::{Code, Error, Value};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::cell::RefCell;
 use std::fmt;
-use std::sync::atomic::Ordering;
 
 /// Deepest nesting of arrays and dicts any format reads or writes: 127 levels,
 /// what serde_json and serde_norway accept (their recursion limit of 128
@@ -63,97 +63,6 @@ impl BigInt {
 
 // ------------------------------------------------------------------ shared helpers
 
-extern "C" {
-    /// Exported by libffi_core.so (host surface); not yet declared in ffi_sdk::abi.
-    fn rt_dict_has(dict: RtValue, key: RtValue) -> bool;
-}
-
-/// Whether `dict` has `key` (a stored nil counts).
-pub fn dict_has(dict: Value, key: Value) -> bool {
-    unsafe { rt_dict_has(dict.raw(), key.raw()) }
-}
-
-/// A consistent view of an array's items or a dict's entries: the length and
-/// the collector block they live in, read under the object's lock (the header
-/// spin lock of the ABI). The block pointer stays on the stack while the view
-/// is used, so the block outlives a concurrent growth that replaces it.
-#[derive(Clone, Copy)]
-pub struct Items {
-    ptr: *const RtValue,
-    len: usize,
-}
-
-impl Items {
-    #[inline]
-    pub fn len(&self) -> usize {
-        self.len
-    }
-    #[inline]
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-    /// Array item `i`.
-    #[inline]
-    pub fn item(&self, i: usize) -> Value {
-        debug_assert!(i < self.len);
-        Value::from_raw(unsafe { std::ptr::read_volatile(self.ptr.add(i)) })
-    }
-    /// Dict entry `i` as (key, value).
-    #[inline]
-    pub fn entry(&self, i: usize) -> (Value, Value) {
-        debug_assert!(i < self.len);
-        unsafe {
-            (
-                Value::from_raw(std::ptr::read_volatile(self.ptr.add(2 * i))),
-                Value::from_raw(std::ptr::read_volatile(self.ptr.add(2 * i + 1))),
-            )
-        }
-    }
-}
-
-#[inline]
-unsafe fn locked<T>(h: *mut abi::Header, f: impl FnOnce() -> T) -> T {
-    let word = &(*h).lock;
-    let mut spins = 0u32;
-    while word.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed).is_err() {
-        spins += 1;
-        if spins < 64 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
-        }
-    }
-    let r = f();
-    word.store(0, Ordering::Release);
-    r
-}
-
-/// Items of an array value (empty view for anything else).
-#[inline]
-pub fn array_items(v: Value) -> Items {
-    unsafe {
-        if abi::heap_kind(v.raw()) != abi::HK_ARRAY {
-            return Items { ptr: std::ptr::null(), len: 0 };
-        }
-        let h = abi::heap_ptr(v.raw());
-        let a = h as *const abi::ArrayObj;
-        locked(h, || Items { ptr: (*a).items, len: (*a).len })
-    }
-}
-
-/// Entries of a dict value (empty view for anything else).
-#[inline]
-pub fn dict_entries(v: Value) -> Items {
-    unsafe {
-        if abi::heap_kind(v.raw()) != abi::HK_DICT {
-            return Items { ptr: std::ptr::null(), len: 0 };
-        }
-        let h = abi::heap_ptr(v.raw());
-        let d = h as *const abi::DictObj;
-        locked(h, || Items { ptr: (*d).entries, len: (*d).len })
-    }
-}
-
 /// 1-based line and column of byte `pos` in `src` (column counted in characters).
 pub fn line_col(src: &[u8], pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
@@ -186,9 +95,6 @@ pub fn parse_error(func: &'static str, fmt: Format, what: &str, line: usize, col
 
 // ------------------------------------------------------------------ parsing
 
-/// serde_json (with `arbitrary_precision`, on in this workspace) passes numbers it
-/// does not keep as i64/u64 as a one-entry map under this key.
-const JSON_NUMBER_TOKEN: &str = "$serde_json::private::Number";
 /// toml passes datetimes as a one-entry map under this key.
 const TOML_DATETIME_TOKEN: &str = "$__toml_private_datetime";
 
@@ -202,21 +108,9 @@ pub struct Ctx {
     /// The first failure raised inside a visitor, with its real code (the
     /// parser only carries a message back).
     pub err: RefCell<Option<Error>>,
-    /// Short JSON object keys seen in this parse -> their string value, so
-    /// repeated keys share one object. Every cached value is also pushed on
-    /// `keep` (an array on this stack frame), so the collector sees it.
-    keys: RefCell<KeyCache>,
-    keep: Value,
     /// Containers open around the current visitor frame.
     depth: std::cell::Cell<usize>,
 }
-
-struct KeyCache {
-    map: std::collections::HashMap<Box<[u8]>, RtValue, std::hash::BuildHasherDefault<rustc_hash::FxHasher>>,
-}
-
-const KEY_CACHE_MAX_LEN: usize = 24;
-const KEY_CACHE_MAX_ENTRIES: usize = 2048;
 
 impl Ctx {
     pub fn new(func: &'static str, fmt: Format, bigint: BigInt) -> Ctx {
@@ -226,8 +120,6 @@ impl Ctx {
             bigint,
             yaml_tags: false,
             err: RefCell::new(None),
-            keys: RefCell::new(KeyCache { map: Default::default() }),
-            keep: Value::array(0),
             depth: std::cell::Cell::new(0),
         }
     }
@@ -245,22 +137,6 @@ impl Ctx {
     /// The recorded failure, if a visitor raised one.
     pub fn take_err(&self) -> Option<Error> {
         self.err.borrow_mut().take()
-    }
-
-    fn key_text(&self, s: &str) -> Value {
-        if self.fmt != Format::Json || s.len() > KEY_CACHE_MAX_LEN {
-            return Value::text(s);
-        }
-        let mut c = self.keys.borrow_mut();
-        if let Some(&w) = c.map.get(s.as_bytes()) {
-            return Value::from_raw(w);
-        }
-        let v = Value::text(s);
-        if c.map.len() < KEY_CACHE_MAX_ENTRIES && !v.is_error() {
-            self.keep.push(v);
-            c.map.insert(s.as_bytes().into(), v.raw());
-        }
-        v
     }
 
     fn big_int(&self, digits: &str) -> Result<Value, Error> {
@@ -290,9 +166,8 @@ impl<'de> DeserializeSeed<'de> for Seed<'_> {
     }
 }
 
-/// A map key: the special tokens of serde_json and toml, or a key value.
+/// A map key: the datetime token of toml, or a key value.
 enum KeyOut {
-    JsonNumber,
     TomlDatetime,
     Key(Value),
 }
@@ -320,15 +195,10 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         f.write_str("a key")
     }
     fn visit_str<E: de::Error>(self, s: &str) -> Result<KeyOut, E> {
-        if self.first {
-            if s == JSON_NUMBER_TOKEN && self.ctx.fmt == Format::Json {
-                return Ok(KeyOut::JsonNumber);
-            }
-            if s == TOML_DATETIME_TOKEN && self.ctx.fmt == Format::Toml {
-                return Ok(KeyOut::TomlDatetime);
-            }
+        if self.first && s == TOML_DATETIME_TOKEN && self.ctx.fmt == Format::Toml {
+            return Ok(KeyOut::TomlDatetime);
         }
-        Ok(KeyOut::Key(self.ctx.key_text(s)))
+        Ok(KeyOut::Key(Value::text(s)))
     }
     fn visit_borrowed_str<E: de::Error>(self, s: &'de str) -> Result<KeyOut, E> {
         self.visit_str(s)
@@ -344,7 +214,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
     }
 }
 
-/// The text value of a token map (`{"$serde_json::private::Number": "1e400"}`).
+/// The text value of a token map (`{"$__toml_private_datetime": "1979-05-27"}`).
 struct TokenText;
 
 impl<'de> DeserializeSeed<'de> for TokenText {
@@ -368,22 +238,9 @@ impl Seed<'_> {
         }
         self.ctx.big_int(digits).map_err(|e| self.ctx.fail(e))
     }
-    /// A JSON number serde_json handed over as text (floats and big integers).
-    fn json_number<E: de::Error>(self, s: &str) -> Result<Value, E> {
-        if s.bytes().any(|b| matches!(b, b'.' | b'e' | b'E')) {
-            return match s.parse::<f64>() {
-                Ok(f) => Ok(Value::float(f)),
-                Err(_) => Err(self.ctx.fail(Error::new(Code::Parse, self.ctx.func, "invalid number", s))),
-            };
-        }
-        match s.parse::<i64>() {
-            Ok(i) => Ok(Value::int(i)),
-            Err(_) => self.big(s),
-        }
-    }
 }
 
-impl<'de> Seed<'_> {
+impl Seed<'_> {
     /// One more container open; the same limit for every format.
     fn enter<E: de::Error>(self) -> Result<(), E> {
         let d = self.ctx.depth.get() + 1;
@@ -410,18 +267,12 @@ impl<'de> Seed<'_> {
             let was_first = first;
             first = false;
             let k = match k {
-                KeyOut::JsonNumber if was_first => {
+                KeyOut::TomlDatetime if was_first => {
                     let s = map.next_value_seed(TokenText)?;
                     // Balance the caller's leave().
                     self.ctx.depth.set(self.ctx.depth.get() + 1);
-                    return self.json_number(&s);
-                }
-                KeyOut::TomlDatetime if was_first => {
-                    let s = map.next_value_seed(TokenText)?;
-                    self.ctx.depth.set(self.ctx.depth.get() + 1);
                     return Ok(Value::text(&rfc3339(s)));
                 }
-                KeyOut::JsonNumber => Value::text(JSON_NUMBER_TOKEN),
                 KeyOut::TomlDatetime => Value::text(TOML_DATETIME_TOKEN),
                 KeyOut::Key(k) => k,
             };
@@ -437,7 +288,7 @@ impl<'de> Seed<'_> {
                     merges.push(v);
                     continue;
                 }
-                if dict_has(d, k) {
+                if d.has(k) {
                     return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "duplicate key in a YAML mapping", k.describe())));
                 }
             }
@@ -452,22 +303,22 @@ impl<'de> Seed<'_> {
         }
         // Merged entries first (earlier sources win), then this mapping's own keys override.
         let out = Value::dict();
-        for src in array_items(merges).iter_values() {
+        for src in merges.array_items().values() {
             let sources = if src.is_array() { src } else { Value::array(1).push(src) };
-            for s in array_items(sources).iter_values() {
+            for s in sources.array_items().values() {
                 if !s.is_dict() {
                     return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "a merge key (<<) must name a mapping or a list of mappings", s.describe())));
                 }
-                let e = dict_entries(s);
+                let e = s.dict_entries();
                 for i in 0..e.len() {
                     let (k, v) = e.entry(i);
-                    if !dict_has(out, k) {
+                    if !out.has(k) {
                         set_entry(ctx, out, k, v)?;
                     }
                 }
             }
         }
-        let e = dict_entries(d);
+        let e = d.dict_entries();
         for i in 0..e.len() {
             let (k, v) = e.entry(i);
             set_entry(ctx, out, k, v)?;
@@ -583,13 +434,6 @@ impl<'de> Visitor<'de> for Seed<'_> {
     }
 }
 
-impl Items {
-    /// Array items as an iterator of values (the view stays on the caller's stack).
-    pub fn iter_values(self) -> impl Iterator<Item = Value> {
-        (0..self.len).map(move |i| self.item(i))
-    }
-}
-
 // ------------------------------------------------------------------ writing
 
 /// Settings of one stringify and the first failure found.
@@ -660,17 +504,7 @@ impl<'a> Path<'a> {
             match s {
                 Seg::Root => {}
                 Seg::Index(i) => out.push_str(&format!("[{i}]")),
-                Seg::Key(k) => match k.as_text() {
-                    Some(t) if is_ident(t) => {
-                        out.push('.');
-                        out.push_str(t);
-                    }
-                    Some(t) => out.push_str(&format!("[{}]", serde_json::to_string(t).unwrap_or_default())),
-                    None => match k.as_int() {
-                        Some(i) => out.push_str(&format!("[{i}]")),
-                        None => out.push_str(&format!("[<{}>]", k.describe())),
-                    },
-                },
+                Seg::Key(k) => push_key_segment(&mut out, *k),
             }
         }
         out
@@ -684,6 +518,25 @@ impl<'a> Path<'a> {
             p = n.parent;
         }
         false
+    }
+}
+
+/// Appends the path segment of dict key `k`: `.name`, `["odd key"]`, `[3]` (int key), `[<kind ...>]`.
+pub fn push_key_segment(out: &mut String, k: Value) {
+    match k.as_text() {
+        Some(t) if is_ident(t) => {
+            out.push('.');
+            out.push_str(t);
+        }
+        Some(t) => {
+            out.push('[');
+            out.push_str(&crate::json_write::quote(t));
+            out.push(']');
+        }
+        None => match k.as_int() {
+            Some(i) => out.push_str(&format!("[{i}]")),
+            None => out.push_str(&format!("[<{}>]", k.describe())),
+        },
     }
 }
 
@@ -706,12 +559,12 @@ impl<'a> Node<'a> {
 
 /// Text form of a dict key for formats whose keys are strings (JSON, TOML):
 /// text as is; int, float, bool and nil as their JSON spelling (like Python's json).
-fn key_string(k: Value) -> Option<String> {
+pub fn key_string(k: Value) -> Option<String> {
     use ffi_sdk::abi::Kind;
     match k.kind() {
         Kind::String => k.as_text().map(String::from),
         Kind::Int => k.as_int().map(|i| i.to_string()),
-        Kind::Float => k.as_float().filter(|f| f.is_finite()).map(|f| serde_json::to_string(&f).unwrap_or_default()),
+        Kind::Float => k.as_float().filter(|f| f.is_finite()).map(|f| zmij::Buffer::new().format_finite(f).to_string()),
         Kind::Bool => k.as_bool().map(|b| b.to_string()),
         Kind::Nil => Some("null".into()),
         _ => None,
@@ -758,7 +611,7 @@ impl Serialize for Node<'_> {
                     return Err(ctx.fail(Code::InvalidArgument, "cycle: the value contains itself".into(), path));
                 }
                 if v.is_array() {
-                    let items = array_items(v);
+                    let items = v.array_items();
                     let mut seq = s.serialize_seq(Some(items.len()))?;
                     for i in 0..items.len() {
                         let child = path.child(Seg::Index(i), items.item(i));
@@ -788,7 +641,7 @@ impl Serialize for KeyStr<'_> {
 impl Node<'_> {
     fn serialize_dict<S: Serializer>(&self, v: Value, s: S) -> Result<S::Ok, S::Error> {
         let (ctx, path) = (self.ctx, self.path);
-        let e = dict_entries(v);
+        let e = v.dict_entries();
         let n = e.len();
         let text_keys = ctx.fmt != Format::Yaml;
         let mut map = s.serialize_map(Some(n))?;

@@ -57,17 +57,26 @@
 //!   the schema).
 //!
 //! Limits: nesting deeper than 127 arrays/dicts is Error LimitExceeded in every
-//! format, reading and writing (serde_json's and serde_norway's recursion
-//! limit; the TOML parser stops at its own, lower limit of about 80; TOML text is
-//! also scanned before parsing so 100 000 `[` never reach the parser). Parse
-//! errors are Error Parse with details line, column (1-based) and position
-//! (byte offset). Parsing is linear in the input. JSON values are built directly
-//! in collector memory while serde_json parses (no intermediate tree); TOML and
-//! YAML first go through their parser's own document (toml's table tree,
-//! libyaml's event list), then straight into values.
+//! format, reading and writing (serde_norway's recursion limit, and the same
+//! count in the JSON reader; the TOML parser stops at its own, lower limit of
+//! about 80; TOML text is also scanned before parsing so 100 000 `[` never reach
+//! the parser). Parse errors are Error Parse with details line, column (1-based,
+//! JSON: column in bytes) and position (byte offset). Parsing is linear in the input.
+//!
+//! JSON has its own reader and writer (`json_read.rs`, `json_write.rs`): values
+//! are built directly in collector memory as the text is read (no intermediate
+//! tree; each array and dict made once at its final size; repeated object keys
+//! and short string values shared as one string value per parse), and written
+//! into one buffer. Their output and messages are those of serde_json, which
+//! they replaced for speed (`docs/bench/serde.md`); `tests/serde.rs` checks both
+//! against serde_json on mutated documents. TOML and YAML first go through their
+//! parser's own document (toml's table tree, libyaml's event list), then straight
+//! into values (`convert.rs`).
 
 pub mod bincode;
 pub mod convert;
 pub mod json;
+pub mod json_read;
+pub mod json_write;
 pub mod toml;
 pub mod yaml;

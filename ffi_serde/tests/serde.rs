@@ -70,6 +70,190 @@ fn json_big_integers() {
 }
 
 #[test]
+fn json_objects_keys_and_duplicates() {
+    // Large objects (past ffi_core's linear-scan size) are indexed: lookups, has, later sets.
+    let n = 100;
+    let doc = format!("{{{}}}", (0..n).map(|i| format!("\"k{i}\": {i}")).collect::<Vec<_>>().join(", "));
+    let v = ok(rt_json_parse(text(&doc), NIL));
+    assert_eq!(v.len(), n);
+    for i in (0..n).rev() {
+        assert_eq!(v.get(&format!("k{i}")).as_int(), Some(i as i64), "k{i}");
+    }
+    assert!(v.has(Value::text("k0")) && !v.has(Value::text("k100")));
+    v.set("new", Value::int(-1));
+    assert_eq!(v.get("new").as_int(), Some(-1));
+    assert_eq!(v.get("k99").as_int(), Some(99));
+    // Duplicates, in small and large objects, with keys that are and are not cached (> 32 bytes):
+    // the last value in the first key's place.
+    let long = "x".repeat(40);
+    for size in [3usize, 9, 16, 17, 40] {
+        for dup in [0, size / 2, size - 1] {
+            let mut pairs: Vec<String> = (0..size).map(|i| format!("\"{long}{i}\": {i}")).collect();
+            pairs.push(format!("\"{long}{dup}\": \"last\""));
+            let d = ok(rt_json_parse(text(&format!("{{{}}}", pairs.join(","))), NIL));
+            assert_eq!(d.len(), size, "size {size} dup {dup}");
+            assert_eq!(d.entries().nth(dup).map(|(k, v)| (k.as_text().unwrap().to_string(), v.as_text())), Some((format!("{long}{dup}"), Some("last"))));
+            assert_eq!(d.get(&format!("{long}{dup}")).as_text(), Some("last"));
+            let short = ok(rt_json_parse(text(&format!("{{{},\"k{dup}\":true}}", (0..size).map(|i| format!("\"k{i}\":{i}")).collect::<Vec<_>>().join(","))), NIL));
+            assert_eq!(short.len(), size);
+            assert_eq!(short.get(&format!("k{dup}")).as_bool(), Some(true));
+            assert_eq!(short.entries().nth(dup).unwrap().1.as_bool(), Some(true));
+        }
+    }
+    // More distinct keys and short values than the string cache holds; escaped keys equal plain ones.
+    let many = format!("[{}]", (0..5000).map(|i| format!("{{\"key{i}\": \"v{}\", \"k\\u0065y\": {i}, \"key\": 0}}", i % 3000)).collect::<Vec<_>>().join(","));
+    let a = ok(rt_json_parse(text(&many), NIL));
+    for i in [0usize, 1, 2999, 3000, 4999] {
+        let d = a.at(i);
+        assert_eq!(d.len(), 2, "{i}: \"k\\u0065y\" and \"key\" are one key");
+        assert_eq!(d.entries().nth(1).map(|(k, _)| k.as_text()), Some(Some("key")));
+        assert_eq!(d.get(&format!("key{i}")).as_text(), Some(format!("v{}", i % 3000).as_str()));
+        assert_eq!(d.get("key").as_int(), Some(0));
+    }
+}
+
+#[test]
+fn json_strings_and_numbers_write_like_serde_json() {
+    // Every length around the 8- and 16-byte word sizes, a special character at every position.
+    let specials = ["\0", "\n", "\"", "\\", "\u{1f}", "\t", "\u{7f}", "é", "😀", "\r\u{8}\u{c}"];
+    for len in 0..=40usize {
+        let base: String = (0..len).map(|i| (b'a' + (i % 26) as u8) as char).collect();
+        assert_eq!(json(Value::text(&base)), serde_json::to_string(&base).unwrap());
+        for pos in 0..=len {
+            for sp in specials {
+                let s = format!("{}{sp}{}", &base[..pos], &base[pos..]);
+                let out = json(Value::text(&s));
+                assert_eq!(out, serde_json::to_string(&s).unwrap(), "{s:?}");
+                assert_eq!(ok(rt_json_parse(text(&out), NIL)).as_text(), Some(s.as_str()));
+                let two = format!("{sp}{s}{sp}");
+                assert_eq!(json(Value::text(&two)), serde_json::to_string(&two).unwrap(), "{two:?}");
+            }
+        }
+    }
+    let mut ints = vec![0i64, i64::MIN, i64::MAX, i64::MIN + 1, (1 << 60) - 1, 1 << 60, -(1 << 60), -(1 << 60) - 1];
+    let mut p = 1i64;
+    for _ in 0..19 {
+        ints.extend([p - 1, p, p + 1, -p, -p + 1, 2 * p, p / 2 * 3]);
+        p = p.saturating_mul(10);
+    }
+    for i in ints {
+        assert_eq!(json(Value::int(i)), i.to_string());
+        assert_eq!(ok(rt_json_parse(text(&i.to_string()), NIL)).as_int(), Some(i));
+    }
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for k in 0..20_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let f = match k % 3 {
+            0 => f64::from_bits(x),
+            1 => (x >> 11) as f64 / (1u64 << (x % 60)) as f64,
+            _ => ((x % 2_000_000) as f64 - 1e6) / 1e3,
+        };
+        if !f.is_finite() {
+            continue;
+        }
+        let out = json(Value::float(f));
+        assert_eq!(out, serde_json::to_string(&f).unwrap());
+        let back = ok(rt_json_parse(text(&out), NIL));
+        assert_eq!(back.as_float().map(f64::to_bits), Some(f.to_bits()), "{out}");
+    }
+}
+
+/// The reader against serde_json (the reader it replaced) on mutated documents:
+/// the same documents are accepted, to the same values, and refused with the same message.
+#[test]
+fn json_reader_agrees_with_serde_json() {
+    fn agree(v: Value, j: &serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match j {
+            J::Null => v.is_nil(),
+            J::Bool(b) => v.as_bool() == Some(*b),
+            J::String(s) => v.as_text() == Some(s.as_str()),
+            J::Number(n) => {
+                let t = n.to_string();
+                match t.parse::<i64>() {
+                    Ok(i) if !t.contains(['.', 'e', 'E']) => v.as_int() == Some(i),
+                    _ => v.as_float().map(f64::to_bits) == t.parse::<f64>().ok().map(f64::to_bits),
+                }
+            }
+            J::Array(a) => v.is_array() && v.len() == a.len() && a.iter().enumerate().all(|(i, x)| agree(v.at(i), x)),
+            J::Object(m) => {
+                v.is_dict()
+                    && v.len() == m.len()
+                    && m.iter().zip(v.entries()).all(|((k, x), (vk, vv))| vk.as_text() == Some(k.as_str()) && agree(vv, x))
+            }
+        }
+    }
+    // Errors inside a string: which one is named first may differ (we check UTF-8 as we go).
+    const IN_STRING: &[&str] = &[
+        "invalid unicode code point",
+        "control character (\\u0000-\\u001F) found while parsing a string",
+        "EOF while parsing a string",
+        "invalid escape",
+        "lone leading surrogate in hex escape",
+        "unexpected end of hex escape",
+    ];
+    let seeds = [
+        r#"{"a": [1, -2.5e3, true, false, null, "x\ny\u00e9\ud83d\ude00"], "b": {"c": {}, "d": []}, "e": -0, "f": 0.5}"#.to_string(),
+        r#"[1e5, 1E-5, 123456789012345678, 12345678901234567890, -9223372036854775808, 0.1e1, "\"\\\/\b\f\n\r\t"]"#.to_string(),
+        r#"{"a":1,"b":[{"a":2,"a":3}],"a":4,"k1":1,"k2":2,"k3":3,"k4":4,"k5":5,"k6":6,"k7":7,"k8":8,"k9":9,"k10":10,"k3":33}"#.to_string(),
+        r#"[0.1,0.30000000000000004,1.7976931348623157e308,5e-324,2.2250738585072014e-308,-65.613616999999977,9007199254740993,1e22,1e23]"#.to_string(),
+        sample_json(2),
+    ];
+    let alphabet: &[u8] = b"{}[],:\"\\ \n\t0123456789-+.eEtrufalsn\x01\xff\xc3\xa9u";
+    let mut x: u64 = 0x1234_5678_9abc_def1;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x as usize
+    };
+    let (mut accepted, mut refused) = (0, 0);
+    for round in 0..6000 {
+        let mut d = seeds[round % seeds.len()].as_bytes().to_vec();
+        for _ in 0..1 + rnd() % 3 {
+            let i = rnd() % (d.len() + 1);
+            match rnd() % 3 {
+                0 if i < d.len() => {
+                    d.remove(i);
+                }
+                1 => d.insert(i, alphabet[rnd() % alphabet.len()]),
+                _ if i < d.len() => d[i] = alphabet[rnd() % alphabet.len()],
+                _ => {}
+            }
+        }
+        if rnd() % 4 == 0 {
+            d.truncate(rnd() % (d.len() + 1));
+        }
+        let doc = String::from_utf8_lossy(&d).into_owned();
+        let theirs: Result<serde_json::Value, _> = serde_json::from_slice(&d);
+        let ours = rt_json_parse(bytes(&d), NIL);
+        match (&theirs, Value::from_raw(ours).error()) {
+            (Ok(j), None) => {
+                accepted += 1;
+                assert!(agree(Value::from_raw(ours), j), "different value for {doc:?}");
+            }
+            (Err(e), Some((code, m))) => {
+                refused += 1;
+                assert!(code == Code::Parse || code == Code::LimitExceeded, "{m}");
+                let msg = e.to_string();
+                let what = msg.rsplit_once(" at line ").map_or(msg.as_str(), |(w, _)| w);
+                let mine = m.trim_start_matches("rt_json_parse: invalid JSON: ");
+                let mine = mine.rsplit_once(" at line ").map_or(mine, |(w, _)| w);
+                if IN_STRING.contains(&what) {
+                    assert!(IN_STRING.contains(&mine), "{doc:?}: serde_json {msg:?}, we {m:?}");
+                } else {
+                    assert_eq!(mine, what, "{doc:?}: serde_json {msg:?}, we {m:?}");
+                }
+            }
+            (t, o) => panic!("{doc:?}: serde_json {t:?}, we {o:?}"),
+        }
+    }
+    assert!(accepted > 500 && refused > 3000, "{accepted} accepted, {refused} refused");
+}
+
+#[test]
 fn json_parse_errors_have_line_and_column() {
     let src = "{\n  \"a\": 1,\n  \"b\": ]\n}";
     let e = rt_json_parse(text(src), NIL);
