@@ -164,6 +164,56 @@ pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
     v
 }
 
+/// Internal: a dict made from `n` (key, value) pairs in order, a later
+/// duplicate key replacing the earlier value (as `rt_dict_set` would): one
+/// entries block, one index, no lock per pair (the dict is not shared yet).
+/// `pairs` must be memory the collector sees (a collector block or a stack).
+#[no_mangle]
+pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize) -> RtValue {
+    if n > u32::MAX as usize - 1 {
+        return Error::new(Code::LimitExceeded, "rt_dict_new", "too many entries", n).into_value().raw();
+    }
+    let v = rt__dict_new_cap(n);
+    if n == 0 || abi::heap_kind(v) != abi::HK_DICT {
+        return v;
+    }
+    let d = abi::heap_ptr(v) as *mut DictObj;
+    if n > LINEAR_MAX {
+        let mut cap = 16usize;
+        while cap < n * 2 {
+            cap *= 2;
+        }
+        let idx = gc::alloc_atomic(cap * 4) as *mut u32;
+        if idx.is_null() {
+            return oom("rt_dict_new", cap * 4);
+        }
+        std::ptr::write_bytes(idx, 0, cap);
+        (*d).index = idx;
+        (*d).index_cap = cap;
+    }
+    let e = (*d).entries;
+    for i in 0..n {
+        let (k, val) = (*pairs.add(2 * i), *pairs.add(2 * i + 1));
+        if let Some(j) = find(d, k) {
+            *e.add(2 * j + 1) = val;
+            continue;
+        }
+        let at = (*d).len;
+        *e.add(2 * at) = k;
+        *e.add(2 * at + 1) = val;
+        (*d).len += 1;
+        if !(*d).index.is_null() {
+            let mask = (*d).index_cap - 1;
+            let mut slot = key_hash(k) as usize & mask;
+            while *(*d).index.add(slot) != 0 {
+                slot = (slot + 1) & mask;
+            }
+            *(*d).index.add(slot) = (at + 1) as u32;
+        }
+    }
+    v
+}
+
 /// Rebuilds the index for the current entries (len > LINEAR_MAX); false when out of memory.
 unsafe fn reindex(d: *mut DictObj) -> bool {
     let len = (*d).len;

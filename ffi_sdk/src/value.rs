@@ -114,6 +114,13 @@ impl Value {
     pub fn dict() -> Value {
         Value::from_raw(unsafe { abi::rt_dict_new() })
     }
+    /// A dict from (key, value) word pairs in order (a later duplicate key
+    /// replaces the earlier value), built in one pass without a call per pair.
+    /// `pairs` must live where the collector sees it (a collector block such
+    /// as an `ArrayBuilder`'s items, or the stack), not in a Rust `Vec`.
+    pub fn dict_from_pairs(pairs: &[RtValue]) -> Value {
+        Value::from_raw(unsafe { abi::rt__dict_from_pairs(pairs.as_ptr(), pairs.len() / 2) })
+    }
     /// An empty dict with room for `cap` entries (no regrowth while filling it).
     pub fn dict_with_capacity(cap: usize) -> Value {
         Value::from_raw(unsafe { abi::rt__dict_new_cap(cap) })

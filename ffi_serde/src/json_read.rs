@@ -40,7 +40,6 @@ const CACHE_MAX_BITS: u32 = 10;
 /// `rt_dict_set`: ffi_core scans dicts of up to 8 entries linearly and
 /// indexes larger ones; an entry added to a larger dict without an index makes
 /// ffi_core index all entries in one pass.
-const DICT_LINEAR_MAX: usize = 8;
 
 /// Why parsing stopped.
 enum Stop {
@@ -74,16 +73,12 @@ pub struct Reader<'a> {
     stack: *mut RtValue,
     stack_len: usize,
     stack_cap: usize,
-    /// Content hash of each pending object key, in stack order (numbers only).
-    hashes: Vec<u64>,
     /// String cache: a scanned collector block of `2 << cache_bits` string
     /// values (keys, then short values), null until the first string.
     cache: *mut RtValue,
     cache_bits: u32,
     /// Decoded bytes of the current string when it has escapes.
     buf: Vec<u8>,
-    /// Open-addressing table for duplicate-key checks of large objects.
-    seen: Vec<u32>,
 }
 
 impl<'a> Reader<'a> {
@@ -97,11 +92,9 @@ impl<'a> Reader<'a> {
             stack: core::ptr::null_mut(),
             stack_len: 0,
             stack_cap: 0,
-            hashes: Vec::new(),
             cache: core::ptr::null_mut(),
             cache_bits: 0,
             buf: Vec::new(),
-            seen: Vec::new(),
         }
     }
 
@@ -609,7 +602,6 @@ impl<'a> Reader<'a> {
         self.enter()?;
         self.pos += 1;
         let base = self.stack_len;
-        let hbase = self.hashes.len();
         match self.skip_ws() {
             None => return Err(Stop::Eof("EOF while parsing an object")),
             Some(b'}') => {
@@ -654,9 +646,8 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        let d = self.finish_object(base, hbase, open)?;
+        let d = self.finish_object(base, open)?;
         self.stack_len = base;
-        self.hashes.truncate(hbase);
         Ok(d)
     }
 
@@ -674,11 +665,8 @@ impl<'a> Reader<'a> {
             return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
         }
         let h = hash_bytes(bytes);
-        if key {
-            self.hashes.push(h);
-            if bytes.len() > max {
-                return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
-            }
+        if key && bytes.len() > max {
+            return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
         }
         if self.cache.is_null() {
             (self.cache, self.cache_bits) = new_cache(src.len());
@@ -706,68 +694,12 @@ impl<'a> Reader<'a> {
     /// index over every entry at once. With duplicates (rare) every entry goes
     /// through `rt_dict_set`, which keeps the last value in the first key's
     /// place (Python's rule).
-    fn finish_object(&mut self, base: usize, hbase: usize, open: usize) -> R<RtValue> {
+    fn finish_object(&mut self, base: usize, open: usize) -> R<RtValue> {
         let n = (self.stack_len - base) / 2;
-        let d = Value::dict_with_capacity(n);
-        let dw = self.checked(d, open)?;
+        // The pairs sit in the scratch block the collector sees.
         let pairs = unsafe { core::slice::from_raw_parts(self.stack.add(base), 2 * n) };
-        let fail = |e: Error| Stop::Rt(Box::new(e), open);
-        if !self.has_duplicate(pairs, hbase) {
-            unsafe {
-                let o = abi::heap_ptr(dw) as *mut abi::DictObj;
-                if !o.is_null() && (*o).cap >= n && (*o).len == 0 && (*o).index.is_null() {
-                    let direct = if n > DICT_LINEAR_MAX { n - 1 } else { n };
-                    core::ptr::copy_nonoverlapping(pairs.as_ptr(), (*o).entries, 2 * direct);
-                    (*o).len = direct;
-                    if direct < n {
-                        let (k, v) = (Value::from_raw(pairs[2 * direct]), Value::from_raw(pairs[2 * direct + 1]));
-                        d.set_value(k, v).map_err(fail)?;
-                    }
-                    return Ok(dw);
-                }
-            }
-        }
-        for i in 0..n {
-            d.set_value(Value::from_raw(pairs[2 * i]), Value::from_raw(pairs[2 * i + 1])).map_err(fail)?;
-        }
-        Ok(dw)
-    }
-
-    /// Whether two keys of the pending object are equal.
-    fn has_duplicate(&mut self, pairs: &[RtValue], hbase: usize) -> bool {
-        let hs = &self.hashes[hbase..];
-        let n = hs.len();
-        let same = |i: usize, j: usize| pairs[2 * i] == pairs[2 * j] || text_bytes(pairs[2 * i]) == text_bytes(pairs[2 * j]);
-        if n <= 16 {
-            for i in 1..n {
-                for j in 0..i {
-                    if hs[i] == hs[j] && same(i, j) {
-                        return true;
-                    }
-                }
-            }
-            return false;
-        }
-        let cap = (2 * n).next_power_of_two();
-        self.seen.clear();
-        self.seen.resize(cap, 0);
-        let mask = cap - 1;
-        for (i, &h) in hs.iter().enumerate() {
-            let mut slot = (h as usize) & mask;
-            loop {
-                let e = self.seen[slot];
-                if e == 0 {
-                    self.seen[slot] = i as u32 + 1;
-                    break;
-                }
-                let j = (e - 1) as usize;
-                if hs[j] == h && same(i, j) {
-                    return true;
-                }
-                slot = (slot + 1) & mask;
-            }
-        }
-        false
+        let d = Value::dict_from_pairs(pairs);
+        self.checked(d, open)
     }
 }
 
