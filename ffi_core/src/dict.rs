@@ -168,8 +168,10 @@ pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
 /// duplicate key replacing the earlier value (as `rt_dict_set` would): one
 /// entries block, one index, no lock per pair (the dict is not shared yet).
 /// `pairs` must be memory the collector sees (a collector block or a stack).
+/// With `unique` the caller has checked that the keys are distinct: the
+/// entries are copied as they are and the index is built once.
 #[no_mangle]
-pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize) -> RtValue {
+pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize, unique: bool) -> RtValue {
     if n > u32::MAX as usize - 1 {
         return Error::new(Code::LimitExceeded, "rt_dict_new", "too many entries", n).into_value().raw();
     }
@@ -178,6 +180,14 @@ pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize) ->
         return v;
     }
     let d = abi::heap_ptr(v) as *mut DictObj;
+    if unique {
+        std::ptr::copy_nonoverlapping(pairs, (*d).entries, 2 * n);
+        (*d).len = n;
+        if n > LINEAR_MAX && !reindex(d) {
+            return oom("rt_dict_new", n * 8);
+        }
+        return v;
+    }
     if n > LINEAR_MAX {
         let mut cap = 16usize;
         while cap < n * 2 {
@@ -192,23 +202,40 @@ pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize) ->
         (*d).index_cap = cap;
     }
     let e = (*d).entries;
+    // Each key is hashed once; equal hashes are confirmed with key_eq.
+    let mut small = [0u64; LINEAR_MAX];
     for i in 0..n {
         let (k, val) = (*pairs.add(2 * i), *pairs.add(2 * i + 1));
-        if let Some(j) = find(d, k) {
-            *e.add(2 * j + 1) = val;
-            continue;
-        }
-        let at = (*d).len;
-        *e.add(2 * at) = k;
-        *e.add(2 * at + 1) = val;
-        (*d).len += 1;
-        if !(*d).index.is_null() {
+        let h = key_hash(k);
+        let len = (*d).len;
+        let dup = if (*d).index.is_null() {
+            (0..len).find(|&j| small[j] == h && key_eq(*e.add(2 * j), k))
+        } else {
             let mask = (*d).index_cap - 1;
-            let mut slot = key_hash(k) as usize & mask;
-            while *(*d).index.add(slot) != 0 {
+            let mut slot = h as usize & mask;
+            loop {
+                let sl = *(*d).index.add(slot);
+                if sl == 0 {
+                    *(*d).index.add(slot) = (len + 1) as u32;
+                    break None;
+                }
+                let j = (sl - 1) as usize;
+                if key_eq(*e.add(2 * j), k) {
+                    break Some(j);
+                }
                 slot = (slot + 1) & mask;
             }
-            *(*d).index.add(slot) = (at + 1) as u32;
+        };
+        match dup {
+            Some(j) => *e.add(2 * j + 1) = val,
+            None => {
+                if len < LINEAR_MAX {
+                    small[len] = h;
+                }
+                *e.add(2 * len) = k;
+                *e.add(2 * len + 1) = val;
+                (*d).len = len + 1;
+            }
         }
     }
     v

@@ -258,8 +258,9 @@ extern "C" {
     pub fn rt__alloc(n: usize, atomic: bool) -> *mut u8;
     /// Value at a text key given as bytes, without making a key object; nil when absent.
     pub fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize) -> RtValue;
-    /// Dict from `n` (key, value) pairs (later duplicates win); `pairs` in collector-visible memory.
-    pub fn rt__dict_from_pairs(pairs: *const RtValue, n: usize) -> RtValue;
+    /// Dict from `n` (key, value) pairs (later duplicates win, or `unique`: the caller checked
+    /// the keys are distinct); `pairs` in collector-visible memory.
+    pub fn rt__dict_from_pairs(pairs: *const RtValue, n: usize, unique: bool) -> RtValue;
     /// Empty dict with room for `cap` entries.
     pub fn rt__dict_new_cap(cap: usize) -> RtValue;
     /// Error value with code, message bytes (UTF-8) and details (dict or nil).

@@ -119,7 +119,13 @@ impl Value {
     /// `pairs` must live where the collector sees it (a collector block such
     /// as an `ArrayBuilder`'s items, or the stack), not in a Rust `Vec`.
     pub fn dict_from_pairs(pairs: &[RtValue]) -> Value {
-        Value::from_raw(unsafe { abi::rt__dict_from_pairs(pairs.as_ptr(), pairs.len() / 2) })
+        Value::from_raw(unsafe { abi::rt__dict_from_pairs(pairs.as_ptr(), pairs.len() / 2, false) })
+    }
+    /// As [`Value::dict_from_pairs`] for keys the caller knows are distinct
+    /// (by content): the pairs are copied as they are (a repeated key would
+    /// only ever be found at its first position).
+    pub fn dict_from_unique_pairs(pairs: &[RtValue]) -> Value {
+        Value::from_raw(unsafe { abi::rt__dict_from_pairs(pairs.as_ptr(), pairs.len() / 2, true) })
     }
     /// An empty dict with room for `cap` entries (no regrowth while filling it).
     pub fn dict_with_capacity(cap: usize) -> Value {

@@ -73,12 +73,16 @@ pub struct Reader<'a> {
     stack: *mut RtValue,
     stack_len: usize,
     stack_cap: usize,
+    /// Content hash of each pending object key, in stack order (numbers only).
+    hashes: Vec<u64>,
     /// String cache: a scanned collector block of `2 << cache_bits` string
     /// values (keys, then short values), null until the first string.
     cache: *mut RtValue,
     cache_bits: u32,
     /// Decoded bytes of the current string when it has escapes.
     buf: Vec<u8>,
+    /// Open-addressing table for duplicate-key checks of large objects.
+    seen: Vec<u32>,
 }
 
 impl<'a> Reader<'a> {
@@ -92,9 +96,11 @@ impl<'a> Reader<'a> {
             stack: core::ptr::null_mut(),
             stack_len: 0,
             stack_cap: 0,
+            hashes: Vec::new(),
             cache: core::ptr::null_mut(),
             cache_bits: 0,
             buf: Vec::new(),
+            seen: Vec::new(),
         }
     }
 
@@ -602,6 +608,7 @@ impl<'a> Reader<'a> {
         self.enter()?;
         self.pos += 1;
         let base = self.stack_len;
+        let hbase = self.hashes.len();
         match self.skip_ws() {
             None => return Err(Stop::Eof("EOF while parsing an object")),
             Some(b'}') => {
@@ -646,8 +653,9 @@ impl<'a> Reader<'a> {
             }
         }
         self.depth -= 1;
-        let d = self.finish_object(base, open)?;
+        let d = self.finish_object(base, hbase, open)?;
         self.stack_len = base;
+        self.hashes.truncate(hbase);
         Ok(d)
     }
 
@@ -665,8 +673,11 @@ impl<'a> Reader<'a> {
             return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
         }
         let h = hash_bytes(bytes);
-        if key && bytes.len() > max {
-            return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
+        if key {
+            self.hashes.push(h);
+            if bytes.len() > max {
+                return self.checked(Value::text(unsafe { core::str::from_utf8_unchecked(bytes) }), at);
+            }
         }
         if self.cache.is_null() {
             (self.cache, self.cache_bits) = new_cache(src.len());
@@ -694,12 +705,55 @@ impl<'a> Reader<'a> {
     /// index over every entry at once. With duplicates (rare) every entry goes
     /// through `rt_dict_set`, which keeps the last value in the first key's
     /// place (Python's rule).
-    fn finish_object(&mut self, base: usize, open: usize) -> R<RtValue> {
+    fn finish_object(&mut self, base: usize, hbase: usize, open: usize) -> R<RtValue> {
         let n = (self.stack_len - base) / 2;
         // The pairs sit in the scratch block the collector sees.
         let pairs = unsafe { core::slice::from_raw_parts(self.stack.add(base), 2 * n) };
-        let d = Value::dict_from_pairs(pairs);
+        // The key hashes taken while reading make the duplicate check cheap;
+        // without duplicates the core copies the pairs as they are.
+        let d = if self.has_duplicate(pairs, hbase) {
+            Value::dict_from_pairs(pairs)
+        } else {
+            Value::dict_from_unique_pairs(pairs)
+        };
         self.checked(d, open)
+    }
+
+    /// Whether two keys of the pending object are equal.
+    fn has_duplicate(&mut self, pairs: &[RtValue], hbase: usize) -> bool {
+        let hs = &self.hashes[hbase..];
+        let n = hs.len();
+        let same = |i: usize, j: usize| pairs[2 * i] == pairs[2 * j] || text_bytes(pairs[2 * i]) == text_bytes(pairs[2 * j]);
+        if n <= 16 {
+            for i in 1..n {
+                for j in 0..i {
+                    if hs[i] == hs[j] && same(i, j) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+        let cap = (2 * n).next_power_of_two();
+        self.seen.clear();
+        self.seen.resize(cap, 0);
+        let mask = cap - 1;
+        for (i, &h) in hs.iter().enumerate() {
+            let mut slot = (h as usize) & mask;
+            loop {
+                let e = self.seen[slot];
+                if e == 0 {
+                    self.seen[slot] = i as u32 + 1;
+                    break;
+                }
+                let j = (e - 1) as usize;
+                if hs[j] == h && same(i, j) {
+                    return true;
+                }
+                slot = (slot + 1) & mask;
+            }
+        }
+        false
     }
 }
 
