@@ -145,3 +145,31 @@ fn header_is_clean_c99_and_cxx11_and_links_from_cxx() {
     let out = run(&mut Command::new(&exe), "the C++ host");
     assert!(out.contains("C++ OK"), "C++ host output:\n{out}");
 }
+
+/// Every built domain from C: dlopen with RTLD_LOCAL, registry lookup, call by arity.
+#[test]
+fn c_host_calls_every_domain_through_the_registry() {
+    let lib = lib_dir();
+    let t = tmp("domains");
+    let exe = t.0.join("domains");
+    let mut cc = Command::new("gcc");
+    cc.args(["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-D_POSIX_C_SOURCE=200809L"])
+        .arg(workspace().join("tests/c/domains.c"))
+        .arg("-I")
+        .arg(header_dir())
+        .arg("-L")
+        .arg(&lib)
+        .args(["-lffi_core", "-ldl"])
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(&exe);
+    run(&mut cc, "gcc -std=c99 domains.c");
+    let data = t.0.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let data = std::fs::canonicalize(&data).expect("canonical data dir");
+    let out = run(Command::new(&exe).arg(&lib).arg(&data), "the C domains host");
+    for d in ["io", "process", "time", "crypto", "archive", "data", "serde", "policy"] {
+        assert!(out.contains(&format!("ok {d}\n")), "missing `ok {d}` in:\n{out}");
+    }
+    assert!(out.contains("ALL DOMAINS OK"), "C host output:\n{out}");
+}
