@@ -1418,7 +1418,8 @@ RtValue rt_file_exists(RtValue path);
 
 /**
  * SHA-256 of a file's content as 64 lowercase hex digits, streamed through
- * a fixed 256 KiB buffer (constant memory).
+ * a fixed 256 KiB buffer (constant memory). Same implementation as
+ * ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
  *
  * rt_file_hash_sha256(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
@@ -1638,7 +1639,7 @@ RtValue rt_path_stem(RtValue path);
  * The id of the calling process.
  *
  * rt_getpid() -> int
- * capability: none; non-blocking; tier: formal
+ * capability: none; non-blocking; tier: verified
  */
 RtValue rt_getpid(void);
 

@@ -66,7 +66,7 @@ pub fn rt_process_run_with_limits(program: &str, args: Vec<String>, limits: Dict
 }
 
 /// The id of the calling process.
-#[rt_fn(tier = "formal")]
+#[rt_fn(tier = "verified")]
 pub fn rt_getpid() -> i64 {
     std::process::id() as i64
 }
