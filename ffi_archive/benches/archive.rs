@@ -1,6 +1,8 @@
 //! Archive throughput: the exported rt_* wrapper, the crate called directly,
 //! and the usual outside tool, side by side in one run
-//! (`cargo bench -p ffi_archive`). Best of several runs (shared, noisy machine).
+//! (`cargo bench -p ffi_archive`). Best of several runs (shared, noisy machine),
+//! round robin (`ffi_sdk::bench::race`: each contender once per round, so load
+//! bursts hit all alike).
 //!
 //! Input for compression: the first 64 MB of the files under /usr/include and
 //! /usr/lib/x86_64-linux-gnu (sorted), i.e. C headers and shared objects — a mix
@@ -9,32 +11,13 @@
 
 use ffi_archive::{gzip, tar as rtar, xz};
 use ffi_sdk::abi::RtValue;
+use ffi_sdk::bench::{self, sh};
 use ffi_sdk::Value;
 use std::hint::black_box;
 use std::io::{Read, Write};
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
-
-const MB: f64 = 1_000_000.0;
-
-/// Round-robin: each closure once per round (load bursts hit all alike); best time per closure.
-fn race(rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<Duration> {
-    let mut best = vec![Duration::MAX; fs.len()];
-    for _ in 0..rounds {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let t = Instant::now();
-            f();
-            best[i] = best[i].min(t.elapsed());
-        }
-    }
-    best
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").args(["-c", cmd]).status().unwrap();
-    assert!(st.success(), "{cmd}");
-}
+use std::time::Duration;
 
 fn s(p: &Path) -> String {
     p.to_str().unwrap().to_string()
@@ -59,7 +42,7 @@ fn corpus(n: usize) -> Vec<u8> {
 }
 
 fn row(op: &str, w: Duration, d: Duration, t: Duration, tool: &str, bytes: usize, extra: &str) {
-    let r = |x: Duration| bytes as f64 / x.as_secs_f64() / MB;
+    let r = |x: Duration| bench::mb_per_s(bytes, x);
     println!(
         "| {op} | {:.1} | {:.1} | {:.1} ({tool}) | {:.2}x | {:.3} | {extra} |",
         r(w),
@@ -79,16 +62,16 @@ fn main() {
     let v = Value::bytes(&data);
     let runs = 3;
     println!("input: {n} bytes (headers + shared objects); MB/s of uncompressed data; speedup = tool time / wrapper time\n");
-    println!("| operation | wrapper MB/s | crate direct MB/s | tool MB/s | speedup vs tool | wrapper/crate | notes |");
-    println!("|---|---|---|---|---|---|---|");
+    bench::table_header(&["operation", "wrapper MB/s", "crate direct MB/s", "tool MB/s", "speedup vs tool", "wrapper/crate", "notes"]);
 
     // gzip -6 / -7 compress.
     let lvl6 = opts(&[("level", Value::int(6))]);
     let lvl7 = opts(&[("level", Value::int(7))]);
     let gz_path = dir.path().join("tool.gz");
     let (mut wz, mut wz7) = (Vec::new(), Vec::new());
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || wz = Value::from_raw(gzip::rt_gzip_compress(v.raw(), lvl6)).as_bytes().unwrap().to_vec(),
             &mut || {
@@ -109,8 +92,9 @@ fn main() {
     // gzip decompress (of GNU gzip's output).
     let gzd = std::fs::read(&gz_path).unwrap();
     let gzv = Value::bytes(&gzd);
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || {
                 black_box(gzip::rt_gzip_decompress(gzv.raw(), ffi_sdk::abi::NIL));
@@ -129,8 +113,9 @@ fn main() {
     let out = dir.path().join("ours.gz");
     let out2 = dir.path().join("tool2.gz");
     let back = dir.path().join("back");
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || {
                 black_box(gzip::rt_gzip_compress_file(Value::text(&s(&input)).raw(), Value::text(&s(&out)).raw(), lvl6));
@@ -153,8 +138,9 @@ fn main() {
     let p6 = opts(&[("preset", Value::int(6))]);
     let xz_path = dir.path().join("tool.xz");
     let mut wx = Vec::new();
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || wx = Value::from_raw(xz::rt_xz_compress(xv.raw(), p6)).as_bytes().unwrap().to_vec(),
             &mut || {
@@ -169,8 +155,9 @@ fn main() {
     row("xz -6 compress (16 MB)", r[0], r[1], r[2], "xz -6 -T1", xn, &format!("ratio: ours {:.4}, xz {:.4}", wx.len() as f64 / xn as f64, xl as f64 / xn as f64));
     let xd = std::fs::read(&xz_path).unwrap();
     let xdv = Value::bytes(&xd);
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || {
                 black_box(xz::rt_xz_decompress(xdv.raw(), ffi_sdk::abi::NIL));
@@ -206,8 +193,9 @@ fn main() {
         std::fs::create_dir_all(&p).unwrap();
         p
     };
-    let r = race(
+    let r = bench::race(
         runs,
+        1,
         &mut [
             &mut || {
                 let t = fresh();

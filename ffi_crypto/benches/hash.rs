@@ -11,42 +11,19 @@
 
 use ffi_crypto::{hash, sha};
 use ffi_sdk::abi::RtValue;
+use ffi_sdk::bench::{self, tool};
 use ffi_sdk::Value;
 use std::hint::black_box;
 use std::io::Write;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-const MB: f64 = 1_000_000.0;
-
-/// Round-robin: each closure once per round (so load bursts hit all alike); best per closure, MB/s.
+/// Round-robin: each closure repeated for about `target` once per round (so load bursts
+/// hit all alike); best per closure, MB/s.
 fn race(bytes: usize, rounds: usize, target: Duration, fs: &mut [&mut dyn FnMut()]) -> Vec<f64> {
-    let reps: Vec<usize> = fs
-        .iter_mut()
-        .map(|f| {
-            let t0 = Instant::now();
-            f();
-            let one = t0.elapsed().max(Duration::from_nanos(50));
-            ((target.as_secs_f64() / one.as_secs_f64()) as usize).clamp(1, 10_000_000)
-        })
-        .collect();
-    let mut best = vec![Duration::MAX; fs.len()];
-    for _ in 0..rounds {
-        for (i, f) in fs.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..reps[i] {
-                f();
-            }
-            best[i] = best[i].min(t.elapsed());
-        }
-    }
-    best.iter().zip(&reps).map(|(d, r)| (bytes * r) as f64 / d.as_secs_f64() / MB).collect()
-}
-
-fn tool_once(cmd: &mut Command) {
-    let out = cmd.output().expect("running the tool");
-    assert!(out.status.success(), "{:?} failed", cmd);
-    black_box(out.stdout);
+    let reps = bench::calibrate(target, 10_000_000, fs);
+    let best = bench::race_batches(rounds, &reps, fs);
+    best.iter().zip(&reps).map(|(d, r)| bench::mb_per_s(bytes * r, *d)).collect()
 }
 
 /// `xxhsum -b<id>` reports MB/s itself (on its 100 KB sample); best of its own runs.
@@ -83,17 +60,15 @@ fn main() {
     let mut data = vec![0u8; n];
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     for c in data.chunks_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        bench::xorshift(&mut x);
         c.copy_from_slice(&x.to_le_bytes()[..c.len()]);
     }
     std::fs::File::create(&path).unwrap().write_all(&data).unwrap();
     let v = Value::bytes(&data);
     let raw: RtValue = v.raw();
 
-    println!("\n| operation | wrapper MB/s | crate direct MB/s | tool MB/s | wrapper/tool | wrapper/crate |");
-    println!("|---|---|---|---|---|---|");
+    println!();
+    bench::table_header(&["operation", "wrapper MB/s", "crate direct MB/s", "tool MB/s", "wrapper/tool", "wrapper/crate"]);
     let runs = 7;
     let target = Duration::from_millis(10);
     let masked = ":~0x20000000"; // OPENSSL_ia32cap: clear the SHA extension bit
@@ -113,8 +88,8 @@ fn main() {
                 use sha2::Digest;
                 black_box(sha2::Sha256::digest(black_box(&data)));
             },
-            &mut || tool_once(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path)),
-            &mut || tool_once(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path).env("OPENSSL_ia32cap", masked)),
+            &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path)),
+            &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path).env("OPENSSL_ia32cap", masked)),
         ],
     );
     row("SHA-256, 256 MB (crate: ring)", r[0], r[1], r[3], "openssl dgst -sha256");
@@ -133,8 +108,8 @@ fn main() {
             &mut || {
                 black_box(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, black_box(&data)));
             },
-            &mut || tool_once(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path)),
-            &mut || tool_once(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path).env("OPENSSL_ia32cap", masked)),
+            &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path)),
+            &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path).env("OPENSSL_ia32cap", masked)),
         ],
     );
     row("SHA-1, 256 MB (crate: sha1)", r[0], r[1], r[3], "openssl dgst -sha1");

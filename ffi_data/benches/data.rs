@@ -4,38 +4,25 @@
 
 use ffi_data::intern::{rt_intern_resolve, rt_intern_string};
 use ffi_data::regex::{rt_regex_find_all, rt_regex_new};
+use ffi_sdk::bench;
 use ffi_sdk::testing::{ok, NIL};
 use ffi_sdk::Value;
-use std::process::Command;
-use std::time::Instant;
+use std::time::Duration;
 
-fn time<F: FnMut()>(mut f: F) -> f64 {
-    f();
-    let t = Instant::now();
-    f();
-    let one = t.elapsed().as_secs_f64().max(1e-7);
-    let per_batch = ((0.2 / one) as usize).clamp(1, 100_000);
-    let mut samples: Vec<f64> = (0..9)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_batch {
-                f();
-            }
-            t.elapsed().as_secs_f64() / per_batch as f64
-        })
-        .collect();
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
+/// Median seconds per call of `f`, over 9 batches of about 0.2 s each.
+fn time<F: FnMut()>(f: F) -> f64 {
+    bench::median(Duration::from_millis(200), 100_000, 9, f)
 }
 
+/// `python3 -c code <file>` with `input` in that (temp) file; the number it prints.
 fn python(code: &str, input: &str) -> Option<f64> {
     let dir = std::env::temp_dir().join(format!("rt-bench-data-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok()?;
     let f = dir.join("input.txt");
     std::fs::write(&f, input).ok()?;
-    let out = Command::new("python3").args(["-c", code]).arg(&f).output().ok()?;
+    let out = bench::python(code, &[f.as_os_str()]);
     let _ = std::fs::remove_dir_all(&dir);
-    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    out
 }
 
 /// A log-like text: words, numbers, e-mail addresses, some non-ASCII.
@@ -45,9 +32,7 @@ fn corpus(bytes: usize) -> String {
     let mut x: u64 = 0x2545F4914F6CDD1D;
     let mut i = 0;
     while s.len() < bytes {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        bench::xorshift(&mut x);
         s.push_str(words[(x % words.len() as u64) as usize]);
         i += 1;
         s.push(if i % 12 == 0 { '\n' } else { ' ' });
@@ -56,8 +41,7 @@ fn corpus(bytes: usize) -> String {
 }
 
 fn main() {
-    println!("| operation | rt_* (wrapper) | crate directly | python3 | rt / crate | rt vs python |");
-    println!("|---|---|---|---|---|---|");
+    bench::table_header(&["operation", "rt_* (wrapper)", "crate directly", "python3", "rt / crate", "rt vs python"]);
 
     // ---------------- regex find-all
     let text = corpus(1 << 20);

@@ -8,11 +8,11 @@
 //! shows the best run (other work on a shared machine only adds time).
 
 use ffi_io::{dir, file, glob as rtglob};
+use ffi_sdk::bench::{self, sh};
 use ffi_sdk::testing::{bytes, ok, text, NIL};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The best of the runs: on a shared machine other work only ever adds time.
@@ -61,11 +61,6 @@ fn measure(runs: usize, mut w: impl FnMut(), mut d: impl FnMut(), mut t: impl Fn
     let wall = |i: usize| best(&r[i].iter().map(|x| x.0).collect::<Vec<_>>());
     let cpu = |i: usize| best(&r[i].iter().map(|x| x.1).collect::<Vec<_>>());
     [[wall(0), wall(1), wall(2)], [cpu(0), cpu(1), cpu(2)]]
-}
-
-fn sh(cmd: &str) {
-    let st = Command::new("sh").arg("-c").arg(cmd).status().expect("sh");
-    assert!(st.success(), "{cmd}");
 }
 
 fn ms(d: Duration) -> String {
@@ -232,8 +227,7 @@ fn main() {
 
     for (k, title) in ["wall time", "CPU time (user + system; the tool's includes its process start)"].iter().enumerate() {
         println!("\n{title}\n");
-        println!("| operation | rt_* wrapper | direct Rust | tool | tool (process) | wrapper / direct | tool / direct |");
-        println!("|---|---|---|---|---|---|---|");
+        bench::table_header(&["operation", "rt_* wrapper", "direct Rust", "tool", "tool (process)", "wrapper / direct", "tool / direct"]);
         for r in &rows {
             let [w, d, t] = r.t[k];
             println!(

@@ -6,10 +6,9 @@
 use ffi_process::child::{rt_process_spawn, rt_process_wait};
 use ffi_process::process::rt_process_run;
 use ffi_sdk::abi::NIL;
-use ffi_sdk::{Root, Value};
+use ffi_sdk::{bench, Root, Value};
 use std::hint::black_box;
 use std::process::{Command, Stdio};
-use std::time::Instant;
 
 const N: usize = 200;
 const ROUNDS: usize = 5;
@@ -22,22 +21,8 @@ extern "C" {
 /// cases interleaved round by round so that load from other work on a shared
 /// machine falls on all of them alike.
 fn measure(cases: &mut [&mut dyn FnMut()]) -> Vec<f64> {
-    for f in cases.iter_mut() {
-        for _ in 0..20 {
-            f();
-        }
-    }
-    let mut best = vec![f64::MAX; cases.len()];
-    for _ in 0..ROUNDS {
-        for (k, f) in cases.iter_mut().enumerate() {
-            let t = Instant::now();
-            for _ in 0..N {
-                f();
-            }
-            best[k] = best[k].min(t.elapsed().as_secs_f64() * 1e6 / N as f64);
-        }
-    }
-    best
+    bench::warm_up(20, cases);
+    bench::race(ROUNDS, N, cases).into_iter().map(|d| bench::per_op(d, N) * 1e6).collect()
 }
 
 fn python_us(capture: bool) -> f64 {
@@ -55,10 +40,7 @@ print(best)
         capture = if capture { "True" } else { "False" },
         cap2 = if capture { "True" } else { "False" },
     );
-    match Command::new("python3").args(["-c", &prog]).output() {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(f64::NAN),
-        _ => f64::NAN,
-    }
+    bench::python(&prog, &[]).unwrap_or(f64::NAN)
 }
 
 fn main() {

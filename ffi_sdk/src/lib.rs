@@ -15,6 +15,7 @@
 
 pub mod abi;
 pub mod args;
+pub mod bench;
 pub mod boundary;
 pub mod build;
 pub mod cap;

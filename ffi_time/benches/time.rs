@@ -3,32 +3,18 @@
 //! `cargo bench -p ffi_time`. Prints one table; nothing is asserted.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use ffi_sdk::{Root, Value};
+use ffi_sdk::{bench, Root, Value};
 use ffi_time::chrono::{parse_rfc3339, rt_time_format_iso8601, rt_time_parse_iso8601, rt_time_parse_iso8601_micros};
 use std::hint::black_box;
-use std::process::Command;
-use std::time::Instant;
 
 const N: usize = 20_000;
 const ROUNDS: usize = 15;
 
-fn rng(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
-/// Best of ROUNDS runs of `f` over all inputs: ns per operation.
+/// Best of ROUNDS runs of `f` over all inputs (`f` returns how many): ns per operation.
 fn best(mut f: impl FnMut() -> usize) -> f64 {
-    let mut best = f64::MAX;
-    for _ in 0..ROUNDS {
-        let t = Instant::now();
-        let n = f();
-        let ns = t.elapsed().as_nanos() as f64 / n as f64;
-        best = best.min(ns);
-    }
-    best
+    let mut n = 0;
+    let d = bench::race(ROUNDS, 1, &mut [&mut || n = f()])[0];
+    bench::per_op(d, n) * 1e9
 }
 
 fn python_ns(op: &str) -> f64 {
@@ -50,16 +36,13 @@ for _ in range(5):
 print(best)
 "#
     );
-    match Command::new("python3").args(["-c", &prog]).output() {
-        Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().parse().unwrap_or(f64::NAN),
-        _ => f64::NAN,
-    }
+    bench::python(&prog, &[]).unwrap_or(f64::NAN)
 }
 
 fn main() {
     let mut seed = 0x9E37_79B9_7F4A_7C15u64;
     // Instants 1970..2100 with microsecond precision (the common case).
-    let micros: Vec<i64> = (0..N).map(|_| (rng(&mut seed) % 4_102_444_800_000_000) as i64).collect();
+    let micros: Vec<i64> = (0..N).map(|_| (bench::xorshift(&mut seed) % 4_102_444_800_000_000) as i64).collect();
     let texts: Vec<String> = micros
         .iter()
         .map(|m| DateTime::<Utc>::from_timestamp_micros(*m).unwrap().to_rfc3339_opts(SecondsFormat::AutoSi, true))

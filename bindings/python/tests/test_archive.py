@@ -7,26 +7,14 @@ import gzip
 import io
 import lzma
 import os
-import subprocess
-import sys
 import tarfile
-import textwrap
 
 import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import child, raises, requires
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-pytestmark = pytest.mark.skipif("archive" not in simple_rt.loaded_libraries(), reason="libffi_archive.so is not built")
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
+pytestmark = requires("archive")
 
 
 DATA = b"".join(b"line %d of some text that repeats a bit\n" % i for i in range(20000)) + os.urandom(5000)
@@ -210,9 +198,6 @@ def test_capabilities_in_child(tmp_path):
         assert simple_rt.rt_gzip_decompress(simple_rt.rt_gzip_compress(b"x")) == b"x"
         print("ok")
     """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code), os.path.realpath(src), os.path.realpath(ok_dir),
-                        os.path.realpath(tmp_path)], env=env, cwd=PKG_DIR, capture_output=True, text=True, timeout=120)
+    p = child(code, os.path.realpath(src), os.path.realpath(ok_dir), os.path.realpath(tmp_path))
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stdout + p.stderr
     assert not os.path.exists(tmp_path / "no.tar") and not os.path.exists(tmp_path / "no")

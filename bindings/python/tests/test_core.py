@@ -6,36 +6,29 @@ run in a child interpreter with a timeout.
 """
 
 import ctypes
+import functools
 import gc
 import math
 import os
 import struct
 import subprocess
-import sys
-import textwrap
 import threading
 
 import pytest
 
+import helpers
 import simple_rt
+from helpers import PKG_DIR
 from simple_rt import RtError, _runtime
 
 RT = simple_rt.runtime()
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Children here get 180 s (some churn the collector from several threads).
+run_child = functools.partial(helpers.run_child, timeout=180)
 
 
 def names():
     return {e["name"] for e in simple_rt.registry()}
-
-
-def run_child(code, timeout=180):
-    """Runs `code` in a fresh interpreter that imports simple_rt; returns stdout."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=PKG_DIR,
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "child failed (rc %d)\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout, p.stderr)
-    return p.stdout
 
 
 def word_of(x):

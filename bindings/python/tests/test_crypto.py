@@ -9,17 +9,15 @@ import importlib
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import child, raises, requires
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MASK = (1 << 64) - 1
 
-pytestmark = pytest.mark.skipif("crypto" not in simple_rt.loaded_libraries(), reason="libffi_crypto.so is not built")
+pytestmark = requires("crypto")
 
 
 def need(module, package):
@@ -33,13 +31,6 @@ def need(module, package):
             return importlib.import_module(module)
         except ImportError:
             pytest.skip("cannot import %s; pip install %s failed: %s" % (module, package, r.stderr.strip()[-300:]))
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
 
 
 def inputs():
@@ -145,7 +136,7 @@ def test_bad_kinds():
 
 
 def test_pure_functions_under_a_closed_policy():
-    code = """
+    p = child("""
         import simple_rt, hashlib
         simple_rt.restrict("*=false")
         assert simple_rt.rt_sha256_hash(b"x") == hashlib.sha256(b"x").hexdigest()
@@ -153,8 +144,5 @@ def test_pure_functions_under_a_closed_policy():
         h = simple_rt.rt_argon2_hash("pw", {"m_cost": 64, "t_cost": 1})
         assert simple_rt.rt_argon2_verify("pw", h)
         print("ok")
-    """
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=PKG_DIR, capture_output=True, text=True, timeout=120)
+    """)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr

@@ -6,16 +6,9 @@ import threading
 import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import raises, requires
 
-pytestmark = pytest.mark.skipif("data" not in simple_rt.loaded_libraries(), reason="libffi_data.so is not built")
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
+pytestmark = requires("data")
 
 
 TEXT = "mail alice@example.org, bob.smith@mail.co.uk; prices 3.50 and 12 — Zürich 2024-05-01 " * 50

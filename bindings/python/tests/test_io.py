@@ -10,32 +10,11 @@ import os
 import stat
 import subprocess
 import sys
-import textwrap
-
-import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import raises, requires, run_child
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-pytestmark = pytest.mark.skipif("io" not in simple_rt.loaded_libraries(), reason="libffi_io.so is not built")
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
-
-
-def run_child(code, timeout=120):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=PKG_DIR,
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "child failed (rc %d)\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout, p.stderr)
-    return p.stdout
+pytestmark = requires("io")
 
 
 # ---------------------------------------------------------------- files

@@ -10,30 +10,20 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 
 import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import raises, requires, run_child
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-pytestmark = pytest.mark.skipif("process" not in simple_rt.loaded_libraries(), reason="libffi_process.so is not built")
+pytestmark = requires("process")
 
 os.environ.setdefault("RT_TEST_MARK", "py-process-%d" % os.getpid())
 MARK = ("RT_TEST_MARK=" + os.environ["RT_TEST_MARK"]).encode()
 
 # A child ignoring SIGTERM that starts a grandchild ignoring it too and prints the grandchild's pid.
 STUBBORN = "trap '' TERM; (trap '' TERM; exec sleep 60) & echo $!; exec sleep 60"
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
 
 
 def own_children():
@@ -104,15 +94,6 @@ def nothing_left_behind():
         if time.monotonic() - t > 3:
             pytest.fail("processes left behind: children %s, marked %s" % (own_children(), marked()))
         time.sleep(0.02)
-
-
-def run_child(code, timeout=120):
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    p = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=PKG_DIR,
-                       capture_output=True, text=True, timeout=timeout)
-    assert p.returncode == 0, "child failed (rc %d)\nstdout:\n%s\nstderr:\n%s" % (p.returncode, p.stdout, p.stderr)
-    return p.stdout
 
 
 # ---------------------------------------------------------------- run

@@ -9,16 +9,9 @@ import tomllib
 import pytest
 
 import simple_rt
-from simple_rt import RtError
+from helpers import raises, requires
 
-pytestmark = pytest.mark.skipif("serde" not in simple_rt.loaded_libraries(), reason="libffi_serde.so is not built")
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
+pytestmark = requires("serde")
 
 
 def document(seed, depth=0, floats=(0.1, -2.5e-9, 1e300, 3.0)):

@@ -1,32 +1,18 @@
 """ffi_time from Python, with the datetime module as the oracle."""
 
 import datetime
-import os
 import random
-import subprocess
-import sys
-import textwrap
 import time
 
-import pytest
-
 import simple_rt
-from simple_rt import RtError
+from helpers import child, raises, requires
 
-PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 UTC = datetime.timezone.utc
 EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 MIN_US = -62_135_596_800_000_000   # 0001-01-01T00:00:00Z
 MAX_US = 253_402_300_799_999_999   # 9999-12-31T23:59:59.999999Z
 
-pytestmark = pytest.mark.skipif("time" not in simple_rt.loaded_libraries(), reason="libffi_time.so is not built")
-
-
-def raises(name, f, *args):
-    with pytest.raises(RtError) as e:
-        f(*args)
-    assert e.value.name == name, str(e.value)
-    return e.value
+pytestmark = requires("time")
 
 
 def test_clocks():
@@ -94,9 +80,7 @@ def test_rfc3339_edge_cases():
 
 
 def test_no_capability_needed():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = PKG_DIR + os.pathsep + env.get("PYTHONPATH", "")
-    code = textwrap.dedent("""
+    p = child("""
         import simple_rt
         simple_rt.restrict("*=false")
         assert simple_rt.rt_time_now_unix_micros() > 0
@@ -104,6 +88,5 @@ def test_no_capability_needed():
         assert simple_rt.rt_time_format_iso8601(simple_rt.rt_time_parse_iso8601("1970-01-01T00:00:00Z"), None) == "1970-01-01T00:00:00Z"
         simple_rt.rt_time_sleep_ms(1)
         print("ok")
-    """)
-    p = subprocess.run([sys.executable, "-c", code], env=env, cwd=PKG_DIR, capture_output=True, text=True, timeout=60)
+    """, timeout=60)
     assert p.returncode == 0 and p.stdout.strip() == "ok", p.stderr
