@@ -74,12 +74,17 @@ pub fn key_eq(a: RtValue, b: RtValue) -> bool {
     }
 }
 
-fn dict_ptr(func: &str, v: RtValue) -> Result<*mut DictObj, RtValue> {
+/// The dict object of `v`, if it is one (no error value is made).
+fn as_dict(v: RtValue) -> Option<*mut DictObj> {
     if unsafe { abi::heap_kind(v) } == abi::HK_DICT {
-        Ok(unsafe { abi::heap_ptr(v) } as *mut DictObj)
+        Some(unsafe { abi::heap_ptr(v) } as *mut DictObj)
     } else {
-        Err(kind_error(func, 0, "dict", "dict", Value::from_raw(v)).into_value().raw())
+        None
     }
+}
+
+fn dict_ptr(func: &str, v: RtValue) -> Result<*mut DictObj, RtValue> {
+    as_dict(v).ok_or_else(|| kind_error(func, 0, "dict", "dict", Value::from_raw(v)).into_value().raw())
 }
 
 /// Position of `key`, with the dict locked by the caller.
@@ -130,7 +135,7 @@ unsafe fn find_str(d: *mut DictObj, k: &[u8]) -> Option<usize> {
 /// Internal: the value at a text key given as UTF-8 bytes (no key object is made); nil when absent or not a dict.
 #[no_mangle]
 pub unsafe extern "C" fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize) -> RtValue {
-    let Ok(d) = dict_ptr("rt_dict_get", dict) else { return abi::NIL };
+    let Some(d) = as_dict(dict) else { return abi::NIL };
     if k.is_null() && n != 0 {
         return abi::NIL;
     }
@@ -347,12 +352,12 @@ pub fn rt_dict_get(dict: RtValue, key: RtValue) -> RtValue {
 /// Whether `key` is present (distinguishes a nil value from absence).
 #[rt_host(tier = "verified")]
 pub fn rt_dict_has(dict: RtValue, key: RtValue) -> bool {
-    match dict_ptr("rt_dict_has", dict) {
-        Ok(d) => unsafe {
+    match as_dict(dict) {
+        Some(d) => unsafe {
             let _g = lock(d as *mut Header);
             find(d, key).is_some()
         },
-        Err(_) => false,
+        None => false,
     }
 }
 
@@ -389,12 +394,12 @@ pub fn rt_dict_remove(dict: RtValue, key: RtValue) -> RtValue {
 /// Number of entries; 0 if not a dict.
 #[rt_host(tier = "verified")]
 pub fn rt_dict_len(dict: RtValue) -> usize {
-    match dict_ptr("rt_dict_len", dict) {
-        Ok(d) => unsafe {
+    match as_dict(dict) {
+        Some(d) => unsafe {
             let _g = lock(d as *mut Header);
             (*d).len
         },
-        Err(_) => 0,
+        None => 0,
     }
 }
 

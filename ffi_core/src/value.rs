@@ -236,12 +236,17 @@ pub fn rt_array_new(capacity: usize) -> RtValue {
     word(o)
 }
 
-fn array_ptr(func: &str, v: RtValue) -> Result<*mut ArrayObj, RtValue> {
+/// The array object of `v`, if it is one (no error value is made).
+fn as_array(v: RtValue) -> Option<*mut ArrayObj> {
     if unsafe { abi::heap_kind(v) } == abi::HK_ARRAY {
-        Ok(unsafe { abi::heap_ptr(v) } as *mut ArrayObj)
+        Some(unsafe { abi::heap_ptr(v) } as *mut ArrayObj)
     } else {
-        Err(kind_error(func, 0, "array", "array", Value::from_raw(v)).into_value().raw())
+        None
     }
+}
+
+fn array_ptr(func: &str, v: RtValue) -> Result<*mut ArrayObj, RtValue> {
+    as_array(v).ok_or_else(|| kind_error(func, 0, "array", "array", Value::from_raw(v)).into_value().raw())
 }
 
 /// Appends `item`; returns the array, or an Error (not an array, out of memory).
@@ -274,12 +279,12 @@ pub fn rt_array_push(array: RtValue, item: RtValue) -> RtValue {
 /// Number of items; 0 if not an array.
 #[rt_host(tier = "verified")]
 pub fn rt_array_len(array: RtValue) -> usize {
-    match array_ptr("rt_array_len", array) {
-        Ok(a) => unsafe {
+    match as_array(array) {
+        Some(a) => unsafe {
             let _g = lock(a as *mut Header);
             (*a).len
         },
-        Err(_) => 0,
+        None => 0,
     }
 }
 
