@@ -607,7 +607,12 @@ pub fn signal_group(pid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
         return Ok(true);
     }
     // SAFETY: plain syscall.
-    if unsafe { libc::kill(pid, sig) } == 0 {
+    delivered(unsafe { libc::kill(pid, sig) })
+}
+
+/// The result of kill/killpg: true when sent, false when no such process (ESRCH).
+fn delivered(rc: libc::c_int) -> io::Result<bool> {
+    if rc == 0 {
         return Ok(true);
     }
     let e = io::Error::last_os_error();
@@ -623,15 +628,7 @@ pub fn signal_group(pid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
 /// that is a live group's id); the pid alone must not be signalled then.
 pub fn signal_pgid(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
     // SAFETY: plain syscall.
-    if unsafe { libc::killpg(pgid, sig) } == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
+    delivered(unsafe { libc::killpg(pgid, sig) })
 }
 
 fn decode(status: libc::c_int) -> Exit {

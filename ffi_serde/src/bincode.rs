@@ -8,14 +8,13 @@
 //! The library encodes and decodes values directly (no intermediate tree),
 //! byte for byte as the derived implementation of `Node` would (tested).
 
-use crate::convert::MAX_DEPTH;
+use crate::convert::{FirstError, MAX_DEPTH};
 use bincode::de::read::BorrowReader;
 use bincode::de::{BorrowDecoder, Decode, Decoder};
 use bincode::enc::{Encode, Encoder};
 use bincode::error::{DecodeError, EncodeError};
 use ffi_sdk::abi::Kind;
 use ffi_sdk::prelude::*;
-use std::cell::RefCell;
 
 /// The schema of the encoding (the value tree as a Rust enum).
 #[derive(bincode::Encode, bincode::Decode, Clone, Debug, PartialEq)]
@@ -44,7 +43,7 @@ fn config() -> bincode::config::Configuration {
 }
 
 struct EncCtx {
-    err: RefCell<Option<Error>>,
+    err: FirstError,
 }
 
 /// A value (and its ancestors, for cycle detection and error paths) to encode.
@@ -75,12 +74,7 @@ impl Enc<'_> {
     fn fail(&self, code: Code, what: String) -> EncodeError {
         let p = self.path();
         let e = Error::new(code, "rt_bincode_encode", what, format!("at {p}")).with("path", p);
-        let msg = e.message.clone();
-        let mut slot = self.ctx.err.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        EncodeError::OtherString(msg)
+        EncodeError::OtherString(self.ctx.err.record(e))
     }
     fn child<'b>(&'b self, v: Value, seg: usize) -> Enc<'b> {
         Enc { v, parent: Some(self), seg: Some(seg), depth: self.depth + 1, ctx: self.ctx }
@@ -158,11 +152,11 @@ impl Encode for Enc<'_> {
 /// Encodes any value tree (nil, bool, int, float, text, bytes, array, dict) as bincode 2 bytes; handles and cycles are Errors naming the path.
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_bincode_encode(value: Value) -> RtResult<Value> {
-    let ctx = EncCtx { err: RefCell::new(None) };
+    let ctx = EncCtx { err: FirstError::default() };
     let root = Enc { v: value, parent: None, seg: None, depth: 0, ctx: &ctx };
     match bincode::encode_to_vec(&root, config()) {
         Ok(bytes) => Ok(Value::bytes(&bytes)),
-        Err(e) => Err(ctx.err.borrow_mut().take().unwrap_or_else(|| Error::internal(FN, e))),
+        Err(e) => Err(ctx.err.take().unwrap_or_else(|| Error::internal(FN, e))),
     }
 }
 

@@ -63,6 +63,26 @@ impl BigInt {
 
 // ------------------------------------------------------------------ shared helpers
 
+/// The first failure a visitor or serializer raised (serde's own error types
+/// carry only a message; this keeps the code, path and details).
+#[derive(Default)]
+pub struct FirstError(RefCell<Option<Error>>);
+
+impl FirstError {
+    /// Keeps `e` unless an earlier failure is kept; returns its message for serde.
+    pub fn record(&self, e: Error) -> String {
+        let msg = e.message.clone();
+        let mut slot = self.0.borrow_mut();
+        if slot.is_none() {
+            *slot = Some(e);
+        }
+        msg
+    }
+    pub fn take(&self) -> Option<Error> {
+        self.0.borrow_mut().take()
+    }
+}
+
 /// 1-based line and column of byte `pos` in `src` (column counted in characters).
 pub fn line_col(src: &[u8], pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
@@ -107,7 +127,7 @@ pub struct Ctx {
     pub yaml_tags: bool,
     /// The first failure raised inside a visitor, with its real code (the
     /// parser only carries a message back).
-    pub err: RefCell<Option<Error>>,
+    pub err: FirstError,
     /// Containers open around the current visitor frame.
     depth: std::cell::Cell<usize>,
 }
@@ -119,24 +139,19 @@ impl Ctx {
             fmt,
             bigint,
             yaml_tags: false,
-            err: RefCell::new(None),
+            err: FirstError::default(),
             depth: std::cell::Cell::new(0),
         }
     }
 
     /// Records `e` (the first one wins) and returns a parser error carrying its message.
     fn fail<E: de::Error>(&self, e: Error) -> E {
-        let msg = e.message.clone();
-        let mut slot = self.err.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        E::custom(msg)
+        E::custom(self.err.record(e))
     }
 
     /// The recorded failure, if a visitor raised one.
     pub fn take_err(&self) -> Option<Error> {
-        self.err.borrow_mut().take()
+        self.err.take()
     }
 
     fn big_int(&self, digits: &str) -> Result<Value, Error> {
@@ -443,28 +458,23 @@ pub struct SerCtx {
     pub sort_keys: bool,
     /// TOML: texts that are valid TOML datetimes are written as datetimes.
     pub datetimes: bool,
-    pub err: RefCell<Option<Error>>,
+    pub err: FirstError,
 }
 
 impl SerCtx {
     pub fn new(func: &'static str, fmt: Format) -> SerCtx {
-        SerCtx { func, fmt, sort_keys: false, datetimes: false, err: RefCell::new(None) }
+        SerCtx { func, fmt, sort_keys: false, datetimes: false, err: FirstError::default() }
     }
 
     fn fail<E: ser::Error>(&self, code: Code, what: String, path: &Path<'_>) -> E {
         let p = path.render();
         let e = Error::new(code, self.func, &what, format!("at {p}")).with("path", p);
-        let msg = e.message.clone();
-        let mut slot = self.err.borrow_mut();
-        if slot.is_none() {
-            *slot = Some(e);
-        }
-        E::custom(msg)
+        E::custom(self.err.record(e))
     }
 
     /// The recorded failure, or `other` converted by the caller.
     pub fn take_err(&self) -> Option<Error> {
-        self.err.borrow_mut().take()
+        self.err.take()
     }
 }
 
