@@ -36,9 +36,9 @@ pub use handle::{new_handle, Handle, HandleType};
 pub use abi::TypeDesc;
 pub use opts::Opts;
 pub use ret::IntoRet;
-pub use value::{ArrayBuilder, Items, Root, Value};
+pub use value::{ArrayBuilder, Items, Key, Root, Value};
 
 /// Everything a domain file needs: `use ffi_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{cap, new_handle, paths, rt_fn, Array, Code, Dict, Error, Handle, HandleType, Opts, Root, RtResult, Value};
+    pub use crate::{cap, new_handle, paths, rt_fn, Array, Code, Dict, Error, Handle, HandleType, Key, Opts, Root, RtResult, Value};
 }

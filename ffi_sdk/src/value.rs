@@ -127,6 +127,25 @@ impl Value {
     pub fn dict_from_unique_pairs(pairs: &[RtValue]) -> Value {
         Value::from_raw(unsafe { abi::rt__dict_from_pairs(pairs.as_ptr(), pairs.len() / 2, true) })
     }
+    /// A dict of distinct static keys, built in one call: the pairs are laid
+    /// out on the stack (collector-visible) and copied once. Up to 16 fields.
+    pub fn record(fields: &[(&Key, Value)]) -> Value {
+        let mut pairs = [abi::NIL; 32];
+        if fields.len() > 16 {
+            let d = Value::dict_with_capacity(fields.len());
+            for (k, v) in fields {
+                unsafe { abi::rt_dict_set(d.raw, k.value().raw, v.raw) };
+            }
+            return d;
+        }
+        for (i, (k, v)) in fields.iter().enumerate() {
+            pairs[2 * i] = k.value().raw;
+            pairs[2 * i + 1] = v.raw;
+        }
+        let v = Value::dict_from_unique_pairs(&pairs[..2 * fields.len()]);
+        core::hint::black_box(&pairs);
+        v
+    }
     /// An empty dict with room for `cap` entries (no regrowth while filling it).
     pub fn dict_with_capacity(cap: usize) -> Value {
         Value::from_raw(unsafe { abi::rt__dict_new_cap(cap) })
@@ -467,6 +486,25 @@ impl ArrayBuilder {
     /// The finished array.
     pub fn finish(self) -> Value {
         self.v
+    }
+}
+
+/// A text key made once per library and kept pinned, so result dicts reuse
+/// one string instead of allocating a key per entry:
+/// `static MICROS: Key = Key::new("micros");` then [`Value::record`].
+pub struct Key {
+    text: &'static str,
+    cell: std::sync::OnceLock<Root>,
+}
+
+impl Key {
+    pub const fn new(text: &'static str) -> Key {
+        Key { text, cell: std::sync::OnceLock::new() }
+    }
+    /// The key's string value (made and pinned on first use).
+    #[inline]
+    pub fn value(&self) -> Value {
+        self.cell.get_or_init(|| Root::new(Value::text(self.text))).get()
     }
 }
 

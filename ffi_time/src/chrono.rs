@@ -15,7 +15,6 @@
 use ::chrono::{Datelike, NaiveDate};
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
-use std::sync::OnceLock;
 
 /// An instant with nanosecond precision and the UTC offset it was written in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -467,19 +466,10 @@ pub fn rt_time_format_iso8601(time: Value, opts: Opts) -> RtResult<Value> {
     Ok(Value::text(std::str::from_utf8(&buf[..n]).map_err(|_| Error::internal(FN, "formatter wrote non-ASCII"))?))
 }
 
-static KEYS: OnceLock<[Root; 4]> = OnceLock::new();
-
-/// The result dict's keys, made once and pinned (saves four allocations per parse).
-fn keys() -> &'static [Root; 4] {
-    KEYS.get_or_init(|| {
-        [
-            Root::new(Value::text("micros")),
-            Root::new(Value::text("secs")),
-            Root::new(Value::text("nanos")),
-            Root::new(Value::text("offset_minutes")),
-        ]
-    })
-}
+static MICROS: Key = Key::new("micros");
+static SECS: Key = Key::new("secs");
+static NANOS: Key = Key::new("nanos");
+static OFFSET_MINUTES: Key = Key::new("offset_minutes");
 
 /// Parses RFC 3339 text (`2024-02-29T12:00:00.123456789+05:30`, `Z`/`z`, `t` or space as
 /// separator, leap second `23:59:60` UTC) into `{micros, secs, nanos, offset_minutes}`:
@@ -489,12 +479,15 @@ fn keys() -> &'static [Root; 4] {
 pub fn rt_time_parse_iso8601(text: &str) -> RtResult<Value> {
     match parse_rfc3339(text) {
         Ok(st) => {
-            let k = keys();
-            let d = Value::dict();
-            d.set_value(k[0].get(), Value::int(st.micros()))?;
-            d.set_value(k[1].get(), Value::int(st.secs))?;
-            d.set_value(k[2].get(), Value::int(st.nanos as i64))?;
-            d.set_value(k[3].get(), Value::int(st.offset_minutes as i64))?;
+            let d = Value::record(&[
+                (&MICROS, Value::int(st.micros())),
+                (&SECS, Value::int(st.secs)),
+                (&NANOS, Value::int(st.nanos as i64)),
+                (&OFFSET_MINUTES, Value::int(st.offset_minutes as i64)),
+            ]);
+            if d.is_error() {
+                return Err(Error::from_value(d));
+            }
             Ok(d)
         }
         Err(f) => Err(parse_error(FN, text, f)),
