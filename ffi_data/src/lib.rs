@@ -17,30 +17,3 @@ pub mod arena;
 pub mod collections;
 pub mod intern;
 pub mod regex;
-
-/// Pinned text values reused as dict keys in results (strings are immutable, so
-/// one object can be the key of any number of dicts). Saves an allocation per key.
-pub(crate) mod keys {
-    use ffi_sdk::{Root, Value};
-    use std::sync::OnceLock;
-
-    pub struct Keys {
-        pub text: Root,
-        pub start: Root,
-        pub end: Root,
-        pub char_start: Root,
-        pub char_end: Root,
-    }
-
-    static KEYS: OnceLock<Keys> = OnceLock::new();
-
-    pub fn get() -> &'static Keys {
-        KEYS.get_or_init(|| Keys {
-            text: Root::new(Value::text("text")),
-            start: Root::new(Value::text("start")),
-            end: Root::new(Value::text("end")),
-            char_start: Root::new(Value::text("char_start")),
-            char_end: Root::new(Value::text("char_end")),
-        })
-    }
-}

@@ -15,7 +15,6 @@
 //! pattern over it is Error LimitExceeded. Syntax errors are Error Parse with
 //! the byte `position`, `line` and `column` of the offending part in details.
 
-use crate::keys;
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
 use lru::LruCache;
@@ -140,15 +139,25 @@ fn chars_in(s: &str) -> usize {
     s.chars().count()
 }
 
+// Result keys, made once and pinned (one string object serves every result dict).
+static TEXT: Key = Key::new("text");
+static START: Key = Key::new("start");
+static END: Key = Key::new("end");
+static CHAR_START: Key = Key::new("char_start");
+static CHAR_END: Key = Key::new("char_end");
+
 fn match_dict(m: regex::Match<'_>, char_start: usize) -> RtResult<Value> {
-    let k = keys::get();
     let char_end = char_start + chars_in(m.as_str());
-    let d = Value::dict();
-    d.set_value(k.text.get(), Value::text(m.as_str()))?;
-    d.set_value(k.start.get(), Value::int(m.start() as i64))?;
-    d.set_value(k.end.get(), Value::int(m.end() as i64))?;
-    d.set_value(k.char_start.get(), Value::int(char_start as i64))?;
-    d.set_value(k.char_end.get(), Value::int(char_end as i64))?;
+    let d = Value::record(&[
+        (&TEXT, Value::text(m.as_str())),
+        (&START, Value::int(m.start() as i64)),
+        (&END, Value::int(m.end() as i64)),
+        (&CHAR_START, Value::int(char_start as i64)),
+        (&CHAR_END, Value::int(char_end as i64)),
+    ]);
+    if d.is_error() {
+        return Err(Error::from_value(d));
+    }
     Ok(d)
 }
 
