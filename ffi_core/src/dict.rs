@@ -15,6 +15,7 @@ use std::hash::Hasher;
 const LINEAR_MAX: usize = 8;
 
 /// Content bytes of a key when it compares by content as a blob.
+#[inline]
 fn blob_of(v: RtValue) -> Option<(u32, &'static [u8])> {
     let val = Value::from_raw(v);
     match unsafe { abi::heap_kind(v) } {
@@ -25,6 +26,7 @@ fn blob_of(v: RtValue) -> Option<(u32, &'static [u8])> {
 }
 
 /// Canonical word for scalar keys: boxed ints and floats compare by value.
+#[inline]
 fn scalar_of(v: RtValue) -> (u32, u64) {
     let val = Value::from_raw(v);
     match unsafe { abi::heap_kind(v) } {
@@ -63,10 +65,22 @@ fn str_hash(b: &[u8]) -> u64 {
     h.finish()
 }
 
+/// Key equality. Immediates are canonical (an int or float is boxed only when
+/// it cannot be inline), so two words of which one is not a heap object are
+/// equal exactly when they are the same word; only two heap objects need a look.
+#[inline(always)]
 pub fn key_eq(a: RtValue, b: RtValue) -> bool {
     if a == b {
         return true;
     }
+    if a & abi::TAG_MASK != abi::TAG_HEAP || b & abi::TAG_MASK != abi::TAG_HEAP {
+        return false;
+    }
+    key_eq_heap(a, b)
+}
+
+#[inline(never)]
+fn key_eq_heap(a: RtValue, b: RtValue) -> bool {
     match (blob_of(a), blob_of(b)) {
         (Some(x), Some(y)) => x == y,
         (None, None) => scalar_of(a) == scalar_of(b),

@@ -35,8 +35,9 @@ fn ns_per_op(iters: u64, runs: usize, mut f: impl FnMut()) -> f64 {
 
 // ---- local copies of the exports' bodies (same logic, no boundary) ----
 
-/// ffi_core's `dict::key_eq`, the body of `rt_value_equal`: identity, then
-/// content for text/bytes, then canonical scalars (boxed ints and floats by value).
+/// ffi_core's `dict::key_eq`, the body of `rt_value_equal`: identity, then (two
+/// heap objects only) content for text/bytes, then canonical scalars (boxed ints
+/// and floats by value).
 #[inline(never)]
 extern "C" fn local_value_equal(a: u64, b: u64) -> u64 {
     fn blob(v: u64) -> Option<(u32, &'static [u8])> {
@@ -61,12 +62,15 @@ extern "C" fn local_value_equal(a: u64, b: u64) -> u64 {
             _ => (4, v),
         }
     }
+    // Immediates are canonical: unless both are heap objects, equal means the same word.
     let eq = a == b
-        || match (blob(a), blob(b)) {
-            (Some(x), Some(y)) => x == y,
-            (None, None) => scalar(a) == scalar(b),
-            _ => false,
-        };
+        || (a & TAG_MASK == TAG_HEAP
+            && b & TAG_MASK == TAG_HEAP
+            && match (blob(a), blob(b)) {
+                (Some(x), Some(y)) => x == y,
+                (None, None) => scalar(a) == scalar(b),
+                _ => false,
+            });
     if eq {
         TRUE
     } else {
