@@ -8,6 +8,8 @@
 //! /usr/lib/x86_64-linux-gnu (sorted), i.e. C headers and shared objects — a mix
 //! of text and binary; xz uses the first 16 MB of it.
 //! Extraction: 10,000 files of 64..2048 bytes in 100 directories, archived by GNU tar.
+//!
+//! `RT_BENCH_ONLY=gzip` (comma-separated, of `gzip`, `xz`, `tar`) runs only those sections.
 
 use ffi_archive::{gzip, tar as rtar, xz};
 use ffi_sdk::abi::RtValue;
@@ -53,6 +55,14 @@ fn row(op: &str, w: Duration, d: Duration, t: Duration, tool: &str, bytes: usize
     );
 }
 
+/// Whether section `name` runs: all of them unless `RT_BENCH_ONLY` lists some.
+fn wanted(name: &str) -> bool {
+    match std::env::var("RT_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only.split(',').any(|s| s.trim() == name),
+        _ => true,
+    }
+}
+
 fn main() {
     let dir = tempfile::tempdir().unwrap();
     let data = corpus(64_000_000);
@@ -64,164 +74,172 @@ fn main() {
     println!("input: {n} bytes (headers + shared objects); MB/s of uncompressed data; speedup = tool time / wrapper time\n");
     bench::table_header(&["operation", "wrapper MB/s", "crate direct MB/s", "tool MB/s", "speedup vs tool", "wrapper/crate", "notes"]);
 
-    // gzip -6 / -7 compress.
-    let lvl6 = opts(&[("level", Value::int(6))]);
-    let lvl7 = opts(&[("level", Value::int(7))]);
-    let gz_path = dir.path().join("tool.gz");
-    let (mut wz, mut wz7) = (Vec::new(), Vec::new());
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || wz = Value::from_raw(gzip::rt_gzip_compress(v.raw(), lvl6)).as_bytes().unwrap().to_vec(),
-            &mut || {
-                let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(n / 3), flate2::Compression::new(6));
-                e.write_all(&data).unwrap();
-                black_box(e.finish().unwrap());
-            },
-            &mut || sh(&format!("gzip -6 -c {} > {}", s(&input), s(&gz_path))),
-            &mut || wz7 = Value::from_raw(gzip::rt_gzip_compress(v.raw(), lvl7)).as_bytes().unwrap().to_vec(),
-        ],
-    );
-    let tool_len = std::fs::metadata(&gz_path).unwrap().len();
-    row("gzip -6 compress", r[0], r[1], r[2], "gzip -6", n, &format!("ratio: ours {:.4}, gzip {:.4}", wz.len() as f64 / n as f64, tool_len as f64 / n as f64));
-    // zlib-rs runs zlib-ng's "medium" strategy at levels 3..6 (slightly larger output than
-    // zlib/GNU gzip at 6); level 7 is the lazy-match strategy of classic zlib level 6.
-    row("gzip level 7 (ours) vs gzip -6", r[3], r[3], r[2], "gzip -6", n, &format!("ratio: ours {:.4}, gzip -6 {:.4}; crate column = wrapper", wz7.len() as f64 / n as f64, tool_len as f64 / n as f64));
+    if wanted("gzip") {
+        // gzip -6 / -7 compress.
+        let lvl6 = opts(&[("level", Value::int(6))]);
+        let lvl7 = opts(&[("level", Value::int(7))]);
+        let gz_path = dir.path().join("tool.gz");
+        let (mut wz, mut wz7) = (Vec::new(), Vec::new());
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || wz = Value::from_raw(gzip::rt_gzip_compress(v.raw(), lvl6)).as_bytes().unwrap().to_vec(),
+                &mut || {
+                    let mut e = flate2::write::GzEncoder::new(Vec::with_capacity(n / 3), flate2::Compression::new(6));
+                    e.write_all(&data).unwrap();
+                    black_box(e.finish().unwrap());
+                },
+                &mut || sh(&format!("gzip -6 -c {} > {}", s(&input), s(&gz_path))),
+                &mut || wz7 = Value::from_raw(gzip::rt_gzip_compress(v.raw(), lvl7)).as_bytes().unwrap().to_vec(),
+            ],
+        );
+        let tool_len = std::fs::metadata(&gz_path).unwrap().len();
+        row("gzip -6 compress", r[0], r[1], r[2], "gzip -6", n, &format!("ratio: ours {:.4}, gzip {:.4}", wz.len() as f64 / n as f64, tool_len as f64 / n as f64));
+        // zlib-rs runs zlib-ng's "medium" strategy at levels 3..6 (slightly larger output than
+        // zlib/GNU gzip at 6); level 7 is the lazy-match strategy of classic zlib level 6.
+        row("gzip level 7 (ours) vs gzip -6", r[3], r[3], r[2], "gzip -6", n, &format!("ratio: ours {:.4}, gzip -6 {:.4}; crate column = wrapper", wz7.len() as f64 / n as f64, tool_len as f64 / n as f64));
 
-    // gzip decompress (of GNU gzip's output).
-    let gzd = std::fs::read(&gz_path).unwrap();
-    let gzv = Value::bytes(&gzd);
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || {
-                black_box(gzip::rt_gzip_decompress(gzv.raw(), ffi_sdk::abi::NIL));
-            },
-            &mut || {
-                let mut out = Vec::with_capacity(n);
-                flate2::read::MultiGzDecoder::new(&gzd[..]).read_to_end(&mut out).unwrap();
-                black_box(out);
-            },
-            &mut || sh(&format!("gzip -d -c {} > /dev/null", s(&gz_path))),
-        ],
-    );
-    row("gzip decompress", r[0], r[1], r[2], "gzip -d", n, "");
+        // gzip decompress (of GNU gzip's output).
+        let gzd = std::fs::read(&gz_path).unwrap();
+        let gzv = Value::bytes(&gzd);
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || {
+                    black_box(gzip::rt_gzip_decompress(gzv.raw(), ffi_sdk::abi::NIL));
+                },
+                &mut || {
+                    let mut out = Vec::with_capacity(n);
+                    flate2::read::MultiGzDecoder::new(&gzd[..]).read_to_end(&mut out).unwrap();
+                    black_box(out);
+                },
+                &mut || sh(&format!("gzip -d -c {} > /dev/null", s(&gz_path))),
+            ],
+        );
+        row("gzip decompress", r[0], r[1], r[2], "gzip -d", n, "");
 
-    // File to file (constant memory) vs the tool on the same files.
-    let out = dir.path().join("ours.gz");
-    let out2 = dir.path().join("tool2.gz");
-    let back = dir.path().join("back");
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || {
-                black_box(gzip::rt_gzip_compress_file(Value::text(&s(&input)).raw(), Value::text(&s(&out)).raw(), lvl6));
-            },
-            &mut || sh(&format!("gzip -6 -c {} > {}", s(&input), s(&out2))),
-            &mut || {
-                black_box(gzip::rt_gzip_decompress_file(Value::text(&s(&out2)).raw(), Value::text(&s(&back)).raw(), ffi_sdk::abi::NIL));
-            },
-            &mut || sh(&format!("gzip -d -c {} > {}", s(&out2), s(&back))),
-        ],
-    );
-    row("gzip -6 file to file", r[0], r[0], r[1], "gzip -6", n, "crate column = wrapper");
-    row("gzip -d file to file", r[2], r[2], r[3], "gzip -d", n, "crate column = wrapper");
-
-    // xz -6 on 16 MB.
-    let xn = 16_000_000.min(n);
-    let xin = dir.path().join("xin");
-    std::fs::write(&xin, &data[..xn]).unwrap();
-    let xv = Value::bytes(&data[..xn]);
-    let p6 = opts(&[("preset", Value::int(6))]);
-    let xz_path = dir.path().join("tool.xz");
-    let mut wx = Vec::new();
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || wx = Value::from_raw(xz::rt_xz_compress(xv.raw(), p6)).as_bytes().unwrap().to_vec(),
-            &mut || {
-                let mut e = liblzma::write::XzEncoder::new(Vec::with_capacity(xn / 4), 6);
-                e.write_all(&data[..xn]).unwrap();
-                black_box(e.finish().unwrap());
-            },
-            &mut || sh(&format!("xz -6 -T1 -c {} > {}", s(&xin), s(&xz_path))),
-        ],
-    );
-    let xl = std::fs::metadata(&xz_path).unwrap().len();
-    row("xz -6 compress (16 MB)", r[0], r[1], r[2], "xz -6 -T1", xn, &format!("ratio: ours {:.4}, xz {:.4}", wx.len() as f64 / xn as f64, xl as f64 / xn as f64));
-    let xd = std::fs::read(&xz_path).unwrap();
-    let xdv = Value::bytes(&xd);
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || {
-                black_box(xz::rt_xz_decompress(xdv.raw(), ffi_sdk::abi::NIL));
-            },
-            &mut || {
-                let mut out = Vec::with_capacity(xn);
-                liblzma::read::XzDecoder::new_multi_decoder(&xd[..]).read_to_end(&mut out).unwrap();
-                black_box(out);
-            },
-            &mut || sh(&format!("xz -d -T1 -c {} > /dev/null", s(&xz_path))),
-        ],
-    );
-    row("xz decompress (16 MB)", r[0], r[1], r[2], "xz -d -T1", xn, "");
-
-    // Extract 10k small files.
-    let tree = dir.path().join("tree");
-    let mut total = 0usize;
-    for i in 0..100 {
-        let d = tree.join(format!("dir{i:03}"));
-        std::fs::create_dir_all(&d).unwrap();
-        for j in 0..100 {
-            let len = 64 + (i * 131 + j * 17) % 1985;
-            total += len;
-            std::fs::write(d.join(format!("file{j:03}.txt")), &data[(i * 100 + j) * 37..][..len]).unwrap();
-        }
+        // File to file (constant memory) vs the tool on the same files.
+        let out = dir.path().join("ours.gz");
+        let out2 = dir.path().join("tool2.gz");
+        let back = dir.path().join("back");
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || {
+                    black_box(gzip::rt_gzip_compress_file(Value::text(&s(&input)).raw(), Value::text(&s(&out)).raw(), lvl6));
+                },
+                &mut || sh(&format!("gzip -6 -c {} > {}", s(&input), s(&out2))),
+                &mut || {
+                    black_box(gzip::rt_gzip_decompress_file(Value::text(&s(&out2)).raw(), Value::text(&s(&back)).raw(), ffi_sdk::abi::NIL));
+                },
+                &mut || sh(&format!("gzip -d -c {} > {}", s(&out2), s(&back))),
+            ],
+        );
+        row("gzip -6 file to file", r[0], r[0], r[1], "gzip -6", n, "crate column = wrapper");
+        row("gzip -d file to file", r[2], r[2], r[3], "gzip -d", n, "crate column = wrapper");
+        black_box(gzv);
     }
-    let ar = dir.path().join("small.tar");
-    sh(&format!("tar -cf {} -C {} .", s(&ar), s(&tree)));
-    let k = std::cell::Cell::new(0);
-    let fresh = || {
-        k.set(k.get() + 1);
-        let p = dir.path().join(format!("x{}", k.get()));
-        std::fs::create_dir_all(&p).unwrap();
-        p
-    };
-    let r = bench::race(
-        runs,
-        1,
-        &mut [
-            &mut || {
-                let t = fresh();
-                let r = Value::from_raw(rtar::rt_tar_extract(Value::text(&s(&ar)).raw(), Value::text(&s(&t)).raw(), ffi_sdk::abi::NIL));
-                assert!(r.error().is_none(), "{:?}", r.error());
-            },
-            &mut || {
-                let t = fresh();
-                tar::Archive::new(std::io::BufReader::new(std::fs::File::open(&ar).unwrap())).unpack(&t).unwrap();
-            },
-            &mut || {
-                let t = fresh();
-                sh(&format!("tar -xf {} -C {}", s(&ar), s(&t)));
-            },
-        ],
-    );
-    let (w, d, t) = (r[0], r[1], r[2]);
-    println!(
-        "| extract 10k small files ({} KB) | {:.0} ms | {:.0} ms (tar::Archive::unpack) | {:.0} ms (GNU tar -x) | {:.2}x | {:.3} | files/s ours {:.0} |",
-        total / 1000,
-        w.as_secs_f64() * 1e3,
-        d.as_secs_f64() * 1e3,
-        t.as_secs_f64() * 1e3,
-        t.as_secs_f64() / w.as_secs_f64(),
-        d.as_secs_f64() / w.as_secs_f64(),
-        10_000.0 / w.as_secs_f64()
-    );
-    black_box((v, gzv, xv, xdv));
+
+    if wanted("xz") {
+        // xz -6 on 16 MB.
+        let xn = 16_000_000.min(n);
+        let xin = dir.path().join("xin");
+        std::fs::write(&xin, &data[..xn]).unwrap();
+        let xv = Value::bytes(&data[..xn]);
+        let p6 = opts(&[("preset", Value::int(6))]);
+        let xz_path = dir.path().join("tool.xz");
+        let mut wx = Vec::new();
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || wx = Value::from_raw(xz::rt_xz_compress(xv.raw(), p6)).as_bytes().unwrap().to_vec(),
+                &mut || {
+                    let mut e = liblzma::write::XzEncoder::new(Vec::with_capacity(xn / 4), 6);
+                    e.write_all(&data[..xn]).unwrap();
+                    black_box(e.finish().unwrap());
+                },
+                &mut || sh(&format!("xz -6 -T1 -c {} > {}", s(&xin), s(&xz_path))),
+            ],
+        );
+        let xl = std::fs::metadata(&xz_path).unwrap().len();
+        row("xz -6 compress (16 MB)", r[0], r[1], r[2], "xz -6 -T1", xn, &format!("ratio: ours {:.4}, xz {:.4}", wx.len() as f64 / xn as f64, xl as f64 / xn as f64));
+        let xd = std::fs::read(&xz_path).unwrap();
+        let xdv = Value::bytes(&xd);
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || {
+                    black_box(xz::rt_xz_decompress(xdv.raw(), ffi_sdk::abi::NIL));
+                },
+                &mut || {
+                    let mut out = Vec::with_capacity(xn);
+                    liblzma::read::XzDecoder::new_multi_decoder(&xd[..]).read_to_end(&mut out).unwrap();
+                    black_box(out);
+                },
+                &mut || sh(&format!("xz -d -T1 -c {} > /dev/null", s(&xz_path))),
+            ],
+        );
+        row("xz decompress (16 MB)", r[0], r[1], r[2], "xz -d -T1", xn, "");
+        black_box((xv, xdv));
+    }
+
+    if wanted("tar") {
+        // Extract 10k small files.
+        let tree = dir.path().join("tree");
+        let mut total = 0usize;
+        for i in 0..100 {
+            let d = tree.join(format!("dir{i:03}"));
+            std::fs::create_dir_all(&d).unwrap();
+            for j in 0..100 {
+                let len = 64 + (i * 131 + j * 17) % 1985;
+                total += len;
+                std::fs::write(d.join(format!("file{j:03}.txt")), &data[(i * 100 + j) * 37..][..len]).unwrap();
+            }
+        }
+        let ar = dir.path().join("small.tar");
+        sh(&format!("tar -cf {} -C {} .", s(&ar), s(&tree)));
+        let k = std::cell::Cell::new(0);
+        let fresh = || {
+            k.set(k.get() + 1);
+            let p = dir.path().join(format!("x{}", k.get()));
+            std::fs::create_dir_all(&p).unwrap();
+            p
+        };
+        let r = bench::race(
+            runs,
+            1,
+            &mut [
+                &mut || {
+                    let t = fresh();
+                    let r = Value::from_raw(rtar::rt_tar_extract(Value::text(&s(&ar)).raw(), Value::text(&s(&t)).raw(), ffi_sdk::abi::NIL));
+                    assert!(r.error().is_none(), "{:?}", r.error());
+                },
+                &mut || {
+                    let t = fresh();
+                    tar::Archive::new(std::io::BufReader::new(std::fs::File::open(&ar).unwrap())).unpack(&t).unwrap();
+                },
+                &mut || {
+                    let t = fresh();
+                    sh(&format!("tar -xf {} -C {}", s(&ar), s(&t)));
+                },
+            ],
+        );
+        let (w, d, t) = (r[0], r[1], r[2]);
+        println!(
+            "| extract 10k small files ({} KB) | {:.0} ms | {:.0} ms (tar::Archive::unpack) | {:.0} ms (GNU tar -x) | {:.2}x | {:.3} | files/s ours {:.0} |",
+            total / 1000,
+            w.as_secs_f64() * 1e3,
+            d.as_secs_f64() * 1e3,
+            t.as_secs_f64() * 1e3,
+            t.as_secs_f64() / w.as_secs_f64(),
+            d.as_secs_f64() / w.as_secs_f64(),
+            10_000.0 / w.as_secs_f64()
+        );
+    }
+    black_box(v);
 }
