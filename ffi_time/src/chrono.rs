@@ -121,8 +121,9 @@ fn days_in_month(y: u32, m: u32) -> u32 {
 /// Two ASCII digits at `i` (the caller checked the length).
 #[inline(always)]
 fn d2(b: &[u8], i: usize) -> Option<u32> {
-    let (x, y) = (b[i].wrapping_sub(b'0'), b[i + 1].wrapping_sub(b'0'));
-    (x < 10 && y < 10).then_some((x * 10 + y) as u32)
+    let (x, y) = (b[i].wrapping_sub(b'0') as u32, b[i + 1].wrapping_sub(b'0') as u32);
+    // `then`, not `then_some`: the sum must not be computed for non-digits (found by fuzzing).
+    (x < 10 && y < 10).then(|| x * 10 + y)
 }
 
 /// The parser for well-formed text; None sends the text to [`parse_detailed`] for the error.

@@ -389,6 +389,10 @@ fn parse_errors_name_the_position() {
         ("2024-01-01T00:00:00.5é", 21, "expected 'Z'"),
         ("2024-01-01", 10, "text ends early"),
         ("+2024-01-01T00:00:00Z", 0, "digit of the year"),
+        // Found by fuzzing (fuzz/regressions/time_parse): non-digits where the fast
+        // path reads two digits overflowed u8 arithmetic (Error Panic in debug builds).
+        ("2024-02-29T1&:00:03.", 12, "digit of the hour"),
+        ("2024-02-29T12:00:00+*0:00", 20, "digit of the offset hour"),
     ];
     for (s, pos, frag) in cases {
         let v = Value::from_raw(rt_time_parse_iso8601(text(s)));

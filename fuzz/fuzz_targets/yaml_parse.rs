@@ -1,0 +1,21 @@
+//! rt_yaml_parse and rt_yaml_parse_all on arbitrary text (invalid UTF-8
+//! replaced), default options and opts.tags. When rt_yaml_parse succeeds:
+//! rt_yaml_stringify succeeds and its text parses back to an equal value.
+#![no_main]
+use ffi_serde::yaml::{rt_yaml_parse, rt_yaml_parse_all, rt_yaml_stringify};
+use libfuzzer_sys::fuzz_target;
+use simple_rt_fuzz::*;
+
+fuzz_target!(|data: &[u8]| {
+    let src = String::from_utf8_lossy(data);
+    let t = text(&src);
+    let _ = result("rt_yaml_parse_all", rt_yaml_parse_all(t, NIL));
+    let _ = result("rt_yaml_parse", rt_yaml_parse(t, opts(&[("tags", Value::TRUE)]).raw()));
+    let Ok(v) = result("rt_yaml_parse", rt_yaml_parse(t, NIL)) else { return };
+    let s = result("rt_yaml_stringify", rt_yaml_stringify(v.raw(), NIL))
+        .unwrap_or_else(|e| panic!("rt_yaml_stringify failed on a parsed value: {e:?}\ninput {src:?}"));
+    let st = s.as_text().expect("rt_yaml_stringify returns text");
+    let w = result("rt_yaml_parse", rt_yaml_parse(s.raw(), NIL))
+        .unwrap_or_else(|e| panic!("stringify output does not parse: {e:?}\ninput {src:?}\noutput {st:?}"));
+    assert!(deep_eq(v, w, true), "round trip changed the value\ninput {src:?}\noutput {st:?}");
+});
