@@ -18,6 +18,7 @@
 //!   owners are never changed;
 //! - `max_size` (total bytes written, checked against each entry's declared
 //!   size before anything is written) and `max_entries` (LimitExceeded).
+//!
 //! A file that fails half-way is removed. Every entry's destination is
 //! checked against `fs.write` (canonical path).
 

@@ -216,6 +216,10 @@ fn audit(func: &str, cap: &str, resource: &str, allowed: bool) {
 }
 
 /// Internal: 1 allowed, 0 denied, -1 unknown capability; audited when a log is open.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__cap_decide(
     cap: *const u8,

@@ -147,6 +147,10 @@ unsafe fn find_str(d: *mut DictObj, k: &[u8]) -> Option<usize> {
 }
 
 /// Internal: the value at a text key given as UTF-8 bytes (no key object is made); nil when absent or not a dict.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize) -> RtValue {
     let Some(d) = as_dict(dict) else { return abi::NIL };
@@ -189,6 +193,10 @@ pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
 /// `pairs` must be memory the collector sees (a collector block or a stack).
 /// With `unique` the caller has checked that the keys are distinct: the
 /// entries are copied as they are and the index is built once.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__dict_from_pairs(pairs: *const RtValue, n: usize, unique: bool) -> RtValue {
     if n > u32::MAX as usize - 1 {

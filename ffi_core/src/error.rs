@@ -18,6 +18,10 @@ unsafe fn make(code: u32, message: RtValue, details: RtValue) -> RtValue {
 }
 
 /// Internal: an Error value from a code, UTF-8 message bytes and details.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__error_make(code: u32, msg: *const u8, n: usize, details: RtValue) -> RtValue {
     let m = crate::value::rt__string_new_unchecked(msg, n);

@@ -9,6 +9,10 @@ use ffi_sdk::abi::{self, HandleObj, HandleVTable, Header, RtValue};
 use ffi_sdk::prelude::*;
 
 /// Internal: a handle owning one reference to `data`.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__handle_new(vt: *const HandleVTable, data: *const ()) -> RtValue {
     let o = new_obj(abi::HK_HANDLE, std::mem::size_of::<HandleObj>(), false);
@@ -55,6 +59,10 @@ unsafe fn handle_obj(v: RtValue) -> Option<*mut HandleObj> {
 }
 
 /// Internal: a new owner of a handle's data: 0 ok, 1 not a handle, 2 other type, 3 closed.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__handle_acquire(v: RtValue, name: *const u8, n: usize, out: *mut *const ()) -> u32 {
     let Some(h) = handle_obj(v) else { return 1 };
@@ -72,6 +80,10 @@ pub unsafe extern "C" fn rt__handle_acquire(v: RtValue, name: *const u8, n: usiz
 }
 
 /// Internal: closes a handle: 0 closed now, 1 not a handle, 3 already closed.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__handle_close(v: RtValue) -> u32 {
     match handle_obj(v) {

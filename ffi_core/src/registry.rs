@@ -30,6 +30,10 @@ fn with<R>(f: impl FnOnce(&mut Registry) -> R) -> R {
 }
 
 /// Internal: adds a library's entries (called by load-time constructors).
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__registry_add(entries: *const *const Entry, n: usize) {
     let list = std::slice::from_raw_parts(entries, n);

@@ -150,6 +150,10 @@ pub unsafe fn rt_string_new(p: *const u8, n: usize) -> RtValue {
 }
 
 /// Internal: a string from bytes the caller guarantees are UTF-8.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__string_new_unchecked(p: *const u8, n: usize) -> RtValue {
     blob_new("rt_string_new", abi::HK_STRING, p, n)
@@ -159,6 +163,10 @@ pub unsafe extern "C" fn rt__string_new_unchecked(p: *const u8, n: usize) -> RtV
 /// caller writes through `*data` before the value escapes (a string's
 /// content must be UTF-8: ffi_sdk validates it). Error value when the
 /// kind is not a blob kind or memory runs out (then `*data` is null).
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
 #[no_mangle]
 pub unsafe extern "C" fn rt__blob_alloc(hk: u32, n: usize, data: *mut *mut u8) -> RtValue {
     *data = std::ptr::null_mut();

@@ -9,6 +9,9 @@ use std::sync::atomic::Ordering;
 pub struct ObjGuard(*mut Header);
 
 /// Locks the object whose header is at `h` (a live heap object).
+///
+/// # Safety
+/// `h` is the header of a live runtime object.
 #[inline]
 pub unsafe fn lock(h: *mut Header) -> ObjGuard {
     let word = &(*h).lock;

@@ -36,11 +36,6 @@ const VALUE_CACHE_MAX_LEN: usize = 32;
 /// Slots per table of the string cache: between 2^5 and 2^10, about one per 512 bytes of input.
 const CACHE_MIN_BITS: u32 = 5;
 const CACHE_MAX_BITS: u32 = 10;
-/// Dict entries written in place before the last one goes through
-/// `rt_dict_set`: ffi_core scans dicts of up to 8 entries linearly and
-/// indexes larger ones; an entry added to a larger dict without an index makes
-/// ffi_core index all entries in one pass.
-
 /// Why parsing stopped.
 enum Stop {
     /// Syntax error at byte `at` (serde_json's wording).
