@@ -26,11 +26,7 @@ fn s(p: &Path) -> String {
 }
 
 fn opts(pairs: &[(&str, Value)]) -> RtValue {
-    let d = Value::dict();
-    for (k, v) in pairs {
-        d.set(k, *v);
-    }
-    d.raw()
+    ffi_sdk::testing::dict(pairs)
 }
 
 fn corpus(n: usize) -> Vec<u8> {

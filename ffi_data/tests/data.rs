@@ -17,19 +17,11 @@ extern "C" {
 
 /// Details dict of an Error value (nil when none).
 fn details(v: RtValue) -> Value {
-    unsafe {
-        let p = ffi_sdk::abi::heap_ptr(v) as *const ffi_sdk::abi::ErrorObj;
-        assert!(!p.is_null());
-        Value::from_raw((*p).details)
-    }
+    ffi_sdk::testing::details(v)
 }
 
 fn dict(pairs: &[(&str, Value)]) -> RtValue {
-    let d = Value::dict();
-    for (k, v) in pairs {
-        d.set(k, *v);
-    }
-    d.raw()
+    ffi_sdk::testing::dict(pairs)
 }
 
 fn texts(v: Value) -> Vec<String> {

@@ -79,3 +79,20 @@ pub fn in_child(test_name: &str, body: impl FnOnce()) {
         .expect("re-running the test binary");
     assert!(st.success(), "child run of {test_name} failed");
 }
+
+/// A dict argument from (key, value) pairs (options dicts in tests and benches).
+pub fn dict(pairs: &[(&str, Value)]) -> RtValue {
+    let d = Value::dict();
+    for (k, v) in pairs {
+        d.set(k, *v);
+    }
+    d.raw()
+}
+
+/// The details dict of an Error value (panics if `v` is not an Error).
+#[track_caller]
+pub fn details(v: RtValue) -> Value {
+    let val = Value::from_raw(v);
+    assert!(val.is_error(), "not an error: {}", val.describe());
+    val.error_details()
+}

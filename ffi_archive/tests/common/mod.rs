@@ -22,11 +22,7 @@ pub fn py(script: &str, args: &[&str]) -> Vec<u8> {
 
 /// A dict of options from (key, value) pairs.
 pub fn opts(pairs: &[(&str, Value)]) -> RtValue {
-    let d = Value::dict();
-    for (k, v) in pairs {
-        d.set(k, *v);
-    }
-    d.raw()
+    ffi_sdk::testing::dict(pairs)
 }
 
 pub fn s(p: &Path) -> String {

@@ -7,20 +7,12 @@ use std::process::{Command, Stdio};
 
 /// Details dict of an Error value (nil when none).
 pub fn details(v: RtValue) -> Value {
-    unsafe {
-        let p = ffi_sdk::abi::heap_ptr(v) as *const ffi_sdk::abi::ErrorObj;
-        assert!(!p.is_null(), "not an error");
-        Value::from_raw((*p).details)
-    }
+    ffi_sdk::testing::details(v)
 }
 
 /// A dict from pairs (options).
 pub fn opts(pairs: &[(&str, Value)]) -> RtValue {
-    let d = Value::dict();
-    for (k, v) in pairs {
-        d.set(k, *v);
-    }
-    d.raw()
+    ffi_sdk::testing::dict(pairs)
 }
 
 /// Structural equality; floats compare by bits (`exact`) or by value with NaN == NaN.
