@@ -15,6 +15,11 @@
 //! - host (`net.connect`, `net.listen`, `net.http`): `host` (any port) or `host:port`.
 //! - none (the rest): only true / false.
 //!
+//! `fs.hardlink`: under a scoped `fs.write`, writing through a regular file
+//! that has more than one hard link (it may also live outside the scope)
+//! needs it. A restrict call that scopes `fs.write` and does not name
+//! `fs.hardlink` drops it (safe by default; name it `true` to keep it).
+//!
 //! Text form (`rt_cap_parse`): `fs.read=/srv,/tmp;sys.info=false;*=false`.
 
 use ffi_sdk::prelude::*;
@@ -41,9 +46,10 @@ pub fn family_name(f: Family) -> &'static str {
 }
 
 /// Every capability and how it is scoped.
-pub const CAPS: [(&str, Family); 14] = [
+pub const CAPS: [(&str, Family); 15] = [
     ("fs.read", Family::Path),
     ("fs.write", Family::Path),
+    ("fs.hardlink", Family::None),
     ("env.read", Family::Name),
     ("env.write", Family::Name),
     ("process.spawn", Family::Path),
@@ -215,7 +221,8 @@ fn audit(func: &str, cap: &str, resource: &str, allowed: bool) {
     }
 }
 
-/// Internal: 1 allowed, 0 denied, -1 unknown capability; audited when a log is open.
+/// Internal: 1 allowed, 0 denied, -1 unknown capability; audited when a log
+/// is open and `func` is not empty (an empty name is the library's own query).
 ///
 /// # Safety
 /// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
@@ -239,7 +246,9 @@ pub unsafe extern "C" fn rt__cap_decide(
     let (cap, res, func) = (s(cap, cn), s(res, rn), s(func, fnn));
     match decide(cap, res) {
         Some(ok) => {
-            audit(func, cap, res, ok);
+            if !func.is_empty() {
+                audit(func, cap, res, ok);
+            }
             ok as i32
         }
         None => -1,
@@ -332,6 +341,11 @@ pub fn rt_cap_restrict(policy: Dict) -> RtResult<()> {
             Error::invalid(FN, "unknown capability", ffi_sdk::error::quote(key)).with("capability", key)
         })?;
         layer[i] = Some(parse_grant(FN, key, Some(CAPS[i].1), v)?);
+    }
+    // Scoping fs.write without a word on fs.hardlink drops it (module docs).
+    let (w, h) = (cap_index("fs.write").unwrap_or(0), cap_index("fs.hardlink").unwrap_or(0));
+    if layer[h].is_none() && matches!(&layer[w], Some(Grant::Held { allow, deny }) if allow.is_some() || !deny.is_empty()) {
+        layer[h] = Some(Grant::Dropped);
     }
     let mut g = POLICY.write().unwrap_or_else(|e| e.into_inner());
     let cur: Vec<Grant> = match &*g {

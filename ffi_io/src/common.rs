@@ -1,6 +1,7 @@
 //! Helpers shared by the ffi_io functions: error mapping, path checks,
 //! capability filtering. Not exported.
 
+use ffi_sdk::beneath::{Follow, Target};
 use ffi_sdk::prelude::*;
 use std::fmt::Display;
 use std::io;
@@ -12,18 +13,18 @@ pub fn io_err(func: &'static str, path: impl Display, e: &io::Error) -> Error {
     Error::io(func, &path, e).with("path", path)
 }
 
-/// Validates `path` (not empty, no NUL) and checks `cap` on its canonical form.
+/// Resolves `path` for one operation needing `cap` (ffi_sdk::beneath):
+/// validated, checked on its canonical form, walked without symlinks when
+/// the capability is scoped.
+pub fn target(func: &'static str, cap_name: &'static str, path: &str, follow: Follow) -> RtResult<Target> {
+    beneath::resolve(func, cap_name, path, follow)
+}
+
+/// Validates `path` (not empty, no NUL) and checks `cap` on its canonical
+/// form: for functions that only reveal a name (no file is opened).
 pub fn checked<'a>(func: &'static str, cap_name: &'static str, path: &'a str) -> RtResult<&'a Path> {
     let p = paths::validate(func, path)?;
     cap::check_path(func, cap_name, p)?;
-    Ok(p)
-}
-
-/// Validates `path` and checks `cap` without following a symlink in the
-/// last component: for operations that act on a link itself (delete, remove_all).
-pub fn checked_nofollow<'a>(func: &'static str, cap_name: &'static str, path: &'a str) -> RtResult<&'a Path> {
-    let p = paths::validate(func, path)?;
-    cap::check_path_nofollow(func, cap_name, p)?;
     Ok(p)
 }
 

@@ -1,16 +1,25 @@
-//! Directories: create, list, walk, remove.
+//! Directories: create, list, walk, remove. Every operation runs on
+//! descriptors resolved by ffi_sdk::beneath: a walk or a removal never
+//! leaves the tree it was given, whatever is swapped in meanwhile.
 
-use crate::common::{checked, checked_nofollow, io_err, path_text};
+use crate::common::{io_err, target};
+use ffi_sdk::beneath::{self, Follow};
 use ffi_sdk::prelude::*;
-use std::fs;
+use std::ffi::{CString, OsStr};
 use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+/// Name of rt_dir_walk for the walker's messages.
+const WALK: &str = "rt_dir_walk";
 
 /// Creates one directory. Error NotFound when the parent is missing,
 /// AlreadyExists when the path exists (whatever it is).
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_create(path: &str) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    fs::create_dir(p).map_err(|e| io_err(FN, path, &e))
+    let t = target(FN, "fs.write", path, Follow::No)?;
+    t.mkdir(0o777).map_err(|e| t.err(&e))
 }
 
 /// Creates a directory and every missing parent; nothing to do when it
@@ -18,11 +27,11 @@ pub fn rt_dir_create(path: &str) -> RtResult<()> {
 /// file.
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_create_all(path: &str) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    match fs::create_dir_all(p) {
+    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    match t.mkdir_all() {
         Ok(()) => Ok(()),
         Err(e) => {
-            let mut err = io_err(FN, path, &e);
+            let mut err = t.err(&e);
             if e.kind() == io::ErrorKind::AlreadyExists {
                 err = Error::invalid(FN, "exists and is not a directory", path).with("path", path);
             }
@@ -35,15 +44,15 @@ pub fn rt_dir_create_all(path: &str) -> RtResult<()> {
 /// Error InvalidArgument for a file, Parse for a name that is not UTF-8.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<text>")]
 pub fn rt_dir_list(path: &str) -> RtResult<Value> {
-    let p = checked(FN, "fs.read", path)?;
-    let rd = fs::read_dir(p).map_err(|e| io_err(FN, path, &e))?;
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    let fd = t.open_dir().map_err(|e| t.err(&e))?;
     let mut names = Vec::new();
-    for ent in rd {
-        let ent = ent.map_err(|e| io_err(FN, path, &e))?;
-        match ent.file_name().into_string() {
+    for n in beneath::read_names(fd.as_raw_fd()).map_err(|e| t.err(&e))? {
+        match n.into_string() {
             Ok(s) => names.push(s),
             Err(n) => {
-                let lossy = n.to_string_lossy().into_owned();
+                let lossy = n.into_cstring().into_bytes();
+                let lossy = String::from_utf8_lossy(&lossy).into_owned();
                 return Err(Error::new(Code::Parse, FN, "an entry name is not UTF-8", &lossy).with("path", path));
             }
         }
@@ -76,60 +85,160 @@ pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
     let max_depth = opts.int_in("max_depth", 1, i64::from(u32::MAX))?;
     let files_only = opts.bool("files_only")?.unwrap_or(false);
     let skip_errors = opts.bool("skip_errors")?.unwrap_or(false);
-    let p = checked(FN, "fs.read", path)?;
-    let root = fs::metadata(p).map_err(|e| io_err(FN, path, &e))?;
-    if !root.is_dir() {
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    let st = t.stat().map_err(|e| t.err(&e))?;
+    if !beneath::is(&st, libc::S_IFDIR) {
         return Err(Error::invalid(FN, "not a directory", path).with("path", path));
     }
-    let mut w = walkdir::WalkDir::new(p).min_depth(1).follow_links(follow).sort_by_file_name();
-    if let Some(d) = max_depth {
-        w = w.max_depth(d as usize);
+    let fd = t.open_dir().map_err(|e| t.err(&e))?;
+    let mut w = Walk {
+        out: Value::array(0),
+        follow,
+        files_only,
+        skip_errors,
+        max_depth: max_depth.map_or(usize::MAX, |d| d as usize),
+        ancestors: vec![(st.st_dev, st.st_ino)],
+    };
+    w.run(fd, path)?;
+    Ok(w.out)
+}
+
+/// One directory being walked: its descriptor, its path as reported, the
+/// names left (reversed, so `pop` yields them in order), its depth.
+struct Frame {
+    fd: OwnedFd,
+    prefix: String,
+    left: Vec<CString>,
+    depth: usize,
+}
+
+struct Walk {
+    out: Value,
+    follow: bool,
+    files_only: bool,
+    skip_errors: bool,
+    max_depth: usize,
+    ancestors: Vec<(u64, u64)>,
+}
+
+impl Walk {
+    /// Depth-first over descriptors (iterative: deep trees do not grow the stack).
+    fn run(&mut self, root: OwnedFd, path: &str) -> RtResult<()> {
+        let Some(first) = self.frame(root, path.to_string(), 1, self.ancestors[0])? else { return Ok(()) };
+        let mut stack = vec![first];
+        while let Some(top) = stack.last_mut() {
+            let Some(name) = top.left.pop() else {
+                stack.pop();
+                self.ancestors.pop();
+                continue;
+            };
+            let depth = top.depth;
+            let child = Path::new(&top.prefix).join(OsStr::from_bytes(name.to_bytes()));
+            let child = crate::common::path_text(WALK, &child)?.to_string();
+            let Some((is_dir, sub)) = self.entry(top.fd.as_raw_fd(), &name, &child, depth)? else { continue };
+            if !(self.files_only && is_dir) {
+                self.out.push(Value::text(&child));
+            }
+            if let Some((fd, id)) = sub {
+                if self.ancestors.contains(&id) {
+                    if self.skip_errors {
+                        continue;
+                    }
+                    return Err(Error::new(Code::Io, WALK, "symlink loop", &child).with("path", child.as_str()));
+                }
+                if let Some(f) = self.frame(fd, child, depth + 1, id)? {
+                    stack.push(f);
+                }
+            }
+        }
+        Ok(())
     }
-    let filter = follow && !ffi_sdk::cap::allow_all();
-    let it = w.into_iter().filter_entry(|e| !(filter && e.path_is_symlink() && !cap::permitted(FN, "fs.read", e.path())));
-    let out = Value::array(0);
-    for ent in it {
-        let ent = match ent {
-            Ok(e) => e,
-            Err(e) => {
-                let vanished = e.io_error().is_some_and(|x| x.kind() == io::ErrorKind::NotFound);
-                if vanished || skip_errors {
-                    continue;
-                }
-                let at = e.path().map_or_else(|| path.to_string(), |q| q.display().to_string());
-                let msg = if e.loop_ancestor().is_some() { "symlink loop".to_string() } else { e.to_string() };
-                let mut err = Error::new(Code::Io, FN, msg, &at).with("path", at.as_str());
-                if let Some(io) = e.io_error() {
-                    err = io_err(FN, &at, io);
-                }
-                return Err(err);
+
+    fn frame(&mut self, fd: OwnedFd, prefix: String, depth: usize, id: (u64, u64)) -> RtResult<Option<Frame>> {
+        let mut left = match beneath::read_names(fd.as_raw_fd()) {
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::NotFound || self.skip_errors => return Ok(None),
+            Err(e) => return Err(io_err(WALK, &prefix, &e)),
+        };
+        left.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+        if depth > 1 {
+            self.ancestors.push(id);
+        }
+        Ok(Some(Frame { fd, prefix, left, depth }))
+    }
+
+    /// What `name` in `dir` is: (is a directory, descriptor to descend into
+    /// when within max_depth); None to leave it out (vanished, dangling or
+    /// unreadable link, a link fs.read does not allow).
+    #[allow(clippy::type_complexity)]
+    fn entry(&self, dir: i32, name: &CString, child: &str, depth: usize) -> RtResult<Option<(bool, Option<(OwnedFd, (u64, u64))>)>> {
+        // Vanished, or unreadable with skip_errors: Ok (leave out); else the Error.
+        let skip = |e: io::Error| -> RtResult<()> {
+            if e.kind() == io::ErrorKind::NotFound || self.skip_errors {
+                Ok(())
+            } else {
+                Err(io_err(WALK, child, &e))
             }
         };
-        if files_only && ent.file_type().is_dir() {
-            continue;
+        let st = match beneath::statat(dir, name, true) {
+            Ok(st) => st,
+            Err(e) => return skip(e).map(|()| None),
+        };
+        let descend = depth < self.max_depth;
+        if beneath::is(&st, libc::S_IFLNK) && self.follow {
+            // Resolved like any path the caller names: checked, walked without symlinks.
+            let t = match beneath::resolve(WALK, "fs.read", child, Follow::Yes) {
+                Ok(t) => t,
+                Err(e) if e.code == Code::CapabilityDenied => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            let tst = match t.stat() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return skip(e).map(|()| None),
+            };
+            if !beneath::is(&tst, libc::S_IFDIR) {
+                return Ok(Some((false, None)));
+            }
+            if !descend {
+                return Ok(Some((true, None)));
+            }
+            return match t.open_dir() {
+                Ok(fd) => Ok(Some((true, Some((fd, (tst.st_dev, tst.st_ino)))))),
+                Err(e) => skip(e).map(|()| Some((true, None))),
+            };
         }
-        out.push(Value::text(path_text(FN, ent.path())?));
+        let is_dir = beneath::is(&st, libc::S_IFDIR);
+        if !is_dir || !descend {
+            return Ok(Some((is_dir, None)));
+        }
+        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+        match beneath::openat(dir, name, flags, 0) {
+            Ok(fd) => Ok(Some((true, Some((fd, (st.st_dev, st.st_ino)))))),
+            // Swapped for a link meanwhile: listed as seen, not entered.
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => Ok(Some((true, None))),
+            Err(e) => skip(e).map(|()| Some((true, None))),
+        }
     }
-    Ok(out)
 }
 
 /// Removes an empty directory. Error InvalidArgument for a file, Io
 /// (ENOTEMPTY) when it is not empty (use rt_dir_remove_all).
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_remove(path: &str) -> RtResult<()> {
-    let p = checked_nofollow(FN, "fs.write", path)?;
-    fs::remove_dir(p).map_err(|e| io_err(FN, path, &e))
+    let t = target(FN, "fs.write", path, Follow::No)?;
+    t.rmdir().map_err(|e| t.err(&e))
 }
 
 /// Removes a directory and everything in it. Symlinks inside are removed,
 /// never followed. Error InvalidArgument for a file, NotFound when missing.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_dir_remove_all(path: &str) -> RtResult<()> {
-    let p = checked_nofollow(FN, "fs.write", path)?;
-    let m = fs::symlink_metadata(p).map_err(|e| io_err(FN, path, &e))?;
-    if !m.is_dir() {
-        let what = if m.file_type().is_symlink() { "is a symlink, not a directory (use rt_file_delete)" } else { "not a directory" };
+    let t = target(FN, "fs.write", path, Follow::No)?;
+    let st = t.lstat().map_err(|e| t.err(&e))?;
+    if !beneath::is(&st, libc::S_IFDIR) {
+        let what = if beneath::is(&st, libc::S_IFLNK) { "is a symlink, not a directory (use rt_file_delete)" } else { "not a directory" };
         return Err(Error::invalid(FN, what, path).with("path", path));
     }
-    fs::remove_dir_all(p).map_err(|e| io_err(FN, path, &e))
+    t.remove_all().map_err(|e| t.err(&e))
 }

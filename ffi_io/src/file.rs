@@ -1,21 +1,24 @@
 //! Files: existence, reading and writing (text and bytes), copy, delete,
 //! append, atomic replacement, metadata, SHA-256.
 
-use crate::common::{checked, checked_nofollow, hex, io_err, parent_dir};
+use crate::common::{hex, io_err, target};
+use ffi_sdk::beneath::{self, Follow, Target, WriteMode};
+use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
-use std::fs::{self, File, OpenOptions};
+use std::ffi::CString;
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::UNIX_EPOCH;
 
-/// Reads a whole file straight into a new bytes value sized from its
+/// Reads a whole open file straight into a new bytes value sized from its
 /// metadata (`Value::bytes_uninit`: no intermediate Vec, no second copy).
 /// A file that shrank meanwhile is shortened; one that grew, or that reports
 /// no size (/proc), takes the copying path.
-fn read_value(func: &'static str, path: &str, p: &Path) -> RtResult<Value> {
-    let mut f = File::open(p).map_err(|e| io_err(func, path, &e))?;
+fn read_value(func: &'static str, path: &str, t: &Target) -> RtResult<Value> {
+    let mut f = t.open_read().map_err(|e| t.err(&e))?;
     let m = f.metadata().map_err(|e| io_err(func, path, &e))?;
     if m.is_dir() {
         return Err(Error::invalid(func, "is a directory", path).with("path", path));
@@ -53,25 +56,33 @@ fn read_value(func: &'static str, path: &str, p: &Path) -> RtResult<Value> {
     Ok(Value::bytes(&all))
 }
 
-/// Writes `data` to `p` (truncating, or appending). A file this call created
-/// is removed again when the write fails, so no partial new file is left.
-fn write_file(func: &'static str, path: &str, p: &Path, data: &[u8], append: bool) -> RtResult<()> {
-    let existed = fs::symlink_metadata(p).is_ok();
-    let mut o = OpenOptions::new();
-    if append {
-        o.append(true);
-    } else {
-        o.write(true).truncate(true);
-    }
-    let mut f = o.create(true).open(p).map_err(|e| io_err(func, path, &e))?;
+/// Whether something (a link itself included) is at the target's name.
+fn present(t: &Target) -> bool {
+    t.lstat().is_ok()
+}
+
+/// Writes `data` to the target (truncating, or appending). A file this call
+/// created is removed again when the write fails, so no partial new file is left.
+fn write_file(func: &'static str, path: &str, t: &Target, data: &[u8], append: bool) -> RtResult<()> {
+    let existed = present(t);
+    let mut f = t.open_write(if append { WriteMode::APPEND } else { WriteMode::REPLACE })?;
     if let Err(e) = f.write_all(data) {
         drop(f);
         if !existed {
-            let _ = fs::remove_file(p);
+            let _ = t.unlink();
         }
         return Err(io_err(func, path, &e));
     }
     Ok(())
+}
+
+/// The status of a target; NotFound (and a path through a file) as None.
+fn stat_opt(t: &Target) -> RtResult<Option<libc::stat>> {
+    match t.stat() {
+        Ok(st) => Ok(Some(st)),
+        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(None),
+        Err(e) => Err(t.err(&e)),
+    }
 }
 
 /// True when `path` names a regular file (symlinks followed); false when nothing
@@ -79,20 +90,16 @@ fn write_file(func: &'static str, path: &str, p: &Path, data: &[u8], append: boo
 /// other failures (e.g. a parent that cannot be searched).
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_exists(path: &str) -> RtResult<bool> {
-    let p = checked(FN, "fs.read", path)?;
-    match fs::metadata(p) {
-        Ok(m) => Ok(m.is_file()),
-        Err(e) if matches!(e.kind(), io::ErrorKind::NotFound | io::ErrorKind::NotADirectory) => Ok(false),
-        Err(e) => Err(io_err(FN, path, &e)),
-    }
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    Ok(stat_opt(&t)?.is_some_and(|st| beneath::is(&st, libc::S_IFREG)))
 }
 
 /// Reads a file as UTF-8 text. Error Parse (details.position = first bad byte)
 /// when the content is not UTF-8: read it with rt_file_read_bytes instead.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "text")]
 pub fn rt_file_read_text(path: &str) -> RtResult<Value> {
-    let p = checked(FN, "fs.read", path)?;
-    read_value(FN, path, p)?.blob_into_text().map_err(|pos| {
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    read_value(FN, path, &t)?.blob_into_text().map_err(|pos| {
         Error::new(
             Code::Parse,
             FN,
@@ -107,31 +114,31 @@ pub fn rt_file_read_text(path: &str) -> RtResult<Value> {
 /// Reads a file as bytes (binary-safe).
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "bytes")]
 pub fn rt_file_read_bytes(path: &str) -> RtResult<Value> {
-    let p = checked(FN, "fs.read", path)?;
-    read_value(FN, path, p)
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    read_value(FN, path, &t)
 }
 
 /// Writes text to a file, creating it or replacing its content. A new file
 /// is removed again when the write fails. Not atomic: see rt_file_atomic_write.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write_text(path: &str, text: &str) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    write_file(FN, path, p, text.as_bytes(), false)
+    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    write_file(FN, path, &t, text.as_bytes(), false)
 }
 
 /// Writes bytes (or text as UTF-8) to a file, creating it or replacing its content.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write_bytes(path: &str, data: &[u8]) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    write_file(FN, path, p, data, false)
+    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    write_file(FN, path, &t, data, false)
 }
 
 /// Appends text to a file, creating it when missing (O_APPEND: concurrent
 /// appenders do not overwrite each other).
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_append_text(path: &str, text: &str) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    write_file(FN, path, p, text.as_bytes(), true)
+    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    write_file(FN, path, &t, text.as_bytes(), true)
 }
 
 /// Copies a regular file's content and permissions to `dst` (created or
@@ -139,23 +146,29 @@ pub fn rt_file_append_text(path: &str, text: &str) -> RtResult<()> {
 /// fs.write for dst. Error InvalidArgument when both name the same file.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
-    let s = checked(FN, "fs.read", src)?;
-    let d = checked(FN, "fs.write", dst)?;
-    let sm = fs::metadata(s).map_err(|e| io_err(FN, src, &e))?;
+    let s = target(FN, "fs.read", src, Follow::Yes)?;
+    let d = target(FN, "fs.write", dst, Follow::Yes)?;
+    let mut sf = s.open_read().map_err(|e| s.err(&e))?;
+    let sm = sf.metadata().map_err(|e| io_err(FN, src, &e))?;
     if sm.is_dir() {
         return Err(Error::invalid(FN, "source is a directory", src).with("path", src));
     }
-    let dst_meta = fs::metadata(d).ok();
-    if let Some(dm) = &dst_meta {
-        if dm.dev() == sm.dev() && dm.ino() == sm.ino() {
-            return Err(Error::invalid(FN, "source and destination are the same file", format!("{src} -> {dst}")));
-        }
+    let existed = present(&d);
+    let keep = WriteMode { truncate: false, ..WriteMode::REPLACE };
+    let mut df = d.open_write(keep)?;
+    let dm = df.metadata().map_err(|e| io_err(FN, dst, &e))?;
+    if dm.dev() == sm.dev() && dm.ino() == sm.ino() {
+        return Err(Error::invalid(FN, "source and destination are the same file", format!("{src} -> {dst}")));
     }
-    match fs::copy(s, d) {
+    let copied = (if dm.is_file() { df.set_len(0) } else { Ok(()) })
+        .and_then(|()| io::copy(&mut sf, &mut df))
+        .and_then(|n| df.set_permissions(fs::Permissions::from_mode(sm.permissions().mode() & 0o7777)).map(|()| n));
+    match copied {
         Ok(n) => Ok(n),
         Err(e) => {
-            if dst_meta.is_none() && fs::symlink_metadata(d).is_ok_and(|m| m.is_file()) {
-                let _ = fs::remove_file(d);
+            drop(df);
+            if !existed {
+                let _ = d.unlink();
             }
             Err(io_err(FN, format!("{src} -> {dst}"), &e))
         }
@@ -166,22 +179,25 @@ pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
 /// is missing, InvalidArgument for a directory (use rt_dir_remove).
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_file_delete(path: &str) -> RtResult<()> {
-    let p = checked_nofollow(FN, "fs.write", path)?;
-    let m = fs::symlink_metadata(p).map_err(|e| io_err(FN, path, &e))?;
-    if m.is_dir() {
+    let t = target(FN, "fs.write", path, Follow::No)?;
+    let st = t.stat().map_err(|e| t.err(&e))?;
+    if beneath::is(&st, libc::S_IFDIR) {
         return Err(Error::invalid(FN, "is a directory (use rt_dir_remove)", path).with("path", path));
     }
-    fs::remove_file(p).map_err(|e| io_err(FN, path, &e))
+    t.unlink().map_err(|e| t.err(&e))
 }
 
 static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
 
-/// Removes the temporary file unless disarmed.
-struct TempGuard(Option<PathBuf>);
-impl Drop for TempGuard {
+/// Removes the temporary file (by name in its directory) unless disarmed.
+struct TempGuard<'a> {
+    dir: &'a OwnedFd,
+    name: Option<CString>,
+}
+impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            let _ = fs::remove_file(p);
+        if let Some(n) = self.name.take() {
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
         }
     }
 }
@@ -190,89 +206,99 @@ impl Drop for TempGuard {
 /// content, never a mix, also after a crash. Writes a uniquely named temp
 /// file in the same directory, fsyncs it, renames it over the target and
 /// fsyncs the directory. Keeps the permission bits of the file it replaces
-/// (a new file gets 0666 minus the umask) and, where the process may, its owner. A symlink is followed: its target
-/// is replaced and the link kept. The temp file never outlives a failure.
+/// (a new file gets 0666 minus the umask) and, where the process may, its
+/// owner. A symlink is followed: its target is replaced and the link kept.
+/// The temp file never outlives a failure. Under a scoped fs.write a file
+/// with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
-    let p = checked(FN, "fs.write", path)?;
-    // Resolve symlinks so the link survives and the temp file shares the target's file system.
-    let target = ffi_sdk::paths::resolve(p).map_err(|e| io_err(FN, path, &e))?;
-    if target.file_name().is_none() {
-        return Err(Error::invalid(FN, "path has no file name", path));
-    }
-    let old = match fs::metadata(&target) {
-        Ok(m) if m.is_dir() => return Err(Error::invalid(FN, "is a directory", path).with("path", path)),
-        Ok(m) => Some(m),
+    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    let step = |e: io::Error| t.err(&e);
+    // The directory (a descriptor) and the real file's name in it: the
+    // link survives and the temp file shares the target's file system.
+    let (dir, name) = t.split().map_err(step)?;
+    let old = match beneath::statat(dir.as_raw_fd(), &name, true) {
+        Ok(st) if beneath::is(&st, libc::S_IFDIR) => {
+            return Err(Error::invalid(FN, "is a directory", path).with("path", path))
+        }
+        Ok(st) if t.scoped() && beneath::is(&st, libc::S_IFLNK) => return Err(step(io::Error::from_raw_os_error(libc::ELOOP))),
+        Ok(st) => Some(st),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(io_err(FN, path, &e)),
+        Err(e) => return Err(step(e)),
     };
-    let dir = parent_dir(&target);
-    let mut guard = TempGuard(None);
+    if let (true, Some(st)) = (t.scoped(), &old) {
+        beneath::refuse_links(FN, path, st)?;
+    }
+    let mut guard = TempGuard { dir: &dir, name: None };
     let mut file = None;
     for _ in 0..16 {
         let nanos = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let tmp = dir.join(format!(
+        let tmp = CString::new(format!(
             ".rt-atomic.{}.{}.{:x}.tmp",
             std::process::id(),
             TMP_SEQ.fetch_add(1, Ordering::Relaxed),
             nanos
-        ));
-        match OpenOptions::new().write(true).create_new(true).mode(0o666).open(&tmp) {
+        ))
+        .unwrap_or_default();
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        match beneath::openat(dir.as_raw_fd(), &tmp, flags, 0o666) {
             Ok(f) => {
-                guard.0 = Some(tmp);
-                file = Some(f);
+                guard.name = Some(tmp);
+                file = Some(File::from(f));
                 break;
             }
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(io_err(FN, path, &e)),
+            Err(e) => return Err(step(e)),
         }
     }
     let Some(mut f) = file else {
-        return Err(Error::new(Code::Io, FN, "could not create a unique temporary file", dir.display()));
+        return Err(Error::new(Code::Io, FN, "could not create a unique temporary file", quote(path)));
     };
-    let tmp = guard.0.clone().unwrap_or_default();
-    let step = |e: io::Error| io_err(FN, path, &e);
-    if let Some(m) = &old {
+    if let Some(st) = &old {
         // Owner: kept when this process may (root, or the same owner); mode: always.
-        if m.uid() != f.metadata().map_err(step)?.uid() {
-            let _ = std::os::unix::fs::fchown(&f, Some(m.uid()), Some(m.gid()));
+        if st.st_uid != f.metadata().map_err(step)?.uid() {
+            let _ = std::os::unix::fs::fchown(&f, Some(st.st_uid), Some(st.st_gid));
         }
-        f.set_permissions(fs::Permissions::from_mode(m.permissions().mode() & 0o7777)).map_err(step)?;
+        f.set_permissions(fs::Permissions::from_mode(st.st_mode & 0o7777)).map_err(step)?;
     }
     f.write_all(data).map_err(step)?;
     f.sync_all().map_err(step)?;
     drop(f);
-    fs::rename(&tmp, &target).map_err(step)?;
-    guard.0 = None;
-    let d = File::open(&dir).map_err(|e| io_err(FN, dir.display(), &e))?;
-    d.sync_all().map_err(|e| {
-        let mut err = io_err(FN, dir.display(), &e);
-        err.message = format!("{} (the new content is in place, but syncing its directory failed)", err.message);
-        err
-    })
+    let tmp = guard.name.clone().unwrap_or_default();
+    let d = dir.as_raw_fd();
+    if unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) } != 0 {
+        return Err(step(io::Error::last_os_error()));
+    }
+    guard.name = None;
+    if unsafe { libc::fsync(d) } != 0 {
+        let e = io::Error::last_os_error();
+        // An O_PATH descriptor (unreadable directory) cannot be synced: the rename stands.
+        if e.raw_os_error() != Some(libc::EBADF) {
+            let mut err = step(e);
+            err.message = format!("{} (the new content is in place, but syncing its directory failed)", err.message);
+            return Err(err);
+        }
+    }
+    Ok(())
 }
 
 /// Last modification time in microseconds since the Unix epoch (symlinks followed).
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_modified_time(path: &str) -> RtResult<i64> {
-    let p = checked(FN, "fs.read", path)?;
-    let m = fs::metadata(p).map_err(|e| io_err(FN, path, &e))?;
-    let t = m.modified().map_err(|e| io_err(FN, path, &e))?;
-    Ok(match t.duration_since(UNIX_EPOCH) {
-        Ok(d) => d.as_micros() as i64,
-        Err(e) => -(e.duration().as_micros() as i64),
-    })
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    let st = t.stat().map_err(|e| t.err(&e))?;
+    Ok(st.st_mtime.saturating_mul(1_000_000).saturating_add(st.st_mtime_nsec / 1000))
 }
 
 /// Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory.
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_size(path: &str) -> RtResult<u64> {
-    let p = checked(FN, "fs.read", path)?;
-    let m = fs::metadata(p).map_err(|e| io_err(FN, path, &e))?;
-    if m.is_dir() {
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    let st = t.stat().map_err(|e| t.err(&e))?;
+    if beneath::is(&st, libc::S_IFDIR) {
         return Err(Error::invalid(FN, "is a directory", path).with("path", path));
     }
-    Ok(m.len())
+    Ok(st.st_size as u64)
 }
 
 /// Read buffer of the streaming hash: constant memory whatever the file size.
@@ -283,8 +309,8 @@ pub const HASH_BUF: usize = 256 * 1024;
 /// ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_hash_sha256(path: &str) -> RtResult<String> {
-    let p = checked(FN, "fs.read", path)?;
-    let mut f = File::open(p).map_err(|e| io_err(FN, path, &e))?;
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    let mut f = t.open_read().map_err(|e| t.err(&e))?;
     let mut h = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buf = vec![0u8; HASH_BUF];
     loop {

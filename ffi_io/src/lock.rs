@@ -9,9 +9,10 @@
 //! replaces the file (a new inode), so a lock held on the old file no longer
 //! guards the path: lock a separate lock file (`x.lock`) around it.
 
-use crate::common::{checked, io_err};
+use crate::common::{io_err, target};
+use ffi_sdk::beneath::Follow;
 use ffi_sdk::prelude::*;
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io;
 use std::time::{Duration, Instant};
 
@@ -38,20 +39,15 @@ impl Drop for FileLock {
 /// Opens the file to lock: read-only when it exists (flock needs no write
 /// access), created (with fs.write) when it does not and `create` is set.
 fn open_for_lock(func: &'static str, path: &str, create: bool) -> RtResult<File> {
-    let p = checked(func, "fs.read", path)?;
-    match File::open(p) {
+    let t = target(func, "fs.read", path, Follow::Yes)?;
+    match t.open_read() {
         Ok(f) => Ok(f),
         Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-            ffi_sdk::cap::check_path(func, "fs.write", p)?;
-            OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(p)
-                .map_err(|e| io_err(func, path, &e))
+            let w = target(func, "fs.write", path, Follow::Yes)?;
+            // Only creates: an existing file is not written, so no hard-link rule applies.
+            w.open(libc::O_RDWR | libc::O_CREAT, 0o666).map_err(|e| w.err(&e))
         }
-        Err(e) => Err(io_err(func, path, &e)),
+        Err(e) => Err(t.err(&e)),
     }
 }
 

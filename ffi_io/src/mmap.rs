@@ -7,10 +7,10 @@
 //! MappedFile handle keeps the mapping until it is closed, so use it only on
 //! files nobody truncates meanwhile (build outputs, caches, archives).
 
-use crate::common::{checked, io_err};
+use crate::common::{io_err, target};
+use ffi_sdk::beneath::Follow;
 use ffi_sdk::prelude::*;
 use memmap2::{Mmap, MmapOptions};
-use std::fs::File;
 
 /// A read-only mapping of (part of) a file.
 pub struct MappedFile {
@@ -25,8 +25,8 @@ impl HandleType for MappedFile {
 
 /// Maps `path` read-only: `offset` bytes in, `length` bytes long (to the end when None).
 fn map_file(func: &'static str, path: &str, offset: u64, length: Option<u64>, populate: bool) -> RtResult<Mmap> {
-    let p = checked(func, "fs.read", path)?;
-    let f = File::open(p).map_err(|e| io_err(func, path, &e))?;
+    let t = target(func, "fs.read", path, Follow::Yes)?;
+    let f = t.open_read().map_err(|e| t.err(&e))?;
     let m = f.metadata().map_err(|e| io_err(func, path, &e))?;
     if m.is_dir() {
         return Err(Error::invalid(func, "is a directory", path).with("path", path));

@@ -2,7 +2,8 @@
 //! rt_path_exists, and rt_path_absolute, which reads the working directory.
 //! Every path argument must be non-empty and free of NUL (InvalidArgument).
 
-use crate::common::{checked, io_err};
+use crate::common::{io_err, target};
+use ffi_sdk::beneath::Follow;
 use ffi_sdk::prelude::*;
 
 fn text_of(p: &std::ffi::OsStr) -> String {
@@ -39,11 +40,11 @@ pub fn rt_path_join(base: &str, part: &str) -> RtResult<String> {
 /// is false). Error for failures other than "not there" (e.g. permission).
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_path_exists(path: &str) -> RtResult<bool> {
-    let p = checked(FN, "fs.read", path)?;
-    match std::fs::metadata(p) {
+    let t = target(FN, "fs.read", path, Follow::Yes)?;
+    match t.stat() {
         Ok(_) => Ok(true),
         Err(e) if matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => Ok(false),
-        Err(e) => Err(io_err(FN, path, &e)),
+        Err(e) => Err(t.err(&e)),
     }
 }
 

@@ -44,6 +44,16 @@ fn decide(func: &str, cap: &str, resource: &str) -> RtResult<()> {
     }
 }
 
+/// Whether `cap` is granted for `resource` ("" = unscoped use), without an
+/// audit record: for the library's own questions (is this capability
+/// scoped at all?), not for decisions about a caller's request.
+pub fn query(cap: &'static str, resource: &str) -> bool {
+    if allow_all() {
+        return true;
+    }
+    unsafe { abi::rt__cap_decide(cap.as_ptr(), cap.len(), resource.as_ptr(), resource.len(), std::ptr::null(), 0) == 1 }
+}
+
 /// Checks `cap` on the canonical form of `path` (see [`crate::paths::resolve`]).
 pub fn check_path(func: &'static str, cap: &'static str, path: &Path) -> RtResult<()> {
     if allow_all() {

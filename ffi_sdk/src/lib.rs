@@ -16,6 +16,7 @@
 pub mod abi;
 pub mod args;
 pub mod bench;
+pub mod beneath;
 pub mod boundary;
 pub mod build;
 pub mod cap;
@@ -40,5 +41,5 @@ pub use value::{ArrayBuilder, Items, Key, Root, Value};
 
 /// Everything a domain file needs: `use ffi_sdk::prelude::*;`.
 pub mod prelude {
-    pub use crate::{cap, new_handle, paths, rt_fn, Array, Code, Dict, Error, Handle, HandleType, Key, Opts, Root, RtResult, Value};
+    pub use crate::{beneath, cap, new_handle, paths, rt_fn, Array, Code, Dict, Error, Handle, HandleType, Key, Opts, Root, RtResult, Value};
 }

@@ -114,7 +114,7 @@ fn registry_entries_are_well_formed() {
         }
         if let Some(cap) = e["capability"].as_str() {
             let caps = ["fs.read", "fs.write", "env.read", "env.write", "process.spawn", "net.connect", "net.listen",
-                "net.http", "sys.info", "tty", "signal", "codegen.jit", "gpu", "thread"];
+                "net.http", "sys.info", "tty", "signal", "codegen.jit", "gpu", "thread", "fs.hardlink"];
             assert!(caps.contains(&cap), "{name}: unknown capability {cap}");
         }
         let tier = e["tier"].as_str().unwrap();

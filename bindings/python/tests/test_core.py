@@ -684,7 +684,7 @@ def test_capability_current_form():
     out = run_child("""
         import simple_rt
         cur = simple_rt.current_policy()
-        caps = ["fs.read", "fs.write", "env.read", "env.write", "process.spawn", "net.connect",
+        caps = ["fs.read", "fs.write", "fs.hardlink", "env.read", "env.write", "process.spawn", "net.connect",
                 "net.listen", "net.http", "sys.info", "tty", "signal", "codegen.jit", "gpu", "thread"]
         assert list(cur) == caps, list(cur)
         assert all(v is True for v in cur.values())
