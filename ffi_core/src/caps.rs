@@ -412,13 +412,8 @@ pub fn rt_cap_audit(path: Option<&str>) -> RtResult<()> {
             RT_CAP_SLOW.fetch_and(!SLOW_AUDIT, Ordering::SeqCst);
         }
         Some(p) => {
-            let pp = paths::validate(FN, p)?;
-            cap::check_path(FN, "fs.write", pp)?;
-            let f = std::fs::OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(pp)
-                .map_err(|e| Error::io(FN, p, &e))?;
+            let t = beneath::resolve(FN, "fs.write", p, beneath::Follow::Yes)?;
+            let f = t.open_write(beneath::WriteMode::APPEND)?;
             *AUDIT.lock().unwrap_or_else(|e| e.into_inner()) = Some(f);
             RT_CAP_SLOW.fetch_or(SLOW_AUDIT, Ordering::SeqCst);
         }

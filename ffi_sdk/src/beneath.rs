@@ -263,13 +263,18 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
         func,
         path: path.to_string(),
     };
+    let sp = Path::new(stripped);
+    if follow == Follow::No && sp.file_name().is_none() {
+        // `/`, `.`, `x/..`: as rm(1), an operation on an entry itself needs its name.
+        return Err(Error::invalid(func, "path names '/', '.' or '..', not an entry: name the directory itself", quote(path))
+            .with("path", path));
+    }
     if unscoped(cap_name) {
         let name = if t.follow { path } else { stripped };
         t.name = cstr(name.as_bytes()).map_err(|e| t.err(&e))?;
         return Ok(t);
     }
     t.scoped = true;
-    let sp = Path::new(stripped);
     let canon = match (follow, sp.file_name()) {
         (Follow::No, Some(name)) => {
             let parent = match sp.parent() {
@@ -277,9 +282,6 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
                 _ => Path::new("."),
             };
             crate::paths::resolve(parent).map_err(|e| t.err(&e))?.join(name)
-        }
-        (Follow::No, None) if stripped != "/" && stripped != "." => {
-            return Err(Error::invalid(func, "path ends in '..': name the directory itself", quote(path)).with("path", path));
         }
         _ => crate::paths::resolve(sp).map_err(|e| t.err(&e))?,
     };

@@ -7,9 +7,11 @@
 //! /// Reads a file as UTF-8 text.
 //! #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 //! pub fn rt_file_read_text(path: &str) -> RtResult<String> {
-//!     let p = paths::validate(FN, path)?;
-//!     cap::check_path(FN, "fs.read", p)?;
-//!     std::fs::read_to_string(p).map_err(|e| Error::io(FN, path, &e))
+//!     let t = beneath::resolve(FN, "fs.read", path, beneath::Follow::Yes)?;
+//!     let mut f = t.open_read().map_err(|e| t.err(&e))?;
+//!     let mut s = String::new();
+//!     std::io::Read::read_to_string(&mut f, &mut s).map_err(|e| t.err(&e))?;
+//!     Ok(s)
 //! }
 //! ```
 
