@@ -111,21 +111,25 @@ pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
 
 /// True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
 ///
-/// Comparison is constant-time. A wrong password is `false`; a malformed hash string is
-/// Error Parse; parameters beyond the limits of rt_argon2_hash are LimitExceeded (so a
-/// hostile hash cannot exhaust memory). Option `secret` (bytes): the pepper used to hash.
+/// A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it
+/// (its own v=16 test vectors have none); `v=19` must be explicit, as every current encoder
+/// (rt_argon2_hash included) writes it. Comparison is constant-time. A wrong password is
+/// `false`; a malformed hash string is Error Parse; parameters beyond the limits of
+/// rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
+/// Option `secret` (bytes): the pepper used to hash.
 #[rt_fn(tier = "verified")]
 pub fn rt_argon2_verify(password: &[u8], hash: &str, opts: Opts) -> RtResult<bool> {
     opts.only(&["secret"])?;
     let shown = ffi_sdk::error::quote(hash);
-    let parsed = PasswordHash::new(hash)
+    let mut parsed = PasswordHash::new(hash)
         .map_err(|e| Error::parse(FN, format!("malformed PHC string: {e}"), &shown))?;
     let alg = Algorithm::try_from(parsed.algorithm.as_str())
         .map_err(|_| Error::parse(FN, format!("not an argon2 hash (algorithm {})", parsed.algorithm), &shown))?;
-    let version = match parsed.version {
-        None => Version::V0x13,
-        Some(v) => Version::try_from(v).map_err(|_| Error::parse(FN, format!("unknown argon2 version {v}"), &shown))?,
-    };
+    // No `v=`: version 16, as the reference decoder has it. Written into the parsed hash too,
+    // since verify_password hashes with the version the PHC string gives (its own default is 19).
+    let v = parsed.version.unwrap_or(u32::from(Version::V0x10));
+    let version = Version::try_from(v).map_err(|_| Error::parse(FN, format!("unknown argon2 version {v}"), &shown))?;
+    parsed.version = Some(u32::from(version));
     if parsed.salt.is_none() || parsed.hash.is_none() {
         return Err(Error::parse(FN, "PHC string lacks the salt or the hash", &shown));
     }

@@ -10,10 +10,15 @@
 //! process-wide LRU cache of 256 compiled programs first, so a host that
 //! recompiles the same pattern in a loop pays once; the handle shares the
 //! compiled program (the regex crate's `Regex` is reference counted and
-//! `Sync`, so one handle may be used from many threads at once). Compiled
-//! size is bounded by `size_limit` (default 10 MiB, the regex crate's): a
-//! pattern over it is Error LimitExceeded. Syntax errors are Error Parse with
-//! the byte `position`, `line` and `column` of the offending part in details.
+//! `Sync`, so one handle may be used from many threads at once).
+//!
+//! Limits, both Error LimitExceeded with the `limit` in details: the pattern
+//! text is at most `max_pattern_len` bytes (default 1 MiB), checked by length
+//! before anything is parsed, copied or looked up, so a 10 MB pattern is
+//! refused in microseconds instead of seconds and a gigabyte of parse tree;
+//! then the compiled program is bounded by `size_limit` (default 10 MiB, the
+//! regex crate's). Syntax errors are Error Parse with the byte `position`,
+//! `line` and `column` of the offending part in details.
 
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
@@ -34,6 +39,10 @@ impl HandleType for Regex {
 const CACHE_CAP: usize = 256;
 const DEFAULT_SIZE_LIMIT: i64 = 10 * (1 << 20);
 const MAX_SIZE_LIMIT: i64 = 1 << 30;
+/// Longest pattern text accepted by default, in bytes (option `max_pattern_len`).
+const DEFAULT_MAX_PATTERN_LEN: i64 = 1 << 20;
+/// Highest value option `max_pattern_len` may take.
+const MAX_MAX_PATTERN_LEN: i64 = 1 << 30;
 
 #[derive(Clone, Copy, Hash, PartialEq, Eq, Default)]
 struct Flags {
@@ -52,7 +61,29 @@ fn cache() -> &'static Cache {
     CACHE.get_or_init(|| Mutex::new(LruCache::new(NonZeroUsize::new(CACHE_CAP).unwrap_or(NonZeroUsize::MIN))))
 }
 
-fn compile(func: &'static str, pattern: &str, f: Flags) -> RtResult<regex::Regex> {
+/// Refuses a pattern longer than `max_len` bytes: a length comparison, done
+/// before the pattern is parsed, copied into a cache key or looked up.
+fn check_len(func: &'static str, pattern: &str, max_len: usize) -> RtResult<()> {
+    if pattern.len() > max_len {
+        return Err(Error::new(
+            Code::LimitExceeded,
+            func,
+            format!(
+                "pattern is {} bytes, over the length limit of {max_len} bytes (option max_pattern_len)",
+                pattern.len()
+            ),
+            quote(pattern),
+        )
+        .with("limit", max_len)
+        .with("length", pattern.len()));
+    }
+    Ok(())
+}
+
+/// Compiles `pattern` (at most `max_len` bytes, then at most `f.size_limit`
+/// bytes compiled), through the cache.
+fn compile(func: &'static str, pattern: &str, f: Flags, max_len: usize) -> RtResult<regex::Regex> {
+    check_len(func, pattern, max_len)?;
     let key = (Box::<str>::from(pattern), f);
     if let Some(re) = cache().lock().get(&key) {
         return Ok(re.clone());
@@ -111,10 +142,18 @@ fn syntax_error(func: &'static str, pattern: &str, f: Flags, e: &regex::Error) -
     }
 }
 
-/// Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, size_limit (bytes). Cached by pattern.
+/// Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern.
 #[rt_fn(tier = "verified", ret = "handle<Regex>")]
 pub fn rt_regex_new(pattern: &str, opts: Opts) -> RtResult<Value> {
-    opts.only(&["case_insensitive", "multi_line", "dot_all", "ignore_whitespace", "ascii", "size_limit"])?;
+    opts.only(&[
+        "case_insensitive",
+        "multi_line",
+        "dot_all",
+        "ignore_whitespace",
+        "ascii",
+        "max_pattern_len",
+        "size_limit",
+    ])?;
     let f = Flags {
         case_insensitive: opts.bool("case_insensitive")?.unwrap_or(false),
         multi_line: opts.bool("multi_line")?.unwrap_or(false),
@@ -123,7 +162,8 @@ pub fn rt_regex_new(pattern: &str, opts: Opts) -> RtResult<Value> {
         ascii: opts.bool("ascii")?.unwrap_or(false),
         size_limit: opts.int_in("size_limit", 1, MAX_SIZE_LIMIT)?.unwrap_or(DEFAULT_SIZE_LIMIT),
     };
-    let re = compile(FN, pattern, f)?;
+    let max_len = opts.int_in("max_pattern_len", 1, MAX_MAX_PATTERN_LEN)?.unwrap_or(DEFAULT_MAX_PATTERN_LEN);
+    let re = compile(FN, pattern, f, usize::try_from(max_len).unwrap_or(usize::MAX))?;
     Ok(new_handle(Regex { re }))
 }
 
