@@ -108,7 +108,7 @@ pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
 struct Frame {
     fd: OwnedFd,
     prefix: String,
-    left: Vec<CString>,
+    left: Vec<(CString, u8)>,
     depth: usize,
 }
 
@@ -127,7 +127,7 @@ impl Walk {
         let Some(first) = self.frame(root, path.to_string(), 1, self.ancestors[0])? else { return Ok(()) };
         let mut stack = vec![first];
         while let Some(top) = stack.last_mut() {
-            let Some(name) = top.left.pop() else {
+            let Some((name, dtype)) = top.left.pop() else {
                 stack.pop();
                 self.ancestors.pop();
                 continue;
@@ -135,12 +135,12 @@ impl Walk {
             let depth = top.depth;
             let child = Path::new(&top.prefix).join(OsStr::from_bytes(name.to_bytes()));
             let child = crate::common::path_text(WALK, &child)?.to_string();
-            let Some((is_dir, sub)) = self.entry(top.fd.as_raw_fd(), &name, &child, depth)? else { continue };
+            let Some((is_dir, sub)) = self.entry(top.fd.as_raw_fd(), &name, dtype, &child, depth)? else { continue };
             if !(self.files_only && is_dir) {
                 self.out.push(Value::text(&child));
             }
             if let Some((fd, id)) = sub {
-                if self.ancestors.contains(&id) {
+                if self.follow && self.ancestors.contains(&id) {
                     if self.skip_errors {
                         continue;
                     }
@@ -155,12 +155,12 @@ impl Walk {
     }
 
     fn frame(&mut self, fd: OwnedFd, prefix: String, depth: usize, id: (u64, u64)) -> RtResult<Option<Frame>> {
-        let mut left = match beneath::read_names(fd.as_raw_fd()) {
+        let mut left = match beneath::read_entries(fd.as_raw_fd()) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::NotFound || self.skip_errors => return Ok(None),
             Err(e) => return Err(io_err(WALK, &prefix, &e)),
         };
-        left.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+        left.sort_unstable_by(|a, b| b.0.as_bytes().cmp(a.0.as_bytes()));
         if depth > 1 {
             self.ancestors.push(id);
         }
@@ -171,7 +171,7 @@ impl Walk {
     /// when within max_depth); None to leave it out (vanished, dangling or
     /// unreadable link, a link fs.read does not allow).
     #[allow(clippy::type_complexity)]
-    fn entry(&self, dir: i32, name: &CString, child: &str, depth: usize) -> RtResult<Option<(bool, Option<(OwnedFd, (u64, u64))>)>> {
+    fn entry(&self, dir: i32, name: &CString, dtype: u8, child: &str, depth: usize) -> RtResult<Option<(bool, Option<(OwnedFd, (u64, u64))>)>> {
         // Vanished, or unreadable with skip_errors: Ok (leave out); else the Error.
         let skip = |e: io::Error| -> RtResult<()> {
             if e.kind() == io::ErrorKind::NotFound || self.skip_errors {
@@ -180,12 +180,18 @@ impl Walk {
                 Err(io_err(WALK, child, &e))
             }
         };
-        let st = match beneath::statat(dir, name, true) {
-            Ok(st) => st,
-            Err(e) => return skip(e).map(|()| None),
+        // The kind from readdir (no stat per entry, as find and walkdir); stat when unknown.
+        let kind = match dtype {
+            libc::DT_DIR => libc::S_IFDIR,
+            libc::DT_LNK => libc::S_IFLNK,
+            libc::DT_UNKNOWN => match beneath::statat(dir, name, true) {
+                Ok(st) => st.st_mode & libc::S_IFMT,
+                Err(e) => return skip(e).map(|()| None),
+            },
+            _ => libc::S_IFREG,
         };
         let descend = depth < self.max_depth;
-        if beneath::is(&st, libc::S_IFLNK) && self.follow {
+        if kind == libc::S_IFLNK && self.follow {
             // Resolved like any path the caller names: checked, walked without symlinks.
             let t = match beneath::resolve(WALK, "fs.read", child, Follow::Yes) {
                 Ok(t) => t,
@@ -208,13 +214,24 @@ impl Walk {
                 Err(e) => skip(e).map(|()| Some((true, None))),
             };
         }
-        let is_dir = beneath::is(&st, libc::S_IFDIR);
+        let is_dir = kind == libc::S_IFDIR;
         if !is_dir || !descend {
             return Ok(Some((is_dir, None)));
         }
         let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW;
         match beneath::openat(dir, name, flags, 0) {
-            Ok(fd) => Ok(Some((true, Some((fd, (st.st_dev, st.st_ino)))))),
+            Ok(fd) => {
+                // Identity matters only for loops, which only followed links make.
+                let id = if self.follow {
+                    match beneath::fstat(fd.as_raw_fd()) {
+                        Ok(st) => (st.st_dev, st.st_ino),
+                        Err(e) => return skip(e).map(|()| Some((true, None))),
+                    }
+                } else {
+                    (0, 0)
+                };
+                Ok(Some((true, Some((fd, id)))))
+            }
             // Swapped for a link meanwhile: listed as seen, not entered.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => Ok(Some((true, None))),
             Err(e) => skip(e).map(|()| Some((true, None))),

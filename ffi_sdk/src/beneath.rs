@@ -124,6 +124,13 @@ pub fn is(st: &libc::stat, kind: libc::mode_t) -> bool {
 
 /// The names in a directory (not `.`/`..`), in directory order.
 pub fn read_names(dir: RawFd) -> io::Result<Vec<CString>> {
+    Ok(read_entries(dir)?.into_iter().map(|(n, _)| n).collect())
+}
+
+/// The entries of a directory (not `.`/`..`) with their `d_type`
+/// (`libc::DT_DIR`, `DT_LNK`, ...; `DT_UNKNOWN` when the file system does
+/// not say: stat it), in directory order.
+pub fn read_entries(dir: RawFd) -> io::Result<Vec<(CString, u8)>> {
     // fdopendir takes the descriptor: give it its own, positioned at the start.
     let own = openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     let raw = own.as_raw_fd();
@@ -143,7 +150,7 @@ pub fn read_names(dir: RawFd) -> io::Result<Vec<CString>> {
         let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
         let b = name.to_bytes();
         if b != b"." && b != b".." {
-            out.push(name.to_owned());
+            out.push((name.to_owned(), unsafe { (*ent).d_type }));
         }
     };
     unsafe { libc::closedir(d) };
