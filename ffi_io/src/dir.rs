@@ -9,7 +9,7 @@ use std::ffi::{CString, OsStr};
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Name of rt_dir_walk for the walker's messages.
 const WALK: &str = "rt_dir_walk";
@@ -99,7 +99,7 @@ pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
         max_depth: max_depth.map_or(usize::MAX, |d| d as usize),
         ancestors: vec![(st.st_dev, st.st_ino)],
     };
-    w.run(fd, path)?;
+    w.run(fd, path, t.canonical().map(Path::to_path_buf))?;
     Ok(w.out)
 }
 
@@ -108,9 +108,15 @@ pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
 struct Frame {
     fd: OwnedFd,
     prefix: String,
+    /// Its canonical path under a scoped fs.read (entries are checked on it).
+    canon: Option<PathBuf>,
     left: Vec<(CString, u8)>,
     depth: usize,
 }
+
+/// A directory to descend into: its descriptor, its identity (loops), and,
+/// for a followed link under a scoped fs.read, its canonical path.
+type Sub = (OwnedFd, (u64, u64), Option<PathBuf>);
 
 struct Walk {
     out: Value,
@@ -123,8 +129,8 @@ struct Walk {
 
 impl Walk {
     /// Depth-first over descriptors (iterative: deep trees do not grow the stack).
-    fn run(&mut self, root: OwnedFd, path: &str) -> RtResult<()> {
-        let Some(first) = self.frame(root, path.to_string(), 1, self.ancestors[0])? else { return Ok(()) };
+    fn run(&mut self, root: OwnedFd, path: &str, canon: Option<PathBuf>) -> RtResult<()> {
+        let Some(first) = self.frame(root, path.to_string(), canon, 1, self.ancestors[0])? else { return Ok(()) };
         let mut stack = vec![first];
         while let Some(top) = stack.last_mut() {
             let Some((name, dtype)) = top.left.pop() else {
@@ -135,18 +141,23 @@ impl Walk {
             let depth = top.depth;
             let child = Path::new(&top.prefix).join(OsStr::from_bytes(name.to_bytes()));
             let child = crate::common::path_text(WALK, &child)?.to_string();
+            // Under a scoped fs.read, what a deny scope covers is neither listed nor entered.
+            let canon = top.canon.as_ref().map(|c| c.join(OsStr::from_bytes(name.to_bytes())));
+            if canon.as_ref().is_some_and(|c| !cap::permits(WALK, "fs.read", &c.to_string_lossy())) {
+                continue;
+            }
             let Some((is_dir, sub)) = self.entry(top.fd.as_raw_fd(), &name, dtype, &child, depth)? else { continue };
             if !(self.files_only && is_dir) {
                 self.out.push(Value::text(&child));
             }
-            if let Some((fd, id)) = sub {
+            if let Some((fd, id, link_canon)) = sub {
                 if self.follow && self.ancestors.contains(&id) {
                     if self.skip_errors {
                         continue;
                     }
                     return Err(Error::new(Code::Io, WALK, "symlink loop", &child).with("path", child.as_str()));
                 }
-                if let Some(f) = self.frame(fd, child, depth + 1, id)? {
+                if let Some(f) = self.frame(fd, child, link_canon.or(canon), depth + 1, id)? {
                     stack.push(f);
                 }
             }
@@ -154,7 +165,7 @@ impl Walk {
         Ok(())
     }
 
-    fn frame(&mut self, fd: OwnedFd, prefix: String, depth: usize, id: (u64, u64)) -> RtResult<Option<Frame>> {
+    fn frame(&mut self, fd: OwnedFd, prefix: String, canon: Option<PathBuf>, depth: usize, id: (u64, u64)) -> RtResult<Option<Frame>> {
         let mut left = match beneath::read_entries(fd.as_raw_fd()) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::NotFound || self.skip_errors => return Ok(None),
@@ -164,14 +175,13 @@ impl Walk {
         if depth > 1 {
             self.ancestors.push(id);
         }
-        Ok(Some(Frame { fd, prefix, left, depth }))
+        Ok(Some(Frame { fd, prefix, canon, left, depth }))
     }
 
-    /// What `name` in `dir` is: (is a directory, descriptor to descend into
-    /// when within max_depth); None to leave it out (vanished, dangling or
+    /// What `name` in `dir` is: (is a directory, what to descend into when
+    /// within max_depth); None to leave it out (vanished, dangling or
     /// unreadable link, a link fs.read does not allow).
-    #[allow(clippy::type_complexity)]
-    fn entry(&self, dir: i32, name: &CString, dtype: u8, child: &str, depth: usize) -> RtResult<Option<(bool, Option<(OwnedFd, (u64, u64))>)>> {
+    fn entry(&self, dir: i32, name: &CString, dtype: u8, child: &str, depth: usize) -> RtResult<Option<(bool, Option<Sub>)>> {
         // Vanished, or unreadable with skip_errors: Ok (leave out); else the Error.
         let skip = |e: io::Error| -> RtResult<()> {
             if e.kind() == io::ErrorKind::NotFound || self.skip_errors {
@@ -210,7 +220,7 @@ impl Walk {
                 return Ok(Some((true, None)));
             }
             return match t.open_dir() {
-                Ok(fd) => Ok(Some((true, Some((fd, (tst.st_dev, tst.st_ino)))))),
+                Ok(fd) => Ok(Some((true, Some((fd, (tst.st_dev, tst.st_ino), t.canonical().map(Path::to_path_buf)))))),
                 Err(e) => skip(e).map(|()| Some((true, None))),
             };
         }
@@ -230,7 +240,7 @@ impl Walk {
                 } else {
                     (0, 0)
                 };
-                Ok(Some((true, Some((fd, id)))))
+                Ok(Some((true, Some((fd, id, None)))))
             }
             // Swapped for a link meanwhile: listed as seen, not entered.
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => Ok(Some((true, None))),
@@ -257,5 +267,5 @@ pub fn rt_dir_remove_all(path: &str) -> RtResult<()> {
         let what = if beneath::is(&st, libc::S_IFLNK) { "is a symlink, not a directory (use rt_file_delete)" } else { "not a directory" };
         return Err(Error::invalid(FN, what, path).with("path", path));
     }
-    t.remove_all().map_err(|e| t.err(&e))
+    t.remove_all()
 }

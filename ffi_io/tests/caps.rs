@@ -260,3 +260,30 @@ fn handles_need_no_capability_after_open() {
         ok(rt_file_unlock(lock.raw()));
     });
 }
+
+/// A deny scope inside an allowed tree holds against the functions that
+/// descend trees by descriptor: remove_all stops with CapabilityDenied
+/// before touching the denied entry, and a walk neither lists nor enters it.
+#[test]
+fn deny_scopes_inside_a_tree_hold_for_remove_all_and_walk() {
+    in_child("deny_scopes_inside_a_tree_hold_for_remove_all_and_walk", || {
+        let fx = fixture("");
+        let a = |rel: &str| s(&fx.allowed.join(rel));
+        fs::create_dir_all(fx.allowed.join("t/keep/deep")).unwrap();
+        fs::write(fx.allowed.join("t/keep/deep/k.txt"), "keep").unwrap();
+        fs::write(fx.allowed.join("t/keep/k0.txt"), "keep").unwrap();
+        restrict(&format!("fs.read={0},!{1};fs.write={0},!{1}", s(&fx.allowed), a("t/keep")));
+        let walked = texts(ok(rt_dir_walk(text(&a("t")), NIL)));
+        assert!(walked.is_empty(), "a denied entry was listed: {walked:?}");
+        let (c, m) = err(rt_dir_remove_all(text(&a("t"))));
+        assert_eq!(c, Code::CapabilityDenied, "{m}");
+        assert!(m.contains("t/keep"), "{m}");
+        assert_eq!(fs::read_to_string(fx.allowed.join("t/keep/deep/k.txt")).unwrap(), "keep");
+        assert_eq!(fs::read_to_string(fx.allowed.join("t/keep/k0.txt")).unwrap(), "keep");
+        // Allowed siblings are still removed and walked.
+        fs::create_dir_all(fx.allowed.join("u/v")).unwrap();
+        assert_eq!(texts(ok(rt_dir_walk(text(&a("u")), NIL))), vec![a("u/v")]);
+        ok(rt_dir_remove_all(text(&a("u"))));
+        assert!(!fx.allowed.join("u").exists());
+    });
+}

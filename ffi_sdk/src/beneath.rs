@@ -67,6 +67,9 @@ pub struct Target {
     /// The path ended in `/` or `/.`: it must be a directory.
     must_dir: bool,
     func: &'static str,
+    cap: &'static str,
+    /// The canonical path that was checked (scoped only).
+    canon: Option<PathBuf>,
     /// The path as the caller gave it (messages).
     pub path: String,
 }
@@ -268,6 +271,8 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
         follow: follow == Follow::Yes,
         must_dir,
         func,
+        cap: cap_name,
+        canon: None,
         path: path.to_string(),
     };
     let sp = Path::new(stripped);
@@ -303,6 +308,7 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
     let (fd, missing) = walk_nofollow(&parent).map_err(|e| t.err(&e))?;
     t.dir = Some(fd);
     t.missing = missing;
+    t.canon = Some(canon);
     Ok(t)
 }
 
@@ -320,6 +326,12 @@ impl Target {
     /// Whether the capability was scoped (the target was resolved and walked).
     pub fn scoped(&self) -> bool {
         self.scoped
+    }
+
+    /// The canonical path the policy allowed (None when unscoped): entries
+    /// found below it by descriptor walks are at this path joined with their names.
+    pub fn canonical(&self) -> Option<&Path> {
+        self.canon.as_deref()
     }
 
     fn nofollow(&self) -> bool {
@@ -473,10 +485,22 @@ impl Target {
 
     /// Removes the directory named by the final name and everything under
     /// it, through descriptors: no symlink is ever followed (they are
-    /// removed). Entries that vanish meanwhile are skipped.
-    pub fn remove_all(&self) -> io::Result<()> {
-        self.ready()?;
-        remove_tree(self.dirfd(), &self.name)
+    /// removed). Entries that vanish meanwhile are skipped. Under a scoped
+    /// capability every entry is checked on its path (a deny scope inside
+    /// the tree stops the removal with CapabilityDenied before that entry is
+    /// touched; what was removed before stays removed, as with `rm -r`).
+    pub fn remove_all(&self) -> RtResult<()> {
+        self.ready().map_err(|e| self.err(&e))?;
+        let check = |rel: &Path| -> RtResult<()> {
+            match &self.canon {
+                Some(c) => cap::check(self.func, self.cap, &c.join(rel).to_string_lossy()),
+                None => Ok(()),
+            }
+        };
+        remove_tree(self.dirfd(), &self.name, &check).map_err(|e| match e {
+            TreeError::Io(e) => self.err(&e),
+            TreeError::Rt(e) => e,
+        })
     }
 
     /// Opens the target as a directory for reading (listing, walking, `*at` work).
@@ -565,13 +589,27 @@ impl WriteMode {
     pub const NEW: WriteMode = WriteMode { append: false, create: false, create_new: true, truncate: false, read: false, mode: 0o666 };
 }
 
-/// Removes `name` in `parent` and, when it is a directory, everything under
-/// it, descending through descriptors opened with O_NOFOLLOW (iterative:
-/// depth is bounded by open descriptors, not the stack).
-pub fn remove_tree(parent: RawFd, name: &CStr) -> io::Result<()> {
+/// Why [`remove_tree`] stopped.
+pub enum TreeError {
+    Io(io::Error),
+    /// The check refused an entry.
+    Rt(Error),
+}
+
+impl From<io::Error> for TreeError {
+    fn from(e: io::Error) -> TreeError {
+        TreeError::Io(e)
+    }
+}
+
+/// Removes the directory `name` in `parent` and everything under it,
+/// descending through descriptors opened with O_NOFOLLOW (iterative: depth
+/// is bounded by open descriptors, not the stack). `check` is asked about
+/// every entry below the root (its path relative to the root) before it is removed.
+pub fn remove_tree(parent: RawFd, name: &CStr, check: &dyn Fn(&Path) -> RtResult<()>) -> Result<(), TreeError> {
     let st = statat(parent, name, true)?;
     if !is(&st, libc::S_IFDIR) {
-        return Err(errno(libc::ENOTDIR));
+        return Err(errno(libc::ENOTDIR).into());
     }
     struct Frame {
         fd: OwnedFd,
@@ -583,35 +621,42 @@ pub fn remove_tree(parent: RawFd, name: &CStr) -> io::Result<()> {
         let left = read_names(fd.as_raw_fd())?;
         Ok(Frame { fd, name: n.to_owned(), left })
     };
+    // The path of the directory being emptied, relative to the tree's root.
+    let mut rel = PathBuf::new();
     let mut stack = vec![open(parent, name)?];
     while let Some(top) = stack.last_mut() {
         let Some(child) = top.left.pop() else {
             let done = stack.pop().expect("non-empty");
+            rel.pop();
             let at = stack.last().map_or(parent, |f| f.fd.as_raw_fd());
             match retry(|| unsafe { libc::unlinkat(at, done.name.as_ptr(), libc::AT_REMOVEDIR) }) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !stack.is_empty() => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
             continue;
         };
         let dfd = top.fd.as_raw_fd();
+        check(&rel.join(OsStr::from_bytes(child.to_bytes()))).map_err(TreeError::Rt)?;
         let st = match statat(dfd, &child, true) {
             Ok(st) => st,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => continue,
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if is(&st, libc::S_IFDIR) {
             match open(dfd, &child) {
-                Ok(f) => stack.push(f),
+                Ok(f) => {
+                    rel.push(OsStr::from_bytes(child.to_bytes()));
+                    stack.push(f);
+                }
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         } else {
             match retry(|| unsafe { libc::unlinkat(dfd, child.as_ptr(), 0) }) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
-                Err(e) => return Err(e),
+                Err(e) => return Err(e.into()),
             }
         }
     }

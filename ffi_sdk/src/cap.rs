@@ -80,6 +80,13 @@ pub fn check_path_nofollow(func: &'static str, cap: &'static str, path: &Path) -
     }
 }
 
+/// Whether `cap` allows `resource` (already canonical for paths), audited
+/// like any check: the filter form of [`check`], for entries found by a
+/// descriptor walk.
+pub fn permits(func: &'static str, cap: &'static str, resource: &str) -> bool {
+    check(func, cap, resource).is_ok()
+}
+
 /// Whether `cap` allows the canonical form of `path` (false when it cannot be
 /// resolved): the filter form of [`check_path`], for results of a walk or glob.
 /// Denials are audited like any check.
