@@ -287,6 +287,13 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
         return Ok(t);
     }
     t.scoped = true;
+    if let Some((fd, canon)) = fast_path(sp, follow) {
+        cap::check(func, cap_name, &canon.to_string_lossy())?;
+        t.name = cstr(canon.file_name().unwrap_or_default().as_bytes()).map_err(|e| t.err(&e))?;
+        t.dir = Some(fd);
+        t.canon = Some(canon);
+        return Ok(t);
+    }
     let canon = match (follow, sp.file_name()) {
         (Follow::No, Some(name)) => {
             let parent = match sp.parent() {
@@ -310,6 +317,33 @@ pub fn resolve(func: &'static str, cap_name: &'static str, path: &str, follow: F
     t.missing = missing;
     t.canon = Some(canon);
     Ok(t)
+}
+
+/// The common case in one call: a path that is already canonical (no `.`,
+/// `..`, empty component or symlink). Its parent opens with
+/// RESOLVE_NO_SYMLINKS, which proves it canonical, and its final name is
+/// not a link (or is acted on itself). Relative paths are taken from the
+/// working directory (getcwd is canonical). None: take the general path.
+fn fast_path(sp: &Path, follow: Follow) -> Option<(OwnedFd, PathBuf)> {
+    let lexical = sp.components().all(|c| matches!(c, Component::RootDir | Component::Normal(_)));
+    if !lexical || NO_OPENAT2.load(Ordering::Relaxed) {
+        return None;
+    }
+    // Rebuilt from its components: the kernel opens exactly the string the
+    // policy checks (`a//b` and `a/./b` become `a/b`).
+    let rel: PathBuf = sp.components().collect();
+    let abs = if sp.is_absolute() { rel } else { std::env::current_dir().ok()?.join(rel) };
+    let (parent, name) = (abs.parent()?, abs.file_name()?);
+    let fd = openat2_nosymlinks(&cstr(parent.as_os_str().as_bytes()).ok()?)?.ok()?;
+    if follow == Follow::Yes {
+        match statat(fd.as_raw_fd(), &cstr(name.as_bytes()).ok()?, true) {
+            Ok(st) if is(&st, libc::S_IFLNK) => return None,
+            Ok(_) => {}
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(_) => return None,
+        }
+    }
+    Some((fd, abs))
 }
 
 impl Target {
