@@ -1,8 +1,9 @@
 //! The one mapping between documents and values (documented in the crate
-//! docs), for the formats that go through serde (TOML, YAML), and the pieces
-//! JSON's own reader and writer (`json_read.rs`, `json_write.rs`) share with
-//! them (limits, error shapes, key spelling, paths):
-//! - parsing: [`Seed`], a serde `DeserializeSeed` whose visitor builds values
+//! docs), for the formats that go through serde (TOML both ways, YAML
+//! writing), and the pieces the own readers and writers (`json_read.rs`,
+//! `json_write.rs`, `yaml_read.rs`) share with them (limits, error shapes,
+//! key spelling, paths):
+//! - parsing TOML: [`Seed`], a serde `DeserializeSeed` whose visitor builds values
 //!   directly in collector memory while the parser runs (no intermediate tree:
 //!   each container is a local of the visitor frame that fills it, so it is on
 //!   the stack where the collector sees it);
@@ -17,8 +18,8 @@ use std::cell::RefCell;
 use std::fmt;
 
 /// Deepest nesting of arrays and dicts any format reads or writes: 127 levels,
-/// what serde_json and serde_norway accept (their recursion limit of 128
-/// counts the level that fails). A deeper document or value is Error
+/// what serde_json accepts (its recursion limit of 128 counts the level that
+/// fails). A deeper document or value is Error
 /// LimitExceeded, never a stack overflow.
 pub const MAX_DEPTH: usize = 127;
 
@@ -123,8 +124,6 @@ pub struct Ctx {
     pub func: &'static str,
     pub fmt: Format,
     pub bigint: BigInt,
-    /// YAML: keep custom tags as `{"tag": "!t", "value": v}`.
-    pub yaml_tags: bool,
     /// The first failure raised inside a visitor, with its real code (the
     /// parser only carries a message back).
     pub err: FirstError,
@@ -138,7 +137,6 @@ impl Ctx {
             func,
             fmt,
             bigint,
-            yaml_tags: false,
             err: FirstError::default(),
             depth: std::cell::Cell::new(0),
         }
@@ -196,10 +194,6 @@ struct KeySeed<'c> {
 impl<'de> DeserializeSeed<'de> for KeySeed<'_> {
     type Value = KeyOut;
     fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<KeyOut, D::Error> {
-        if self.ctx.fmt == Format::Yaml {
-            // YAML keys may be any node.
-            return d.deserialize_any(Seed { ctx: self.ctx }).map(KeyOut::Key);
-        }
         d.deserialize_any(self)
     }
 }
@@ -275,8 +269,6 @@ impl<'de> Seed<'_> {
     fn map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
         let ctx = self.ctx;
         let d = Value::dict();
-        // YAML merge keys (`<<: *base` or `<<: [*a, *b]`): sources kept on this frame.
-        let mut merges = Value::NIL;
         let mut first = true;
         while let Some(k) = map.next_key_seed(KeySeed { ctx, first })? {
             let was_first = first;
@@ -295,50 +287,13 @@ impl<'de> Seed<'_> {
                 self.enter()?;
             }
             let v = map.next_value_seed(self)?;
-            if ctx.fmt == Format::Yaml {
-                if k.as_text() == Some("<<") {
-                    if merges.is_nil() {
-                        merges = Value::array(1);
-                    }
-                    merges.push(v);
-                    continue;
-                }
-                if d.has(k) {
-                    return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "duplicate key in a YAML mapping", k.describe())));
-                }
-            }
             set_entry(ctx, d, k, v)?;
         }
         if first {
             // An empty mapping still counts as a level.
             self.enter()?;
         }
-        if merges.is_nil() {
-            return Ok(d);
-        }
-        // Merged entries first (earlier sources win), then this mapping's own keys override.
-        let out = Value::dict();
-        for src in merges.array_items().values() {
-            let sources = if src.is_array() { src } else { Value::array(1).push(src) };
-            for s in sources.array_items().values() {
-                if !s.is_dict() {
-                    return Err(ctx.fail(Error::new(Code::Parse, ctx.func, "a merge key (<<) must name a mapping or a list of mappings", s.describe())));
-                }
-                let e = s.dict_entries();
-                for i in 0..e.len() {
-                    let (k, v) = e.entry(i);
-                    if !out.has(k) {
-                        set_entry(ctx, out, k, v)?;
-                    }
-                }
-            }
-        }
-        let e = d.dict_entries();
-        for i in 0..e.len() {
-            let (k, v) = e.entry(i);
-            set_entry(ctx, out, k, v)?;
-        }
-        Ok(out)
+        Ok(d)
     }
 }
 
@@ -431,21 +386,6 @@ impl<'de> Visitor<'de> for Seed<'_> {
         let r = self.map(map)?;
         self.leave();
         Ok(r)
-    }
-
-    /// YAML custom tags (`!point [1, 2]`) arrive as enums named by the tag.
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        use de::VariantAccess;
-        let (tag, variant): (String, _) = data.variant()?;
-        let v = variant.newtype_variant_seed(self)?;
-        if self.ctx.yaml_tags {
-            let d = Value::dict();
-            d.set("tag", Value::text(&format!("!{tag}")));
-            d.set("value", v);
-            Ok(d)
-        } else {
-            Ok(v)
-        }
     }
 }
 

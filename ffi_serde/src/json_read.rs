@@ -755,14 +755,14 @@ impl<'a> Reader<'a> {
 /// The string cache for an input of `n` bytes: a zeroed, scanned block of two
 /// tables (null, so no caching, if memory is short) and log2 of a table's slots.
 #[cold]
-fn new_cache(n: usize) -> (*mut RtValue, u32) {
+pub(crate) fn new_cache(n: usize) -> (*mut RtValue, u32) {
     let bits = (n / 512).max(1).next_power_of_two().trailing_zeros().clamp(CACHE_MIN_BITS, CACHE_MAX_BITS);
     (unsafe { abi::rt__alloc(16 << bits, false) } as *mut RtValue, bits)
 }
 
 /// Whether two short byte strings are equal (word compares, no call).
 #[inline(always)]
-fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -779,7 +779,7 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 
 /// The bytes of a string value word.
 #[inline(always)]
-fn text_bytes<'x>(w: RtValue) -> Option<&'x [u8]> {
+pub(crate) fn text_bytes<'x>(w: RtValue) -> Option<&'x [u8]> {
     Value::from_raw(w).as_text().map(str::as_bytes)
 }
 
@@ -870,7 +870,7 @@ pub(crate) fn special(w: u64) -> u64 {
 
 /// A 64-bit hash of a key's bytes (for the key cache and duplicate checks).
 #[inline]
-fn hash_bytes(b: &[u8]) -> u64 {
+pub(crate) fn hash_bytes(b: &[u8]) -> u64 {
     const K: u64 = 0x9E37_79B9_7F4A_7C15;
     let mut h = (b.len() as u64).wrapping_mul(K);
     let mut i = 0;

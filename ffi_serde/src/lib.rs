@@ -28,12 +28,15 @@
 //!   local date `1979-05-27`, local time `07:32:00` (seconds omitted in TOML
 //!   1.1 input are written out). `rt_toml_stringify` with `opts.datetimes`
 //!   writes texts that are valid TOML datetimes back as datetimes.
-//! - YAML: the 1.2 core schema (`yes`, `on` are text; `0o17` is 15); anchors
-//!   and aliases are expanded (alias expansion is bounded against "billion
-//!   laughs": Error LimitExceeded); merge keys `<<: *a` / `<<: [*a, *b]` are
-//!   applied (merged keys first, earlier sources win, the mapping's own keys
-//!   override); duplicate keys are Error Parse; custom tags (`!point [1, 2]`)
-//!   are dropped, or with `opts.tags` kept as `{"tag": "!point", "value": [1, 2]}`;
+//! - YAML: the 1.2 core schema (`yes`, `on`, `0b11` are text; `0o17` is 15,
+//!   `0x1F` 31, `007` 7; `!!str`/`!!int`/`!!float`/`!!bool`/`!!null` force
+//!   their type; `!` and quoted scalars are text); anchors and aliases are
+//!   expanded, each alias a fresh copy (alias expansion is bounded against
+//!   "billion laughs": Error LimitExceeded); merge keys `<<: *a` /
+//!   `<<: [*a, *b]` (a plain `<<`) are applied (merged keys first, earlier
+//!   sources win, the mapping's own keys override); duplicate keys are Error
+//!   Parse; custom tags (`!point [1, 2]`) are dropped, or with `opts.tags` kept
+//!   as `{"tag": "!point", "value": [1, 2]}` (global tags by their URI);
 //!   `!!binary` stays its base64 text; non-string keys keep their kind (int,
 //!   bool, nil, float, and arrays/dicts as identity keys). Several documents:
 //!   `rt_yaml_parse_all`; `rt_yaml_parse` refuses a second document.
@@ -57,10 +60,10 @@
 //!   the schema).
 //!
 //! Limits: nesting deeper than 127 arrays/dicts is Error LimitExceeded in every
-//! format, reading and writing (serde_norway's recursion limit, and the same
-//! count in the JSON reader; the TOML parser stops at its own, lower limit of
-//! about 80; TOML text is also scanned before parsing so 100 000 `[` never reach
-//! the parser). Parse errors are Error Parse with details line, column (1-based,
+//! format, reading and writing (the same count in the JSON and YAML readers,
+//! checked as each container opens, a YAML alias counted with the depth of what
+//! it names; the TOML parser stops at its own, lower limit of about 80; TOML
+//! text is also scanned before parsing so 100 000 `[` never reach the parser). Parse errors are Error Parse with details line, column (1-based,
 //! JSON: column in bytes) and position (byte offset). Parsing is linear in the input.
 //!
 //! JSON has its own reader and writer (`json_read.rs`, `json_write.rs`): values
@@ -69,9 +72,11 @@
 //! and short string values shared as one string value per parse), and written
 //! into one buffer. Their output and messages are those of serde_json, which
 //! they replaced for speed (`docs/bench/serde.md`); `tests/serde.rs` checks both
-//! against serde_json on mutated documents. TOML and YAML first go through their
-//! parser's own document (toml's table tree, libyaml's event list), then straight
-//! into values (`convert.rs`).
+//! against serde_json on mutated documents. YAML is read the same way
+//! (`yaml_read.rs`) from saphyr-parser's events, pulled one at a time, so the
+//! limits stop a hostile input where it crosses them; YAML is written with
+//! serde_norway. TOML first goes through toml's table tree, then straight into
+//! values (`convert.rs`).
 
 pub mod bincode;
 pub mod convert;
@@ -80,3 +85,4 @@ pub mod json_read;
 pub mod json_write;
 pub mod toml;
 pub mod yaml;
+pub mod yaml_read;

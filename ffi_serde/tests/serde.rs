@@ -645,7 +645,7 @@ fn yaml_documents_and_errors() {
         lol.push_str(&format!("{}: &{} [{}]\n", w[1], w[1], vec![format!("*{}", w[0]); 9].join(",")));
     }
     let (c, m) = err(rt_yaml_parse(text(&lol), NIL));
-    assert!(c == Code::LimitExceeded || c == Code::Parse, "{c:?} {m}");
+    assert_eq!(c, Code::LimitExceeded, "{m}");
     // Big integers.
     let v = ok(rt_yaml_parse(text("[18446744073709551616]"), NIL));
     assert_eq!(v.at(0).as_float(), Some(18446744073709551616.0));
