@@ -3,30 +3,44 @@
 //! Each child gets a pump thread that feeds its stdin (the `stdin` option),
 //! drains stdout and stderr into buffers as they come (so a child never
 //! blocks on a full pipe, whether or not the host reads), and reaps the
-//! child the moment it exits (no zombie, and no pid reuse: a signal is only
-//! ever sent to a child not yet reaped, under the same lock as the reaping).
+//! child's supervisor the moment it exits (no zombie). Output buffered and
+//! not yet read is bounded by `max_output` per stream (default 64 MiB):
+//! past it the child and its descendants are killed and wait/read return
+//! Error LimitExceeded. Signals go through the supervisor, which reaches
+//! every descendant and never signals a process it has reaped.
 //!
 //! Closing the handle (`rt_handle_close`) or its collection by the collector:
-//! with `kill_on_close` (spawn option, default true) a child still running
-//! gets SIGKILL on its whole process group and close returns once it has been
-//! reaped (group members that outlived the child and still hold its output
-//! open get SIGKILL too); with `kill_on_close: false` it is left running (its output is
-//! discarded) and the pump thread reaps it when it exits. Close twice: the
-//! second `rt_handle_close` returns false; any call on a closed handle is Error Closed.
+//! with `kill_on_close` (spawn option, default true) every descendant still
+//! running gets SIGKILL (also those that called `setsid` or were orphaned)
+//! and close returns once they are reaped; with `kill_on_close: false` it is
+//! left running (its output is discarded) and the pump thread reaps it when
+//! it exits. A `rt_process_wait` blocked in another thread returns Error
+//! Closed at once either way. Close twice: the second `rt_handle_close`
+//! returns false; any call on a closed handle is Error Closed.
 
-use crate::spawn::{self, check_argv, check_loader_env, resolve, start, utf8_error, Exit, Options, Out, Running};
 use crate::sandbox;
+use crate::spawn::{self, append_bounded, check_argv, check_loader_env, output_limit_error, resolve, start, utf8_error, Control, Exit, Options, Out, Running};
 use ffi_sdk::prelude::*;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// A spawned child process (handle type `Child`).
+/// A spawned child process (handle type `Child`). Dropped when the handle is
+/// closed or collected and no call is using it: that is the close.
 pub struct Child {
+    core: Arc<Core>,
+}
+
+/// What calls (and a waiter that outlives the handle) share with the pump.
+struct Core {
+    /// The program (its pid and process group id).
     pid: libc::pid_t,
     shared: Arc<Shared>,
+    ctl: Control,
     text: bool,
     captured: [bool; 2],
     kill_on_close: bool,
+    max_output: usize,
+    program: String,
 }
 
 impl HandleType for Child {
@@ -46,12 +60,18 @@ struct State {
     consumed: [usize; 2],
     /// End of file reached (true from the start for streams not captured).
     eof: [bool; 2],
-    /// Set once the child has been reaped.
+    /// Set once the program has exited (reported by the supervisor, or the supervisor's own status).
     exit: Option<Exit>,
+    /// The supervisor has been reaped.
+    sup_reaped: bool,
     /// Set if the exit status could not be read.
     lost: Option<String>,
     /// The handle is gone: output is read and dropped.
     discard: bool,
+    /// The handle was closed (waiters return Error Closed).
+    closed: bool,
+    /// The stream that went past max_output (the child was killed).
+    overflow: Option<usize>,
 }
 
 fn lock(sh: &Shared) -> MutexGuard<'_, State> {
@@ -60,30 +80,43 @@ fn lock(sh: &Shared) -> MutexGuard<'_, State> {
 
 const NAMES: [&str; 2] = ["stdout", "stderr"];
 
-fn pump(mut r: Running, sh: Arc<Shared>) {
+fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
     let pid = r.pid;
+    let ctl = r.ctl.clone();
     let mut reaped = false;
-    let mut eof_seen = [r.out[0].is_none(), r.out[1].is_none()];
+    let mut detached = false;
+    let mut seen = ([r.out[0].is_none(), r.out[1].is_none()], r.prog_exit);
     loop {
         let res = r.step(None, !reaped, &mut |s, b| {
             let mut st = lock(&sh);
-            if !st.discard {
-                st.buf[s].extend_from_slice(b);
+            if st.discard || st.overflow.is_some() {
+                return;
             }
-            drop(st);
+            if !append_bounded(&mut st.buf[s], b, max) {
+                st.overflow = Some(s);
+                st.buf = Default::default();
+                drop(st);
+                ctl.kill_all();
+            } else {
+                drop(st);
+            }
             sh.cv.notify_all();
         });
         let step = match res {
             Ok(s) => s,
             Err(e) => {
-                // poll itself failed (not expected): end the child, reap it under the lock.
+                // poll itself failed (not expected): end everything, reap the supervisor under the lock.
                 let mut st = lock(&sh);
                 if !reaped {
-                    let _ = spawn::signal_group(pid, libc::SIGKILL);
+                    ctl.kill_all();
                     match spawn::reap_blocking(pid) {
-                        Ok(x) => st.exit = Some(x),
+                        Ok(x) => {
+                            r.drain_ctl();
+                            st.exit = Some(r.prog_exit.unwrap_or(x));
+                        }
                         Err(e2) => st.lost = Some(e2.to_string()),
                     }
+                    st.sup_reaped = true;
                 }
                 st.lost.get_or_insert_with(|| format!("poll failed: {e}"));
                 st.eof = [true, true];
@@ -92,30 +125,43 @@ fn pump(mut r: Running, sh: Arc<Shared>) {
                 return;
             }
         };
-        let now_eof = [r.out[0].is_none(), r.out[1].is_none()];
-        let mut changed = now_eof != eof_seen;
-        eof_seen = now_eof;
-        if changed {
-            lock(&sh).eof = now_eof;
-        }
+        let mut changed = false;
         if step.child_ready && !reaped {
             let mut st = lock(&sh);
             match spawn::try_reap(pid) {
                 Ok(Some(x)) => {
-                    st.exit = Some(x);
+                    r.drain_ctl();
+                    st.exit = Some(r.prog_exit.unwrap_or(x));
+                    st.sup_reaped = true;
                     reaped = true;
                     changed = true;
                 }
                 Ok(None) => {}
                 Err(e) => {
                     st.lost = Some(spawn::lost_error("rt_process_wait", &e).message);
+                    st.sup_reaped = true;
                     reaped = true;
                     changed = true;
                 }
             }
         }
+        let now = ([r.out[0].is_none(), r.out[1].is_none()], r.prog_exit);
+        if now != seen {
+            let mut st = lock(&sh);
+            st.eof = now.0;
+            if st.exit.is_none() {
+                st.exit = now.1;
+            }
+            seen = now;
+            changed = true;
+        }
         if changed {
             sh.cv.notify_all();
+        }
+        // The program exited and its output ended: leave what still runs (daemons) to init.
+        if r.prog_exit.is_some() && !r.pipes_open() && !reaped && !detached {
+            ctl.detach();
+            detached = true;
         }
         if reaped && !r.pipes_open() {
             return;
@@ -125,23 +171,22 @@ fn pump(mut r: Running, sh: Arc<Shared>) {
 
 impl Drop for Child {
     fn drop(&mut self) {
-        let mut st = lock(&self.shared);
+        let c = &self.core;
+        let mut st = lock(&c.shared);
+        st.closed = true;
         st.discard = true;
         st.buf = Default::default();
-        if self.kill_on_close && st.exit.is_some() && st.eof != [true, true] {
-            // The child exited but members of its group still hold its output open: end them too.
-            let _ = spawn::signal_pgid(self.pid, libc::SIGKILL);
-        }
-        if st.exit.is_none() && st.lost.is_none() && self.kill_on_close {
-            let _ = spawn::signal_group(self.pid, libc::SIGKILL);
-            // The pump reaps it within microseconds; wait so that close leaves no zombie.
+        c.shared.cv.notify_all();
+        if c.kill_on_close && !st.sup_reaped && st.lost.is_none() {
+            c.ctl.kill_all();
+            // The supervisor kills and reaps everything, then the pump reaps it: wait, so that close leaves nothing.
             let deadline = Instant::now() + Duration::from_secs(5);
-            while st.exit.is_none() && st.lost.is_none() {
+            while !st.sup_reaped && st.lost.is_none() {
                 let now = Instant::now();
                 if now >= deadline {
                     break;
                 }
-                st = match self.shared.cv.wait_timeout(st, deadline - now) {
+                st = match c.shared.cv.wait_timeout(st, deadline - now) {
                     Ok((g, _)) => g,
                     Err(e) => e.into_inner().0,
                 };
@@ -151,11 +196,13 @@ impl Drop for Child {
 }
 
 const SPAWN_OPTS: &[&str] =
-    &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "limits", "kill_on_close"];
+    &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "limits", "kill_on_close", "max_output"];
 
 /// Starts a program and returns a Child handle at once; output is collected in the background.
-/// Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits) plus
-/// kill_on_close (default true: closing or collecting the handle SIGKILLs the child's process group).
+/// Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits,
+/// max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus
+/// kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child).
+/// Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_OPTS, Out::Capture)?;
@@ -169,26 +216,47 @@ pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResul
         st: Mutex::new(State { eof: [!captured[0], !captured[1]], ..State::default() }),
         cv: Condvar::new(),
     });
-    let pid = r.pid;
+    let (sup, pid, ctl) = (r.pid, r.prog, r.ctl.clone());
     let sh = shared.clone();
-    let started = std::thread::Builder::new().name("rt-child-pump".into()).stack_size(256 * 1024).spawn(move || pump(r, sh));
+    let max = o.max_output;
+    let started = std::thread::Builder::new().name("rt-child-pump".into()).stack_size(256 * 1024).spawn(move || pump(r, sh, max));
     if let Err(e) = started {
         // The closure (and the pipes) were dropped: end the child here.
-        let _ = spawn::signal_group(pid, libc::SIGKILL);
-        let _ = spawn::reap_blocking(pid);
+        ctl.kill_all();
+        let _ = spawn::reap_blocking(sup);
         return Err(Error::io(FN, "pump thread", &e));
     }
-    Ok(new_handle(Child { pid, shared, text: o.text, captured, kill_on_close: o.kill_on_close }))
+    let core = Core {
+        pid,
+        shared,
+        ctl,
+        text: o.text,
+        captured,
+        kill_on_close: o.kill_on_close,
+        max_output: o.max_output,
+        program: program.to_string(),
+    };
+    Ok(new_handle(Child { core: Arc::new(core) }))
 }
 
 /// Waits for a spawned child to exit and its output to end; returns {code, signal, stdout, stderr} with the output
 /// not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit
-/// it returns the same code again (with empty output).
+/// it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns
+/// Error Closed at once; output past max_output is Error LimitExceeded (the child was killed).
 #[rt_fn(blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResult<Value> {
     let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
-    let mut st = lock(&child.shared);
+    // Wait on the shared core only: holding the handle's resource would keep a close from taking effect.
+    let c = child.core.clone();
+    drop(child);
+    let mut st = lock(&c.shared);
     loop {
+        if st.closed {
+            return Err(Error::new(Code::Closed, FN, "the Child handle was closed while waiting", format!("pid {}", c.pid)));
+        }
+        if let Some(s) = st.overflow {
+            return Err(output_limit_error(FN, NAMES[s], c.max_output, &c.program));
+        }
         if let Some(why) = &st.lost {
             return Err(Error::plain(Code::Io, FN, why.clone()));
         }
@@ -196,16 +264,16 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
             break;
         }
         st = match deadline {
-            None => child.shared.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            None => c.shared.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
                     let ms = timeout_ms.unwrap_or(0);
                     let what = if st.exit.is_some() { "child exited but its output is still open" } else { "child still running" };
-                    return Err(Error::new(Code::Timeout, FN, format!("{what} after {ms} ms"), format!("pid {}", child.pid))
+                    return Err(Error::new(Code::Timeout, FN, format!("{what} after {ms} ms"), format!("pid {}", c.pid))
                         .with("timeout_ms", ms));
                 }
-                match child.shared.cv.wait_timeout(st, d - now) {
+                match c.shared.cv.wait_timeout(st, d - now) {
                     Ok((g, _)) => g,
                     Err(e) => e.into_inner().0,
                 }
@@ -213,7 +281,7 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
         };
     }
     let exit = st.exit.unwrap_or(Exit::Signal(libc::SIGKILL));
-    if child.text {
+    if c.text {
         for (s, name) in NAMES.iter().enumerate() {
             if let Err(e) = std::str::from_utf8(&st.buf[s]) {
                 return Err(utf8_error(FN, name, st.consumed[s] + e.valid_up_to()));
@@ -225,8 +293,8 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
     st.consumed[0] += out.len();
     st.consumed[1] += err.len();
     drop(st);
-    let so = spawn::stream_value(FN, "stdout", &out, child.text, child.captured[0])?;
-    let se = spawn::stream_value(FN, "stderr", &err, child.text, child.captured[1])?;
+    let so = spawn::stream_value(FN, "stdout", &out, c.text, c.captured[0])?;
+    let se = spawn::stream_value(FN, "stderr", &err, c.text, c.captured[1])?;
     let d = Value::dict();
     d.set("code", exit.code().map_or(Value::NIL, |c| Value::int(c as i64)));
     d.set("signal", exit.signal().map_or(Value::NIL, |s| Value::int(s as i64)));
@@ -235,34 +303,39 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
     Ok(d)
 }
 
-/// Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child's process group. Returns true if sent,
-/// false if the child has already exited (nothing is sent then).
+/// Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those
+/// that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then).
 #[rt_fn(tier = "verified")]
 pub fn rt_process_kill(child: Handle<Child>, signal: i64) -> RtResult<bool> {
     let max = libc::SIGRTMAX() as i64;
     if !(1..=max).contains(&signal) {
         return Err(Error::invalid(FN, format!("signal must be in 1..={max}"), signal));
     }
-    let st = lock(&child.shared);
-    if st.exit.is_some() || st.lost.is_some() {
+    let c = &child.core;
+    let st = lock(&c.shared);
+    if st.exit.is_some() || st.lost.is_some() || st.sup_reaped {
         return Ok(false);
     }
-    // Under the lock: the pump cannot reap (and the pid cannot be reused) meanwhile.
-    spawn::signal_group(child.pid, signal as libc::c_int).map_err(|e| Error::io(FN, format!("pid {}", child.pid), &e))
+    // The supervisor signals only processes it has not reaped (no pid reuse).
+    Ok(c.ctl.signal(signal as libc::c_int))
 }
 
-/// The process id of a spawned child (also its process group id).
+/// The process id of a spawned child (also its process group id). Its parent is the child's supervisor.
 #[rt_fn(tier = "verified")]
 pub fn rt_process_pid(child: Handle<Child>) -> i64 {
-    child.pid as i64
+    child.core.pid as i64
 }
 
 fn read_stream(func: &'static str, child: &Child, s: usize) -> RtResult<Value> {
-    if !child.captured[s] {
-        return Err(Error::invalid(func, format!("{} is not captured (spawn option {})", NAMES[s], NAMES[s]), format!("pid {}", child.pid)));
+    let c = &child.core;
+    if !c.captured[s] {
+        return Err(Error::invalid(func, format!("{} is not captured (spawn option {})", NAMES[s], NAMES[s]), format!("pid {}", c.pid)));
     }
-    let mut st = lock(&child.shared);
-    let take = if child.text {
+    let mut st = lock(&c.shared);
+    if let Some(o) = st.overflow {
+        return Err(output_limit_error(func, NAMES[o], c.max_output, &c.program));
+    }
+    let take = if c.text {
         match std::str::from_utf8(&st.buf[s]) {
             Ok(_) => st.buf[s].len(),
             // An incomplete character at the end: keep it for the next read.
@@ -276,7 +349,7 @@ fn read_stream(func: &'static str, child: &Child, s: usize) -> RtResult<Value> {
     let bytes = std::mem::replace(&mut st.buf[s], rest);
     st.consumed[s] += bytes.len();
     drop(st);
-    if child.text {
+    if c.text {
         let t = String::from_utf8(bytes).map_err(|_| Error::internal(func, "validated output is not UTF-8"))?;
         Ok(Value::text(&t))
     } else {

@@ -1,20 +1,26 @@
-//! ffi_process: programs run to completion (captured output, stdin, cwd,
-//! env, timeouts that kill the whole process group, rlimits), spawned
-//! children behind `Child` handles, `sh -c`, and the sandbox limit ceiling.
+//! ffi_process: programs run to completion (captured output bounded by
+//! `max_output`, stdin, cwd, env, timeouts that kill every descendant,
+//! rlimits), spawned children behind `Child` handles, `sh -c`, and the
+//! sandbox limit ceiling.
 //!
 //! Files: `process.rs` (rt_process_run*, rt_getpid), `child.rs` (the
 //! `Child` handle: spawn, wait, kill, read output), `shell.rs` (rt_shell*),
 //! `sandbox.rs` (limits, rt_sandbox_*), `spawn.rs` (the engine they share:
-//! options, PATH lookup and capability check, spawning, the poll loop).
+//! options, the inherited environment, PATH lookup and capability check,
+//! spawning, the poll loop), `supervise.rs` (the supervisor process each
+//! child runs under, which reaches every descendant).
 //! The options dict is documented once, in `process.rs`.
 //!
 //! Signals: the library sends SIGTERM/SIGKILL (timeouts, close) and, via
-//! rt_process_kill, any signal the host names, to the child's process group.
-//! It installs no signal handler and never touches SIGCHLD; if the host
-//! ignores SIGCHLD (auto-reaping), exit statuses are lost and reported as Error Io.
+//! rt_process_kill, any signal the host names, to every descendant of the
+//! call (through the child's supervisor, a subreaper: `setsid` and double
+//! forks do not escape). It installs no signal handler and never touches
+//! SIGCHLD; if the host ignores SIGCHLD (auto-reaping), exit statuses are
+//! lost and reported as Error Io.
 
 pub mod child;
 pub mod process;
 pub mod sandbox;
 pub mod shell;
 pub mod spawn;
+pub mod supervise;

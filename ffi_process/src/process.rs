@@ -7,13 +7,26 @@
 //!   `inherit_stdin: true` gives it the host's stdin instead.
 //! - `stdout`, `stderr`: `"capture"` (default), `"inherit"` or `"null"`; not captured → nil in the result.
 //! - `cwd`: working directory (must exist); `./x` programs are found relative to it.
-//! - `env`: dict name → text (set) or nil (remove), over the host's environment
-//!   unless `clear_env: true`. Setting LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT or
-//!   DYLD_* needs unscoped `process.spawn` (SPEC §7).
+//! - `env`: dict name → text (set) or nil (remove), over the inherited
+//!   environment (below) unless `clear_env: true`. Setting any `LD_*` (LD_PRELOAD,
+//!   LD_LIBRARY_PATH, LD_AUDIT...) or `DYLD_*` variable needs unscoped
+//!   `process.spawn` (SPEC §7): CapabilityDenied otherwise.
 //! - `text` (default true): stdout/stderr as text, Error Parse (with the byte
 //!   position) if not UTF-8; false: bytes.
 //! - `timeout_ms` (≥ 0), `grace_ms` (≥ 0, default 0): see `rt_process_run_timeout`.
 //! - `limits`: dict of rlimits (see `sandbox.rs`).
+//! - `max_output` (≥ 0, default 67108864 = 64 MiB): most bytes captured per
+//!   stream. Past it the call returns Error LimitExceeded (naming the stream)
+//!   and the program and all its descendants are killed. For a Child handle it
+//!   bounds the output buffered and not yet read.
+//!
+//! Inherited environment: while the policy is allow-all a child inherits the
+//! host's whole environment. Under a restricted policy, when `env.read` is
+//! scoped a child inherits only the variables the policy lets the caller read
+//! (as `rt_env_get` would), plus those set by the `env` option; and `LD_*` /
+//! `DYLD_*` variables are never inherited unless `process.spawn` is unscoped
+//! (whatever `env.read` says). PATH lookup uses the child's PATH after this
+//! filtering.
 //!
 //! Program lookup: a name without `/` is searched in the child's PATH (the
 //! env option's, else the host's, else `/bin:/usr/bin`); `./x` and `dir/x`
@@ -21,9 +34,14 @@
 //! canonical path of the file found. Missing: NotFound naming the program;
 //! not executable or a directory: PermissionDenied.
 //!
-//! Children start in their own process group (pgid = pid). The call returns
-//! when the child has exited AND its stdout/stderr reached end of file (a
-//! background grandchild that keeps them open keeps the call waiting: give a timeout).
+//! Children start in their own process group (pgid = pid) under a small
+//! supervisor process (the child's parent, a child subreaper; `supervise.rs`):
+//! a timeout, rt_process_kill or a close reaches every descendant, also those
+//! that called `setsid` or were orphaned by a double fork; none survives it.
+//! The call returns when the child has exited AND its stdout/stderr reached end
+//! of file (a background grandchild that keeps them open keeps the call
+//! waiting: give a timeout). Descendants still running then, with the output
+//! closed (daemons), are left running, as they would be without the supervisor.
 
 use crate::sandbox::Limits;
 use crate::spawn::{execute, outcome_value, Options, Out};
@@ -31,10 +49,12 @@ use ffi_sdk::prelude::*;
 use std::time::Duration;
 
 const RUN_OPTS: &[&str] =
-    &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits"];
+    &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output"];
 
 /// Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal).
-/// Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits.
+/// Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output
+/// (default 64 MiB per stream, Error LimitExceeded past it). Under a restricted policy the child inherits only the
+/// variables env.read lets the caller read, and LD_*/DYLD_* only with unscoped process.spawn (module docs).
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, RUN_OPTS, Out::Capture)?;
@@ -42,12 +62,12 @@ pub fn rt_process_run(program: &str, args: Vec<String>, opts: Opts) -> RtResult<
     outcome_value(FN, &oc, &o)
 }
 
-/// Runs a program with a deadline: after `timeout_ms` its whole process group gets SIGTERM, then SIGKILL
-/// `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
+/// Runs a program with a deadline: after `timeout_ms` the program and every descendant (also those that left its
+/// process group) get SIGTERM, then SIGKILL `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
 /// timed_out true and the output captured so far.
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_timeout(program: &str, args: Vec<String>, timeout_ms: u64, opts: Opts) -> RtResult<Value> {
-    let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "grace_ms", "limits"];
+    let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "grace_ms", "limits", "max_output"];
     let mut o = Options::read(FN, &opts, known, Out::Capture)?;
     o.timeout = Some(Duration::from_millis(timeout_ms));
     let oc = execute(FN, program, &args, &o)?;
@@ -55,10 +75,11 @@ pub fn rt_process_run_timeout(program: &str, args: Vec<String>, timeout_ms: u64,
 }
 
 /// Runs a program under resource limits (real rlimits set in the child before exec): `limits` keys
-/// cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run.
+/// cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run
+/// (options and environment rule as rt_process_run).
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_with_limits(program: &str, args: Vec<String>, limits: Dict, opts: Opts) -> RtResult<Value> {
-    let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms"];
+    let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "max_output"];
     let mut o = Options::read(FN, &opts, known, Out::Capture)?;
     o.limits = Limits::parse(FN, limits.0)?;
     let oc = execute(FN, program, &args, &o)?;

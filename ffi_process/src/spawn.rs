@@ -4,12 +4,17 @@
 //! and drains stdout and stderr together, so no pipe ever fills up and
 //! blocks the child (no deadlock whatever the output size).
 //!
-//! Between fork and exec the child runs only `setrlimit` and `sigaction`
-//! (async-signal-safe) with values computed before the spawn: no allocation,
-//! no lock, nothing of ours (DEPENDENCIES.md: a child touching one of our
-//! mutexes hung). Without limits or signals to reset, std uses posix_spawn.
+//! Every child runs under a supervisor process (`supervise.rs`) that
+//! reaches all its descendants. Between fork and exec the processes run only
+//! raw system calls (`prctl`, `clone`, `setpgid`, `setrlimit`, `signal`, and
+//! the supervisor's loop), async-signal-safe, with values and buffers
+//! prepared before the spawn: no allocation, no lock, nothing of ours
+//! (DEPENDENCIES.md: a child touching one of our mutexes hung).
+//!
+//! Environment under a restricted policy (SPEC §7): see [`inherited_env`].
 
 use crate::sandbox::{self, Limits};
+use crate::supervise::{self, Scratch};
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
 use std::ffi::{CString, OsString};
@@ -19,6 +24,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Where a child's stdout or stderr goes.
@@ -58,7 +64,12 @@ pub struct Options {
     pub grace: Duration,
     pub limits: Limits,
     pub kill_on_close: bool,
+    /// Most bytes captured per stream (LimitExceeded beyond, the child and its descendants killed).
+    pub max_output: usize,
 }
+
+/// Default of the `max_output` option: 64 MiB per stream.
+pub const MAX_OUTPUT: usize = 64 << 20;
 
 impl Options {
     /// Reads `opts` accepting only `known` keys; `out` is the default for stdout and stderr.
@@ -76,6 +87,7 @@ impl Options {
             grace: Duration::from_millis(opts.int_in("grace_ms", 0, i64::MAX)?.unwrap_or(0) as u64),
             limits: Limits::default(),
             kill_on_close: opts.bool("kill_on_close")?.unwrap_or(true),
+            max_output: opts.int_in("max_output", 0, i64::MAX)?.map_or(MAX_OUTPUT, |n| usize::try_from(n).unwrap_or(usize::MAX)),
         };
         if !opts.get("grace_ms").is_nil() && known.contains(&"timeout_ms") && o.timeout.is_none() {
             return Err(Error::invalid(func, "option grace_ms needs timeout_ms", opts.get("grace_ms").describe()));
@@ -116,13 +128,15 @@ impl Options {
         Ok(o)
     }
 
-    /// The child's PATH: the env option's, else the host's (unless clear_env), else `/bin:/usr/bin` (execvp's default).
+    /// The child's PATH: the env option's, else the inherited one (see [`inherited_env`]), else `/bin:/usr/bin` (execvp's default).
     fn child_path(&self) -> OsString {
         let from_opts = self.env.iter().rev().find(|(k, _)| k == "PATH");
         let v = match from_opts {
             Some((_, v)) => v.as_ref().map(OsString::from),
-            None if self.clear_env => None,
-            None => std::env::var_os("PATH"),
+            None => match inherited_env(self) {
+                None => std::env::var_os("PATH"),
+                Some(list) => list.into_iter().find(|(k, _)| k == "PATH").map(|(_, v)| v),
+            },
         };
         v.unwrap_or_else(|| OsString::from("/bin:/usr/bin"))
     }
@@ -189,11 +203,44 @@ pub fn check_argv(func: &'static str, program: &str, args: &[String]) -> RtResul
     Ok(())
 }
 
-/// SPEC §7: an environment that sets LD_PRELOAD, LD_LIBRARY_PATH or DYLD_* needs unscoped process.spawn.
+/// A variable read by the dynamic loader: `LD_*` (LD_PRELOAD, LD_LIBRARY_PATH, LD_AUDIT...) or `DYLD_*`.
+pub fn loader_var(name: &[u8]) -> bool {
+    name.starts_with(b"LD_") || name.starts_with(b"DYLD_")
+}
+
+/// The host variables a child inherits, before the env option applies:
+/// `None` = the whole environment (allow-all, or both `env.read` and
+/// `process.spawn` unscoped); otherwise the list. Rule (SPEC §7): under a
+/// restricted policy a child inherits only the variables `env.read` lets the
+/// caller read (every one when env.read is unscoped), and `LD_*`/`DYLD_*`
+/// only when `process.spawn` is unscoped. `clear_env` inherits nothing.
+/// Asked without audit records (the library's own question).
+pub fn inherited_env(o: &Options) -> Option<Vec<(OsString, OsString)>> {
+    if o.clear_env {
+        return Some(Vec::new());
+    }
+    if cap::allow_all() {
+        return None;
+    }
+    let all_vars = cap::query("env.read", "");
+    let spawn_all = cap::query("process.spawn", "");
+    if all_vars && spawn_all {
+        return None;
+    }
+    let keep = |k: &std::ffi::OsStr| {
+        let b = k.as_bytes();
+        if loader_var(b) && !spawn_all {
+            return false;
+        }
+        // A name that is not UTF-8 cannot be named in a scope: inherited only with unscoped env.read.
+        all_vars || k.to_str().is_some_and(|n| cap::query("env.read", n))
+    };
+    Some(std::env::vars_os().filter(|(k, _)| keep(k)).collect())
+}
+
+/// SPEC §7: an env option that sets any `LD_*` or `DYLD_*` variable needs unscoped process.spawn.
 pub fn check_loader_env(func: &'static str, o: &Options) -> RtResult<()> {
-    let risky = o.env.iter().find(|(k, v)| {
-        v.is_some() && (k == "LD_PRELOAD" || k == "LD_LIBRARY_PATH" || k == "LD_AUDIT" || k.starts_with("DYLD_"))
-    });
+    let risky = o.env.iter().find(|(k, v)| v.is_some() && loader_var(k.as_bytes()));
     if let Some((k, _)) = risky {
         cap::check(func, "process.spawn", "").map_err(|mut e| {
             e.message.push_str(&format!(" (unscoped: the env option sets {k})"));
@@ -283,11 +330,45 @@ fn not_found(func: &'static str, program: &str, what: &str) -> Error {
     Error::not_found(func, what, quote(program)).with("program", program)
 }
 
-/// A spawned child and our ends of its pipes.
+/// The host's end of the socket to a child's supervisor (shared by the pump and the handle).
+#[derive(Clone)]
+pub struct Control(Arc<OwnedFd>);
+
+impl Control {
+    fn send(&self, cmd: &[u8]) -> bool {
+        // SAFETY: send on our own socket; MSG_NOSIGNAL: no SIGPIPE once the supervisor is gone.
+        unsafe { libc::send(self.0.as_raw_fd(), cmd.as_ptr().cast(), cmd.len(), libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) == cmd.len() as isize }
+    }
+    /// SIGKILL to every descendant; the supervisor reaps them all and exits. False if it is already gone.
+    pub fn kill_all(&self) -> bool {
+        self.send(&[supervise::CMD_KILL])
+    }
+    /// `sig` to every descendant (SIGKILL: as [`Control::kill_all`]). False if the supervisor is gone.
+    pub fn signal(&self, sig: libc::c_int) -> bool {
+        if sig == libc::SIGKILL {
+            return self.kill_all();
+        }
+        self.send(&[supervise::CMD_SIGNAL, sig as u8])
+    }
+    /// The supervisor exits and leaves what still runs to init (a finished run whose daemons closed its output).
+    pub fn detach(&self) -> bool {
+        self.send(&[supervise::CMD_DETACH])
+    }
+}
+
+/// A spawned child (its supervisor, our direct child) and our ends of its pipes.
 pub struct Running {
+    /// The supervisor: our child, reaped by us.
     pub pid: libc::pid_t,
-    /// Readable when the child exits (None on kernels without pidfd: then polled).
+    /// The program (the supervisor's child; also its process group id).
+    pub prog: libc::pid_t,
+    /// Readable when the supervisor exits (None on kernels without pidfd: then polled).
     pidfd: Option<OwnedFd>,
+    pub ctl: Control,
+    /// The supervisor's socket has not reached end of file.
+    pub ctl_open: bool,
+    /// The program's exit, as its supervisor reported it.
+    pub prog_exit: Option<Exit>,
     stdin: Option<OwnedFd>,
     input: Vec<u8>,
     written: usize,
@@ -331,6 +412,30 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
     }
 }
 
+/// A close-on-exec SOCK_SEQPACKET pair; both ends above 2 (std dup2s the child's stdio onto 0-2).
+fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: socketpair writes two descriptors.
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors we own.
+    let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    let high = |fd: OwnedFd| -> io::Result<OwnedFd> {
+        if fd.as_raw_fd() > 2 {
+            return Ok(fd);
+        }
+        // SAFETY: duplicating a descriptor we own.
+        let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: a fresh descriptor we own.
+        Ok(unsafe { OwnedFd::from_raw_fd(n) })
+    };
+    Ok((high(a)?, high(b)?))
+}
+
 fn stdio_of(o: Out) -> Stdio {
     match o {
         Out::Capture => Stdio::piped(),
@@ -339,12 +444,13 @@ fn stdio_of(o: Out) -> Stdio {
     }
 }
 
-/// Spawns `exe` (argv[0] = `argv0`) in its own process group with `limits` applied.
+/// Spawns `exe` (argv[0] = `argv0`) under a supervisor, in its own process group, with `limits` applied.
 pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &Options, limits: &Limits) -> RtResult<Running> {
     let mut cmd = Command::new(exe);
     cmd.arg0(argv0).args(args);
-    if o.clear_env {
+    if let Some(base) = inherited_env(o) {
         cmd.env_clear();
+        cmd.envs(base);
     }
     for (k, v) in &o.env {
         match v {
@@ -355,6 +461,7 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     if let Some(d) = &o.cwd {
         cmd.current_dir(d);
     }
+    // The supervisor's own group (the program makes its own one).
     cmd.process_group(0);
     cmd.stdin(match &o.stdin {
         In::Null => Stdio::null(),
@@ -363,17 +470,21 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     });
     cmd.stdout(stdio_of(o.stdout)).stderr(stdio_of(o.stderr));
 
-    // Everything the child does before exec, computed now.
+    // Everything the processes do before exec, computed (and allocated) now.
     let (rl, n) = limits.rlimits();
     let rl: [(Resource, libc::rlimit); 5] = rl.map(|(r, l)| (r as Resource, l));
     // Python and some shells ignore SIGXFSZ; a limit must bite in the child (like subprocess's restore_signals).
     let reset_xfsz = ignored(libc::SIGXFSZ);
     let reset_xcpu = ignored(libc::SIGXCPU);
-    if n > 0 || reset_xfsz || reset_xcpu {
-        // SAFETY: the closure runs in the forked child and calls only
-        // async-signal-safe functions on values captured by copy.
-        unsafe {
-            cmd.pre_exec(move || {
+    let (ours, theirs) = socket_pair().map_err(|e| Error::io(func, "socketpair", &e))?;
+    let sock = theirs.as_raw_fd();
+    let mut scratch = Scratch::new();
+    // SAFETY: the closure runs in the forked child and calls only
+    // async-signal-safe functions on values captured by copy and on
+    // buffers allocated before the fork (supervise.rs).
+    unsafe {
+        cmd.pre_exec(move || {
+            let mut setup = || -> io::Result<()> {
                 for (res, lim) in rl.iter().take(n) {
                     if libc::setrlimit(*res, lim) != 0 {
                         return Err(io::Error::last_os_error());
@@ -386,10 +497,13 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
                     libc::signal(libc::SIGXCPU, libc::SIG_DFL);
                 }
                 Ok(())
-            });
-        }
+            };
+            supervise::fork_program(sock, &mut scratch, &mut setup)
+        });
     }
-    let mut child = cmd.spawn().map_err(|e| {
+    let spawned = cmd.spawn();
+    drop(theirs);
+    let mut child = spawned.map_err(|e| {
         let mut err = Error::io(func, quote(argv0), &e).with("program", argv0);
         if n > 0 && e.kind() == io::ErrorKind::PermissionDenied {
             err.message.push_str(" (or a limit above the hard limit)");
@@ -399,7 +513,11 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     let pid = child.id() as libc::pid_t;
     let mut r = Running {
         pid,
+        prog: 0,
         pidfd: pidfd_open(pid),
+        ctl: Control(Arc::new(ours)),
+        ctl_open: true,
+        prog_exit: None,
         stdin: child.stdin.take().map(OwnedFd::from),
         input: match &o.stdin {
             In::Data(d) => d.clone(),
@@ -410,7 +528,15 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     };
     // std's Child only holds the pid now; dropping it neither waits nor kills.
     drop(child);
-    let nb = [r.stdin.as_ref(), r.out[0].as_ref(), r.out[1].as_ref()]
+    // The supervisor reports the program's pid first thing (blocking read: it is running).
+    match r.recv_record(true) {
+        Some((supervise::TAG_PID, p)) if p > 0 => r.prog = p,
+        _ => {
+            r.abandon(false);
+            return Err(Error::plain(Code::Io, func, format!("the supervisor of {} did not report the program's pid", quote(argv0))));
+        }
+    }
+    let nb = [Some(&*r.ctl.0), r.stdin.as_ref(), r.out[0].as_ref(), r.out[1].as_ref()]
         .into_iter()
         .flatten()
         .try_for_each(set_nonblocking);
@@ -449,7 +575,7 @@ impl Exit {
 /// What one `step` saw.
 #[derive(Default, Clone, Copy)]
 pub struct Step {
-    /// The child may have exited (pidfd readable, or the polling fallback's tick).
+    /// The supervisor may have exited (pidfd readable, or the polling fallback's tick).
     pub child_ready: bool,
 }
 
@@ -468,8 +594,9 @@ impl Running {
         const OUT1: u8 = 1;
         const IN: u8 = 2;
         const CHILD: u8 = 3;
-        let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 4];
-        let mut tags = [0u8; 4];
+        const CTL: u8 = 4;
+        let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 5];
+        let mut tags = [0u8; 5];
         let mut n = 0;
         for (s, fd) in self.out.iter().enumerate() {
             if let Some(fd) = fd {
@@ -481,6 +608,11 @@ impl Running {
         if let Some(fd) = &self.stdin {
             fds[n] = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
             tags[n] = IN;
+            n += 1;
+        }
+        if self.ctl_open {
+            fds[n] = libc::pollfd { fd: self.ctl.0.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            tags[n] = CTL;
             n += 1;
         }
         let mut fallback = false;
@@ -516,15 +648,68 @@ impl Running {
                 OUT0 => self.read_out(0, sink),
                 OUT1 => self.read_out(1, sink),
                 IN => self.write_in(),
+                CTL => self.read_ctl(),
                 _ => step.child_ready = true,
             }
         }
         Ok(step)
     }
 
+    /// One record from the supervisor: Some((tag, value)); None at end of file or when none is there (`block`: waits).
+    fn recv_record(&mut self, block: bool) -> Option<(u8, i32)> {
+        let mut b = [0u8; supervise::REC];
+        loop {
+            let flags = if block { 0 } else { libc::MSG_DONTWAIT };
+            // SAFETY: recv into a stack buffer of REC bytes.
+            let k = unsafe { libc::recv(self.ctl.0.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), flags) };
+            if k == supervise::REC as isize {
+                return Some((b[0], i32::from_le_bytes([b[1], b[2], b[3], b[4]])));
+            }
+            if k < 0 {
+                match io::Error::last_os_error().raw_os_error() {
+                    Some(libc::EINTR) => continue,
+                    Some(libc::EAGAIN) => return None,
+                    _ => {}
+                }
+            }
+            if k <= 0 {
+                self.ctl_open = false;
+                return None;
+            }
+            // A short record (not sent by a supervisor): ignored.
+        }
+    }
+
+    /// Reads the supervisor's records now available.
+    pub fn read_ctl(&mut self) {
+        while self.ctl_open {
+            match self.recv_record(false) {
+                Some((supervise::TAG_EXIT, st)) => self.prog_exit = Some(decode(st)),
+                Some(_) => {}
+                None => return,
+            }
+        }
+    }
+
+    /// After the supervisor was reaped: the records it left, up to end of file.
+    pub fn drain_ctl(&mut self) {
+        while self.ctl_open {
+            match self.recv_record(false) {
+                Some((supervise::TAG_EXIT, st)) => self.prog_exit = Some(decode(st)),
+                Some(_) => {}
+                None => {
+                    // Nothing buffered and the peer is dead: end of file next, or EAGAIN if a copy lingers elsewhere.
+                    self.ctl_open = false;
+                }
+            }
+        }
+    }
+
     fn read_out(&mut self, s: usize, sink: &mut dyn FnMut(usize, &[u8])) {
         let mut buf = [0u8; CHUNK];
-        loop {
+        // At most 16 chunks per call: a writer that keeps the pipe full must not keep us here (the caller
+        // checks deadlines and limits between steps).
+        for _ in 0..16 {
             let Some(fd) = &self.out[s] else { return };
             // SAFETY: reading into a stack buffer of CHUNK bytes.
             let k = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
@@ -586,49 +771,15 @@ impl Running {
         }
     }
 
-    /// Kills the group and reaps the child without looking at its output (error paths).
+    /// Kills every descendant and reaps the supervisor without looking at the output (error paths).
     pub fn abandon(&mut self, reaped: bool) {
         self.stdin = None;
         self.out = [None, None];
-        if reaped {
-            let _ = signal_pgid(self.pid, libc::SIGKILL);
-        } else {
-            let _ = signal_group(self.pid, libc::SIGKILL);
+        if !reaped {
+            self.ctl.kill_all();
             let _ = reap_blocking(self.pid);
         }
     }
-}
-
-/// Sends `sig` to the process group led by `pid`, or to `pid` alone if it
-/// left its group. Only for a leader not yet reaped (its zombie keeps the
-/// number reserved). Ok(false): no such process.
-pub fn signal_group(pid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
-    if signal_pgid(pid, sig)? {
-        return Ok(true);
-    }
-    // SAFETY: plain syscall.
-    delivered(unsafe { libc::kill(pid, sig) })
-}
-
-/// The result of kill/killpg: true when sent, false when no such process (ESRCH).
-fn delivered(rc: libc::c_int) -> io::Result<bool> {
-    if rc == 0 {
-        return Ok(true);
-    }
-    let e = io::Error::last_os_error();
-    if e.raw_os_error() == Some(libc::ESRCH) {
-        Ok(false)
-    } else {
-        Err(e)
-    }
-}
-
-/// Sends `sig` to process group `pgid` only. After the leader was reaped this
-/// is still safe while members remain (the kernel does not reuse a number
-/// that is a live group's id); the pid alone must not be signalled then.
-pub fn signal_pgid(pgid: libc::pid_t, sig: libc::c_int) -> io::Result<bool> {
-    // SAFETY: plain syscall.
-    delivered(unsafe { libc::killpg(pgid, sig) })
 }
 
 fn decode(status: libc::c_int) -> Exit {
@@ -674,20 +825,6 @@ pub fn reap_blocking(pid: libc::pid_t) -> io::Result<Exit> {
     }
 }
 
-/// Whether `pid` has exited, without reaping it (its zombie keeps the pid and group id reserved).
-fn exited(pid: libc::pid_t) -> io::Result<bool> {
-    // SAFETY: waitid with WNOWAIT only inspects.
-    unsafe {
-        let mut info: libc::siginfo_t = std::mem::zeroed();
-        let r = libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, libc::WEXITED | libc::WNOHANG | libc::WNOWAIT);
-        if r != 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
-        }
-        Ok(info.si_pid() != 0)
-    }
-}
-
 /// The exit status could not be read: someone else reaped our child.
 pub fn lost_error(func: &'static str, e: &io::Error) -> Error {
     if e.raw_os_error() == Some(libc::ECHILD) {
@@ -704,27 +841,56 @@ pub struct Outcome {
     pub timed_out: bool,
 }
 
-/// How long output is still read after the group was killed on timeout
-/// (a process that left the group may hold the pipes open).
+/// How long output is still read after the supervisor killed everything and
+/// was reaped (a process outside the tree, handed the pipe, may hold it open).
 const DRAIN_AFTER_KILL: Duration = Duration::from_millis(500);
 
+/// Appends `b` to a captured stream of at most `max` bytes; false (and
+/// nothing appended past `max`) when it does not fit. Grows the buffer
+/// without overshooting `max` by more than a doubling would.
+pub fn append_bounded(buf: &mut Vec<u8>, b: &[u8], max: usize) -> bool {
+    let room = max.saturating_sub(buf.len());
+    let fits = b.len() <= room;
+    let b = if fits { b } else { &b[..room] };
+    if buf.capacity() - buf.len() < b.len() {
+        let want = (buf.capacity() * 2).max(buf.len() + b.len()).min(max.max(buf.len() + b.len()));
+        buf.reserve_exact(want - buf.len());
+    }
+    buf.extend_from_slice(b);
+    fits
+}
+
+/// Error LimitExceeded for a stream past `max_output`.
+pub fn output_limit_error(func: &'static str, stream: &str, max: usize, program: &str) -> Error {
+    Error::new(
+        Code::LimitExceeded,
+        func,
+        format!("{stream} exceeded max_output ({max} bytes); the program and its descendants were killed"),
+        quote(program),
+    )
+    .with("stream", stream)
+    .with("max_output", max as i64)
+}
+
 /// Runs a started child to completion on the calling thread: feeds stdin,
-/// collects output until the child has exited and both pipes reached end of
-/// file. On timeout: SIGTERM to the group, `grace` later SIGKILL to the
-/// group (at once when grace is zero); the leader is reaped only after the
-/// SIGKILL, so the group id cannot be reused before it.
-pub fn drive(func: &'static str, mut r: Running, timeout: Option<Duration>, grace: Duration) -> RtResult<Outcome> {
-    let deadline = timeout.map(|t| Instant::now() + t);
+/// collects output (at most `max_output` bytes per stream) until the
+/// program has exited and both pipes reached end of file. On timeout:
+/// SIGTERM to every descendant, `grace` later SIGKILL to every descendant
+/// (at once when grace is zero), through the supervisor. When the program
+/// has exited and its output ended, descendants still running (daemons
+/// that closed the output) are left alone, as before.
+pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> RtResult<Outcome> {
+    let deadline = o.timeout.map(|t| Instant::now() + t);
+    let (grace, max) = (o.grace, o.max_output);
     let mut out: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
-    let mut exit: Option<Exit> = None;
-    let mut leader_done = false;
+    let mut overflow: Option<usize> = None;
+    let mut sup: Option<Exit> = None;
+    let mut sup_ready = false;
+    let mut reaped_at: Option<Instant> = None;
     let mut timed_out = false;
     let mut kill_at: Option<Instant> = None;
-    let mut killed_at: Option<Instant> = None;
-    let fail = |r: &mut Running, reaped: bool, e: Error| -> RtResult<Outcome> {
-        r.abandon(reaped);
-        Err(e)
-    };
+    let mut killed = false;
+    let mut detached = false;
     loop {
         let now = Instant::now();
         if let Some(d) = deadline {
@@ -732,33 +898,39 @@ pub fn drive(func: &'static str, mut r: Running, timeout: Option<Duration>, grac
                 timed_out = true;
                 kill_at = Some(now + grace);
                 if !grace.is_zero() {
-                    let _ = if exit.is_some() { signal_pgid(r.pid, libc::SIGTERM) } else { signal_group(r.pid, libc::SIGTERM) };
+                    r.ctl.signal(libc::SIGTERM);
                 }
             }
         }
-        if let Some(k) = kill_at {
-            if killed_at.is_none() && now >= k {
-                // A leader already reaped (it exited, a group member kept the pipes open): the group only.
-                let _ = if exit.is_some() { signal_pgid(r.pid, libc::SIGKILL) } else { signal_group(r.pid, libc::SIGKILL) };
-                killed_at = Some(now);
-            }
+        if !killed && (overflow.is_some() || kill_at.is_some_and(|k| now >= k)) {
+            r.ctl.kill_all();
+            killed = true;
         }
-        if leader_done && exit.is_none() && (!timed_out || killed_at.is_some()) {
+        if sup_ready && sup.is_none() {
             match try_reap(r.pid) {
-                Ok(Some(e)) => exit = Some(e),
-                Ok(None) => leader_done = false,
-                // ECHILD: someone else reaped it; nothing left to reap.
-                Err(e) => return fail(&mut r, true, lost_error(func, &e)),
+                Ok(Some(x)) => {
+                    sup = Some(x);
+                    reaped_at = Some(now);
+                    r.drain_ctl();
+                }
+                Ok(None) => sup_ready = false,
+                Err(e) => {
+                    r.abandon(true);
+                    return Err(lost_error(func, &e));
+                }
             }
         }
-        if exit.is_some() {
+        let prog_done = r.prog_exit.is_some() || sup.is_some();
+        if prog_done && !r.pipes_open() && sup.is_none() && !detached && !killed && !timed_out {
+            r.ctl.detach();
+            detached = true;
+        }
+        if let Some(at) = reaped_at {
             if !r.pipes_open() {
                 break;
             }
-            if let Some(k) = killed_at {
-                if now >= k + DRAIN_AFTER_KILL {
-                    break;
-                }
+            if (killed || timed_out) && now >= at + DRAIN_AFTER_KILL {
+                break;
             }
         }
         let mut wake: Option<Instant> = None;
@@ -770,26 +942,35 @@ pub fn drive(func: &'static str, mut r: Running, timeout: Option<Duration>, grac
         if !timed_out {
             consider(deadline);
         }
-        if killed_at.is_none() {
+        if !killed {
             consider(kill_at);
         }
-        if exit.is_some() {
-            consider(killed_at.map(|k| k + DRAIN_AFTER_KILL));
+        if killed || timed_out {
+            consider(reaped_at.map(|k| k + DRAIN_AFTER_KILL));
         }
         let to = wake.map(|w| w.saturating_duration_since(now));
-        let watch = !leader_done && exit.is_none();
-        let step = match r.step(to, watch, &mut |s, b| out[s].extend_from_slice(b)) {
-            Ok(s) => s,
-            Err(e) => return fail(&mut r, exit.is_some(), Error::io(func, "poll", &e)),
-        };
-        if watch && step.child_ready {
-            match exited(r.pid) {
-                Ok(done) => leader_done = done,
-                Err(e) => return fail(&mut r, true, lost_error(func, &e)),
+        let watch = sup.is_none();
+        let step = r.step(to, watch, &mut |s, b| {
+            if overflow.is_none() && !append_bounded(&mut out[s], b, max) {
+                overflow = Some(s);
+            }
+        });
+        match step {
+            Ok(st) => {
+                if watch && st.child_ready {
+                    sup_ready = true;
+                }
+            }
+            Err(e) => {
+                r.abandon(sup.is_some());
+                return Err(Error::io(func, "poll", &e));
             }
         }
     }
-    let exit = exit.unwrap_or(Exit::Signal(libc::SIGKILL));
+    if let Some(s) = overflow {
+        return Err(output_limit_error(func, ["stdout", "stderr"][s], max, program));
+    }
+    let exit = r.prog_exit.or(sup).unwrap_or(Exit::Signal(libc::SIGKILL));
     Ok(Outcome { exit, out, timed_out })
 }
 
@@ -800,7 +981,7 @@ pub fn execute(func: &'static str, program: &str, args: &[String], o: &Options) 
     let exe = resolve(func, program, o)?;
     let limits = sandbox::effective(func, &o.limits)?;
     let r = start(func, program, &exe, args, o, &limits)?;
-    drive(func, r, o.timeout, o.grace)
+    drive(func, r, o, program)
 }
 
 /// A captured stream as text (Error Parse on invalid UTF-8) or bytes.

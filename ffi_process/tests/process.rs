@@ -566,8 +566,12 @@ fn runs_survive_concurrent_collections() {
 fn getpid_is_ours() {
     let _g = guard();
     assert_eq!(ok(rt_getpid()).as_int(), Some(std::process::id() as i64));
-    let r = sh_run("echo $PPID", Value::NIL);
-    assert_eq!(txt(r, "stdout").trim(), std::process::id().to_string());
+    // The child's parent is its supervisor (supervise.rs), whose parent is us.
+    let r = sh_run("cat /proc/$PPID/stat", Value::NIL);
+    let stat = txt(r, "stdout");
+    let (comm, rest) = stat.rsplit_once(')').unwrap();
+    assert!(comm.ends_with("(rt-supervisor"), "{stat}");
+    assert_eq!(rest.split_whitespace().nth(1), Some(std::process::id().to_string().as_str()), "{stat}");
 }
 
 #[test]
