@@ -60,8 +60,11 @@ pub fn rt_gzip_decompress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
 
 /// Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst).
 ///
-/// Option `level` 0..=9 (default 6). `dst` is written under a temporary name and renamed
-/// into place, so a failure leaves no partial output. Returns {read, written, uncompressed}.
+/// Option `level` 0..=9 (default 6). `dst` is written under a temporary name in its directory
+/// and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed
+/// (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a
+/// scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held.
+/// Returns {read, written, uncompressed}.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_gzip_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["level"])?;
@@ -81,7 +84,8 @@ pub fn rt_gzip_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value
 /// Decompresses gzip file `src` (all members) to `dst` in constant memory (fs.read src, fs.write dst).
 ///
 /// Option `max_output` (bytes, default 64 GiB): more is LimitExceeded and no output is left.
-/// Corrupt input is Error Parse. Returns {read, written, uncompressed}.
+/// Corrupt input is Error Parse. `dst` is written as by rt_gzip_compress_file.
+/// Returns {read, written, uncompressed}.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_gzip_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output"])?;

@@ -5,8 +5,14 @@
 //! - xz: `liblzma` (maintained fork of xz2) over the system or bundled liblzma;
 //!   multi-stream input, every check type.
 //! - tar: the `tar` crate for the format; extraction is this crate's own
-//!   (safety.rs): every entry's parent is walked with lstat inside the target,
+//!   (safety.rs): the target is opened once and every entry is created
+//!   relative to that descriptor, its parents walked with O_NOFOLLOW,
 //!   nothing is written through links, limits against bombs.
+//!
+//! Files: every path goes through `ffi_sdk::beneath` (checked on its
+//! canonical form; under a scoped capability reached without symlinks and
+//! acted on through descriptors). Outputs are written under a temporary
+//! name in the destination's directory descriptor and renamed into place.
 //!
 //! Errors: corrupt or truncated input and trailing garbage are Error Parse
 //! (details.position = compressed bytes read when it was found); output
@@ -17,9 +23,12 @@ pub mod safety;
 pub mod tar;
 pub mod xz;
 
+use ffi_sdk::beneath::{self, Follow};
 use ffi_sdk::prelude::*;
+use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 /// Buffer size for streaming (file to file, archive reading).
@@ -175,37 +184,116 @@ pub(crate) fn max_output(opts: &Opts, default: u64) -> RtResult<u64> {
     Ok(opts.int_in("max_output", 0, i64::MAX)?.map(|v| v as u64).unwrap_or(default))
 }
 
-/// An output file written under a temporary name beside `dst` and renamed
-/// over it on [`AtomicFile::commit`]; dropped uncommitted, the temporary is removed.
+/// Opens `path` for reading under `fs.read` (ffi_sdk::beneath: checked on its
+/// canonical form and, when the capability is scoped, reached without any
+/// symlink). A directory is InvalidArgument with `dir_msg`.
+pub(crate) fn open_input(func: &'static str, path: &str, dir_msg: &str) -> RtResult<File> {
+    let t = beneath::resolve(func, "fs.read", path, Follow::Yes)?;
+    let f = t.open_read().map_err(|e| t.err(&e))?;
+    let st = beneath::fstat(f.as_raw_fd()).map_err(|e| t.err(&e))?;
+    if beneath::is(&st, libc::S_IFDIR) {
+        return Err(Error::invalid(func, dir_msg, path));
+    }
+    Ok(f)
+}
+
+/// (device, inode) of a stat.
+pub(crate) fn file_id(st: &libc::stat) -> (u64, u64) {
+    (st.st_dev, st.st_ino)
+}
+
+/// The canonical path of what `t` (resolved from `path`) names, for
+/// per-entry capability checks below it: None while the policy is
+/// allow-all (nothing to check). Under a scoped capability it is the path
+/// the policy allowed, which the descriptor walk followed exactly
+/// ([`beneath::Target::canonical`]); unscoped (but audited), the canonical
+/// form of `path`, for the audit records.
+pub(crate) fn canon_of(func: &'static str, path: &str, t: &beneath::Target) -> RtResult<Option<PathBuf>> {
+    if cap::allow_all() {
+        return Ok(None);
+    }
+    if let Some(c) = t.canonical() {
+        return Ok(Some(c.to_path_buf()));
+    }
+    paths::resolve(Path::new(path)).map(Some).map_err(|e| Error::io(func, ffi_sdk::error::quote(path), &e).with("path", path))
+}
+
+/// An output file written under a temporary name beside its destination,
+/// in the destination's directory held as a descriptor, and renamed over
+/// it on [`AtomicFile::commit`]; dropped uncommitted, the temporary is removed.
 pub(crate) struct AtomicFile {
     pub file: Option<File>,
-    tmp: PathBuf,
-    dst: PathBuf,
+    dir: OwnedFd,
+    tmp: CString,
+    name: CString,
     done: bool,
+    /// (device, inode) of the temporary file and of the file it will replace.
+    pub ids: Vec<(u64, u64)>,
 }
 
 impl AtomicFile {
-    pub fn create(dst: &Path) -> io::Result<AtomicFile> {
+    /// Resolves `dst` for `fs.write` (ffi_sdk::beneath; a final symlink is
+    /// followed: its target is replaced, the link kept) and creates the
+    /// temporary beside it. A path ending in `/` is InvalidArgument (it names
+    /// a directory); a directory there is InvalidArgument; under a scoped
+    /// fs.write an existing file with other hard links is refused
+    /// (CapabilityDenied) unless fs.hardlink is held.
+    pub fn create(func: &'static str, dst: &str) -> RtResult<AtomicFile> {
         use std::sync::atomic::{AtomicU64, Ordering};
         static N: AtomicU64 = AtomicU64::new(0);
-        let dir = match dst.parent() {
-            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let name = dst.file_name().ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no file name"))?;
-        let mut tmp_name = std::ffi::OsString::from(".");
-        tmp_name.push(name);
-        tmp_name.push(format!(".{}.{}.tmp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-        let tmp = dir.join(tmp_name);
-        let file = File::options().write(true).create_new(true).open(&tmp)?;
-        Ok(AtomicFile { file: Some(file), tmp, dst: dst.to_path_buf(), done: false })
+        paths::validate(func, dst)?;
+        if dst.ends_with('/') || dst.ends_with("/.") || dst == "." || dst.ends_with("/..") || dst == ".." {
+            return Err(Error::invalid(func, "output path names a directory, not a file", ffi_sdk::error::quote(dst)).with("path", dst));
+        }
+        let t = beneath::resolve(func, "fs.write", dst, Follow::Yes)?;
+        let (dir, name) = t.split().map_err(|e| t.err(&e))?;
+        let mut ids = Vec::new();
+        match beneath::statat(dir.as_raw_fd(), &name, true) {
+            Ok(st) if beneath::is(&st, libc::S_IFDIR) => {
+                return Err(Error::invalid(func, "output path is a directory", ffi_sdk::error::quote(dst)).with("path", dst));
+            }
+            Ok(st) if t.scoped() && beneath::is(&st, libc::S_IFLNK) => return Err(t.err(&io::Error::from_raw_os_error(libc::ELOOP))),
+            Ok(st) => {
+                if t.scoped() {
+                    beneath::refuse_links(func, dst, &st)?;
+                }
+                ids.push(file_id(&st));
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(t.err(&e)),
+        }
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        for _ in 0..16 {
+            let mut tmp = b".".to_vec();
+            tmp.extend_from_slice(name.as_bytes());
+            tmp.extend_from_slice(format!(".{}.{}.tmp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)).as_bytes());
+            let tmp = CString::new(tmp).map_err(|_| Error::invalid(func, "path contains a NUL byte", ffi_sdk::error::quote(dst)))?;
+            match beneath::openat(dir.as_raw_fd(), &tmp, flags, 0o666) {
+                Ok(fd) => {
+                    // Built first, so that its Drop removes the temporary on any failure below.
+                    let mut out = AtomicFile { file: Some(File::from(fd)), dir, tmp, name, done: false, ids };
+                    let st = out.file.as_ref().map(|f| beneath::fstat(f.as_raw_fd()));
+                    match st {
+                        Some(Ok(st)) => out.ids.push(file_id(&st)),
+                        Some(Err(e)) => return Err(t.err(&e)),
+                        None => return Err(Error::internal(func, "output file missing")),
+                    }
+                    return Ok(out);
+                }
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(t.err(&e)),
+            }
+        }
+        Err(Error::new(Code::Io, func, "could not create a unique temporary file", ffi_sdk::error::quote(dst)))
     }
-    pub fn tmp_path(&self) -> &Path {
-        &self.tmp
-    }
+
+    /// Renames the temporary over the destination (in the held directory).
     pub fn commit(mut self) -> io::Result<()> {
         drop(self.file.take());
-        std::fs::rename(&self.tmp, &self.dst)?;
+        let d = self.dir.as_raw_fd();
+        if unsafe { libc::renameat(d, self.tmp.as_ptr(), d, self.name.as_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
         self.done = true;
         Ok(())
     }
@@ -215,16 +303,9 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.done {
             drop(self.file.take());
-            let _ = std::fs::remove_file(&self.tmp);
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.tmp.as_ptr(), 0) };
         }
     }
-}
-
-/// Validates `path` and checks `cap` on it (canonical).
-pub(crate) fn checked_path<'a>(func: &'static str, cap_name: &'static str, path: &'a str) -> RtResult<&'a Path> {
-    let p = paths::validate(func, path)?;
-    cap::check_path(func, cap_name, p)?;
-    Ok(p)
 }
 
 /// File-to-file (de)compression: reads `src` through `make_reader`, writes `dst` atomically.
@@ -238,16 +319,11 @@ pub(crate) fn file_to_file(
     make: &dyn Fn(Box<dyn Read>) -> RtResult<Box<dyn Read>>,
     wrap_out: &dyn Fn(File) -> Box<dyn FinishWrite>,
 ) -> RtResult<Value> {
-    let sp = checked_path(func, "fs.read", src)?;
-    let dp = checked_path(func, "fs.write", dst)?;
-    let f = File::open(sp).map_err(|e| Error::io(func, src, &e))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Error::invalid(func, "source is a directory", src));
-    }
+    let f = open_input(func, src, "source is a directory")?;
     let state = std::rc::Rc::new(std::cell::RefCell::new(SrcState::default()));
     let tracked = Tracked { inner: f, state: state.clone() };
     let mut reader = make(Box::new(tracked))?;
-    let out = AtomicFile::create(dp).map_err(|e| Error::io(func, dst, &e))?;
+    let out = AtomicFile::create(func, dst)?;
     let file = out.file.as_ref().ok_or_else(|| Error::internal(func, "output file missing"))?;
     let mut w = wrap_out(file.try_clone().map_err(|e| Error::io(func, dst, &e))?);
     let n = match copy_limited(&mut reader, &mut w, max) {
@@ -273,9 +349,9 @@ pub(crate) fn file_to_file(
     };
     w.finish_write().map_err(|e| Error::io(func, dst, &e))?;
     drop(w);
+    let written = out.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
     out.commit().map_err(|e| Error::io(func, dst, &e))?;
     let read = state.borrow().read;
-    let written = std::fs::metadata(dp).map(|m| m.len()).unwrap_or(0);
     let d = Value::dict();
     d.set("read", Value::int(read as i64));
     d.set("written", Value::int(written as i64));

@@ -1,41 +1,66 @@
-//! Safe extraction: every write stays inside the target directory.
+//! Safe extraction: every write stays inside the target directory, and no
+//! symlink inside it (present before, or swapped in while extracting) can
+//! redirect a write.
+//!
+//! The target is resolved once through `ffi_sdk::beneath` (fs.write checked
+//! on its canonical form; created with its missing parents if absent) and
+//! opened as a directory descriptor, the root. Everything below happens
+//! relative to that descriptor, never by path:
 //!
 //! Rules (each refusal is an Error naming the entry, details.entry = its name):
 //! - member names: no absolute paths, no `..` component (InvalidArgument);
-//! - each parent component is walked from the canonical target with lstat:
-//!   missing ones are created as directories, real directories are used,
-//!   a symlink is followed only if its canonical target stays inside the
-//!   target and is a directory; anything else is refused (InvalidArgument);
+//! - each parent component is opened from the root, one name at a time,
+//!   with `O_PATH|O_DIRECTORY|O_NOFOLLOW`: missing ones are created with
+//!   `mkdirat` (mode 0755), real directories are entered; a symlink is
+//!   followed only by this walk itself, within the root: its target is read
+//!   (`readlinkat`) and walked the same way, a `..` that would leave the
+//!   root or an absolute target not under the target's canonical path is
+//!   refused (InvalidArgument, "leading outside the target"), as are a
+//!   dangling link and a link to a non-directory; more than 40 links in one
+//!   walk is refused. A non-directory parent is AlreadyExists;
 //! - the final component is never written through: an existing file or
-//!   link there is removed first (option overwrite, default true) and the
-//!   file is created with O_CREAT|O_EXCL|O_NOFOLLOW;
-//! - symlink entries: the target must be relative and, resolved from the
-//!   link's directory, stay inside the target (InvalidArgument);
-//! - hard link entries: the target must be a regular file already extracted
-//!   inside the target (InvalidArgument / NotFound);
+//!   link there is removed first with `unlinkat` (option overwrite, default
+//!   true; a directory in the way is AlreadyExists) and the file is created
+//!   with `openat(parent, name, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW)`;
+//! - symlink entries (`symlinkat`): the target must be relative and,
+//!   resolved lexically from the link's directory (both as named in the
+//!   archive and where that directory really is), stay inside the target
+//!   (InvalidArgument);
+//! - hard link entries (`linkat` between descriptors, never following):
+//!   the target must be a regular file already inside the target, reached
+//!   by the same walk (InvalidArgument / NotFound);
 //! - device files and FIFOs are refused (Unsupported);
-//! - modes keep only the permission bits (setuid, setgid, sticky dropped);
-//!   owners are never changed;
+//! - modes keep only the permission bits (setuid, setgid, sticky dropped;
+//!   `fchmod` on the open file, directories after their contents); owners
+//!   are never changed; mtimes with `futimens` (option preserve_mtime);
 //! - `max_size` (total bytes written, checked against each entry's declared
 //!   size before anything is written) and `max_entries` (LimitExceeded).
 //!
-//! A file that fails half-way is removed. Every entry's destination is
-//! checked against `fs.write` (canonical path).
+//! A file that fails half-way is removed. Unless the policy is allow-all,
+//! every created directory and every entry's destination is checked
+//! against `fs.write` on its real location: the target's canonical path
+//! (under a scoped fs.write, the one the policy allowed and the root was
+//! reached by) joined with the symlink-free components the walk took. Since the walk never lets
+//! the kernel follow a link, that is where the write lands, so a deny
+//! sub-scope inside the target holds.
 
+use ffi_sdk::beneath::{self, Target};
 use ffi_sdk::prelude::*;
-use std::collections::HashSet;
-use std::ffi::OsStr;
-use std::fs::{self, File, OpenOptions, Permissions};
+use std::collections::VecDeque;
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::path::{Component, Path, PathBuf};
+use std::rc::Rc;
 
 /// Default `max_size`: 16 GiB written in total.
 pub const DEFAULT_MAX_SIZE: u64 = 16 << 30;
 /// Default `max_entries`: one million.
 pub const DEFAULT_MAX_ENTRIES: u64 = 1_000_000;
+/// Symlinks one parent walk may follow.
+const MAX_LINKS: usize = 40;
 
 /// Splits a member name into its normal components (skipping `.` and empty ones).
 pub fn member_components(name: &[u8]) -> Result<Vec<&[u8]>, &'static str> {
@@ -78,12 +103,24 @@ pub enum Content {
     PaxSparse1 { realsize: u64 },
 }
 
+/// A directory reached by a walk from the root: its descriptor (O_PATH, or
+/// the root itself) and its real components below the root.
+type Dir = (Rc<OwnedFd>, Vec<Vec<u8>>);
+
 /// Extraction state for one archive.
 pub struct Extractor {
     func: &'static str,
-    root: PathBuf,
-    dirs_ok: HashSet<PathBuf>,
-    dir_meta: Vec<(PathBuf, u32, Option<u64>)>,
+    /// The target directory, opened once.
+    root: Rc<OwnedFd>,
+    /// Its canonical path: absolute symlink targets inside it, per-entry checks.
+    canon: PathBuf,
+    /// Whether per-entry capability checks run (the policy is not allow-all).
+    check: bool,
+    /// The last parent walked: its member components and where they led.
+    /// Dropped whenever this extraction removes or creates a symlink.
+    cache: Option<(Vec<Vec<u8>>, Dir)>,
+    /// Directories to finish: real components, mode, mtime.
+    dir_meta: Vec<(Vec<Vec<u8>>, u32, Option<u64>)>,
     pub entries: u64,
     pub bytes: u64,
     pub max_size: u64,
@@ -94,20 +131,87 @@ pub struct Extractor {
     buf: Vec<u8>,
 }
 
-fn os(c: &[u8]) -> &OsStr {
-    OsStr::from_bytes(c)
+fn errno(n: i32) -> io::Error {
+    io::Error::from_raw_os_error(n)
+}
+
+fn cvt(r: libc::c_int) -> io::Result<()> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn cs(b: &[u8]) -> io::Result<CString> {
+    CString::new(b).map_err(|_| errno(libc::EINVAL))
+}
+
+const DIR_FLAGS: i32 = libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW;
+
+/// `timespec` pair for futimens/utimensat: atime untouched, mtime `t` seconds.
+fn mtime_times(t: u64) -> [libc::timespec; 2] {
+    [
+        libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT },
+        libc::timespec { tv_sec: t.min(i64::MAX as u64) as libc::time_t, tv_nsec: 0 },
+    ]
+}
+
+/// The components of a symlink target, `..` included.
+fn link_components(target: &[u8]) -> VecDeque<(Vec<u8>, bool)> {
+    target.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(|c| (c.to_vec(), true)).collect()
+}
+
+/// `p` without trailing `/` and `/.` (`/` stays `/`).
+fn strip_trailing(p: &str) -> &str {
+    let mut s = p;
+    loop {
+        if s.len() > 1 && s.ends_with('/') {
+            s = &s[..s.len() - 1];
+        } else if s.len() > 2 && s.ends_with("/.") {
+            s = &s[..s.len() - 2];
+        } else if s == "/." {
+            s = "/";
+        } else {
+            return s;
+        }
+    }
 }
 
 impl Extractor {
-    /// `root` must exist; it is canonicalized here.
-    pub fn new(func: &'static str, root: &Path) -> io::Result<Extractor> {
-        let root = fs::canonicalize(root)?;
-        let mut dirs_ok = HashSet::new();
-        dirs_ok.insert(root.clone());
+    /// Opens the extraction root: `target` is `path` resolved for fs.write
+    /// (ffi_sdk::beneath, a final symlink followed). A missing target is
+    /// created with its parents; one that is not a directory is AlreadyExists.
+    pub fn open(func: &'static str, path: &str, target: Target) -> RtResult<Extractor> {
+        let mut t = target;
+        match t.stat() {
+            Ok(st) if beneath::is(&st, libc::S_IFDIR) => {}
+            Ok(_) => return Err(Error::new(Code::AlreadyExists, func, "target exists and is not a directory", path).with("path", path)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                // Created under its plain spelling (`t/.` and `t/` name t; std's create_dir_all,
+                // used while unscoped, cannot make `t/.`), then opened as named.
+                let plain = strip_trailing(path);
+                let m = if plain == path { t } else { beneath::resolve(func, "fs.write", plain, beneath::Follow::Yes)? };
+                m.mkdir_all().map_err(|e| m.err(&e))?;
+                t = beneath::resolve(func, "fs.write", path, beneath::Follow::Yes)?;
+            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) && t.lstat().is_ok() => {
+                return Err(Error::new(Code::AlreadyExists, func, "target exists and is not a directory", path).with("path", path))
+            }
+            Err(e) => return Err(t.err(&e)),
+        }
+        let fd = t.open_dir().map_err(|e| t.err(&e))?;
+        let canon = match crate::canon_of(func, path, &t)? {
+            Some(c) => c,
+            // Allow-all: only needed to recognise absolute links into the target.
+            None => ffi_sdk::paths::resolve(Path::new(path)).map_err(|e| t.err(&e))?,
+        };
         Ok(Extractor {
             func,
-            root,
-            dirs_ok,
+            root: Rc::new(fd),
+            canon,
+            check: !cap::allow_all(),
+            cache: None,
             dir_meta: Vec::new(),
             entries: 0,
             bytes: 0,
@@ -117,10 +221,6 @@ impl Extractor {
             keep_mtime: true,
             buf: Vec::new(),
         })
-    }
-
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// An Error about entry `name`.
@@ -143,116 +243,196 @@ impl Extractor {
         Ok(())
     }
 
-    /// The real directory that holds `comps`' last component, walked from the root with lstat.
-    /// Missing directories are created when `create`.
-    fn parent_dir(&mut self, name: &str, comps: &[&[u8]], create: bool) -> Result<PathBuf, Error> {
-        let mut cur = self.root.clone();
-        for c in &comps[..comps.len().saturating_sub(1)] {
-            let next = cur.join(os(c));
-            if self.dirs_ok.contains(&next) {
-                cur = next;
+    /// The real path of `real` (+ `last`) below the target.
+    fn real_path(&self, real: &[Vec<u8>], last: Option<&[u8]>) -> PathBuf {
+        let mut p = self.canon.clone();
+        for c in real.iter().map(Vec::as_slice).chain(last) {
+            p.push(OsStr::from_bytes(c));
+        }
+        p
+    }
+
+    /// Checks fs.write on a real location below the target (not while allow-all).
+    fn check_cap(&self, real: &[Vec<u8>], last: Option<&[u8]>) -> Result<(), Error> {
+        if !self.check {
+            return Ok(());
+        }
+        cap::check(self.func, "fs.write", &self.real_path(real, last).to_string_lossy())
+    }
+
+    /// The directory `comps` lead to from the root (see the module docs), cached for the next entry.
+    fn walk(&mut self, name: &str, comps: &[&[u8]], create: bool) -> Result<Dir, Error> {
+        if let Some((k, d)) = &self.cache {
+            if k.len() == comps.len() && k.iter().zip(comps).all(|(a, b)| a == b) {
+                return Ok(d.clone());
+            }
+        }
+        let d = self.walk_uncached(name, comps, create)?;
+        self.cache = Some((comps.iter().map(|c| c.to_vec()).collect(), d.clone()));
+        Ok(d)
+    }
+
+    fn walk_uncached(&mut self, name: &str, comps: &[&[u8]], create: bool) -> Result<Dir, Error> {
+        let outside = |x: &Self, via: &[u8]| {
+            x.refuse(
+                Code::InvalidArgument,
+                format!("a parent is a symlink leading outside the target ({})", String::from_utf8_lossy(via)),
+                name,
+            )
+        };
+        // Directories below the root: descriptor and name.
+        let mut stack: Vec<(OwnedFd, Vec<u8>)> = Vec::new();
+        let mut pending: VecDeque<(Vec<u8>, bool)> = comps.iter().map(|c| (c.to_vec(), false)).collect();
+        let mut links = 0usize;
+        // The last link read, for messages.
+        let mut via: Vec<u8> = Vec::new();
+        let real = |stack: &[(OwnedFd, Vec<u8>)]| stack.iter().map(|(_, n)| n.clone()).collect::<Vec<_>>();
+        while let Some((c, from_link)) = pending.pop_front() {
+            if c == b".." {
+                if stack.pop().is_none() {
+                    return Err(outside(self, &via));
+                }
                 continue;
             }
-            match fs::symlink_metadata(&next) {
-                Ok(m) if m.is_dir() => {
-                    self.dirs_ok.insert(next.clone());
-                    cur = next;
+            let cur = stack.last().map_or(self.root.as_raw_fd(), |(f, _)| f.as_raw_fd());
+            let cc = cs(&c).map_err(|e| self.io_err(name, &e))?;
+            match beneath::openat(cur, &cc, DIR_FLAGS, 0) {
+                Ok(fd) => stack.push((fd, c)),
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    if from_link {
+                        return Err(self.refuse(Code::InvalidArgument, "a parent is a dangling symlink", name));
+                    }
+                    if !create {
+                        return Err(self.refuse(Code::NotFound, "a parent directory does not exist", name));
+                    }
+                    self.check_cap(&real(&stack), Some(&c))?;
+                    match cvt(unsafe { libc::mkdirat(cur, cc.as_ptr(), 0o755) }) {
+                        Ok(()) => {}
+                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) => return Err(self.io_err(name, &e)),
+                    }
+                    // Entered like any other: a link swapped in meanwhile is taken apart below.
+                    pending.push_front((c, false));
+                    if links > MAX_LINKS {
+                        return Err(self.refuse(Code::InvalidArgument, "a parent keeps changing while being created", name));
+                    }
+                    links += 1;
                 }
-                Ok(m) if m.file_type().is_symlink() => {
-                    let real = fs::canonicalize(&next).map_err(|_| {
-                        self.refuse(Code::InvalidArgument, "a parent is a dangling symlink", name)
-                    })?;
-                    if !real.starts_with(&self.root) {
+                Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTDIR | libc::ELOOP)) => {
+                    let st = beneath::statat(cur, &cc, true).map_err(|e| self.io_err(name, &e))?;
+                    if !beneath::is(&st, libc::S_IFLNK) {
+                        if from_link {
+                            return Err(self.refuse(Code::InvalidArgument, "a parent is a symlink to a non-directory", name));
+                        }
+                        let p = self.real_path(&real(&stack), Some(&c));
                         return Err(self.refuse(
-                            Code::InvalidArgument,
-                            format!("a parent is a symlink leading outside the target ({})", real.display()),
+                            Code::AlreadyExists,
+                            format!("a parent exists and is not a directory ({})", p.display()),
                             name,
                         ));
                     }
-                    if !real.is_dir() {
-                        return Err(self.refuse(Code::InvalidArgument, "a parent is a symlink to a non-directory", name));
+                    links += 1;
+                    if links > MAX_LINKS {
+                        return Err(self.refuse(Code::InvalidArgument, "too many levels of symlinks in a parent", name));
                     }
-                    cur = real;
-                }
-                Ok(_) => {
-                    return Err(self.refuse(
-                        Code::AlreadyExists,
-                        format!("a parent exists and is not a directory ({})", next.display()),
-                        name,
-                    ))
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound && create => {
-                    cap::check_path(self.func, "fs.write", &next)?;
-                    fs::DirBuilder::new().mode(0o755).create(&next).map_err(|e| self.io_err(name, &e))?;
-                    self.dirs_ok.insert(next.clone());
-                    cur = next;
-                }
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    return Err(self.refuse(Code::NotFound, "a parent directory does not exist", name))
+                    let target = crate::tar::readlinkat(cur, &cc).map_err(|e| self.io_err(name, &e))?;
+                    via = target.clone();
+                    let mut rest = link_components(&target);
+                    if target.first() == Some(&b'/') {
+                        // Absolute: only as a spelling of a place under the target's canonical path.
+                        let root: Vec<&[u8]> = self
+                            .canon
+                            .components()
+                            .filter_map(|k| match k {
+                                Component::Normal(n) => Some(n.as_bytes()),
+                                _ => None,
+                            })
+                            .collect();
+                        let under = rest.len() >= root.len() && rest.iter().zip(&root).all(|((a, _), b)| a.as_slice() == *b);
+                        if !under {
+                            return Err(outside(self, &target));
+                        }
+                        rest.drain(..root.len());
+                        stack.clear();
+                    }
+                    for item in rest.into_iter().rev() {
+                        pending.push_front(item);
+                    }
                 }
                 Err(e) => return Err(self.io_err(name, &e)),
             }
         }
-        Ok(cur)
+        let names = real(&stack);
+        let fd = match stack.pop() {
+            Some((fd, _)) => Rc::new(fd),
+            None => self.root.clone(),
+        };
+        Ok((fd, names))
     }
 
-    /// Destination of a non-directory entry: parents walked and the capability checked.
-    fn leaf_path(&mut self, name: &str, comps: &[&[u8]]) -> Result<PathBuf, Error> {
-        let last = *comps.last().ok_or_else(|| self.refuse(Code::InvalidArgument, "empty member name", name))?;
-        let parent = self.parent_dir(name, comps, true)?;
-        let dest = parent.join(os(last));
-        cap::check_path(self.func, "fs.write", &dest)?;
-        Ok(dest)
+    /// The directory that holds `comps`' last component, and that component.
+    fn parent_of<'c>(&mut self, name: &str, comps: &[&'c [u8]], create: bool) -> Result<(Dir, &'c [u8]), Error> {
+        let Some((last, parents)) = comps.split_last() else {
+            return Err(self.refuse(Code::InvalidArgument, "empty member name", name));
+        };
+        Ok((self.walk(name, parents, create)?, *last))
     }
 
-    /// Removes whatever is at `dest` (a file or link is removed, never written through).
-    fn clear(&self, name: &str, dest: &Path) -> Result<(), Error> {
-        match fs::symlink_metadata(dest) {
-            Ok(m) if m.is_dir() => Err(self.refuse(Code::AlreadyExists, "a directory is in the way", name)),
-            Ok(_) if !self.overwrite => {
-                Err(self.refuse(Code::AlreadyExists, "the file exists (overwrite is false)", name))
+    /// Removes whatever is at `leaf` in `dir` (a file or link is removed, never written through).
+    fn clear(&mut self, name: &str, dir: RawFd, leaf: &CStr) -> Result<(), Error> {
+        match beneath::statat(dir, leaf, true) {
+            Ok(st) if beneath::is(&st, libc::S_IFDIR) => Err(self.refuse(Code::AlreadyExists, "a directory is in the way", name)),
+            Ok(_) if !self.overwrite => Err(self.refuse(Code::AlreadyExists, "the file exists (overwrite is false)", name)),
+            Ok(st) => {
+                if !beneath::is(&st, libc::S_IFREG) {
+                    self.cache = None; // a removed link may have been on a cached walk
+                }
+                match cvt(unsafe { libc::unlinkat(dir, leaf.as_ptr(), 0) }) {
+                    Ok(()) => Ok(()),
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+                    Err(e) => Err(self.io_err(name, &e)),
+                }
             }
-            Ok(_) => fs::remove_file(dest).map_err(|e| self.io_err(name, &e)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
             Err(e) => Err(self.io_err(name, &e)),
         }
     }
 
-    /// Destination of a link entry, cleared.
-    fn dest_for_leaf(&mut self, name: &str, comps: &[&[u8]]) -> Result<PathBuf, Error> {
-        let dest = self.leaf_path(name, comps)?;
-        self.clear(name, &dest)?;
-        Ok(dest)
-    }
-
     /// A directory entry.
     pub fn directory(&mut self, name: &str, comps: &[&[u8]], mode: u32, mtime: Option<u64>) -> Result<(), Error> {
-        let Some(last) = comps.last() else {
+        if comps.is_empty() {
             return Ok(()); // "./": the target itself
+        }
+        let ((dir, real), last) = self.parent_of(name, comps, true)?;
+        self.check_cap(&real, Some(last))?;
+        let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
+        let d = dir.as_raw_fd();
+        let mkdir = |x: &Self| match cvt(unsafe { libc::mkdirat(d, leaf.as_ptr(), 0o700) }) {
+            Ok(()) => Ok(()),
+            // Made meanwhile (by a racing entry or process): fine if it is a directory.
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) && beneath::statat(d, &leaf, true).is_ok_and(|s| beneath::is(&s, libc::S_IFDIR)) => Ok(()),
+            Err(e) => Err(x.io_err(name, &e)),
         };
-        let parent = self.parent_dir(name, comps, true)?;
-        let dest = parent.join(os(last));
-        cap::check_path(self.func, "fs.write", &dest)?;
-        match fs::symlink_metadata(&dest) {
-            Ok(m) if m.is_dir() => {}
+        match beneath::statat(d, &leaf, true) {
+            Ok(st) if beneath::is(&st, libc::S_IFDIR) => {}
             Ok(_) if !self.overwrite => {
                 return Err(self.refuse(Code::AlreadyExists, "a file is in the way of a directory", name));
             }
             Ok(_) => {
-                fs::remove_file(&dest).map_err(|e| self.io_err(name, &e))?;
-                fs::DirBuilder::new().mode(0o700).create(&dest).map_err(|e| self.io_err(name, &e))?;
+                self.clear(name, d, &leaf)?;
+                mkdir(self)?;
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                fs::DirBuilder::new().mode(0o700).create(&dest).map_err(|e| self.io_err(name, &e))?;
-            }
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => mkdir(self)?,
             Err(e) => return Err(self.io_err(name, &e)),
         }
-        self.dirs_ok.insert(dest.clone());
-        self.dir_meta.push((dest, mode & 0o777, mtime));
+        let mut at = real;
+        at.push(last.to_vec());
+        self.dir_meta.push((at, mode & 0o777, mtime));
         Ok(())
     }
 
     /// A regular file entry of `size` bytes (declared; the real size for sparse files).
+    #[allow(clippy::too_many_arguments)]
     pub fn file(
         &mut self,
         name: &str,
@@ -276,24 +456,22 @@ impl Extractor {
                 .with("limit", self.max_size),
             ));
         }
-        let dest = self.leaf_path(name, comps)?;
+        let ((dir, real), last) = self.parent_of(name, comps, true)?;
+        self.check_cap(&real, Some(last))?;
+        let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
+        let d = dir.as_raw_fd();
         // O_CREAT|O_EXCL|O_NOFOLLOW: never opens what is there; if something is, clear it and retry.
-        let open = || {
-            OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&dest)
-        };
-        let f = match open() {
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+        let open = || beneath::openat(d, &leaf, flags, 0o600);
+        let fd = match open() {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                self.clear(name, &dest)?;
+                self.clear(name, d, &leaf)?;
                 open().map_err(|e| self.io_err(name, &e))?
             }
             Err(e) => return Err(ExError::Rt(self.io_err(name, &e))),
         };
+        let f = File::from(fd);
         let mut buf = std::mem::take(&mut self.buf);
         if buf.is_empty() {
             buf = vec![0u8; crate::BUF];
@@ -302,16 +480,17 @@ impl Extractor {
         self.buf = buf;
         let r = r.and_then(|written| {
             self.bytes += written;
-            f.set_permissions(Permissions::from_mode(mode & 0o777)).map_err(|e| ExError::Rt(self.io_err(name, &e)))?;
+            let wr = |e: io::Error| ExError::Rt(self.io_err(name, &e));
+            cvt(unsafe { libc::fchmod(f.as_raw_fd(), (mode & 0o777) as libc::mode_t) }).map_err(wr)?;
             if let (true, Some(t)) = (self.keep_mtime, mtime) {
-                f.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(t))
-                    .map_err(|e| ExError::Rt(self.io_err(name, &e)))?;
+                let times = mtime_times(t);
+                cvt(unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) }).map_err(wr)?;
             }
             Ok(())
         });
         if r.is_err() {
             drop(f);
-            let _ = fs::remove_file(&dest);
+            unsafe { libc::unlinkat(d, leaf.as_ptr(), 0) };
         }
         r
     }
@@ -390,20 +569,10 @@ impl Extractor {
         }
     }
 
-    /// A symlink entry; its target must stay inside the target directory.
-    pub fn symlink(&mut self, name: &str, comps: &[&[u8]], target: &[u8]) -> Result<(), Error> {
-        if target.is_empty() {
-            return Err(self.refuse(Code::InvalidArgument, "symlink with an empty target", name));
-        }
-        if target[0] == b'/' {
-            return Err(self.refuse(
-                Code::InvalidArgument,
-                format!("symlink to an absolute path refused ({})", String::from_utf8_lossy(target)),
-                name,
-            ));
-        }
-        // Resolve lexically from the link's directory, inside the archive's namespace.
-        let mut depth = comps.len().saturating_sub(1) as i64;
+    /// Refuses a symlink target that, resolved lexically from a directory
+    /// `depth` levels below the target, leaves it.
+    fn link_stays_inside(&self, name: &str, depth: usize, target: &[u8]) -> Result<(), Error> {
+        let mut depth = depth as i64;
         for c in target.split(|b| *b == b'/') {
             match c {
                 b"" | b"." => {}
@@ -420,8 +589,34 @@ impl Extractor {
                 _ => depth += 1,
             }
         }
-        let dest = self.dest_for_leaf(name, comps)?;
-        std::os::unix::fs::symlink(os(target), &dest).map_err(|e| self.io_err(name, &e))
+        Ok(())
+    }
+
+    /// A symlink entry; its target must stay inside the target directory.
+    pub fn symlink(&mut self, name: &str, comps: &[&[u8]], target: &[u8]) -> Result<(), Error> {
+        if target.is_empty() {
+            return Err(self.refuse(Code::InvalidArgument, "symlink with an empty target", name));
+        }
+        if target[0] == b'/' {
+            return Err(self.refuse(
+                Code::InvalidArgument,
+                format!("symlink to an absolute path refused ({})", String::from_utf8_lossy(target)),
+                name,
+            ));
+        }
+        if target.contains(&0) {
+            return Err(self.refuse(Code::InvalidArgument, "NUL byte in symlink target refused", name));
+        }
+        // In the archive's namespace first (before anything is created), then where the link really goes.
+        self.link_stays_inside(name, comps.len().saturating_sub(1), target)?;
+        let ((dir, real), last) = self.parent_of(name, comps, true)?;
+        self.link_stays_inside(name, real.len(), target)?;
+        self.check_cap(&real, Some(last))?;
+        let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
+        let tc = cs(target).map_err(|e| self.io_err(name, &e))?;
+        self.clear(name, dir.as_raw_fd(), &leaf)?;
+        self.cache = None; // a new link may change where a cached walk leads
+        cvt(unsafe { libc::symlinkat(tc.as_ptr(), dir.as_raw_fd(), leaf.as_ptr()) }).map_err(|e| self.io_err(name, &e))
     }
 
     /// A hard link entry to `target` (a member name already extracted).
@@ -429,13 +624,14 @@ impl Extractor {
         let tname = String::from_utf8_lossy(target).to_string();
         let tcomps = member_components(target)
             .map_err(|why| self.refuse(Code::InvalidArgument, format!("hard link target: {why} ({tname})"), name))?;
-        let Some(tlast) = tcomps.last() else {
+        if tcomps.is_empty() {
             return Err(self.refuse(Code::InvalidArgument, "hard link with an empty target", name));
-        };
-        let tparent = self.parent_dir(name, &tcomps, false)?;
-        let src = tparent.join(os(tlast));
-        match fs::symlink_metadata(&src) {
-            Ok(m) if m.is_file() => {}
+        }
+        // The source: reached by the same walk from the root, a regular file itself (never followed).
+        let ((sdir, sreal), slast) = self.parent_of(name, &tcomps, false)?;
+        let sleaf = cs(slast).map_err(|e| self.io_err(name, &e))?;
+        match beneath::statat(sdir.as_raw_fd(), &sleaf, true) {
+            Ok(st) if beneath::is(&st, libc::S_IFREG) => {}
             Ok(_) => {
                 return Err(self.refuse(
                     Code::InvalidArgument,
@@ -447,32 +643,66 @@ impl Extractor {
                 return Err(self.refuse(Code::NotFound, format!("hard link target is not in the target ({tname})"), name))
             }
         }
-        let real = fs::canonicalize(&src).map_err(|e| self.io_err(name, &e))?;
-        if !real.starts_with(&self.root) {
-            return Err(self.refuse(Code::InvalidArgument, "hard link target outside the target refused", name));
+        let ((dir, real), last) = self.parent_of(name, comps, true)?;
+        if real == sreal && last == slast {
+            return Ok(()); // the entry names its own target
         }
-        let dest = self.dest_for_leaf(name, comps)?;
-        if dest == src {
-            return Ok(());
-        }
-        fs::hard_link(&src, &dest).map_err(|e| self.io_err(name, &e))
+        self.check_cap(&real, Some(last))?;
+        let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
+        self.clear(name, dir.as_raw_fd(), &leaf)?;
+        // Flags 0: a symlink swapped in at the source is linked as itself, never followed.
+        cvt(unsafe { libc::linkat(sdir.as_raw_fd(), sleaf.as_ptr(), dir.as_raw_fd(), leaf.as_ptr(), 0) })
+            .map_err(|e| self.io_err(name, &e))
     }
 
     /// Applies directory modes and mtimes, deepest first (after their contents are written).
+    /// Each directory is reached again from the root by its real components, with O_NOFOLLOW.
     pub fn finish(&mut self) -> Result<(), Error> {
         let metas = std::mem::take(&mut self.dir_meta);
-        for (path, mode, mtime) in metas.iter().rev() {
-            match fs::symlink_metadata(path) {
-                Ok(m) if m.is_dir() => {}
-                _ => continue,
-            }
-            if let (true, Some(t)) = (self.keep_mtime, mtime) {
-                if let Ok(d) = File::open(path) {
-                    let _ = d.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(*t));
+        for (real, mode, mtime) in metas.iter().rev() {
+            let Some((last, parents)) = real.split_last() else { continue };
+            let mut fd: Option<OwnedFd> = None;
+            let mut lost = false;
+            for c in parents {
+                let at = fd.as_ref().map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+                match cs(c).and_then(|c| beneath::openat(at, &c, DIR_FLAGS, 0)) {
+                    Ok(next) => fd = Some(next),
+                    Err(_) => {
+                        lost = true;
+                        break;
+                    }
                 }
             }
-            fs::set_permissions(path, Permissions::from_mode(*mode))
-                .map_err(|e| Error::io(self.func, path.display(), &e))?;
+            if lost {
+                continue; // moved or removed meanwhile
+            }
+            let at = fd.as_ref().map_or(self.root.as_raw_fd(), |f| f.as_raw_fd());
+            let Ok(leaf) = cs(last) else { continue };
+            let path = self.real_path(parents, Some(last));
+            let fail = |e: io::Error| Error::io(self.func, path.display(), &e).with("path", path.to_string_lossy().as_ref());
+            match beneath::openat(at, &leaf, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0) {
+                Ok(d) => {
+                    if let (true, Some(t)) = (self.keep_mtime, mtime) {
+                        let times = mtime_times(*t);
+                        let _ = unsafe { libc::futimens(d.as_raw_fd(), times.as_ptr()) };
+                    }
+                    cvt(unsafe { libc::fchmod(d.as_raw_fd(), *mode as libc::mode_t) }).map_err(fail)?;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
+                    // Not readable (its mode was set already, e.g. a duplicate entry): by name, never following.
+                    match beneath::statat(at, &leaf, true) {
+                        Ok(st) if beneath::is(&st, libc::S_IFDIR) => {}
+                        _ => continue,
+                    }
+                    if let (true, Some(t)) = (self.keep_mtime, mtime) {
+                        let times = mtime_times(*t);
+                        let _ = unsafe { libc::utimensat(at, leaf.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
+                    }
+                    cvt(unsafe { libc::fchmodat(at, leaf.as_ptr(), *mode as libc::mode_t, libc::AT_SYMLINK_NOFOLLOW) })
+                        .map_err(fail)?;
+                }
+                Err(_) => continue, // replaced or removed meanwhile
+            }
         }
         Ok(())
     }

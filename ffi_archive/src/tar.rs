@@ -7,13 +7,15 @@
 
 use crate::safety::{member_components, Content, ExError, Extractor};
 use crate::{Compression, SrcState, Tracked};
+use ffi_sdk::beneath::{self, Follow};
 use ffi_sdk::prelude::*;
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::ffi::{CStr, CString, OsStr};
+use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
@@ -25,11 +27,7 @@ struct Source {
 }
 
 fn open_source(func: &'static str, path: &str, compression: Option<Compression>, memlimit: u64) -> RtResult<Source> {
-    let p = crate::checked_path(func, "fs.read", path)?;
-    let f = File::open(p).map_err(|e| Error::io(func, path, &e))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
-        return Err(Error::invalid(func, "archive path is a directory", path));
-    }
+    let f = crate::open_input(func, path, "archive path is a directory")?;
     let state = Rc::new(RefCell::new(SrcState::default()));
     let mut br = BufReader::with_capacity(crate::BUF, Tracked { inner: f, state: state.clone() });
     let kind = match compression {
@@ -205,10 +203,12 @@ pub fn rt_tar_list(archive: &str, opts: Opts) -> RtResult<Value> {
 
 /// Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely.
 ///
-/// Checks fs.read on the archive and fs.write on the target and on every entry's destination.
-/// Refused with an Error naming the entry (details.entry): absolute names, `..`, links or
-/// parents leading outside the target, device files and FIFOs; setuid/setgid bits are dropped
-/// and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
+/// Checks fs.read on the archive and fs.write on the target and on every entry's real
+/// destination. The target is opened once; every entry is created relative to it through
+/// descriptors, parents walked with O_NOFOLLOW, so no symlink (there before or swapped in
+/// meanwhile) can redirect a write. Refused with an Error naming the entry (details.entry):
+/// absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
+/// setuid/setgid bits are dropped and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
 /// `max_entries` (default 1000000) against bombs (LimitExceeded); `overwrite` (default true:
 /// existing files are replaced, never written through); `preserve_mtime` (default true);
 /// `compression` ("auto", "none", "gzip", "xz"); `memlimit` (xz decoder). The target is created
@@ -222,17 +222,10 @@ pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<V
     let keep_mtime = opts.bool("preserve_mtime")?.unwrap_or(true);
     let comp = Compression::from_opt(FN, opts.text("compression")?)?;
     let memlimit = memlimit_opt(&opts)?;
-    let tp = crate::checked_path(FN, "fs.write", target_dir)?;
+    // Checked before the archive is opened; created (if missing) after.
+    let target = beneath::resolve(FN, "fs.write", target_dir, Follow::Yes)?;
     let src = open_source(FN, archive, comp, memlimit)?;
-    match fs::symlink_metadata(tp) {
-        Ok(m) if m.is_dir() || (m.file_type().is_symlink() && tp.is_dir()) => {}
-        Ok(_) => return Err(Error::new(Code::AlreadyExists, FN, "target exists and is not a directory", target_dir)),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            fs::create_dir_all(tp).map_err(|e| Error::io(FN, target_dir, &e))?;
-        }
-        Err(e) => return Err(Error::io(FN, target_dir, &e)),
-    }
-    let mut x = Extractor::new(FN, tp).map_err(|e| Error::io(FN, target_dir, &e))?;
+    let mut x = Extractor::open(FN, target_dir, target)?;
     x.max_entries = max_entries;
     x.max_size = max_size;
     x.overwrite = overwrite;
@@ -290,55 +283,307 @@ pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<V
 
 // ---------------------------------------------------------------- create
 
+/// Where the content of a file to archive is read from in the writing pass.
+enum Src {
+    /// Nothing to read (directories).
+    None,
+    /// A symlink stored as a link: its target, read with readlinkat.
+    Link(Vec<u8>),
+    /// A path the caller named (or a followed link): resolved again through beneath.
+    Path { path: String, follow: Follow },
+    /// A name in a directory reached from anchor `anchor` by the names `dir`, each opened O_NOFOLLOW.
+    At { anchor: usize, dir: Rc<[CString]>, name: CString },
+}
+
 /// One file-system object to archive.
 struct Item {
     name: Vec<u8>,
-    path: PathBuf,
-    meta: fs::Metadata,
+    /// The path for messages.
+    display: String,
+    st: libc::stat,
+    src: Src,
 }
 
+/// A directory the walk started from (a source, or a followed link to a
+/// directory): how to open it again, and which object it must be.
+struct Anchor {
+    path: String,
+    follow: Follow,
+    id: (u64, u64),
+    /// Held open for the first [`KEEP_ANCHORS`] anchors; the others are reopened.
+    fd: Option<OwnedFd>,
+}
+
+const KEEP_ANCHORS: usize = 64;
+
+/// One directory being walked.
+struct Frame {
+    fd: OwnedFd,
+    anchor: usize,
+    /// Names from the anchor to this directory.
+    rel: Rc<[CString]>,
+    /// Archive name of the directory ("" for a source's root).
+    name: Vec<u8>,
+    display: String,
+    /// Real location, for per-entry checks (None while allow-all).
+    canon: Option<PathBuf>,
+    id: (u64, u64),
+    /// Names left, reversed (pop yields them in byte order).
+    left: Vec<CString>,
+}
+
+/// Collects what to archive by walking each source through descriptors:
+/// every directory is opened with O_NOFOLLOW relative to its parent's
+/// descriptor; a symlink is stored as a link, or (option follow_symlinks)
+/// resolved as a path through beneath so the policy is checked on it.
 struct Walk<'a> {
     func: &'static str,
     follow: bool,
     skip: &'a [(u64, u64)],
     items: Vec<Item>,
+    anchors: Vec<Anchor>,
+    /// Writing pass: the last directory a file was opened in.
+    last_dir: Option<(usize, Rc<[CString]>, OwnedFd)>,
+}
+
+fn bytes_display(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn join_display(base: &str, name: &CStr) -> String {
+    let n = bytes_display(name.to_bytes());
+    if base.ends_with('/') {
+        format!("{base}{n}")
+    } else {
+        format!("{base}/{n}")
+    }
+}
+
+fn join_name(prefix: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut n = prefix.to_vec();
+    if !n.is_empty() && !n.ends_with(b"/") {
+        n.push(b'/');
+    }
+    n.extend_from_slice(name);
+    n
+}
+
+/// readlinkat into a byte vector (any length).
+pub(crate) fn readlinkat(dir: RawFd, name: &CStr) -> io::Result<Vec<u8>> {
+    let mut cap = 256usize;
+    loop {
+        let mut buf = vec![0u8; cap];
+        let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), cap) };
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let n = n as usize;
+        if n < cap {
+            buf.truncate(n);
+            return Ok(buf);
+        }
+        cap *= 2;
+    }
+}
+
+fn kind_error(func: &'static str, st: &libc::stat, display: &str) -> Error {
+    let what = if beneath::is(st, libc::S_IFIFO) {
+        "FIFO"
+    } else if beneath::is(st, libc::S_IFSOCK) {
+        "socket"
+    } else {
+        "device file"
+    };
+    Error::new(Code::Unsupported, func, format!("cannot archive a {what}"), display).with("path", display)
 }
 
 impl Walk<'_> {
-    fn meta(&self, p: &Path) -> RtResult<fs::Metadata> {
-        let m = if self.follow { fs::metadata(p) } else { fs::symlink_metadata(p) };
-        m.map_err(|e| Error::io(self.func, p.display(), &e))
+    fn io(&self, display: &str, e: &io::Error) -> Error {
+        Error::io(self.func, display, e).with("path", display)
     }
 
-    /// Adds `path` as `name`, and a directory's contents below it (sorted by name).
-    fn add(&mut self, name: Vec<u8>, path: PathBuf) -> RtResult<()> {
-        cap::check_path(self.func, "fs.read", &path)?;
-        let meta = self.meta(&path)?;
-        if self.skip.contains(&(meta.dev(), meta.ino())) {
+    fn skipped(&self, st: &libc::stat) -> bool {
+        self.skip.contains(&crate::file_id(st))
+    }
+
+    fn anchor(&mut self, path: String, follow: Follow, id: (u64, u64), fd: &OwnedFd) -> usize {
+        let keep = if self.anchors.len() < KEEP_ANCHORS { fd.try_clone().ok() } else { None };
+        self.anchors.push(Anchor { path, follow, id, fd: keep });
+        self.anchors.len() - 1
+    }
+
+    /// Adds the source `path` as `name` ("" for a directory whose contents
+    /// are named relative to it), and a directory's contents below it.
+    /// `follow_root`: the source is followed even without follow_symlinks.
+    fn add_root(&mut self, name: Vec<u8>, path: &str, follow_root: bool) -> RtResult<()> {
+        let trailing = path.ends_with('/') || path.ends_with("/.");
+        let fol = if self.follow || follow_root || trailing { Follow::Yes } else { Follow::No };
+        let t = beneath::resolve(self.func, "fs.read", path, fol)?;
+        let st = t.stat().map_err(|e| t.err(&e))?;
+        if self.skipped(&st) {
             return Ok(());
         }
-        let is_dir = meta.is_dir();
-        if !name.is_empty() {
-            self.items.push(Item { name: name.clone(), path: path.clone(), meta });
+        if beneath::is(&st, libc::S_IFDIR) {
+            let fd = t.open_dir().map_err(|e| t.err(&e))?;
+            let st = beneath::fstat(fd.as_raw_fd()).map_err(|e| t.err(&e))?;
+            let canon = crate::canon_of(self.func, path, &t)?;
+            if !name.is_empty() {
+                self.items.push(Item { name: name.clone(), display: path.to_string(), st, src: Src::None });
+            }
+            let a = self.anchor(path.to_string(), fol, crate::file_id(&st), &fd);
+            let frame = self.frame(fd, a, Rc::from(Vec::new()), name, path.to_string(), canon, crate::file_id(&st))?;
+            return self.run(frame);
         }
-        if is_dir {
-            let mut kids: Vec<_> = fs::read_dir(&path)
-                .map_err(|e| Error::io(self.func, path.display(), &e))?
-                .map(|d| d.map(|d| d.file_name()))
-                .collect::<Result<_, _>>()
-                .map_err(|e| Error::io(self.func, path.display(), &e))?;
-            kids.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
-            for k in kids {
-                let mut n = name.clone();
-                if !n.is_empty() && !n.ends_with(b"/") {
-                    n.push(b'/');
+        let src = if beneath::is(&st, libc::S_IFREG) {
+            Src::Path { path: path.to_string(), follow: fol }
+        } else if beneath::is(&st, libc::S_IFLNK) {
+            Src::Link(readlinkat(t.dirfd(), t.name()).map_err(|e| t.err(&e))?)
+        } else {
+            return Err(kind_error(self.func, &st, path));
+        };
+        self.items.push(Item { name, display: path.to_string(), st, src });
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn frame(
+        &self,
+        fd: OwnedFd,
+        anchor: usize,
+        rel: Rc<[CString]>,
+        name: Vec<u8>,
+        display: String,
+        canon: Option<PathBuf>,
+        id: (u64, u64),
+    ) -> RtResult<Frame> {
+        let mut left = beneath::read_names(fd.as_raw_fd()).map_err(|e| self.io(&display, &e))?;
+        left.sort_unstable_by(|a, b| b.as_bytes().cmp(a.as_bytes()));
+        Ok(Frame { fd, anchor, rel, name, display, canon, id, left })
+    }
+
+    /// Depth-first over descriptors (iterative: deep trees do not grow the stack).
+    fn run(&mut self, first: Frame) -> RtResult<()> {
+        let mut stack = vec![first];
+        while let Some(top) = stack.last_mut() {
+            let Some(c) = top.left.pop() else {
+                stack.pop();
+                continue;
+            };
+            let display = join_display(&top.display, &c);
+            let canon = top.canon.as_ref().map(|p| p.join(OsStr::from_bytes(c.to_bytes())));
+            let name = join_name(&top.name, c.to_bytes());
+            let dfd = top.fd.as_raw_fd();
+            let (anchor, rel) = (top.anchor, top.rel.clone());
+            let st = match beneath::statat(dfd, &c, true) {
+                Ok(st) => st,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue, // vanished meanwhile
+                Err(e) => return Err(self.io(&display, &e)),
+            };
+            // The entry's own location (the objects below it were reached through descriptors from there).
+            if let Some(cp) = &canon {
+                cap::check(self.func, "fs.read", &cp.to_string_lossy())?;
+            }
+            if self.skipped(&st) {
+                continue;
+            }
+            let loops = |id: (u64, u64), stack: &[Frame]| stack.iter().any(|f| f.id == id);
+            if beneath::is(&st, libc::S_IFDIR) {
+                let fd = beneath::openat(dfd, &c, libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+                    .map_err(|e| self.io(&display, &e))?;
+                let st = beneath::fstat(fd.as_raw_fd()).map_err(|e| self.io(&display, &e))?;
+                let mut r: Vec<CString> = rel.to_vec();
+                r.push(c.clone());
+                self.items.push(Item { name: name.clone(), display: display.clone(), st, src: Src::None });
+                let f = self.frame(fd, anchor, Rc::from(r), name, display, canon, crate::file_id(&st))?;
+                stack.push(f);
+            } else if beneath::is(&st, libc::S_IFREG) {
+                self.items.push(Item { name, display, st, src: Src::At { anchor, dir: rel, name: c } });
+            } else if beneath::is(&st, libc::S_IFLNK) && self.follow {
+                // Resolved like any path the caller names: checked on its target, walked without symlinks.
+                let lp = canon.as_ref().map_or_else(|| display.clone(), |p| p.to_string_lossy().into_owned());
+                let t = beneath::resolve(self.func, "fs.read", &lp, Follow::Yes)?;
+                let tst = t.stat().map_err(|e| t.err(&e))?;
+                if self.skipped(&tst) {
+                    continue;
                 }
-                n.extend_from_slice(k.as_bytes());
-                self.add(n, path.join(&k))?;
+                if beneath::is(&tst, libc::S_IFDIR) {
+                    let fd = t.open_dir().map_err(|e| t.err(&e))?;
+                    let tst = beneath::fstat(fd.as_raw_fd()).map_err(|e| t.err(&e))?;
+                    let id = crate::file_id(&tst);
+                    if loops(id, &stack) {
+                        return Err(Error::new(Code::Io, self.func, "symlink loop", &display).with("path", display.as_str()));
+                    }
+                    let tcanon = crate::canon_of(self.func, &lp, &t)?;
+                    self.items.push(Item { name: name.clone(), display: display.clone(), st: tst, src: Src::None });
+                    let a = self.anchor(lp, Follow::Yes, id, &fd);
+                    let f = self.frame(fd, a, Rc::from(Vec::new()), name, display, tcanon, id)?;
+                    stack.push(f);
+                } else if beneath::is(&tst, libc::S_IFREG) {
+                    self.items.push(Item { name, display, st: tst, src: Src::Path { path: lp, follow: Follow::Yes } });
+                } else {
+                    return Err(kind_error(self.func, &tst, &display));
+                }
+            } else if beneath::is(&st, libc::S_IFLNK) {
+                let target = readlinkat(dfd, &c).map_err(|e| self.io(&display, &e))?;
+                self.items.push(Item { name, display, st, src: Src::Link(target) });
+            } else {
+                return Err(kind_error(self.func, &st, &display));
             }
         }
         Ok(())
     }
+
+    /// Opens anchor `a` (held, or resolved again and checked to be the same directory).
+    fn open_anchor(&self, a: usize) -> RtResult<OwnedFd> {
+        let an = &self.anchors[a];
+        if let Some(fd) = &an.fd {
+            return fd.try_clone().map_err(|e| self.io(&an.path, &e));
+        }
+        let t = beneath::resolve(self.func, "fs.read", &an.path, an.follow)?;
+        let fd = t.open_dir().map_err(|e| t.err(&e))?;
+        let st = beneath::fstat(fd.as_raw_fd()).map_err(|e| t.err(&e))?;
+        if crate::file_id(&st) != an.id {
+            return Err(changed_while_archived(self.func, &an.path));
+        }
+        Ok(fd)
+    }
+
+    /// Opens a regular file of the walk for reading: the same object the walk saw.
+    fn open_item(&mut self, it: &Item) -> RtResult<File> {
+        let f = match &it.src {
+            Src::Path { path, follow } => {
+                let t = beneath::resolve(self.func, "fs.read", path, *follow)?;
+                t.open_read().map_err(|e| t.err(&e))?
+            }
+            Src::At { anchor, dir, name } => {
+                let hit = matches!(&self.last_dir, Some((a, d, _)) if *a == *anchor && (Rc::ptr_eq(d, dir) || d[..] == dir[..]));
+                if !hit {
+                    let mut fd = self.open_anchor(*anchor)?;
+                    for c in dir.iter() {
+                        fd = beneath::openat(fd.as_raw_fd(), c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0)
+                            .map_err(|e| self.io(&it.display, &e))?;
+                    }
+                    self.last_dir = Some((*anchor, dir.clone(), fd));
+                }
+                let Some((_, _, dfd)) = &self.last_dir else {
+                    return Err(Error::internal(self.func, "directory cache empty"));
+                };
+                let fd = beneath::openat(dfd.as_raw_fd(), name, libc::O_RDONLY | libc::O_NOFOLLOW, 0)
+                    .map_err(|e| self.io(&it.display, &e))?;
+                File::from(fd)
+            }
+            Src::None | Src::Link(_) => return Err(Error::internal(self.func, "not a regular file")),
+        };
+        let st = beneath::fstat(f.as_raw_fd()).map_err(|e| self.io(&it.display, &e))?;
+        if crate::file_id(&st) != crate::file_id(&it.st) {
+            return Err(changed_while_archived(self.func, &it.display));
+        }
+        Ok(f)
+    }
+}
+
+fn changed_while_archived(func: &'static str, display: &str) -> Error {
+    Error::new(Code::Io, func, "the file was replaced while being archived", display).with("path", display)
 }
 
 /// Archive name for a source path given in a list: relative paths as given (normalized),
@@ -398,9 +643,11 @@ impl<R: Read> Read for Exact<R> {
 /// Options: `compression` ("auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none;
 /// "none", "gzip", "xz"), `level` (gzip 0..=9 / xz preset 0..=9, default 6), `deterministic`
 /// (bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names),
-/// `follow_symlinks` (default false: links are stored as links). Device files, FIFOs and sockets
-/// are Error Unsupported. The archive is written under a temporary name and renamed into place.
-/// Returns {entries, bytes}.
+/// `follow_symlinks` (default false: links are stored as links; true: each link is resolved
+/// and checked against fs.read like a path the caller names). Sources are walked through
+/// directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
+/// The archive is written under a temporary name and renamed into place; `output` is
+/// resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value> {
     opts.only(&["compression", "level", "deterministic", "mtime", "follow_symlinks", "base"])?;
@@ -410,21 +657,22 @@ pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value
     let fixed_mtime = opts.int_in("mtime", 0, 0o77777777777)?.unwrap_or(0) as u64;
     let follow = opts.bool("follow_symlinks")?.unwrap_or(false);
     let base = opts.text("base")?;
-    let op = crate::checked_path(FN, "fs.write", output)?;
+    // The output first: checked (and its temporary created) before any source is read.
+    let out = crate::AtomicFile::create(FN, output)?;
 
-    // Sources: a text path, or an array of text paths.
-    let mut roots: Vec<(Vec<u8>, PathBuf)> = Vec::new();
+    // Sources: a text path, or an array of text paths: (name, path, follow the path itself).
+    let mut roots: Vec<(Vec<u8>, String, bool)> = Vec::new();
     if let Some(s) = sources.as_text() {
         if base.is_some() {
             return Err(Error::invalid(FN, "option base needs sources as an array of paths", "base"));
         }
-        let p = paths::validate(FN, s)?;
-        let m = fs::metadata(p).map_err(|e| Error::io(FN, s, &e))?;
-        if m.is_dir() {
-            roots.push((Vec::new(), p.to_path_buf()));
+        let t = beneath::resolve(FN, "fs.read", s, Follow::Yes)?;
+        let st = t.stat().map_err(|e| t.err(&e))?;
+        if beneath::is(&st, libc::S_IFDIR) {
+            roots.push((Vec::new(), s.to_string(), true));
         } else {
-            let name = p.file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
-            roots.push((name, p.to_path_buf()));
+            let name = Path::new(s).file_name().map(|n| n.as_bytes().to_vec()).unwrap_or_default();
+            roots.push((name, s.to_string(), false));
         }
     } else if sources.is_array() {
         if sources.is_empty() {
@@ -444,28 +692,22 @@ pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value
                     if s.starts_with('/') {
                         return Err(Error::invalid(FN, "with option base, sources must be relative", s));
                     }
-                    roots.push((list_name(FN, s)?, b.join(s)));
+                    roots.push((list_name(FN, s)?, b.join(s).to_string_lossy().into_owned(), false));
                 }
-                None => roots.push((list_name(FN, s)?, PathBuf::from(s))),
+                None => roots.push((list_name(FN, s)?, s.to_string(), false)),
             }
         }
     } else {
         return Err(ffi_sdk::args::kind_error(FN, 1, "sources", "text or array of text", sources));
     }
 
-    let out = crate::AtomicFile::create(op).map_err(|e| Error::io(FN, output, &e))?;
-    let mut skip = Vec::new();
-    if let Ok(m) = fs::metadata(out.tmp_path()) {
-        skip.push((m.dev(), m.ino()));
+    // Neither the archive being written nor the file it replaces is archived.
+    let skip = out.ids.clone();
+    let mut walk = Walk { func: FN, follow, skip: &skip, items: Vec::new(), anchors: Vec::new(), last_dir: None };
+    for (name, path, follow_root) in roots {
+        walk.add_root(name, &path, follow_root)?;
     }
-    if let Ok(m) = fs::metadata(op) {
-        skip.push((m.dev(), m.ino()));
-    }
-    let mut walk = Walk { func: FN, follow, skip: &skip, items: Vec::new() };
-    for (name, path) in roots {
-        walk.add(name, path)?;
-    }
-    let mut items = walk.items;
+    let mut items = std::mem::take(&mut walk.items);
     if deterministic {
         items.sort_by(|a, b| a.name.cmp(&b.name));
     }
@@ -474,56 +716,51 @@ pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value
     let mut b = ::tar::Builder::new(w);
     let werr = |e: io::Error| Error::io(FN, output, &e);
     for it in &items {
-        let ft = it.meta.file_type();
+        let st = &it.st;
         let mut h = ::tar::Header::new_gnu();
-        h.set_mode(it.meta.mode() & 0o7777);
+        h.set_mode(st.st_mode & 0o7777);
         if deterministic {
             h.set_mtime(fixed_mtime);
             h.set_uid(0);
             h.set_gid(0);
         } else {
-            h.set_mtime(it.meta.mtime().max(0) as u64);
-            h.set_uid(it.meta.uid() as u64);
-            h.set_gid(it.meta.gid() as u64);
+            h.set_mtime(st.st_mtime.max(0) as u64);
+            h.set_uid(st.st_uid as u64);
+            h.set_gid(st.st_gid as u64);
         }
-        let name = Path::new(std::ffi::OsStr::from_bytes(&it.name));
-        if ft.is_dir() {
-            h.set_entry_type(::tar::EntryType::Directory);
-            h.set_size(0);
-            let mut n = it.name.clone();
-            n.push(b'/');
-            b.append_data(&mut h, Path::new(std::ffi::OsStr::from_bytes(&n)), io::empty()).map_err(werr)?;
-        } else if ft.is_file() {
-            let f = File::open(&it.path).map_err(|e| Error::io(FN, it.path.display(), &e))?;
-            h.set_entry_type(::tar::EntryType::Regular);
-            h.set_size(it.meta.len());
-            let r = Exact { r: f, left: it.meta.len() };
-            b.append_data(&mut h, name, r).map_err(|e| match e.kind() {
-                io::ErrorKind::UnexpectedEof => Error::io(FN, it.path.display(), &e),
-                _ => werr(e),
-            })?;
-        } else if ft.is_symlink() {
-            let target = fs::read_link(&it.path).map_err(|e| Error::io(FN, it.path.display(), &e))?;
-            h.set_entry_type(::tar::EntryType::Symlink);
-            h.set_size(0);
-            b.append_link(&mut h, name, &target).map_err(werr)?;
-        } else {
-            let what = if ft.is_fifo() {
-                "FIFO"
-            } else if ft.is_socket() {
-                "socket"
-            } else {
-                "device file"
-            };
-            return Err(Error::new(Code::Unsupported, FN, format!("cannot archive a {what}"), it.path.display()));
+        let name = Path::new(OsStr::from_bytes(&it.name));
+        match &it.src {
+            Src::None => {
+                h.set_entry_type(::tar::EntryType::Directory);
+                h.set_size(0);
+                let mut n = it.name.clone();
+                n.push(b'/');
+                b.append_data(&mut h, Path::new(OsStr::from_bytes(&n)), io::empty()).map_err(werr)?;
+            }
+            Src::Link(target) => {
+                h.set_entry_type(::tar::EntryType::Symlink);
+                h.set_size(0);
+                b.append_link(&mut h, name, Path::new(OsStr::from_bytes(target))).map_err(werr)?;
+            }
+            Src::Path { .. } | Src::At { .. } => {
+                let f = walk.open_item(it)?;
+                let len = st.st_size.max(0) as u64;
+                h.set_entry_type(::tar::EntryType::Regular);
+                h.set_size(len);
+                let r = Exact { r: f, left: len };
+                b.append_data(&mut h, name, r).map_err(|e| match e.kind() {
+                    io::ErrorKind::UnexpectedEof => Error::io(FN, &it.display, &e),
+                    _ => werr(e),
+                })?;
+            }
         }
     }
     b.finish().map_err(werr)?;
     let mut w = b.into_inner().map_err(werr)?;
     w.finish_write().map_err(werr)?;
     drop(w);
+    let size = out.file.as_ref().and_then(|f| f.metadata().ok()).map_or(0, |m| m.len());
     out.commit().map_err(werr)?;
-    let size = fs::metadata(op).map(|m| m.len()).unwrap_or(0);
     let d = Value::dict();
     d.set("entries", Value::int(items.len() as i64));
     d.set("bytes", Value::int(size as i64));

@@ -95,8 +95,8 @@ pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
 
 /// Compresses file `src` to .xz file `dst` in constant memory (fs.read src, fs.write dst).
 ///
-/// Options as rt_xz_compress. Written under a temporary name and renamed into place.
-/// Returns {read, written, uncompressed}.
+/// Options as rt_xz_compress. `dst` is written as by rt_gzip_compress_file (a temporary
+/// name renamed into place). Returns {read, written, uncompressed}.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["preset", "extreme", "check"])?;
@@ -113,7 +113,8 @@ pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> 
 /// Decompresses .xz file `src` (all streams) to `dst` in constant memory (fs.read src, fs.write dst).
 ///
 /// Options: `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either,
-/// LimitExceeded and no output is left. Corrupt input is Error Parse. Returns {read, written, uncompressed}.
+/// LimitExceeded and no output is left. Corrupt input is Error Parse. `dst` is written as by
+/// rt_gzip_compress_file. Returns {read, written, uncompressed}.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_xz_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output", "memlimit"])?;

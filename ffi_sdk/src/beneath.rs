@@ -478,7 +478,9 @@ impl Target {
     /// is entered without following symlinks.
     pub fn mkdir_all(&self) -> io::Result<()> {
         if !self.scoped {
-            return std::fs::create_dir_all(OsStr::from_bytes(self.name.to_bytes()));
+            // `new/.` and `new/` name `new`: std cannot create the spelled form.
+            let p = std::str::from_utf8(self.name.to_bytes()).map_err(|_| errno(libc::EINVAL))?;
+            return std::fs::create_dir_all(strip_trailing(p).0);
         }
         let mut cur: Option<OwnedFd> = None;
         for c in &self.missing {
