@@ -1,1 +1,62 @@
-//! ffi_concurrent: Threads, locks, channels, parallel map. Not built yet: no exports.
+//! ffi_concurrent: threads, locks, channels, atomics, thread locals and
+//! parallel map over runtime values (docs/CONCURRENCY.md).
+//!
+//! Memory (SPEC §4): every value this library keeps in Rust-owned memory
+//! (a channel buffer, a mutex's or rwlock's content, a thread's argument and
+//! result, a thread-local) is held in a [`slot::Slot`], which pins it while
+//! it is held and unpins it when it is taken out. Parallel map passes only
+//! indexes through rayon: its items are read from the input array and its
+//! results stored straight into the (collector-allocated) output array.
+//! Every thread the library starts is registered with the collector for its
+//! whole life before it touches a value ([`ffi_sdk::callable::LibraryThread`]).
+//!
+//! - `thread`: spawn / join / ids / sleep (capability `thread` for spawning).
+//! - `sync`: mutex and rwlock holding one value each.
+//! - `channel`: bounded, rendezvous and unbounded channels of values.
+//! - `parallel`: parallel map and for-each on a rayon pool (capability `thread`).
+//! - `atomic`: atomic ints and bools; `tls`: thread-local values.
+
+pub mod atomic;
+pub mod channel;
+pub mod parallel;
+pub mod slot;
+pub mod sync;
+pub mod thread;
+pub mod tls;
+
+use std::cell::Cell;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static MY_ID: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A new thread id (process-unique, never 0).
+pub(crate) fn new_id() -> u64 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// The calling thread's id (assigned on first use; threads the library
+/// spawns get theirs at spawn time).
+pub fn current_id() -> u64 {
+    MY_ID.with(|c| {
+        let v = c.get();
+        if v != 0 {
+            return v;
+        }
+        let id = new_id();
+        c.set(id);
+        id
+    })
+}
+
+pub(crate) fn set_current_id(id: u64) {
+    MY_ID.with(|c| c.set(id));
+}
+
+/// A timeout option in milliseconds: None = wait forever; Some(0) = do not wait.
+pub(crate) fn timeout_opt(o: &ffi_sdk::Opts) -> ffi_sdk::RtResult<Option<std::time::Duration>> {
+    Ok(o.int_in("timeout_ms", 0, i64::MAX / 1_000_000)?.map(|ms| std::time::Duration::from_millis(ms as u64)))
+}

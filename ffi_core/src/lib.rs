@@ -8,6 +8,7 @@
 //! - `registry`: every loaded library's functions, `rt_registry_*`.
 //! - `caps`: the capability policy (SPEC §7), `rt_cap_*`.
 
+pub mod callback;
 pub mod caps;
 pub mod dict;
 pub mod error;

@@ -63,23 +63,6 @@ pub fn check_path(func: &'static str, cap: &'static str, path: &Path) -> RtResul
     decide(func, cap, &canon.to_string_lossy())
 }
 
-/// Checks `cap` on a path without following a symlink in its last component
-/// (canonical parent joined with the final name): for operations that act
-/// on a link itself (delete, remove).
-pub fn check_path_nofollow(func: &'static str, cap: &'static str, path: &Path) -> RtResult<()> {
-    if allow_all() {
-        return Ok(());
-    }
-    match (path.parent(), path.file_name()) {
-        (Some(parent), Some(name)) => {
-            let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
-            let canon = crate::paths::resolve(parent).map_err(|e| Error::io(func, parent.display(), &e))?.join(name);
-            decide(func, cap, &canon.to_string_lossy())
-        }
-        _ => check_path(func, cap, path),
-    }
-}
-
 /// Whether `cap` allows `resource` (already canonical for paths), audited
 /// like any check: the filter form of [`check`], for entries found by a
 /// descriptor walk.

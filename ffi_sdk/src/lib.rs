@@ -21,6 +21,7 @@ pub mod bench;
 pub mod beneath;
 pub mod boundary;
 pub mod build;
+pub mod callable;
 pub mod cap;
 pub mod error;
 pub mod handle;

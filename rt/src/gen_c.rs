@@ -51,6 +51,7 @@ fn helper_names() -> Vec<String> {
     .map(|s| s.to_string())
     .collect();
     v.extend((0..=8).map(|n| format!("rt_as_fn{n}")));
+    v.extend(["rt_callback_fn1", "rt_callback_fn2", "rt_callback_release_fn"].map(String::from));
     v
 }
 
@@ -238,6 +239,24 @@ static inline void *rt_v_heap_ptr(RtValue v) {{
             "static inline RtFn{n} rt_as_fn{n}(void *p) {{ RtFn{n} f; memcpy(&f, &p, sizeof f); return f; }}"
         );
     }
+
+    // Host callbacks (docs/CONCURRENCY.md).
+    o.push_str(
+        "
+/* Host callbacks: what rt_callback_new / rt_callback_new2 wrap into a
+ * callable value that library threads call (any thread, maybe several at
+ * once), and the release function rt_callback_on_release sets. The
+ * rt_callback_fn* helpers give the void * those functions take. */
+typedef RtValue (*RtCallback1)(void *user_data, RtValue arg);
+typedef RtValue (*RtCallback2)(void *user_data, RtValue a, RtValue b);
+typedef void (*RtCallbackRelease)(void *user_data);
+/* rt_callback_set_flags: the callback returns its result with one pin, which the library drops. */
+#define RT_CALLBACK_RESULT_PINNED 1u
+static inline void *rt_callback_fn1(RtCallback1 f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+static inline void *rt_callback_fn2(RtCallback2 f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+static inline void *rt_callback_release_fn(RtCallbackRelease f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+",
+    );
 
     // Kinds.
     o.push_str("\n/* ---- Kinds (rt_kind) ---- */\ntypedef enum RtKind {\n");

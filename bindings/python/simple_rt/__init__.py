@@ -18,10 +18,12 @@ target/debug (then target/release).
 from ._runtime import (  # noqa: F401
     CODES,
     DOMAINS,
+    Callback,
     Handle,
     LoadError,
     RtError,
     call,
+    callback,
     current_policy,
     host,
     lib_dir,

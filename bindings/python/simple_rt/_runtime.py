@@ -25,6 +25,17 @@ Collector rules for CPython (SPEC section 4, DEPENDENCIES.md):
   Without libffi (or with SIMPLE_RT_NO_LIBFFI=1) plain ctypes calls are used
   and the short window remains (`Runtime.mode` says which).
 - `Handle` objects keep their word pinned for their whole life.
+- Python callables passed where the library wants a callable (thread
+  spawn, parallel map) become Callback handles (`Runtime.callback`): one
+  module-wide ctypes trampoline, `user_data` = a token naming the Python
+  function in `_CALLBACKS`. The library runs it on its own threads (already
+  registered with the collector; the attach bracket here nests) while the
+  calling thread waits inside a ctypes call with the GIL released. The
+  trampoline returns its result pinned (RT_CALLBACK_RESULT_PINNED: the
+  library drops the pin once it holds the word) and turns an exception into
+  an Error value (RtError keeps its code; anything else is Panic). The token
+  is dropped by the callback's release function, once the library is done
+  with it (docs/CONCURRENCY.md).
 
 The call path (`_fast_call`, one Python function per domain function, built
 once): immediates (None, bool, ints in 61 bits, floats whose low 3 bits are
@@ -209,6 +220,113 @@ class Handle:
         except Exception:
             t, state = "?", "?"
         return "<simple_rt.Handle %s %s %#x>" % (t, state, self._word or 0)
+
+
+class Callback(Handle):
+    """A Callback handle running a Python callable on library threads (see
+    `simple_rt.callback`). Passing a plain Python callable makes a temporary
+    one per call instead."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, word, fn):
+        Handle.__init__(self, word)
+        self.fn = fn
+
+    def __call__(self, *args):
+        return self.fn(*args)
+
+
+#: token -> (Python callable, True when it takes no argument): the callbacks
+#: the library may still call. Dropped by `_release_cb` (the library's release).
+_CALLBACKS = {}
+
+
+def _tokens():
+    i = 1
+    while True:
+        yield i
+        i += 1
+
+
+_TOKENS = _tokens()
+
+
+def _arity_of(fn):
+    """2 when `fn` needs exactly two positional arguments, else 1."""
+    import inspect
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return 1
+    req = [p for p in sig.parameters.values()
+           if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty]
+    return 2 if len(req) == 2 else 1
+
+
+def _takes_none(fn):
+    """True when `fn` cannot take one positional argument (a nil argument is then dropped)."""
+    import inspect
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return False
+    return not any(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD, p.VAR_POSITIONAL)
+                   for p in sig.parameters.values())
+
+
+def _run_callback(token, words):
+    """Body of the trampolines: runs on a library thread holding the GIL.
+    Returns the result word pinned (the library drops the pin)."""
+    rt = _RUNTIME
+    with rt.attached():
+        f = rt._frame()
+        try:
+            try:
+                entry = _CALLBACKS.get(token)
+                if entry is None:
+                    raise RtError(CODES["Closed"], "Closed", "simple_rt: the Python callback was released")
+                fn, none_ok = entry
+                args = [rt.from_value(w) for w in words]
+                if none_ok and len(args) == 1 and args[0] is None:
+                    args = []
+                w = rt.build(f, RES, fn(*args))
+            except RtError as e:
+                w = rt._error_word(f, RES, e.code if e.code > 0 else CODES["Panic"], e.message or str(e))
+            except BaseException as e:  # noqa: B902 - nothing may unwind into C
+                w = rt._error_word(f, RES, CODES["Panic"],
+                                   "python callback raised %s: %s" % (type(e).__name__, e))
+            rt.pin(w)
+            return w
+        except BaseException:
+            return NIL  # could not even build the Error (out of memory): nil
+        finally:
+            rt._release(f)
+
+
+def _tramp1(user_data, a):
+    return _run_callback(user_data or 0, (a,))
+
+
+def _tramp2(user_data, a, b):
+    return _run_callback(user_data or 0, (a, b))
+
+
+def _release_cb(user_data):
+    _CALLBACKS.pop(user_data or 0, None)
+
+
+_TRAMP1 = ctypes.CFUNCTYPE(V, ctypes.c_void_p, V)(_tramp1)
+_TRAMP2 = ctypes.CFUNCTYPE(V, ctypes.c_void_p, V, V)(_tramp2)
+_RELEASE = ctypes.CFUNCTYPE(None, ctypes.c_void_p)(_release_cb)
+_TRAMP1_ADDR = ctypes.cast(_TRAMP1, ctypes.c_void_p).value
+_TRAMP2_ADDR = ctypes.cast(_TRAMP2, ctypes.c_void_p).value
+_RELEASE_ADDR = ctypes.cast(_RELEASE, ctypes.c_void_p).value
+
+
+def callback(fn, arity=None):
+    """A reusable Callback handle for the Python callable `fn` (1 or 2 arguments)."""
+    return runtime().callback(fn, arity)
 
 
 def _candidate_dirs():
@@ -449,6 +567,15 @@ class Runtime:
         self.op_array = op("rt_array_new", "u64", ["size"], V, S)
         self.op_dict = op("rt_dict_new", "u64", [], V)
         self.op_registry = op("rt_registry_json", "u64", [], V)
+        # Callbacks (absent from an older libffi_core.so: then Python callables are refused).
+        try:
+            self.op_callback = op("rt_callback_new", "u64", ["ptr", "ptr"], V, P, P)
+            self.op_callback2 = op("rt_callback_new2", "u64", ["ptr", "ptr"], V, P, P)
+            self.callback_set_flags = sig("rt_callback_set_flags", V, V, ctypes.c_uint32)
+            self.callback_on_release = sig("rt_callback_on_release", V, V, P)
+            self.op_error_new = op("rt_error_new", "u64", ["u64", "u64"], V, ctypes.c_uint32, V)
+        except AttributeError:
+            self.op_callback = None
         self._arity_cif = [self.ffi.cif("u64", ["u64"] * n) if self.ffi is not None else None
                            for n in range(9)]
         self._pool = []
@@ -636,7 +763,55 @@ class Runtime:
             return x._word
         if isinstance(x, (list, tuple, dict)):
             return None
+        if callable(x):
+            if isinstance(x, Callback):
+                return x.word
+            return self._callback_word(f, slot, x, None)
         raise TypeError("simple_rt: cannot convert %s to a runtime value" % t.__name__)
+
+    # ---- callbacks (Python callables run by library threads) ----
+    def _callback_word(self, f, slot, fn, arity):
+        """Makes a Callback handle for `fn` into frame slot `slot`; returns its word."""
+        if self.op_callback is None:
+            raise TypeError("simple_rt: this libffi_core.so has no rt_callback_new")
+        if arity is None:
+            arity = _arity_of(fn)
+        if arity not in (1, 2):
+            raise ValueError("simple_rt: a callback takes 1 or 2 arguments, not %r" % (arity,))
+        token = next(_TOKENS)
+        _CALLBACKS[token] = (fn, _takes_none(fn))
+        try:
+            op = self.op_callback if arity == 1 else self.op_callback2
+            tramp = _TRAMP1_ADDR if arity == 1 else _TRAMP2_ADDR
+            if self.ffi is not None:
+                w = self._new(f, slot, op, tramp, token)
+            else:
+                w = self._new(f, slot, op, ctypes.c_void_p(tramp), ctypes.c_void_p(token))
+            self._check(w)
+            self._check(self.callback_set_flags(w, 1))  # RT_CALLBACK_RESULT_PINNED
+            self._check(self.callback_on_release(w, _RELEASE_ADDR))
+        except BaseException:
+            _CALLBACKS.pop(token, None)
+            raise
+        return w
+
+    def callback(self, fn, arity=None):
+        """A Callback handle (a `Callback`, usable as a callable argument any
+        number of times) running the Python callable `fn` with 1 or 2
+        arguments (default: 2 when `fn` needs exactly 2 positional ones)."""
+        with self.attached():
+            f = self._frame()
+            try:
+                return Callback(self._callback_word(f, RES, fn, arity), fn)
+            finally:
+                self._release(f)
+
+    def _error_word(self, f, slot, code, message):
+        """An Error value with `code` and `message` made into `slot`."""
+        mw = self.build(f, TMP, message)
+        if self.ffi is not None:
+            return self._new(f, slot, self.op_error_new, code, mw)
+        return self._new(f, slot, self.op_error_new, code, mw)
 
     def _blob(self, f, slot, op, b):
         if self.ffi is not None:

@@ -1,0 +1,145 @@
+//! Parallel map and for-each on a rayon pool whose threads are registered
+//! with the collector for their whole life. Only indexes go through rayon:
+//! each worker reads item i from the input array (kept reachable by the
+//! caller's stack) and stores its result straight into slot i of the
+//! output array (collector memory), so no value sits in Rust-owned memory.
+
+use ffi_sdk::abi::{self, RtValue};
+use ffi_sdk::callable::{library_thread_exit, library_thread_start, Callable};
+use ffi_sdk::prelude::*;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+static POOL: OnceLock<Result<rayon::ThreadPool, String>> = OnceLock::new();
+
+/// The library's worker pool (one thread per available CPU), started on first use.
+pub fn pool(func: &str) -> RtResult<&'static rayon::ThreadPool> {
+    POOL.get_or_init(|| {
+        let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .thread_name(|i| format!("rt-worker-{i}"))
+            .start_handler(|_| library_thread_start())
+            .exit_handler(|_| library_thread_exit())
+            .build()
+            .map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| Error::internal(func, format!("cannot start the worker pool: {e}")))
+}
+
+/// Word pointers shared with the workers (collector memory kept alive by the caller's stack).
+#[derive(Clone, Copy)]
+struct Words(*mut RtValue);
+unsafe impl Send for Words {}
+unsafe impl Sync for Words {}
+
+struct Failure {
+    index: usize,
+    err: Error,
+}
+
+fn workers(func: &'static str, opts: &Opts, n: usize) -> RtResult<usize> {
+    opts.only(&["threads"])?;
+    let p = pool(func)?;
+    let cap = opts.int_in("threads", 1, 4096)?.map_or(usize::MAX, |t| t as usize);
+    Ok(p.current_num_threads().min(cap).min(n).max(1))
+}
+
+/// Runs `callable` on every item (on `k` workers); `out` receives results when given.
+fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: Option<Words>, k: usize) -> RtResult<()> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let first: Mutex<Option<Failure>> = Mutex::new(None);
+    let input = Words(items as *mut RtValue);
+    let work = || {
+        let input = input;
+        loop {
+            if failed.load(Ordering::Relaxed) {
+                break;
+            }
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            if i >= n {
+                break;
+            }
+            let item = unsafe { std::ptr::read_volatile(input.0.add(i)) };
+            let w = c.call(func, &[item]);
+            let v = Value::from_raw(w);
+            if v.is_error() {
+                let mut f = first.lock();
+                if f.is_none() {
+                    *f = Some(Failure { index: i, err: Error::from_value(v) });
+                }
+                failed.store(true, Ordering::Relaxed);
+                break;
+            }
+            if let Some(o) = out {
+                unsafe { std::ptr::write_volatile(o.0.add(i), w) };
+            }
+        }
+    };
+    let p = pool(func)?;
+    p.scope(|s| {
+        for _ in 0..k {
+            s.spawn(|_| work());
+        }
+    });
+    if let Some(f) = first.into_inner() {
+        let msg = f.err.message.clone();
+        return Err(Error::plain(f.err.code, func, format!("element {} failed: {msg}", f.index))
+            .with("index", f.index)
+            .with("error", msg));
+    }
+    Ok(())
+}
+
+fn prepare(func: &'static str, callable: Value) -> RtResult<Callable> {
+    let c = Callable::from_value(func, 0, "callable", callable)?;
+    c.expect_arity(func, 1)?;
+    Ok(c)
+}
+
+/// The items of `array` as a word pointer and length (a snapshot, see `Items`).
+fn items_ptr(array: Value) -> (*const RtValue, usize) {
+    unsafe {
+        let a = abi::heap_ptr(array.raw()) as *const abi::ArrayObj;
+        let _g = ffi_sdk::lock::lock(a as *mut abi::Header);
+        ((*a).items as *const RtValue, (*a).len)
+    }
+}
+
+/// `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`.
+#[rt_fn(cap = "thread", blocking, ret = "array", tier = "empirical")]
+pub fn rt_parallel_map(callable: Value, array: Array, opts: Opts) -> RtResult<Value> {
+    let c = prepare(FN, callable)?;
+    let (items, n) = items_ptr(array.0);
+    let k = workers(FN, &opts, n)?;
+    let mut b = ffi_sdk::ArrayBuilder::new(n)?;
+    for _ in 0..n {
+        b.push(Value::NIL)?;
+    }
+    let out = b.finish();
+    if n == 0 {
+        return Ok(out);
+    }
+    let out_items = unsafe { (*(abi::heap_ptr(out.raw()) as *const abi::ArrayObj)).items };
+    run(FN, &c, items, n, Some(Words(out_items)), k)?;
+    // `array` and `out` stay on this stack until here.
+    std::hint::black_box((array.0, items));
+    Ok(out)
+}
+
+/// Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`.
+#[rt_fn(cap = "thread", blocking, tier = "empirical")]
+pub fn rt_parallel_for_each(callable: Value, array: Array, opts: Opts) -> RtResult<()> {
+    let c = prepare(FN, callable)?;
+    let (items, n) = items_ptr(array.0);
+    let k = workers(FN, &opts, n)?;
+    if n == 0 {
+        return Ok(());
+    }
+    run(FN, &c, items, n, None, k)?;
+    std::hint::black_box((array.0, items));
+    Ok(())
+}

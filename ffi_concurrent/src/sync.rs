@@ -1,0 +1,294 @@
+//! Mutex and rwlock holding one value each. The lock is logical: held
+//! between two calls (lock ... unlock) by one thread, which the library
+//! checks, so an unlock from another thread is an Error, never UB.
+
+use crate::slot::Slot;
+use ffi_sdk::prelude::*;
+use parking_lot::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+/// Waits on `cv` while `blocked(state)`; Err(()) when the deadline passes first.
+fn wait_while<T>(
+    cv: &Condvar,
+    g: &mut MutexGuard<'_, T>,
+    deadline: Option<Instant>,
+    mut blocked: impl FnMut(&T) -> bool,
+) -> Result<(), ()> {
+    while blocked(g) {
+        match deadline {
+            None => cv.wait(g),
+            Some(d) => {
+                if Instant::now() >= d || (cv.wait_until(g, d).timed_out() && blocked(g)) {
+                    return Err(());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn timeout_error(func: &str, what: &str, d: Option<Duration>) -> Error {
+    let ms = d.unwrap_or_default().as_millis() as i64;
+    Error::new(Code::Timeout, func, format!("{what} is held by another thread"), format!("timeout_ms {ms}")).with("timeout_ms", ms)
+}
+
+fn deadline(func: &'static str, opts: &Opts) -> RtResult<(Option<Duration>, Option<Instant>)> {
+    let _ = func;
+    opts.only(&["timeout_ms"])?;
+    let t = crate::timeout_opt(opts)?;
+    Ok((t, t.map(|d| Instant::now() + d)))
+}
+
+// ---------------- mutex ----------------
+
+struct MState {
+    /// Id of the holding thread (0: free).
+    owner: u64,
+    value: Slot,
+}
+
+/// A mutex around one value.
+pub struct RtMutex {
+    st: Mutex<MState>,
+    cv: Condvar,
+}
+
+impl HandleType for RtMutex {
+    const NAME: &'static str = "Mutex";
+}
+
+/// A mutex holding `initial` (kept pinned while held).
+#[rt_fn(ret = "handle<Mutex>", tier = "empirical")]
+pub fn rt_mutex_new(initial: Value) -> Value {
+    new_handle(RtMutex { st: Mutex::new(MState { owner: 0, value: Slot::new(initial) }), cv: Condvar::new() })
+}
+
+/// Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_mutex_lock(mutex: Handle<RtMutex>, opts: Opts) -> RtResult<Value> {
+    opts.only(&["timeout_ms"])?;
+    let me = crate::current_id();
+    let mut g = mutex.st.lock();
+    if g.owner == 0 {
+        g.owner = me;
+        return Ok(g.value.get());
+    }
+    if g.owner == me {
+        return Err(Error::invalid(FN, "the calling thread holds this mutex already (would deadlock)", format!("thread {me}")));
+    }
+    let (t, d) = deadline(FN, &opts)?;
+    wait_while(&mutex.cv, &mut g, d, |s| s.owner != 0).map_err(|_| timeout_error(FN, "the mutex", t))?;
+    g.owner = me;
+    Ok(g.value.get())
+}
+
+/// Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
+#[rt_fn(tier = "empirical")]
+pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtResult<()> {
+    let me = crate::current_id();
+    let old;
+    {
+        let mut g = mutex.st.lock();
+        if g.owner != me {
+            let who = if g.owner == 0 { "nobody".to_string() } else { format!("thread {}", g.owner) };
+            return Err(Error::invalid(FN, "the calling thread does not hold this mutex", format!("held by {who}")));
+        }
+        old = new_value.map(|v| std::mem::replace(&mut g.value, Slot::new(v)));
+        g.owner = 0;
+    }
+    mutex.cv.notify_one();
+    drop(old);
+    Ok(())
+}
+
+/// Whether some thread holds the mutex now (a snapshot).
+#[rt_fn(tier = "empirical")]
+pub fn rt_mutex_is_locked(mutex: Handle<RtMutex>) -> bool {
+    mutex.st.lock().owner != 0
+}
+
+// ---------------- rwlock ----------------
+
+struct RwState {
+    writer: u64,
+    /// (thread id, read locks it holds).
+    readers: Vec<(u64, u32)>,
+    waiting_writers: u32,
+    value: Slot,
+}
+
+impl RwState {
+    fn reads_of(&self, me: u64) -> u32 {
+        self.readers.iter().find(|r| r.0 == me).map_or(0, |r| r.1)
+    }
+    fn add_reader(&mut self, me: u64) {
+        match self.readers.iter_mut().find(|r| r.0 == me) {
+            Some(r) => r.1 += 1,
+            None => self.readers.push((me, 1)),
+        }
+    }
+    /// A reader must wait: a writer holds it, or one waits and `me` holds no read lock yet (writers first).
+    fn read_blocked(&self, me: u64) -> bool {
+        self.writer != 0 || (self.waiting_writers > 0 && self.reads_of(me) == 0)
+    }
+}
+
+/// A readers-writer lock around one value (writers are preferred over new readers).
+pub struct RtRwLock {
+    st: Mutex<RwState>,
+    cv: Condvar,
+}
+
+impl HandleType for RtRwLock {
+    const NAME: &'static str = "RwLock";
+}
+
+/// A readers-writer lock holding `initial` (kept pinned while held).
+#[rt_fn(ret = "handle<RwLock>", tier = "empirical")]
+pub fn rt_rwlock_new(initial: Value) -> Value {
+    new_handle(RtRwLock {
+        st: Mutex::new(RwState { writer: 0, readers: Vec::new(), waiting_writers: 0, value: Slot::new(initial) }),
+        cv: Condvar::new(),
+    })
+}
+
+fn read_lock(func: &'static str, rw: &RtRwLock, d: Option<Instant>, t: Option<Duration>) -> RtResult<Value> {
+    let me = crate::current_id();
+    let mut g = rw.st.lock();
+    if g.writer == me {
+        return Err(Error::invalid(func, "the calling thread holds the write lock (would deadlock)", format!("thread {me}")));
+    }
+    wait_while(&rw.cv, &mut g, d, |s| s.read_blocked(me)).map_err(|_| timeout_error(func, "the rwlock", t))?;
+    g.add_reader(me);
+    Ok(g.value.get())
+}
+
+fn write_lock(func: &'static str, rw: &RtRwLock, d: Option<Instant>, t: Option<Duration>) -> RtResult<Value> {
+    let me = crate::current_id();
+    let mut g = rw.st.lock();
+    if g.writer == me || g.reads_of(me) > 0 {
+        return Err(Error::invalid(func, "the calling thread holds this rwlock already (would deadlock)", format!("thread {me}")));
+    }
+    g.waiting_writers += 1;
+    let r = wait_while(&rw.cv, &mut g, d, |s| s.writer != 0 || !s.readers.is_empty());
+    g.waiting_writers -= 1;
+    if r.is_err() {
+        drop(g);
+        rw.cv.notify_all(); // readers held back by this writer may go on
+        return Err(timeout_error(func, "the rwlock", t));
+    }
+    g.writer = me;
+    Ok(g.value.get())
+}
+
+/// Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock.
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_rwlock_read_lock(rwlock: Handle<RtRwLock>, opts: Opts) -> RtResult<Value> {
+    let (t, d) = deadline(FN, &opts)?;
+    read_lock(FN, &rwlock, d, t)
+}
+
+/// Releases one read lock of the calling thread. Error InvalidArgument when it holds none.
+#[rt_fn(tier = "empirical")]
+pub fn rt_rwlock_read_unlock(rwlock: Handle<RtRwLock>) -> RtResult<()> {
+    let me = crate::current_id();
+    let mut g = rwlock.st.lock();
+    let Some(i) = g.readers.iter().position(|r| r.0 == me) else {
+        return Err(Error::invalid(FN, "the calling thread holds no read lock on this rwlock", format!("thread {me}")));
+    };
+    g.readers[i].1 -= 1;
+    if g.readers[i].1 == 0 {
+        g.readers.swap_remove(i);
+    }
+    let wake = g.readers.is_empty();
+    drop(g);
+    if wake {
+        rwlock.cv.notify_all();
+    }
+    Ok(())
+}
+
+/// Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade).
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_rwlock_write_lock(rwlock: Handle<RtRwLock>, opts: Opts) -> RtResult<Value> {
+    let (t, d) = deadline(FN, &opts)?;
+    write_lock(FN, &rwlock, d, t)
+}
+
+/// Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it.
+#[rt_fn(tier = "empirical")]
+pub fn rt_rwlock_write_unlock(rwlock: Handle<RtRwLock>, new_value: Option<Value>) -> RtResult<()> {
+    let me = crate::current_id();
+    let old;
+    {
+        let mut g = rwlock.st.lock();
+        if g.writer != me {
+            return Err(Error::invalid(FN, "the calling thread does not hold the write lock", format!("thread {me}")));
+        }
+        old = new_value.map(|v| std::mem::replace(&mut g.value, Slot::new(v)));
+        g.writer = 0;
+    }
+    rwlock.cv.notify_all();
+    drop(old);
+    Ok(())
+}
+
+/// Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock).
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_rwlock_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
+    let me = crate::current_id();
+    let mut g = rwlock.st.lock();
+    if g.writer != me {
+        wait_while(&rwlock.cv, &mut g, None, |s| s.writer != 0).map_err(|_| timeout_error(FN, "the rwlock", None))?;
+    }
+    Ok(g.value.get())
+}
+
+/// Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock.
+#[rt_fn(tier = "empirical")]
+pub fn rt_rwlock_try_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
+    let me = crate::current_id();
+    let g = rwlock.st.lock();
+    if g.writer != 0 && g.writer != me {
+        return Err(Error::new(Code::Busy, FN, "another thread holds the write lock", format!("thread {}", g.writer)));
+    }
+    Ok(g.value.get())
+}
+
+/// Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`).
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_rwlock_write(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
+    write_lock(FN, &rwlock, None, None)
+}
+
+/// Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock.
+#[rt_fn(tier = "empirical")]
+pub fn rt_rwlock_try_write(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
+    let me = crate::current_id();
+    let mut g = rwlock.st.lock();
+    if g.writer == me || g.reads_of(me) > 0 {
+        return Err(Error::invalid(FN, "the calling thread holds this rwlock already (would deadlock)", format!("thread {me}")));
+    }
+    if g.writer != 0 || !g.readers.is_empty() {
+        return Err(Error::plain(Code::Busy, FN, "another thread holds a lock on this rwlock"));
+    }
+    g.writer = me;
+    Ok(g.value.get())
+}
+
+/// Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock.
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_rwlock_set(rwlock: Handle<RtRwLock>, new_value: Value) -> RtResult<Value> {
+    let me = crate::current_id();
+    let mut g = rwlock.st.lock();
+    if g.writer != me {
+        if g.reads_of(me) > 0 {
+            return Err(Error::invalid(FN, "the calling thread holds a read lock (would deadlock)", format!("thread {me}")));
+        }
+        wait_while(&rwlock.cv, &mut g, None, |s| s.writer != 0 || !s.readers.is_empty())
+            .map_err(|_| timeout_error(FN, "the rwlock", None))?;
+    }
+    let old = std::mem::replace(&mut g.value, Slot::new(new_value));
+    drop(g);
+    Ok(old.take())
+}

@@ -1,0 +1,33 @@
+//! Thread-local values (Simple's `rt_thread_local_*`): one handle, one value
+//! per thread, each pinned while set.
+
+use crate::slot::Slot;
+use ffi_sdk::prelude::*;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+
+/// Per-thread values keyed by thread id (`rt_thread_id`).
+pub struct ThreadLocal(Mutex<HashMap<u64, Slot>>);
+impl HandleType for ThreadLocal {
+    const NAME: &'static str = "ThreadLocal";
+}
+
+/// A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released.
+#[rt_fn(ret = "handle<ThreadLocal>", tier = "empirical")]
+pub fn rt_thread_local_new() -> Value {
+    new_handle(ThreadLocal(Mutex::new(HashMap::new())))
+}
+
+/// The calling thread's value (nil when unset).
+#[rt_fn(tier = "empirical")]
+pub fn rt_thread_local_get(tls: Handle<ThreadLocal>) -> Value {
+    tls.0.lock().get(&crate::current_id()).map_or(Value::NIL, Slot::get)
+}
+
+/// Sets the calling thread's value (nil removes it).
+#[rt_fn(tier = "empirical")]
+pub fn rt_thread_local_set(tls: Handle<ThreadLocal>, value: Value) {
+    let me = crate::current_id();
+    let old = if value.is_nil() { tls.0.lock().remove(&me) } else { tls.0.lock().insert(me, Slot::new(value)) };
+    drop(old);
+}
