@@ -52,6 +52,7 @@ pub fn render(rt: &Runtime, root: &Path) -> Result<Vec<(String, String)>, String
     let reg = &rt.registry;
     let abi = &rt.abi;
     let mut files = vec![(HEADER_PATH.to_string(), gen_c::header(reg, abi, &lay)?)];
+    files.push((format!("{SPL_DIR}/{}", gen_spl::TYPES_FILE), gen_spl::types(reg, abi)));
     for d in reg.domains() {
         if reg.domain_fns(&d).next().is_some() {
             files.push((format!("{SPL_DIR}/{d}.spl"), gen_spl::domain(reg, abi, &d)));

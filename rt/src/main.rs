@@ -2,8 +2,9 @@
 //! be. It dlopens the libraries (RTLD_NOW | RTLD_LOCAL), resolves every
 //! function through the runtime's registry, and never links an ffi_* crate.
 //!
-//! Commands: `list`, `call`, `demo`, `gen`, `abi` (see `rt help`).
+//! Commands: `list`, `call`, `demo`, `gen`, `abi`, `simple-census` (see `rt help`).
 
+mod census;
 mod convert;
 mod demo;
 mod gen;
@@ -36,6 +37,10 @@ commands:
                              bindings/python/simple_rt/_api.py, docs/API.md
                              (--all also takes in the feature domains torch/cuda/vulkan)
   abi                        the ABI description (rt_abi_info_json) as JSON
+  simple-census [--missing] [--tsv FILE]
+                             how many of the externs Simple's standard library declares in
+                             the in-scope files of ../shared/simple/externs.tsv the loaded
+                             registry serves (--missing lists the others)
   help                       this text
 
 options:
@@ -139,6 +144,7 @@ fn main() -> ExitCode {
         "demo" => cmd_demo(g, rest),
         "gen" => cmd_gen(g, rest),
         "abi" => cmd_abi(g, rest),
+        "simple-census" => cmd_census(g, rest),
         other => fail(format!("unknown command {other:?} (try `rt help`)")),
     }
 }
@@ -407,6 +413,43 @@ fn cmd_abi(mut g: Global, rest: &[String]) -> ExitCode {
             }
             Err(e) => fail(format!("rt_abi_info_json: {e}")),
         },
+        Err(e) => fail(e),
+    }
+}
+
+fn cmd_census(mut g: Global, rest: &[String]) -> ExitCode {
+    let (set, pos) = match flags(&mut g, rest, &["--missing", "--tsv"], false) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let mut tsv: Option<PathBuf> = None;
+    let mut pos = pos.into_iter();
+    for s in &set {
+        if let Some(v) = s.strip_prefix("--tsv=") {
+            tsv = Some(PathBuf::from(v));
+        } else if s == "--tsv" {
+            match pos.next() {
+                Some(v) => tsv = Some(PathBuf::from(v)),
+                None => return fail("--tsv needs a file"),
+            }
+        }
+    }
+    if let Some(extra) = pos.next() {
+        return fail(format!("unexpected argument {extra:?}; usage: rt simple-census [--missing] [--tsv FILE]"));
+    }
+    let tsv = match tsv {
+        Some(t) => t,
+        None => match gen::find_root() {
+            Ok(r) => r.join("../shared/simple/externs.tsv"),
+            Err(e) => return fail(e),
+        },
+    };
+    let rt = match load(&g, Domains::All) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    match census::run(&rt.registry, &tsv, set.iter().any(|s| s == "--missing")) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
 }
