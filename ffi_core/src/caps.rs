@@ -12,7 +12,16 @@
 //! - path (`fs.read`, `fs.write`, `process.spawn`): absolute path prefixes,
 //!   matched component-wise on canonical paths (`/srv` covers `/srv/x`, not `/srvx`).
 //! - name (`env.read`, `env.write`): a variable name, or a prefix ending in `*` (`LC_*`).
-//! - host (`net.connect`, `net.listen`, `net.http`): `host` (any port) or `host:port`.
+//! - host (`net.connect`, `net.listen`, `net.http`): `host` (any port),
+//!   `host:port`, `host:*`, `*.example.org` (every name below it, not the name
+//!   itself), IPv6 as `[::1]` / `[::1]:port` / `[::1]:*`. IP addresses compare
+//!   by value (`::ffff:127.0.0.1` is `127.0.0.1`). A scope on a host name also
+//!   covers the addresses the name resolves to (system resolver, at check
+//!   time), so `!evil.example` denies its IPs typed as text too. Network
+//!   functions check `host:port=address` for each address they actually
+//!   connect to or bind (every resolved address, every redirect hop): a scope
+//!   covering either the name or the address covers it, a deny covering
+//!   either denies it.
 //! - none (the rest): only true / false.
 //!
 //! `fs.hardlink`: under a scoped `fs.write`, writing through a regular file
@@ -89,10 +98,60 @@ fn covers(fam: Family, s: &str, r: &str) -> bool {
             None => r == s,
         },
         Family::Host => {
+            // A resource may carry the address actually used: `host:port=address`.
+            let (r, addr) = match r.split_once('=') {
+                Some((r, a)) => (r, Some(a)),
+                None => (r, None),
+            };
             let ((sh, sp), (rh, rp)) = (split_host(s), split_host(r));
-            sh.eq_ignore_ascii_case(rh) && (sp.is_none() || sp == rp)
+            let port_ok = match sp {
+                None | Some("*") => true,
+                Some(p) => rp == Some(p),
+            };
+            port_ok && (host_covers(sh, rh) || addr.is_some_and(|a| host_covers(sh, split_host(a).0)))
         }
         Family::None => true,
+    }
+}
+
+fn parse_ip(h: &str) -> Option<std::net::IpAddr> {
+    let ip: std::net::IpAddr = h.parse().ok()?;
+    // An IPv4-mapped IPv6 address is the IPv4 address.
+    Some(match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map(std::net::IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    })
+}
+
+/// Whether host scope `sh` (name, `*.suffix`, IP, `*`) covers host `rh` (a
+/// name, IP or narrower scope). A plain name covers the IPs it resolves to.
+fn host_covers(sh: &str, rh: &str) -> bool {
+    let (sh, rh) = (sh.strip_suffix('.').unwrap_or(sh), rh.strip_suffix('.').unwrap_or(rh));
+    if sh == "*" {
+        return true;
+    }
+    if let Some(suffix) = sh.strip_prefix("*.") {
+        // Names below `suffix` (and narrower wildcards), never an IP text.
+        let (rl, sl) = (rh.to_ascii_lowercase(), suffix.to_ascii_lowercase());
+        return parse_ip(rh).is_none() && rl.len() > sl.len() + 1 && rl.ends_with(&sl) && rl.as_bytes()[rl.len() - sl.len() - 1] == b'.';
+    }
+    match (parse_ip(sh), parse_ip(rh)) {
+        (Some(a), Some(b)) => a == b,
+        (Some(_), None) => false,
+        (None, Some(ip)) => resolves_to(sh, ip),
+        (None, None) => sh.eq_ignore_ascii_case(rh),
+    }
+}
+
+/// Whether host name `name` resolves (system resolver) to `ip`.
+fn resolves_to(name: &str, ip: std::net::IpAddr) -> bool {
+    use std::net::ToSocketAddrs;
+    if name.is_empty() || name.starts_with('*') {
+        return false;
+    }
+    match (name, 0u16).to_socket_addrs() {
+        Ok(addrs) => addrs.into_iter().any(|a| parse_ip(&a.ip().to_string()) == Some(ip)),
+        Err(_) => false,
     }
 }
 
@@ -284,11 +343,17 @@ fn parse_scope(func: &str, cap: &str, fam: Family, s: &str) -> RtResult<String> 
             }
         }
         Family::Host => {
-            if body.contains(['/', ' ', '\0']) {
-                return Err(bad("expected host or host:port"));
+            if body.contains(['/', ' ', '\0', '=']) {
+                return Err(bad("expected host, host:port, host:*, *.domain or [v6]:port"));
             }
-            if let (_, Some(port)) = split_host(body) {
-                port.parse::<u16>().map_err(|_| bad("port is not a number 0-65535"))?;
+            let (h, port) = split_host(body);
+            if h.is_empty() || h.strip_prefix("*.").unwrap_or(h).contains('*') {
+                return Err(bad("a host is a name, an address, or *.domain ('*' only as the first label)"));
+            }
+            if let Some(port) = port {
+                if port != "*" {
+                    port.parse::<u16>().map_err(|_| bad("port is not a number 0-65535 or *"))?;
+                }
             }
         }
     }
@@ -476,6 +541,60 @@ mod tests {
         assert!(!covers(Family::Host, "example.com", "evil.com:443"));
         assert!(covers(Family::Host, "[::1]", "[::1]:8080"));
         assert!(covers(Family::Host, "::1", "::1"));
+    }
+
+    #[test]
+    fn host_wildcards_ports_and_addresses() {
+        let h = |s, r| covers(Family::Host, s, r);
+        assert!(h("*.example.org", "a.example.org:443"));
+        assert!(h("*.example.org", "b.a.EXAMPLE.org"));
+        assert!(!h("*.example.org", "example.org:443"));
+        assert!(!h("*.example.org", "badexample.org"));
+        assert!(!h("*.example.org", "127.0.0.1"));
+        assert!(h("*.example.org", "*.a.example.org"));
+        assert!(!h("a.example.org", "*.example.org"));
+        assert!(h("[::1]:*", "[::1]:8080"));
+        assert!(h("[::1]:*", "[0:0:0:0:0:0:0:1]:1"));
+        assert!(!h("[::1]:*", "127.0.0.1:8080"));
+        assert!(h("127.0.0.1:*", "127.0.0.1:1"));
+        assert!(h("127.0.0.1", "[::ffff:127.0.0.1]:80"));
+        assert!(!h("127.0.0.1:80", "127.0.0.1:*"));
+        assert!(h("example.org.", "example.org:80"));
+        // The address actually used counts: a name scope or an address scope covers it.
+        assert!(h("127.0.0.1:8080", "whatever.invalid:8080=127.0.0.1"));
+        assert!(!h("127.0.0.1:8080", "whatever.invalid:8080=10.0.0.1"));
+        assert!(h("whatever.invalid", "whatever.invalid:8080=10.0.0.1"));
+        // A name covers its resolved addresses (localhost is in /etc/hosts).
+        assert!(h("localhost", "127.0.0.1:80"));
+        assert!(h("localhost:80", "10.9.9.9:80=127.0.0.1"));
+        assert!(!h("localhost:81", "127.0.0.1:80"));
+        assert!(!h("nonexistent.invalid", "127.0.0.1"));
+    }
+
+    #[test]
+    fn host_denies_cover_names_and_addresses() {
+        let g = held(Some(&["*"]), &["localhost"]);
+        assert!(!allows(Family::Host, &g, "127.0.0.1:80"));
+        assert!(!allows(Family::Host, &g, "a.invalid:80=127.0.0.1"));
+        assert!(allows(Family::Host, &g, "10.1.2.3:80"));
+        let g = held(Some(&["*.example.org"]), &["127.0.0.1"]);
+        assert!(allows(Family::Host, &g, "a.example.org:443=10.1.1.1"));
+        assert!(!allows(Family::Host, &g, "a.example.org:443=127.0.0.1"));
+        assert!(!allows(Family::Host, &g, "10.1.1.1:443"));
+        // Intersections of wildcard scopes keep the narrower one.
+        let a = held(Some(&["*.example.org"]), &[]);
+        let b = held(Some(&["*.a.example.org", "other.org"]), &[]);
+        assert_eq!(intersect(Family::Host, &a, &b), held(Some(&["*.a.example.org"]), &[]));
+    }
+
+    #[test]
+    fn host_scope_forms_are_validated() {
+        for ok in ["*.example.org", "[::1]:*", "h:*", "127.0.0.1:8080", "[::1]", "::1", "!*.evil.org"] {
+            assert!(parse_scope("t", "net.connect", Family::Host, ok).is_ok(), "{ok}");
+        }
+        for bad in ["a.*.org", "h:http", "h=1", "", "*x.org", "h:70000", "[::1]:x"] {
+            assert!(parse_scope("t", "net.connect", Family::Host, bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,0 +1,185 @@
+//! File watching (notify: inotify on Linux) as a handle polled for events.
+//!
+//! Events are `{kind, paths}` with kind "create", "modify", "remove" or
+//! "rename" (paths [from, to] when both ends are inside the watch; a move
+//! out of it is a "remove", a move in a "create"). Within one poll, events
+//! arriving within opts.debounce_ms of each other are gathered and
+//! coalesced: repeats of the same event are dropped, and a "modify" of a
+//! path created in the same batch is folded into its "create". Under a
+//! scoped `fs.read`, the watched path is checked on its canonical form and
+//! an event whose path is outside the scope (for example through a symlink
+//! inside the tree) is never returned.
+
+use ffi_sdk::prelude::*;
+use notify::event::{EventKind, ModifyKind, RenameMode};
+use notify::{RecursiveMode, Watcher};
+use std::path::PathBuf;
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+pub struct Watch {
+    rx: Mutex<Receiver<notify::Result<notify::Event>>>,
+    watcher: Mutex<Option<notify::RecommendedWatcher>>,
+    kinds: Vec<String>,
+    debounce: Duration,
+    scoped: bool,
+}
+
+impl HandleType for Watch {
+    const NAME: &'static str = "Watch";
+}
+
+const KINDS: [&str; 4] = ["create", "modify", "remove", "rename"];
+
+/// Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of "create", "modify", "remove", "rename"; all), debounce_ms (50). Needs `fs.read` for the path.
+#[rt_fn(cap = "fs.read", scoped, tier = "empirical", ret = "handle<Watch>")]
+pub fn rt_watch_path(path: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["recursive", "kinds", "debounce_ms"])?;
+    let recursive = opts.bool("recursive")?.unwrap_or(true);
+    let kinds = opts.texts("kinds")?.unwrap_or_else(|| KINDS.iter().map(|s| s.to_string()).collect());
+    for k in &kinds {
+        if !KINDS.contains(&k.as_str()) {
+            return Err(Error::invalid(FN, "unknown event kind (known: create, modify, remove, rename)", ffi_sdk::error::quote(k)));
+        }
+    }
+    let debounce = Duration::from_millis(opts.int_in("debounce_ms", 0, 60_000)?.unwrap_or(50) as u64);
+    let t = beneath::resolve(FN, "fs.read", path, beneath::Follow::Yes)?;
+    let st = t.stat().map_err(|e| t.err(&e))?;
+    let _ = st;
+    let canon: PathBuf = match t.canonical() {
+        Some(c) => c.to_path_buf(),
+        None => std::fs::canonicalize(path).map_err(|e| t.err(&e))?,
+    };
+    let (tx, rx) = channel();
+    let mut w = notify::recommended_watcher(move |ev| {
+        let _ = tx.send(ev);
+    })
+    .map_err(|e| Error::new(Code::Io, FN, format!("cannot start the watcher: {e}"), ffi_sdk::error::quote(path)))?;
+    let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
+    w.watch(&canon, mode).map_err(|e| {
+        let code = match &e.kind {
+            notify::ErrorKind::MaxFilesWatch => Code::LimitExceeded,
+            notify::ErrorKind::PathNotFound => Code::NotFound,
+            _ => Code::Io,
+        };
+        Error::new(code, FN, format!("cannot watch: {e}"), ffi_sdk::error::quote(path))
+    })?;
+    Ok(new_handle(Watch {
+        rx: Mutex::new(rx),
+        watcher: Mutex::new(Some(w)),
+        kinds,
+        debounce,
+        scoped: !beneath::unscoped("fs.read"),
+    }))
+}
+
+fn visible(w: &Watch, p: &std::path::Path) -> bool {
+    if !w.scoped {
+        return true;
+    }
+    match paths::resolve(p) {
+        Ok(c) => cap::query("fs.read", &c.to_string_lossy()),
+        Err(_) => false,
+    }
+}
+
+/// Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`.
+#[rt_fn(blocking, tier = "empirical")]
+pub fn rt_watch_poll(watch: Handle<Watch>, opts: Opts) -> RtResult<Value> {
+    opts.only(&["timeout_ms"])?;
+    let ms = opts.int_in("timeout_ms", 0, i64::MAX / 4)?.unwrap_or(0) as u64;
+    let rx = watch.rx.lock().unwrap_or_else(|e| e.into_inner());
+    let mut raw: Vec<notify::Event> = Vec::new();
+    let first = Instant::now() + Duration::from_millis(ms);
+    let cap_total = Duration::from_millis(ms).max(watch.debounce * 20).max(Duration::from_secs(1));
+    let start = Instant::now();
+    loop {
+        let wait = if raw.is_empty() {
+            first.saturating_duration_since(Instant::now())
+        } else {
+            watch.debounce
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Ok(ev)) => raw.push(ev),
+            Ok(Err(e)) => {
+                if raw.is_empty() {
+                    return Err(Error::new(Code::Io, FN, format!("watcher error: {e}"), "watch"));
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => break,
+            Err(RecvTimeoutError::Disconnected) => {
+                if raw.is_empty() {
+                    return Err(Error::plain(Code::Closed, FN, "the watcher stopped"));
+                }
+                break;
+            }
+        }
+        if !raw.is_empty() && start.elapsed() > cap_total {
+            break;
+        }
+    }
+    drop(rx);
+    // Paths that are the two ends of a paired rename.
+    let mut paired: Vec<PathBuf> = Vec::new();
+    for e in &raw {
+        if let EventKind::Modify(ModifyKind::Name(RenameMode::Both)) = e.kind {
+            paired.extend(e.paths.iter().cloned());
+        }
+    }
+    let mut out: Vec<(&'static str, Vec<PathBuf>)> = Vec::new();
+    for e in raw {
+        let kind = match e.kind {
+            EventKind::Create(_) => "create",
+            EventKind::Remove(_) => "remove",
+            EventKind::Modify(ModifyKind::Name(RenameMode::Both)) => "rename",
+            EventKind::Modify(ModifyKind::Name(RenameMode::From)) => {
+                if e.paths.iter().any(|p| paired.contains(p)) {
+                    continue;
+                }
+                "remove"
+            }
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)) => {
+                if e.paths.iter().any(|p| paired.contains(p)) {
+                    continue;
+                }
+                "create"
+            }
+            EventKind::Modify(_) => "modify",
+            _ => continue,
+        };
+        if !watch.kinds.iter().any(|k| k == kind) {
+            continue;
+        }
+        if !e.paths.iter().all(|p| visible(&watch, p)) {
+            continue;
+        }
+        if out.iter().any(|(k, p)| *k == kind && *p == e.paths) {
+            continue;
+        }
+        if kind == "modify" && out.iter().any(|(k, p)| *k == "create" && *p == e.paths) {
+            continue;
+        }
+        out.push((kind, e.paths));
+    }
+    let arr = Value::array(out.len());
+    for (k, ps) in out {
+        let paths = Value::text_array(ps.iter().map(|p| p.to_string_lossy().into_owned()));
+        arr.push(Value::dict().set("kind", Value::text(k)).set("paths", paths));
+    }
+    Ok(arr)
+}
+
+/// Stops a watch and closes its handle (idempotent). Nil.
+#[rt_fn(tier = "empirical")]
+pub fn rt_watch_close(watch: Value) -> RtResult<()> {
+    match <Handle<Watch> as ffi_sdk::FromArg>::from_arg(watch.raw(), FN, 0, "watch") {
+        Ok(h) => {
+            h.watcher.lock().unwrap_or_else(|e| e.into_inner()).take();
+            h.close();
+            Ok(())
+        }
+        Err(e) if e.code == Code::Closed => Ok(()),
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,849 @@
+//! HTTP(S) client (ureq 3 + rustls): `rt_http_get` / `post` / `request` /
+//! `download`, Simple's verbs and `rt_http_client_*`.
+//!
+//! Redirects are followed here one hop at a time (opts.max_redirects,
+//! default 10); ureq's resolver hook checks `net.http` for every address of
+//! every hop (`host:port=address`), so no redirect and no DNS answer reaches
+//! a host the policy denies. While the policy is allow-all one agent (with
+//! its keep-alive pool) is shared by every call; under a policy each call
+//! gets its own agent, so no connection checked under an older policy is
+//! reused. Proxies from the environment are ignored.
+
+use crate::addr;
+use ffi_sdk::error::quote;
+use ffi_sdk::prelude::*;
+use std::io::{self, BufRead, BufReader, Read};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use ureq::config::AutoHeaderValue;
+use ureq::http;
+use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::{Agent, RequestExt};
+
+/// A capability denial carried through ureq's resolver error.
+#[derive(Debug)]
+struct Denied(Error);
+impl std::fmt::Display for Denied {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.message)
+    }
+}
+impl std::error::Error for Denied {}
+
+/// The system resolver, then `net.http` for every address.
+#[derive(Debug)]
+struct Checking {
+    func: &'static str,
+}
+
+impl Resolver for Checking {
+    fn resolve(&self, uri: &http::Uri, config: &ureq::config::Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let addrs = DefaultResolver::default().resolve(uri, config, timeout).map_err(|e| match e {
+            // getaddrinfo's failure: the name does not resolve.
+            ureq::Error::Io(_) => ureq::Error::HostNotFound,
+            other => other,
+        })?;
+        if !cap::allow_all() {
+            let host = uri.host().unwrap_or("");
+            for a in addrs.iter() {
+                cap::check(self.func, "net.http", &addr::resource(host, a.port(), a.ip()))
+                    .map_err(|e| ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, Denied(e))))?;
+            }
+        }
+        Ok(addrs)
+    }
+}
+
+fn new_agent(func: &'static str, ca: Option<Vec<Certificate<'static>>>) -> Agent {
+    let roots = match ca {
+        Some(c) => RootCerts::Specific(Arc::new(c)),
+        None => RootCerts::PlatformVerifier,
+    };
+    let tls = TlsConfig::builder().provider(TlsProvider::Rustls).root_certs(roots).build();
+    let cfg = Agent::config_builder()
+        .proxy(None)
+        .max_redirects(0)
+        .http_status_as_error(false)
+        .accept_encoding(AutoHeaderValue::None)
+        .user_agent(concat!("simple-rt/", env!("CARGO_PKG_VERSION")))
+        .tls_config(tls)
+        .build();
+    Agent::with_parts(cfg, DefaultConnector::default(), Checking { func })
+}
+
+fn shared_agent() -> &'static Agent {
+    static A: OnceLock<Agent> = OnceLock::new();
+    A.get_or_init(|| new_agent("rt_http", None))
+}
+
+/// A URL for messages: scheme, host, port and path, never user-info or the query.
+pub fn redact(url: &str) -> String {
+    let (scheme, rest) = match url.split_once("://") {
+        Some((s, r)) => (s, r),
+        None => return quote(url.split(['?', '#']).next().unwrap_or("")),
+    };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let auth = &rest[..end];
+    let auth = auth.rsplit_once('@').map(|(_, h)| h).unwrap_or(auth);
+    let path = rest[end..].split(['?', '#']).next().unwrap_or("");
+    quote(&format!("{scheme}://{auth}{path}"))
+}
+
+fn b64(data: &[u8]) -> String {
+    const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for c in data.chunks(3) {
+        let n = (c[0] as u32) << 16 | (*c.get(1).unwrap_or(&0) as u32) << 8 | *c.get(2).unwrap_or(&0) as u32;
+        for i in 0..4 {
+            if i <= c.len() {
+                out.push(T[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// Parses an http(s) URL; user-info becomes a Basic Authorization header.
+fn parse_url(func: &'static str, url: &str) -> RtResult<(http::Uri, Option<String>)> {
+    let bad = |why: &str| Error::invalid(func, format!("malformed URL: {why}"), redact(url));
+    let (scheme, rest) = url.split_once("://").ok_or_else(|| bad("expected http:// or https://"))?;
+    if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
+        return Err(Error::new(Code::Unsupported, func, "only http and https URLs are supported", redact(url)));
+    }
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (auth, tail) = rest.split_at(end);
+    let tail = tail.split('#').next().unwrap_or("");
+    let (userinfo, hostport) = match auth.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, auth),
+    };
+    if hostport.is_empty() || hostport.starts_with(':') {
+        return Err(bad("no host"));
+    }
+    let port_text = match hostport.rfind(']') {
+        Some(i) => hostport[i + 1..].strip_prefix(':'),
+        None => hostport.rsplit_once(':').map(|x| x.1),
+    };
+    if let Some(p) = port_text {
+        if p.parse::<u16>().is_err() {
+            return Err(bad("port must be a number in 0..=65535"));
+        }
+    }
+    let uri: http::Uri = format!("{scheme}://{hostport}{tail}").parse().map_err(|e: http::uri::InvalidUri| bad(&e.to_string()))?;
+    if uri.host().is_none_or(|h| h.is_empty()) {
+        return Err(bad("no host"));
+    }
+    let basic = userinfo.map(|u| {
+        let dec = crate::url::decode_bytes(u.as_bytes());
+        format!("Basic {}", b64(&dec))
+    });
+    Ok((uri, basic))
+}
+
+fn port_of(u: &http::Uri) -> u16 {
+    u.port_u16().unwrap_or(if u.scheme_str() == Some("https") { 443 } else { 80 })
+}
+
+/// Resolves a redirect's Location against the URL it came from.
+fn join(base: &http::Uri, loc: &str) -> String {
+    let scheme = base.scheme_str().unwrap_or("http");
+    let auth = base.authority().map(|a| a.as_str()).unwrap_or("");
+    if loc.contains("://") {
+        loc.to_string()
+    } else if let Some(r) = loc.strip_prefix("//") {
+        format!("{scheme}://{r}")
+    } else if loc.starts_with('/') {
+        format!("{scheme}://{auth}{loc}")
+    } else if loc.starts_with('?') {
+        format!("{scheme}://{auth}{}{loc}", base.path())
+    } else {
+        let p = base.path();
+        let dir = &p[..p.rfind('/').map(|i| i + 1).unwrap_or(0)];
+        format!("{scheme}://{auth}{}{loc}", if dir.is_empty() { "/" } else { dir })
+    }
+}
+
+/// Everything a request needs, from arguments and opts.
+pub struct Req {
+    pub method: String,
+    pub url: String,
+    pub headers: Vec<(String, String)>,
+    pub query: Vec<(String, String)>,
+    pub body: Option<Vec<u8>>,
+    pub content_type: Option<String>,
+    pub timeout: Option<Duration>,
+    pub connect_timeout: Option<Duration>,
+    pub max_redirects: u32,
+    pub max_bytes: Option<u64>,
+    pub text: bool,
+    pub error_status: bool,
+    pub decompress: bool,
+    pub ca: Option<Vec<Certificate<'static>>>,
+}
+
+pub const OPTS: &[&str] = &[
+    "headers", "query", "body", "content_type", "timeout_ms", "connect_timeout_ms", "max_redirects", "max_bytes",
+    "text", "error_status", "decompress", "ca_file",
+];
+
+pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
+
+/// Converts a value to JSON (dict and array bodies).
+pub fn to_json(func: &'static str, v: Value, depth: usize) -> RtResult<serde_json::Value> {
+    use serde_json::Value as J;
+    if depth > 512 {
+        return Err(Error::new(Code::LimitExceeded, func, "body nests deeper than 512", "body"));
+    }
+    if v.is_nil() {
+        return Ok(J::Null);
+    }
+    if let Some(b) = v.as_bool() {
+        return Ok(J::Bool(b));
+    }
+    if let Some(i) = v.as_int() {
+        return Ok(J::from(i));
+    }
+    if let Some(f) = v.as_float() {
+        return serde_json::Number::from_f64(f)
+            .map(J::Number)
+            .ok_or_else(|| Error::invalid(func, "NaN and infinity have no JSON form", f));
+    }
+    if let Some(t) = v.as_text() {
+        return Ok(J::String(t.to_string()));
+    }
+    if v.is_array() {
+        return v.items().map(|x| to_json(func, x, depth + 1)).collect::<RtResult<Vec<_>>>().map(J::Array);
+    }
+    if v.is_dict() {
+        let mut m = serde_json::Map::new();
+        for (k, x) in v.entries() {
+            let k = k.as_text().ok_or_else(|| Error::invalid(func, "JSON object keys must be text", k.describe()))?;
+            m.insert(k.to_string(), to_json(func, x, depth + 1)?);
+        }
+        return Ok(J::Object(m));
+    }
+    Err(Error::invalid(func, "body cannot be sent as JSON", v.describe()))
+}
+
+/// A body argument: text or bytes as is, a dict or array as JSON (content type set).
+pub fn body_of(func: &'static str, v: Value) -> RtResult<(Option<Vec<u8>>, Option<&'static str>)> {
+    if v.is_nil() {
+        return Ok((None, None));
+    }
+    if let Some(t) = v.as_text() {
+        return Ok((Some(t.as_bytes().to_vec()), Some("text/plain; charset=utf-8")));
+    }
+    if let Some(b) = v.as_bytes() {
+        return Ok((Some(b.to_vec()), Some("application/octet-stream")));
+    }
+    if v.is_dict() || v.is_array() {
+        let j = to_json(func, v, 0)?;
+        return Ok((Some(j.to_string().into_bytes()), Some("application/json")));
+    }
+    Err(ffi_sdk::args::kind_error(func, 1, "body", "text, bytes, dict or array", v))
+}
+
+fn ms(func: &'static str, opts: &Opts, key: &str) -> RtResult<Option<Duration>> {
+    let _ = func;
+    Ok(opts.int_in(key, 1, i64::MAX / 4)?.map(|m| Duration::from_millis(m as u64)))
+}
+
+fn load_ca(func: &'static str, path: &str) -> RtResult<Vec<Certificate<'static>>> {
+    let t = beneath::resolve(func, "fs.read", path, beneath::Follow::Yes)?;
+    let mut f = t.open_read().map_err(|e| t.err(&e))?;
+    let mut pem = Vec::new();
+    f.read_to_end(&mut pem).map_err(|e| t.err(&e))?;
+    let mut out = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => out.push(c),
+            Ok(_) => {}
+            Err(e) => return Err(Error::parse(func, format!("ca_file is not valid PEM: {e}"), quote(path))),
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::parse(func, "ca_file holds no certificate", quote(path)));
+    }
+    Ok(out)
+}
+
+impl Req {
+    pub fn new(func: &'static str, method: &str, url: &str, opts: &Opts) -> RtResult<Req> {
+        opts.only(OPTS)?;
+        if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
+            return Err(Error::invalid(func, "malformed HTTP method", quote(method)));
+        }
+        let (body, ct) = body_of(func, opts.get("body"))?;
+        Ok(Req {
+            method: method.to_ascii_uppercase(),
+            url: url.to_string(),
+            headers: opts.text_map("headers")?.unwrap_or_default(),
+            query: opts.text_map("query")?.unwrap_or_default(),
+            body,
+            content_type: opts.text("content_type")?.map(str::to_string).or(ct.map(str::to_string)),
+            timeout: ms(func, opts, "timeout_ms")?,
+            connect_timeout: ms(func, opts, "connect_timeout_ms")?,
+            max_redirects: opts.int_in("max_redirects", 0, 100)?.unwrap_or(10) as u32,
+            max_bytes: opts.int_in("max_bytes", 0, i64::MAX)?.map(|m| m as u64),
+            text: opts.bool("text")?.unwrap_or(false),
+            error_status: opts.bool("error_status")?.unwrap_or(false),
+            decompress: opts.bool("decompress")?.unwrap_or(true),
+            ca: match opts.text("ca_file")? {
+                Some(p) => Some(load_ca(func, p)?),
+                None => None,
+            },
+        })
+    }
+}
+
+/// Maps a ureq error to an Error value's parts.
+fn map_err(func: &'static str, url: &str, e: ureq::Error) -> Error {
+    let u = redact(url);
+    match e {
+        ureq::Error::Io(ioe) => io_error(func, &u, ioe),
+        ureq::Error::Timeout(t) => Error::new(Code::Timeout, func, format!("timed out ({t})"), u),
+        ureq::Error::HostNotFound => Error::not_found(func, "host name does not resolve", u),
+        ureq::Error::BadUri(m) => Error::invalid(func, format!("malformed URL: {m}"), u),
+        ureq::Error::Http(m) => Error::invalid(func, format!("malformed request: {m}"), u),
+        ureq::Error::Tls(m) => Error::new(Code::Io, func, format!("TLS error: {m}"), u).with("tls", 1),
+        ureq::Error::Rustls(r) => tls_error(func, &u, &r),
+        ureq::Error::Pem(p) => Error::parse(func, format!("PEM: {p}"), u),
+        ureq::Error::LargeResponseHeader(n, max) => {
+            Error::new(Code::LimitExceeded, func, format!("response headers larger than {max} bytes ({n})"), u)
+        }
+        ureq::Error::Protocol(p) => Error::new(Code::Parse, func, format!("malformed HTTP: {p}"), u),
+        ureq::Error::ConnectionFailed => Error::new(Code::Io, func, "connection failed", u),
+        other => Error::new(Code::Io, func, other.to_string(), u),
+    }
+}
+
+fn tls_error(func: &'static str, u: &str, r: &rustls::Error) -> Error {
+    let what = match r {
+        rustls::Error::InvalidCertificate(c) => format!("TLS certificate rejected: {c:?}"),
+        rustls::Error::NoCertificatesPresented => "TLS certificate missing".to_string(),
+        other => format!("TLS error: {other}"),
+    };
+    Error::new(Code::Io, func, what, u).with("tls", 1)
+}
+
+fn io_error(func: &'static str, u: &str, e: io::Error) -> Error {
+    if let Some(d) = e.get_ref().and_then(|x| x.downcast_ref::<Denied>()) {
+        return d.0.clone();
+    }
+    if let Some(r) = e.get_ref().and_then(|x| x.downcast_ref::<rustls::Error>()) {
+        return tls_error(func, u, r);
+    }
+    if let Some(inner) = e.get_ref().and_then(|x| x.downcast_ref::<ureq::Error>()) {
+        if let ureq::Error::Timeout(t) = inner {
+            return Error::new(Code::Timeout, func, format!("timed out ({t})"), u);
+        }
+        let msg = inner.to_string();
+        let code = if msg.contains("imeout") { Code::Timeout } else { Code::Io };
+        return Error::new(code, func, msg, u);
+    }
+    let mut err = Error::io(func, u, &e);
+    if e.kind() == io::ErrorKind::UnexpectedEof {
+        err.message = format!("{func}: connection closed before the end of the body ({u})");
+    }
+    err
+}
+
+pub struct Reply {
+    pub status: u16,
+    pub headers: Value,
+    pub url: String,
+    pub reader: Box<dyn Read + Send>,
+    pub length: Option<u64>,
+    pub deadline: Option<Instant>,
+}
+
+fn send<S: ureq::AsSendBody>(
+    agent: &Agent,
+    r: http::Request<S>,
+    total: Option<Duration>,
+    connect: Option<Duration>,
+) -> Result<http::Response<ureq::Body>, ureq::Error> {
+    let mut cfg = r.with_agent(agent).configure();
+    if total.is_some() {
+        cfg = cfg.timeout_global(total);
+    }
+    if connect.is_some() {
+        cfg = cfg.timeout_connect(connect);
+    }
+    cfg.build().run()
+}
+
+fn origin(u: &http::Uri) -> (String, String, u16) {
+    (u.scheme_str().unwrap_or("").to_ascii_lowercase(), u.host().unwrap_or("").to_ascii_lowercase(), port_of(u))
+}
+
+/// Sends the request, following redirects; the response with an undecoded body reader.
+pub fn perform(func: &'static str, mut req: Req) -> RtResult<Reply> {
+    let start = Instant::now();
+    let deadline = req.timeout.map(|t| start + t);
+    let fresh;
+    let agent: &Agent = if req.ca.is_none() && cap::allow_all() {
+        shared_agent()
+    } else {
+        fresh = new_agent(func, req.ca.take());
+        &fresh
+    };
+    let mut url = req.url.clone();
+    let mut hops = 0u32;
+    loop {
+        let (uri, basic) = parse_url(func, &url)?;
+        let uri: http::Uri = if req.query.is_empty() || hops > 0 {
+            uri
+        } else {
+            let mut s = uri.to_string();
+            let q = crate::url::form_encode(&req.query);
+            s.push(if uri.query().is_some() { '&' } else { '?' });
+            s.push_str(&q);
+            s.parse().map_err(|e: http::uri::InvalidUri| Error::invalid(func, format!("malformed query: {e}"), redact(&url)))?
+        };
+        let mut b = http::Request::builder().method(req.method.as_str()).uri(uri.clone());
+        let has = |name: &str| req.headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
+        if let Some(a) = basic {
+            if !has("authorization") {
+                b = b.header("authorization", a);
+            }
+        }
+        if req.decompress && !has("accept-encoding") {
+            b = b.header("accept-encoding", "gzip, deflate");
+        }
+        if req.body.is_some() && !has("content-type") {
+            if let Some(ct) = &req.content_type {
+                b = b.header("content-type", ct.as_str());
+            }
+        }
+        for (k, v) in &req.headers {
+            b = b.header(k.as_str(), v.as_str());
+        }
+        let left = match deadline {
+            Some(d) => {
+                let left = d.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(Error::new(Code::Timeout, func, "timed out", redact(&url)));
+                }
+                Some(left)
+            }
+            None => None,
+        };
+        let bad = |e: http::Error| Error::invalid(func, format!("malformed request: {e}"), redact(&url));
+        let resp = match &req.body {
+            None => send(agent, b.body(()).map_err(bad)?, left, req.connect_timeout),
+            Some(v) => send(agent, b.body(v.as_slice()).map_err(bad)?, left, req.connect_timeout),
+        }
+        .map_err(|e| map_err(func, &url, e))?;
+        let status = resp.status().as_u16();
+        let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
+        if matches!(status, 301 | 302 | 303 | 307 | 308) && req.max_redirects > 0 {
+            if let Some(loc) = loc {
+                if hops >= req.max_redirects {
+                    return Err(Error::new(
+                        Code::LimitExceeded,
+                        func,
+                        format!("more than {} redirects", req.max_redirects),
+                        redact(&req.url),
+                    ));
+                }
+                let next = join(&uri, &loc);
+                let (nu, _) = parse_url(func, &next)?;
+                if origin(&nu) != origin(&uri) {
+                    req.headers.retain(|(k, _)| {
+                        !["authorization", "cookie", "proxy-authorization"].contains(&k.to_ascii_lowercase().as_str())
+                    });
+                }
+                if status == 303 || (matches!(status, 301 | 302) && req.method == "POST") {
+                    if req.method != "HEAD" {
+                        req.method = "GET".into();
+                    }
+                    req.body = None;
+                    req.headers.retain(|(k, _)| !k.eq_ignore_ascii_case("content-type") && !k.eq_ignore_ascii_case("content-length"));
+                }
+                hops += 1;
+                url = next;
+                continue;
+            }
+        }
+        let headers = Value::dict();
+        for (k, v) in resp.headers() {
+            let v = String::from_utf8_lossy(v.as_bytes());
+            let prev = headers.get(k.as_str());
+            match prev.as_text() {
+                Some(p) => headers.set(k.as_str(), Value::text(&format!("{p}, {v}"))),
+                None => headers.set(k.as_str(), Value::text(&v)),
+            };
+        }
+        let length = resp.headers().get("content-length").and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+        let enc = resp.headers().get("content-encoding").and_then(|v| v.to_str().ok()).map(|s| s.trim().to_ascii_lowercase());
+        let raw: Box<dyn Read + Send> = Box::new(resp.into_body().into_reader());
+        let reader: Box<dyn Read + Send> = match (req.decompress, enc.as_deref()) {
+            (true, Some("gzip" | "x-gzip")) => Box::new(flate2::read::MultiGzDecoder::new(raw)),
+            (true, Some("deflate")) => deflate_reader(raw),
+            _ => raw,
+        };
+        if req.error_status && status >= 400 {
+            return Err(Error::new(Code::Io, func, format!("HTTP status {status}"), redact(&url)).with("status", status as i64));
+        }
+        return Ok(Reply { status, headers, url: redact_plain(&url), reader, length: if enc.is_some() { None } else { length }, deadline });
+    }
+}
+
+fn redact_plain(url: &str) -> String {
+    // The final URL without user-info (the query is kept: it is part of the address).
+    match url.split_once("://") {
+        Some((s, r)) => {
+            let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+            let auth = &r[..end];
+            let auth = auth.rsplit_once('@').map(|(_, h)| h).unwrap_or(auth);
+            format!("{s}://{auth}{}", &r[end..])
+        }
+        None => url.to_string(),
+    }
+}
+
+/// "deflate" is zlib-wrapped by the RFC, raw deflate by some servers: look at the first bytes.
+fn deflate_reader(raw: Box<dyn Read + Send>) -> Box<dyn Read + Send> {
+    let mut br = BufReader::new(raw);
+    let zlib = match br.fill_buf() {
+        Ok(b) if b.len() >= 2 => b[0] & 0x0F == 8 && (u16::from(b[0]) << 8 | u16::from(b[1])) % 31 == 0,
+        _ => true,
+    };
+    if zlib {
+        Box::new(flate2::read::ZlibDecoder::new(br))
+    } else {
+        Box::new(flate2::read::DeflateDecoder::new(br))
+    }
+}
+
+/// Reads a whole body under a byte limit.
+pub fn read_body(func: &'static str, r: &mut Reply, max: u64, url: &str) -> RtResult<Vec<u8>> {
+    if let Some(n) = r.length {
+        if n > max {
+            return Err(Error::new(Code::LimitExceeded, func, format!("response body of {n} bytes is over the limit of {max}"), redact(url))
+                .with("limit", max as i64));
+        }
+    }
+    let mut out = Vec::with_capacity(r.length.unwrap_or(0).min(max).min(64 << 20) as usize);
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = match r.reader.read(&mut buf) {
+            Ok(0) => return Ok(out),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(body_err(func, url, e, r.deadline)),
+        };
+        if out.len() as u64 + n as u64 > max {
+            return Err(Error::new(Code::LimitExceeded, func, format!("response body is over the limit of {max} bytes"), redact(url))
+                .with("limit", max as i64));
+        }
+        out.extend_from_slice(&buf[..n]);
+    }
+}
+
+pub fn body_err(func: &'static str, url: &str, e: io::Error, deadline: Option<Instant>) -> Error {
+    let err = io_error(func, &redact(url), e);
+    if deadline.is_some_and(|d| Instant::now() >= d) && err.code != Code::Timeout {
+        return Error::new(Code::Timeout, func, "timed out reading the body", redact(url));
+    }
+    err
+}
+
+/// Runs a request and builds `{status, headers, body, url}`.
+pub fn exchange(func: &'static str, req: Req) -> RtResult<Value> {
+    let (text, max, url) = (req.text, req.max_bytes.unwrap_or(DEFAULT_MAX_BYTES), req.url.clone());
+    let head = req.method == "HEAD";
+    let mut r = perform(func, req)?;
+    let body = if head { Vec::new() } else { read_body(func, &mut r, max, &url)? };
+    let body = if text {
+        match String::from_utf8(body) {
+            Ok(s) => Value::text(&s),
+            Err(e) => {
+                return Err(Error::parse(func, "response body is not UTF-8 text", redact(&url))
+                    .with("position", e.utf8_error().valid_up_to() as i64))
+            }
+        }
+    } else {
+        Value::bytes(&body)
+    };
+    Ok(Value::dict()
+        .set("status", Value::int(r.status as i64))
+        .set("headers", r.headers)
+        .set("body", body)
+        .set("url", Value::text(&r.url)))
+}
+
+/// HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_get(url: &str, opts: Opts) -> RtResult<Value> {
+    exchange(FN, Req::new(FN, "GET", url, &opts)?)
+}
+
+/// Options or, as Simple passes, a content type.
+fn opts_or_type(func: &'static str, v: Value) -> RtResult<(Opts, Option<String>)> {
+    if let Some(t) = v.as_text() {
+        return Ok((Opts::new(func, Value::NIL), Some(t.to_string())));
+    }
+    if v.is_nil() || v.is_dict() {
+        return Ok((Opts::new(func, v), None));
+    }
+    Err(ffi_sdk::args::kind_error(func, 2, "opts", "dict, nil or a content type", v))
+}
+
+fn with_body(func: &'static str, method: &str, url: &str, body: Value, opts: Value) -> RtResult<Value> {
+    let (opts, ct) = opts_or_type(func, opts)?;
+    if !opts.get("body").is_nil() {
+        return Err(Error::invalid(func, "the body is an argument here, not an option", "opts.body"));
+    }
+    let mut req = Req::new(func, method, url, &opts)?;
+    let (b, bct) = body_of(func, body)?;
+    req.body = Some(b.unwrap_or_default());
+    req.content_type = ct.or(req.content_type.take()).or(bct.map(str::to_string));
+    exchange(func, req)
+}
+
+/// HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_post(url: &str, body: Value, opts: Value) -> RtResult<Value> {
+    with_body(FN, "POST", url, body, opts)
+}
+
+/// HTTP PUT; arguments and result as `rt_http_post`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_put(url: &str, body: Value, opts: Value) -> RtResult<Value> {
+    with_body(FN, "PUT", url, body, opts)
+}
+
+/// HTTP PATCH; arguments and result as `rt_http_post`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_patch(url: &str, body: Value, opts: Value) -> RtResult<Value> {
+    with_body(FN, "PATCH", url, body, opts)
+}
+
+/// HTTP DELETE; options and result as `rt_http_get`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_delete(url: &str, opts: Opts) -> RtResult<Value> {
+    exchange(FN, Req::new(FN, "DELETE", url, &opts)?)
+}
+
+/// HTTP HEAD; options and result as `rt_http_get` (body empty).
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_head(url: &str, opts: Opts) -> RtResult<Value> {
+    exchange(FN, Req::new(FN, "HEAD", url, &opts)?)
+}
+
+/// Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_request(method: &str, url: &str, opts: Opts) -> RtResult<Value> {
+    exchange(FN, Req::new(FN, method, url, &opts)?)
+}
+
+struct TempFile {
+    dir: std::os::fd::OwnedFd,
+    name: Option<std::ffi::CString>,
+}
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        use std::os::fd::AsRawFd;
+        if let Some(n) = self.name.take() {
+            unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
+    use std::io::Write;
+    use std::os::fd::AsRawFd;
+    let d = opts.get("sha256");
+    let mut known: Vec<&str> = OPTS.to_vec();
+    known.push("sha256");
+    opts.only(&known)?;
+    let want = match d.as_text() {
+        Some(h) if h.len() == 64 && h.bytes().all(|c| c.is_ascii_hexdigit()) => Some(h.to_ascii_lowercase()),
+        None if d.is_nil() => None,
+        _ => return Err(Error::invalid(FN, "option sha256 must be 64 hex digits", d.describe())),
+    };
+    let mut req = {
+        // Req::new checks the known keys; sha256 is ours.
+        let o = Value::dict();
+        for k in OPTS {
+            let v = opts.get(k);
+            if !v.is_nil() {
+                o.set(k, v);
+            }
+        }
+        Req::new(FN, "GET", url, &Opts::new(FN, o))?
+    };
+    req.text = false;
+    let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::Yes)?;
+    let (dir, name) = t.split().map_err(|e| t.err(&e))?;
+    let max = req.max_bytes;
+    let mut r = perform(FN, req)?;
+    if r.status >= 400 {
+        return Err(Error::new(Code::Io, FN, format!("HTTP status {}", r.status), redact(url)).with("status", r.status as i64));
+    }
+    if let (Some(n), Some(m)) = (r.length, max) {
+        if n > m {
+            return Err(Error::new(Code::LimitExceeded, FN, format!("response body of {n} bytes is over the limit of {m}"), redact(url)));
+        }
+    }
+    let mut tmp = TempFile { dir, name: None };
+    let mut file = None;
+    for seq in 0..100u32 {
+        let n = std::ffi::CString::new(format!(".{}.rt-download.{}.{seq}.part", name.to_string_lossy(), std::process::id()))
+            .map_err(|_| Error::invalid(FN, "path has a NUL", quote(path)))?;
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        match beneath::openat(tmp.dir.as_raw_fd(), &n, flags, 0o666) {
+            Ok(fd) => {
+                tmp.name = Some(n);
+                file = Some(std::fs::File::from(fd));
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(t.err(&e)),
+        }
+    }
+    let mut f = file.ok_or_else(|| Error::new(Code::Io, FN, "could not create a temporary file", quote(path)))?;
+    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buf = vec![0u8; 256 << 10];
+    let mut total: u64 = 0;
+    loop {
+        let n = match r.reader.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(body_err(FN, url, e, r.deadline)),
+        };
+        total += n as u64;
+        if max.is_some_and(|m| total > m) {
+            return Err(Error::new(Code::LimitExceeded, FN, format!("download is over the limit of {} bytes", max.unwrap_or(0)), redact(url)));
+        }
+        ctx.update(&buf[..n]);
+        f.write_all(&buf[..n]).map_err(|e| t.err(&e))?;
+    }
+    if let Some(n) = r.length {
+        if total != n {
+            return Err(Error::new(Code::Io, FN, format!("connection closed after {total} of {n} bytes"), redact(url)));
+        }
+    }
+    let sum = hex(ctx.finish().as_ref());
+    if let Some(w) = want {
+        if w != sum {
+            return Err(Error::new(Code::Io, FN, "sha256 of the download does not match", redact(url))
+                .with("expected", w)
+                .with("actual", sum));
+        }
+    }
+    f.sync_all().map_err(|e| t.err(&e))?;
+    drop(f);
+    let tn = tmp.name.clone().unwrap_or_default();
+    let dfd = tmp.dir.as_raw_fd();
+    if unsafe { libc::renameat(dfd, tn.as_ptr(), dfd, name.as_ptr()) } != 0 {
+        return Err(t.err(&io::Error::last_os_error()));
+    }
+    tmp.name = None;
+    Ok(Value::dict()
+        .set("status", Value::int(r.status as i64))
+        .set("bytes", Value::int(total as i64))
+        .set("sha256", Value::text(&sum))
+        .set("url", Value::text(&r.url)))
+}
+
+/// A client: default headers and a timeout for `rt_http_client_request`.
+pub struct Client {
+    headers: Mutex<Vec<(String, String)>>,
+    timeout_ms: Mutex<Option<i64>>,
+}
+impl HandleType for Client {
+    const NAME: &'static str = "HttpClient";
+}
+
+/// Simple's name: a client handle holding default headers and a timeout.
+#[rt_fn(tier = "empirical", ret = "handle<HttpClient>")]
+pub fn rt_http_client_create() -> Value {
+    new_handle(Client { headers: Mutex::new(Vec::new()), timeout_ms: Mutex::new(None) })
+}
+
+/// Simple's name: closes a client handle (idempotent). Nil.
+#[rt_fn(tier = "empirical")]
+pub fn rt_http_client_destroy(client: Value) -> RtResult<()> {
+    match <Handle<Client> as ffi_sdk::FromArg>::from_arg(client.raw(), FN, 0, "client") {
+        Ok(h) => {
+            h.close();
+            Ok(())
+        }
+        Err(e) if e.code == Code::Closed => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+fn check_header(func: &'static str, k: &str, v: &str) -> RtResult<()> {
+    if http::HeaderName::from_bytes(k.as_bytes()).is_err() {
+        return Err(Error::invalid(func, "malformed header name", quote(k)));
+    }
+    if http::HeaderValue::from_str(v).is_err() {
+        // The value may be a secret: name the header only.
+        return Err(Error::invalid(func, "malformed header value", quote(k)));
+    }
+    Ok(())
+}
+
+/// Simple's name: sets a default header on a client (replacing one of the same name). True.
+#[rt_fn(tier = "empirical")]
+pub fn rt_http_client_set_header(client: Handle<Client>, key: &str, value: &str) -> RtResult<bool> {
+    check_header(FN, key, value)?;
+    let mut h = client.headers.lock().unwrap_or_else(|e| e.into_inner());
+    h.retain(|(k, _)| !k.eq_ignore_ascii_case(key));
+    h.push((key.to_string(), value.to_string()));
+    Ok(true)
+}
+
+/// Simple's name: the client's total timeout in milliseconds (0 = none). True.
+#[rt_fn(tier = "empirical")]
+pub fn rt_http_client_set_timeout(client: Handle<Client>, timeout_ms: i64) -> RtResult<bool> {
+    if timeout_ms < 0 {
+        return Err(Error::new(Code::OutOfRange, FN, "timeout_ms must be >= 0", timeout_ms));
+    }
+    *client.timeout_ms.lock().unwrap_or_else(|e| e.into_inner()) = if timeout_ms == 0 { None } else { Some(timeout_ms) };
+    Ok(true)
+}
+
+/// Simple's name: a request with the client's headers and timeout. `headers`: an array of "Name: value" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_client_request(client: Handle<Client>, method: &str, url: &str, headers: Value, body: Value) -> RtResult<Value> {
+    let mut req = Req::new(FN, method, url, &Opts::new(FN, Value::NIL))?;
+    req.headers = client.headers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut extra = Vec::new();
+    if headers.is_array() {
+        for h in headers.items() {
+            let t = h.as_text().ok_or_else(|| Error::invalid(FN, "headers must be texts \"Name: value\"", h.describe()))?;
+            let (k, v) = t.split_once(':').ok_or_else(|| Error::invalid(FN, "a header text is \"Name: value\"", "headers"))?;
+            extra.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    } else if headers.is_dict() {
+        extra = Opts::new(FN, Value::dict().set("h", headers)).text_map("h")?.unwrap_or_default();
+    } else if !headers.is_nil() {
+        return Err(ffi_sdk::args::kind_error(FN, 3, "headers", "array of text, dict or nil", headers));
+    }
+    for (k, v) in extra {
+        check_header(FN, &k, &v)?;
+        req.headers.retain(|(x, _)| !x.eq_ignore_ascii_case(&k));
+        req.headers.push((k, v));
+    }
+    let (b, ct) = body_of(FN, body)?;
+    req.body = b;
+    req.content_type = ct.map(str::to_string);
+    req.timeout = client.timeout_ms.lock().unwrap_or_else(|e| e.into_inner()).map(|m| Duration::from_millis(m as u64));
+    exchange(FN, req)
+}
