@@ -15,7 +15,7 @@ const COVERED: &[&str] = &[
     "rt_dict_key_at", "rt_dict_value_at", "rt_error_new", "rt_error_code", "rt_error_name", "rt_error_message",
     "rt_error_details", "rt_value_pin", "rt_value_unpin", "rt_value_pin_count", "rt_value_valid",
     "rt_registry_json", "rt_registry_lookup", "rt_gc_malloc", "rt_gc_free", "rt_thread_attach",
-    "rt_thread_detach",
+    "rt_thread_detach", "rt_callback_new", "rt_callback_new2", "rt_callback_on_release", "rt_callback_set_flags",
 ];
 
 #[test]
@@ -622,4 +622,48 @@ fn every_function_survives_wrong_kinds() {
         println!("{funcs} functions of {} libraries, {calls} calls", loaded.len());
         assert!(funcs >= 20);
     });
+}
+
+extern "C" fn cb_identity(_ud: *mut std::ffi::c_void, v: RtValue) -> RtValue {
+    v
+}
+extern "C" fn cb_release(_ud: *mut std::ffi::c_void) {}
+
+/// Callbacks: a NULL function, a value that is not a Callback (every kind),
+/// a closed Callback, unknown flag bits and a second release function are
+/// Errors naming the function; nothing is called.
+#[test]
+fn callback_surface_bad_input() {
+    type New = extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void) -> RtValue;
+    type OnRelease = extern "C" fn(RtValue, *mut std::ffi::c_void) -> RtValue;
+    type Flags = extern "C" fn(RtValue, u32) -> RtValue;
+    let c = core();
+    let addr = |n: &str| c.lookup(n).unwrap_or_else(|| panic!("{n} missing")).0;
+    let (new1, new2): (New, New) = unsafe { (std::mem::transmute(addr("rt_callback_new")), std::mem::transmute(addr("rt_callback_new2"))) };
+    let on_release: OnRelease = unsafe { std::mem::transmute(addr("rt_callback_on_release")) };
+    let flags: Flags = unsafe { std::mem::transmute(addr("rt_callback_set_flags")) };
+    let err_of = |v: RtValue, func: &str| {
+        assert_eq!(c.kind_of(v), kind::ERROR, "{func} did not fail");
+        let m = c.get_text((c.error_message)(v)).unwrap();
+        assert!(m.starts_with(func), "{m}");
+    };
+    for (n, f) in [("rt_callback_new", new1), ("rt_callback_new2", new2)] {
+        err_of(f(std::ptr::null_mut(), std::ptr::null_mut()), n);
+    }
+    let s = Samples::new(&c);
+    for (what, v, _) in &s.all {
+        err_of(on_release(*v, cb_release as *mut _), "rt_callback_on_release");
+        err_of(flags(*v, 0), "rt_callback_set_flags");
+        let _ = what;
+    }
+    let cb = new1(cb_identity as *mut _, std::ptr::null_mut());
+    (c.value_pin)(cb);
+    err_of(flags(cb, 0x80), "rt_callback_set_flags");
+    assert_eq!(flags(cb, 1), NIL);
+    assert_eq!(on_release(cb, cb_release as *mut _), NIL);
+    err_of(on_release(cb, cb_release as *mut _), "rt_callback_on_release");
+    c.ok(c.call("rt_handle_close", &[cb]));
+    err_of(flags(cb, 0), "rt_callback_set_flags");
+    err_of(on_release(cb, std::ptr::null_mut()), "rt_callback_on_release");
+    (c.value_unpin)(cb);
 }
