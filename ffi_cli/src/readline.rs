@@ -2,9 +2,8 @@
 //! its history, and `rt_password_read`.
 //!
 //! The history is process-wide (this library's own state), at most 1,000
-//! entries. End of input is nil; Ctrl-C is Error Io with details
-//! `interrupted: true` (no dedicated error code exists; callers test
-//! `details.interrupted`). Needs the `tty` capability.
+//! entries. End of input is nil; Ctrl-C is Error Interrupted. Needs the
+//! `tty` capability.
 
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
@@ -27,7 +26,7 @@ fn push_history(line: &str) {
 }
 
 pub fn interrupted(func: &'static str) -> Error {
-    Error::plain(Code::Io, func, "interrupted (Ctrl-C)").with("interrupted", 1).with("signal", "SIGINT")
+    Error::plain(Code::Interrupted, func, "interrupted (Ctrl-C)").with("signal", "SIGINT")
 }
 
 fn is_tty(fd: i32) -> bool {
@@ -64,7 +63,7 @@ fn plain_line(func: &'static str) -> RtResult<Option<String>> {
     }
 }
 
-/// Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Io with details.interrupted. Options: history (add the line to the history, true).
+/// Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true).
 #[rt_fn(cap = "tty", blocking, tier = "empirical")]
 pub fn rt_readline(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     opts.only(&["history"])?;
@@ -159,7 +158,7 @@ impl Drop for Termios {
     }
 }
 
-/// Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Io with details.interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
+/// Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
 #[rt_fn(cap = "tty", blocking, tier = "empirical")]
 pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     opts.only(&["stdin"])?;

@@ -254,8 +254,8 @@ fn child_out() -> Option<std::path::PathBuf> {
 fn describe(v: RtValue) -> String {
     let v = Value::from_raw(v);
     if v.is_error() {
-        let d = v.error_details();
-        format!("error:{}", if d.get("interrupted").as_int() == Some(1) { "interrupted" } else { "other" })
+        let (code, _) = err(v.raw());
+        format!("error:{}", if code == Code::Interrupted { "interrupted" } else { "other" })
     } else if v.is_nil() {
         "nil".into()
     } else {

@@ -59,7 +59,7 @@ pub fn rt_error_code(v: RtValue) -> u32 {
 /// Static name of a code ("CapabilityDenied"); "Unknown" for codes not in the table.
 #[rt_host(tier = "verified")]
 pub fn rt_error_name(code: u32) -> *const libc::c_char {
-    static NAMES: [&[u8]; 18] = [
+    static NAMES: [&[u8]; 20] = [
         b"None\0",
         b"InvalidArgument\0",
         b"TypeMismatch\0",
@@ -77,6 +77,8 @@ pub fn rt_error_name(code: u32) -> *const libc::c_char {
         b"OutOfRange\0",
         b"LimitExceeded\0",
         b"Busy\0",
+        b"Interrupted\0",
+        b"Cancelled\0",
         b"Unknown\0",
     ];
     let i = (code as usize).min(NAMES.len() - 1);

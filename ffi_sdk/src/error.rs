@@ -25,10 +25,12 @@ pub enum Code {
     OutOfRange = 14,
     LimitExceeded = 15,
     Busy = 16,
+    Interrupted = 17,
+    Cancelled = 18,
 }
 
 impl Code {
-    pub const ALL: [Code; 16] = [
+    pub const ALL: [Code; 18] = [
         Code::InvalidArgument,
         Code::TypeMismatch,
         Code::NotFound,
@@ -45,6 +47,8 @@ impl Code {
         Code::OutOfRange,
         Code::LimitExceeded,
         Code::Busy,
+        Code::Interrupted,
+        Code::Cancelled,
     ];
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +68,8 @@ impl Code {
             Code::OutOfRange => "OutOfRange",
             Code::LimitExceeded => "LimitExceeded",
             Code::Busy => "Busy",
+            Code::Interrupted => "Interrupted",
+            Code::Cancelled => "Cancelled",
         }
     }
     /// One-line meaning, for the generated header and docs.
@@ -85,6 +91,8 @@ impl Code {
             Code::OutOfRange => "an index or number is outside its range",
             Code::LimitExceeded => "a configured limit (size, depth, count) was reached",
             Code::Busy => "the resource is held by someone else (e.g. a lock)",
+            Code::Interrupted => "the user interrupted the call (Ctrl-C at a prompt)",
+            Code::Cancelled => "the call was cancelled by its caller's cancel token",
         }
     }
     pub fn from_u32(c: u32) -> Option<Code> {

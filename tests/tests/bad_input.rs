@@ -317,7 +317,7 @@ fn errors_wrong_kinds() {
     }
     let (code, msg) = c.err((c.error_new)(0, c.text("m")));
     assert_eq!(code, code::INVALID_ARGUMENT, "{msg}");
-    for code_in in [1u32, 16, 17, 1000, u32::MAX] {
+    for code_in in [1u32, 16, 19, 1000, u32::MAX] {
         let e = c.ok_error((c.error_new)(code_in, c.text("host error")));
         assert_eq!((c.error_code)(e), code_in);
         assert_eq!(c.get_text((c.error_message)(e)).as_deref(), Some("host error"));
@@ -325,7 +325,9 @@ fn errors_wrong_kinds() {
     assert_eq!(c.code_name(0), "None");
     assert_eq!(c.code_name(6), "CapabilityDenied");
     assert_eq!(c.code_name(16), "Busy");
-    for code_in in [17u32, 1000, u32::MAX] {
+    assert_eq!(c.code_name(17), "Interrupted");
+    assert_eq!(c.code_name(18), "Cancelled");
+    for code_in in [19u32, 1000, u32::MAX] {
         assert_eq!(c.code_name(code_in), "Unknown");
     }
 }

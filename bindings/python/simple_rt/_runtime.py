@@ -105,7 +105,7 @@ CODES = {
     "InvalidArgument": 1, "TypeMismatch": 2, "NotFound": 3, "AlreadyExists": 4,
     "PermissionDenied": 5, "CapabilityDenied": 6, "Timeout": 7, "Io": 8, "Parse": 9,
     "Unsupported": 10, "Closed": 11, "Panic": 12, "Internal": 13, "OutOfRange": 14,
-    "LimitExceeded": 15, "Busy": 16,
+    "LimitExceeded": 15, "Busy": 16, "Interrupted": 17, "Cancelled": 18,
 }
 
 _CTYPES = {
