@@ -92,6 +92,14 @@ const STEPS: &[Step] = &[
     ),
     // codegen
     step("codegen", "rt_target_triple", "[]", "the JIT's target"),
+    step("codegen", "rt_cranelift_init", "[null]", "a JIT module (a handle)").save("cg"),
+    step(
+        "codegen",
+        "rt_cranelift_compile_fn",
+        r#"["$cg", "function %add(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    v2 = iadd v0, v1\n    return v2\n}"]"#,
+        "compile CLIF text",
+    ),
+    step("codegen", "rt_cranelift_jit_execute", r#"["$cg", "add", [40, 2]]"#, "JIT it and call it").equals("42"),
     // data
     step("data", "rt_regex_new", r#"["[0-9]+"]"#, "compile a regex (a handle)").save("re"),
     step("data", "rt_regex_find", r#"["$re", "order 66 shipped in 3 days"]"#, "first match"),
@@ -102,6 +110,20 @@ const STEPS: &[Step] = &[
     step("serde", "rt_json_parse", r#"["{\"name\":\"simple\",\"tags\":[1,2.5,null,true]}"]"#, "JSON text to values").save("doc"),
     step("serde", "rt_json_stringify", r#"["$doc"]"#, "and back to JSON text"),
     // capability denials (the policy only narrows: these come last)
+    step("net", "rt_io_tcp_bind", r#"["127.0.0.1:0"]"#, "listen on a free loopback port (a Socket handle)").save("srv"),
+    step("net", "rt_io_tcp_local_addr", r#"["$srv"]"#, "its address").save("addr"),
+    step("net", "rt_io_tcp_connect", r#"["$addr"]"#, "connect to it").save("cli"),
+    step("net", "rt_io_tcp_write_text", r#"["$cli", "GET /hello HTTP/1.1\r\nHost: localhost\r\n\r\n"]"#, "send an HTTP request"),
+    step("net", "rt_io_tcp_accept_timeout", r#"["$srv", 2000]"#, "accept it on the server side").save("conn"),
+    step("net", "rt_io_tcp_read_line", r#"["$conn"]"#, "the server reads the request line").equals(r#""GET /hello HTTP/1.1""#),
+    step("net", "rt_io_tcp_write_text", r#"["$conn", "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello"]"#, "and answers"),
+    step("net", "rt_io_tcp_read_line", r#"["$cli"]"#, "the client reads the status line").equals(r#""HTTP/1.1 200 OK""#),
+    step("net", "rt_http_get", r#"["http://127.0.0.1:1/", {"timeout_ms": 2000}]"#, "HTTP to a closed loopback port: an Error value").error("Io"),
+    step("net", "rt_http_url_encode", r#"["a b&c"]"#, "URL encoding").equals(r#""a%20b%26c""#),
+    step("watch", "rt_watch_path", r#"["$tmp", {"debounce_ms": 50}]"#, "watch the temp dir (a Watch handle)").save("w"),
+    step("watch", "rt_file_write_text", r#"["$tmp/watched.txt", "x"]"#, "create a file in it").needs(&["rt_watch_path"]),
+    step("watch", "rt_watch_poll", r#"["$w", {"timeout_ms": 2000}]"#, "the events, coalesced"),
+
     step("capability denial", "rt_cap_restrict", r#"[{"fs.read": ["$tmp"]}]"#, "narrow fs.read to the temp dir")
         .equals("null")
         .needs(&["rt_file_read_text"]),
