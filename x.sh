@@ -20,6 +20,9 @@ ensure_deps() {
     command -v xxhsum >/dev/null || missing+=(xxhash)
     command -v xz >/dev/null || missing+=(xz-utils)
     command -v flock >/dev/null || missing+=(util-linux)
+    command -v zip >/dev/null || missing+=(zip)
+    command -v unzip >/dev/null || missing+=(unzip)
+    command -v openssl >/dev/null || missing+=(openssl)
     if [ ${#missing[@]} -gt 0 ]; then
         echo "x.sh: installing ${missing[*]}" >&2
         apt_install "${missing[@]}"

@@ -22,6 +22,7 @@ pub mod gzip;
 pub mod safety;
 pub mod tar;
 pub mod xz;
+pub mod zip;
 
 use ffi_sdk::beneath::{self, Follow};
 use ffi_sdk::prelude::*;

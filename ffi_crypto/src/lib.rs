@@ -1,4 +1,5 @@
-//! ffi_crypto: SHA-1/SHA-256 digests, xxHash64/XXH3, aHash, Argon2id password
+//! ffi_crypto: SHA-1/SHA-256/SHA-512, SHA3-256, BLAKE3, HMAC, PBKDF2, CRC-32, base64,
+//! random bytes and UUIDs, Ed25519, AES-256-GCM, bcrypt (Simple's names: `digest.rs` ... `password.rs`), xxHash64/XXH3, aHash, Argon2id password
 //! hashing, and streaming hashers behind handles. Pure functions: no capability.
 //!
 //! Backends (chosen by measurement, see docs/bench/crypto.md):
@@ -10,7 +11,13 @@
 //!   (`xxhash-rust` fixes its SIMD at compile time: SSE2 for the default target).
 //! - aHash: `ahash` with fixed keys; Argon2: `argon2` (RustCrypto).
 
+pub mod aead;
 pub mod argon2;
+pub mod digest;
+pub mod encode;
 pub mod hash;
+pub mod password;
+pub mod random;
 pub mod sha;
+pub mod sign;
 pub mod stream;

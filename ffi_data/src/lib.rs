@@ -2,6 +2,7 @@
 //!
 //! - [`regex`]: regular expressions behind a `Regex` handle, compiled once per
 //!   pattern and options (a bounded, thread-safe LRU cache of compiled programs).
+//!   [`regex_quick`] serves the names Simple's `io/regex_ffi.spl` declares.
 //! - [`intern`]: process-wide string interning (lasso `ThreadedRodeo`): text to
 //!   a small int symbol and back.
 //! - [`arena`]: a bump arena of zeroed byte buffers freed together on close
@@ -17,3 +18,4 @@ pub mod arena;
 pub mod collections;
 pub mod intern;
 pub mod regex;
+pub mod regex_quick;

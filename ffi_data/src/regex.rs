@@ -112,6 +112,12 @@ fn compile(func: &'static str, pattern: &str, f: Flags, max_len: usize) -> RtRes
     }
 }
 
+/// Compiles `pattern` with the default flags and limits of rt_regex_new (through the cache).
+pub(crate) fn compile_default(func: &'static str, pattern: &str) -> RtResult<regex::Regex> {
+    let f = Flags { size_limit: DEFAULT_SIZE_LIMIT, ..Flags::default() };
+    compile(func, pattern, f, DEFAULT_MAX_PATTERN_LEN as usize)
+}
+
 /// Error Parse with the position regex-syntax reports for the same pattern and flags.
 fn syntax_error(func: &'static str, pattern: &str, f: Flags, e: &regex::Error) -> Error {
     let parsed = regex_syntax::ParserBuilder::new()

@@ -53,3 +53,14 @@ pub fn hex(bytes: &[u8]) -> String {
     }
     s
 }
+
+/// Renames the function an error from a shared implementation names (an
+/// alias reports its own name: "rt_alias: ..." instead of "rt_original: ...").
+pub fn renamed<T>(func: &'static str, from: &str, r: RtResult<T>) -> RtResult<T> {
+    r.map_err(|mut e| {
+        if let Some(rest) = e.message.strip_prefix(from) {
+            e.message = format!("{func}{rest}");
+        }
+        e
+    })
+}

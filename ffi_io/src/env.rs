@@ -106,3 +106,63 @@ pub fn rt_env_unset(name: &str) -> RtResult<()> {
     std::env::remove_var(name);
     Ok(())
 }
+
+/// Simple's name for rt_env_unset: removes a variable (nothing to do when unset).
+#[rt_fn(cap = "env.write", scoped, tier = "verified")]
+pub fn rt_env_remove(name: &str) -> RtResult<()> {
+    valid_name(FN, name)?;
+    ffi_sdk::cap::check(FN, "env.write", name)?;
+    let _g = ENV_LOCK.write().unwrap_or_else(|e| e.into_inner());
+    std::env::remove_var(name);
+    Ok(())
+}
+
+/// Every environment variable as an array of `[name, value]` pairs, sorted
+/// by name. Under a scoped env.read only the variables it allows are listed;
+/// a name or value that is not UTF-8 is skipped.
+#[rt_fn(cap = "env.read", scoped, tier = "verified", ret = "array<array<text>>")]
+pub fn rt_env_vars() -> RtResult<Value> {
+    let mut vars: Vec<(String, String)> = {
+        let _g = ENV_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))).collect()
+    };
+    vars.sort();
+    let out = Value::array(vars.len());
+    for (k, v) in &vars {
+        if ffi_sdk::cap::check(FN, "env.read", k).is_ok() {
+            let pair = Value::array(2);
+            pair.push(Value::text(k));
+            pair.push(Value::text(v));
+            out.push(pair);
+        }
+    }
+    Ok(out)
+}
+
+/// An environment variable read as an int (decimal, optional sign, spaces
+/// trimmed); `default_value` when it is unset or empty. Error Parse when it
+/// is set to something else.
+#[rt_fn(cap = "env.read", scoped, tier = "verified")]
+pub fn rt_env_get_i64(name: &str, default_value: i64) -> RtResult<i64> {
+    valid_name(FN, name)?;
+    ffi_sdk::cap::check(FN, "env.read", name)?;
+    match read_var(FN, name)? {
+        None => Ok(default_value),
+        Some(v) if v.trim().is_empty() => Ok(default_value),
+        Some(v) => v.trim().parse::<i64>().map_err(|e| {
+            Error::parse(FN, format!("{name} is not an integer ({e})"), ffi_sdk::error::quote(&v))
+        }),
+    }
+}
+
+/// The directory for temporary files: `$TMPDIR` when set and not empty,
+/// else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR.
+#[rt_fn(cap = "env.read", scoped, tier = "verified")]
+pub fn rt_env_temp() -> RtResult<String> {
+    ffi_sdk::cap::check(FN, "env.read", "TMPDIR")?;
+    let d = {
+        let _g = ENV_LOCK.read().unwrap_or_else(|e| e.into_inner());
+        std::env::temp_dir()
+    };
+    Ok(path_text(FN, &d)?.to_string())
+}

@@ -212,14 +212,19 @@ impl Drop for TempGuard<'_> {
 /// with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
-    let t = target(FN, "fs.write", path, Follow::Yes)?;
+    atomic_write(FN, path, data, None)
+}
+
+/// rt_file_atomic_write for `func`; `mode` (permission bits) replaces the kept or default mode.
+pub fn atomic_write(func: &'static str, path: &str, data: &[u8], mode: Option<u32>) -> RtResult<()> {
+    let t = target(func, "fs.write", path, Follow::Yes)?;
     let step = |e: io::Error| t.err(&e);
     // The directory (a descriptor) and the real file's name in it: the
     // link survives and the temp file shares the target's file system.
     let (dir, name) = t.split().map_err(step)?;
     let old = match beneath::statat(dir.as_raw_fd(), &name, true) {
         Ok(st) if beneath::is(&st, libc::S_IFDIR) => {
-            return Err(Error::invalid(FN, "is a directory", path).with("path", path))
+            return Err(Error::invalid(func, "is a directory", path).with("path", path))
         }
         Ok(st) if t.scoped() && beneath::is(&st, libc::S_IFLNK) => return Err(step(io::Error::from_raw_os_error(libc::ELOOP))),
         Ok(st) => Some(st),
@@ -227,7 +232,7 @@ pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
         Err(e) => return Err(step(e)),
     };
     if let (true, Some(st)) = (t.scoped(), &old) {
-        beneath::refuse_links(FN, path, st)?;
+        beneath::refuse_links(func, path, st)?;
     }
     let mut guard = TempGuard { dir: &dir, name: None };
     let mut file = None;
@@ -252,7 +257,7 @@ pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
         }
     }
     let Some(mut f) = file else {
-        return Err(Error::new(Code::Io, FN, "could not create a unique temporary file", quote(path)));
+        return Err(Error::new(Code::Io, func, "could not create a unique temporary file", quote(path)));
     };
     if let Some(st) = &old {
         // Owner: kept when this process may (root, or the same owner); mode: always.
@@ -260,6 +265,9 @@ pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
             let _ = std::os::unix::fs::fchown(&f, Some(st.st_uid), Some(st.st_gid));
         }
         f.set_permissions(fs::Permissions::from_mode(st.st_mode & 0o7777)).map_err(step)?;
+    }
+    if let Some(m) = mode {
+        f.set_permissions(fs::Permissions::from_mode(m)).map_err(step)?;
     }
     f.write_all(data).map_err(step)?;
     f.sync_all().map_err(step)?;

@@ -1,4 +1,6 @@
 //! ffi_io: files, directories, environment, paths, glob, locks, mmap.
+//! `fileops.rs`, `dirops.rs` and `fd.rs` (File handles) serve the names Simple's
+//! standard library calls, sharing the implementations of `file.rs` and `dir.rs`.
 //!
 //! Every function that touches the disk checks `fs.read` / `fs.write` on the
 //! canonical path before it touches anything (SPEC §7); the environment
@@ -13,8 +15,11 @@
 
 pub mod common;
 pub mod dir;
+pub mod dirops;
 pub mod env;
+pub mod fd;
 pub mod file;
+pub mod fileops;
 pub mod glob;
 pub mod lock;
 pub mod mmap;

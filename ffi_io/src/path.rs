@@ -116,6 +116,50 @@ pub fn rt_path_normalize(path: &str) -> RtResult<String> {
     Ok(normalize(path))
 }
 
+/// Simple's name for rt_path_dirname: the path without its final component;
+/// nil when there is none (`/`).
+#[rt_fn(tier = "verified")]
+pub fn rt_path_parent(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.parent().map(|d| text_of(d.as_os_str())))
+}
+
+/// Simple's name for rt_path_basename: the final component; nil when there is none.
+#[rt_fn(tier = "verified")]
+pub fn rt_path_filename(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.file_name().map(text_of))
+}
+
+/// Simple's name for rt_path_extension: the extension without the dot; nil when there is none.
+#[rt_fn(tier = "verified")]
+pub fn rt_path_ext(path: &str) -> RtResult<Option<String>> {
+    let p = paths::validate(FN, path)?;
+    Ok(p.extension().map(text_of))
+}
+
+/// The path separator of this platform: "/".
+#[rt_fn(tier = "verified")]
+pub fn rt_path_separator() -> &'static str {
+    std::path::MAIN_SEPARATOR_STR
+}
+
+/// The canonical absolute path (realpath: every symlink and `..` resolved).
+/// Error NotFound when the path (or a component) does not exist. Needs
+/// fs.read on the canonical path, and on the working directory for a
+/// relative path.
+#[rt_fn(cap = "fs.read", scoped, tier = "verified")]
+pub fn rt_file_canonicalize(path: &str) -> RtResult<String> {
+    let p = paths::validate(FN, path)?;
+    if p.is_relative() {
+        let cwd = std::env::current_dir().map_err(|e| io_err(FN, "current directory", &e))?;
+        ffi_sdk::cap::check_path(FN, "fs.read", &cwd)?;
+    }
+    let c = std::fs::canonicalize(p).map_err(|e| io_err(FN, path, &e))?;
+    ffi_sdk::cap::check_path(FN, "fs.read", &c)?;
+    Ok(crate::common::path_text(FN, &c)?.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::normalize;

@@ -57,3 +57,11 @@ fn denied_without_sys_info() {
         }
     });
 }
+
+#[test]
+fn get_args_are_the_process_arguments() {
+    let v = ffi_sdk::testing::ok(ffi_system::args::rt_get_args());
+    let got: Vec<String> = v.items().map(|a| a.as_text().unwrap().to_string()).collect();
+    let want: Vec<String> = std::env::args().collect();
+    assert_eq!(got, want);
+}

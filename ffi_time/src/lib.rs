@@ -11,8 +11,12 @@
 //! the int (digits past the microsecond dropped toward the past).
 //!
 //! Files: `time.rs` (clocks, sleep), `timestamp.rs` (calendar fields),
-//! `chrono.rs` (RFC 3339 format and parse). No capability is needed.
+//! `chrono.rs` (RFC 3339 format and parse); `clock.rs` and `calendar.rs`
+//! serve Simple's names (now in other units, current fields, sleep,
+//! timestamp arithmetic and text). No capability is needed.
 
+pub mod calendar;
 pub mod chrono;
+pub mod clock;
 pub mod time;
 pub mod timestamp;

@@ -4,7 +4,7 @@ use ffi_sdk::prelude::*;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Microseconds since the unix epoch, signed (before 1970 is negative).
-fn wall_micros(func: &'static str) -> RtResult<i64> {
+pub(crate) fn wall_micros(func: &'static str) -> RtResult<i64> {
     match SystemTime::now().duration_since(UNIX_EPOCH) {
         Ok(d) => i64::try_from(d.as_micros()).map_err(|_| Error::plain(Code::OutOfRange, func, "system clock is past year 294247")),
         // A clock set before 1970: negative, floor-rounded like every instant here.
