@@ -123,6 +123,19 @@ static inline RtFn6 rt_as_fn6(void *p) { RtFn6 f; memcpy(&f, &p, sizeof f); retu
 static inline RtFn7 rt_as_fn7(void *p) { RtFn7 f; memcpy(&f, &p, sizeof f); return f; }
 static inline RtFn8 rt_as_fn8(void *p) { RtFn8 f; memcpy(&f, &p, sizeof f); return f; }
 
+/* Host callbacks: what rt_callback_new / rt_callback_new2 wrap into a
+ * callable value that library threads call (any thread, maybe several at
+ * once), and the release function rt_callback_on_release sets. The
+ * rt_callback_fn* helpers give the void * those functions take. */
+typedef RtValue (*RtCallback1)(void *user_data, RtValue arg);
+typedef RtValue (*RtCallback2)(void *user_data, RtValue a, RtValue b);
+typedef void (*RtCallbackRelease)(void *user_data);
+/* rt_callback_set_flags: the callback returns its result with one pin, which the library drops. */
+#define RT_CALLBACK_RESULT_PINNED 1u
+static inline void *rt_callback_fn1(RtCallback1 f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+static inline void *rt_callback_fn2(RtCallback2 f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+static inline void *rt_callback_release_fn(RtCallbackRelease f) { void *p; memcpy(&p, &f, sizeof p); return p; }
+
 /* ---- Kinds (rt_kind) ---- */
 typedef enum RtKind {
     RT_KIND_INVALID = 0,
@@ -156,10 +169,13 @@ typedef enum RtKind {
 #define RT_ERR_OUT_OF_RANGE 14u /* OutOfRange: an index or number is outside its range */
 #define RT_ERR_LIMIT_EXCEEDED 15u /* LimitExceeded: a configured limit (size, depth, count) was reached */
 #define RT_ERR_BUSY 16u /* Busy: the resource is held by someone else (e.g. a lock) */
+#define RT_ERR_INTERRUPTED 17u /* Interrupted: the user interrupted the call (Ctrl-C at a prompt) */
+#define RT_ERR_CANCELLED 18u /* Cancelled: the call was cancelled by its caller's cancel token */
 
 /* ---- Capabilities (rt_cap_restrict / rt_cap_check), with their scope kind ---- */
 #define RT_CAP_FS_READ "fs.read" /* scope: path */
 #define RT_CAP_FS_WRITE "fs.write" /* scope: path */
+#define RT_CAP_FS_HARDLINK "fs.hardlink" /* scope: none */
 #define RT_CAP_ENV_READ "env.read" /* scope: name */
 #define RT_CAP_ENV_WRITE "env.write" /* scope: name */
 #define RT_CAP_PROCESS_SPAWN "process.spawn" /* scope: path */
@@ -338,6 +354,48 @@ RtValue rt_bytes_new(const uint8_t *p, size_t n);
  * tier: verified
  */
 const uint8_t *rt_bytes_ptr(RtValue v);
+
+/**
+ * A callable value (a Callback handle) for `func`, a `RtCallback1`:
+ * `RtValue (*)(void *user_data, RtValue arg)`. Library threads call it
+ * with `user_data` as given (from any thread, possibly several at once).
+ * It returns a value or an Error; the word it returns must stay reachable
+ * until it returns (on the stack of the calling thread, which is
+ * registered) or be pinned after `rt_callback_set_flags(cb, 1)`. Error
+ * InvalidArgument for a NULL `func`. Pass a function pointer through
+ * `rt_callback_fn1` (ISO C has no direct conversion to `void *`).
+ *
+ * tier: empirical
+ */
+RtValue rt_callback_new(void *func, void *user_data);
+
+/**
+ * As `rt_callback_new` for a two-argument `RtCallback2`:
+ * `RtValue (*)(void *user_data, RtValue a, RtValue b)`.
+ *
+ * tier: empirical
+ */
+RtValue rt_callback_new2(void *func, void *user_data);
+
+/**
+ * Sets the `RtCallbackRelease` (`void (*)(void *user_data)`) that runs once
+ * when the callback is released: after the handle is closed or collected
+ * and the last call using it has returned (on whichever thread that is).
+ * Nil, or Error (not a Callback, closed, a release already set).
+ *
+ * tier: empirical
+ */
+RtValue rt_callback_on_release(RtValue callback, void *release);
+
+/**
+ * Sets the callback's flags: 1 = RT_CALLBACK_RESULT_PINNED (the callback
+ * returns its result with one pin, which the library drops once it holds
+ * the word where the collector sees it). Nil, or Error (not a Callback,
+ * closed, unknown flag bits).
+ *
+ * tier: empirical
+ */
+RtValue rt_callback_set_flags(RtValue callback, uint32_t flags);
 
 /**
  * The value at `key`; nil when absent; Error TypeMismatch if not a dict.
@@ -559,7 +617,26 @@ void rt_value_unpin(RtValue v);
  */
 bool rt_value_valid(RtValue v);
 
-/* ==== Domain archive: 11 functions (libffi_archive.so) ==== */
+/* ==== Domain archive: 21 functions (libffi_archive.so) ==== */
+
+/**
+ * Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or
+ * gzip header) at `level` 0..=9 (nil: 6). Error OutOfRange for another level.
+ *
+ * rt_deflate_compress(data: bytes, level: int?) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_deflate_compress(RtValue data, RtValue level);
+
+/**
+ * Decompresses a raw deflate stream (RFC 1951). Option `max_output`
+ * (bytes, default 1 GiB): more is LimitExceeded. Corrupt or truncated
+ * input is Error Parse.
+ *
+ * rt_deflate_decompress(data: bytes, opts: dict?) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_deflate_decompress(RtValue data, RtValue opts);
 
 /**
  * Compresses bytes or text to gzip. Option `level` 0..=9 (default 6).
@@ -574,8 +651,11 @@ RtValue rt_gzip_compress(RtValue data, RtValue opts);
 /**
  * Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst).
  *
- * Option `level` 0..=9 (default 6). `dst` is written under a temporary name and renamed
- * into place, so a failure leaves no partial output. Returns {read, written, uncompressed}.
+ * Option `level` 0..=9 (default 6). `dst` is written under a temporary name in its directory
+ * and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed
+ * (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a
+ * scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held.
+ * Returns {read, written, uncompressed}.
  *
  * rt_gzip_compress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -596,7 +676,8 @@ RtValue rt_gzip_decompress(RtValue data, RtValue opts);
  * Decompresses gzip file `src` (all members) to `dst` in constant memory (fs.read src, fs.write dst).
  *
  * Option `max_output` (bytes, default 64 GiB): more is LimitExceeded and no output is left.
- * Corrupt input is Error Parse. Returns {read, written, uncompressed}.
+ * Corrupt input is Error Parse. `dst` is written as by rt_gzip_compress_file.
+ * Returns {read, written, uncompressed}.
  *
  * rt_gzip_decompress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -612,9 +693,11 @@ RtValue rt_gzip_decompress_file(RtValue src, RtValue dst, RtValue opts);
  * Options: `compression` ("auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none;
  * "none", "gzip", "xz"), `level` (gzip 0..=9 / xz preset 0..=9, default 6), `deterministic`
  * (bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names),
- * `follow_symlinks` (default false: links are stored as links). Device files, FIFOs and sockets
- * are Error Unsupported. The archive is written under a temporary name and renamed into place.
- * Returns {entries, bytes}.
+ * `follow_symlinks` (default false: links are stored as links; true: each link is resolved
+ * and checked against fs.read like a path the caller names). Sources are walked through
+ * directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
+ * The archive is written under a temporary name and renamed into place; `output` is
+ * resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
  *
  * rt_tar_create(output: text, sources: any, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -624,10 +707,12 @@ RtValue rt_tar_create(RtValue output, RtValue sources, RtValue opts);
 /**
  * Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely.
  *
- * Checks fs.read on the archive and fs.write on the target and on every entry's destination.
- * Refused with an Error naming the entry (details.entry): absolute names, `..`, links or
- * parents leading outside the target, device files and FIFOs; setuid/setgid bits are dropped
- * and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
+ * Checks fs.read on the archive and fs.write on the target and on every entry's real
+ * destination. The target is opened once; every entry is created relative to it through
+ * descriptors, parents walked with O_NOFOLLOW, so no symlink (there before or swapped in
+ * meanwhile) can redirect a write. Refused with an Error naming the entry (details.entry):
+ * absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
+ * setuid/setgid bits are dropped and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
  * `max_entries` (default 1000000) against bombs (LimitExceeded); `overwrite` (default true:
  * existing files are replaced, never written through); `preserve_mtime` (default true);
  * `compression` ("auto", "none", "gzip", "xz"); `memlimit` (xz decoder). The target is created
@@ -666,8 +751,8 @@ RtValue rt_xz_compress(RtValue data, RtValue opts);
 /**
  * Compresses file `src` to .xz file `dst` in constant memory (fs.read src, fs.write dst).
  *
- * Options as rt_xz_compress. Written under a temporary name and renamed into place.
- * Returns {read, written, uncompressed}.
+ * Options as rt_xz_compress. `dst` is written as by rt_gzip_compress_file (a temporary
+ * name renamed into place). Returns {read, written, uncompressed}.
  *
  * rt_xz_compress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -690,12 +775,1290 @@ RtValue rt_xz_decompress(RtValue data, RtValue opts);
  * Decompresses .xz file `src` (all streams) to `dst` in constant memory (fs.read src, fs.write dst).
  *
  * Options: `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either,
- * LimitExceeded and no output is left. Corrupt input is Error Parse. Returns {read, written, uncompressed}.
+ * LimitExceeded and no output is left. Corrupt input is Error Parse. `dst` is written as by
+ * rt_gzip_compress_file. Returns {read, written, uncompressed}.
  *
  * rt_xz_decompress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_xz_decompress_file(RtValue src, RtValue dst, RtValue opts);
+
+/**
+ * Adds an entry `archive_path` holding `data` (bytes or text) to a
+ * ZipWriter, mode 0644. Error InvalidArgument for an absolute name, `..`
+ * or an empty name; Closed after rt_zip_close.
+ *
+ * rt_zip_add_data(zip: handle<ZipWriter>, archive_path: text, data: bytes) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_zip_add_data(RtValue zip, RtValue archive_path, RtValue data);
+
+/**
+ * Adds the regular file `file_path` (its content and permission bits) as
+ * entry `archive_path`, streamed. Needs fs.read on `file_path`.
+ *
+ * rt_zip_add_file(zip: handle<ZipWriter>, archive_path: text, file_path: text) -> nil
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_zip_add_file(RtValue zip, RtValue archive_path, RtValue file_path);
+
+/**
+ * Finishes and closes a ZipWriter (writes the central directory), or
+ * closes a ZipReader. Error Closed when it was closed already.
+ *
+ * rt_zip_close(zip: any) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_zip_close(RtValue zip);
+
+/**
+ * Creates (or replaces) a zip archive at `path` and returns a ZipWriter
+ * handle; add entries with rt_zip_add_data / rt_zip_add_file and write the
+ * central directory with rt_zip_close (a writer closed otherwise leaves an
+ * incomplete archive). Option `level` 0..=9 (deflate, default 6; 0 stores).
+ * Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+ *
+ * rt_zip_create(path: text, opts: dict?) -> handle<ZipWriter>
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_zip_create(RtValue path, RtValue opts);
+
+/**
+ * Extracts every entry of a ZipReader into `output_dir` (created if
+ * missing) with tar's safety rules (see rt_tar_extract): absolute names,
+ * `..`, symlinks leading outside, and writes through links are refused
+ * with an Error naming the entry. Options `max_size` (bytes, default 16
+ * GiB), `max_entries` (default 1000000), `overwrite` (default true).
+ * Needs fs.write on the target and every entry's real destination.
+ * Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict.
+ *
+ * rt_zip_extract(zip: handle<ZipReader>, output_dir: text, opts: dict?) -> dict
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_zip_extract(RtValue zip, RtValue output_dir, RtValue opts);
+
+/**
+ * Extracts the one entry `archive_path` of a ZipReader to the file
+ * `output_path` (created or replaced; a new file is removed again on
+ * failure) and returns the number of bytes written. Option `max_size`
+ * (default 16 GiB, LimitExceeded). Error NotFound when the archive has no
+ * such entry, InvalidArgument when it is a directory. Needs fs.write.
+ *
+ * rt_zip_extract_file(zip: handle<ZipReader>, archive_path: text, output_path: text, opts: dict?) -> int
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_zip_extract_file(RtValue zip, RtValue archive_path, RtValue output_path, RtValue opts);
+
+/**
+ * The entries of a ZipReader, in archive order: `{name, size,
+ * compressed_size, kind}` with kind "file", "dir" or "symlink" (Simple
+ * declares `-> text`: ours is an array of dicts, like rt_tar_list).
+ *
+ * rt_zip_list(zip: handle<ZipReader>) -> array<dict>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_zip_list(RtValue zip);
+
+/**
+ * Opens a zip archive for reading and returns a ZipReader handle. Needs
+ * fs.read. Error Parse when it is not a zip archive.
+ *
+ * rt_zip_open(path: text) -> handle<ZipReader>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_zip_open(RtValue path);
+
+/* ==== Domain cli: 13 functions (libffi_cli.so) ==== */
+
+/**
+ * Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
+ *
+ * rt_password_read(prompt: text, opts: dict?) -> text?
+ * capability: tty; blocking; tier: empirical
+ */
+RtValue rt_password_read(RtValue prompt, RtValue opts);
+
+/**
+ * Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true).
+ *
+ * rt_readline(prompt: text, opts: dict?) -> text?
+ * capability: tty; blocking; tier: empirical
+ */
+RtValue rt_readline(RtValue prompt, RtValue opts);
+
+/**
+ * Adds a line to the history (empty lines and a repeat of the last entry are skipped; at most 1,000 kept). Nil.
+ *
+ * rt_readline_add_history(line: text) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_readline_add_history(RtValue line);
+
+/**
+ * Empties the history. Nil.
+ *
+ * rt_readline_clear_history() -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_readline_clear_history(void);
+
+/**
+ * The history, oldest first (array of text).
+ *
+ * rt_readline_history() -> array<text>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_readline_history(void);
+
+/**
+ * Appends the lines of a history file (one entry per line, as Python's readline writes them) to the history; the number loaded. Needs `fs.read` there.
+ *
+ * rt_readline_history_load(path: text) -> int
+ * capability: fs.read (scoped); blocking; tier: empirical
+ */
+RtValue rt_readline_history_load(RtValue path);
+
+/**
+ * Writes the history to a file, one entry per line (replaced atomically; the file is created 0600). The number written. Needs `fs.write` there.
+ *
+ * rt_readline_history_save(path: text) -> int
+ * capability: fs.write (scoped); blocking; tier: empirical
+ */
+RtValue rt_readline_history_save(RtValue path);
+
+/**
+ * Handles `signals` (a name like "SIGINT" / "INT" / "sigterm", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action. The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+ *
+ * rt_signal_handler(signals: any) -> nil
+ * capability: signal; non-blocking; tier: empirical
+ */
+RtValue rt_signal_handler(RtValue signals);
+
+/**
+ * The signals recorded since the last poll, in arrival order, as names ("SIGINT", ...); waits up to opts.timeout_ms (0 = do not wait; default 0) for the first. An empty array when none arrived.
+ *
+ * rt_signal_poll(opts: dict?) -> array<text>
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_signal_poll(RtValue opts);
+
+/**
+ * Restores the default action for `signals` (as `rt_signal_handler` takes them); arrivals already recorded stay pollable. Needs `signal`. Nil.
+ *
+ * rt_signal_reset(signals: any) -> nil
+ * capability: signal; non-blocking; tier: empirical
+ */
+RtValue rt_signal_reset(RtValue signals);
+
+/**
+ * Stops a watch and closes its handle (idempotent). Nil.
+ *
+ * rt_watch_close(watch: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_watch_close(RtValue watch);
+
+/**
+ * Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of "create", "modify", "remove", "rename"; all), debounce_ms (50). Needs `fs.read` for the path.
+ *
+ * rt_watch_path(path: text, opts: dict?) -> handle<Watch>
+ * capability: fs.read (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_watch_path(RtValue path, RtValue opts);
+
+/**
+ * Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`.
+ *
+ * rt_watch_poll(watch: handle<Watch>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_watch_poll(RtValue watch, RtValue opts);
+
+/* ==== Domain codegen: 78 functions (libffi_codegen.so) ==== */
+
+/**
+ * As `rt_cranelift_define_function`, under `name` (Simple's AOT spelling).
+ *
+ * rt_cranelift_aot_define_function(module: handle<cranelift_module>, name: text, ctx: handle<cranelift_function>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_aot_define_function(RtValue module, RtValue name, RtValue ctx);
+
+/**
+ * Adds a parameter of a type code to a block; returns its value.
+ *
+ * rt_cranelift_append_block_param(ctx: handle<cranelift_function>, block: int, type_: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_append_block_param(RtValue ctx, RtValue block, RtValue type_);
+
+/**
+ * Gives a block (the entry block) one parameter per function parameter.
+ *
+ * rt_cranelift_append_func_params(ctx: handle<cranelift_function>, block: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_append_func_params(RtValue ctx, RtValue block);
+
+/**
+ * Bitwise and.
+ *
+ * rt_cranelift_band(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_band(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * A boolean constant (i8 0 or 1).
+ *
+ * rt_cranelift_bconst(ctx: handle<cranelift_function>, value: bool) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_bconst(RtValue ctx, RtValue value);
+
+/**
+ * Starts building a function named `name` (text, or a function id from
+ * `rt_cranelift_declare_function`) with a signature; returns the function context.
+ *
+ * rt_cranelift_begin_function(module: handle<cranelift_module>, name: any, sig: handle<cranelift_signature>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_begin_function(RtValue module, RtValue name, RtValue sig);
+
+/**
+ * Reinterprets the bits as another type code of the same width.
+ *
+ * rt_cranelift_bitcast(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_bitcast(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * The value of a block's parameter `index`.
+ *
+ * rt_cranelift_block_param(ctx: handle<cranelift_function>, block: int, index: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_block_param(RtValue ctx, RtValue block, RtValue index);
+
+/**
+ * Bitwise not.
+ *
+ * rt_cranelift_bnot(ctx: handle<cranelift_function>, a: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_bnot(RtValue ctx, RtValue a);
+
+/**
+ * Bitwise or.
+ *
+ * rt_cranelift_bor(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_bor(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Branches to `then_block` if `cond` is non-zero, else to `else_block`.
+ *
+ * rt_cranelift_brif(ctx: handle<cranelift_function>, cond: int, then_block: int, else_block: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_brif(RtValue ctx, RtValue cond, RtValue then_block, RtValue else_block);
+
+/**
+ * Bitwise exclusive or.
+ *
+ * rt_cranelift_bxor(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_bxor(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Calls a function reference (from `rt_cranelift_import_function`) with `args` (an array
+ * of value ids) or, when args is 0/nil as Simple passes, the staged arguments. Returns the
+ * first result's value, or nil when the callee returns nothing.
+ *
+ * rt_cranelift_call(ctx: handle<cranelift_function>, func: int, args: any, args_len: any) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_call(RtValue ctx, RtValue func, RtValue args, RtValue args_len);
+
+/**
+ * Stages an argument for the next call (or jump to a block with parameters). Returns true.
+ *
+ * rt_cranelift_call_arg(ctx: handle<cranelift_function>, value: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_call_arg(RtValue ctx, RtValue value);
+
+/**
+ * Forgets the staged call arguments.
+ *
+ * rt_cranelift_call_args_clear(ctx: handle<cranelift_function>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_call_args_clear(RtValue ctx);
+
+/**
+ * Calls the address `addr` (an i64 value) with a signature handle; arguments as `rt_cranelift_call`.
+ *
+ * rt_cranelift_call_indirect(ctx: handle<cranelift_function>, sig: handle<cranelift_signature>, addr: int, args: any, args_len: any) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_call_indirect(RtValue ctx, RtValue sig, RtValue addr, RtValue args, RtValue args_len);
+
+/**
+ * Compiles CLIF text (one or more functions) into the module; returns the names
+ * defined. Every function is verified first: a parse or verifier failure is Error Parse
+ * with `details.line`/`column` and the verifier's message. Functions may call each other
+ * and import the host functions named in the module's `symbols` option.
+ *
+ * rt_cranelift_compile_fn(module: handle<cranelift_module>, clif_text: text) -> array<text>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_cranelift_compile_fn(RtValue module, RtValue clif_text);
+
+/**
+ * A new block (an int).
+ *
+ * rt_cranelift_create_block(ctx: handle<cranelift_function>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_create_block(RtValue ctx);
+
+/**
+ * The address (i64) of a data object in the function being built.
+ *
+ * rt_cranelift_data_addr_in_func(ctx: handle<cranelift_function>, data_id: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_data_addr_in_func(RtValue ctx, RtValue data_id);
+
+/**
+ * Declares a function in the module (for forward references, or linkage 1 to import a
+ * host function: in a JIT module it must be named in the module's `symbols` option, or a
+ * loaded rt function / process symbol when the module was made by `rt_cranelift_new_module`).
+ * Returns its function id.
+ *
+ * rt_cranelift_declare_function(module: handle<cranelift_module>, name: text, sig: handle<cranelift_signature>, linkage: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_declare_function(RtValue module, RtValue name, RtValue sig, RtValue linkage);
+
+/**
+ * A read-only data object holding `bytes` (8-byte aligned); returns its id for
+ * `rt_cranelift_data_addr_in_func`.
+ *
+ * rt_cranelift_declare_string_data(module: handle<cranelift_module>, bytes: bytes) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_declare_string_data(RtValue module, RtValue bytes);
+
+/**
+ * Verifies and compiles a built function into the module under its name (`func_id` is
+ * accepted for Simple's order and not needed). Returns true.
+ *
+ * rt_cranelift_define_function(module: handle<cranelift_module>, func_id: any, ctx: handle<cranelift_function>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_define_function(RtValue module, RtValue func_id, RtValue ctx);
+
+/**
+ * Writes an object module's code as an ELF object file to `path` (needs `fs.write` for
+ * it; the file is replaced atomically), ready for `cc main.c obj.o`. Defined functions
+ * are exported under their CLIF names. The module is finished by this: further compiles
+ * are Error Closed. Returns true.
+ *
+ * rt_cranelift_emit_object(module: handle<cranelift_module>, path: text) -> bool
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_cranelift_emit_object(RtValue module, RtValue path);
+
+/**
+ * Ends building (no more instructions); returns the context for `rt_cranelift_define_function`.
+ *
+ * rt_cranelift_end_function(ctx: handle<cranelift_function>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_end_function(RtValue ctx);
+
+/**
+ * Float addition.
+ *
+ * rt_cranelift_fadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fadd(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Float comparison (codes in the module doc); the result is an i64 0 or 1.
+ *
+ * rt_cranelift_fcmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fcmp(RtValue ctx, RtValue cond, RtValue a, RtValue b);
+
+/**
+ * A float constant (type code 5 f32 or 6 f64).
+ *
+ * rt_cranelift_fconst(ctx: handle<cranelift_function>, type_: int, value: float) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fconst(RtValue ctx, RtValue type_, RtValue value);
+
+/**
+ * Signed integer to float.
+ *
+ * rt_cranelift_fcvt_from_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fcvt_from_sint(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Unsigned integer to float.
+ *
+ * rt_cranelift_fcvt_from_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fcvt_from_uint(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Float to signed integer (i32/i64; traps on NaN or overflow).
+ *
+ * rt_cranelift_fcvt_to_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fcvt_to_sint(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Float to unsigned integer (i32/i64; traps on NaN or overflow).
+ *
+ * rt_cranelift_fcvt_to_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fcvt_to_uint(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * f64 to f32.
+ *
+ * rt_cranelift_fdemote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fdemote(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Float division.
+ *
+ * rt_cranelift_fdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fdiv(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Finalizes a JIT module's definitions (executing and addresses do it on demand too); returns the module.
+ *
+ * rt_cranelift_finalize_module(module: handle<cranelift_module>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_finalize_module(RtValue module);
+
+/**
+ * Float multiplication.
+ *
+ * rt_cranelift_fmul(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fmul(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * f32 to f64.
+ *
+ * rt_cranelift_fpromote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fpromote(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Closes a module (as `rt_handle_close`): its JIT code is freed once no call is using it.
+ *
+ * rt_cranelift_free_module(module: handle<cranelift_module>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_free_module(RtValue module);
+
+/**
+ * Float subtraction.
+ *
+ * rt_cranelift_fsub(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_fsub(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * The address (i64) of a function of the module, by name, in the function being built.
+ *
+ * rt_cranelift_function_addr_in_func(ctx: handle<cranelift_function>, name: text) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_function_addr_in_func(RtValue ctx, RtValue name);
+
+/**
+ * The address of a JIT-compiled function (finalizing the module first), as an int a host
+ * can cast to the function's C type and call directly (the signature is the CLIF one, host
+ * calling convention by default). Valid until the module is closed. Needs `codegen.jit`.
+ *
+ * rt_cranelift_function_address(module: handle<cranelift_module>, name: text) -> int
+ * capability: codegen.jit; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_function_address(RtValue module, RtValue name);
+
+/**
+ * The address of a JIT-compiled function by name (as `rt_cranelift_function_address`).
+ *
+ * rt_cranelift_get_function_ptr(module: handle<cranelift_module>, name: text) -> int
+ * capability: codegen.jit; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_get_function_ptr(RtValue module, RtValue name);
+
+/**
+ * Integer addition (wrapping).
+ *
+ * rt_cranelift_iadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_iadd(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Integer comparison (codes in the module doc); the result is an i64 0 or 1, as Simple's runtime gives.
+ *
+ * rt_cranelift_icmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_icmp(RtValue ctx, RtValue cond, RtValue a, RtValue b);
+
+/**
+ * An integer constant of a type code.
+ *
+ * rt_cranelift_iconst(ctx: handle<cranelift_function>, type_: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_iconst(RtValue ctx, RtValue type_, RtValue value);
+
+/**
+ * Makes a declared function (id from `rt_cranelift_declare_function`) callable in this
+ * function; returns the function reference for `rt_cranelift_call`.
+ *
+ * rt_cranelift_import_function(ctx: handle<cranelift_function>, func_handle: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_import_function(RtValue ctx, RtValue func_handle);
+
+/**
+ * Integer multiplication (wrapping).
+ *
+ * rt_cranelift_imul(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_imul(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Makes a Cranelift module for JIT or AOT compilation.
+ *
+ * Options (all optional): `kind` "jit" (default; needs `codegen.jit`) or "object";
+ * `target` a triple (object modules; default the host); `opt_level` "none", "speed"
+ * (default) or "speed_and_size"; `flags` a dict of Cranelift settings, shared or ISA
+ * (`{"has_avx": true, "enable_llvm_abi_extensions": true}`; a JIT module refuses a CPU
+ * feature this host lacks); `symbols` the host functions CLIF code may import: an array
+ * of names (a function of a loaded rt library, else a symbol of the process) or a dict
+ * name → address (int); `name` the object's name.
+ * Returns a `cranelift_module` handle; `rt_handle_close` frees its code.
+ *
+ * rt_cranelift_init(opts: dict?) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_init(RtValue opts);
+
+/**
+ * Truncates an integer to a narrower type code.
+ *
+ * rt_cranelift_ireduce(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_ireduce(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Shift left (amount modulo the width).
+ *
+ * rt_cranelift_ishl(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_ishl(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Integer subtraction (wrapping).
+ *
+ * rt_cranelift_isub(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_isub(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Runs a JIT-compiled function: `args` (an array) converted by its signature (i8..i64
+ * from ints in the type's signed or unsigned range, f32/f64 from floats or ints,
+ * vectors from arrays of lanes); the result is the value (ints sign-extended), an array
+ * for several results, nil for none. A wrong argument count or kind is an Error and no
+ * call is made; i128/f16/f128 are Error Unsupported. Finalizes the module on first use.
+ * Needs `codegen.jit`. A trap in the code (e.g. division by zero) kills the process.
+ *
+ * rt_cranelift_jit_execute(module: handle<cranelift_module>, name: text, args: array<any>) -> any
+ * capability: codegen.jit; non-blocking; tier: verified
+ */
+RtValue rt_cranelift_jit_execute(RtValue module, RtValue name, RtValue args);
+
+/**
+ * Jumps to `block` (a block with parameters takes the values staged with `rt_cranelift_call_arg`).
+ *
+ * rt_cranelift_jump(ctx: handle<cranelift_function>, block: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_jump(RtValue ctx, RtValue block);
+
+/**
+ * Loads a value of a type code from `addr + offset`.
+ *
+ * rt_cranelift_load(ctx: handle<cranelift_function>, type_: int, addr: int, offset: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_load(RtValue ctx, RtValue type_, RtValue addr, RtValue offset);
+
+/**
+ * Makes an object (AOT) module (target 0 = x86_64 Linux); write it with `rt_cranelift_emit_object`.
+ *
+ * rt_cranelift_new_aot_module(name: text, target: int) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_new_aot_module(RtValue name, RtValue target);
+
+/**
+ * Makes a JIT module (Simple's `new_module(name, target)`; target 0 = x86_64, this host).
+ * Needs `codegen.jit`. Same handle as `rt_cranelift_init`.
+ *
+ * rt_cranelift_new_module(name: text, target: int) -> any
+ * capability: codegen.jit; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_new_module(RtValue name, RtValue target);
+
+/**
+ * A new signature: call_conv 0 System V, 1 Windows fastcall, 2 tail, other the host's.
+ *
+ * rt_cranelift_new_signature(call_conv: int) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_new_signature(RtValue call_conv);
+
+/**
+ * A zero of an integer type code (a null pointer).
+ *
+ * rt_cranelift_null(ctx: handle<cranelift_function>, type_: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_null(RtValue ctx, RtValue type_);
+
+/**
+ * Returns `value`.
+ *
+ * rt_cranelift_return(ctx: handle<cranelift_function>, value: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_return(RtValue ctx, RtValue value);
+
+/**
+ * Returns nothing.
+ *
+ * rt_cranelift_return_void(ctx: handle<cranelift_function>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_return_void(RtValue ctx);
+
+/**
+ * Signed division (traps on zero or overflow).
+ *
+ * rt_cranelift_sdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_sdiv(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Accepted for Simple's order (see `rt_cranelift_seal_block`).
+ *
+ * rt_cranelift_seal_all_blocks(ctx: handle<cranelift_function>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_seal_all_blocks(RtValue ctx);
+
+/**
+ * Accepted for Simple's order: blocks here take values explicitly (no SSA variables), so
+ * nothing needs sealing. Checks the block exists.
+ *
+ * rt_cranelift_seal_block(ctx: handle<cranelift_function>, block: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_seal_block(RtValue ctx, RtValue block);
+
+/**
+ * Sign-extends an integer to a wider type code.
+ *
+ * rt_cranelift_sextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_sextend(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Adds a parameter of a type code to a signature.
+ *
+ * rt_cranelift_sig_add_param(sig: handle<cranelift_signature>, type_: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_sig_add_param(RtValue sig, RtValue type_);
+
+/**
+ * Sets the (single) return type of a signature.
+ *
+ * rt_cranelift_sig_set_return(sig: handle<cranelift_signature>, type_: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_sig_set_return(RtValue sig, RtValue type_);
+
+/**
+ * Signed remainder (traps on zero).
+ *
+ * rt_cranelift_srem(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_srem(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Arithmetic shift right.
+ *
+ * rt_cranelift_sshr(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_sshr(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * The address (i64) of `slot + offset`.
+ *
+ * rt_cranelift_stack_addr(ctx: handle<cranelift_function>, slot: int, offset: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_stack_addr(RtValue ctx, RtValue slot, RtValue offset);
+
+/**
+ * A stack slot of `size` bytes aligned to `align` (a power of two ≤ 2^31); returns its number.
+ *
+ * rt_cranelift_stack_slot(ctx: handle<cranelift_function>, size: int, align: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_stack_slot(RtValue ctx, RtValue size, RtValue align);
+
+/**
+ * Stores a value to `addr + offset`.
+ *
+ * rt_cranelift_store(ctx: handle<cranelift_function>, value: int, addr: int, offset: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_store(RtValue ctx, RtValue value, RtValue addr, RtValue offset);
+
+/**
+ * Makes `block` the current block (placing it at the end of the function on first use).
+ *
+ * rt_cranelift_switch_to_block(ctx: handle<cranelift_function>, block: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_switch_to_block(RtValue ctx, RtValue block);
+
+/**
+ * Traps with user code `code` (1..=255; a trap kills the process running the code).
+ *
+ * rt_cranelift_trap(ctx: handle<cranelift_function>, code: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_trap(RtValue ctx, RtValue code);
+
+/**
+ * Unsigned division (traps on zero).
+ *
+ * rt_cranelift_udiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_udiv(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Zero-extends an integer to a wider type code.
+ *
+ * rt_cranelift_uextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_uextend(RtValue ctx, RtValue to_type, RtValue value);
+
+/**
+ * Unsigned remainder (traps on zero).
+ *
+ * rt_cranelift_urem(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_urem(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * Logical shift right.
+ *
+ * rt_cranelift_ushr(ctx: handle<cranelift_function>, a: int, b: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cranelift_ushr(RtValue ctx, RtValue a, RtValue b);
+
+/**
+ * The CPU features Cranelift will use for JIT code on this host, detected at run time
+ * (its ISA flags that are on, e.g. `has_sse41`, `has_avx`, `has_bmi2`), sorted.
+ *
+ * rt_target_features() -> array<text>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_target_features(void);
+
+/**
+ * The host's target triple, as Cranelift names it (e.g. `x86_64-unknown-linux-gnu`).
+ *
+ * rt_target_triple() -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_target_triple(void);
+
+/* ==== Domain concurrent: 53 functions (libffi_concurrent.so) ==== */
+
+/**
+ * Releases the atomic (same as `rt_handle_close`).
+ *
+ * rt_atomic_bool_free(atomic: handle<AtomicBool>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_bool_free(RtValue atomic);
+
+/**
+ * The current value.
+ *
+ * rt_atomic_bool_load(atomic: handle<AtomicBool>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_bool_load(RtValue atomic);
+
+/**
+ * A new atomic bool holding `initial`.
+ *
+ * rt_atomic_bool_new(initial: bool) -> handle<AtomicBool>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_bool_new(RtValue initial);
+
+/**
+ * Stores `value`.
+ *
+ * rt_atomic_bool_store(atomic: handle<AtomicBool>, value: bool) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_bool_store(RtValue atomic, RtValue value);
+
+/**
+ * Stores `value`; returns the previous value.
+ *
+ * rt_atomic_bool_swap(atomic: handle<AtomicBool>, value: bool) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_bool_swap(RtValue atomic, RtValue value);
+
+/**
+ * Stores `new_value` if the value is `current`; true when it did.
+ *
+ * rt_atomic_int_compare_exchange(atomic: handle<AtomicInt>, current: int, new_value: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_compare_exchange(RtValue atomic, RtValue current, RtValue new_value);
+
+/**
+ * Adds `value` (wrapping at 64 bits); returns the previous value.
+ *
+ * rt_atomic_int_fetch_add(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_fetch_add(RtValue atomic, RtValue value);
+
+/**
+ * Bitwise and with `value`; returns the previous value.
+ *
+ * rt_atomic_int_fetch_and(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_fetch_and(RtValue atomic, RtValue value);
+
+/**
+ * Bitwise or with `value`; returns the previous value.
+ *
+ * rt_atomic_int_fetch_or(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_fetch_or(RtValue atomic, RtValue value);
+
+/**
+ * Subtracts `value` (wrapping at 64 bits); returns the previous value.
+ *
+ * rt_atomic_int_fetch_sub(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_fetch_sub(RtValue atomic, RtValue value);
+
+/**
+ * Bitwise xor with `value`; returns the previous value.
+ *
+ * rt_atomic_int_fetch_xor(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_fetch_xor(RtValue atomic, RtValue value);
+
+/**
+ * Releases the atomic (same as `rt_handle_close`).
+ *
+ * rt_atomic_int_free(atomic: handle<AtomicInt>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_free(RtValue atomic);
+
+/**
+ * The current value.
+ *
+ * rt_atomic_int_load(atomic: handle<AtomicInt>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_load(RtValue atomic);
+
+/**
+ * A new atomic int holding `initial`.
+ *
+ * rt_atomic_int_new(initial: int) -> handle<AtomicInt>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_new(RtValue initial);
+
+/**
+ * Stores `value`.
+ *
+ * rt_atomic_int_store(atomic: handle<AtomicInt>, value: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_store(RtValue atomic, RtValue value);
+
+/**
+ * Stores `value`; returns the previous value.
+ *
+ * rt_atomic_int_swap(atomic: handle<AtomicInt>, value: int) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_atomic_int_swap(RtValue atomic, RtValue value);
+
+/**
+ * The channel's capacity: an int, or nil for an unbounded channel.
+ *
+ * rt_channel_capacity(channel: handle<Channel>) -> int?
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_capacity(RtValue channel);
+
+/**
+ * Closes the channel: sends fail with Error Closed from now on, receivers drain what is left and then get Error Closed; blocked senders and receivers wake. True if it was open (idempotent).
+ *
+ * rt_channel_close(channel: handle<Channel>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_close(RtValue channel);
+
+/**
+ * A channel of values: `capacity` 0 = rendezvous (a send waits for a receiver), n = bounded (0..=16777216), nil = unbounded.
+ *
+ * rt_channel_create(capacity: int?) -> handle<Channel>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_create(RtValue capacity);
+
+/**
+ * Whether `rt_channel_close` was called on the channel.
+ *
+ * rt_channel_is_closed(channel: handle<Channel>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_is_closed(RtValue channel);
+
+/**
+ * Number of values waiting in the channel (a snapshot).
+ *
+ * rt_channel_len(channel: handle<Channel>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_len(RtValue channel);
+
+/**
+ * Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed.
+ *
+ * rt_channel_recv(channel: handle<Channel>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_channel_recv(RtValue channel, RtValue opts);
+
+/**
+ * Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits).
+ *
+ * rt_channel_send(channel: handle<Channel>, value: any, opts: dict?) -> nil
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_channel_send(RtValue channel, RtValue value, RtValue opts);
+
+/**
+ * Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})` (Error Timeout when empty, Error Closed when closed and drained).
+ *
+ * rt_channel_try_recv(channel: handle<Channel>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_channel_try_recv(RtValue channel);
+
+/**
+ * Whether some thread holds the mutex now (a snapshot).
+ *
+ * rt_mutex_is_locked(mutex: handle<Mutex>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_mutex_is_locked(RtValue mutex);
+
+/**
+ * Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
+ *
+ * rt_mutex_lock(mutex: handle<Mutex>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_mutex_lock(RtValue mutex, RtValue opts);
+
+/**
+ * A mutex holding `initial` (kept pinned while held).
+ *
+ * rt_mutex_new(initial: any) -> handle<Mutex>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_mutex_new(RtValue initial);
+
+/**
+ * Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
+ *
+ * rt_mutex_unlock(mutex: handle<Mutex>, new_value: any?) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_mutex_unlock(RtValue mutex, RtValue new_value);
+
+/**
+ * Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`.
+ *
+ * rt_parallel_for_each(callable: any, array: array<any>, opts: dict?) -> nil
+ * capability: thread; blocking; tier: empirical
+ */
+RtValue rt_parallel_for_each(RtValue callable, RtValue array, RtValue opts);
+
+/**
+ * `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`.
+ *
+ * rt_parallel_map(callable: any, array: array<any>, opts: dict?) -> array
+ * capability: thread; blocking; tier: empirical
+ */
+RtValue rt_parallel_map(RtValue callable, RtValue array, RtValue opts);
+
+/**
+ * A readers-writer lock holding `initial` (kept pinned while held).
+ *
+ * rt_rwlock_new(initial: any) -> handle<RwLock>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_rwlock_new(RtValue initial);
+
+/**
+ * Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock).
+ *
+ * rt_rwlock_read(rwlock: handle<RwLock>) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_rwlock_read(RtValue rwlock);
+
+/**
+ * Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock.
+ *
+ * rt_rwlock_read_lock(rwlock: handle<RwLock>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_rwlock_read_lock(RtValue rwlock, RtValue opts);
+
+/**
+ * Releases one read lock of the calling thread. Error InvalidArgument when it holds none.
+ *
+ * rt_rwlock_read_unlock(rwlock: handle<RwLock>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_rwlock_read_unlock(RtValue rwlock);
+
+/**
+ * Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock.
+ *
+ * rt_rwlock_set(rwlock: handle<RwLock>, new_value: any) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_rwlock_set(RtValue rwlock, RtValue new_value);
+
+/**
+ * Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock.
+ *
+ * rt_rwlock_try_read(rwlock: handle<RwLock>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_rwlock_try_read(RtValue rwlock);
+
+/**
+ * Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock.
+ *
+ * rt_rwlock_try_write(rwlock: handle<RwLock>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_rwlock_try_write(RtValue rwlock);
+
+/**
+ * Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`).
+ *
+ * rt_rwlock_write(rwlock: handle<RwLock>) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_rwlock_write(RtValue rwlock);
+
+/**
+ * Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade).
+ *
+ * rt_rwlock_write_lock(rwlock: handle<RwLock>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_rwlock_write_lock(RtValue rwlock, RtValue opts);
+
+/**
+ * Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it.
+ *
+ * rt_rwlock_write_unlock(rwlock: handle<RwLock>, new_value: any?) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_rwlock_write_unlock(RtValue rwlock, RtValue new_value);
+
+/**
+ * How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown.
+ *
+ * rt_thread_available_parallelism() -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_available_parallelism(void);
+
+/**
+ * Releases a Thread handle without joining (the thread runs on, detached; its result is dropped). Same as `rt_handle_close`.
+ *
+ * rt_thread_free(thread: handle<Thread>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_free(RtValue thread);
+
+/**
+ * The id of a Thread handle's thread, or with nil the calling thread's id (process-unique ints from 1, not OS ids).
+ *
+ * rt_thread_id(thread: handle<Thread>?) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_id(RtValue thread);
+
+/**
+ * Whether the thread's callable has returned.
+ *
+ * rt_thread_is_done(thread: handle<Thread>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_is_done(RtValue thread);
+
+/**
+ * Waits for the thread and returns its callable's result (or that Error). Option `timeout_ms`: Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later). Joining a second time is Error InvalidArgument.
+ *
+ * rt_thread_join(thread: handle<Thread>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_thread_join(RtValue thread, RtValue opts);
+
+/**
+ * The calling thread's value (nil when unset).
+ *
+ * rt_thread_local_get(tls: handle<ThreadLocal>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_local_get(RtValue tls);
+
+/**
+ * A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released.
+ *
+ * rt_thread_local_new() -> handle<ThreadLocal>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_local_new(void);
+
+/**
+ * Sets the calling thread's value (nil removes it).
+ *
+ * rt_thread_local_set(tls: handle<ThreadLocal>, value: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_local_set(RtValue tls, RtValue value);
+
+/**
+ * The name a Thread was spawned with ("" when none).
+ *
+ * rt_thread_name(thread: handle<Thread>) -> text
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_thread_name(RtValue thread);
+
+/**
+ * Sleeps the calling thread for `ms` milliseconds (0..=2^31).
+ *
+ * rt_thread_sleep_ms(ms: int) -> nil
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_thread_sleep_ms(RtValue ms);
+
+/**
+ * Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns. Options: `name` (text), `stack_size` (bytes, 65536..=1 GiB). Capability `thread`.
+ *
+ * rt_thread_spawn(callable: any, arg: any, opts: dict?) -> handle<Thread>
+ * capability: thread; non-blocking; tier: empirical
+ */
+RtValue rt_thread_spawn(RtValue callable, RtValue arg, RtValue opts);
+
+/**
+ * Simple's name: `rt_thread_spawn(closure, nil, nil)` (the callable takes 0 or 1 argument; 1 gets nil). Capability `thread`.
+ *
+ * rt_thread_spawn_isolated(closure: any) -> handle<Thread>
+ * capability: thread; non-blocking; tier: empirical
+ */
+RtValue rt_thread_spawn_isolated(RtValue closure);
+
+/**
+ * Simple's name: runs `closure(data1, data2)` on a new thread (a callable of arity 2, e.g. from `rt_callback_new2`); both stay pinned until the call returns. Capability `thread`.
+ *
+ * rt_thread_spawn_isolated2(closure: any, data1: any, data2: any) -> handle<Thread>
+ * capability: thread; non-blocking; tier: empirical
+ */
+RtValue rt_thread_spawn_isolated2(RtValue closure, RtValue data1, RtValue data2);
 
 /* ==== Domain core: 17 functions (libffi_core.so) ==== */
 
@@ -835,7 +2198,7 @@ RtValue rt_value_equal(RtValue a, RtValue b);
  */
 RtValue rt_value_hash(RtValue v);
 
-/* ==== Domain crypto: 13 functions (libffi_crypto.so) ==== */
+/* ==== Domain crypto: 45 functions (libffi_crypto.so) ==== */
 
 /**
  * aHash of bytes or text, for in-process hash tables ONLY.
@@ -866,14 +2229,197 @@ RtValue rt_argon2_hash(RtValue password, RtValue opts);
 /**
  * True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
  *
- * Comparison is constant-time. A wrong password is `false`; a malformed hash string is
- * Error Parse; parameters beyond the limits of rt_argon2_hash are LimitExceeded (so a
- * hostile hash cannot exhaust memory). Option `secret` (bytes): the pepper used to hash.
+ * A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it
+ * (its own v=16 test vectors have none); `v=19` must be explicit, as every current encoder
+ * (rt_argon2_hash included) writes it. Comparison is constant-time. A wrong password is
+ * `false`; a malformed hash string is Error Parse; parameters beyond the limits of
+ * rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
+ * Option `secret` (bytes): the pepper used to hash.
  *
  * rt_argon2_verify(password: bytes, hash: text, opts: dict?) -> bool
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_argon2_verify(RtValue password, RtValue hash, RtValue opts);
+
+/**
+ * Decodes standard base64 (padding required; ASCII whitespace ignored) to
+ * bytes. Error Parse (details.position) for a bad character or length.
+ *
+ * rt_base64_decode(text: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_base64_decode(RtValue text);
+
+/**
+ * Base64 (standard alphabet `+/`, with `=` padding) of bytes or text.
+ *
+ * rt_base64_encode(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_base64_encode(RtValue data);
+
+/**
+ * Decodes URL-safe base64; trailing `=` padding is accepted and ignored.
+ * Error Parse (details.position) for a character outside `A-Za-z0-9-_`.
+ *
+ * rt_base64url_decode(text: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_base64url_decode(RtValue text);
+
+/**
+ * URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses)
+ * of the first `len` bytes of `input` (Simple passes the length; nil or -1
+ * means all). Error OutOfRange when `len` exceeds the input.
+ *
+ * rt_base64url_encode(input: bytes, len: int?) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_base64url_encode(RtValue input, RtValue len);
+
+/**
+ * BLAKE3 of bytes or text, as 32 raw bytes.
+ *
+ * rt_blake3_bytes(data: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_blake3_bytes(RtValue data);
+
+/**
+ * BLAKE3 (32-byte output) of bytes or text, as 64 lowercase hex digits.
+ * One thread; blake3 picks AVX-512 / AVX2 / SSE4.1 at run time.
+ *
+ * rt_blake3_hash(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_blake3_hash(RtValue data);
+
+/**
+ * CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an
+ * int 0..=2^32-1.
+ *
+ * rt_crc32(data: bytes) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_crc32(RtValue data);
+
+/**
+ * Simple's name for rt_crc32 over text (its UTF-8 bytes; bytes are accepted too).
+ *
+ * rt_crc32_text(content: bytes) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_crc32_text(RtValue content);
+
+/**
+ * Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes)
+ * under `key`: the plaintext as text when it is UTF-8, else as bytes.
+ * Error Parse for malformed input, InvalidArgument ("authentication
+ * failed") for a wrong key or altered data.
+ *
+ * rt_decrypt_aes256(key: bytes, encrypted: any) -> any
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_decrypt_aes256(RtValue key, RtValue encrypted);
+
+/**
+ * PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as
+ * given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7)
+ * and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange
+ * for iterations or length outside those bounds.
+ *
+ * rt_derive_key_pbkdf2(password: bytes, salt: bytes, iterations: int, length: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_derive_key_pbkdf2(RtValue password, RtValue salt, RtValue iterations, RtValue length);
+
+/**
+ * The Ed25519 public key (32 bytes) of a 32-byte secret seed.
+ *
+ * rt_ed25519_public_key(secret: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_ed25519_public_key(RtValue secret);
+
+/**
+ * The Ed25519 signature (64 bytes) of `message` under the 32-byte secret
+ * seed `secret` (RFC 8032: deterministic).
+ *
+ * rt_ed25519_sign(message: bytes, secret: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_ed25519_sign(RtValue message, RtValue secret);
+
+/**
+ * True when `signature` (64 bytes) is a valid Ed25519 signature of
+ * `message` under `pubkey` (32 bytes). Strict (RFC 8032 §5.1.7 with
+ * canonical encodings, no small-order keys): a forged or malleated
+ * signature is false. Error InvalidArgument for wrong lengths; a public
+ * key that is not a curve point is false.
+ *
+ * rt_ed25519_verify(message: bytes, pubkey: bytes, signature: bytes) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_ed25519_verify(RtValue message, RtValue pubkey, RtValue signature);
+
+/**
+ * Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex
+ * digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex
+ * of nonce + ciphertext + 16-byte tag. Error InvalidArgument for a bad key.
+ *
+ * rt_encrypt_aes256(key: bytes, data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_encrypt_aes256(RtValue key, RtValue data);
+
+/**
+ * A random key of `length` bytes (1..=1048576), as standard base64 text
+ * (as Simple's `generate_key` documents).
+ *
+ * rt_generate_key(length: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_generate_key(RtValue length);
+
+/**
+ * A random key of `length` bytes (1..=1048576), as lowercase hex.
+ *
+ * rt_generate_key_hex(length: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_generate_key_hex(RtValue length);
+
+/**
+ * Simple's name for rt_blake3_hash: BLAKE3 as 64 hex digits.
+ *
+ * rt_hash_blake3(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hash_blake3(RtValue data);
+
+/**
+ * Simple's name for rt_sha256_hash: SHA-256 of bytes or text as 64 hex digits.
+ *
+ * rt_hash_sha256(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hash_sha256(RtValue data);
+
+/**
+ * Simple's name for rt_sha3_256_hash: SHA3-256 as 64 hex digits.
+ *
+ * rt_hash_sha3_256(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hash_sha3_256(RtValue data);
+
+/**
+ * Simple's name for rt_sha512_hash: SHA-512 as 128 hex digits.
+ *
+ * rt_hash_sha512(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hash_sha512(RtValue data);
 
 /**
  * Finishes a hasher: hex text for sha256/sha1, int (unsigned 64-bit bits) for xxh64/xxh3.
@@ -910,6 +2456,78 @@ RtValue rt_hasher_new(RtValue algorithm, RtValue opts);
 RtValue rt_hasher_update(RtValue hasher, RtValue data);
 
 /**
+ * HMAC-SHA-256 (RFC 2104) of `data` under `key` (bytes or text, any
+ * length), as 64 lowercase hex digits.
+ *
+ * rt_hmac_sha256(key: bytes, data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hmac_sha256(RtValue key, RtValue data);
+
+/**
+ * HMAC-SHA-512 of `data` under `key`, as 128 lowercase hex digits.
+ *
+ * rt_hmac_sha512(key: bytes, data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_hmac_sha512(RtValue key, RtValue data);
+
+/**
+ * Argon2id hash of `password` with the default parameters of
+ * rt_argon2_hash (m=19456 KiB, t=2, p=1, random 16-byte salt), as a PHC string.
+ *
+ * rt_password_hash(password: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_password_hash(RtValue password);
+
+/**
+ * bcrypt hash (`$2b$`, random salt) of `password` at `cost` (4..=20).
+ * bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument
+ * rather than silently truncated.
+ *
+ * rt_password_hash_bcrypt(password: bytes, cost: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_password_hash_bcrypt(RtValue password, RtValue cost);
+
+/**
+ * True when `password` matches an Argon2 PHC `hash` (rt_argon2_verify's
+ * rules: constant time, LimitExceeded for hostile parameters, Parse for a
+ * malformed hash). Simple declares `-> i64` (1/0): ours is a bool.
+ *
+ * rt_password_verify(password: bytes, hash: text) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_password_verify(RtValue password, RtValue hash);
+
+/**
+ * True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
+ * `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
+ *
+ * rt_password_verify_bcrypt(password: bytes, hash: text) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_password_verify_bcrypt(RtValue password, RtValue hash);
+
+/**
+ * `length` cryptographically secure random bytes (OS source), as bytes.
+ * Error OutOfRange outside 0..=1048576.
+ *
+ * rt_random_bytes(length: int) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_random_bytes(RtValue length);
+
+/**
+ * `length` random bytes as 2*length lowercase hex digits.
+ *
+ * rt_random_hex(length: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_random_hex(RtValue length);
+
+/**
  * SHA-1 of bytes or text (its UTF-8), as 20 raw bytes.
  *
  * rt_sha1_bytes(data: bytes) -> bytes
@@ -944,6 +2562,39 @@ RtValue rt_sha256_bytes(RtValue data);
 RtValue rt_sha256_hash(RtValue data);
 
 /**
+ * SHA3-256 (FIPS 202) of bytes or text, as 64 lowercase hex digits.
+ *
+ * rt_sha3_256_hash(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_sha3_256_hash(RtValue data);
+
+/**
+ * SHA-512 of bytes or text (its UTF-8), as 64 raw bytes.
+ *
+ * rt_sha512_bytes(data: bytes) -> bytes
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_sha512_bytes(RtValue data);
+
+/**
+ * SHA-512 of bytes or text (its UTF-8), as 128 lowercase hex digits.
+ *
+ * rt_sha512_hash(data: bytes) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_sha512_hash(RtValue data);
+
+/**
+ * A random (version 4, RFC 9562) UUID in its hyphenated lowercase form
+ * (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`), from the OS random source.
+ *
+ * rt_uuid_v4() -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_uuid_v4(void);
+
+/**
  * XXH3-64 of bytes or text (its UTF-8); `seed` nil = 0 (XXH3_64bits).
  *
  * Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
@@ -965,7 +2616,7 @@ RtValue rt_xxhash3(RtValue data, RtValue seed);
  */
 RtValue rt_xxhash64(RtValue data, RtValue seed);
 
-/* ==== Domain data: 35 functions (libffi_data.so) ==== */
+/* ==== Domain data: 43 functions (libffi_data.so) ==== */
 
 /**
  * Allocates a zeroed buffer of `size` bytes (16-byte aligned, never moves) in the arena; returns its id (0, 1, 2... in order).
@@ -1200,6 +2851,24 @@ RtValue rt_omap_to_dict(RtValue map);
 RtValue rt_regex_captures(RtValue re, RtValue text);
 
 /**
+ * Number of groups (group 0 included) of the first match of `re` in
+ * `text`, 0 when it does not match.
+ *
+ * rt_regex_captures_len(re: handle<Regex>, text: text) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_captures_len(RtValue re, RtValue text);
+
+/**
+ * Releases a Regex handle (rt_handle_close under Simple's name). Error
+ * Closed when it was released already.
+ *
+ * rt_regex_destroy(re: handle<Regex>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_destroy(RtValue re);
+
+/**
  * The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none.
  *
  * rt_regex_find(re: handle<Regex>, text: text) -> dict?
@@ -1216,6 +2885,14 @@ RtValue rt_regex_find(RtValue re, RtValue text);
 RtValue rt_regex_find_all(RtValue re, RtValue text, RtValue opts);
 
 /**
+ * The text of the first match of `pattern` in `text`; nil when none.
+ *
+ * rt_regex_find_quick(pattern: text, text: text) -> text?
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_find_quick(RtValue pattern, RtValue text);
+
+/**
  * Whether the regex matches anywhere in `text`.
  *
  * rt_regex_is_match(re: handle<Regex>, text: text) -> bool
@@ -1224,7 +2901,16 @@ RtValue rt_regex_find_all(RtValue re, RtValue text, RtValue opts);
 RtValue rt_regex_is_match(RtValue re, RtValue text);
 
 /**
- * Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, size_limit (bytes). Cached by pattern.
+ * True when `pattern` matches somewhere in `text`. Error Parse for a bad
+ * pattern, LimitExceeded beyond rt_regex_new's default limits.
+ *
+ * rt_regex_is_match_quick(pattern: text, text: text) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_is_match_quick(RtValue pattern, RtValue text);
+
+/**
+ * Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern.
  *
  * rt_regex_new(pattern: text, opts: dict?) -> handle<Regex>
  * capability: none; non-blocking; tier: verified
@@ -1240,6 +2926,31 @@ RtValue rt_regex_new(RtValue pattern, RtValue opts);
 RtValue rt_regex_replace(RtValue re, RtValue text, RtValue replacement, RtValue opts);
 
 /**
+ * Replaces every match of `re` in `text` with `replacement` (`$1`, `${name}`
+ * expand; `$$` is a dollar): rt_regex_replace with all matches.
+ *
+ * rt_regex_replace_all(re: handle<Regex>, text: text, replacement: text) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_replace_all(RtValue re, RtValue text, RtValue replacement);
+
+/**
+ * Replaces every match of `pattern` in `text` (`$1`, `${name}` expand).
+ *
+ * rt_regex_replace_all_quick(pattern: text, text: text, replacement: text) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_replace_all_quick(RtValue pattern, RtValue text, RtValue replacement);
+
+/**
+ * Replaces the first match of `pattern` in `text` (`$1`, `${name}` expand).
+ *
+ * rt_regex_replace_quick(pattern: text, text: text, replacement: text) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_replace_quick(RtValue pattern, RtValue text, RtValue replacement);
+
+/**
  * Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest).
  *
  * rt_regex_split(re: handle<Regex>, text: text, opts: dict?) -> array<text>
@@ -1247,7 +2958,16 @@ RtValue rt_regex_replace(RtValue re, RtValue text, RtValue replacement, RtValue 
  */
 RtValue rt_regex_split(RtValue re, RtValue text, RtValue opts);
 
-/* ==== Domain io: 38 functions (libffi_io.so) ==== */
+/**
+ * The pieces of `text` between matches of `pattern` (Simple declares
+ * `-> text`: ours is an array of text).
+ *
+ * rt_regex_split_quick(pattern: text, text: text) -> array<text>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_regex_split_quick(RtValue pattern, RtValue text);
+
+/* ==== Domain io: 89 functions (libffi_io.so) ==== */
 
 /**
  * Creates one directory. Error NotFound when the parent is missing,
@@ -1267,6 +2987,32 @@ RtValue rt_dir_create(RtValue path);
  * capability: fs.write (scoped); non-blocking; tier: verified
  */
 RtValue rt_dir_create_all(RtValue path);
+
+/**
+ * Simple's `rt_dir_delete`: removes an empty directory (rt_dir_remove; a
+ * tree is rt_dir_remove_all). Error NotFound, or Io (ENOTEMPTY) when not empty.
+ *
+ * rt_dir_delete(path: text) -> nil
+ * capability: fs.write (scoped); non-blocking; tier: verified
+ */
+RtValue rt_dir_delete(RtValue path);
+
+/**
+ * True when `path` is a directory (symlinks followed); false when nothing
+ * is there or it is another kind. Error for other failures.
+ *
+ * rt_dir_exists(path: text) -> bool
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_dir_exists(RtValue path);
+
+/**
+ * Simple's name for rt_glob with default options.
+ *
+ * rt_dir_glob(pattern: text) -> array<text>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_dir_glob(RtValue pattern);
 
 /**
  * Names of the entries of a directory (not `.`/`..`), sorted bytewise.
@@ -1294,6 +3040,15 @@ RtValue rt_dir_remove(RtValue path);
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_dir_remove_all(RtValue path);
+
+/**
+ * fsyncs a directory so entries created, renamed or removed in it reach the
+ * disk. Needs fs.write. Error InvalidArgument when it is not a directory.
+ *
+ * rt_dir_sync(path: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_dir_sync(RtValue path);
 
 /**
  * Every path under a directory (the root itself excluded), depth first,
@@ -1336,6 +3091,16 @@ RtValue rt_env_cwd(void);
 RtValue rt_env_get(RtValue name);
 
 /**
+ * An environment variable read as an int (decimal, optional sign, spaces
+ * trimmed); `default_value` when it is unset or empty. Error Parse when it
+ * is set to something else.
+ *
+ * rt_env_get_i64(name: text, default_value: int) -> int
+ * capability: env.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_env_get_i64(RtValue name, RtValue default_value);
+
+/**
  * The user's home directory (`$HOME`, else the password database; `dirs`
  * crate). Needs env.read for HOME. Error NotFound when there is none.
  *
@@ -1343,6 +3108,14 @@ RtValue rt_env_get(RtValue name);
  * capability: env.read (scoped); non-blocking; tier: verified
  */
 RtValue rt_env_home(void);
+
+/**
+ * Simple's name for rt_env_unset: removes a variable (nothing to do when unset).
+ *
+ * rt_env_remove(name: text) -> nil
+ * capability: env.write (scoped); non-blocking; tier: verified
+ */
+RtValue rt_env_remove(RtValue name);
 
 /**
  * Sets an environment variable of this process (inherited by children
@@ -1357,6 +3130,15 @@ RtValue rt_env_home(void);
 RtValue rt_env_set(RtValue name, RtValue value);
 
 /**
+ * The directory for temporary files: `$TMPDIR` when set and not empty,
+ * else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR.
+ *
+ * rt_env_temp() -> text
+ * capability: env.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_env_temp(void);
+
+/**
  * Removes an environment variable (nothing to do when it is unset). Same
  * rules and thread-safety constraint as rt_env_set.
  *
@@ -1364,6 +3146,44 @@ RtValue rt_env_set(RtValue name, RtValue value);
  * capability: env.write (scoped); non-blocking; tier: verified
  */
 RtValue rt_env_unset(RtValue name);
+
+/**
+ * Every environment variable as an array of `[name, value]` pairs, sorted
+ * by name. Under a scoped env.read only the variables it allows are listed;
+ * a name or value that is not UTF-8 is skipped.
+ *
+ * rt_env_vars() -> array<array<text>>
+ * capability: env.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_env_vars(void);
+
+/**
+ * Closes a File handle (Simple's `rt_fd_close` name).
+ *
+ * rt_fd_close(file: handle<File>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_fd_close(RtValue file);
+
+/**
+ * Reads from the handle's position up to and including the first byte
+ * `stop_byte` (0..=255), or `max` bytes (>= 1), or the end of the file,
+ * whichever comes first; "" at the end. The result is text when it is
+ * UTF-8, else bytes. The position is left just after what was returned.
+ *
+ * rt_fd_read_until(file: handle<File>, stop_byte: int, max: int) -> any
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_fd_read_until(RtValue file, RtValue stop_byte, RtValue max);
+
+/**
+ * Writes the first `len` bytes of `data` (all of it when `len` is nil or
+ * -1) and returns the number written. Error OutOfRange when `len` exceeds `data`.
+ *
+ * rt_fd_write(file: handle<File>, data: bytes, len: int?) -> int
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_fd_write(RtValue file, RtValue data, RtValue len);
 
 /**
  * Appends text to a file, creating it when missing (O_APPEND: concurrent
@@ -1379,13 +3199,43 @@ RtValue rt_file_append_text(RtValue path, RtValue text);
  * content, never a mix, also after a crash. Writes a uniquely named temp
  * file in the same directory, fsyncs it, renames it over the target and
  * fsyncs the directory. Keeps the permission bits of the file it replaces
- * (a new file gets 0666 minus the umask) and, where the process may, its owner. A symlink is followed: its target
- * is replaced and the link kept. The temp file never outlives a failure.
+ * (a new file gets 0666 minus the umask) and, where the process may, its
+ * owner. A symlink is followed: its target is replaced and the link kept.
+ * The temp file never outlives a failure. Under a scoped fs.write a file
+ * with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
  *
  * rt_file_atomic_write(path: text, data: bytes) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_file_atomic_write(RtValue path, RtValue data);
+
+/**
+ * rt_file_atomic_write, then the permission bits `mode` (0..=0o7777) set on
+ * the new file before it replaces the old one (the rename is the last step).
+ *
+ * rt_file_atomic_write_mode(path: text, content: bytes, mode: int) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_atomic_write_mode(RtValue path, RtValue content, RtValue mode);
+
+/**
+ * The canonical absolute path (realpath: every symlink and `..` resolved).
+ * Error NotFound when the path (or a component) does not exist. Needs
+ * fs.read on the canonical path, and on the working directory for a
+ * relative path.
+ *
+ * rt_file_canonicalize(path: text) -> text
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_canonicalize(RtValue path);
+
+/**
+ * Closes a File handle (Error Closed when it was closed already).
+ *
+ * rt_file_close(file: handle<File>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_file_close(RtValue file);
 
 /**
  * Copies a regular file's content and permissions to `dst` (created or
@@ -1396,6 +3246,16 @@ RtValue rt_file_atomic_write(RtValue path, RtValue data);
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_copy(RtValue src, RtValue dst);
+
+/**
+ * Creates a new file with `content`; Error AlreadyExists when anything
+ * (a dangling symlink included) is at the path. The new file is removed
+ * again when the write fails.
+ *
+ * rt_file_create_excl(path: text, content: bytes) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_create_excl(RtValue path, RtValue content);
 
 /**
  * Deletes a file (a symlink itself, not its target). Error NotFound when it
@@ -1417,6 +3277,31 @@ RtValue rt_file_delete(RtValue path);
 RtValue rt_file_exists(RtValue path);
 
 /**
+ * Simple's name for rt_file_exists (true only for a regular file).
+ *
+ * rt_file_exists_str(path: text) -> bool
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_exists_str(RtValue path);
+
+/**
+ * Same as rt_file_sync (Simple's `io/file_ops.spl` name).
+ *
+ * rt_file_fsync(path: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_fsync(RtValue path);
+
+/**
+ * SHA-256 of a file's content as 64 hex digits (Simple's `rt_file_hash`;
+ * rt_file_hash_sha256's streaming implementation).
+ *
+ * rt_file_hash(path: text) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_hash(RtValue path);
+
+/**
  * SHA-256 of a file's content as 64 lowercase hex digits, streamed through
  * a fixed 256 KiB buffer (constant memory). Same implementation as
  * ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
@@ -1425,6 +3310,23 @@ RtValue rt_file_exists(RtValue path);
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_hash_sha256(RtValue path);
+
+/**
+ * True when `path` is a regular file itself: a symlink (to anything) is
+ * false, as is a missing path.
+ *
+ * rt_file_is_regular_no_follow(path: text) -> bool
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_is_regular_no_follow(RtValue path);
+
+/**
+ * Simple's name for rt_dir_list: entry names, sorted bytewise.
+ *
+ * rt_file_list_dir(path: text) -> array<text>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_list_dir(RtValue path);
 
 /**
  * Locks a file and returns a FileLock handle; blocks until the lock is
@@ -1460,6 +3362,23 @@ RtValue rt_file_mmap_len(RtValue map);
 RtValue rt_file_mmap_read(RtValue path, RtValue opts);
 
 /**
+ * A whole file read through a read-only mapping, as bytes (Simple declares
+ * `[i64]`: ours is bytes). Same rules as rt_file_mmap_read.
+ *
+ * rt_file_mmap_read_bytes(path: text) -> bytes
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_mmap_read_bytes(RtValue path);
+
+/**
+ * A whole file read through a read-only mapping, as UTF-8 text (Error Parse otherwise).
+ *
+ * rt_file_mmap_read_text(path: text) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_mmap_read_text(RtValue path);
+
+/**
  * Copies `length` bytes at `offset` out of a MappedFile as bytes. Error
  * OutOfRange when the window passes the end of the mapping.
  *
@@ -1467,6 +3386,22 @@ RtValue rt_file_mmap_read(RtValue path, RtValue opts);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_file_mmap_slice(RtValue map, RtValue offset, RtValue length);
+
+/**
+ * Permission bits of a file (`st_mode & 0o7777`, e.g. 0o644 = 420; symlinks followed).
+ *
+ * rt_file_mode(path: text) -> int
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_mode(RtValue path);
+
+/**
+ * Last modification time in unix microseconds (rt_file_modified_time under Simple's name).
+ *
+ * rt_file_modified(path: text) -> int
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_modified(RtValue path);
 
 /**
  * Last modification time in microseconds since the Unix epoch (symlinks followed).
@@ -1477,12 +3412,56 @@ RtValue rt_file_mmap_slice(RtValue map, RtValue offset, RtValue length);
 RtValue rt_file_modified_time(RtValue path);
 
 /**
+ * Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is
+ * moved itself. Across file systems (EXDEV) a regular file is copied (with
+ * its permissions) and the source removed. Needs fs.write on both paths.
+ * Error NotFound when `src` is missing.
+ *
+ * rt_file_move(src: text, dst: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_move(RtValue src, RtValue dst);
+
+/**
+ * Opens a file and returns a File handle. `mode`: 0 read, 1 write (create
+ * or truncate), 2 append (create), 3 read-write (existing file), 4
+ * read-write (create, keep content), 5 create new (AlreadyExists when
+ * present). Reading needs fs.read, every other mode fs.write (3 and 4 both).
+ * Simple declares `-> i32` (a descriptor): ours is the handle.
+ *
+ * rt_file_open(path: text, mode: int) -> handle<File>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_open(RtValue path, RtValue mode);
+
+/**
  * Reads a file as bytes (binary-safe).
  *
  * rt_file_read_bytes(path: text) -> bytes
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_read_bytes(RtValue path);
+
+/**
+ * The lines of a UTF-8 text file, without their `\n` (or `\r\n`) ends; a
+ * final line end does not add an empty line ("" gives []). Error Parse when
+ * the content is not UTF-8.
+ *
+ * rt_file_read_lines(path: text) -> array<text>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_read_lines(RtValue path);
+
+/**
+ * Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the
+ * open descriptor) as UTF-8 text, refusing one larger than `max_bytes`
+ * (LimitExceeded) before reading it. Error InvalidArgument for a symlink
+ * or a non-regular file (fifo, device: never opened for blocking reads).
+ *
+ * rt_file_read_regular_no_follow_bounded(path: text, max_bytes: int) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_read_regular_no_follow_bounded(RtValue path, RtValue max_bytes);
 
 /**
  * Reads a file as UTF-8 text. Error Parse (details.position = first bad byte)
@@ -1494,12 +3473,65 @@ RtValue rt_file_read_bytes(RtValue path);
 RtValue rt_file_read_text(RtValue path);
 
 /**
+ * Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter
+ * or "" past the end). Error Parse when the window is not UTF-8 (a cut
+ * through a multi-byte character included), OutOfRange for negative values.
+ *
+ * rt_file_read_text_at(path: text, offset: int, size: int) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_read_text_at(RtValue path, RtValue offset, RtValue size);
+
+/**
+ * Same as rt_file_read_text_at (Simple declares `-> text?`: ours is text or an Error).
+ *
+ * rt_file_read_text_at_checked(path: text, offset: int, size: int) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_read_text_at_checked(RtValue path, RtValue offset, RtValue size);
+
+/**
+ * Simple's name for rt_file_read_text (the `_rv` runtime-value variant).
+ *
+ * rt_file_read_text_rv(path: text) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_file_read_text_rv(RtValue path);
+
+/**
+ * Simple's name for rt_file_delete (a symlink itself; Error NotFound when missing).
+ *
+ * rt_file_remove(path: text) -> nil
+ * capability: fs.write (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_remove(RtValue path);
+
+/**
  * Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory.
  *
  * rt_file_size(path: text) -> int
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
 RtValue rt_file_size(RtValue path);
+
+/**
+ * Status of a path (symlinks followed) as a dict `{kind, size, mode,
+ * modified_us, inode, nlink, uid, gid}`; kind is "file", "dir", "symlink",
+ * "fifo", "socket", "char_device", "block_device". Simple declares `-> i64`
+ * (a size or status code): ours is the dict.
+ *
+ * rt_file_stat(path: text) -> dict
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_file_stat(RtValue path);
+
+/**
+ * Flushes a file's content and metadata to the disk (fsync). Needs fs.write.
+ *
+ * rt_file_sync(path: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_sync(RtValue path);
 
 /**
  * Tries to lock a file without waiting: a FileLock handle, or Error Busy
@@ -1521,6 +3553,15 @@ RtValue rt_file_try_lock(RtValue path, RtValue opts);
 RtValue rt_file_unlock(RtValue lock);
 
 /**
+ * Writes text or bytes to a file (created or replaced, as rt_file_write_bytes)
+ * and returns the number of bytes written.
+ *
+ * rt_file_write(path: text, content: bytes) -> int
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_write(RtValue path, RtValue content);
+
+/**
  * Writes bytes (or text as UTF-8) to a file, creating it or replacing its content.
  *
  * rt_file_write_bytes(path: text, data: bytes) -> nil
@@ -1536,6 +3577,24 @@ RtValue rt_file_write_bytes(RtValue path, RtValue data);
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_file_write_text(RtValue path, RtValue text);
+
+/**
+ * Writes `data` at byte `offset` of an existing file (pwrite; the file grows
+ * when the write passes its end, a gap reads as zeros) and returns the
+ * number of bytes written. Error NotFound when the file is missing.
+ *
+ * rt_file_write_text_at(path: text, offset: int, data: bytes) -> int
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_file_write_text_at(RtValue path, RtValue offset, RtValue data);
+
+/**
+ * Simple's name for rt_file_read_text (declared `-> text?`: ours is text or an Error).
+ *
+ * rt_fs_read_text(path: text) -> text
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_fs_read_text(RtValue path);
 
 /**
  * Paths matching a pattern, in the glob crate's order (each directory's
@@ -1556,6 +3615,82 @@ RtValue rt_file_write_text(RtValue path, RtValue text);
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_glob(RtValue pattern, RtValue opts);
+
+/**
+ * Closes a File handle (Simple's `rt_io_file_close` name).
+ *
+ * rt_io_file_close(file: handle<File>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_io_file_close(RtValue file);
+
+/**
+ * Simple's name for rt_file_delete.
+ *
+ * rt_io_file_delete(path: text) -> nil
+ * capability: fs.write (scoped); non-blocking; tier: verified
+ */
+RtValue rt_io_file_delete(RtValue path);
+
+/**
+ * Simple's name for rt_file_exists (true only for a regular file).
+ *
+ * rt_io_file_exists(path: text) -> bool
+ * capability: fs.read (scoped); non-blocking; tier: verified
+ */
+RtValue rt_io_file_exists(RtValue path);
+
+/**
+ * Flushes a File handle's data and metadata to the disk (fdatasync + fsync).
+ *
+ * rt_io_file_flush(file: handle<File>) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_io_file_flush(RtValue file);
+
+/**
+ * Size in bytes of the file behind a File handle (fstat).
+ *
+ * rt_io_file_meta_size(file: handle<File>) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_io_file_meta_size(RtValue file);
+
+/**
+ * Same as rt_file_open (Simple's `rt_io_file_open` name).
+ *
+ * rt_io_file_open(path: text, mode: int) -> handle<File>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_io_file_open(RtValue path, RtValue mode);
+
+/**
+ * Moves a File handle's position: `whence` 0 from the start, 1 from the
+ * current position, 2 from the end (lseek); returns the new position.
+ * Error InvalidArgument for another whence or a position before the start.
+ *
+ * rt_io_file_seek(file: handle<File>, offset: int, whence: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_io_file_seek(RtValue file, RtValue offset, RtValue whence);
+
+/**
+ * Writes all of `data` (bytes or text) at the handle's position.
+ *
+ * rt_io_file_write_all(file: handle<File>, data: bytes) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_io_file_write_all(RtValue file, RtValue data);
+
+/**
+ * Every regular file under `path` (rt_dir_walk order: depth first, sorted,
+ * symlinks not followed) whose name ends in extension `ext` (`"rs"` or
+ * `".rs"`; "" keeps every file). Paths start with `path` as given.
+ *
+ * rt_list_dir_recursive(path: text, ext: text) -> array<text>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_list_dir_recursive(RtValue path, RtValue ext);
 
 /**
  * The path made absolute against the working directory, without touching
@@ -1596,6 +3731,14 @@ RtValue rt_path_dirname(RtValue path);
 RtValue rt_path_exists(RtValue path);
 
 /**
+ * Simple's name for rt_path_extension: the extension without the dot; nil when there is none.
+ *
+ * rt_path_ext(path: text) -> text?
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_path_ext(RtValue path);
+
+/**
  * The extension of the final component without the dot (`a/b.tar.gz` →
  * `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives "".
  *
@@ -1603,6 +3746,14 @@ RtValue rt_path_exists(RtValue path);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_path_extension(RtValue path);
+
+/**
+ * Simple's name for rt_path_basename: the final component; nil when there is none.
+ *
+ * rt_path_filename(path: text) -> text?
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_path_filename(RtValue path);
 
 /**
  * Joins two paths with one separator; an absolute `part` replaces `base`
@@ -1625,6 +3776,23 @@ RtValue rt_path_join(RtValue base, RtValue part);
 RtValue rt_path_normalize(RtValue path);
 
 /**
+ * Simple's name for rt_path_dirname: the path without its final component;
+ * nil when there is none (`/`).
+ *
+ * rt_path_parent(path: text) -> text?
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_path_parent(RtValue path);
+
+/**
+ * The path separator of this platform: "/".
+ *
+ * rt_path_separator() -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_path_separator(void);
+
+/**
  * The final component without its extension (`a/b.tar.gz` → `b.tar`,
  * `a/.bashrc` → `.bashrc`); nil when there is no final component.
  *
@@ -1632,6 +3800,440 @@ RtValue rt_path_normalize(RtValue path);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_path_stem(RtValue path);
+
+/**
+ * Simple's `rt_write_file`: rt_file_write_text under another name.
+ *
+ * rt_write_file(path: text, content: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_write_file(RtValue path, RtValue content);
+
+/* ==== Domain net: 53 functions (libffi_net.so) ==== */
+
+/**
+ * Simple's name: a client handle holding default headers and a timeout.
+ *
+ * rt_http_client_create() -> handle<HttpClient>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_client_create(void);
+
+/**
+ * Simple's name: closes a client handle (idempotent). Nil.
+ *
+ * rt_http_client_destroy(client: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_client_destroy(RtValue client);
+
+/**
+ * Simple's name: a request with the client's headers and timeout. `headers`: an array of "Name: value" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`.
+ *
+ * rt_http_client_request(client: handle<HttpClient>, method: text, url: text, headers: any, body: any) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_client_request(RtValue client, RtValue method, RtValue url, RtValue headers, RtValue body);
+
+/**
+ * Simple's name: sets a default header on a client (replacing one of the same name). True.
+ *
+ * rt_http_client_set_header(client: handle<HttpClient>, key: text, value: text) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_client_set_header(RtValue client, RtValue key, RtValue value);
+
+/**
+ * Simple's name: the client's total timeout in milliseconds (0 = none). True.
+ *
+ * rt_http_client_set_timeout(client: handle<HttpClient>, timeout_ms: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_client_set_timeout(RtValue client, RtValue timeout_ms);
+
+/**
+ * HTTP DELETE; options and result as `rt_http_get`.
+ *
+ * rt_http_delete(url: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_delete(RtValue url, RtValue opts);
+
+/**
+ * Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`.
+ *
+ * rt_http_download(url: text, path: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_download(RtValue url, RtValue path, RtValue opts);
+
+/**
+ * HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop.
+ *
+ * rt_http_get(url: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_get(RtValue url, RtValue opts);
+
+/**
+ * HTTP HEAD; options and result as `rt_http_get` (body empty).
+ *
+ * rt_http_head(url: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_head(RtValue url, RtValue opts);
+
+/**
+ * HTTP PATCH; arguments and result as `rt_http_post`.
+ *
+ * rt_http_patch(url: text, body: any, opts: any) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_patch(RtValue url, RtValue body, RtValue opts);
+
+/**
+ * HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+ *
+ * rt_http_post(url: text, body: any, opts: any) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_post(RtValue url, RtValue body, RtValue opts);
+
+/**
+ * HTTP PUT; arguments and result as `rt_http_post`.
+ *
+ * rt_http_put(url: text, body: any, opts: any) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_put(RtValue url, RtValue body, RtValue opts);
+
+/**
+ * Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`.
+ *
+ * rt_http_request(method: text, url: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_request(RtValue method, RtValue url, RtValue opts);
+
+/**
+ * Decodes %XX escapes ('+' stays '+'); Error Parse when the result is not UTF-8.
+ *
+ * rt_http_url_decode(text: text) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_http_url_decode(RtValue text);
+
+/**
+ * Percent-encodes text for a URL component (query value or path segment): every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (UTF-8).
+ *
+ * rt_http_url_encode(text: text) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_http_url_encode(RtValue text);
+
+/**
+ * Simple's name: accepts a connection (blocks): a Socket handle.
+ *
+ * rt_io_tcp_accept(fd: handle<Socket>) -> handle<Socket>
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_accept(RtValue fd);
+
+/**
+ * Simple's name: accepts a connection within `ms` milliseconds: a Socket handle, or Error Timeout.
+ *
+ * rt_io_tcp_accept_timeout(fd: handle<Socket>, ms: int) -> handle<Socket>
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_accept_timeout(RtValue fd, RtValue ms);
+
+/**
+ * Simple's name: a listening TCP socket on `addr` ("host:port"; SO_REUSEADDR, backlog 128). Needs `net.listen`.
+ *
+ * rt_io_tcp_bind(addr: text) -> handle<Socket>
+ * capability: net.listen (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_bind(RtValue addr);
+
+/**
+ * Simple's name: binds a socket made by `rt_io_tcp_socket_create` to `addr`. True.
+ *
+ * rt_io_tcp_bind_fd(fd: handle<Socket>, addr: text) -> bool
+ * capability: net.listen (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_bind_fd(RtValue fd, RtValue addr);
+
+/**
+ * Simple's name: closes the socket (idempotent). True.
+ *
+ * rt_io_tcp_close(fd: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_close(RtValue fd);
+
+/**
+ * Simple's name: connects to `addr` ("host:port"): a Socket handle. Needs `net.connect` for every address of the host.
+ *
+ * rt_io_tcp_connect(addr: text) -> handle<Socket>
+ * capability: net.connect (scoped); blocking; tier: empirical
+ */
+RtValue rt_io_tcp_connect(RtValue addr);
+
+/**
+ * Simple's name: connects within `ms` milliseconds, else Error Timeout.
+ *
+ * rt_io_tcp_connect_timeout(addr: text, ms: int) -> handle<Socket>
+ * capability: net.connect (scoped); blocking; tier: empirical
+ */
+RtValue rt_io_tcp_connect_timeout(RtValue addr, RtValue ms);
+
+/**
+ * Simple's name: reads and discards one line; the number of bytes discarded (-1 at end of stream).
+ *
+ * rt_io_tcp_drain_line(fd: handle<Socket>) -> int
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_drain_line(RtValue fd);
+
+/**
+ * Simple's name: nothing is buffered on the sending side; true.
+ *
+ * rt_io_tcp_flush(fd: handle<Socket>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_flush(RtValue fd);
+
+/**
+ * Simple's name: listens on a bound socket (backlog 1..=65535). True.
+ *
+ * rt_io_tcp_listen(fd: handle<Socket>, backlog: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_listen(RtValue fd, RtValue backlog);
+
+/**
+ * Simple's name: the local address as "host:port" ("[v6]:port"); nil when unbound.
+ *
+ * rt_io_tcp_local_addr(fd: handle<Socket>) -> text?
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_local_addr(RtValue fd);
+
+/**
+ * Simple's name: the peer's address as "host:port"; nil when not connected.
+ *
+ * rt_io_tcp_peer_addr(fd: handle<Socket>) -> text?
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_peer_addr(RtValue fd);
+
+/**
+ * Simple's name: reads up to `size` bytes (1..=64 MiB); nil at end of stream.
+ *
+ * rt_io_tcp_read(fd: handle<Socket>, size: int) -> bytes?
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_read(RtValue fd, RtValue size);
+
+/**
+ * Simple's name: reads one line (through "\n", which is dropped with a "\r" before it); nil at end of stream; Error Parse when not UTF-8.
+ *
+ * rt_io_tcp_read_line(fd: handle<Socket>) -> text?
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_read_line(RtValue fd);
+
+/**
+ * Simple's name: TCP_NODELAY on or off. True.
+ *
+ * rt_io_tcp_set_nodelay(fd: handle<Socket>, enabled: bool) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_nodelay(RtValue fd, RtValue enabled);
+
+/**
+ * Simple's name: non-blocking mode on or off (reads then fail with Error Timeout instead of waiting). True.
+ *
+ * rt_io_tcp_set_nonblocking(fd: handle<Socket>, enabled: bool) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_nonblocking(RtValue fd, RtValue enabled);
+
+/**
+ * Simple's name: reads wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+ *
+ * rt_io_tcp_set_read_timeout(fd: handle<Socket>, ms: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_read_timeout(RtValue fd, RtValue ms);
+
+/**
+ * Simple's name: SO_REUSEADDR on or off. True.
+ *
+ * rt_io_tcp_set_reuseaddr(fd: handle<Socket>, enabled: bool) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_reuseaddr(RtValue fd, RtValue enabled);
+
+/**
+ * Simple's name: SO_REUSEPORT on or off. True.
+ *
+ * rt_io_tcp_set_reuseport(fd: handle<Socket>, enabled: bool) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_reuseport(RtValue fd, RtValue enabled);
+
+/**
+ * Simple's name: writes wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+ *
+ * rt_io_tcp_set_write_timeout(fd: handle<Socket>, ms: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_set_write_timeout(RtValue fd, RtValue ms);
+
+/**
+ * Simple's name: shuts down reading (0), writing (1) or both (2). True.
+ *
+ * rt_io_tcp_shutdown(fd: handle<Socket>, how: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_shutdown(RtValue fd, RtValue how);
+
+/**
+ * Simple's name: a TCP socket; `family` 4 or 2 (AF_INET) = IPv4, 6 or 10 (AF_INET6) = IPv6. A Socket handle.
+ *
+ * rt_io_tcp_socket_create(family: int) -> handle<Socket>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_io_tcp_socket_create(RtValue family);
+
+/**
+ * Simple's name: sends all of `data`; the count sent.
+ *
+ * rt_io_tcp_write(fd: handle<Socket>, data: bytes) -> int
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_write(RtValue fd, RtValue data);
+
+/**
+ * Simple's name: sends all of a text (UTF-8); the count sent.
+ *
+ * rt_io_tcp_write_text(fd: handle<Socket>, data: text) -> int
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_io_tcp_write_text(RtValue fd, RtValue data);
+
+/**
+ * Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time).
+ *
+ * rt_socket_accept(sock: handle<Socket>, opts: dict?) -> dict
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_socket_accept(RtValue sock, RtValue opts);
+
+/**
+ * Binds to `host`:`port` (port 0 = any free port; "0.0.0.0" / "::" = every interface). Needs `net.listen` for the address. Nil.
+ *
+ * rt_socket_bind(sock: handle<Socket>, host: text, port: int) -> nil
+ * capability: net.listen (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_socket_bind(RtValue sock, RtValue host, RtValue port);
+
+/**
+ * Closes a socket (idempotent): shuts it down first, so a call blocked on it in another thread returns. True.
+ *
+ * rt_socket_close(sock: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_close(RtValue sock);
+
+/**
+ * Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Options: timeout_ms. Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied.
+ *
+ * rt_socket_connect(sock: handle<Socket>, host: text, port: int, opts: dict?) -> nil
+ * capability: net.connect (scoped); blocking; tier: empirical
+ */
+RtValue rt_socket_connect(RtValue sock, RtValue host, RtValue port, RtValue opts);
+
+/**
+ * Creates a socket. `family`: "ipv4" / "ipv6" (or 4 / 6); `type`: "tcp" / "udp" (or "stream" / "dgram"). Close-on-exec. A Socket handle.
+ *
+ * rt_socket_create(family: any, kind: text) -> handle<Socket>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_create(RtValue family, RtValue kind);
+
+/**
+ * Starts listening on a bound TCP socket (backlog 1..=65535; 128 is usual). Nil.
+ *
+ * rt_socket_listen(sock: handle<Socket>, backlog: int) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_listen(RtValue sock, RtValue backlog);
+
+/**
+ * The socket's own address: `{host, port}` (after bind or connect).
+ *
+ * rt_socket_local_addr(sock: handle<Socket>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_local_addr(RtValue sock);
+
+/**
+ * The connected peer's address: `{host, port}`; Error Io (ENOTCONN) when not connected.
+ *
+ * rt_socket_peer_addr(sock: handle<Socket>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_peer_addr(RtValue sock);
+
+/**
+ * Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream. Options: timeout_ms (Error Timeout when nothing arrives in time).
+ *
+ * rt_socket_recv(sock: handle<Socket>, max: int, opts: dict?) -> bytes
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_socket_recv(RtValue sock, RtValue max, RtValue opts);
+
+/**
+ * Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender). Options: timeout_ms.
+ *
+ * rt_socket_recv_from(sock: handle<Socket>, max: int, opts: dict?) -> dict
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_socket_recv_from(RtValue sock, RtValue max, RtValue opts);
+
+/**
+ * Sends all of `data` (bytes or text) on a connected socket; the count sent. Options: timeout_ms. A peer that closed is Error Io (EPIPE), never a SIGPIPE.
+ *
+ * rt_socket_send(sock: handle<Socket>, data: any, opts: dict?) -> int
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_socket_send(RtValue sock, RtValue data, RtValue opts);
+
+/**
+ * Sends one datagram to `host`:`port` (needs `net.connect` for every address of the host; the first is used); the count sent.
+ *
+ * rt_socket_send_to(sock: handle<Socket>, data: any, host: text, port: int) -> int
+ * capability: net.connect (scoped); blocking; tier: empirical
+ */
+RtValue rt_socket_send_to(RtValue sock, RtValue data, RtValue host, RtValue port);
+
+/**
+ * Sets a socket option: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking (bool); recv_buffer, send_buffer (bytes); read_timeout_ms, write_timeout_ms (0 = none). Nil.
+ *
+ * rt_socket_set_option(sock: handle<Socket>, name: text, value: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_set_option(RtValue sock, RtValue name, RtValue value);
+
+/**
+ * Shuts down the reading side, the writing side (the peer then reads end of stream) or both: `how` is "read", "write" or "both". Nil.
+ *
+ * rt_socket_shutdown(sock: handle<Socket>, how: text) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_shutdown(RtValue sock, RtValue how);
 
 /* ==== Domain process: 14 functions (libffi_process.so) ==== */
 
@@ -1644,8 +4246,8 @@ RtValue rt_path_stem(RtValue path);
 RtValue rt_getpid(void);
 
 /**
- * Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child's process group. Returns true if sent,
- * false if the child has already exited (nothing is sent then).
+ * Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those
+ * that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then).
  *
  * rt_process_kill(child: handle<Child>, signal: int) -> bool
  * capability: none; non-blocking; tier: verified
@@ -1653,7 +4255,7 @@ RtValue rt_getpid(void);
 RtValue rt_process_kill(RtValue child, RtValue signal);
 
 /**
- * The process id of a spawned child (also its process group id).
+ * The process id of a spawned child (also its process group id). Its parent is the child's supervisor.
  *
  * rt_process_pid(child: handle<Child>) -> int
  * capability: none; non-blocking; tier: verified
@@ -1679,7 +4281,9 @@ RtValue rt_process_read_stdout(RtValue child);
 
 /**
  * Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal).
- * Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits.
+ * Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output
+ * (default 64 MiB per stream, Error LimitExceeded past it). Under a restricted policy the child inherits only the
+ * variables env.read lets the caller read, and LD_*\/DYLD_* only with unscoped process.spawn (module docs).
  *
  * rt_process_run(program: text, args: array<text>, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -1687,8 +4291,8 @@ RtValue rt_process_read_stdout(RtValue child);
 RtValue rt_process_run(RtValue program, RtValue args, RtValue opts);
 
 /**
- * Runs a program with a deadline: after `timeout_ms` its whole process group gets SIGTERM, then SIGKILL
- * `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
+ * Runs a program with a deadline: after `timeout_ms` the program and every descendant (also those that left its
+ * process group) get SIGTERM, then SIGKILL `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
  * timed_out true and the output captured so far.
  *
  * rt_process_run_timeout(program: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
@@ -1698,7 +4302,8 @@ RtValue rt_process_run_timeout(RtValue program, RtValue args, RtValue timeout_ms
 
 /**
  * Runs a program under resource limits (real rlimits set in the child before exec): `limits` keys
- * cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run.
+ * cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run
+ * (options and environment rule as rt_process_run).
  *
  * rt_process_run_with_limits(program: text, args: array<text>, limits: dict, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -1707,8 +4312,10 @@ RtValue rt_process_run_with_limits(RtValue program, RtValue args, RtValue limits
 
 /**
  * Starts a program and returns a Child handle at once; output is collected in the background.
- * Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits) plus
- * kill_on_close (default true: closing or collecting the handle SIGKILLs the child's process group).
+ * Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits,
+ * max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus
+ * kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child).
+ * Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
  *
  * rt_process_spawn(program: text, args: array<text>, opts: dict?) -> handle<Child>
  * capability: process.spawn (scoped); non-blocking; tier: verified
@@ -1718,7 +4325,8 @@ RtValue rt_process_spawn(RtValue program, RtValue args, RtValue opts);
 /**
  * Waits for a spawned child to exit and its output to end; returns {code, signal, stdout, stderr} with the output
  * not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit
- * it returns the same code again (with empty output).
+ * it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns
+ * Error Closed at once; output past max_output is Error LimitExceeded (the child was killed).
  *
  * rt_process_wait(child: handle<Child>, timeout_ms: int?) -> dict
  * capability: none; blocking; tier: verified
@@ -1746,7 +4354,9 @@ RtValue rt_sandbox_set_limits(RtValue limits);
 
 /**
  * Runs `command` with `/bin/sh -c` and returns {stdout, stderr, code, signal, timed_out} like rt_process_run.
- * Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits).
+ * Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits,
+ * max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted
+ * policy the child inherits only the variables env.read lets the caller read (process.rs module docs).
  *
  * rt_shell(command: text, opts: dict?) -> dict
  * capability: process.spawn; blocking; tier: verified
@@ -1756,7 +4366,8 @@ RtValue rt_shell(RtValue command, RtValue opts);
 /**
  * Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the
  * exit code, or 128 + N when signal N killed it (as shells report). Options: stdin, inherit_stdin,
- * stdout/stderr ("inherit" or "null"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after the group is killed), limits.
+ * stdout/stderr ("inherit" or "null"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after every descendant
+ * is killed), limits. Inherited environment as rt_shell.
  *
  * rt_shell_exec(command: text, opts: dict?) -> int
  * capability: process.spawn; blocking; tier: verified
@@ -1837,7 +4448,7 @@ RtValue rt_yaml_parse_all(RtValue text, RtValue opts);
  */
 RtValue rt_yaml_stringify(RtValue value, RtValue opts);
 
-/* ==== Domain system: 7 functions (libffi_system.so) ==== */
+/* ==== Domain system: 8 functions (libffi_system.so) ==== */
 
 /**
  * CPU architecture this library was built for: "x86_64", "aarch64", ...
@@ -1862,6 +4473,17 @@ RtValue rt_cpu_count(void);
  * capability: sys.info; non-blocking; tier: verified
  */
 RtValue rt_cpu_physical_count(void);
+
+/**
+ * The arguments the process was started with (`/proc/self/cmdline` via
+ * std::env::args_os), the program name first. In a host that embeds the
+ * libraries (an interpreter) these are the host's arguments. Error Parse
+ * (details.index) for an argument that is not UTF-8.
+ *
+ * rt_get_args() -> array<text>
+ * capability: sys.info; non-blocking; tier: verified
+ */
+RtValue rt_get_args(void);
 
 /**
  * The machine's host name (gethostname); Error Parse if it is not UTF-8.
@@ -1895,7 +4517,7 @@ RtValue rt_memory_total(void);
  */
 RtValue rt_os_name(void);
 
-/* ==== Domain time: 13 functions (libffi_time.so) ==== */
+/* ==== Domain time: 41 functions (libffi_time.so) ==== */
 
 /**
  * Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set).
@@ -1904,6 +4526,32 @@ RtValue rt_os_name(void);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_current_time_ms(void);
+
+/**
+ * Blocks the calling thread for at least `ms` milliseconds. Error
+ * OutOfRange for a negative value or one above 2^31 ms.
+ *
+ * rt_sleep_ms(ms: int) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_sleep_ms(RtValue ms);
+
+/**
+ * Blocks the calling thread for at least `seconds` seconds. Error
+ * OutOfRange for a negative value or one above 2^31 ms.
+ *
+ * rt_sleep_secs(seconds: int) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_sleep_secs(RtValue seconds);
+
+/**
+ * The current day of the month 1..=31 (UTC).
+ *
+ * rt_time_day() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_day(void);
 
 /**
  * Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
@@ -1919,6 +4567,30 @@ RtValue rt_current_time_ms(void);
 RtValue rt_time_format_iso8601(RtValue time, RtValue opts);
 
 /**
+ * The current hour 0..=23 (UTC).
+ *
+ * rt_time_hour() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_hour(void);
+
+/**
+ * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * rt_time_millis() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_millis(void);
+
+/**
+ * The current minute 0..=59 (UTC).
+ *
+ * rt_time_minute() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_minute(void);
+
+/**
  * Monotonic clock in nanoseconds (CLOCK_MONOTONIC: never goes back, arbitrary origin, for measuring intervals).
  *
  * rt_time_monotonic_ns() -> int
@@ -1927,12 +4599,92 @@ RtValue rt_time_format_iso8601(RtValue time, RtValue opts);
 RtValue rt_time_monotonic_ns(void);
 
 /**
+ * The current month 1..=12 (UTC).
+ *
+ * rt_time_month() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_month(void);
+
+/**
+ * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * rt_time_ms() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_ms(void);
+
+/**
+ * Simple's `rt_time_now`: wall-clock time now as unix microseconds (same as rt_time_now_unix_micros).
+ *
+ * rt_time_now() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now(void);
+
+/**
+ * Wall-clock time now as RFC 3339 text in UTC with microseconds (`2024-02-29T12:00:00.123456Z`).
+ *
+ * rt_time_now_iso() -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_iso(void);
+
+/**
+ * Wall-clock time now as unix microseconds (`rt_time_now_unix_micros` under time.spl's name).
+ *
+ * rt_time_now_micros() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_micros(void);
+
+/**
+ * Wall-clock time now as unix milliseconds (floor).
+ *
+ * rt_time_now_ms() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_ms(void);
+
+/**
+ * Wall-clock time now as unix nanoseconds (CLOCK_REALTIME; an int up to year 2262).
+ *
+ * rt_time_now_nanos() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_nanos(void);
+
+/**
+ * Wall-clock time now as unix seconds (floor).
+ *
+ * rt_time_now_seconds() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_seconds(void);
+
+/**
+ * Wall-clock time now as unix seconds with a fraction (float; microsecond resolution).
+ *
+ * rt_time_now_seconds_f64() -> float
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_seconds_f64(void);
+
+/**
  * Wall-clock time now as unix microseconds (UTC, may jump when the clock is set).
  *
  * rt_time_now_unix_micros() -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_time_now_unix_micros(void);
+
+/**
+ * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * rt_time_now_unix_millis() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_now_unix_millis(void);
 
 /**
  * Parses RFC 3339 text (`2024-02-29T12:00:00.123456789+05:30`, `Z`/`z`, `t` or space as
@@ -1955,12 +4707,71 @@ RtValue rt_time_parse_iso8601(RtValue text);
 RtValue rt_time_parse_iso8601_micros(RtValue text);
 
 /**
+ * The current second 0..=59 (UTC).
+ *
+ * rt_time_second() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_second(void);
+
+/**
  * Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).
  *
  * rt_time_sleep_ms(ms: int) -> nil
  * capability: none; blocking; tier: verified
  */
 RtValue rt_time_sleep_ms(RtValue ms);
+
+/**
+ * The current year (UTC).
+ *
+ * rt_time_year() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_time_year(void);
+
+/**
+ * The timestamp `days` days (of 86400 s, UTC has no DST) after `micros`; negative goes back.
+ *
+ * rt_timestamp_add_days(micros: int, days: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_add_days(RtValue micros, RtValue days);
+
+/**
+ * Whole days from `micros2` to `micros1` (`micros1 - micros2`, truncated toward zero).
+ *
+ * rt_timestamp_diff_days(micros1: int, micros2: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_diff_days(RtValue micros1, RtValue micros2);
+
+/**
+ * Whole seconds from `b` to `a` (`a - b`, truncated toward zero).
+ *
+ * rt_timestamp_diff_seconds(a: int, b: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_diff_seconds(RtValue a, RtValue b);
+
+/**
+ * The timestamp of a UTC date and time: month 1..=12, day valid for the
+ * month, hour 0..=23, minute 0..=59, second 0..=59, microsecond 0..=999999.
+ * Error OutOfRange naming the first field out of range.
+ *
+ * rt_timestamp_from_components(year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_from_components(RtValue year, RtValue month, RtValue day, RtValue hour, RtValue minute, RtValue second, RtValue microsecond);
+
+/**
+ * Parses RFC 3339 text (any offset; see rt_time_parse_iso8601) to a
+ * timestamp (floor-rounded to the microsecond). Error Parse with details.position.
+ *
+ * rt_timestamp_from_iso(iso: text) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_from_iso(RtValue iso);
 
 /**
  * Day of the month 1..=31 (UTC) of an instant in unix microseconds.
@@ -1977,6 +4788,14 @@ RtValue rt_timestamp_get_day(RtValue micros);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_timestamp_get_hour(RtValue micros);
+
+/**
+ * Microsecond of the second 0..=999999 of a timestamp (floor for negative instants).
+ *
+ * rt_timestamp_get_microsecond(micros: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_get_microsecond(RtValue micros);
 
 /**
  * Minute 0..=59 (UTC) of an instant in unix microseconds.
@@ -2009,6 +4828,41 @@ RtValue rt_timestamp_get_second(RtValue micros);
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_timestamp_get_year(RtValue micros);
+
+/**
+ * Simple's `rt_timestamp_now`: wall-clock time now as unix microseconds.
+ *
+ * rt_timestamp_now() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_now(void);
+
+/**
+ * Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]`
+ * and `YYYY-MM-DD` read as UTC. Error Parse for anything else.
+ *
+ * rt_timestamp_parse(s: text) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_parse(RtValue s);
+
+/**
+ * RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
+ * of a timestamp. Error OutOfRange outside years 0000..=9999.
+ *
+ * rt_timestamp_to_iso(ts: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_to_iso(RtValue ts);
+
+/**
+ * `YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp.
+ * Error OutOfRange outside years 0000..=9999.
+ *
+ * rt_timestamp_to_string(ts: int) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_timestamp_to_string(RtValue ts);
 
 #ifdef __cplusplus
 } /* extern "C" */
