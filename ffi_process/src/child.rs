@@ -81,7 +81,6 @@ fn lock(sh: &Shared) -> MutexGuard<'_, State> {
 const NAMES: [&str; 2] = ["stdout", "stderr"];
 
 fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
-    let pid = r.pid;
     let ctl = r.ctl.clone();
     let mut reaped = false;
     let mut detached = false;
@@ -109,7 +108,7 @@ fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
                 let mut st = lock(&sh);
                 if !reaped {
                     ctl.kill_all();
-                    match spawn::reap_blocking(pid) {
+                    match r.reap_blocking() {
                         Ok(x) => {
                             r.drain_ctl();
                             st.exit = Some(r.prog_exit.unwrap_or(x));
@@ -128,7 +127,7 @@ fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
         let mut changed = false;
         if step.child_ready && !reaped {
             let mut st = lock(&sh);
-            match spawn::try_reap(pid) {
+            match r.try_reap() {
                 Ok(Some(x)) => {
                     r.drain_ctl();
                     st.exit = Some(r.prog_exit.unwrap_or(x));
@@ -162,6 +161,20 @@ fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
         if r.prog_exit.is_some() && !r.pipes_open() && !reaped && !detached {
             ctl.detach();
             detached = true;
+            // The supervisor has reaped the program and exits at once: reap it now (outside the lock).
+            let res = r.reap_blocking();
+            let mut st = lock(&sh);
+            match res {
+                Ok(x) => {
+                    r.drain_ctl();
+                    st.exit = Some(r.prog_exit.unwrap_or(x));
+                }
+                Err(e) => st.lost = Some(spawn::lost_error("rt_process_wait", &e).message),
+            }
+            st.sup_reaped = true;
+            reaped = true;
+            drop(st);
+            sh.cv.notify_all();
         }
         if reaped && !r.pipes_open() {
             return;
@@ -210,20 +223,29 @@ pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResul
     check_loader_env(FN, &o)?;
     let exe = resolve(FN, program, &o)?;
     let limits = sandbox::effective(FN, &o.limits)?;
-    let r = start(FN, program, &exe, &args, &o, &limits)?;
+    let r = start(FN, program, &exe, &args, &o, &limits, true)?;
     let captured = [o.stdout == Out::Capture, o.stderr == Out::Capture];
     let shared = Arc::new(Shared {
         st: Mutex::new(State { eof: [!captured[0], !captured[1]], ..State::default() }),
         cv: Condvar::new(),
     });
-    let (sup, pid, ctl) = (r.pid, r.prog, r.ctl.clone());
+    let (pid, ctl) = (r.prog, r.ctl.clone());
     let sh = shared.clone();
     let max = o.max_output;
-    let started = std::thread::Builder::new().name("rt-child-pump".into()).stack_size(256 * 1024).spawn(move || pump(r, sh, max));
+    // Handed over through a slot, so that a failed thread start leaves the child with us to end.
+    let slot = Arc::new(Mutex::new(Some(r)));
+    let theirs = slot.clone();
+    let started = std::thread::Builder::new().name("rt-child-pump".into()).stack_size(256 * 1024).spawn(move || {
+        let r = theirs.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(r) = r {
+            pump(r, sh, max);
+        }
+    });
     if let Err(e) = started {
-        // The closure (and the pipes) were dropped: end the child here.
-        ctl.kill_all();
-        let _ = spawn::reap_blocking(sup);
+        let r = slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(mut r) = r {
+            r.abandon(false);
+        }
         return Err(Error::io(FN, "pump thread", &e));
     }
     let core = Core {

@@ -8,7 +8,8 @@
 //! `sandbox.rs` (limits, rt_sandbox_*), `spawn.rs` (the engine they share:
 //! options, the inherited environment, PATH lookup and capability check,
 //! spawning, the poll loop), `supervise.rs` (the supervisor process each
-//! child runs under, which reaches every descendant).
+//! child runs under, which reaches every descendant), `sys.rs` (the raw
+//! system calls the supervisor and the child before exec are limited to).
 //! The options dict is documented once, in `process.rs`.
 //!
 //! Signals: the library sends SIGTERM/SIGKILL (timeouts, close) and, via
@@ -24,3 +25,4 @@ pub mod sandbox;
 pub mod shell;
 pub mod spawn;
 pub mod supervise;
+mod sys;

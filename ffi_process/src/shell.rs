@@ -18,7 +18,7 @@ fn sh(func: &'static str, command: &str, o: &Options) -> RtResult<crate::spawn::
     check_argv(func, "sh", &args)?;
     check_loader_env(func, o)?;
     let limits = sandbox::effective(func, &o.limits)?;
-    let r = start(func, "sh", Path::new(SHELL), &args, o, &limits)?;
+    let r = start(func, "sh", Path::new(SHELL), &args, o, &limits, false)?;
     drive(func, r, o, "sh")
 }
 

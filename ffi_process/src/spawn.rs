@@ -5,25 +5,32 @@
 //! blocks the child (no deadlock whatever the output size).
 //!
 //! Every child runs under a supervisor process (`supervise.rs`) that
-//! reaches all its descendants. Between fork and exec the processes run only
-//! raw system calls (`prctl`, `clone`, `setpgid`, `setrlimit`, `signal`, and
-//! the supervisor's loop), async-signal-safe, with values and buffers
-//! prepared before the spawn: no allocation, no lock, nothing of ours
-//! (DEPENDENCIES.md: a child touching one of our mutexes hung).
+//! reaches all its descendants. Neither is a fork of the host on x86_64:
+//! the supervisor is a `clone(CLONE_VM)` process and the program a
+//! `clone(CLONE_VM | CLONE_VFORK)` of it (as `posix_spawn` makes one), so a
+//! spawn copies no page tables whatever the host's size. Between clone and
+//! exec they run only raw system calls (`sys.rs`: no libc wrapper, so no
+//! `errno` of a host thread is written), async-signal-safe, with values and
+//! buffers prepared before the spawn: no allocation, no lock, nothing of
+//! ours (DEPENDENCIES.md: a child touching one of our mutexes hung). The
+//! environment is copied into `NAME=value` strings before the spawn (the
+//! child never reads the host's `environ`, which another thread may change).
+//!
+//! `start(.., wait_exec)`: a Child handle waits until the program has
+//! exec'd (it needs the pid); a run does not, and an exec failure reaches
+//! [`drive`] as a record from the supervisor (the same Error as before).
 //!
 //! Environment under a restricted policy (SPEC §7): see [`inherited_env`].
 
 use crate::sandbox::{self, Limits};
-use crate::supervise::{self, Scratch};
+use crate::supervise;
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
 use std::ffi::{CString, OsString};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -364,22 +371,25 @@ pub struct Running {
     pub prog: libc::pid_t,
     /// Readable when the supervisor exits (None on kernels without pidfd: then polled).
     pidfd: Option<OwnedFd>,
+    /// The memory the supervisor runs in (shared with us on x86_64): freed once it is reaped.
+    sup_mem: supervise::SupMem,
+    /// The supervisor has been reaped (by us, or by someone else: ECHILD).
+    pub sup_reaped: bool,
     pub ctl: Control,
     /// The supervisor's socket has not reached end of file.
     pub ctl_open: bool,
     /// The program's exit, as its supervisor reported it.
     pub prog_exit: Option<Exit>,
+    /// The program could not be started: errno (from the program's process before exec, or the supervisor).
+    pub start_err: Option<i32>,
+    argv0: String,
+    limited: bool,
     stdin: Option<OwnedFd>,
     input: Vec<u8>,
     written: usize,
     /// Our read ends of stdout [0] and stderr [1], until end of file.
     pub out: [Option<OwnedFd>; 2],
 }
-
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-type Resource = libc::__rlimit_resource_t;
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-type Resource = libc::c_int;
 
 /// Whether the host has `sig` ignored (an ignored disposition survives exec).
 fn ignored(sig: libc::c_int) -> bool {
@@ -436,104 +446,168 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     Ok((high(a)?, high(b)?))
 }
 
-fn stdio_of(o: Out) -> Stdio {
-    match o {
-        Out::Capture => Stdio::piped(),
-        Out::Inherit => Stdio::inherit(),
-        Out::Null => Stdio::null(),
+/// A close-on-exec descriptor above 2 (so that P's dup3 onto 0-2 never meets it).
+fn above2(fd: OwnedFd) -> io::Result<OwnedFd> {
+    if fd.as_raw_fd() > 2 {
+        return Ok(fd);
     }
+    // SAFETY: duplicating a descriptor we own.
+    let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(n) })
+}
+
+/// A close-on-exec pipe: (read end, write end), both above 2.
+fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fresh descriptors we own.
+    let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    Ok((above2(r)?, above2(w)?))
+}
+
+/// /dev/null opened close-on-exec, above 2.
+fn dev_null(write: bool) -> io::Result<OwnedFd> {
+    let mode = if write { libc::O_WRONLY } else { libc::O_RDONLY };
+    // SAFETY: a NUL-terminated path.
+    let fd = unsafe { libc::open(c"/dev/null".as_ptr(), mode | libc::O_CLOEXEC) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh descriptor we own.
+    above2(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// One output stream: (our read end, the child's end).
+fn out_fds(o: Out) -> io::Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    Ok(match o {
+        Out::Capture => {
+            let (r, w) = pipe()?;
+            (Some(r), Some(w))
+        }
+        Out::Inherit => (None, None),
+        Out::Null => (None, Some(dev_null(true)?)),
+    })
+}
+
+fn cstring(func: &'static str, what: &str, b: &[u8]) -> RtResult<CString> {
+    CString::new(b).map_err(|_| Error::invalid(func, format!("{what} contains a NUL byte"), quote(&String::from_utf8_lossy(b))))
+}
+
+/// The child's environment as `NAME=value` strings: the inherited variables
+/// ([`inherited_env`]) with the env option applied over them.
+fn child_envp(o: &Options) -> Vec<CString> {
+    let base: Vec<(OsString, OsString)> = inherited_env(o).unwrap_or_else(|| std::env::vars_os().collect());
+    let mut vars: Vec<(OsString, OsString)> = if o.env.is_empty() {
+        base
+    } else {
+        let mut m: std::collections::BTreeMap<OsString, OsString> = base.into_iter().collect();
+        for (k, v) in &o.env {
+            match v {
+                Some(v) => m.insert(OsString::from(k), OsString::from(v)),
+                None => m.remove(std::ffi::OsStr::new(k)),
+            };
+        }
+        m.into_iter().collect()
+    };
+    vars.retain(|(k, _)| !k.is_empty());
+    vars.into_iter()
+        .filter_map(|(k, v)| {
+            let mut b = Vec::with_capacity(k.len() + v.len() + 1);
+            b.extend_from_slice(k.as_bytes());
+            b.push(b'=');
+            b.extend_from_slice(v.as_bytes());
+            CString::new(b).ok()
+        })
+        .collect()
+}
+
+/// The error of a program that could not be started (as std's `spawn` reports it).
+fn spawn_error(func: &'static str, argv0: &str, limited: bool, e: io::Error) -> Error {
+    let mut err = Error::io(func, quote(argv0), &e).with("program", argv0);
+    if limited && e.kind() == io::ErrorKind::PermissionDenied {
+        err.message.push_str(" (or a limit above the hard limit)");
+    }
+    err
 }
 
 /// Spawns `exe` (argv[0] = `argv0`) under a supervisor, in its own process group, with `limits` applied.
-pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &Options, limits: &Limits) -> RtResult<Running> {
-    let mut cmd = Command::new(exe);
-    cmd.arg0(argv0).args(args);
-    if let Some(base) = inherited_env(o) {
-        cmd.env_clear();
-        cmd.envs(base);
-    }
-    for (k, v) in &o.env {
-        match v {
-            Some(v) => cmd.env(k, v),
-            None => cmd.env_remove(k),
-        };
-    }
-    if let Some(d) = &o.cwd {
-        cmd.current_dir(d);
-    }
-    // The supervisor's own group (the program makes its own one).
-    cmd.process_group(0);
-    cmd.stdin(match &o.stdin {
-        In::Null => Stdio::null(),
-        In::Inherit => Stdio::inherit(),
-        In::Data(_) => Stdio::piped(),
-    });
-    cmd.stdout(stdio_of(o.stdout)).stderr(stdio_of(o.stderr));
-
+/// `wait_exec`: returns once the program has exec'd (its pid in `prog`) or with the error that
+/// stopped it; otherwise at once, and an exec failure arrives as `start_err` (see [`drive`]).
+pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &Options, limits: &Limits, wait_exec: bool) -> RtResult<Running> {
     // Everything the processes do before exec, computed (and allocated) now.
-    let (rl, n) = limits.rlimits();
-    let rl: [(Resource, libc::rlimit); 5] = rl.map(|(r, l)| (r as Resource, l));
-    // Python and some shells ignore SIGXFSZ; a limit must bite in the child (like subprocess's restore_signals).
-    let reset_xfsz = ignored(libc::SIGXFSZ);
-    let reset_xcpu = ignored(libc::SIGXCPU);
-    let (ours, theirs) = socket_pair().map_err(|e| Error::io(func, "socketpair", &e))?;
-    let sock = theirs.as_raw_fd();
-    let mut scratch = Scratch::new();
-    // SAFETY: the closure runs in the forked child and calls only
-    // async-signal-safe functions on values captured by copy and on
-    // buffers allocated before the fork (supervise.rs).
-    unsafe {
-        cmd.pre_exec(move || {
-            let mut setup = || -> io::Result<()> {
-                for (res, lim) in rl.iter().take(n) {
-                    if libc::setrlimit(*res, lim) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
-                }
-                if reset_xfsz {
-                    libc::signal(libc::SIGXFSZ, libc::SIG_DFL);
-                }
-                if reset_xcpu {
-                    libc::signal(libc::SIGXCPU, libc::SIG_DFL);
-                }
-                Ok(())
-            };
-            supervise::fork_program(sock, &mut scratch, &mut setup)
-        });
+    let exe_c = cstring(func, "program", exe.as_os_str().as_bytes())?;
+    let mut argv = Vec::with_capacity(args.len() + 1);
+    argv.push(cstring(func, "program", argv0.as_bytes())?);
+    for a in args {
+        argv.push(cstring(func, "argument", a.as_bytes())?);
     }
-    let spawned = cmd.spawn();
-    drop(theirs);
-    let mut child = spawned.map_err(|e| {
-        let mut err = Error::io(func, quote(argv0), &e).with("program", argv0);
-        if n > 0 && e.kind() == io::ErrorKind::PermissionDenied {
-            err.message.push_str(" (or a limit above the hard limit)");
+    let envp = child_envp(o);
+    let cwd = match &o.cwd {
+        Some(d) => Some(cstring(func, "cwd", d.as_os_str().as_bytes())?),
+        None => None,
+    };
+    let (rl, n) = limits.rlimits();
+    let rl: [(u32, libc::rlimit); 5] = rl.map(|(r, l)| (r as u32, l));
+    // Python and some shells ignore SIGXFSZ; a limit must bite in the child (like subprocess's restore_signals).
+    let reset = (ignored(libc::SIGXFSZ), ignored(libc::SIGXCPU));
+    let pipe_err = |e: io::Error| Error::io(func, "pipe", &e);
+    let (stdin_ours, stdin_theirs) = match &o.stdin {
+        In::Null => (None, Some(dev_null(false).map_err(pipe_err)?)),
+        In::Inherit => (None, None),
+        In::Data(_) => {
+            let (r, w) = pipe().map_err(pipe_err)?;
+            (Some(w), Some(r))
         }
-        err
-    })?;
-    let pid = child.id() as libc::pid_t;
+    };
+    let (out_ours, out_theirs) = out_fds(o.stdout).map_err(pipe_err)?;
+    let (err_ours, err_theirs) = out_fds(o.stderr).map_err(pipe_err)?;
+    let (ours, theirs) = socket_pair().map_err(|e| Error::io(func, "socketpair", &e))?;
+    let raw = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
+    let stdio = [raw(&stdin_theirs), raw(&out_theirs), raw(&err_theirs)];
+    let launch = supervise::Launch::new(exe_c, argv, envp, cwd, stdio, rl, n, reset, theirs.as_raw_fd(), wait_exec);
+    let launched = supervise::launch(Box::new(launch));
+    // S has its own copies of these (or failed to start).
+    drop((theirs, stdin_theirs, out_theirs, err_theirs));
+    let (pid, mem) = launched.map_err(|e| spawn_error(func, argv0, n > 0, e))?;
     let mut r = Running {
         pid,
         prog: 0,
         pidfd: pidfd_open(pid),
+        sup_mem: mem,
+        sup_reaped: false,
         ctl: Control(Arc::new(ours)),
         ctl_open: true,
         prog_exit: None,
-        stdin: child.stdin.take().map(OwnedFd::from),
+        start_err: None,
+        argv0: argv0.to_string(),
+        limited: n > 0,
+        stdin: stdin_ours,
         input: match &o.stdin {
             In::Data(d) => d.clone(),
             _ => Vec::new(),
         },
         written: 0,
-        out: [child.stdout.take().map(OwnedFd::from), child.stderr.take().map(OwnedFd::from)],
+        out: [out_ours, err_ours],
     };
-    // std's Child only holds the pid now; dropping it neither waits nor kills.
-    drop(child);
-    // The supervisor reports the program's pid first thing (blocking read: it is running).
-    match r.recv_record(true) {
-        Some((supervise::TAG_PID, p)) if p > 0 => r.prog = p,
-        _ => {
-            r.abandon(false);
-            return Err(Error::plain(Code::Io, func, format!("the supervisor of {} did not report the program's pid", quote(argv0))));
+    if wait_exec {
+        // The supervisor reports the program's pid once it has exec'd, or why it could not start it.
+        match r.recv_record(true) {
+            Some((supervise::TAG_PID, p)) if p > 0 => r.prog = p,
+            Some((supervise::TAG_ERR, e)) => {
+                r.start_err = Some(e);
+                return Err(r.start_failed(func));
+            }
+            _ => {
+                r.abandon(false);
+                return Err(Error::plain(Code::Io, func, format!("the supervisor of {} did not report the program's pid", quote(argv0))));
+            }
         }
     }
     let nb = [Some(&*r.ctl.0), r.stdin.as_ref(), r.out[0].as_ref(), r.out[1].as_ref()]
@@ -680,12 +754,28 @@ impl Running {
         }
     }
 
+    fn record(&mut self, tag: u8, v: i32) {
+        match tag {
+            supervise::TAG_EXIT => self.prog_exit = Some(decode(v)),
+            supervise::TAG_ERR => self.start_err = Some(v),
+            supervise::TAG_PID if v > 0 => self.prog = v,
+            _ => {}
+        }
+    }
+
+    /// The program could not be started (`start_err`): ends the supervisor and gives the error.
+    pub fn start_failed(&mut self, func: &'static str) -> Error {
+        // The supervisor reaps the failed program and exits by itself; K only hastens it.
+        self.abandon(false);
+        let e = io::Error::from_raw_os_error(self.start_err.unwrap_or(libc::EIO));
+        spawn_error(func, &self.argv0, self.limited, e)
+    }
+
     /// Reads the supervisor's records now available.
     pub fn read_ctl(&mut self) {
         while self.ctl_open {
             match self.recv_record(false) {
-                Some((supervise::TAG_EXIT, st)) => self.prog_exit = Some(decode(st)),
-                Some(_) => {}
+                Some((tag, v)) => self.record(tag, v),
                 None => return,
             }
         }
@@ -695,8 +785,7 @@ impl Running {
     pub fn drain_ctl(&mut self) {
         while self.ctl_open {
             match self.recv_record(false) {
-                Some((supervise::TAG_EXIT, st)) => self.prog_exit = Some(decode(st)),
-                Some(_) => {}
+                Some((tag, v)) => self.record(tag, v),
                 None => {
                     // Nothing buffered and the peer is dead: end of file next, or EAGAIN if a copy lingers elsewhere.
                     self.ctl_open = false;
@@ -775,10 +864,32 @@ impl Running {
     pub fn abandon(&mut self, reaped: bool) {
         self.stdin = None;
         self.out = [None, None];
-        if !reaped {
+        if !reaped && !self.sup_reaped {
             self.ctl.kill_all();
-            let _ = reap_blocking(self.pid);
+            let _ = self.reap_blocking();
         }
+    }
+
+    fn reaped(&mut self, r: &io::Result<Option<Exit>>) {
+        // Exited and reaped, or reaped by someone else (ECHILD): either way it runs no more.
+        if !matches!(r, Ok(None)) && !matches!(r, Err(e) if e.kind() == io::ErrorKind::Interrupted) {
+            self.sup_reaped = true;
+            self.sup_mem.release();
+        }
+    }
+
+    /// Reaps the supervisor if it has exited: Ok(None) while it runs; Err(ECHILD) if someone else reaped it.
+    pub fn try_reap(&mut self) -> io::Result<Option<Exit>> {
+        let r = try_reap(self.pid);
+        self.reaped(&r);
+        r
+    }
+
+    /// Waits for the supervisor to exit and reaps it.
+    pub fn reap_blocking(&mut self) -> io::Result<Exit> {
+        let r = reap_blocking(self.pid).map(Some);
+        self.reaped(&r);
+        r.map(|x| x.unwrap_or(Exit::Signal(libc::SIGKILL)))
     }
 }
 
@@ -791,7 +902,7 @@ fn decode(status: libc::c_int) -> Exit {
 }
 
 /// Reaps `pid` if it has exited: Ok(None) while it runs; Err(ECHILD) if someone else reaped it.
-pub fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
+fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
     loop {
         let mut st: libc::c_int = 0;
         // SAFETY: waitpid on our own child.
@@ -810,7 +921,7 @@ pub fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
 }
 
 /// Waits for `pid` to exit and reaps it.
-pub fn reap_blocking(pid: libc::pid_t) -> io::Result<Exit> {
+fn reap_blocking(pid: libc::pid_t) -> io::Result<Exit> {
     loop {
         let mut st: libc::c_int = 0;
         // SAFETY: waitpid on our own child.
@@ -892,6 +1003,9 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
     let mut killed = false;
     let mut detached = false;
     loop {
+        if r.start_err.is_some() {
+            return Err(r.start_failed(func));
+        }
         let now = Instant::now();
         if let Some(d) = deadline {
             if !timed_out && now >= d {
@@ -907,7 +1021,7 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
             killed = true;
         }
         if sup_ready && sup.is_none() {
-            match try_reap(r.pid) {
+            match r.try_reap() {
                 Ok(Some(x)) => {
                     sup = Some(x);
                     reaped_at = Some(now);
@@ -924,6 +1038,22 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
         if prog_done && !r.pipes_open() && sup.is_none() && !detached && !killed && !timed_out {
             r.ctl.detach();
             detached = true;
+            // The supervisor exits at once now (it has reaped the program, and leaves what else runs):
+            // reap it here rather than sleep in poll for its pidfd first.
+            if r.prog_exit.is_some() {
+                match r.reap_blocking() {
+                    Ok(x) => {
+                        sup = Some(x);
+                        reaped_at = Some(now);
+                        r.drain_ctl();
+                    }
+                    Err(e) => {
+                        r.abandon(true);
+                        return Err(lost_error(func, &e));
+                    }
+                }
+                continue;
+            }
         }
         if let Some(at) = reaped_at {
             if !r.pipes_open() {
@@ -967,6 +1097,9 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
             }
         }
     }
+    if r.start_err.is_some() {
+        return Err(r.start_failed(func));
+    }
     if let Some(s) = overflow {
         return Err(output_limit_error(func, ["stdout", "stderr"][s], max, program));
     }
@@ -980,7 +1113,7 @@ pub fn execute(func: &'static str, program: &str, args: &[String], o: &Options) 
     check_loader_env(func, o)?;
     let exe = resolve(func, program, o)?;
     let limits = sandbox::effective(func, &o.limits)?;
-    let r = start(func, program, &exe, args, o, &limits)?;
+    let r = start(func, program, &exe, args, o, &limits, false)?;
     drive(func, r, o, program)
 }
 

@@ -330,3 +330,102 @@ fn normal_exit_still_leaves_detached_daemons_alone() {
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(wait_dead(pid));
 }
+
+/// The signal bit masks of `/usr/bin/cat /proc/self/status` run by us: (SigBlk, SigIgn, SigCgt).
+fn child_signal_masks() -> (u64, u64, u64) {
+    let r = ok(rt_process_run(text("/bin/cat"), args(&["/proc/self/status"]), NIL));
+    let status = txt(r, "stdout");
+    let field = |name: &str| {
+        let l = status.lines().find(|l| l.starts_with(name)).unwrap_or_else(|| panic!("{name} in {status}"));
+        u64::from_str_radix(l.split_whitespace().nth(1).unwrap(), 16).unwrap()
+    };
+    (field("SigBlk:"), field("SigIgn:"), field("SigCgt:"))
+}
+
+extern "C" fn on_usr1(_: libc::c_int) {}
+
+#[test]
+fn children_start_with_clean_signal_state() {
+    let _g = guard();
+    // The program's process runs in the host's memory until exec: a host handler must never run
+    // there, and the program starts as after a fork + exec (handlers default, ignored stay ignored,
+    // nothing blocked, SIGPIPE default).
+    ffi_sdk::testing::in_child("children_start_with_clean_signal_state", || {
+        let bit = |s: i32| 1u64 << (s - 1);
+        unsafe {
+            libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+            libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGTERM);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        }
+        let (blk, ign, cgt) = child_signal_masks();
+        assert_eq!(blk, 0, "signals blocked in the child: {blk:x}");
+        assert_eq!(cgt, 0, "handlers caught in the child: {cgt:x}");
+        assert!(ign & bit(libc::SIGUSR2) != 0, "an ignored signal stays ignored: {ign:x}");
+        assert!(ign & bit(libc::SIGPIPE) == 0, "SIGPIPE is reset to default: {ign:x}");
+        // And the host's own state is untouched.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut old);
+            assert_eq!(old.sa_sigaction, on_usr1 as *const () as libc::sighandler_t);
+        }
+    });
+}
+
+#[test]
+fn exec_failures_are_reported_and_leave_nothing() {
+    let _g = guard();
+    // A file with the x bit that the kernel cannot execute (no ELF header, no #!): execve fails with
+    // ENOEXEC in the program's process, after the supervisor started; the error comes back as before.
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("not-a-program");
+    std::fs::write(&p, [0u8, 1, 2, 3]).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = p.to_str().unwrap();
+    for _ in 0..20 {
+        let (c, msg) = err(rt_process_run(text(path), args(&[]), NIL));
+        assert_eq!(c, Code::Io, "{msg}");
+        assert!(msg.contains("Exec format error") && msg.contains("not-a-program"), "{msg}");
+        let (c, msg) = err(rt_process_run_timeout(text(path), args(&[]), int(5000), NIL));
+        assert!(c == Code::Io && msg.contains("Exec format error"), "{msg}");
+        let (c, msg) = err(rt_process_spawn(text(path), args(&[]), NIL));
+        assert!(c == Code::Io && msg.starts_with("rt_process_spawn: ") && msg.contains("Exec format error"), "{msg}");
+    }
+    // A limit above the hard limit fails in the child before exec: PermissionDenied with the hint.
+    let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    if hard.rlim_max != libc::RLIM_INFINITY && unsafe { libc::geteuid() } != 0 {
+        let lim = dict(&[("open_files", i(hard.rlim_max as i64 + 1))]);
+        let (c, msg) = err(rt_process_run_with_limits(text("true"), args(&[]), lim.raw(), NIL));
+        assert!(c == Code::PermissionDenied && msg.contains("hard limit"), "{msg}");
+    }
+}
+
+#[test]
+fn many_concurrent_runs_and_spawns() {
+    let _g = guard();
+    // Supervisors share the host's memory while they run: many at once, from several threads, each
+    // with its own stacks (reused after it exits), must not disturb each other or the host.
+    let threads: Vec<_> = (0..4)
+        .map(|k| {
+            std::thread::spawn(move || {
+                for n in 0..50 {
+                    let want = format!("{k}-{n}");
+                    let r = ok(rt_process_run(text("echo"), args(&[&want]), NIL));
+                    assert_eq!(txt(r, "stdout"), format!("{want}\n"));
+                    let h = ok(rt_process_spawn(text("sh"), args(&["-c", "cat; exit 3"]), dict(&[("stdin", t(&want))]).raw())).raw();
+                    let w = ok(rt_process_wait(h, NIL));
+                    assert_eq!((txt(w, "stdout"), num(w, "code")), (want.clone(), Some(3)));
+                    close(h);
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+}
