@@ -2,6 +2,7 @@
 //! and unbounded. A value in the channel is pinned until it is received.
 
 use crate::slot::Slot;
+use crate::{Backoff, FastOpts};
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvError, TrySendError};
 use ffi_sdk::prelude::*;
 use parking_lot::Mutex;
@@ -56,18 +57,25 @@ fn timeout_error(func: &str, what: &str, d: Duration) -> Error {
 
 /// Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits).
 #[rt_fn(blocking, tier = "empirical")]
-pub fn rt_channel_send(channel: Handle<Channel>, value: Value, opts: Opts) -> RtResult<()> {
+pub fn rt_channel_send(channel: Handle<Channel>, value: Value, opts: FastOpts) -> RtResult<()> {
     opts.only(&["timeout_ms"])?;
     if channel.closed.load(Ordering::Acquire) {
         return Err(closed_error(FN));
     }
-    let slot = Slot::new(value);
-    let slot = match channel.tx.try_send(slot) {
-        Ok(()) => return Ok(()),
-        Err(TrySendError::Full(s)) => s,
-        Err(TrySendError::Disconnected(_)) => return Err(closed_error(FN)),
-    };
-    let timeout = crate::timeout_opt(&opts)?;
+    let mut slot = Slot::new(value);
+    // A rendezvous needs a waiting receiver: no point in retrying before blocking.
+    let mut backoff = Backoff::new();
+    loop {
+        slot = match channel.tx.try_send(slot) {
+            Ok(()) => return Ok(()),
+            Err(TrySendError::Full(s)) => s,
+            Err(TrySendError::Disconnected(_)) => return Err(closed_error(FN)),
+        };
+        if channel.capacity == Some(0) || !backoff.snooze() {
+            break;
+        }
+    }
+    let timeout = opts.timeout()?;
     let ch = &*channel;
     match timeout {
         None => select! {
@@ -92,6 +100,20 @@ fn recv(func: &'static str, ch: &Channel, timeout: Option<Duration>) -> RtResult
         // A send may have landed just before the close.
         return ch.rx.try_recv().map(Slot::take).map_err(|_| closed_error(func));
     }
+    if let Some(d) = timeout.filter(|d| d.is_zero()) {
+        return Err(timeout_error(func, "the channel is empty", d));
+    }
+    let mut backoff = Backoff::new();
+    while backoff.snooze() {
+        match ch.rx.try_recv() {
+            Ok(s) => return Ok(s.take()),
+            Err(TryRecvError::Disconnected) => return Err(closed_error(func)),
+            Err(TryRecvError::Empty) => {}
+        }
+        if ch.closed.load(Ordering::Acquire) {
+            break;
+        }
+    }
     let after_close = || ch.rx.try_recv().map(Slot::take).map_err(|_| closed_error(func));
     match timeout {
         Some(d) if d.is_zero() => Err(timeout_error(func, "the channel is empty", d)),
@@ -109,9 +131,9 @@ fn recv(func: &'static str, ch: &Channel, timeout: Option<Duration>) -> RtResult
 
 /// Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed.
 #[rt_fn(blocking, tier = "empirical")]
-pub fn rt_channel_recv(channel: Handle<Channel>, opts: Opts) -> RtResult<Value> {
+pub fn rt_channel_recv(channel: Handle<Channel>, opts: FastOpts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
-    let t = crate::timeout_opt(&opts)?;
+    let t = opts.timeout()?;
     recv(FN, &channel, t)
 }
 

@@ -60,3 +60,71 @@ pub(crate) fn set_current_id(id: u64) {
 pub(crate) fn timeout_opt(o: &ffi_sdk::Opts) -> ffi_sdk::RtResult<Option<std::time::Duration>> {
     Ok(o.int_in("timeout_ms", 0, i64::MAX / 1_000_000)?.map(|ms| std::time::Duration::from_millis(ms as u64)))
 }
+
+/// An options argument (registry type: optional dict, as [`ffi_sdk::Opts`])
+/// that costs nothing when nil: the hot paths of channels and locks are
+/// called with nil options, and a nil `Opts` would still look `timeout_ms` up
+/// through the core on every call.
+pub struct FastOpts(Option<ffi_sdk::Opts>);
+
+impl<'a> ffi_sdk::FromArg<'a> for FastOpts {
+    const TY: ffi_sdk::abi::TypeDesc = <ffi_sdk::Opts as ffi_sdk::FromArg<'a>>::TY;
+    #[inline]
+    fn from_arg(v: u64, func: &'static str, idx: usize, name: &'static str) -> ffi_sdk::RtResult<Self> {
+        if v == ffi_sdk::abi::NIL {
+            Ok(FastOpts(None))
+        } else {
+            <ffi_sdk::Opts as ffi_sdk::FromArg<'a>>::from_arg(v, func, idx, name).map(|o| FastOpts(Some(o)))
+        }
+    }
+}
+
+impl FastOpts {
+    /// Error InvalidArgument naming the first key not in `known`.
+    #[inline]
+    pub(crate) fn only(&self, known: &[&str]) -> ffi_sdk::RtResult<()> {
+        match &self.0 {
+            None => Ok(()),
+            Some(o) => o.only(known),
+        }
+    }
+    /// The `timeout_ms` option ([`timeout_opt`]).
+    #[inline]
+    pub(crate) fn timeout(&self) -> ffi_sdk::RtResult<Option<std::time::Duration>> {
+        match &self.0 {
+            None => Ok(None),
+            Some(o) => timeout_opt(o),
+        }
+    }
+}
+
+/// Spins, then yields, between tries of a non-blocking operation before a
+/// blocking wait (as crossbeam's own `recv` and `send` do): a peer thread
+/// that is about to send or receive usually does so within this window, and
+/// the blocking path (a select over the data and the close signal) costs
+/// both sides far more.
+pub(crate) struct Backoff(u32);
+
+impl Backoff {
+    pub(crate) fn new() -> Backoff {
+        Backoff(0)
+    }
+    /// Waits a little longer each time; false once the budget is spent.
+    #[inline]
+    pub(crate) fn snooze(&mut self) -> bool {
+        const SPIN_LIMIT: u32 = 6;
+        const YIELD_LIMIT: u32 = 10;
+        if self.0 > YIELD_LIMIT {
+            return false;
+        }
+        if self.0 <= SPIN_LIMIT {
+            for _ in 0..1u32 << self.0 {
+                std::hint::spin_loop();
+            }
+        } else {
+            std::thread::yield_now();
+        }
+        self.0 += 1;
+        true
+    }
+}

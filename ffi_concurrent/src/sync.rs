@@ -5,6 +5,9 @@
 use crate::slot::Slot;
 use ffi_sdk::prelude::*;
 use parking_lot::{Condvar, Mutex, MutexGuard};
+use crate::FastOpts;
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Waits on `cv` while `blocked(state)`; Err(()) when the deadline passes first.
@@ -41,62 +44,107 @@ fn deadline(func: &'static str, opts: &Opts) -> RtResult<(Option<Duration>, Opti
 
 // ---------------- mutex ----------------
 
-struct MState {
-    /// Id of the holding thread (0: free).
-    owner: u64,
-    value: Slot,
-}
-
-/// A mutex around one value.
+/// A mutex around one value. The logical lock is one atomic word, `owner`
+/// (the holding thread's id, 0 when free): an uncontended lock is one CAS and
+/// an unlock one swap, as for parking_lot. Threads that must wait count
+/// themselves in `waiters` and sleep on `cv` (under `gate`); an unlock wakes
+/// one when the count is not zero. The swap and the count's increment are
+/// SeqCst, as is the waiter's CAS after it, so an unlock either sees the
+/// waiter or the waiter's CAS sees the free lock (no lost wake-up).
+/// `value` is read and replaced only by the holder (the CAS acquires what
+/// the previous holder's swap released).
 pub struct RtMutex {
-    st: Mutex<MState>,
+    owner: AtomicU64,
+    waiters: AtomicU32,
+    value: UnsafeCell<Slot>,
+    gate: Mutex<()>,
     cv: Condvar,
 }
+
+// `value` is touched only by the thread that holds `owner` (or by Drop).
+unsafe impl Sync for RtMutex {}
 
 impl HandleType for RtMutex {
     const NAME: &'static str = "Mutex";
 }
 
+impl RtMutex {
+    #[inline]
+    fn try_take(&self, me: u64) -> bool {
+        self.owner.compare_exchange(0, me, Ordering::SeqCst, Ordering::Relaxed).is_ok()
+    }
+    /// The value; the calling thread holds the lock.
+    #[inline]
+    fn held(&self) -> Value {
+        unsafe { (*self.value.get()).get() }
+    }
+    /// Waits until the lock is taken for `me`; Err(()) when the deadline passes first.
+    #[cold]
+    fn wait_take(&self, me: u64, deadline: Option<Instant>) -> Result<(), ()> {
+        let mut g = self.gate.lock();
+        self.waiters.fetch_add(1, Ordering::SeqCst);
+        let r = loop {
+            if self.try_take(me) {
+                break Ok(());
+            }
+            match deadline {
+                None => self.cv.wait(&mut g),
+                Some(d) if Instant::now() >= d => break Err(()),
+                Some(d) => {
+                    self.cv.wait_until(&mut g, d);
+                }
+            }
+        };
+        self.waiters.fetch_sub(1, Ordering::SeqCst);
+        r
+    }
+}
+
 /// A mutex holding `initial` (kept pinned while held).
 #[rt_fn(ret = "handle<Mutex>", tier = "empirical")]
 pub fn rt_mutex_new(initial: Value) -> Value {
-    new_handle(RtMutex { st: Mutex::new(MState { owner: 0, value: Slot::new(initial) }), cv: Condvar::new() })
+    new_handle(RtMutex {
+        owner: AtomicU64::new(0),
+        waiters: AtomicU32::new(0),
+        value: UnsafeCell::new(Slot::new(initial)),
+        gate: Mutex::new(()),
+        cv: Condvar::new(),
+    })
 }
 
 /// Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
 #[rt_fn(blocking, tier = "empirical")]
-pub fn rt_mutex_lock(mutex: Handle<RtMutex>, opts: Opts) -> RtResult<Value> {
+pub fn rt_mutex_lock(mutex: Handle<RtMutex>, opts: FastOpts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
     let me = crate::current_id();
-    let mut g = mutex.st.lock();
-    if g.owner == 0 {
-        g.owner = me;
-        return Ok(g.value.get());
+    if mutex.try_take(me) {
+        return Ok(mutex.held());
     }
-    if g.owner == me {
+    if mutex.owner.load(Ordering::Relaxed) == me {
         return Err(Error::invalid(FN, "the calling thread holds this mutex already (would deadlock)", format!("thread {me}")));
     }
-    let (t, d) = deadline(FN, &opts)?;
-    wait_while(&mutex.cv, &mut g, d, |s| s.owner != 0).map_err(|_| timeout_error(FN, "the mutex", t))?;
-    g.owner = me;
-    Ok(g.value.get())
+    let t = opts.timeout()?;
+    let d = t.map(|d| Instant::now() + d);
+    mutex.wait_take(me, d).map_err(|_| timeout_error(FN, "the mutex", t))?;
+    Ok(mutex.held())
 }
 
 /// Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
 #[rt_fn(tier = "empirical")]
 pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtResult<()> {
     let me = crate::current_id();
-    let old;
-    {
-        let mut g = mutex.st.lock();
-        if g.owner != me {
-            let who = if g.owner == 0 { "nobody".to_string() } else { format!("thread {}", g.owner) };
-            return Err(Error::invalid(FN, "the calling thread does not hold this mutex", format!("held by {who}")));
-        }
-        old = new_value.map(|v| std::mem::replace(&mut g.value, Slot::new(v)));
-        g.owner = 0;
+    // Only the holder changes `owner` away from its own id.
+    let owner = mutex.owner.load(Ordering::Relaxed);
+    if owner != me {
+        let who = if owner == 0 { "nobody".to_string() } else { format!("thread {owner}") };
+        return Err(Error::invalid(FN, "the calling thread does not hold this mutex", format!("held by {who}")));
     }
-    mutex.cv.notify_one();
+    let old = new_value.map(|v| std::mem::replace(unsafe { &mut *mutex.value.get() }, Slot::new(v)));
+    mutex.owner.swap(0, Ordering::SeqCst);
+    if mutex.waiters.load(Ordering::SeqCst) != 0 {
+        let _g = mutex.gate.lock();
+        mutex.cv.notify_one();
+    }
     drop(old);
     Ok(())
 }
@@ -104,7 +152,7 @@ pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtRe
 /// Whether some thread holds the mutex now (a snapshot).
 #[rt_fn(tier = "empirical")]
 pub fn rt_mutex_is_locked(mutex: Handle<RtMutex>) -> bool {
-    mutex.st.lock().owner != 0
+    mutex.owner.load(Ordering::Acquire) != 0
 }
 
 // ---------------- rwlock ----------------

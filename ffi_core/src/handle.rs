@@ -1,12 +1,253 @@
 //! Handles: native resources behind values (SPEC §2, §4). Close is
 //! idempotent; use after close is Error Closed; the collector closes
 //! unreachable handles on the finalizer thread.
+//!
+//! # The per-call path: borrows announced in per-thread hazard slots
+//!
+//! A handle owns one owner of its resource (`data`, an `Arc` made by
+//! ffi_sdk). A call that gets a handle argument does not take a second owner
+//! (an atomic increment and decrement on a line every thread using the handle
+//! writes): it *borrows* the handle's owner for the call and announces the
+//! borrow in a hazard slot of its own thread ([`Rec`]: a few slots on a cache
+//! line only that thread writes). Close defers dropping the owner while any
+//! slot names the handle; the last borrower to leave drops it. A call thus
+//! costs two plain stores to a thread-private line and two loads of the
+//! handle's (read-mostly, shared) state: no read-modify-write on a shared
+//! line, so two threads hammering one channel no longer bounce its lines.
+//!
+//! State of a handle (`HandleObj.closed`, used atomically): `OPEN` (0),
+//! `CLOSING` (1: closed for new calls; the closer's barrier is not done yet),
+//! `CLOSED` (2: barrier done; a scan of the slots now sees every borrow that
+//! saw the handle open). `data` is non-null until the owner is dropped; it is
+//! only nulled under the header lock, in state `CLOSED`, by a scan that found
+//! no slot naming the handle ([`finalize_if_free`]).
+//!
+//! Borrow (user thread U): `slot := h`; fence F_U; read state; if `OPEN`,
+//! read `data` and use it; else clear the slot, run [`finalize_if_free`],
+//! return Closed.
+//! Unborrow: `slot := null`; fence F_U; read state; if not `OPEN`, run
+//! [`finalize_if_free`] (ffi_sdk inlines this, `rt__handle_unborrow_slow`).
+//! Close (thread C): under the lock `OPEN -> CLOSING` (else: already closed,
+//! return 3); heavy fence F_C; under the lock `-> CLOSED` and
+//! [`finalize_if_free`].
+//!
+//! The fences are a Dekker pair: F_U is `fence(SeqCst)` and F_C another one
+//! ("fence" mode), or F_U is a compiler fence and F_C is
+//! `membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)`, which runs a full barrier
+//! on every thread of the process that is running ("membarrier" mode, chosen
+//! at first use when the kernel supports it; the asymmetric fence of folly's
+//! hazard pointers and liburcu). Either way, for a user's store to its slot
+//! followed by its read of the state, and the closer's store of `CLOSING`
+//! followed (after F_C) by a scan: the user reads `CLOSING`/`CLOSED`, or the
+//! scan sees the user's store. Hence:
+//!
+//! 1. **No use after free.** A borrower that read `OPEN` stored its slot
+//!    before; every scan runs after F_C (in state `CLOSED`, reached only
+//!    after F_C, read under the lock), so it sees that slot until the
+//!    borrower clears it, and leaves `data` alone. Scans by a third thread
+//!    (an unborrower, under the lock, seeing `CLOSED`) are ordered after F_C
+//!    through the lock, so they see the slot as well.
+//! 2. **No leak.** Say a scan saw slot S of user U naming h (so it kept the
+//!    owner). U's later clear of S is followed by F_U and a read of the
+//!    state; by the Dekker pair (the scan follows F_C), U reads
+//!    `CLOSING`/`CLOSED` and runs [`finalize_if_free`] itself: under the
+//!    lock, if the state is `CLOSED` it scans again (and drops the owner when
+//!    no slot names h); if it is still `CLOSING`, the closer's own
+//!    `-> CLOSED` + scan comes later under the same lock and sees U's clear.
+//!    So the last borrower out (or the closer) always drops the owner. A
+//!    borrow that read a closed state clears its slot and runs the same
+//!    step (its transient slot may have made a scan keep the owner).
+//! 3. **Close's effects do not wait on idle threads.** Only borrows in
+//!    flight (calls that have not returned) keep the owner, as before;
+//!    nothing caches an owner past a call.
+//! 4. Use after close is Error Closed (the state is read on every borrow);
+//!    close is idempotent (`OPEN -> CLOSING` once, under the lock); the
+//!    collector's finalizer is an ordinary close; the type is checked from
+//!    the vtable's name before any of this (Error TypeMismatch).
+//!
+//! If membarrier fails at close time (it should not once registered), it is
+//! registered again and retried, then `MEMBARRIER_CMD_GLOBAL` is tried; if
+//! no barrier can be had, the owner is leaked rather than dropped (never a
+//! use after free). `SIMPLE_RT_HANDLE_FENCE=1` (read once) forces fence mode
+//! (the tests run both).
+//!
+//! Slots are per thread ([`Rec`], `SLOTS` of them for nested borrows and
+//! calls with several handle arguments). When a thread has no free slot (or
+//! is exiting), the call takes an owner instead (`rt__handle_acquire`: an
+//! `Arc` increment under the lock, which close also takes). Records live in
+//! one global list, are never freed, and are reused by later threads (a
+//! thread releases its record at exit, when no borrow of it is in flight).
 
 use crate::gc;
-use ffi_sdk::lock::lock;
 use crate::value::{new_obj, oom, word};
 use ffi_sdk::abi::{self, HandleObj, HandleVTable, Header, RtValue};
+use ffi_sdk::lock::lock;
 use ffi_sdk::prelude::*;
+use std::cell::Cell;
+use std::sync::atomic::{compiler_fence, fence, AtomicBool, AtomicPtr, AtomicU32, AtomicU8, Ordering};
+
+const OPEN: u32 = 0;
+const CLOSING: u32 = 1;
+const CLOSED: u32 = 2;
+
+/// Hazard slots per thread.
+const SLOTS: usize = 6;
+
+/// One thread's hazard slots: written (non-null) only by that thread, read by
+/// scans. 128-byte aligned: adjacent-line prefetch pairs 64-byte lines.
+#[repr(C, align(128))]
+struct Rec {
+    slots: [AtomicPtr<HandleObj>; SLOTS],
+    taken: AtomicBool,
+    next: *const Rec,
+}
+
+static RECS: AtomicPtr<Rec> = AtomicPtr::new(std::ptr::null_mut());
+
+/// The thread's record: null before first use, `DEAD` once released at exit.
+const DEAD: *const Rec = std::ptr::dangling();
+
+thread_local! {
+    static MY_REC: Cell<*const Rec> = const { Cell::new(std::ptr::null()) };
+    static REC_GUARD: RecGuard = const { RecGuard };
+}
+
+struct RecGuard;
+impl Drop for RecGuard {
+    fn drop(&mut self) {
+        let _ = MY_REC.try_with(|c| {
+            let r = c.replace(DEAD);
+            if !r.is_null() && r != DEAD {
+                let r = unsafe { &*r };
+                // A slot still set (cannot happen: borrows end with their call)
+                // keeps the record out of reuse.
+                if r.slots.iter().all(|s| s.load(Ordering::Relaxed).is_null()) {
+                    r.taken.store(false, Ordering::Release);
+                }
+            }
+        });
+    }
+}
+
+/// The calling thread's record, or None when it is exiting (its record released).
+#[inline]
+fn my_rec() -> Option<&'static Rec> {
+    let r = MY_REC.try_with(|c| c.get()).unwrap_or(DEAD);
+    if r.is_null() {
+        return claim_rec();
+    }
+    if r == DEAD {
+        return None;
+    }
+    Some(unsafe { &*r })
+}
+
+#[cold]
+fn claim_rec() -> Option<&'static Rec> {
+    // Register the release at exit first; a thread already tearing down gets none.
+    REC_GUARD.try_with(|_| ()).ok()?;
+    let mut p = RECS.load(Ordering::Acquire) as *const Rec;
+    let rec: &'static Rec = loop {
+        if p.is_null() {
+            let r: &'static mut Rec = Box::leak(Box::new(Rec {
+                slots: Default::default(),
+                taken: AtomicBool::new(true),
+                next: std::ptr::null(),
+            }));
+            let mut head = RECS.load(Ordering::Acquire);
+            loop {
+                r.next = head;
+                match RECS.compare_exchange_weak(head, r, Ordering::AcqRel, Ordering::Acquire) {
+                    Ok(_) => break,
+                    Err(h) => head = h,
+                }
+            }
+            break r;
+        }
+        let r = unsafe { &*p };
+        if !r.taken.load(Ordering::Relaxed)
+            && r.taken.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
+        {
+            break r;
+        }
+        p = r.next;
+    };
+    MY_REC.try_with(|c| c.set(rec)).ok()?;
+    Some(rec)
+}
+
+// ---------------- fences ----------------
+
+const MODE_UNSET: u8 = 0;
+const MODE_MEMBARRIER: u8 = 1;
+const MODE_FENCE: u8 = 2;
+static MODE: AtomicU8 = AtomicU8::new(MODE_UNSET);
+
+const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
+const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 8;
+const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 16;
+
+fn membarrier(cmd: libc::c_int) -> bool {
+    unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
+}
+
+#[inline]
+fn mode() -> u8 {
+    let m = MODE.load(Ordering::Acquire);
+    if m != MODE_UNSET {
+        return m;
+    }
+    init_mode()
+}
+
+#[cold]
+fn init_mode() -> u8 {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let forced = std::env::var_os("SIMPLE_RT_HANDLE_FENCE").is_some_and(|v| v == "1");
+        let m = if !forced && membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) {
+            MODE_MEMBARRIER
+        } else {
+            MODE_FENCE
+        };
+        MODE.store(m, Ordering::Release);
+    });
+    MODE.load(Ordering::Acquire)
+}
+
+/// F_U: the user side of the Dekker pair.
+#[inline]
+fn light_fence(m: u8) {
+    if m == MODE_MEMBARRIER {
+        compiler_fence(Ordering::SeqCst);
+    } else {
+        fence(Ordering::SeqCst);
+    }
+}
+
+/// F_C: the closer's side. False when no barrier could be had.
+fn heavy_fence() -> bool {
+    fence(Ordering::SeqCst);
+    if mode() != MODE_MEMBARRIER {
+        return true;
+    }
+    // After a fork the child may need to register again.
+    membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)
+        || (membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) && membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED))
+        || membarrier(MEMBARRIER_CMD_GLOBAL)
+}
+
+// ---------------- the handle object ----------------
+
+#[inline]
+unsafe fn state<'a>(h: *const HandleObj) -> &'a AtomicU32 {
+    &*(std::ptr::addr_of!((*h).closed) as *const AtomicU32)
+}
+
+#[inline]
+unsafe fn data<'a>(h: *const HandleObj) -> &'a AtomicPtr<()> {
+    &*(std::ptr::addr_of!((*h).data) as *const AtomicPtr<()>)
+}
 
 /// Internal: a handle owning one reference to `data`.
 ///
@@ -23,7 +264,7 @@ pub unsafe extern "C" fn rt__handle_new(vt: *const HandleVTable, data: *const ()
     let h = o as *mut HandleObj;
     (*h).vt = vt;
     (*h).data = data;
-    (*h).closed = 0;
+    (*h).closed = OPEN;
     gc::register_finalizer(o as *mut u8, finalize);
     word(o)
 }
@@ -32,21 +273,57 @@ unsafe extern "C" fn finalize(obj: *mut libc::c_void, _cd: *mut libc::c_void) {
     let _ = std::panic::catch_unwind(|| close(obj as *mut HandleObj));
 }
 
-/// Takes the resource out under the lock and releases it outside: 0 closed now, 3 already closed.
-unsafe fn close(h: *mut HandleObj) -> u32 {
-    let (vt, data) = {
-        let _g = lock(h as *mut Header);
-        if (*h).closed != 0 {
-            return 3;
+/// Whether some thread's slot names `h` (a scan: run after F_C, under the lock).
+fn borrowed(h: *const HandleObj) -> bool {
+    let mut p = RECS.load(Ordering::Acquire) as *const Rec;
+    while !p.is_null() {
+        let r = unsafe { &*p };
+        if r.slots.iter().any(|s| std::ptr::eq(s.load(Ordering::SeqCst), h)) {
+            return true;
         }
-        (*h).closed = 1;
-        let d = (*h).data;
-        (*h).data = std::ptr::null();
+        p = r.next;
+    }
+    false
+}
+
+/// In state `CLOSED`, drops the handle's owner when no borrow of it is in flight.
+unsafe fn finalize_if_free(h: *mut HandleObj) {
+    let (vt, d) = {
+        let _g = lock(h as *mut Header);
+        if state(h).load(Ordering::SeqCst) != CLOSED {
+            return; // CLOSING: the closer scans after its barrier
+        }
+        let d = data(h).load(Ordering::Relaxed);
+        if d.is_null() || borrowed(h) {
+            return;
+        }
+        data(h).store(std::ptr::null_mut(), Ordering::Relaxed);
         ((*h).vt, d)
     };
-    if !data.is_null() {
-        ((*vt).release)(data);
+    ((*vt).release)(d);
+}
+
+/// 0 closed now, 3 already closed. The owner is dropped now, or by the last borrower out.
+unsafe fn close(h: *mut HandleObj) -> u32 {
+    {
+        let _g = lock(h as *mut Header);
+        if state(h).load(Ordering::Relaxed) != OPEN {
+            return 3;
+        }
+        state(h).store(CLOSING, Ordering::SeqCst);
     }
+    if !heavy_fence() {
+        // No barrier: a borrow may be in flight unseen. Leak the owner (never a use after free).
+        let _g = lock(h as *mut Header);
+        state(h).store(CLOSED, Ordering::SeqCst);
+        data(h).store(std::ptr::null_mut(), Ordering::Relaxed);
+        return 0;
+    }
+    {
+        let _g = lock(h as *mut Header);
+        state(h).store(CLOSED, Ordering::SeqCst);
+    }
+    finalize_if_free(h);
     0
 }
 
@@ -58,6 +335,16 @@ unsafe fn handle_obj(v: RtValue) -> Option<*mut HandleObj> {
     }
 }
 
+#[inline]
+unsafe fn type_is(h: *const HandleObj, name: *const u8, n: usize) -> bool {
+    let t = (*(*h).vt).type_name;
+    if t.len() != n {
+        return false;
+    }
+    // Names are short: compare in place rather than through memcmp.
+    std::ptr::eq(t.as_ptr(), name) || t.as_bytes().iter().zip(std::slice::from_raw_parts(name, n)).all(|(a, b)| a == b)
+}
+
 /// Internal: a new owner of a handle's data: 0 ok, 1 not a handle, 2 other type, 3 closed.
 ///
 /// # Safety
@@ -66,17 +353,90 @@ unsafe fn handle_obj(v: RtValue) -> Option<*mut HandleObj> {
 #[no_mangle]
 pub unsafe extern "C" fn rt__handle_acquire(v: RtValue, name: *const u8, n: usize, out: *mut *const ()) -> u32 {
     let Some(h) = handle_obj(v) else { return 1 };
-    let want = std::slice::from_raw_parts(name, n);
-    let _g = lock(h as *mut Header);
-    if (*(*h).vt).type_name.as_bytes() != want {
+    if !type_is(h, name, n) {
         return 2;
     }
-    if (*h).closed != 0 {
+    let _g = lock(h as *mut Header);
+    // `data` is dropped only in state CLOSED, under this lock.
+    if state(h).load(Ordering::Relaxed) != OPEN {
         return 3;
     }
-    ((*(*h).vt).acquire)((*h).data);
-    *out = (*h).data;
+    let d = data(h).load(Ordering::Relaxed);
+    ((*(*h).vt).acquire)(d);
+    *out = d;
     0
+}
+
+/// Internal: borrows a handle's data for the duration of a call (see the
+/// module docs). Returns 0 borrowed (`*slot` set: clear it with a plain store
+/// and a compiler fence, then read the state), 4 borrowed (clear `*slot`
+/// with a SeqCst swap, then read the state with SeqCst), 5 an owner was
+/// taken instead (`*slot` null: drop the owner), 1 not a handle, 2 other
+/// type, 3 closed. After clearing, a state other than 0 means: call
+/// `rt__handle_unborrow_slow`.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: pointer arguments are valid for their lengths
+/// and words are values made by this runtime.
+#[no_mangle]
+pub unsafe extern "C" fn rt__handle_borrow(
+    v: RtValue,
+    name: *const u8,
+    n: usize,
+    out: *mut *const (),
+    slot: *mut *const AtomicPtr<HandleObj>,
+) -> u32 {
+    let Some(h) = handle_obj(v) else { return 1 };
+    if !type_is(h, name, n) {
+        return 2;
+    }
+    let st = state(h);
+    if st.load(Ordering::Relaxed) != OPEN {
+        return 3;
+    }
+    let m = mode();
+    let free = my_rec().and_then(|r| r.slots.iter().find(|s| s.load(Ordering::Relaxed).is_null()));
+    let Some(s) = free else {
+        *slot = std::ptr::null();
+        return match rt__handle_acquire(v, name, n, out) {
+            0 => 5,
+            e => e,
+        };
+    };
+    let open = if m == MODE_MEMBARRIER {
+        s.store(h, Ordering::Relaxed);
+        light_fence(m);
+        st.load(Ordering::Acquire) == OPEN
+    } else {
+        s.swap(h, Ordering::SeqCst);
+        st.load(Ordering::SeqCst) == OPEN
+    };
+    if !open {
+        s.store(std::ptr::null_mut(), Ordering::Release);
+        light_fence(m);
+        finalize_if_free(h);
+        return 3;
+    }
+    // Not null: it is nulled only in state CLOSED after a scan, which sees `s`.
+    *out = data(h).load(Ordering::Relaxed);
+    *slot = s;
+    if m == MODE_MEMBARRIER {
+        0
+    } else {
+        4
+    }
+}
+
+/// Internal: the slow end of a borrow, after its slot was cleared and the
+/// handle read as closed: drops the owner when no other borrow is in flight.
+///
+/// # Safety
+/// Internal surface for ffi_sdk: `v` is a handle the caller keeps reachable.
+#[no_mangle]
+pub unsafe extern "C" fn rt__handle_unborrow_slow(v: RtValue) {
+    if let Some(h) = handle_obj(v) {
+        finalize_if_free(h);
+    }
 }
 
 /// Internal: closes a handle: 0 closed now, 1 not a handle, 3 already closed.
@@ -115,10 +475,7 @@ pub fn rt_handle_type(handle: Value) -> RtResult<String> {
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_is_open(handle: Value) -> RtResult<bool> {
     match unsafe { handle_obj(handle.raw()) } {
-        Some(h) => unsafe {
-            let _g = lock(h as *mut Header);
-            Ok((*h).closed == 0)
-        },
+        Some(h) => Ok(unsafe { state(h).load(Ordering::Acquire) } == OPEN),
         None => Err(ffi_sdk::args::kind_error(FN, 0, "handle", "handle", handle)),
     }
 }

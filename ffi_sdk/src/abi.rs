@@ -271,6 +271,21 @@ extern "C" {
     pub fn rt__handle_acquire(v: RtValue, type_name: *const u8, n: usize, out: *mut *const ()) -> u32;
     /// Closes a handle: 0 closed now, 1 not a handle, 3 already closed.
     pub fn rt__handle_close(v: RtValue) -> u32;
+    /// Borrows a handle's data for one call, announced in a hazard slot of the
+    /// calling thread: 0 borrowed (clear `*slot` with a plain store and a
+    /// compiler fence), 4 borrowed (clear with a SeqCst swap), 5 an owner was
+    /// taken instead (`*slot` null), 1 not a handle, 2 other type, 3 closed.
+    /// After clearing, a handle state (`HandleObj.closed`) other than 0 means
+    /// `rt__handle_unborrow_slow` must run (ffi_core/src/handle.rs).
+    pub fn rt__handle_borrow(
+        v: RtValue,
+        type_name: *const u8,
+        n: usize,
+        out: *mut *const (),
+        slot: *mut *const core::sync::atomic::AtomicPtr<HandleObj>,
+    ) -> u32;
+    /// The slow end of a borrow whose handle was closed meanwhile.
+    pub fn rt__handle_unborrow_slow(v: RtValue);
     /// Capability decision: 1 allowed, 0 denied, -1 unknown capability. Audited.
     pub fn rt__cap_decide(cap: *const u8, cn: usize, res: *const u8, rn: usize, func: *const u8, fnn: usize) -> i32;
     /// Adds a library's entries to the process registry.

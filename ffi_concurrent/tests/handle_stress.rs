@@ -1,0 +1,195 @@
+//! The per-call handle path (ffi_core/src/handle.rs) under a concurrent
+//! close, in a loop: worker threads borrow one handle as fast as they can
+//! (single and nested borrows, nesting past the per-thread hazard slots so
+//! the owner fallback runs too) while another thread closes it. Asserted:
+//! a borrow never sees the resource dropped (its Drop sets a flag the users
+//! check, and scrubs a magic word) — no use after free; every borrow that
+//! starts after close returned is Error Closed; close is idempotent; the
+//! resource is dropped once the last borrower leaves (no leak); a handle of
+//! another type is a kind error. Run in both fence modes: membarrier (the
+//! default where the kernel has it) and `SIMPLE_RT_HANDLE_FENCE=1` (SeqCst
+//! fences, in a child run of this binary).
+
+// Links libffi_core.so through the library (the core's symbols).
+use ffi_concurrent as _;
+use ffi_sdk::abi::{self, RtValue};
+use ffi_sdk::{new_handle, Code, FromArg, Handle, HandleType};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Barrier};
+
+const MAGIC: u64 = 0x5AFE_C0DE_1234_5678;
+
+#[derive(Default)]
+struct Probe {
+    dropped: AtomicBool,
+    drops: AtomicUsize,
+}
+
+struct Res {
+    probe: Arc<Probe>,
+    magic: u64,
+}
+
+impl HandleType for Res {
+    const NAME: &'static str = "StressRes";
+}
+
+impl Drop for Res {
+    fn drop(&mut self) {
+        self.magic = 0;
+        self.probe.dropped.store(true, SeqCst);
+        self.probe.drops.fetch_add(1, SeqCst);
+    }
+}
+
+struct Other;
+impl HandleType for Other {
+    const NAME: &'static str = "StressOther";
+}
+
+fn borrow(v: RtValue) -> Result<Handle<Res>, Code> {
+    Handle::<Res>::from_arg(v, "stress", 0, "h").map_err(|e| e.code)
+}
+
+#[track_caller]
+fn check(b: &Handle<Res>, probe: &Probe) {
+    assert!(!probe.dropped.load(SeqCst), "use after free: the resource was dropped during a borrow");
+    assert_eq!(b.magic, MAGIC, "use after free: the resource's memory was scrubbed during a borrow");
+}
+
+/// One round: `workers` threads borrow while the main thread closes after `delay` spins.
+fn round(workers: usize, delay: u32, nest: bool) -> usize {
+    let probe = Arc::new(Probe::default());
+    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    unsafe { abi::rt_value_pin(h) }; // the workers' stacks are not the collector's business
+    let closed_done = Arc::new(AtomicBool::new(false));
+    let start = Arc::new(Barrier::new(workers + 1));
+    let borrows = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..workers)
+        .map(|w| {
+            let (probe, closed_done, start, borrows) = (probe.clone(), closed_done.clone(), start.clone(), borrows.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                let mut closed_seen = 0;
+                let mut i = 0u64;
+                while closed_seen < 3 {
+                    i += 1;
+                    let after_close = closed_done.load(SeqCst);
+                    match borrow(h) {
+                        Ok(b) => {
+                            assert!(!after_close, "a borrow that started after close returned succeeded");
+                            borrows.fetch_add(1, SeqCst);
+                            check(&b, &probe);
+                            if nest && (i + w as u64).is_multiple_of(7) {
+                                // Past the hazard slots: the inner ones take owners.
+                                let inner: Vec<_> = (0..9).filter_map(|_| borrow(h).ok()).collect();
+                                for x in &inner {
+                                    check(x, &probe);
+                                }
+                                check(&b, &probe);
+                            }
+                            for _ in 0..(i % 16) {
+                                std::hint::spin_loop();
+                            }
+                            check(&b, &probe);
+                            if i.is_multiple_of(64) {
+                                // An owner kept past the borrow (as a spawned thread does).
+                                let a = b.arc();
+                                drop(b);
+                                assert_eq!(a.magic, MAGIC);
+                                assert!(!probe.dropped.load(SeqCst));
+                            }
+                        }
+                        Err(Code::Closed) => closed_seen += 1,
+                        Err(c) => panic!("unexpected {c:?}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    start.wait();
+    for _ in 0..delay {
+        std::hint::spin_loop();
+    }
+    assert_eq!(unsafe { abi::rt__handle_close(h) }, 0, "first close");
+    closed_done.store(true, SeqCst);
+    assert_eq!(unsafe { abi::rt__handle_close(h) }, 3, "close is idempotent");
+    for t in threads {
+        t.join().expect("worker");
+    }
+    assert!(probe.dropped.load(SeqCst), "the resource was not released after the last borrower left");
+    assert_eq!(probe.drops.load(SeqCst), 1);
+    assert_eq!(borrow(h).err(), Some(Code::Closed));
+    assert_eq!(Handle::<Other>::from_arg(h, "stress", 0, "h").err().map(|e| e.code), Some(Code::TypeMismatch));
+    unsafe { abi::rt_value_unpin(h) };
+    borrows.load(SeqCst)
+}
+
+fn stress(rounds: u32) {
+    let mut total = 0;
+    for r in 0..rounds {
+        total += round(3, (r * 37) % 4000, r % 2 == 0);
+    }
+    assert!(total > rounds as usize, "the workers barely ran ({total} borrows)");
+}
+
+#[test]
+fn close_while_borrowed_default_mode() {
+    stress(300);
+}
+
+#[test]
+fn close_while_borrowed_fence_mode() {
+    const KEY: &str = "RT_HANDLE_STRESS_CHILD";
+    if std::env::var_os(KEY).is_some() {
+        stress(300);
+        return;
+    }
+    let st = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "close_while_borrowed_fence_mode", "--nocapture", "--test-threads=1"])
+        .env(KEY, "1")
+        .env("SIMPLE_RT_HANDLE_FENCE", "1")
+        .status()
+        .unwrap();
+    assert!(st.success(), "fence-mode child run failed");
+}
+
+/// A call that closes its own handle keeps the resource until it returns;
+/// wrong kinds and non-handles are kind errors.
+#[test]
+fn close_inside_the_call_and_kinds() {
+    let probe = Arc::new(Probe::default());
+    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    let b = borrow(h).unwrap();
+    assert!(b.close());
+    assert!(!b.close(), "second close");
+    check(&b, &probe);
+    assert_eq!(borrow(h).err(), Some(Code::Closed));
+    drop(b);
+    assert!(probe.dropped.load(SeqCst));
+    assert_eq!(borrow(ffi_sdk::Value::int(5).raw()).err(), Some(Code::TypeMismatch));
+    assert_eq!(borrow(abi::NIL).err(), Some(Code::TypeMismatch));
+    let o = new_handle(Other).raw();
+    assert_eq!(borrow(o).err(), Some(Code::TypeMismatch));
+}
+
+/// Threads come and go: their hazard records are reused, and a borrow on a
+/// new thread works after many threads exited.
+#[test]
+fn records_are_reused() {
+    let probe = Arc::new(Probe::default());
+    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    unsafe { abi::rt_value_pin(h) };
+    for _ in 0..2000 {
+        let probe = probe.clone();
+        std::thread::spawn(move || {
+            let b = borrow(h).unwrap();
+            check(&b, &probe);
+        })
+        .join()
+        .unwrap();
+    }
+    assert_eq!(unsafe { abi::rt__handle_close(h) }, 0);
+    assert!(probe.dropped.load(SeqCst));
+    unsafe { abi::rt_value_unpin(h) };
+}
