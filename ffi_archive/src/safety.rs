@@ -162,21 +162,6 @@ fn link_components(target: &[u8]) -> VecDeque<(Vec<u8>, bool)> {
     target.split(|b| *b == b'/').filter(|c| !c.is_empty() && *c != b".").map(|c| (c.to_vec(), true)).collect()
 }
 
-/// `p` without trailing `/` and `/.` (`/` stays `/`).
-fn strip_trailing(p: &str) -> &str {
-    let mut s = p;
-    loop {
-        if s.len() > 1 && s.ends_with('/') {
-            s = &s[..s.len() - 1];
-        } else if s.len() > 2 && s.ends_with("/.") {
-            s = &s[..s.len() - 2];
-        } else if s == "/." {
-            s = "/";
-        } else {
-            return s;
-        }
-    }
-}
 
 impl Extractor {
     /// Opens the extraction root: `target` is `path` resolved for fs.write
@@ -190,7 +175,7 @@ impl Extractor {
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 // Created under its plain spelling (`t/.` and `t/` name t; std's create_dir_all,
                 // used while unscoped, cannot make `t/.`), then opened as named.
-                let plain = strip_trailing(path);
+                let plain = beneath::strip_trailing(path).0;
                 let m = if plain == path { t } else { beneath::resolve(func, "fs.write", plain, beneath::Follow::Yes)? };
                 m.mkdir_all().map_err(|e| m.err(&e))?;
                 t = beneath::resolve(func, "fs.write", path, beneath::Follow::Yes)?;

@@ -230,8 +230,9 @@ fn walk_nofollow(abs: &Path) -> io::Result<(OwnedFd, Vec<CString>)> {
 }
 
 /// `p` without trailing `/` and `/.` (`link/.` → `link`), and whether any
-/// were there. `/` stays `/`; `.` stays `.`.
-fn strip_trailing(p: &str) -> (&str, bool) {
+/// were there. `/` stays `/`; `.` stays `.`. (The name an operation on an
+/// entry itself acts on.)
+pub fn strip_trailing(p: &str) -> (&str, bool) {
     let mut s = p;
     let mut dir = false;
     loop {
