@@ -523,3 +523,45 @@ pub fn exported_symbols(path: &Path) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// A C host for the tests: compiles `source` (C11, warnings are errors,
+/// plus `cflags`) against the generated header, links `libffi_<l>.so` for
+/// each of `libs` from [`lib_dir`] with that directory as rpath, runs it and
+/// returns its stdout, after checking that it exited 0 and printed `ALL OK`.
+pub fn run_c_host(tag: &str, source: &str, libs: &[&str], cflags: &[&str]) -> String {
+    let lib = lib_dir();
+    for l in libs {
+        assert!(lib_path(l).is_file(), "{} is missing: build the libraries first", lib_path(l).display());
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf();
+    let dir = std::env::temp_dir().join(format!("rt-c-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create temp dir");
+    let (src, exe) = (dir.join("host.c"), dir.join("host"));
+    std::fs::write(&src, source).expect("write host.c");
+    let out = std::process::Command::new("gcc")
+        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
+        .args(cflags)
+        .arg(&src)
+        .arg("-I")
+        .arg(root.join("include"))
+        .arg("-L")
+        .arg(&lib)
+        .args(libs.iter().map(|l| format!("-lffi_{l}")))
+        .arg(format!("-Wl,-rpath,{}", lib.display()))
+        .arg("-o")
+        .arg(&exe)
+        .output()
+        .expect("gcc runs");
+    assert!(out.status.success(), "gcc failed:\n{}", String::from_utf8_lossy(&out.stderr));
+    let run = std::process::Command::new(&exe).output().expect("run the C host");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success() && stdout.contains("ALL OK"),
+        "C host {tag} ({}):\n{stdout}\n{}",
+        run.status,
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}

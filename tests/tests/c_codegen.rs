@@ -5,9 +5,6 @@
 //!
 //! Needs the libraries built first (`cargo build` at the workspace root).
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 const HOST_C: &str = r#"
 #include "simple_rt.h"
 #include <stdio.h>
@@ -78,40 +75,10 @@ int main(void) {
 }
 "#;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
-}
-
 #[test]
 fn c_host_calls_jit_code_directly() {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
-    let target = if target.is_absolute() { target } else { workspace().join(target) };
-    let lib = target.join("debug");
-    for l in ["libffi_core.so", "libffi_codegen.so"] {
-        assert!(lib.join(l).is_file(), "{} is missing: build the libraries first", lib.join(l).display());
+    let out = rt_tests::run_c_host("codegen", HOST_C, &["core", "codegen"], &[]);
+    for line in ["ok JIT addresses called from C", "ok execute and bad input", "ok use after close"] {
+        assert!(out.contains(line), "missing {line:?} in:\n{out}");
     }
-    let dir = std::env::temp_dir().join(format!("rt-c-codegen-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("host.c");
-    std::fs::write(&src, HOST_C).unwrap();
-    let exe = dir.join("host");
-    let out = Command::new("gcc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic"])
-        .arg(&src)
-        .arg("-I")
-        .arg(workspace().join("include"))
-        .arg("-L")
-        .arg(&lib)
-        .args(["-lffi_core", "-lffi_codegen"])
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("gcc");
-    assert!(out.status.success(), "gcc failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let run = Command::new(&exe).output().expect("run the C host");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(run.status.success() && stdout.contains("ALL OK"), "C host ({}):\n{stdout}\n{}", run.status, String::from_utf8_lossy(&run.stderr));
 }

@@ -6,9 +6,6 @@
 //! Needs the libraries built first (`cargo build` at the workspace root):
 //! libffi_core.so and libffi_concurrent.so in target/debug.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 const HOST_C: &str = r#"
 #include "simple_rt.h"
 #include <pthread.h>
@@ -115,51 +112,9 @@ int main(void) {
 }
 "#;
 
-fn workspace() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ sits in the workspace").to_path_buf()
-}
-
-fn lib_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| workspace().join("target"));
-    let target = if target.is_absolute() { target } else { workspace().join(target) };
-    let dir = target.join("debug");
-    for lib in ["libffi_core.so", "libffi_concurrent.so"] {
-        assert!(
-            dir.join(lib).is_file(),
-            "{} is missing: build the libraries first (`cargo build` at the workspace root)",
-            dir.join(lib).display()
-        );
-    }
-    dir
-}
-
 #[test]
 fn c_host_runs_callbacks_on_library_threads() {
-    let lib = lib_dir();
-    let dir = std::env::temp_dir().join(format!("rt-c-concurrent-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("host.c");
-    std::fs::write(&src, HOST_C).unwrap();
-    let exe = dir.join("host");
-    let out = Command::new("gcc")
-        .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-pthread"])
-        .arg(&src)
-        .arg("-I")
-        .arg(workspace().join("include"))
-        .arg("-L")
-        .arg(&lib)
-        .args(["-lffi_core", "-lffi_concurrent"])
-        .arg(format!("-Wl,-rpath,{}", lib.display()))
-        .arg("-o")
-        .arg(&exe)
-        .output()
-        .expect("gcc");
-    assert!(out.status.success(), "gcc failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    let run = Command::new(&exe).output().expect("run the C host");
-    let stdout = String::from_utf8_lossy(&run.stdout);
-    let _ = std::fs::remove_dir_all(&dir);
-    assert!(run.status.success() && stdout.contains("ALL OK"), "C host ({}):\n{stdout}\n{}", run.status, String::from_utf8_lossy(&run.stderr));
+    let stdout = rt_tests::run_c_host("concurrent", HOST_C, &["core", "concurrent"], &["-pthread"]);
     for line in [
         "ok parallel map of a C callback",
         "ok callback Error propagates with its index: rt_parallel_map: element 9 failed: seven is out",
