@@ -691,6 +691,11 @@ fn clip_line(text: &str, line: usize) -> String {
 /// defined. Every function is verified first: a parse or verifier failure is Error Parse
 /// with `details.line`/`column` and the verifier's message. Functions may call each other
 /// and import the host functions named in the module's `symbols` option.
+/// Example (the `rt demo` codegen step): `m = rt_cranelift_init(nil)`; compiling the CLIF
+/// lines `function %add(i64, i64) -> i64 {` / `block0(v0: i64, v1: i64):` / `v2 = iadd v0, v1` /
+/// `return v2` / `}` gives `["add"]`; `rt_cranelift_jit_execute(m, "add", [40, 2])` is 42; a C
+/// host casts `rt_int_get(rt_cranelift_function_address(m, "add"))` to
+/// `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs).
 #[rt_fn(scoped, tier = "verified")]
 pub fn rt_cranelift_compile_fn(module: Handle<CgModule>, clif_text: &str) -> RtResult<Vec<String>> {
     if module.is_jit {
