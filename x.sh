@@ -67,7 +67,10 @@ test)
     # Every process the tests start inherits this mark; none may outlive the run.
     export RT_TEST_MARK="x.sh-test-$$"
     cargo test --no-fail-fast -- --test-threads=2
-    (cd bindings/python && SIMPLE_RT_LIB_DIR="$PWD/../../target/debug" python3 -m pytest -q tests)
+    # The Python package's native extension (PyO3, abi3) against the debug
+    # libraries, linked into the package in place (bindings/python/dev.sh).
+    bindings/python/dev.sh debug
+    (cd bindings/python && python3 -m pytest -q tests)
     python3 - <<'PY'
 import os, sys
 mark = ("RT_TEST_MARK=" + os.environ["RT_TEST_MARK"]).encode()
@@ -90,6 +93,14 @@ if left:
     sys.exit(f"x.sh: tests left processes behind: {left}")
 PY
     ;;
+wheel)
+    # A wheel of the Python package carrying the release libraries (maturin,
+    # through bindings/python/build_backend): bindings/python/dist/.
+    ensure_deps
+    python3 -m pip install --quiet "maturin>=1.16,<2"
+    (cd bindings/python && python3 -m pip wheel --no-deps --no-build-isolation -w dist .)
+    ls -l bindings/python/dist/*.whl
+    ;;
 gen)
     ensure_deps
     build
@@ -102,7 +113,7 @@ bench)
     cargo bench "$@"
     ;;
 *)
-    echo "usage: ./x.sh demo | test | gen | bench [-p crate]" >&2
+    echo "usage: ./x.sh demo | test | wheel | gen | bench [-p crate]" >&2
     exit 64
     ;;
 esac

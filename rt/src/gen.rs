@@ -59,6 +59,7 @@ pub fn render(rt: &Runtime, root: &Path) -> Result<Vec<(String, String)>, String
         }
     }
     files.push((PY_PATH.to_string(), gen_py::module(reg, abi)));
+    files.push((format!("{PY_PATH}i"), gen_py::stubs(reg, abi)));
     files.push((MD_PATH.to_string(), gen_md::reference(reg, abi)));
     Ok(files)
 }

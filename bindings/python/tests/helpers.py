@@ -15,6 +15,11 @@ from simple_rt import RtError
 PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
+def live_callbacks():
+    """Python callbacks the library may still call (released ones dropped)."""
+    return simple_rt.runtime().live_callbacks()
+
+
 def requires(domain):
     """Module mark: skip when libffi_<domain>.so is not built (not loaded by the package)."""
     return pytest.mark.skipif(domain not in simple_rt.loaded_libraries(),

@@ -10,7 +10,7 @@ import pytest
 import simple_rt
 from simple_rt import RtError
 
-from helpers import raises, requires, run_child
+from helpers import live_callbacks, raises, requires, run_child
 
 pytestmark = requires("concurrent")
 
@@ -95,10 +95,9 @@ def test_reusable_callback_handle_and_release():
     assert cb.type == "Callback"
     assert simple_rt.rt_parallel_map(cb, [1, 2]) == [2, 3]
     assert simple_rt.rt_parallel_map(cb, [5]) == [6]
-    from simple_rt import _runtime
-    before = len(_runtime._CALLBACKS)
+    before = live_callbacks()
     cb.close()
-    assert len(_runtime._CALLBACKS) == before - 1, "the release function dropped the token"
+    assert live_callbacks() == before - 1, "the release function dropped the token"
     raises("Closed", simple_rt.rt_parallel_map, cb, [1])
 
 
