@@ -398,6 +398,63 @@ RtValue rt_callback_on_release(RtValue callback, void *release);
 RtValue rt_callback_set_flags(RtValue callback, uint32_t flags);
 
 /**
+ * Triggers the token with id `token_id` (from `rt_cancel_id`). Async-signal
+ * safe: an atomic compare-and-swap and one write(2) to an eventfd, nothing
+ * else, so a host's SIGINT handler may call it. Returns 1 when the token is
+ * (now) triggered, 0 for an id of no live token.
+ *
+ * tier: empirical
+ */
+int32_t rt_cancel_trigger_signal_safe(uint64_t token_id);
+
+/**
+ * As `rt_deadline_set` with an absolute deadline in Unix microseconds
+ * (CLOCK_REALTIME; converted to the monotonic clock now, so later changes
+ * of the wall clock do not move it). Returns the previous deadline token.
+ *
+ * tier: empirical
+ */
+int64_t rt_deadline_at(int64_t unix_micros);
+
+/**
+ * Removes the calling thread's deadline (bound tokens stay bound).
+ *
+ * tier: empirical
+ */
+void rt_deadline_clear(void);
+
+/**
+ * Microseconds left until the calling thread's deadline: 0 when it has
+ * passed, -1 when there is none.
+ *
+ * tier: empirical
+ */
+int64_t rt_deadline_remaining(void);
+
+/**
+ * Ends a scope: puts back the deadline `previous` that `rt_deadline_set`
+ * or `rt_deadline_at` returned (-1: none). Scopes nest like a stack; restore
+ * in the reverse order of the sets.
+ *
+ * tier: empirical
+ */
+void rt_deadline_restore(int64_t previous);
+
+/**
+ * Sets the calling thread's deadline to `micros_from_now` microseconds from
+ * now (0 or less: already passed), unless the current one is sooner:
+ * deadlines only shorten. Every blocking function called on this thread
+ * (and on threads it spawns through ffi_concurrent) then returns Error
+ * Timeout once the deadline passes, with nothing half-done
+ * (docs/DEADLINES.md). Returns the previous deadline as an opaque token
+ * (CLOCK_MONOTONIC microseconds, -1 for none) for `rt_deadline_restore`
+ * at the end of the scope.
+ *
+ * tier: empirical
+ */
+int64_t rt_deadline_set(int64_t micros_from_now);
+
+/**
  * The value at `key`; nil when absent; Error TypeMismatch if not a dict.
  *
  * tier: verified
@@ -1112,6 +1169,11 @@ RtValue rt_cranelift_call_indirect(RtValue ctx, RtValue sig, RtValue addr, RtVal
  * defined. Every function is verified first: a parse or verifier failure is Error Parse
  * with `details.line`/`column` and the verifier's message. Functions may call each other
  * and import the host functions named in the module's `symbols` option.
+ * Example (the `rt demo` codegen step): `m = rt_cranelift_init(nil)`; compiling the CLIF
+ * lines `function %add(i64, i64) -> i64 {` / `block0(v0: i64, v1: i64):` / `v2 = iadd v0, v1` /
+ * `return v2` / `}` gives `["add"]`; `rt_cranelift_jit_execute(m, "add", [40, 2])` is 42; a C
+ * host casts `rt_int_get(rt_cranelift_function_address(m, "add"))` to
+ * `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs).
  *
  * rt_cranelift_compile_fn(module: handle<cranelift_module>, clif_text: text) -> array<text>
  * capability: none; non-blocking; tier: verified
@@ -2060,7 +2122,7 @@ RtValue rt_thread_spawn_isolated(RtValue closure);
  */
 RtValue rt_thread_spawn_isolated2(RtValue closure, RtValue data1, RtValue data2);
 
-/* ==== Domain core: 17 functions (libffi_core.so) ==== */
+/* ==== Domain core: 23 functions (libffi_core.so) ==== */
 
 /**
  * The ABI as JSON (text): version, word tags, kinds, error codes, capabilities. Feeds the generated header.
@@ -2069,6 +2131,63 @@ RtValue rt_thread_spawn_isolated2(RtValue closure, RtValue data1, RtValue data2)
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_abi_info_json(void);
+
+/**
+ * Binds `token` to the calling thread's scope (a stack: an inner bind adds a
+ * token, the outer ones stay in force) until `rt_cancel_unbind`. Threads
+ * spawned through ffi_concurrent inherit the bound tokens.
+ *
+ * rt_cancel_bind(token: handle<CancelToken>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_bind(RtValue token);
+
+/**
+ * The plain integer id of `token` for `rt_cancel_trigger_signal_safe`
+ * (valid while the token is alive; keep the handle reachable).
+ *
+ * rt_cancel_id(token: handle<CancelToken>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_id(RtValue token);
+
+/**
+ * Whether `token` was triggered.
+ *
+ * rt_cancel_is_cancelled(token: handle<CancelToken>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_is_cancelled(RtValue token);
+
+/**
+ * Makes a new cancel token (a CancelToken handle), not triggered. Bind it to
+ * a thread with `rt_cancel_bind`; trigger it from any thread with
+ * `rt_cancel_trigger`, or from a signal handler with
+ * `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`. Error
+ * LimitExceeded past 65,536 live tokens.
+ *
+ * rt_cancel_new() -> handle<CancelToken>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_new(void);
+
+/**
+ * Triggers `token` (from any thread; idempotent, permanent): every blocking
+ * call on a thread it is bound to returns Error Cancelled promptly, and
+ * later ones at once, with nothing half-done.
+ *
+ * rt_cancel_trigger(token: handle<CancelToken>) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_trigger(RtValue token);
+
+/**
+ * Unbinds the token bound last on the calling thread; false when none was bound.
+ *
+ * rt_cancel_unbind() -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_cancel_unbind(void);
 
 /**
  * Appends every capability decision to `path` as JSON lines (needs fs.write there); nil stops auditing (needs unscoped fs.write).
@@ -2222,7 +2341,7 @@ RtValue rt_ahash(RtValue data);
  * `secret` (bytes: a pepper, needed again to verify), `data` (associated data, at most 32 bytes).
  *
  * rt_argon2_hash(password: bytes, opts: dict?) -> text
- * capability: none; non-blocking; tier: verified
+ * capability: none; blocking; tier: verified
  */
 RtValue rt_argon2_hash(RtValue password, RtValue opts);
 
@@ -2237,7 +2356,7 @@ RtValue rt_argon2_hash(RtValue password, RtValue opts);
  * Option `secret` (bytes): the pepper used to hash.
  *
  * rt_argon2_verify(password: bytes, hash: text, opts: dict?) -> bool
- * capability: none; non-blocking; tier: verified
+ * capability: none; blocking; tier: verified
  */
 RtValue rt_argon2_verify(RtValue password, RtValue hash, RtValue opts);
 
@@ -2329,7 +2448,7 @@ RtValue rt_decrypt_aes256(RtValue key, RtValue encrypted);
  * for iterations or length outside those bounds.
  *
  * rt_derive_key_pbkdf2(password: bytes, salt: bytes, iterations: int, length: int) -> text
- * capability: none; non-blocking; tier: verified
+ * capability: none; blocking; tier: verified
  */
 RtValue rt_derive_key_pbkdf2(RtValue password, RtValue salt, RtValue iterations, RtValue length);
 
@@ -2487,7 +2606,7 @@ RtValue rt_password_hash(RtValue password);
  * rather than silently truncated.
  *
  * rt_password_hash_bcrypt(password: bytes, cost: int) -> text
- * capability: none; non-blocking; tier: verified
+ * capability: none; blocking; tier: verified
  */
 RtValue rt_password_hash_bcrypt(RtValue password, RtValue cost);
 
@@ -2506,7 +2625,7 @@ RtValue rt_password_verify(RtValue password, RtValue hash);
  * `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
  *
  * rt_password_verify_bcrypt(password: bytes, hash: text) -> bool
- * capability: none; non-blocking; tier: verified
+ * capability: none; blocking; tier: verified
  */
 RtValue rt_password_verify_bcrypt(RtValue password, RtValue hash);
 

@@ -140,6 +140,11 @@ pub(crate) fn copy_limited(r: &mut dyn Read, w: &mut dyn Write, max: u64) -> Res
     let mut buf = vec![0u8; BUF];
     let mut total = 0u64;
     loop {
+        // Between chunks: the thread's deadline / cancel token (docs/DEADLINES.md); the caller
+        // sees `deadline::status()` set and reports Timeout / Cancelled.
+        if ffi_sdk::deadline::status().is_some() {
+            return Err(CopyError::Write(io::Error::other("stopped by the deadline or a cancel token")));
+        }
         let n = match r.read(&mut buf) {
             Ok(0) => return Ok(total),
             Ok(n) => n,
@@ -329,6 +334,10 @@ pub(crate) fn file_to_file(
     let mut w = wrap_out(file.try_clone().map_err(|e| Error::io(func, dst, &e))?);
     let n = match copy_limited(&mut reader, &mut w, max) {
         Ok(n) => n,
+        // Stopped between chunks: `out` (the temporary file) is removed by its drop.
+        Err(_) if ffi_sdk::deadline::status().is_some() => {
+            return Err(ffi_sdk::deadline::error(func, ffi_sdk::deadline::status().unwrap_or(Code::Timeout)))
+        }
         Err(CopyError::Limit) => return Err(output_limit(func, max)),
         Err(CopyError::Write(e)) => return Err(Error::io(func, dst, &e)),
         Err(CopyError::Read(e)) => {

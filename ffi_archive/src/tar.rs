@@ -178,6 +178,8 @@ pub fn rt_tar_list(archive: &str, opts: Opts) -> RtResult<Value> {
     let mut count = 0u64;
     let mut last = String::new();
     for e in entries {
+        // Between entries: the thread's deadline / cancel token (docs/DEADLINES.md).
+        ffi_sdk::deadline::check(FN)?;
         let mut e = e.map_err(|e| errs.error(FN, &e, if last.is_empty() { None } else { Some(last.as_str()) }))?;
         let m = member(&mut e).map_err(|err| errs.error(FN, &err, None))?;
         last = String::from_utf8_lossy(&m.name).to_string();
@@ -236,6 +238,8 @@ pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<V
     let entries = ar.entries().map_err(|e| source_for_errors.error(FN, &e, None))?;
     let mut last_name = String::new();
     for e in entries {
+        // Between entries: the thread's deadline / cancel token (docs/DEADLINES.md).
+        ffi_sdk::deadline::check(FN)?;
         let mut e = e.map_err(|e| {
             let after = if last_name.is_empty() { None } else { Some(last_name.as_str()) };
             source_for_errors.error(FN, &e, after)
@@ -716,6 +720,8 @@ pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value
     let mut b = ::tar::Builder::new(w);
     let werr = |e: io::Error| Error::io(FN, output, &e);
     for it in &items {
+        // Between entries: the thread's deadline / cancel token (the partial output is removed).
+        ffi_sdk::deadline::check(FN)?;
         let st = &it.st;
         let mut h = ::tar::Header::new_gnu();
         h.set_mode(st.st_mode & 0o7777);

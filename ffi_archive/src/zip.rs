@@ -206,6 +206,7 @@ pub fn rt_zip_extract(zip: Handle<ZipReader>, output_dir: &str, opts: Opts) -> R
     x.keep_mtime = false;
     let mut ar = zip.r.lock().unwrap_or_else(|e| e.into_inner());
     for i in 0..ar.len() {
+        ffi_sdk::deadline::check(FN)?; // between entries (docs/DEADLINES.md)
         let mut e = ar.by_index(i).map_err(|e| zip_err(FN, &zip.path, e))?;
         let raw = e.name_raw().to_vec();
         let name = String::from_utf8_lossy(&raw).into_owned();

@@ -38,6 +38,13 @@ fn plain_line(func: &'static str) -> RtResult<Option<String>> {
     let mut out = Vec::new();
     let mut b = [0u8; 1];
     loop {
+        // The thread's deadline / cancel token (docs/DEADLINES.md) stop the wait for input; what
+        // was read of the line already goes back in the Error's details (`partial`).
+        if ffi_sdk::deadline::active() {
+            if let Err(e) = ffi_sdk::deadline::poll_fd(func, 0, libc::POLLIN, None) {
+                return Err(if out.is_empty() { e } else { e.with("partial", String::from_utf8_lossy(&out).into_owned()) });
+            }
+        }
         match io::stdin().lock().read(&mut b) {
             Ok(0) => break,
             Ok(_) => {
@@ -186,6 +193,12 @@ pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     let mut pw: Vec<u8> = Vec::new();
     let result = loop {
         let mut b = [0u8; 1];
+        // Deadline / cancel token: stop waiting for a key (the terminal is restored by `_restore`).
+        if ffi_sdk::deadline::active() {
+            if let Err(e) = ffi_sdk::deadline::poll_fd(FN, 0, libc::POLLIN, None) {
+                break Err(e);
+            }
+        }
         let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
         if n < 0 {
             let e = io::Error::last_os_error();

@@ -139,11 +139,17 @@ pub fn rt_signal_poll(opts: Opts) -> RtResult<Vec<String>> {
     let fd = PIPE_R.load(Ordering::Acquire);
     if fd < 0 {
         if ms > 0 {
-            std::thread::sleep(std::time::Duration::from_millis(ms as u64));
+            ffi_sdk::deadline::sleep(FN, std::time::Duration::from_millis(ms as u64))?;
         }
         return Ok(Vec::new());
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms.max(0) as u64);
+    if ffi_sdk::deadline::active() {
+        // The thread's deadline / cancel token (docs/DEADLINES.md) end the wait with Error Timeout /
+        // Cancelled; recorded signals stay queued for the next poll.
+        let own = if ms < 0 { None } else { Some(std::time::Duration::from_millis(ms as u64)) };
+        ffi_sdk::deadline::poll_fd(FN, fd, libc::POLLIN, own)?;
+    }
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now()).as_millis() as i32;
         let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };

@@ -94,14 +94,26 @@ pub fn rt_watch_poll(watch: Handle<Watch>, opts: Opts) -> RtResult<Value> {
     let first = Instant::now() + Duration::from_millis(ms);
     let cap_total = Duration::from_millis(ms).max(watch.debounce * 20).max(Duration::from_secs(1));
     let start = Instant::now();
+    // The thread's deadline / cancel token (docs/DEADLINES.md): before the first event, Error
+    // Timeout / Cancelled (nothing taken from the queue); after it, the events gathered so far are
+    // returned (the debounce is cut short) rather than lost. The channel has no way to wake on a
+    // token, so waits are cut in deadline::slice()s while one is bound.
+    let mut quiet_until: Option<Instant> = None;
     loop {
-        let wait = if raw.is_empty() {
-            first.saturating_duration_since(Instant::now())
-        } else {
-            watch.debounce
-        };
-        match rx.recv_timeout(wait) {
-            Ok(Ok(ev)) => raw.push(ev),
+        if raw.is_empty() {
+            ffi_sdk::deadline::check(FN)?;
+        } else if ffi_sdk::deadline::status().is_some() {
+            break;
+        }
+        let end = if raw.is_empty() { first } else { *quiet_until.get_or_insert_with(|| Instant::now() + watch.debounce) };
+        let wait = end.saturating_duration_since(Instant::now());
+        let cut = ffi_sdk::deadline::slice(Some(wait)).unwrap_or(wait);
+        match rx.recv_timeout(cut) {
+            Ok(Ok(ev)) => {
+                raw.push(ev);
+                quiet_until = None;
+            }
+            Err(RecvTimeoutError::Timeout) if Instant::now() < end => continue,
             Ok(Err(e)) => {
                 if raw.is_empty() {
                     return Err(Error::new(Code::Io, FN, format!("watcher error: {e}"), "watch"));

@@ -7,7 +7,7 @@ use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TryRecvErr
 use ffi_sdk::prelude::*;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Largest bounded capacity (larger buffers: use an unbounded channel).
 pub const MAX_CAPACITY: i64 = 1 << 24;
@@ -77,6 +77,33 @@ pub fn rt_channel_send(channel: Handle<Channel>, value: Value, opts: FastOpts) -
     }
     let timeout = opts.timeout()?;
     let ch = &*channel;
+    if ffi_sdk::deadline::active() {
+        // The thread's deadline / cancel token (docs/DEADLINES.md): waits cut to the deadline, and
+        // to deadline::slice()s while a token is bound; on Timeout / Cancelled the value was not sent.
+        let end = timeout.map(|d| Instant::now() + d);
+        loop {
+            ffi_sdk::deadline::check(FN)?;
+            let own = end.map(|e| e.saturating_duration_since(Instant::now()));
+            if let (Some(o), Some(d)) = (own, timeout) {
+                if o.is_zero() {
+                    return Err(timeout_error(FN, "the channel stayed full", d));
+                }
+            }
+            match ffi_sdk::deadline::slice(own) {
+                None => {
+                    return select! {
+                        send(ch.tx, slot) -> r => r.map_err(|_| closed_error(FN)),
+                        recv(ch.close_rx) -> _ => Err(closed_error(FN)),
+                    }
+                }
+                Some(cut) => select! {
+                    send(ch.tx, slot) -> r => return r.map_err(|_| closed_error(FN)),
+                    recv(ch.close_rx) -> _ => return Err(closed_error(FN)),
+                    default(cut) => {}
+                },
+            }
+        }
+    }
     match timeout {
         None => select! {
             send(ch.tx, slot) -> r => r.map_err(|_| closed_error(FN)),
@@ -115,6 +142,33 @@ fn recv(func: &'static str, ch: &Channel, timeout: Option<Duration>) -> RtResult
         }
     }
     let after_close = || ch.rx.try_recv().map(Slot::take).map_err(|_| closed_error(func));
+    if ffi_sdk::deadline::active() {
+        // The thread's deadline / cancel token (docs/DEADLINES.md): waits cut to the deadline, and
+        // to deadline::slice()s while a token is bound; a value is either received or still queued.
+        let end = timeout.map(|d| Instant::now() + d);
+        loop {
+            ffi_sdk::deadline::check(func)?;
+            let own = end.map(|e| e.saturating_duration_since(Instant::now()));
+            if let (Some(o), Some(d)) = (own, timeout) {
+                if o.is_zero() {
+                    return Err(timeout_error(func, "the channel stayed empty", d));
+                }
+            }
+            match ffi_sdk::deadline::slice(own) {
+                None => {
+                    return select! {
+                        recv(ch.rx) -> r => r.map(Slot::take).map_err(|_| closed_error(func)),
+                        recv(ch.close_rx) -> _ => after_close(),
+                    }
+                }
+                Some(cut) => select! {
+                    recv(ch.rx) -> r => return r.map(Slot::take).map_err(|_| closed_error(func)),
+                    recv(ch.close_rx) -> _ => return after_close(),
+                    default(cut) => {}
+                },
+            }
+        }
+    }
     match timeout {
         Some(d) if d.is_zero() => Err(timeout_error(func, "the channel is empty", d)),
         None => select! {

@@ -56,7 +56,9 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
     let work = || {
         let input = input;
         loop {
-            if failed.load(Ordering::Relaxed) {
+            // The caller's deadline / cancel token, installed on this worker (docs/DEADLINES.md).
+            if failed.load(Ordering::Relaxed) || ffi_sdk::deadline::status().is_some() {
+                failed.store(true, Ordering::Relaxed);
                 break;
             }
             let i = next.fetch_add(1, Ordering::Relaxed);
@@ -80,11 +82,19 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
         }
     };
     let p = pool(func)?;
+    let work = &work;
+    // Each worker runs under the caller's scope for this map, then gets its own back (captured
+    // here: `scope`'s closure already runs on a pool thread).
+    let mut scopes: Vec<ffi_sdk::deadline::Captured> = (0..k).map(|_| ffi_sdk::deadline::Captured::capture()).collect();
     p.scope(|s| {
-        for _ in 0..k {
-            s.spawn(|_| work());
+        for scope in scopes.drain(..) {
+            s.spawn(move |_| {
+                let _in = scope.enter();
+                work()
+            });
         }
     });
+    ffi_sdk::deadline::check(func)?;
     if let Some(f) = first.into_inner() {
         let msg = f.err.message.clone();
         return Err(Error::plain(f.err.code, func, format!("element {} failed: {msg}", f.index))

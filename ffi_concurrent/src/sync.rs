@@ -18,12 +18,24 @@ fn wait_while<T>(
     mut blocked: impl FnMut(&T) -> bool,
 ) -> Result<(), ()> {
     while blocked(g) {
-        match deadline {
-            None => cv.wait(g),
-            Some(d) => {
-                if Instant::now() >= d || (cv.wait_until(g, d).timed_out() && blocked(g)) {
-                    return Err(());
-                }
+        // The thread's deadline / cancel token (docs/DEADLINES.md) end the wait like a timeout
+        // (`timeout_error` then says Timeout / Cancelled); nothing was taken. Waits are cut to the
+        // deadline, and to deadline::slice()s while a token is bound (a condvar cannot poll it).
+        if ffi_sdk::deadline::status().is_some() {
+            return Err(());
+        }
+        let cut = ffi_sdk::deadline::slice(None).map(|t| Instant::now() + t);
+        match (deadline, cut) {
+            (None, None) => cv.wait(g),
+            (Some(d), _) if Instant::now() >= d => return Err(()),
+            (d, c) => {
+                let until = match (d, c) {
+                    (Some(a), Some(b)) => a.min(b),
+                    (Some(a), None) => a,
+                    (None, Some(b)) => b,
+                    (None, None) => unreachable!(),
+                };
+                cv.wait_until(g, until);
             }
         }
     }
@@ -31,6 +43,9 @@ fn wait_while<T>(
 }
 
 fn timeout_error(func: &str, what: &str, d: Option<Duration>) -> Error {
+    if let Some(c) = ffi_sdk::deadline::status() {
+        return ffi_sdk::deadline::error(func, c);
+    }
     let ms = d.unwrap_or_default().as_millis() as i64;
     Error::new(Code::Timeout, func, format!("{what} is held by another thread"), format!("timeout_ms {ms}")).with("timeout_ms", ms)
 }
@@ -87,11 +102,22 @@ impl RtMutex {
             if self.try_take(me) {
                 break Ok(());
             }
-            match deadline {
-                None => self.cv.wait(&mut g),
-                Some(d) if Instant::now() >= d => break Err(()),
-                Some(d) => {
-                    self.cv.wait_until(&mut g, d);
+            // Deadline / cancel token: as in `wait_while` (no lock taken).
+            if ffi_sdk::deadline::status().is_some() {
+                break Err(());
+            }
+            let cut = ffi_sdk::deadline::slice(None).map(|t| Instant::now() + t);
+            match (deadline, cut) {
+                (None, None) => self.cv.wait(&mut g),
+                (Some(d), _) if Instant::now() >= d => break Err(()),
+                (d, c) => {
+                    let until = match (d, c) {
+                        (Some(a), Some(b)) => a.min(b),
+                        (Some(a), None) => a,
+                        (None, Some(b)) => b,
+                        (None, None) => unreachable!(),
+                    };
+                    self.cv.wait_until(&mut g, until);
                 }
             }
         };

@@ -53,10 +53,13 @@ fn start(func: &'static str, callable: Callable, args: Vec<Slot>, opts: Opts) ->
     if let Some(s) = stack {
         b = b.stack_size(s as usize);
     }
+    // The new thread runs under the caller's deadline and cancel tokens (docs/DEADLINES.md).
+    let scope = ffi_sdk::deadline::Captured::capture();
     let jh = b
         .spawn(move || {
             let _reg = LibraryThread::enter();
             crate::set_current_id(mine.id);
+            scope.install();
             let raw: Vec<RtValue> = args.iter().map(|s| s.get().raw()).collect();
             let w = match catch_unwind(AssertUnwindSafe(|| callable.call(func, &raw))) {
                 Ok(w) => w,
@@ -148,6 +151,17 @@ pub fn rt_thread_join(thread: Handle<ArcThread>, opts: Opts) -> RtResult<Value> 
         return Err(Error::invalid(FN, "the thread was joined already", format!("thread {}", thread.id)));
     }
     while !st.done {
+        // The caller's deadline / cancel token (docs/DEADLINES.md): Error Timeout / Cancelled, the
+        // thread running on and the handle still joinable, as for timeout_ms. Waits are cut to the
+        // deadline, and to deadline::slice()s while a token is bound (a condvar cannot poll it).
+        if let Some(c) = ffi_sdk::deadline::status() {
+            return Err(ffi_sdk::deadline::error(FN, c).with("thread", thread.id as i64));
+        }
+        let cut = ffi_sdk::deadline::slice(None).map(|t| Instant::now() + t);
+        if let Some(u) = cut.filter(|u| deadline.is_none_or(|d| *u < d)) {
+            thread.cv.wait_until(&mut st, u);
+            continue;
+        }
         match deadline {
             None => thread.cv.wait(&mut st),
             Some(d) => {
@@ -202,8 +216,8 @@ pub fn rt_thread_sleep_ms(ms: i64) -> RtResult<()> {
     if !(0..=(1i64 << 31)).contains(&ms) {
         return Err(Error::new(Code::OutOfRange, FN, "ms must be in 0..=2147483648", ms));
     }
-    std::thread::sleep(Duration::from_millis(ms as u64));
-    Ok(())
+    // Wakes early with Error Timeout / Cancelled (docs/DEADLINES.md).
+    ffi_sdk::deadline::sleep(FN, Duration::from_millis(ms as u64))
 }
 
 /// How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown.

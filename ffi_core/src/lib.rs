@@ -7,9 +7,11 @@
 //! - `handle`: native resources behind values.
 //! - `registry`: every loaded library's functions, `rt_registry_*`.
 //! - `caps`: the capability policy (SPEC §7), `rt_cap_*`.
+//! - `deadline`: per-thread deadlines and cancel tokens, `rt_deadline_*`, `rt_cancel_*`.
 
 pub mod callback;
 pub mod caps;
+pub mod deadline;
 pub mod dict;
 pub mod error;
 pub mod gc;

@@ -5,6 +5,11 @@
 //! source. Limits against parameters that would exhaust the machine (also for
 //! parameters read from a hash being verified): m_cost at most 1 GiB
 //! (1048576 KiB) and t_cost at most 1000 (LimitExceeded), p_cost 1..=255.
+//!
+//! Deadlines and cancellation (docs/DEADLINES.md): the argon2 crate has no
+//! hook between passes, so these functions (blocking) honour the thread's
+//! deadline and cancel token before they start only; a hash that has started
+//! runs to its end (bounded by the limits above).
 
 use ::argon2::password_hash::phc::{PasswordHash, Salt};
 use ::argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
@@ -62,7 +67,7 @@ fn phc_err(func: &'static str, e: ::argon2::password_hash::Error) -> Error {
 /// default 2, at most 1000), `p_cost` (lanes, default 1), `output_len` (bytes, 10..=64, default 32),
 /// `salt` (bytes, 8..=48; default 16 random bytes from the OS — give one only for tests),
 /// `secret` (bytes: a pepper, needed again to verify), `data` (associated data, at most 32 bytes).
-#[rt_fn(tier = "verified")]
+#[rt_fn(tier = "verified", blocking)]
 pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
     opts.only(&["m_cost", "t_cost", "p_cost", "output_len", "salt", "secret", "data"])?;
     let m = opts.int_in("m_cost", 1, u32::MAX as i64)?.unwrap_or(Params::DEFAULT_M_COST as i64) as u32;
@@ -117,7 +122,7 @@ pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
 /// `false`; a malformed hash string is Error Parse; parameters beyond the limits of
 /// rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
 /// Option `secret` (bytes): the pepper used to hash.
-#[rt_fn(tier = "verified")]
+#[rt_fn(tier = "verified", blocking)]
 pub fn rt_argon2_verify(password: &[u8], hash: &str, opts: Opts) -> RtResult<bool> {
     opts.only(&["secret"])?;
     let shown = ffi_sdk::error::quote(hash);

@@ -98,7 +98,7 @@ pub const PBKDF2_MAX_LEN: i64 = 1024;
 /// given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7)
 /// and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange
 /// for iterations or length outside those bounds.
-#[rt_fn(tier = "verified")]
+#[rt_fn(tier = "verified", blocking)]
 pub fn rt_derive_key_pbkdf2(password: &[u8], salt: &[u8], iterations: i64, length: i64) -> RtResult<String> {
     if !(1..=PBKDF2_MAX_ITERATIONS).contains(&iterations) {
         return Err(Error::new(Code::OutOfRange, FN, format!("iterations must be 1..={PBKDF2_MAX_ITERATIONS}"), iterations));

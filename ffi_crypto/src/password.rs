@@ -35,7 +35,7 @@ pub fn rt_password_verify(password: &[u8], hash: &str) -> RtResult<bool> {
 /// bcrypt hash (`$2b$`, random salt) of `password` at `cost` (4..=20).
 /// bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument
 /// rather than silently truncated.
-#[rt_fn(tier = "verified")]
+#[rt_fn(tier = "verified", blocking)]
 pub fn rt_password_hash_bcrypt(password: &[u8], cost: i64) -> RtResult<String> {
     if !(4..=31).contains(&cost) {
         return Err(Error::new(Code::OutOfRange, FN, "cost must be 4..=31", cost));
@@ -51,7 +51,7 @@ pub fn rt_password_hash_bcrypt(password: &[u8], cost: i64) -> RtResult<String> {
 
 /// True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
 /// `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
-#[rt_fn(tier = "verified")]
+#[rt_fn(tier = "verified", blocking)]
 pub fn rt_password_verify_bcrypt(password: &[u8], hash: &str) -> RtResult<bool> {
     let shown = ffi_sdk::error::quote(hash);
     let cost = hash.get(4..6).and_then(|c| c.parse::<i64>().ok());

@@ -133,6 +133,8 @@ impl Walk {
         let Some(first) = self.frame(root, path.to_string(), canon, 1, self.ancestors[0])? else { return Ok(()) };
         let mut stack = vec![first];
         while let Some(top) = stack.last_mut() {
+            // Between entries: the thread's deadline / cancel token (docs/DEADLINES.md).
+            ffi_sdk::deadline::check(WALK)?;
             let Some((name, dtype)) = top.left.pop() else {
                 stack.pop();
                 self.ancestors.pop();

@@ -132,10 +132,50 @@ pub fn rt_io_file_meta_size(file: Handle<OpenFile>) -> RtResult<u64> {
     file.with(|f| f.metadata().map(|m| m.len()), FN)
 }
 
+/// `write_all` that, while a deadline or cancel token may apply (docs/DEADLINES.md), waits for
+/// a pipe or FIFO to take more in poll(2): Error Timeout / Cancelled with `details.written` (the
+/// bytes already written cannot be taken back).
+fn write_all(func: &'static str, file: &Handle<OpenFile>, data: &[u8]) -> RtResult<()> {
+    if !ffi_sdk::deadline::active() {
+        return file.with(|f| f.write_all(data), func);
+    }
+    let mut stopped: Option<Error> = None;
+    let r = file.with(
+        |f| {
+            use std::os::fd::AsRawFd;
+            // A regular file never waits for room: one write_all.
+            if f.metadata()?.is_file() {
+                return f.write_all(data);
+            }
+            let mut off = 0;
+            while off < data.len() {
+                if let Err(e) = ffi_sdk::deadline::poll_fd(func, f.as_raw_fd(), libc::POLLOUT, None) {
+                    stopped = Some(e.with("written", off));
+                    return Err(io::Error::other("stopped"));
+                }
+                // POLLOUT on a pipe promises room for PIPE_BUF bytes: a larger write could block.
+                let end = data.len().min(off + libc::PIPE_BUF);
+                match f.write(&data[off..end]) {
+                    Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
+                    Ok(n) => off += n,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+            Ok(())
+        },
+        func,
+    );
+    match stopped {
+        Some(e) => Err(e),
+        None => r,
+    }
+}
+
 /// Writes all of `data` (bytes or text) at the handle's position.
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_io_file_write_all(file: Handle<OpenFile>, data: &[u8]) -> RtResult<()> {
-    file.with(|f| f.write_all(data), FN)
+    write_all(FN, &file, data)
 }
 
 /// Writes the first `len` bytes of `data` (all of it when `len` is nil or
@@ -149,7 +189,7 @@ pub fn rt_fd_write(file: Handle<OpenFile>, data: &[u8], len: Option<i64>) -> RtR
             return Err(Error::new(Code::OutOfRange, FN, format!("len must be -1 or 0..={}", data.len()), n));
         }
     };
-    file.with(|f| f.write_all(&data[..n]), FN)?;
+    write_all(FN, &file, &data[..n])?;
     Ok(n as u64)
 }
 
@@ -165,12 +205,28 @@ pub fn rt_fd_read_until(file: Handle<OpenFile>, stop_byte: i64, max: i64) -> RtR
     if !(1..=1 << 30).contains(&max) {
         return Err(Error::new(Code::OutOfRange, FN, "max must be 1..=2^30", max));
     }
+    // A pipe or FIFO read waits in poll(2) for the thread's deadline and cancel token
+    // (docs/DEADLINES.md). On Timeout / Cancelled nothing is consumed: what was read already is
+    // given back (seek), or, where the file cannot seek (pipe), returned in the Error's details
+    // (`partial`, `partial_len`).
+    let mut stopped: Option<Error> = None;
     let out = file.with(
         |f| {
             let mut out = Vec::new();
             let mut buf = [0u8; 8192];
             while out.len() < max as usize {
                 let want = buf.len().min(max as usize - out.len());
+                if ffi_sdk::deadline::active() {
+                    use std::os::fd::AsRawFd;
+                    if let Err(e) = ffi_sdk::deadline::poll_fd(FN, f.as_raw_fd(), libc::POLLIN, None) {
+                        let mut e = e;
+                        if !out.is_empty() && f.seek(SeekFrom::Current(-(out.len() as i64))).is_err() {
+                            e = e.with("partial", String::from_utf8_lossy(&out).into_owned()).with("partial_len", out.len());
+                        }
+                        stopped = Some(e);
+                        return Err(io::Error::other("stopped"));
+                    }
+                }
                 let n = match f.read(&mut buf[..want]) {
                     Ok(n) => n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -190,7 +246,11 @@ pub fn rt_fd_read_until(file: Handle<OpenFile>, stop_byte: i64, max: i64) -> RtR
             Ok(out)
         },
         FN,
-    )?;
+    );
+    if let Some(e) = stopped {
+        return Err(e);
+    }
+    let out = out?;
     Ok(match std::str::from_utf8(&out) {
         Ok(s) => Value::text(s),
         Err(_) => Value::bytes(&out),

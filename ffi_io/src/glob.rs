@@ -49,6 +49,8 @@ pub fn rt_glob(pattern: &str, opts: Opts) -> RtResult<Value> {
     cap::check_path(FN, "fs.read", &literal_base(pattern))?;
     let out = Value::array(0);
     for m in paths {
+        // Between matches: the thread's deadline / cancel token (docs/DEADLINES.md).
+        ffi_sdk::deadline::check(FN)?;
         match m {
             Ok(p) => {
                 if cap::permitted(FN, "fs.read", &p) {

@@ -77,6 +77,13 @@ pub fn rt_file_lock(path: &str, opts: Opts) -> RtResult<Value> {
     let timeout = opts.int_in("timeout_ms", 0, i64::MAX / 1_000_000)?;
     let create = opts.bool("create")?.unwrap_or(true);
     let file = open_for_lock(FN, path, create)?;
+    // flock(2) has no timed form: with a timeout, or while a deadline or cancel token may apply
+    // (docs/DEADLINES.md), try and back off (1..50 ms), the pauses waking at once on the
+    // thread's deadline or a triggered token (then Error Timeout / Cancelled, no lock taken).
+    let timeout = match timeout {
+        None if ffi_sdk::deadline::active() => Some(i64::MAX / 1_000_000),
+        t => t,
+    };
     match timeout {
         None => loop {
             let r = if shared { file.lock_shared() } else { file.lock() };
@@ -103,7 +110,7 @@ pub fn rt_file_lock(path: &str, opts: Opts) -> RtResult<Value> {
                             )
                             .with("path", path));
                         }
-                        std::thread::sleep(pause.min(deadline - now));
+                        ffi_sdk::deadline::poll_fd(FN, -1, 0, Some(pause.min(deadline - now)))?;
                         pause = (pause * 2).min(Duration::from_millis(50));
                     }
                     Err(TryLockError::Error(e)) if e.kind() == io::ErrorKind::Interrupted => continue,

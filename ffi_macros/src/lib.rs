@@ -208,6 +208,13 @@ fn expand_fn(meta: Meta, f: ItemFn) -> syn::Result<TokenStream2> {
     };
     let tier = meta.tier.clone().unwrap_or_else(|| "empirical".into());
     let blocking = meta.blocking;
+    // Every blocking function honours the thread's deadline and cancel token
+    // before it starts (docs/DEADLINES.md); one relaxed load when unused.
+    let deadline_check = if blocking {
+        quote! { ::ffi_sdk::deadline::check(#name_str)?; }
+    } else {
+        quote! {}
+    };
     let dom = domain();
 
     let entry = quote! {
@@ -242,6 +249,7 @@ fn expand_fn(meta: Meta, f: ItemFn) -> syn::Result<TokenStream2> {
         #[no_mangle]
         pub extern "C" fn #name(#(#c_params),*) -> ::ffi_sdk::abi::RtValue {
             ::ffi_sdk::boundary::call(#name_str, move || {
+                #deadline_check
                 #cap_check
                 #(#conversions)*
                 ::ffi_sdk::IntoRet::into_ret(#impl_name(#(#call_args),*))

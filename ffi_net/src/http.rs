@@ -19,7 +19,7 @@ use ureq::config::AutoHeaderValue;
 use ureq::http;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
+use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
 use ureq::{Agent, RequestExt};
 
 /// A capability denial carried through ureq's resolver error.
@@ -70,7 +70,65 @@ fn new_agent(func: &'static str, ca: Option<Vec<Certificate<'static>>>) -> Agent
         .user_agent(concat!("simple-rt/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .build();
-    Agent::with_parts(cfg, DefaultConnector::default(), Checking { func })
+    Agent::with_parts(cfg, DefaultConnector::default().chain(CancelConnector), Checking { func })
+}
+
+/// Wraps every connection so that a read waiting for the server wakes each
+/// `deadline::CANCEL_SLICE` while a cancel token is bound to the calling
+/// thread, and stops when it is triggered (docs/DEADLINES.md; the thread's
+/// deadline itself bounds the exchange through the global timeout).
+#[derive(Debug)]
+struct CancelConnector;
+
+impl Connector<Box<dyn Transport>> for CancelConnector {
+    type Out = CancelTransport;
+    fn connect(&self, _: &ConnectionDetails, chained: Option<Box<dyn Transport>>) -> Result<Option<CancelTransport>, ureq::Error> {
+        Ok(chained.map(CancelTransport))
+    }
+}
+
+#[derive(Debug)]
+struct CancelTransport(Box<dyn Transport>);
+
+impl Transport for CancelTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        self.0.buffers()
+    }
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        self.0.transmit_output(amount, timeout)
+    }
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        if !ffi_sdk::deadline::has_token() {
+            return self.0.await_input(timeout);
+        }
+        // The wait's own limit: ureq's remaining budget or its per-read timeout, whichever is first.
+        let (mut limit, mut reason) = (*timeout.after, timeout.reason);
+        if let Some(p) = timeout.per_read.map(|p| *p).filter(|p| *p < limit) {
+            (limit, reason) = (p, ureq::Timeout::PerRead);
+        }
+        let end = std::time::Instant::now().checked_add(limit);
+        let slice = ffi_sdk::deadline::CANCEL_SLICE;
+        loop {
+            if let Some(c) = ffi_sdk::deadline::status() {
+                // perform / read_body turn this into Timeout / Cancelled (they ask the same status).
+                return Err(ureq::Error::Io(io::Error::other(ffi_sdk::deadline::error("rt_http", c).message)));
+            }
+            let left = end.map_or(limit, |e| e.saturating_duration_since(std::time::Instant::now()));
+            let ours = left > slice;
+            let t = NextTimeout { after: left.min(slice).into(), reason, per_read: None, per_write: timeout.per_write };
+            match self.0.await_input(t) {
+                // Our slice ended, not the wait: nothing was read; look at the token again.
+                Err(ureq::Error::Timeout(_)) if ours => continue,
+                r => return r,
+            }
+        }
+    }
+    fn is_open(&mut self) -> bool {
+        self.0.is_open()
+    }
+    fn is_tls(&self) -> bool {
+        self.0.is_tls()
+    }
 }
 
 fn shared_agent() -> &'static Agent {
@@ -384,7 +442,13 @@ fn origin(u: &http::Uri) -> (String, String, u16) {
 /// Sends the request, following redirects; the response with an undecoded body reader.
 pub fn perform(func: &'static str, mut req: Req) -> RtResult<Reply> {
     let start = Instant::now();
-    let deadline = req.timeout.map(|t| start + t);
+    // The thread's deadline (docs/DEADLINES.md) bounds the whole exchange like timeout_ms: the
+    // shorter wins; its expiry, or a triggered token seen between steps, is Timeout / Cancelled.
+    let own = req.timeout.map(|t| start + t);
+    let deadline = match (own, ffi_sdk::deadline::remaining().map(|r| start + r)) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
     let fresh;
     let agent: &Agent = if req.ca.is_none() && cap::allow_all() {
         shared_agent()
@@ -423,6 +487,7 @@ pub fn perform(func: &'static str, mut req: Req) -> RtResult<Reply> {
         for (k, v) in &req.headers {
             b = b.header(k.as_str(), v.as_str());
         }
+        ffi_sdk::deadline::check(func)?;
         let left = match deadline {
             Some(d) => {
                 let left = d.saturating_duration_since(Instant::now());
@@ -438,7 +503,10 @@ pub fn perform(func: &'static str, mut req: Req) -> RtResult<Reply> {
             None => send(agent, b.body(()).map_err(bad)?, left, req.connect_timeout),
             Some(v) => send(agent, b.body(v.as_slice()).map_err(bad)?, left, req.connect_timeout),
         }
-        .map_err(|e| map_err(func, &url, e))?;
+        .map_err(|e| match ffi_sdk::deadline::status() {
+            Some(c) => ffi_sdk::deadline::error(func, c),
+            None => map_err(func, &url, e),
+        })?;
         let status = resp.status().as_u16();
         let loc = resp.headers().get("location").and_then(|v| v.to_str().ok()).map(str::to_string);
         if matches!(status, 301 | 302 | 303 | 307 | 308) && req.max_redirects > 0 {
@@ -532,6 +600,7 @@ pub fn read_body(func: &'static str, r: &mut Reply, max: u64, url: &str) -> RtRe
     let mut out = Vec::with_capacity(r.length.unwrap_or(0).min(max).min(64 << 20) as usize);
     let mut buf = vec![0u8; 64 << 10];
     loop {
+        ffi_sdk::deadline::check(func)?;
         let n = match r.reader.read(&mut buf) {
             Ok(0) => return Ok(out),
             Ok(n) => n,
@@ -547,6 +616,9 @@ pub fn read_body(func: &'static str, r: &mut Reply, max: u64, url: &str) -> RtRe
 }
 
 pub fn body_err(func: &'static str, url: &str, e: io::Error, deadline: Option<Instant>) -> Error {
+    if let Some(c) = ffi_sdk::deadline::status() {
+        return ffi_sdk::deadline::error(func, c);
+    }
     let err = io_error(func, &redact(url), e);
     if deadline.is_some_and(|d| Instant::now() >= d) && err.code != Code::Timeout {
         return Error::new(Code::Timeout, func, "timed out reading the body", redact(url));
@@ -719,6 +791,9 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     let mut buf = vec![0u8; 256 << 10];
     let mut total: u64 = 0;
     loop {
+        // Stopped between chunks (the chunk read itself is bounded by the deadline): the
+        // temporary file is removed by `tmp`'s drop on every early return.
+        ffi_sdk::deadline::check(FN)?;
         let n = match r.reader.read(&mut buf) {
             Ok(0) => break,
             Ok(n) => n,

@@ -34,7 +34,19 @@ impl Sock {
 }
 
 /// Waits until `fd` is ready for `events` (POLLIN / POLLOUT) or the deadline passes.
+/// Also honours the thread's deadline and cancel token (docs/DEADLINES.md): Error Timeout /
+/// Cancelled, the socket untouched (a socket in non-blocking mode is not waited for).
 pub fn wait(func: &'static str, fd: i32, events: i16, deadline: Option<Instant>, what: &str) -> RtResult<()> {
+    if ffi_sdk::deadline::active() {
+        if deadline.is_none() && unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_NONBLOCK != 0 {
+            return Ok(());
+        }
+        let own = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        return match ffi_sdk::deadline::poll_fd(func, fd, events, own)? {
+            true => Ok(()),
+            false => Err(Error::plain(Code::Timeout, func, format!("timed out waiting to {what}"))),
+        };
+    }
     if deadline.is_none() {
         return Ok(());
     }
@@ -116,6 +128,18 @@ pub fn connect_sock(func: &'static str, sock: &Sock, host: &str, port: u16, dead
     addr::check_all(func, "net.connect", host, &addrs)?;
     let mut last = None;
     for a in &addrs {
+        if ffi_sdk::deadline::active() {
+            // Non-blocking connect waited in poll with the thread's deadline and cancel token; a
+            // stopped attempt closes nothing the caller owns (the socket stays unconnected).
+            match connect_honouring(func, sock, a, deadline) {
+                Ok(()) => return Ok(()),
+                Err(Ok(e)) => return Err(e),
+                Err(Err(e)) => {
+                    last = Some(e);
+                    continue;
+                }
+            }
+        }
         let r = match deadline {
             None => sock.s.connect(&SockAddr::from(*a)),
             Some(d) => {
@@ -185,6 +209,27 @@ pub fn accept_sock(func: &'static str, sock: &Sock, d: Option<Instant>) -> RtRes
     }
 }
 
+/// One connect attempt waited with [`wait`]: Err(Ok(_)) ends the connect (Timeout, Cancelled),
+/// Err(Err(_)) tries the next address.
+fn connect_honouring(func: &'static str, sock: &Sock, a: &SocketAddr, deadline: Option<Instant>) -> Result<(), Result<Error, io::Error>> {
+    sock.s.set_nonblocking(true).map_err(Err)?;
+    let r = match sock.s.connect(&SockAddr::from(*a)) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {
+            match wait(func, sock.s.as_raw_fd(), libc::POLLOUT, deadline, "connect") {
+                Ok(()) => match sock.s.take_error() {
+                    Ok(None) => Ok(()),
+                    Ok(Some(e)) | Err(e) => Err(Err(e)),
+                },
+                Err(e) => Err(Ok(e)),
+            }
+        }
+        Err(e) => Err(Err(e)),
+    };
+    let _ = sock.s.set_nonblocking(false);
+    r
+}
+
 /// Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time).
 #[rt_fn(blocking, tier = "empirical", ret = "dict")]
 pub fn rt_socket_accept(sock: Handle<Sock>, opts: Opts) -> RtResult<Value> {
@@ -196,11 +241,16 @@ pub fn rt_socket_accept(sock: Handle<Sock>, opts: Opts) -> RtResult<Value> {
 
 pub fn send_all(func: &'static str, sock: &Sock, data: &[u8], d: Option<Instant>) -> RtResult<usize> {
     let mut off = 0;
+    // Under a deadline or cancel token (docs/DEADLINES.md) each send takes only what fits now
+    // (MSG_DONTWAIT) and the rest is waited for in poll; a stop reports `details.sent`.
+    let honour = ffi_sdk::deadline::active() && unsafe { libc::fcntl(sock.s.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK == 0;
+    let flags = if honour { libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT } else { libc::MSG_NOSIGNAL };
     while off < data.len() {
-        wait(func, sock.s.as_raw_fd(), libc::POLLOUT, d, "send")?;
-        match sock.s.send_with_flags(&data[off..], libc::MSG_NOSIGNAL) {
+        wait(func, sock.s.as_raw_fd(), libc::POLLOUT, d, "send").map_err(|e| if honour { e.with("sent", off) } else { e })?;
+        match sock.s.send_with_flags(&data[off..], flags) {
             Ok(n) => off += n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if honour && e.kind() == io::ErrorKind::WouldBlock => continue,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 return Err(Error::plain(Code::Timeout, func, "timed out waiting to send"))
             }

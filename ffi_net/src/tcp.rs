@@ -129,6 +129,8 @@ fn line(func: &'static str, fd: &Sock) -> RtResult<Option<Vec<u8>>> {
         }
         let mut buf = vec![0u8; 8192];
         let n = loop {
+            // Honours the thread's deadline / cancel token (nothing consumed when it stops).
+            socket::wait(func, std::os::fd::AsRawFd::as_raw_fd(&fd.s), libc::POLLIN, None, "receive")?;
             match std::io::Read::read(&mut &fd.s, &mut buf) {
                 Ok(n) => break n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

@@ -285,8 +285,26 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
         if st.exit.is_some() && st.eof == [true, true] {
             break;
         }
+        if let Some(code) = ffi_sdk::deadline::status() {
+            // The thread's deadline or cancel token (docs/DEADLINES.md): end the child and every
+            // descendant, and wait (bounded) until the supervisor has reaped them all.
+            c.ctl.kill_all();
+            let until = Instant::now() + Duration::from_secs(2);
+            while !st.sup_reaped && st.lost.is_none() && Instant::now() < until {
+                st = match c.shared.cv.wait_timeout(st, Duration::from_millis(20)) {
+                    Ok((g, _)) => g,
+                    Err(e) => e.into_inner().0,
+                };
+            }
+            return Err(ffi_sdk::deadline::error(FN, code).with("pid", c.pid as i64));
+        }
+        let cut = ffi_sdk::deadline::slice(None);
         st = match deadline {
-            None => c.shared.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            None if cut.is_none() => c.shared.cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+            None => match c.shared.cv.wait_timeout(st, cut.unwrap_or_default()) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            },
             Some(d) => {
                 let now = Instant::now();
                 if now >= d {
@@ -295,7 +313,7 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
                     return Err(Error::new(Code::Timeout, FN, format!("{what} after {ms} ms"), format!("pid {}", c.pid))
                         .with("timeout_ms", ms));
                 }
-                match c.shared.cv.wait_timeout(st, d - now) {
+                match c.shared.cv.wait_timeout(st, cut.map_or(d - now, |t| t.min(d - now))) {
                     Ok((g, _)) => g,
                     Err(e) => e.into_inner().0,
                 }

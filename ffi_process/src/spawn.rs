@@ -431,19 +431,7 @@ fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     }
     // SAFETY: fresh descriptors we own.
     let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-    let high = |fd: OwnedFd| -> io::Result<OwnedFd> {
-        if fd.as_raw_fd() > 2 {
-            return Ok(fd);
-        }
-        // SAFETY: duplicating a descriptor we own.
-        let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor we own.
-        Ok(unsafe { OwnedFd::from_raw_fd(n) })
-    };
-    Ok((high(a)?, high(b)?))
+    Ok((above2(a)?, above2(b)?))
 }
 
 /// A close-on-exec descriptor above 2 (so that P's dup3 onto 0-2 never meets it).
@@ -669,9 +657,23 @@ impl Running {
         const IN: u8 = 2;
         const CHILD: u8 = 3;
         const CTL: u8 = 4;
-        let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 5];
-        let mut tags = [0u8; 5];
+        const CANCEL: u8 = 5;
+        let mut fds = [libc::pollfd { fd: -1, events: 0, revents: 0 }; 9];
+        let mut tags = [0u8; 9];
         let mut n = 0;
+        // A bound cancel token's eventfd wakes the poll (docs/DEADLINES.md); the caller re-checks.
+        // (Not once triggered: the caller is then killing the child, and the eventfd stays readable.)
+        let mut cfds = [-1i32; 4];
+        let nc = if ffi_sdk::deadline::active() && ffi_sdk::deadline::status().is_none() {
+            ffi_sdk::deadline::cancel_fds(&mut cfds)
+        } else {
+            0
+        };
+        for &fd in &cfds[..nc] {
+            fds[n] = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+            tags[n] = CANCEL;
+            n += 1;
+        }
         for (s, fd) in self.out.iter().enumerate() {
             if let Some(fd) = fd {
                 fds[n] = libc::pollfd { fd: fd.as_raw_fd(), events: libc::POLLIN, revents: 0 };
@@ -723,6 +725,7 @@ impl Running {
                 OUT1 => self.read_out(1, sink),
                 IN => self.write_in(),
                 CTL => self.read_ctl(),
+                CANCEL => {}
                 _ => step.child_ready = true,
             }
         }
@@ -1002,11 +1005,23 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
     let mut kill_at: Option<Instant> = None;
     let mut killed = false;
     let mut detached = false;
+    // The thread's deadline / cancel token (docs/DEADLINES.md): Error Timeout / Cancelled after every
+    // descendant is killed at once (no grace) and the supervisor reaped.
+    let mut abort: Option<Code> = None;
+    let thread_deadline = ffi_sdk::deadline::remaining().map(|d| Instant::now() + d);
     loop {
         if r.start_err.is_some() {
             return Err(r.start_failed(func));
         }
         let now = Instant::now();
+        if abort.is_none() {
+            abort = ffi_sdk::deadline::status();
+            if abort.is_some() && !killed {
+                timed_out = true;
+                r.ctl.kill_all();
+                killed = true;
+            }
+        }
         if let Some(d) = deadline {
             if !timed_out && now >= d {
                 timed_out = true;
@@ -1072,6 +1087,9 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
         if !timed_out {
             consider(deadline);
         }
+        if abort.is_none() {
+            consider(thread_deadline);
+        }
         if !killed {
             consider(kill_at);
         }
@@ -1099,6 +1117,9 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
     }
     if r.start_err.is_some() {
         return Err(r.start_failed(func));
+    }
+    if let Some(code) = abort {
+        return Err(ffi_sdk::deadline::error(func, code).with("program", program));
     }
     if let Some(s) = overflow {
         return Err(output_limit_error(func, ["stdout", "stderr"][s], max, program));

@@ -23,6 +23,7 @@ pub mod boundary;
 pub mod build;
 pub mod callable;
 pub mod cap;
+pub mod deadline;
 pub mod error;
 pub mod handle;
 pub mod lock;

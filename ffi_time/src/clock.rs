@@ -138,9 +138,9 @@ fn sleep(func: &'static str, ms: i64, shown: i64) -> RtResult<()> {
     if !(0..=MAX_SLEEP_MS).contains(&ms) {
         return Err(Error::new(Code::OutOfRange, func, format!("duration must be 0..={MAX_SLEEP_MS} ms"), shown));
     }
-    // std::thread::sleep loops on EINTR (the collector's stop signal interrupts sleeps).
-    std::thread::sleep(Duration::from_millis(ms as u64));
-    Ok(())
+    // Loops on EINTR (the collector's stop signal interrupts sleeps); wakes early with Error
+    // Timeout / Cancelled on the thread's deadline or cancel token (docs/DEADLINES.md).
+    ffi_sdk::deadline::sleep(func, Duration::from_millis(ms as u64))
 }
 
 /// Blocks the calling thread for at least `ms` milliseconds. Error

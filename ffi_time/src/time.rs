@@ -43,7 +43,7 @@ pub fn rt_time_monotonic_ns() -> RtResult<i64> {
 /// Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_time_sleep_ms(ms: u64) -> RtResult<()> {
-    // std::thread::sleep loops on EINTR (the collector's stop signal interrupts sleeps).
-    std::thread::sleep(Duration::from_millis(ms));
-    Ok(())
+    // Loops on EINTR (the collector's stop signal interrupts sleeps); wakes early with Error
+    // Timeout / Cancelled on the thread's deadline or cancel token (docs/DEADLINES.md).
+    ffi_sdk::deadline::sleep(FN, Duration::from_millis(ms))
 }

@@ -16,6 +16,8 @@ const COVERED: &[&str] = &[
     "rt_error_details", "rt_value_pin", "rt_value_unpin", "rt_value_pin_count", "rt_value_valid",
     "rt_registry_json", "rt_registry_lookup", "rt_gc_malloc", "rt_gc_free", "rt_thread_attach",
     "rt_thread_detach", "rt_callback_new", "rt_callback_new2", "rt_callback_on_release", "rt_callback_set_flags",
+    "rt_deadline_set", "rt_deadline_at", "rt_deadline_restore", "rt_deadline_clear", "rt_deadline_remaining",
+    "rt_cancel_trigger_signal_safe",
 ];
 
 #[test]
@@ -668,4 +670,40 @@ fn callback_surface_bad_input() {
     err_of(flags(cb, 0), "rt_callback_set_flags");
     err_of(on_release(cb, std::ptr::null_mut()), "rt_callback_on_release");
     (c.value_unpin)(cb);
+}
+
+/// Deadline surface (docs/DEADLINES.md): extreme and stale arguments are
+/// clamped or refused, never a crash; the thread's deadline only shortens.
+#[test]
+fn deadline_surface_bad_input() {
+    let c = core();
+    let addr = |n: &str| c.lib.addr(n).unwrap_or_else(|| panic!("{n} is not exported"));
+    type Set = extern "C" fn(i64) -> i64;
+    type Restore = extern "C" fn(i64);
+    type Void = extern "C" fn();
+    type Rem = extern "C" fn() -> i64;
+    type Sig = extern "C" fn(u64) -> i32;
+    let set: Set = unsafe { std::mem::transmute(addr("rt_deadline_set")) };
+    let at: Set = unsafe { std::mem::transmute(addr("rt_deadline_at")) };
+    let restore: Restore = unsafe { std::mem::transmute(addr("rt_deadline_restore")) };
+    let clear: Void = unsafe { std::mem::transmute(addr("rt_deadline_clear")) };
+    let remaining: Rem = unsafe { std::mem::transmute(addr("rt_deadline_remaining")) };
+    let sig: Sig = unsafe { std::mem::transmute(addr("rt_cancel_trigger_signal_safe")) };
+    for v in [i64::MAX, i64::MIN, -1, 0] {
+        let p = set(v);
+        assert!(remaining() >= 0);
+        restore(p);
+        let p = at(v);
+        assert!(remaining() >= 0);
+        restore(p);
+    }
+    restore(i64::MIN);
+    assert_eq!(remaining(), -1, "a negative token restores no deadline");
+    restore(i64::MAX);
+    assert!(remaining() > 0);
+    clear();
+    assert_eq!(remaining(), -1);
+    for id in [0, u64::MAX, 1 << 40, 65_535] {
+        assert_eq!(sig(id), 0, "no live token has id {id}");
+    }
 }
