@@ -203,17 +203,36 @@ fn stress_values_survive_forced_collections() {
 #[cfg(debug_assertions)]
 fn stress_control_without_pins_loses_values() {
     let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
+    let log = std::env::temp_dir().join(format!("rt-stress-control-{}.log", std::process::id()));
+    let mut child = std::process::Command::new(exe)
         .args(["--exact", "stress_values_survive_forced_collections", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .env("SIMPLE_RT_TEST_UNPROTECTED", "1")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
+    // A heap corrupted by unprotected values may also make the child spin:
+    // after 60 s that counts as the failure it is (and the child is killed).
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break Some(st);
+        }
+        if start.elapsed() > std::time::Duration::from_secs(60) {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let err = std::fs::read_to_string(&log).unwrap_or_default();
+    let _ = std::fs::remove_file(&log);
     use std::os::unix::process::ExitStatusExt;
-    let lost = out.status.code() == Some(3) || out.status.signal().is_some();
-    assert!(lost, "the unprotected run should lose values, but: {:?}\n{err}", out.status);
-    eprintln!("control run failed as it must: {:?}; {}", out.status, err.lines().find(|l| l.contains("control child")).unwrap_or(""));
+    let lost = status.is_none_or(|st| st.code() == Some(3) || st.signal().is_some());
+    assert!(lost, "the unprotected run should lose values, but: {status:?}\n{err}");
+    let how = status.map_or_else(|| "hung, killed after 60 s".to_string(), |st| format!("{st:?}"));
+    eprintln!("control run failed as it must: {how}; {}", err.lines().find(|l| l.contains("control child")).unwrap_or(""));
 }
 
 /// Library threads allocate and collect while this thread forks and execs
