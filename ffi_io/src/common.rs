@@ -5,7 +5,7 @@ use ffi_sdk::beneath::{Follow, Target};
 use ffi_sdk::prelude::*;
 use std::fmt::Display;
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// `Error::io` with the path in `details.path`.
 pub fn io_err(func: &'static str, path: impl Display, e: &io::Error) -> Error {
@@ -20,13 +20,6 @@ pub fn target(func: &'static str, cap_name: &'static str, path: &str, follow: Fo
     beneath::resolve(func, cap_name, path, follow)
 }
 
-/// Validates `path` (not empty, no NUL) and checks `cap` on its canonical
-/// form: for functions that only reveal a name (no file is opened).
-pub fn checked<'a>(func: &'static str, cap_name: &'static str, path: &'a str) -> RtResult<&'a Path> {
-    let p = paths::validate(func, path)?;
-    cap::check_path(func, cap_name, p)?;
-    Ok(p)
-}
 
 /// A path as text; Error Parse when the operating system gave a non-UTF-8 name.
 pub fn path_text<'a>(func: &'static str, p: &'a Path) -> RtResult<&'a str> {
@@ -35,13 +28,6 @@ pub fn path_text<'a>(func: &'static str, p: &'a Path) -> RtResult<&'a str> {
     })
 }
 
-/// The directory that holds `p` ("." for a bare name).
-pub fn parent_dir(p: &Path) -> PathBuf {
-    match p.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
 
 /// Lowercase hex of a digest.
 pub fn hex(bytes: &[u8]) -> String {
