@@ -7,13 +7,15 @@
 //! (1048576 KiB) and t_cost at most 1000 (LimitExceeded), p_cost 1..=255.
 //!
 //! Deadlines and cancellation (docs/DEADLINES.md): the argon2 crate has no
-//! hook between passes, so these functions (blocking) honour the thread's
-//! deadline and cancel token before they start only; a hash that has started
-//! runs to its end (bounded by the limits above).
+//! hook between passes, so while a deadline or cancel token is in force the
+//! hash runs on a helper thread (`deadline::run_abandonable`) and the call
+//! returns Timeout / Cancelled promptly; the abandoned hash runs to its end
+//! (bounded by the limits above) and its result is dropped.
 
 use ::argon2::password_hash::phc::{PasswordHash, Salt};
 use ::argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
 use ::argon2::{Algorithm, Argon2, AssociatedData, Params, ParamsBuilder, Version};
+use ffi_sdk::deadline;
 use ffi_sdk::prelude::*;
 
 /// Highest memory cost accepted, in KiB (1 GiB).
@@ -104,14 +106,17 @@ pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
             &salt_buf
         }
     };
-    let secret = opts.bytes("secret")?;
-    let ctx = match secret {
-        Some(s) => Argon2::new_with_secret(s, Algorithm::Argon2id, Version::V0x13, params)
-            .map_err(|e| map_err(FN, e))?,
-        None => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
-    };
-    let hash = ctx.hash_password_with_salt(password, salt).map_err(|e| phc_err(FN, e))?;
-    Ok(hash.to_string())
+    let secret = opts.bytes("secret")?.map(<[u8]>::to_vec);
+    let (password, salt) = (password.to_vec(), salt.to_vec());
+    deadline::run_abandonable(FN, move || {
+        let ctx = match &secret {
+            Some(s) => Argon2::new_with_secret(s, Algorithm::Argon2id, Version::V0x13, params)
+                .map_err(|e| map_err(FN, e))?,
+            None => Argon2::new(Algorithm::Argon2id, Version::V0x13, params),
+        };
+        let hash = ctx.hash_password_with_salt(&password, &salt).map_err(|e| phc_err(FN, e))?;
+        Ok(hash.to_string())
+    })?
 }
 
 /// True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
@@ -146,13 +151,20 @@ pub fn rt_argon2_verify(password: &[u8], hash: &str, opts: Opts) -> RtResult<boo
     let params = Params::try_from(&parsed)
         .map_err(|e| Error::parse(FN, format!("bad argon2 parameters: {e}"), &shown))?;
     limits(FN, params.m_cost(), params.t_cost(), params.p_cost())?;
-    let ctx = match opts.bytes("secret")? {
-        Some(s) => Argon2::new_with_secret(s, alg, version, params).map_err(|e| map_err(FN, e))?,
-        None => Argon2::new(alg, version, params),
-    };
-    match ctx.verify_password(password, &parsed) {
-        Ok(()) => Ok(true),
-        Err(::argon2::password_hash::Error::PasswordInvalid) => Ok(false),
-        Err(e) => Err(phc_err(FN, e)),
-    }
+    let secret = opts.bytes("secret")?.map(<[u8]>::to_vec);
+    let (password, hash) = (password.to_vec(), hash.to_owned());
+    deadline::run_abandonable(FN, move || {
+        let ctx = match &secret {
+            Some(s) => Argon2::new_with_secret(s, alg, version, params).map_err(|e| map_err(FN, e))?,
+            None => Argon2::new(alg, version, params),
+        };
+        // Parsed again on this side: a PasswordHash borrows the string it came from.
+        let mut parsed = PasswordHash::new(&hash).map_err(|e| Error::parse(FN, format!("malformed PHC string: {e}"), &hash))?;
+        parsed.version = Some(u32::from(version));
+        match ctx.verify_password(&password, &parsed) {
+            Ok(()) => Ok(true),
+            Err(::argon2::password_hash::Error::PasswordInvalid) => Ok(false),
+            Err(e) => Err(phc_err(FN, e)),
+        }
+    })?
 }

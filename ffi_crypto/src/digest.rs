@@ -4,6 +4,7 @@
 //! PBKDF2-HMAC-SHA-256 (ring), CRC-32 (crc32fast). Hex results are lowercase.
 
 use crate::sha::{hex, sha256};
+use ffi_sdk::deadline;
 use ffi_sdk::prelude::*;
 use sha3::Digest as _;
 use std::num::NonZeroU32;
@@ -106,10 +107,13 @@ pub fn rt_derive_key_pbkdf2(password: &[u8], salt: &[u8], iterations: i64, lengt
     if !(1..=PBKDF2_MAX_LEN).contains(&length) {
         return Err(Error::new(Code::OutOfRange, FN, format!("length must be 1..={PBKDF2_MAX_LEN} bytes"), length));
     }
-    let mut out = vec![0u8; length as usize];
     let n = NonZeroU32::new(iterations as u32).unwrap_or(NonZeroU32::MIN);
-    ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, n, salt, password, &mut out);
-    Ok(hex(&out))
+    let (password, salt) = (password.to_vec(), salt.to_vec());
+    deadline::run_abandonable(FN, move || {
+        let mut out = vec![0u8; length as usize];
+        ring::pbkdf2::derive(ring::pbkdf2::PBKDF2_HMAC_SHA256, n, &salt, &password, &mut out);
+        hex(&out)
+    })
 }
 
 /// CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an

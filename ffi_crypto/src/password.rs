@@ -2,6 +2,7 @@
 //! rt_argon2_hash / rt_argon2_verify) and bcrypt (`bcrypt` crate, for stored
 //! legacy hashes).
 
+use ffi_sdk::deadline;
 use ffi_sdk::prelude::*;
 
 /// Highest bcrypt cost accepted (2^20 rounds, about a minute); beyond is LimitExceeded.
@@ -46,7 +47,10 @@ pub fn rt_password_hash_bcrypt(password: &[u8], cost: i64) -> RtResult<String> {
     if password.len() > 72 {
         return Err(Error::invalid(FN, "bcrypt reads at most 72 bytes of a password", format!("{} bytes", password.len())));
     }
-    bcrypt::hash(password, cost as u32).map_err(|e| Error::invalid(FN, format!("bcrypt failed: {e}"), cost))
+    let password = password.to_vec();
+    deadline::run_abandonable(FN, move || {
+        bcrypt::hash(password, cost as u32).map_err(|e| Error::invalid(FN, format!("bcrypt failed: {e}"), cost))
+    })?
 }
 
 /// True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
@@ -60,5 +64,8 @@ pub fn rt_password_verify_bcrypt(password: &[u8], hash: &str) -> RtResult<bool> 
             return Err(Error::new(Code::LimitExceeded, FN, format!("cost above {BCRYPT_MAX_COST} is refused"), shown));
         }
     }
-    bcrypt::verify(password, hash).map_err(|e| Error::parse(FN, format!("not a bcrypt hash: {e}"), shown))
+    let (password, hash) = (password.to_vec(), hash.to_owned());
+    deadline::run_abandonable(FN, move || {
+        bcrypt::verify(password, &hash).map_err(|e| Error::parse(FN, format!("not a bcrypt hash: {e}"), shown))
+    })?
 }

@@ -3,6 +3,7 @@
 
 use crate::common::{hex, io_err, target};
 use ffi_sdk::beneath::{self, Follow, Target, WriteMode};
+use ffi_sdk::deadline;
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
 use std::ffi::CString;
@@ -17,7 +18,19 @@ use std::time::UNIX_EPOCH;
 /// metadata (`Value::bytes_uninit`: no intermediate Vec, no second copy).
 /// A file that shrank meanwhile is shortened; one that grew, or that reports
 /// no size (/proc), takes the copying path.
+///
+/// Deadlines (docs/DEADLINES.md): while one is in force a regular file is
+/// read in [`CHUNK`]s with a check between them, and a FIFO, socket or
+/// character device is opened without blocking and waited for with poll, so
+/// neither a huge file nor a FIFO with no writer outlives the deadline.
 fn read_value(func: &'static str, path: &str, t: &Target) -> RtResult<Value> {
+    if deadline::active() {
+        if let Ok(st) = t.stat() {
+            if !beneath::is(&st, libc::S_IFREG) && !beneath::is(&st, libc::S_IFDIR) {
+                return read_pollable(func, path, t);
+            }
+        }
+    }
     let mut f = t.open_read().map_err(|e| t.err(&e))?;
     let m = f.metadata().map_err(|e| io_err(func, path, &e))?;
     if m.is_dir() {
@@ -32,13 +45,15 @@ fn read_value(func: &'static str, path: &str, t: &Target) -> RtResult<Value> {
     }
     let (v, buf) = Value::bytes_uninit(n)?;
     let mut got = 0;
+    let step = if deadline::active() { CHUNK } else { n };
     while got < n {
-        match f.read(&mut buf[got..]) {
+        match f.read(&mut buf[got..(got + step).min(n)]) {
             Ok(0) => break,
             Ok(k) => got += k,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(ioe(e)),
         }
+        deadline::check(func)?;
     }
     if got < n {
         v.truncate_blob(got);
@@ -56,6 +71,51 @@ fn read_value(func: &'static str, path: &str, t: &Target) -> RtResult<Value> {
     Ok(Value::bytes(&all))
 }
 
+/// Bytes read, written or copied between two deadline checks while a
+/// deadline or cancel token is in force (regular files have no timed wait).
+const CHUNK: usize = 4 << 20;
+
+/// [`read_value`] for a FIFO, socket or character device under a deadline:
+/// opened with O_NONBLOCK (a FIFO's open would wait for a writer) and read
+/// when poll says so; the bytes read before a stop are lost with the Error,
+/// whose details give their count (`partial_len`).
+fn read_pollable(func: &'static str, path: &str, t: &Target) -> RtResult<Value> {
+    let mut f = t.open(libc::O_RDONLY | libc::O_NONBLOCK | libc::O_CLOEXEC, 0).map_err(|e| t.err(&e))?;
+    let mut all = Vec::new();
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        // Polled before every read: a FIFO no writer has opened yet reads as EOF, but
+        // does not poll ready until one has (Linux).
+        if let Err(stop) = deadline::poll_fd(func, f.as_raw_fd(), libc::POLLIN, None) {
+            return Err(stop.with("partial_len", all.len()).with("path", path));
+        }
+        match f.read(&mut buf) {
+            Ok(0) => return Ok(Value::bytes(&all)),
+            Ok(k) => all.extend_from_slice(&buf[..k]),
+            Err(e) if matches!(e.kind(), io::ErrorKind::Interrupted | io::ErrorKind::WouldBlock) => {}
+            Err(e) => return Err(io_err(func, path, &e)),
+        }
+    }
+}
+
+/// Writes `data` in [`CHUNK`]s, checking the deadline between them while
+/// one is in force; a stop is Error Timeout / Cancelled with
+/// `details.written`.
+fn write_checked(func: &'static str, f: &mut File, data: &[u8]) -> RtResult<Result<(), io::Error>> {
+    if !deadline::active() {
+        return Ok(f.write_all(data));
+    }
+    let mut written = 0;
+    for part in data.chunks(CHUNK) {
+        deadline::check(func).map_err(|e| e.with("written", written))?;
+        if let Err(e) = f.write_all(part) {
+            return Ok(Err(e));
+        }
+        written += part.len();
+    }
+    Ok(Ok(()))
+}
+
 /// Whether something (a link itself included) is at the target's name.
 fn present(t: &Target) -> bool {
     t.lstat().is_ok()
@@ -66,14 +126,16 @@ fn present(t: &Target) -> bool {
 fn write_file(func: &'static str, path: &str, t: &Target, data: &[u8], append: bool) -> RtResult<()> {
     let existed = present(t);
     let mut f = t.open_write(if append { WriteMode::APPEND } else { WriteMode::REPLACE })?;
-    if let Err(e) = f.write_all(data) {
-        drop(f);
-        if !existed {
-            let _ = t.unlink();
-        }
-        return Err(io_err(func, path, &e));
+    let failed = match write_checked(func, &mut f, data) {
+        Ok(Ok(())) => return Ok(()),
+        Ok(Err(e)) => io_err(func, path, &e),
+        Err(stop) => stop.with("path", path),
+    };
+    drop(f);
+    if !existed {
+        let _ = t.unlink();
     }
-    Ok(())
+    Err(failed)
 }
 
 /// The status of a target; NotFound (and a path through a file) as None.
@@ -160,8 +222,25 @@ pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
     if dm.dev() == sm.dev() && dm.ino() == sm.ino() {
         return Err(Error::invalid(FN, "source and destination are the same file", format!("{src} -> {dst}")));
     }
+    let mut stopped = None;
     let copied = (if dm.is_file() { df.set_len(0) } else { Ok(()) })
-        .and_then(|()| io::copy(&mut sf, &mut df))
+        .and_then(|()| {
+            if !deadline::active() {
+                return io::copy(&mut sf, &mut df);
+            }
+            // Under a deadline: CHUNK at a time (still copy_file_range), checked between.
+            let mut total = 0;
+            loop {
+                if let Err(e) = deadline::check(FN) {
+                    stopped = Some(e.with("written", total));
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                match io::copy(&mut (&mut sf).take(CHUNK as u64), &mut df)? {
+                    0 => return Ok(total),
+                    k => total += k,
+                }
+            }
+        })
         .and_then(|n| df.set_permissions(fs::Permissions::from_mode(sm.permissions().mode() & 0o7777)).map(|()| n));
     match copied {
         Ok(n) => Ok(n),
@@ -170,7 +249,7 @@ pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
             if !existed {
                 let _ = d.unlink();
             }
-            Err(io_err(FN, format!("{src} -> {dst}"), &e))
+            Err(stopped.unwrap_or_else(|| io_err(FN, format!("{src} -> {dst}"), &e)))
         }
     }
 }

@@ -528,7 +528,10 @@ impl Target {
     /// touched; what was removed before stays removed, as with `rm -r`).
     pub fn remove_all(&self) -> RtResult<()> {
         self.ready().map_err(|e| self.err(&e))?;
+        // Checked before each entry: the deadline (entries removed before a stop stay removed,
+        // as for any failure) and, scoped, the policy at the entry's real location.
         let check = |rel: &Path| -> RtResult<()> {
+            crate::deadline::check(self.func)?;
             match &self.canon {
                 Some(c) => cap::check(self.func, self.cap, &c.join(rel).to_string_lossy()),
                 None => Ok(()),

@@ -239,3 +239,49 @@ impl Drop for Captured {
         }
     }
 }
+
+/// Runs CPU-bound `work` that has no hook between its steps (a key
+/// derivation, a password hash) so that the caller still returns promptly
+/// on its deadline or a cancel. With no deadline or token in force anywhere
+/// it runs inline. Otherwise it runs on a helper thread while the caller
+/// waits in [`poll_fd`]; when stopped, the caller returns Timeout /
+/// Cancelled at once and the helper runs to its end (bounded by the
+/// function's parameter limits) and drops its result. `work` must own its
+/// inputs and must not touch runtime values (the helper thread is not known
+/// to the collector).
+pub fn run_abandonable<T: Send + 'static>(
+    func: &'static str,
+    work: impl FnOnce() -> T + Send + 'static,
+) -> RtResult<T> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::{Arc, Mutex};
+    check(func)?;
+    if !active() {
+        return Ok(work());
+    }
+    // SAFETY: eventfd takes no pointers; a negative result is handled below.
+    let raw = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
+    if raw < 0 {
+        return Err(Error::io(func, "eventfd", &std::io::Error::last_os_error()));
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let done = Arc::new(unsafe { OwnedFd::from_raw_fd(raw) });
+    let slot: Arc<Mutex<Option<std::thread::Result<T>>>> = Arc::new(Mutex::new(None));
+    let (done2, slot2) = (Arc::clone(&done), Arc::clone(&slot));
+    let spawned = std::thread::Builder::new().name("rt-abandonable".into()).spawn(move || {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
+        *slot2.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to an eventfd this closure keeps alive (Arc).
+        unsafe { libc::write(done2.as_raw_fd(), (&one as *const u64).cast(), 8) };
+    });
+    if let Err(e) = spawned {
+        return Err(Error::io(func, "could not start a worker thread", &e));
+    }
+    loop {
+        poll_fd(func, done.as_raw_fd(), libc::POLLIN, None)?;
+        if let Some(r) = slot.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            return r.map_err(|_| Error::plain(Code::Internal, func, "the computation panicked"));
+        }
+    }
+}

@@ -114,6 +114,8 @@ fn deadlines_and_cancellation() {
     archive_mid_operation(c, &d);
     cli_mid_operation(c, &d);
     concurrent_mid_operation(c, &d);
+    crypto_mid_operation(c, &d);
+    file_mid_operation(c, &d);
     (d.clear)();
 }
 
@@ -570,4 +572,114 @@ fn concurrent_mid_operation(c: &Core, d: &Dl) {
     assert_eq!(code(c, v), Some(TIMEOUT), "{:?}", c.error(v));
     eprintln!("deadline: rt_parallel_map(rt_sleep_ms x4) under 200 ms returned after {took:?} ({late:?} late)");
     assert!(late < Duration::from_secs(1));
+}
+
+/// Runs `name(args)` with a fresh token bound and triggered from another thread after 150 ms.
+fn cancelled_call(c: &Core, name: &str, args: &[RtValue]) -> (RtValue, Duration) {
+    let (tok, _) = token(c);
+    c.ok(c.call("rt_cancel_bind", &[tok]));
+    let t = Instant::now();
+    let h = cancel_later(tok, 150);
+    let v = c.call(name, args);
+    let took = t.elapsed();
+    h.join().unwrap();
+    c.call("rt_cancel_unbind", &[]);
+    (c.value_unpin)(tok);
+    (v, took)
+}
+
+/// Key derivations have no hook between passes: under a deadline or token they run on a
+/// helper thread and the call returns promptly (the abandoned work finishes on its own).
+fn crypto_mid_operation(c: &Core, d: &Dl) {
+    if !c.has("rt_argon2_hash") {
+        return;
+    }
+    // About 1-3 s in a debug build: long enough to be stopped, short enough to finish on its own.
+    let opts = c.dict(&[("m_cost", c.int(16384)), ("t_cost", c.int(4))]);
+    let pw = c.bytes(b"correct horse");
+    let t = Instant::now();
+    let h = c.call("rt_argon2_hash", &[pw, opts]);
+    let full = t.elapsed();
+    let hash = c.get_text(c.ok(h)).unwrap();
+    let (v, took, late) = timed(d, 20, || c.call("rt_argon2_hash", &[pw, opts]));
+    match code(c, v) {
+        Some(TIMEOUT) => {
+            eprintln!("deadline: rt_argon2_hash ({full:?} unhindered) under 20 ms returned after {took:?} ({late:?} late)");
+            assert!(late < Duration::from_millis(500));
+        }
+        None => eprintln!("deadline: rt_argon2_hash finished within 20 ms ({took:?}): stop not exercised"),
+        other => panic!("rt_argon2_hash: {other:?} {:?}", c.error(v)),
+    }
+    if full > Duration::from_millis(400) {
+        let (v, took) = cancelled_call(c, "rt_argon2_verify", &[pw, c.text(&hash), c.dict(&[])]);
+        assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
+        eprintln!("deadline: rt_argon2_verify ({full:?} unhindered) cancelled at 150 ms returned after {took:?}");
+        assert!(took < full && took < Duration::from_secs(1));
+    }
+    // Unhindered by a scope that is never hit, the result is the real one.
+    let prev = (d.set)(600_000_000);
+    let ok = c.call("rt_argon2_verify", &[pw, c.text(&hash), c.dict(&[])]);
+    (d.restore)(prev);
+    assert_eq!(c.ok(ok), 0x0B, "true: the password matches");
+    let wrong = c.call("rt_argon2_verify", &[c.bytes(b"wrong"), c.text(&hash), c.dict(&[])]);
+    assert_eq!(c.ok(wrong), 0x13, "false: it does not");
+    let (v, took, late) = timed(d, 20, || {
+        c.call("rt_derive_key_pbkdf2", &[pw, c.bytes(b"salt"), c.int(10_000_000), c.int(32)])
+    });
+    match code(c, v) {
+        Some(TIMEOUT) => {
+            eprintln!("deadline: rt_derive_key_pbkdf2 (10^7 iterations) under 20 ms returned after {took:?} ({late:?} late)");
+            assert!(late < Duration::from_millis(500));
+        }
+        None => eprintln!("deadline: rt_derive_key_pbkdf2 finished within 20 ms ({took:?}): stop not exercised"),
+        other => panic!("rt_derive_key_pbkdf2: {other:?} {:?}", c.error(v)),
+    }
+}
+
+/// A FIFO with no writer: rt_file_read_bytes (whose open would block) stops on the deadline
+/// and on a cancel, leaving no descriptor behind; with a writer it reads everything.
+fn file_mid_operation(c: &Core, d: &Dl) {
+    if !c.has("rt_file_read_bytes") {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo");
+    let cpath = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) }, 0);
+    let p = c.text(fifo.to_str().unwrap());
+    let before = fd_count();
+    let (v, took, late) = timed(d, 200, || c.call("rt_file_read_bytes", &[p]));
+    assert_eq!(code(c, v), Some(TIMEOUT), "{:?}", c.error(v));
+    eprintln!("deadline: rt_file_read_bytes of a FIFO with no writer under 200 ms returned after {took:?} ({late:?} late)");
+    assert!(took >= Duration::from_millis(190) && late < Duration::from_secs(1));
+    assert_eq!(fd_count(), before, "descriptors left behind");
+    let (v, took) = cancelled_call(c, "rt_file_read_text", &[p]);
+    assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
+    assert!(took < Duration::from_secs(1));
+    // A writer that sends in two parts: everything is read, under a deadline never hit.
+    let w = fifo.clone();
+    let h = std::thread::spawn(move || {
+        let mut f = std::fs::OpenOptions::new().write(true).open(w).unwrap();
+        use std::io::Write;
+        f.write_all(b"hello ").unwrap();
+        std::thread::sleep(Duration::from_millis(50));
+        f.write_all(b"fifo").unwrap();
+    });
+    let prev = (d.set)(10_000_000);
+    let v = c.call("rt_file_read_text", &[p]);
+    (d.restore)(prev);
+    h.join().unwrap();
+    assert_eq!(c.get_text(c.ok(v)).as_deref(), Some("hello fifo"));
+    // A regular file larger than one chunk is read and copied whole under a deadline.
+    let big = dir.path().join("big");
+    let body: Vec<u8> = (0..(9u32 << 20)).map(|i| (i.wrapping_mul(2654435761) >> 24) as u8).collect();
+    std::fs::write(&big, &body).unwrap();
+    let prev = (d.set)(60_000_000);
+    let v = c.call("rt_file_read_bytes", &[c.text(big.to_str().unwrap())]);
+    let copy = dir.path().join("copy");
+    let n = c.call("rt_file_copy", &[c.text(big.to_str().unwrap()), c.text(copy.to_str().unwrap())]);
+    (d.restore)(prev);
+    assert!(c.get_bytes(c.ok(v)).unwrap() == body);
+    assert_eq!(c.get_int(c.ok(n)), Some(body.len() as i64));
+    assert!(std::fs::read(&copy).unwrap() == body);
 }
