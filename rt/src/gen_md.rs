@@ -38,6 +38,7 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
             let _ = writeln!(o, "- [Domain `{d}`](#domain-{d}) ({n} functions)");
         }
     }
+    o.push_str("- [Deadlines and cancellation](#deadlines-and-cancellation)\n");
     o.push_str("- [Kinds](#kinds)\n- [Error codes](#error-codes)\n- [Capabilities](#capabilities)\n");
 
     o.push_str("\n## Host surface\n\nC types in and out, for building and reading values (in `libffi_core.so`).\n\n");
@@ -76,12 +77,13 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
                     Some(c) => format!("`{c}`"),
                     None => "none".into(),
                 },
-                blocking(e),
+                if e.blocking { "yes: stops with Timeout / Cancelled ([deadlines](#deadlines-and-cancellation))" } else { "no" },
                 e.tier
             );
         }
     }
 
+    deadlines(&mut o, reg, &domains);
     o.push_str("\n## Kinds\n\n`rt_kind(v)` returns:\n\n| Value | C name | Kind |\n|---|---|---|\n");
     for (n, v) in &abi.kinds {
         let _ = writeln!(o, "| {v} | `RT_KIND_{}` | {n} |", upper_snake(n));
@@ -96,4 +98,24 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
         let _ = writeln!(o, "| `{n}` | {s} |");
     }
     o
+}
+
+/// The deadlines section: the contract in brief and every function it covers.
+fn deadlines(o: &mut String, reg: &Registry, domains: &[String]) {
+    o.push_str(
+        "\n## Deadlines and cancellation\n\n\
+         A thread's deadline (`rt_deadline_set` / `_at` / `_restore` / `_clear` / `_remaining`) and the \
+         cancel tokens bound to it (`rt_cancel_new`, `rt_cancel_bind` / `_unbind`, `rt_cancel_trigger`, \
+         `rt_cancel_trigger_signal_safe` from a signal handler) stop every function marked blocking: \
+         a deadline passed is Error Timeout (7), a triggered token Error Cancelled (18), checked before the \
+         function starts and while it waits, with nothing half-done. Deadlines only shorten; threads started \
+         by `concurrent` inherit the scope. What each domain wakes on and leaves behind: `docs/DEADLINES.md`. \
+         Unused, the check costs one atomic load.\n\n| Domain | Blocking functions |\n|---|---|\n",
+    );
+    for d in domains {
+        let names: Vec<String> = reg.domain_fns(d).filter(|e| e.blocking).map(|e| format!("[`{0}`](#{0})", e.name)).collect();
+        if !names.is_empty() {
+            let _ = writeln!(o, "| `{d}` | {} |", names.join(", "));
+        }
+    }
 }
