@@ -2,7 +2,7 @@
 
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// `host` as written in a resource: IPv6 in brackets.
@@ -33,14 +33,18 @@ pub fn check_host(func: &'static str, host: &str) -> RtResult<()> {
     Ok(())
 }
 
-/// Resolves `host` through the system resolver (an IP text is used as is).
+/// Resolves `host` through the system resolver (an IP text is used as is); honours the thread's deadline and cancel tokens while it waits.
 pub fn resolve(func: &'static str, host: &str, port: u16) -> RtResult<Vec<SocketAddr>> {
     check_host(func, host)?;
     let h = host.trim_start_matches('[').trim_end_matches(']');
     if let Ok(ip) = h.parse::<IpAddr>() {
         return Ok(vec![SocketAddr::new(ip, port)]);
     }
-    match (h, port).to_socket_addrs() {
+    // A deadline or cancel stops the wait for the system resolver at once (crate::transport).
+    match crate::transport::resolve(h, port, None) {
+        Err(_) if ffi_sdk::deadline::status().is_some() => {
+            Err(ffi_sdk::deadline::error(func, ffi_sdk::deadline::status().unwrap_or(Code::Timeout)))
+        }
         Ok(it) => {
             let mut v: Vec<SocketAddr> = Vec::new();
             for a in it {

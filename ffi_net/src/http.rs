@@ -7,7 +7,9 @@
 //! a host the policy denies. While the policy is allow-all one agent (with
 //! its keep-alive pool) is shared by every call; under a policy each call
 //! gets its own agent, so no connection checked under an older policy is
-//! reused. Proxies from the environment are ignored.
+//! reused. Proxies from the environment are ignored. Every step (name
+//! resolution, connect, TLS handshake, body reads and writes) honours the
+//! thread's deadline and cancel tokens (crate::transport).
 
 use crate::addr;
 use ffi_sdk::error::quote;
@@ -18,8 +20,8 @@ use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
 use ureq::http;
 use ureq::tls::{Certificate, RootCerts, TlsConfig, TlsProvider};
-use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{Buffers, ConnectionDetails, Connector, DefaultConnector, NextTimeout, Transport};
+use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{Connector, NextTimeout, RustlsConnector};
 use ureq::{Agent, RequestExt};
 
 /// A capability denial carried through ureq's resolver error.
@@ -39,14 +41,34 @@ struct Checking {
 }
 
 impl Resolver for Checking {
-    fn resolve(&self, uri: &http::Uri, config: &ureq::config::Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = DefaultResolver::default().resolve(uri, config, timeout).map_err(|e| match e {
-            // getaddrinfo's failure: the name does not resolve.
-            ureq::Error::Io(_) => ureq::Error::HostNotFound,
-            other => other,
-        })?;
+    fn resolve(&self, uri: &http::Uri, _config: &ureq::config::Config, timeout: NextTimeout) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        let host = uri.host().filter(|h| !h.is_empty()).ok_or(ureq::Error::HostNotFound)?;
+        let h = host.trim_start_matches('[').trim_end_matches(']');
+        let port = port_of(uri);
+        let limit = timeout.not_zero().map(|d| *d);
+        // Through our resolver: a deadline or cancel stops the wait at once (crate::transport).
+        let found = match h.parse::<std::net::IpAddr>() {
+            Ok(ip) => vec![std::net::SocketAddr::new(ip, port)],
+            Err(_) => crate::transport::resolve(h, port, limit).map_err(|e| {
+                if ffi_sdk::deadline::status().is_some() {
+                    ureq::Error::Io(e)
+                } else if e.kind() == io::ErrorKind::TimedOut {
+                    ureq::Error::Timeout(timeout.reason)
+                } else {
+                    ureq::Error::HostNotFound
+                }
+            })?,
+        };
+        let mut addrs = self.empty();
+        for a in found.into_iter().take(16) {
+            if !addrs.contains(&a) {
+                addrs.push(a);
+            }
+        }
+        if addrs.is_empty() {
+            return Err(ureq::Error::HostNotFound);
+        }
         if !cap::allow_all() {
-            let host = uri.host().unwrap_or("");
             for a in addrs.iter() {
                 cap::check(self.func, "net.http", &addr::resource(host, a.port(), a.ip()))
                     .map_err(|e| ureq::Error::Io(io::Error::new(io::ErrorKind::PermissionDenied, Denied(e))))?;
@@ -70,65 +92,10 @@ fn new_agent(func: &'static str, ca: Option<Vec<Certificate<'static>>>) -> Agent
         .user_agent(concat!("simple-rt/", env!("CARGO_PKG_VERSION")))
         .tls_config(tls)
         .build();
-    Agent::with_parts(cfg, DefaultConnector::default().chain(CancelConnector), Checking { func })
-}
-
-/// Wraps every connection so that a read waiting for the server wakes each
-/// `deadline::CANCEL_SLICE` while a cancel token is bound to the calling
-/// thread, and stops when it is triggered (docs/DEADLINES.md; the thread's
-/// deadline itself bounds the exchange through the global timeout).
-#[derive(Debug)]
-struct CancelConnector;
-
-impl Connector<Box<dyn Transport>> for CancelConnector {
-    type Out = CancelTransport;
-    fn connect(&self, _: &ConnectionDetails, chained: Option<Box<dyn Transport>>) -> Result<Option<CancelTransport>, ureq::Error> {
-        Ok(chained.map(CancelTransport))
-    }
-}
-
-#[derive(Debug)]
-struct CancelTransport(Box<dyn Transport>);
-
-impl Transport for CancelTransport {
-    fn buffers(&mut self) -> &mut dyn Buffers {
-        self.0.buffers()
-    }
-    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
-        self.0.transmit_output(amount, timeout)
-    }
-    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
-        if !ffi_sdk::deadline::has_token() {
-            return self.0.await_input(timeout);
-        }
-        // The wait's own limit: ureq's remaining budget or its per-read timeout, whichever is first.
-        let (mut limit, mut reason) = (*timeout.after, timeout.reason);
-        if let Some(p) = timeout.per_read.map(|p| *p).filter(|p| *p < limit) {
-            (limit, reason) = (p, ureq::Timeout::PerRead);
-        }
-        let end = std::time::Instant::now().checked_add(limit);
-        let slice = ffi_sdk::deadline::CANCEL_SLICE;
-        loop {
-            if let Some(c) = ffi_sdk::deadline::status() {
-                // perform / read_body turn this into Timeout / Cancelled (they ask the same status).
-                return Err(ureq::Error::Io(io::Error::other(ffi_sdk::deadline::error("rt_http", c).message)));
-            }
-            let left = end.map_or(limit, |e| e.saturating_duration_since(std::time::Instant::now()));
-            let ours = left > slice;
-            let t = NextTimeout { after: left.min(slice).into(), reason, per_read: None, per_write: timeout.per_write };
-            match self.0.await_input(t) {
-                // Our slice ended, not the wait: nothing was read; look at the token again.
-                Err(ureq::Error::Timeout(_)) if ours => continue,
-                r => return r,
-            }
-        }
-    }
-    fn is_open(&mut self) -> bool {
-        self.0.is_open()
-    }
-    fn is_tls(&self) -> bool {
-        self.0.is_tls()
-    }
+    // TCP connect, TLS handshake, reads and writes all wait in poll with the thread's deadline
+    // and cancel tokens (crate::transport); TLS by ureq's rustls connector over that.
+    let conn = ().chain(crate::transport::PollTcpConnector).chain(RustlsConnector::default());
+    Agent::with_parts(cfg, conn, Checking { func })
 }
 
 fn shared_agent() -> &'static Agent {
@@ -245,7 +212,7 @@ pub struct Req {
 
 pub const OPTS: &[&str] = &[
     "headers", "query", "body", "content_type", "timeout_ms", "connect_timeout_ms", "max_redirects", "max_bytes",
-    "text", "error_status", "decompress", "ca_file",
+    "text", "error_status", "decompress", "ca_file", "multipart",
 ];
 
 pub const DEFAULT_MAX_BYTES: u64 = 256 << 20;
@@ -310,7 +277,7 @@ fn ms(func: &'static str, opts: &Opts, key: &str) -> RtResult<Option<Duration>> 
     Ok(opts.int_in(key, 1, i64::MAX / 4)?.map(|m| Duration::from_millis(m as u64)))
 }
 
-fn load_ca(func: &'static str, path: &str) -> RtResult<Vec<Certificate<'static>>> {
+pub fn load_ca(func: &'static str, path: &str) -> RtResult<Vec<Certificate<'static>>> {
     let t = beneath::resolve(func, "fs.read", path, beneath::Follow::Yes)?;
     let mut f = t.open_read().map_err(|e| t.err(&e))?;
     let mut pem = Vec::new();
@@ -335,14 +302,24 @@ impl Req {
         if method.is_empty() || !method.bytes().all(|b| b.is_ascii_alphabetic() || b == b'-') {
             return Err(Error::invalid(func, "malformed HTTP method", quote(method)));
         }
-        let (body, ct) = body_of(func, opts.get("body"))?;
+        let (mut body, ct) = body_of(func, opts.get("body"))?;
+        let mut ct = ct.map(str::to_string);
+        let mp = opts.get("multipart");
+        if !mp.is_nil() {
+            if body.is_some() {
+                return Err(Error::invalid(func, "opts.body and opts.multipart exclude each other", "multipart"));
+            }
+            let (b, t) = multipart(func, mp)?;
+            body = Some(b);
+            ct = Some(t);
+        }
         Ok(Req {
             method: method.to_ascii_uppercase(),
             url: url.to_string(),
             headers: opts.text_map("headers")?.unwrap_or_default(),
             query: opts.text_map("query")?.unwrap_or_default(),
             body,
-            content_type: opts.text("content_type")?.map(str::to_string).or(ct.map(str::to_string)),
+            content_type: opts.text("content_type")?.map(str::to_string).or(ct),
             timeout: ms(func, opts, "timeout_ms")?,
             connect_timeout: ms(func, opts, "connect_timeout_ms")?,
             max_redirects: opts.int_in("max_redirects", 0, 100)?.unwrap_or(10) as u32,
@@ -356,6 +333,69 @@ impl Req {
             },
         })
     }
+}
+
+/// A `multipart/form-data` body (RFC 7578) from an array of parts `{name,
+/// filename?, content_type?, data | path}`: data text or bytes, or the file
+/// at `path` (read under `fs.read`; its base name is the filename unless one
+/// is given). Built in memory. Names and filenames are escaped as browsers
+/// do (`"` as %22, CR and LF as %0D / %0A). The body and its content type.
+pub fn multipart(func: &'static str, parts: Value) -> RtResult<(Vec<u8>, String)> {
+    if !parts.is_array() || parts.is_empty() {
+        return Err(Error::invalid(func, "opts.multipart must be a non-empty array of part dicts", parts.describe()));
+    }
+    let mut rnd = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut rnd)
+        .map_err(|_| Error::internal(func, "no randomness for a multipart boundary"))?;
+    let boundary = format!("----simple-rt-{}", hex(&rnd));
+    let esc = |s: &str| s.replace('"', "%22").replace('\r', "%0D").replace('\n', "%0A");
+    let mut out = Vec::new();
+    for (i, p) in parts.items().enumerate() {
+        if !p.is_dict() {
+            return Err(Error::invalid(func, format!("multipart part {i} must be a dict"), p.describe()));
+        }
+        let o = Opts::new(func, p);
+        o.only(&["name", "filename", "content_type", "data", "path"])?;
+        let name = o.text("name")?.ok_or_else(|| Error::invalid(func, format!("multipart part {i} needs a name"), "name"))?;
+        let (data, path) = (o.get("data"), o.text("path")?);
+        let (bytes, mut filename, is_file): (Vec<u8>, Option<String>, bool) = match (data.is_nil(), path) {
+            (false, None) => {
+                let b = data.as_text_or_bytes().ok_or_else(|| Error::invalid(func, format!("multipart part {i}: data must be text or bytes"), data.describe()))?;
+                (b.to_vec(), None, data.as_bytes().is_some())
+            }
+            (true, Some(path)) => {
+                let t = beneath::resolve(func, "fs.read", path, beneath::Follow::Yes)?;
+                let mut f = t.open_read().map_err(|e| t.err(&e))?;
+                let mut b = Vec::new();
+                f.read_to_end(&mut b).map_err(|e| t.err(&e))?;
+                let base = std::path::Path::new(path).file_name().map(|n| n.to_string_lossy().into_owned());
+                (b, base, true)
+            }
+            _ => return Err(Error::invalid(func, format!("multipart part {i} needs exactly one of data and path"), "data, path")),
+        };
+        if let Some(f) = o.text("filename")? {
+            filename = Some(f.to_string());
+        }
+        let ct = match o.text("content_type")? {
+            Some(c) if c.contains(['\r', '\n']) => return Err(Error::invalid(func, "malformed content_type", quote(c))),
+            Some(c) => Some(c.to_string()),
+            None if is_file || filename.is_some() => Some("application/octet-stream".to_string()),
+            None => None,
+        };
+        out.extend_from_slice(format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{}\"", esc(name)).as_bytes());
+        if let Some(f) = &filename {
+            out.extend_from_slice(format!("; filename=\"{}\"", esc(f)).as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        if let Some(c) = ct {
+            out.extend_from_slice(format!("Content-Type: {c}\r\n").as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+        out.extend_from_slice(&bytes);
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    Ok((out, format!("multipart/form-data; boundary={boundary}")))
 }
 
 /// Maps a ureq error to an Error value's parts.
@@ -673,13 +713,23 @@ fn with_body(func: &'static str, method: &str, url: &str, body: Value, opts: Val
         return Err(Error::invalid(func, "the body is an argument here, not an option", "opts.body"));
     }
     let mut req = Req::new(func, method, url, &opts)?;
+    if req.body.is_some() {
+        // opts.multipart made the body.
+        if !body.is_nil() {
+            return Err(Error::invalid(func, "pass a nil body with opts.multipart", "body"));
+        }
+        if ct.is_some() {
+            return Err(Error::invalid(func, "a multipart body has its own content type", "content_type"));
+        }
+        return exchange(func, req);
+    }
     let (b, bct) = body_of(func, body)?;
     req.body = Some(b.unwrap_or_default());
     req.content_type = ct.or(req.content_type.take()).or(bct.map(str::to_string));
     exchange(func, req)
 }
 
-/// HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+/// HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type, and multipart with a nil body: an array of parts `{name, filename?, content_type?, data | path}` sent as multipart/form-data) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_post(url: &str, body: Value, opts: Value) -> RtResult<Value> {
     with_body(FN, "POST", url, body, opts)
@@ -709,10 +759,34 @@ pub fn rt_http_head(url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, "HEAD", url, &opts)?)
 }
 
-/// Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`.
+/// Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON), content_type, and multipart (instead of body: an array of parts `{name, filename?, content_type?, data | path}`, sent as multipart/form-data; a part's path is read under `fs.read`). Result as `rt_http_get`.
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_request(method: &str, url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, method, url, &opts)?)
+}
+
+/// Simple's name: uploads the file at `file_path` as the multipart/form-data field `field_name` (filename its base name, application/octet-stream) in a POST to `url`. Options as `rt_http_get` (plus content_type for the part). Needs `net.http` and `fs.read` for the file. Result as `rt_http_get`.
+#[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
+pub fn rt_http_upload(url: &str, file_path: &str, field_name: &str, opts: Opts) -> RtResult<Value> {
+    let part = Value::dict().set("name", Value::text(field_name)).set("path", Value::text(file_path));
+    opts.only(OPTS)?;
+    let o = Value::dict();
+    for k in OPTS {
+        let v = opts.get(k);
+        if v.is_nil() {
+            continue;
+        }
+        if *k == "content_type" {
+            part.set("content_type", v);
+        } else {
+            o.set(k, v);
+        }
+    }
+    if !o.get("multipart").is_nil() || !o.get("body").is_nil() {
+        return Err(Error::invalid(FN, "the upload makes the body: no opts.body or opts.multipart", "opts"));
+    }
+    o.set("multipart", Value::array(1).push(part));
+    exchange(FN, Req::new(FN, "POST", url, &Opts::new(FN, o))?)
 }
 
 struct TempFile {

@@ -19,6 +19,10 @@
 
 pub mod addr;
 pub mod http;
+pub mod server;
 pub mod socket;
 pub mod tcp;
+pub mod transport;
+pub mod unix;
 pub mod url;
+pub mod ws;

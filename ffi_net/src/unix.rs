@@ -1,0 +1,133 @@
+//! Unix domain stream sockets, as Socket handles (so `rt_socket_send` /
+//! `_recv` / `_accept`, `rt_io_tcp_read` / `_write` / `_read_line` work on
+//! them).
+//!
+//! Capability: a Unix socket is a file, and connecting to one is writing to
+//! it (connect(2) needs write permission on the socket file), so both
+//! connect and listen need `fs.write` for the socket's path, checked by the
+//! same path policy as file writes (`beneath`: canonical path, symlinks
+//! resolved). The path is reached without trusting its text a second time:
+//! connect opens the socket file itself with O_PATH|O_NOFOLLOW below the
+//! directory descriptor the policy walk gave, checks it is a socket, and
+//! connects through `/proc/self/fd/N` (no rename or symlink swap after the
+//! check redirects it); listen binds through the directory descriptor
+//! (`/proc/self/fd/DIR/name`). Abstract-namespace names are not served.
+
+use crate::socket::{self, Sock};
+use ffi_sdk::error::quote;
+use ffi_sdk::prelude::*;
+use socket2::{Domain, SockAddr, Socket, Type};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+/// The longest sun_path (including the NUL).
+const SUN_PATH: usize = 108;
+
+fn sock_addr(func: &'static str, p: &str) -> RtResult<SockAddr> {
+    if p.len() + 1 > SUN_PATH {
+        return Err(Error::invalid(func, "socket file name too long for a Unix socket address", quote(p)));
+    }
+    SockAddr::unix(p).map_err(|e| Error::io(func, quote(p), &e))
+}
+
+fn check_path(func: &'static str, path: &str) -> RtResult<()> {
+    if path.starts_with('@') || path.starts_with('\0') {
+        return Err(Error::new(Code::Unsupported, func, "abstract Unix socket names are not served; use a path", quote(path)));
+    }
+    Ok(())
+}
+
+fn connect_addr(func: &'static str, sock: &Socket, a: &SockAddr, path: &str, end: Option<Instant>) -> RtResult<()> {
+    // Non-blocking connect, waited in poll with the own timeout, the deadline and the token.
+    sock.set_nonblocking(true).map_err(|e| socket::io_err(func, "O_NONBLOCK", &e))?;
+    let r = match sock.connect(a) {
+        Ok(()) => Ok(()),
+        Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EAGAIN) => {
+            match socket::wait(func, sock.as_raw_fd(), libc::POLLOUT, end, "connect") {
+                Ok(()) => match sock.take_error() {
+                    Ok(None) => Ok(()),
+                    Ok(Some(e)) | Err(e) => Err(Error::io(func, quote(path), &e)),
+                },
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(Error::io(func, quote(path), &e)),
+    };
+    sock.set_nonblocking(false).map_err(|e| socket::io_err(func, "O_NONBLOCK", &e))?;
+    r
+}
+
+fn new_unix(func: &'static str) -> RtResult<Socket> {
+    Socket::new(Domain::UNIX, Type::STREAM, None).map_err(|e| socket::io_err(func, "socket", &e))
+}
+
+fn connect(func: &'static str, path: &str, end: Option<Instant>) -> RtResult<Value> {
+    check_path(func, path)?;
+    let t = beneath::resolve(func, "fs.write", path, beneath::Follow::Yes)?;
+    let s = new_unix(func)?;
+    // The socket file itself, never followed if it is a link now.
+    let nofollow = if t.scoped() { libc::O_NOFOLLOW } else { 0 };
+    let fd = beneath::openat(t.dirfd(), t.name(), libc::O_PATH | nofollow | libc::O_CLOEXEC, 0).map_err(|e| t.err(&e))?;
+    let st = beneath::fstat(fd.as_raw_fd()).map_err(|e| t.err(&e))?;
+    if !beneath::is(&st, libc::S_IFSOCK) {
+        return Err(Error::invalid(func, "not a Unix socket", quote(path)));
+    }
+    let a = sock_addr(func, &format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
+    connect_addr(func, &s, &a, path, end)?;
+    drop(fd);
+    Ok(new_handle(Sock::new(s, false, false)))
+}
+
+/// Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`, `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Options: timeout_ms. Needs `fs.write` for the path (connecting is writing to the socket file). Error NotFound when no file is there, Io (ECONNREFUSED) when nothing listens, InvalidArgument when it is no socket.
+#[rt_fn(cap = "fs.write", scoped, blocking, census, tier = "empirical", ret = "handle<Socket>")]
+pub fn rt_unix_socket_connect(path: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["timeout_ms"])?;
+    let end = crate::addr::deadline(opts.int_in("timeout_ms", 0, i64::MAX / 4)?);
+    connect(FN, path, end)
+}
+
+/// Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or `rt_io_tcp_accept`. Options: backlog (128), replace (false). Needs `fs.write` for the path. The socket file stays after close: remove it with `rt_file_delete`. A Socket handle.
+#[rt_fn(cap = "fs.write", scoped, tier = "empirical", ret = "handle<Socket>")]
+pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
+    opts.only(&["backlog", "replace"])?;
+    check_path(FN, path)?;
+    let backlog = opts.int_in("backlog", 1, 65535)?.unwrap_or(128) as i32;
+    let replace = opts.bool("replace")?.unwrap_or(false);
+    let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::No)?;
+    if replace {
+        if let Ok(st) = beneath::statat(t.dirfd(), t.name(), true) {
+            if !beneath::is(&st, libc::S_IFSOCK) {
+                return Err(Error::new(Code::AlreadyExists, FN, "a file that is not a socket is there", quote(path)));
+            }
+            if unsafe { libc::unlinkat(t.dirfd(), t.name().as_ptr(), 0) } != 0 {
+                return Err(t.err(&std::io::Error::last_os_error()));
+            }
+        }
+    }
+    let s = new_unix(FN)?;
+    let name = t.name().to_str().map_err(|_| Error::invalid(FN, "path is not UTF-8", quote(path)))?;
+    // Bound through the walked directory's descriptor (AT_FDCWD when the path is used as given).
+    let where_ = if t.dirfd() == libc::AT_FDCWD { name.to_string() } else { format!("/proc/self/fd/{}/{name}", t.dirfd()) };
+    let a = sock_addr(FN, &where_)?;
+    s.bind(&a).map_err(|e| {
+        if e.raw_os_error() == Some(libc::EADDRINUSE) {
+            Error::new(Code::AlreadyExists, FN, "a file is already there (opts.replace removes a stale socket)", quote(path))
+        } else {
+            Error::io(FN, quote(path), &e)
+        }
+    })?;
+    s.listen(backlog).map_err(|e| socket::io_err(FN, "listen", &e))?;
+    Ok(new_handle(Sock::new(s, false, false)))
+}
+
+/// A connected pair of Unix stream sockets (socketpair(2)): `[a, b]`, two Socket handles. No capability: nothing outside the process is reached.
+#[rt_fn(tier = "empirical", ret = "array")]
+pub fn rt_socket_pair_create() -> RtResult<Value> {
+    let mut fds = [0i32; 2];
+    if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
+        return Err(Error::io(FN, "socketpair", &std::io::Error::last_os_error()));
+    }
+    let a = unsafe { Socket::from(OwnedFd::from_raw_fd(fds[0])) };
+    let b = unsafe { Socket::from(OwnedFd::from_raw_fd(fds[1])) };
+    Ok(Value::array(2).push(new_handle(Sock::new(a, false, false))).push(new_handle(Sock::new(b, false, false))))
+}
