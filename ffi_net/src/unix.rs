@@ -79,7 +79,7 @@ fn connect(func: &'static str, path: &str, end: Option<Instant>) -> RtResult<Val
 }
 
 /// Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`, `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Options: timeout_ms. Needs `fs.write` for the path (connecting is writing to the socket file). Error NotFound when no file is there, Io (ECONNREFUSED) when nothing listens, InvalidArgument when it is no socket.
-#[rt_fn(cap = "fs.write", scoped, blocking, census, tier = "empirical", ret = "handle<Socket>")]
+#[rt_fn(cap = "fs.write", scoped, blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_unix_socket_connect(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
     let end = crate::addr::deadline(opts.int_in("timeout_ms", 0, i64::MAX / 4)?);
