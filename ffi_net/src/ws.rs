@@ -170,6 +170,13 @@ pub fn rt_ws_connect(url: &str, opts: Opts) -> RtResult<Value> {
     if auth.contains('@') {
         return Err(bad("user-info is not supported (send an Authorization header)"));
     }
+    let port_text = match auth.rfind(']') {
+        Some(i) => auth[i + 1..].strip_prefix(':'),
+        None => auth.rsplit_once(':').map(|x| x.1),
+    };
+    if port_text.is_some_and(|p| p.parse::<u16>().is_err()) {
+        return Err(bad("port must be a number in 0..=65535"));
+    }
     let uri: ureq::http::Uri = url.parse().map_err(|e: ureq::http::uri::InvalidUri| bad(&e.to_string()))?;
     let host = uri.host().filter(|h| !h.is_empty()).ok_or_else(|| bad("no host"))?.to_string();
     let port = uri.port_u16().unwrap_or(if tls { 443 } else { 80 });
