@@ -20,7 +20,8 @@ struct Registry {
 
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
-/// Incremented on every registry change (hosts may cache lookups per generation).
+/// Incremented on every registry change. Internal (CONTRACT §3): the libraries use it to
+/// re-resolve cached callables; hosts re-read `rt_registry_json` instead.
 #[no_mangle]
 pub static RT_REGISTRY_GEN: AtomicU64 = AtomicU64::new(0);
 
