@@ -216,11 +216,14 @@ fn connect_honouring(func: &'static str, sock: &Sock, a: &SocketAddr, deadline: 
     let r = match sock.s.connect(&SockAddr::from(*a)) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.kind() == io::ErrorKind::WouldBlock => {
-            match wait(func, sock.s.as_raw_fd(), libc::POLLOUT, deadline, "connect") {
-                Ok(()) => match sock.s.take_error() {
+            // Polled here, not through `wait`: the socket is non-blocking only for this connect.
+            let own = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            match ffi_sdk::deadline::poll_fd(func, sock.s.as_raw_fd(), libc::POLLOUT, own) {
+                Ok(true) => match sock.s.take_error() {
                     Ok(None) => Ok(()),
                     Ok(Some(e)) | Err(e) => Err(Err(e)),
                 },
+                Ok(false) => Err(Ok(Error::plain(Code::Timeout, func, "timed out waiting to connect"))),
                 Err(e) => Err(Ok(e)),
             }
         }

@@ -43,11 +43,13 @@ fn connect_addr(func: &'static str, sock: &Socket, a: &SockAddr, path: &str, end
     let r = match sock.connect(a) {
         Ok(()) => Ok(()),
         Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) || e.raw_os_error() == Some(libc::EAGAIN) => {
-            match socket::wait(func, sock.as_raw_fd(), libc::POLLOUT, end, "connect") {
-                Ok(()) => match sock.take_error() {
+            let own = end.map(|d| d.saturating_duration_since(Instant::now()));
+            match ffi_sdk::deadline::poll_fd(func, sock.as_raw_fd(), libc::POLLOUT, own) {
+                Ok(true) => match sock.take_error() {
                     Ok(None) => Ok(()),
                     Ok(Some(e)) | Err(e) => Err(Error::io(func, quote(path), &e)),
                 },
+                Ok(false) => Err(Error::plain(Code::Timeout, func, "timed out waiting to connect")),
                 Err(e) => Err(e),
             }
         }
