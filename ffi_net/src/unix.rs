@@ -107,9 +107,11 @@ pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
         }
     }
     let s = new_unix(FN)?;
-    let name = t.name().to_str().map_err(|_| Error::invalid(FN, "path is not UTF-8", quote(path)))?;
-    // Bound through the walked directory's descriptor (AT_FDCWD when the path is used as given).
-    let where_ = if t.dirfd() == libc::AT_FDCWD { name.to_string() } else { format!("/proc/self/fd/{}/{name}", t.dirfd()) };
+    // Bound through the (walked) parent directory's descriptor: no second lookup of its path,
+    // and no sun_path limit on the path's length.
+    let (dir, name) = t.split().map_err(|e| t.err(&e))?;
+    let name = name.to_str().map_err(|_| Error::invalid(FN, "path is not UTF-8", quote(path)))?;
+    let where_ = format!("/proc/self/fd/{}/{name}", dir.as_raw_fd());
     let a = sock_addr(FN, &where_)?;
     s.bind(&a).map_err(|e| {
         if e.raw_os_error() == Some(libc::EADDRINUSE) {
