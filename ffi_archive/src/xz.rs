@@ -2,7 +2,8 @@
 //! Decompression reads concatenated streams (and stream padding) and verifies
 //! whatever check each stream carries (none, CRC32, CRC64, SHA-256).
 
-use crate::{corrupt, max_output, output_limit, read_limited, CopyError, FinishWrite};
+use crate::gzip::{decode_to_value, DecodeError};
+use crate::{corrupt, max_output, output_limit, CopyError, FinishWrite};
 use ffi_sdk::prelude::*;
 use liblzma::stream::{Check, Stream};
 use std::io::{self, BufReader, Read, Write};
@@ -57,6 +58,74 @@ impl<W: Write> FinishWrite for liblzma::write::XzEncoder<W> {
     }
 }
 
+/// Largest output we size from an index per byte of input (xz of zeros is about
+/// 7000:1); an index claiming more is not trusted up front (decoding still works).
+const XZ_HINT_MAX_RATIO: u64 = 1 << 16;
+
+/// One variable-length integer of the xz format (7 bits a byte, at most 9 bytes).
+fn vli(b: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for i in 0..9 {
+        let byte = *b.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(byte & 0x7F) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The total uncompressed size recorded in the indexes of every stream of `data`
+/// (read backwards from the end: stream padding, footer, index, blocks, header),
+/// or 0 when the layout does not add up or the size is implausible. Only a size
+/// hint: the decoder checks each index against the blocks it decodes.
+pub(crate) fn index_size_hint(data: &[u8]) -> usize {
+    fn walk(data: &[u8]) -> Option<u64> {
+        let mut end = data.len();
+        let mut total = 0u64;
+        loop {
+            while end >= 4 && data[end - 4..end] == [0; 4] {
+                end -= 4; // stream padding
+            }
+            if end == 0 {
+                return Some(total);
+            }
+            let footer = data.get(end.checked_sub(12)?..end)?;
+            if &footer[10..12] != b"YZ" {
+                return None;
+            }
+            let backward = (u64::from(u32::from_le_bytes(footer[4..8].try_into().ok()?)) + 1) * 4;
+            let index_start = (end - 12).checked_sub(usize::try_from(backward).ok()?)?;
+            let index = &data[index_start..end - 12];
+            if index.first() != Some(&0) {
+                return None;
+            }
+            let mut pos = 1;
+            let records = vli(index, &mut pos)?;
+            if records > index.len() as u64 {
+                return None;
+            }
+            let mut blocks = 0u64;
+            for _ in 0..records {
+                let unpadded = vli(index, &mut pos)?;
+                let size = vli(index, &mut pos)?;
+                blocks = blocks.checked_add(unpadded.checked_add(3)? & !3)?;
+                total = total.checked_add(size)?;
+            }
+            let start = index_start.checked_sub(usize::try_from(blocks).ok()?)?.checked_sub(12)?;
+            if data[start..start + 6] != [0xFD, b'7', b'z', b'X', b'Z', 0] {
+                return None;
+            }
+            end = start;
+        }
+    }
+    match walk(data) {
+        Some(n) if n <= (data.len() as u64).saturating_mul(XZ_HINT_MAX_RATIO) => usize::try_from(n).unwrap_or(0),
+        _ => 0,
+    }
+}
+
 /// Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool),
 /// `check` ("crc64" default, "crc32", "sha256", "none").
 #[rt_fn(tier = "verified")]
@@ -73,18 +142,21 @@ pub fn rt_xz_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
 /// Options: `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB):
 /// past either, LimitExceeded. Empty, corrupt or truncated input, a failed check and trailing
 /// garbage are Error Parse.
-#[rt_fn(tier = "verified")]
-pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
+#[rt_fn(tier = "verified", ret = "bytes")]
+pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output", "memlimit"])?;
     let max = max_output(&opts, crate::DEFAULT_MAX_OUTPUT_MEM)?;
     if data.is_empty() {
         return Err(Error::parse(FN, "empty input is not xz data", "0 bytes").with("position", 0u64));
     }
     let mut dec = decoder(FN, data, memlimit(&opts)?)?;
-    match read_limited(&mut dec, max, data.len().saturating_mul(4)) {
+    // The index at the end of each stream gives the exact output size: decode straight
+    // into a value of that size (no hint: grow as we go, then one copy).
+    match decode_to_value(&mut dec, max, index_size_hint(data)) {
         Ok(v) => Ok(v),
-        Err(CopyError::Limit) => Err(output_limit(FN, max)),
-        Err(CopyError::Read(e)) | Err(CopyError::Write(e)) => {
+        Err(DecodeError::Alloc(e)) => Err(e),
+        Err(DecodeError::Copy(CopyError::Limit)) => Err(output_limit(FN, max)),
+        Err(DecodeError::Copy(CopyError::Read(e))) | Err(DecodeError::Copy(CopyError::Write(e))) => {
             if is_memlimit(&e) {
                 return Err(memlimit_error(FN, format!("{} bytes", data.len())));
             }
@@ -130,4 +202,38 @@ pub fn rt_xz_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value
         &|r| Ok(Box::new(decoder(FN, BufReader::with_capacity(crate::BUF, r), ml)?) as Box<dyn Read>),
         &|f| Box::new(crate::PlainOut(io::BufWriter::with_capacity(crate::BUF, f))),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn xz(data: &[u8]) -> Vec<u8> {
+        let mut e = liblzma::write::XzEncoder::new(Vec::new(), 1);
+        e.write_all(data).unwrap();
+        e.finish().unwrap()
+    }
+
+    #[test]
+    fn index_hint_is_the_output_size() {
+        let a = vec![7u8; 300_000];
+        let b: Vec<u8> = (0..100_000u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+        let za = xz(&a);
+        assert_eq!(index_size_hint(&za), a.len());
+        // Concatenated streams with stream padding between and after.
+        let mut cat = za.clone();
+        cat.extend([0u8; 8]);
+        cat.extend(xz(&b));
+        cat.extend([0u8; 4]);
+        assert_eq!(index_size_hint(&cat), a.len() + b.len());
+        assert_eq!(index_size_hint(&xz(b"")), 0);
+        // Anything that does not add up is no hint.
+        let mut bad = za.clone();
+        bad.push(1);
+        assert_eq!(index_size_hint(&bad), 0);
+        assert_eq!(index_size_hint(&za[..za.len() - 1]), 0);
+        assert_eq!(index_size_hint(&za[1..]), 0);
+        assert_eq!(index_size_hint(&[]), 0);
+        assert_eq!(index_size_hint(&[0u8; 12]), 0);
+    }
 }

@@ -13,11 +13,19 @@
 //! Attributes of `rt_fn`: `cap = "fs.read"`, `scoped` (the body checks the
 //! capability against a resource), `tier = "verified"`, `blocking`,
 //! `ret = "dict"` (registry return type when the Rust type says only `Value`).
+//!
+//! Names: a new export follows the naming rule of docs/CONTRACT.md
+//! (`rt_<domain>_<noun>_<verb>[_<unit>]`, see `naming.rs`); a name that breaks
+//! it is a compile error saying why, unless it predates the rule
+//! (`src/grandfathered.txt`) or Simple's standard library declares it
+//! (`src/census.txt`).
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};
 use syn::{parse_macro_input, FnArg, ItemFn, LitStr, Pat, ReturnType, Type};
+
+mod naming;
 
 #[derive(Default)]
 struct Meta {
@@ -66,6 +74,16 @@ fn doc_of(f: &ItemFn) -> String {
         }
     }
     lines.join("\n").trim().to_string()
+}
+
+/// The naming rule (docs/CONTRACT.md) on a new export: a compile error at the name when broken.
+fn check_name(name: &syn::Ident, inputs: &syn::punctuated::Punctuated<FnArg, syn::Token![,]>) -> syn::Result<()> {
+    let n = name.to_string();
+    if naming::is_grandfathered(&n) || naming::is_census(&n) {
+        return Ok(());
+    }
+    let params: Vec<String> = inputs.iter().filter_map(|a| param_name(a).ok()).map(|(p, _)| p.to_string()).collect();
+    naming::check(&n, &domain(), &params).map_err(|m| syn::Error::new_spanned(name, m))
 }
 
 fn domain() -> String {
@@ -152,6 +170,7 @@ fn expand_fn(meta: Meta, f: ItemFn) -> syn::Result<TokenStream2> {
     if !name_str.starts_with("rt_") {
         return Err(syn::Error::new_spanned(&name, "exported functions are named rt_*"));
     }
+    check_name(&name, &f.sig.inputs)?;
     if f.sig.inputs.len() > 8 {
         return Err(syn::Error::new_spanned(&f.sig.inputs, "at most 8 parameters (SPEC §3)"));
     }
@@ -301,6 +320,7 @@ pub fn rt_host(attr: TokenStream, item: TokenStream) -> TokenStream {
 fn expand_host(meta: Meta, f: ItemFn) -> syn::Result<TokenStream2> {
     let name = f.sig.ident.clone();
     let name_str = name.to_string();
+    check_name(&name, &f.sig.inputs)?;
     let doc = doc_of(&f);
     if doc.is_empty() {
         return Err(syn::Error::new_spanned(&name, "every export needs a doc comment"));

@@ -10,7 +10,17 @@
 //! (c) rt_gc_malloc(32) vs libc malloc(32) + free;
 //! (d) capabilities: the SDK fast path (one relaxed load of RT_CAP_SLOW,
 //!     target < 5 ns), rt_cap_check on allow-all, then under a 20-scope
-//!     policy on a path that matches the last scope.
+//!     policy on a path that matches the last scope;
+//! (e) from a C host (issue 17: how an outside host sees the call path): a C
+//!     program compiled here with `cc -O2` dlopens the libraries and calls
+//!     rt_kind, rt_value_equal and rt_cpu_count through their dlsym'd
+//!     addresses, against the same bodies written in C and called through a
+//!     function pointer, once in the host and once in a separate C shared
+//!     object (so the cost of reaching another object is seen apart from the
+//!     runtime's). 300 alternating rounds of 1M calls: min and median.
+//!
+//! `SIMPLE_RT_LIB_DIR=DIR` measures other release libraries (an older build,
+//! for before/after figures with the same command).
 
 use rt_tests::*;
 use std::hint::black_box;
@@ -42,6 +52,9 @@ fn ns_per_op(iters: u64, runs: usize, mut f: impl FnMut()) -> f64 {
 extern "C" fn local_value_equal(a: u64, b: u64) -> u64 {
     fn blob(v: u64) -> Option<(u32, &'static [u8])> {
         match heap_kind_full(v) {
+            // SAFETY: this bench calls these copies only with values the runtime made (kept alive
+            // on the stack or pinned). `heap_kind_full` saw the magic header of a String/Bytes
+            // object: BlobObj layout (`abi.rs`), the length at offset 24 and `len` bytes from 32.
             k @ (1 | 2) => unsafe {
                 let p = (v & !TAG_MASK) as *const u8;
                 let len = *(p.add(24) as *const usize);
@@ -52,7 +65,9 @@ extern "C" fn local_value_equal(a: u64, b: u64) -> u64 {
     }
     fn scalar(v: u64) -> (u32, u64) {
         match heap_kind_full(v) {
+            // SAFETY: kind 5 is a live IntObj (header 24 bytes, then the i64 value, 8-aligned).
             5 => (1, unsafe { *(((v & !TAG_MASK) + 24) as *const u64) }),
+            // SAFETY: kind 6 is a live FloatObj (header 24 bytes, then the f64 bits, 8-aligned).
             6 => (2, unsafe { *(((v & !TAG_MASK) + 24) as *const u64) }),
             0 => match v & TAG_MASK {
                 TAG_INT => (1, ((v as i64) >> 3) as u64),
@@ -84,6 +99,8 @@ fn heap_kind_full(v: u64) -> u32 {
     if v & TAG_MASK != TAG_HEAP || v < 8 {
         return 0;
     }
+    // SAFETY: `v` is heap-tagged and non-NULL, and this bench passes only values the runtime
+    // made, so it points at a live, 8-aligned object header whose first u32 is the kind.
     let k = unsafe { *((v & !TAG_MASK) as *const u32) };
     if k & 0xFFFF_0000 != 0x5254_0000 {
         0
@@ -154,6 +171,8 @@ fn main() {
 
     // (a) trivial exports through their dlopen'ed addresses
     let (eq_addr, _) = c.lookup("rt_value_equal").expect("rt_value_equal");
+    // SAFETY: the registry gives `rt_value_equal` with arity 2: an `#[rt_fn]` export, so
+    // `RtValue (RtValue, RtValue)`; its library is never unloaded (RTLD_NODELETE, no dlclose).
     let rt_eq: extern "C" fn(u64, u64) -> u64 = unsafe { std::mem::transmute::<*mut std::ffi::c_void, extern "C" fn(u64, u64) -> u64>(eq_addr) };
     let rt_eq = black_box(rt_eq);
     let loc_eq: extern "C" fn(u64, u64) -> u64 = black_box(local_value_equal);
@@ -228,6 +247,7 @@ fn main() {
         || {
             black_box(gm(black_box(32)));
         },
+        // SAFETY: malloc(32) then free of that same pointer once (free(NULL) is fine too).
         || unsafe {
             let p = libc::malloc(black_box(32));
             black_box(p);
@@ -243,6 +263,8 @@ fn main() {
     });
 
     // (d) capabilities
+    // SAFETY: RT_CAP_SLOW is core's `#[no_mangle] static AtomicU32`; core is never unloaded,
+    // so the `'static`-like shared reference stays valid, and atomics allow shared access.
     let slow: &AtomicU32 = unsafe { &*Lib::open("core").unwrap().sym::<*const AtomicU32>("RT_CAP_SLOW") };
     assert_eq!(slow.load(Ordering::Relaxed), 0, "policy restricted before the benchmark");
     let fast = ns_per_op(n * 5, 5, || {
@@ -255,6 +277,8 @@ fn main() {
         base: None,
     });
     let (chk_addr, _) = c.lookup("rt_cap_check").unwrap();
+    // SAFETY: `rt_cap_check` is an `#[rt_fn]` of arity 2 per the registry:
+    // `RtValue (RtValue, RtValue)`; core stays loaded.
     let chk: extern "C" fn(u64, u64) -> u64 = black_box(unsafe { std::mem::transmute::<*mut std::ffi::c_void, extern "C" fn(u64, u64) -> u64>(chk_addr) });
     let sys_info = c.text("sys.info");
     (c.value_pin)(sys_info);
@@ -307,6 +331,8 @@ fn main() {
         base: None,
     });
     let decide: extern "C" fn(*const u8, usize, *const u8, usize, *const u8, usize) -> i32 =
+        // SAFETY: core's `rt__cap_decide(const u8 *, usize, const u8 *, usize, const u8 *,
+        // usize) -> i32` (caps.rs), exactly the type annotated; core stays loaded.
         unsafe { Lib::open("core").unwrap().sym("rt__cap_decide") };
     let (cap, func) = ("fs.read", "rt_file_read_text");
     assert_eq!(decide(cap.as_ptr(), cap.len(), target_s.as_ptr(), target_s.len(), func.as_ptr(), func.len()), 1);
@@ -345,6 +371,8 @@ fn main() {
         base: None,
     });
 
+    let c_rows = c_host(&dir);
+
     println!();
     println!("libraries: {}", dir.display());
     println!("| operation | runtime ns/op | baseline | baseline ns/op | ratio |");
@@ -364,4 +392,154 @@ fn main() {
     println!(
         "trivial export vs plain call: worst ratio {worst:.2}x (target <= 1.5x); cap fast path {fast:.2} ns (target < 5 ns)"
     );
+    if !c_rows.is_empty() {
+        println!();
+        println!("from a C host (cc -O2, dlsym'd pointers; ns per call, min / median of 300 rounds):");
+        println!("| call | runtime min / median | C body in the host | C body in another .so | ratio to host (min / median) |");
+        println!("|---|---:|---:|---:|---:|");
+        for l in &c_rows {
+            println!("{l}");
+        }
+    }
 }
+
+/// The C host of (e); its source is [`C_HOST`]. Returns the table rows it printed.
+fn c_host(dir: &std::path::Path) -> Vec<String> {
+    let tmp = tempfile::tempdir().unwrap();
+    let t = tmp.path();
+    std::fs::write(t.join("host.c"), C_HOST).unwrap();
+    std::fs::write(t.join("body.c"), C_BODY).unwrap();
+    let cc = |args: &[&str]| {
+        let out = std::process::Command::new("cc").args(args).current_dir(t).output();
+        match out {
+            Ok(o) if o.status.success() => true,
+            Ok(o) => {
+                eprintln!("cc {args:?}: {}", String::from_utf8_lossy(&o.stderr));
+                false
+            }
+            Err(e) => {
+                eprintln!("(e) skipped: no C compiler ({e})");
+                false
+            }
+        }
+    };
+    if !cc(&["-O2", "-fPIC", "-shared", "-DPFX(x)=so_##x", "-o", "libbody.so", "body.c"])
+        || !cc(&["-O2", "-o", "host", "host.c", "-ldl"])
+    {
+        return Vec::new();
+    }
+    let out = std::process::Command::new(t.join("host"))
+        .arg(dir.join("libffi_core.so"))
+        .arg(dir.join("libffi_system.so"))
+        .arg(t.join("libbody.so"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "C host failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect()
+}
+
+/// The bodies of the measured exports in C (`PFX` names them: `local_` in the
+/// host, `so_` in the separate shared object).
+const C_BODY: &str = r##"
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdint.h>
+typedef uint64_t RtValue;
+static uint32_t heap_kind(RtValue v) {
+    if ((v & 7) != 1 || v < 4096) return 0;
+    uint32_t k = *(const uint32_t *)(v & ~7ull);
+    return (k & 0xFFFF0000u) != 0x52540000u ? 0 : (k & 0xFFFF);
+}
+int PFX(slow_eq)(RtValue a, RtValue b) { return heap_kind(a) == heap_kind(b); }
+__attribute__((noinline)) RtValue PFX(eq)(RtValue a, RtValue b) {
+    if (a == b) return 0xb;
+    if ((a & 7) == 1 && (b & 7) == 1) return PFX(slow_eq)(a, b) ? 0xb : 0x13;
+    return 0x13;
+}
+__attribute__((noinline)) uint32_t PFX(kind)(RtValue v) {
+    static const uint32_t m[8] = {6, 7, 8, 9, 3, 4, 10, 11};
+    switch (v & 7) {
+    case 0: return 3;
+    case 2: return 4;
+    case 3: return v == 3 ? 1 : (v == 0xb || v == 0x13) ? 2 : 0;
+    case 1: { uint32_t k = heap_kind(v); return (k >= 1 && k <= 8) ? m[k - 1] : 0; }
+    default: return 0;
+    }
+}
+/* rt_cpu_count's fast path: a capability flag, a cached quota, the affinity count. */
+#include <sched.h>
+volatile uint32_t PFX(cap_slow);
+__attribute__((noinline)) RtValue PFX(cpu_count)(void) {
+    if (PFX(cap_slow)) return 0;
+    cpu_set_t s;
+    if (sched_getaffinity(0, sizeof s, &s) != 0) return 8;
+    return (RtValue)CPU_COUNT(&s) << 3;
+}
+"##;
+
+const C_HOST: &str = r##"
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#define PFX(x) local_##x
+#include "body.c"
+typedef RtValue (*eq_fn)(RtValue, RtValue);
+typedef uint32_t (*kind_fn)(RtValue);
+typedef RtValue (*cnt_fn)(void);
+static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec * 1e9 + t.tv_nsec; }
+static double run_eq(eq_fn f, RtValue a, RtValue b, long n) {
+    volatile eq_fn vf = f; eq_fn g = vf; RtValue acc = 0; double t = now();
+    for (long i = 0; i < n; i++) { volatile RtValue x = a, y = b; acc += g(x, y); }
+    double e = now() - t; volatile RtValue s = acc; (void)s; return e / n;
+}
+static double run_kind(kind_fn f, RtValue a, long n) {
+    volatile kind_fn vf = f; kind_fn g = vf; uint64_t acc = 0; double t = now();
+    for (long i = 0; i < n; i++) { volatile RtValue x = a; acc += g(x); }
+    double e = now() - t; volatile uint64_t s = acc; (void)s; return e / n;
+}
+static double run_cnt(cnt_fn f, long n) {
+    volatile cnt_fn vf = f; cnt_fn g = vf; uint64_t acc = 0; double t = now();
+    for (long i = 0; i < n; i++) acc += g();
+    double e = now() - t; volatile uint64_t s = acc; (void)s; return e / n;
+}
+static int cmpd(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
+enum { R = 300 };
+static double T[12][R];
+static void row(const char *name, int k) {
+    for (int i = 0; i < 3; i++) qsort(T[k + i], R, sizeof(double), cmpd);
+    double rm = T[k][0], rd = T[k][R / 2], hm = T[k + 1][0], hd = T[k + 1][R / 2], sm = T[k + 2][0], sd = T[k + 2][R / 2];
+    printf("| %s | %.2f / %.2f | %.2f / %.2f | %.2f / %.2f | %.2fx / %.2fx |\n", name, rm, rd, hm, hd, sm, sd, rm / hm, rd / hd);
+}
+int main(int argc, char **argv) {
+    if (argc < 4) return 2;
+    void *core = dlopen(argv[1], RTLD_NOW | RTLD_GLOBAL);
+    void *sys = dlopen(argv[2], RTLD_NOW | RTLD_GLOBAL);
+    void *so = dlopen(argv[3], RTLD_NOW | RTLD_LOCAL);
+    if (!core || !sys || !so) { fprintf(stderr, "%s\n", dlerror()); return 1; }
+    eq_fn eq[3] = {(eq_fn)dlsym(core, "rt_value_equal"), local_eq, (eq_fn)dlsym(so, "so_eq")};
+    kind_fn kd[3] = {(kind_fn)dlsym(core, "rt_kind"), local_kind, (kind_fn)dlsym(so, "so_kind")};
+    cnt_fn cn[3] = {(cnt_fn)dlsym(sys, "rt_cpu_count"), local_cpu_count, (cnt_fn)dlsym(so, "so_cpu_count")};
+    for (int i = 0; i < 3; i++) if (!eq[i] || !kd[i] || !cn[i]) { fprintf(stderr, "missing symbol\n"); return 1; }
+    if (cn[0]() != cn[1]()) fprintf(stderr, "note: rt_cpu_count %lu, affinity %lu (a cgroup quota?)\n", (unsigned long)(cn[0]() >> 3), (unsigned long)(cn[1]() >> 3));
+    for (int r = 0; r < R; r++)
+        for (int i = 0; i < 3; i++) {
+            T[0 + i][r] = run_kind(kd[i], 5 << 3, 1000000);
+            T[3 + i][r] = run_eq(eq[i], 5 << 3, 5 << 3, 1000000);
+            T[6 + i][r] = run_eq(eq[i], 5 << 3, 7 << 3, 1000000);
+            if (r % 30 == 0) T[9 + i][r / 30] = run_cnt(cn[i], 20000);
+        }
+    row("rt_kind(int)", 0);
+    row("rt_value_equal(equal ints)", 3);
+    row("rt_value_equal(different ints)", 6);
+    /* rt_cpu_count: only R/30 rounds; pad so the sort keeps them first. */
+    for (int i = 0; i < 3; i++) for (int r = R / 30; r < R; r++) T[9 + i][r] = 1e300;
+    for (int i = 0; i < 3; i++) qsort(T[9 + i], R, sizeof(double), cmpd);
+    printf("| rt_cpu_count() (C bodies: sched_getaffinity + CPU_COUNT) | %.1f / %.1f | %.1f / %.1f | %.1f / %.1f | %.2fx / %.2fx |\n",
+           T[9][0], T[9][R / 60], T[10][0], T[10][R / 60], T[11][0], T[11][R / 60], T[9][0] / T[10][0], T[9][R / 60] / T[10][R / 60]);
+    return 0;
+}
+"##;
