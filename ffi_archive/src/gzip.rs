@@ -41,7 +41,7 @@ pub(crate) enum DecodeError {
 /// can plausibly produce). The value is allocated at `min(hint, max)` bytes and the
 /// decoder writes straight into it: when the hint is right (a single-member gzip,
 /// an xz file with its index) the peak is the output alone. Shorter output shortens
-/// the value. Output past the hint (a multi-member gzip: ISIZE covers the last member
+/// the value (or is copied into one of its size when far shorter). Output past the hint (a multi-member gzip: ISIZE covers the last member
 /// only), or all of it without a hint, goes into anonymous mappings of [`CHUNK`]
 /// bytes that are copied into one value of the exact size and unmapped one by one
 /// as they are copied: the peak is then the output plus the first value (the last
@@ -61,6 +61,11 @@ pub(crate) fn decode_to_value(r: &mut dyn Read, max: u64, hint: usize) -> Result
             }
         }
         if got < cap {
+            // Far shorter than announced (a false trailer or index): do not keep the
+            // unused capacity alive with the value; the copy is of what was decoded.
+            if cap - got > (64 << 10).max(cap / 8) {
+                return Ok(Value::bytes(&buf[..got]));
+            }
             v.truncate_blob(got);
             return Ok(v);
         }
