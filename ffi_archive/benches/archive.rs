@@ -9,9 +9,15 @@
 //! of text and binary; xz uses the first 16 MB of it.
 //! Extraction: 10,000 files of 64..2048 bytes in 100 directories, archived by GNU tar.
 //!
-//! `RT_BENCH_ONLY=gzip` (comma-separated, of `gzip`, `xz`, `tar`) runs only those sections.
+//! zip (section `zip`): the 64 MB input as one entry, deflate level 6, written by
+//! rt_zip_create + rt_zip_add_file + rt_zip_close, by the `zip` crate (9.x, the same
+//! deflate backend) directly, and by Info-ZIP `zip -6`; extracted (the archive Info-ZIP
+//! wrote) by rt_zip_open + rt_zip_extract, `ZipArchive::extract` and Info-ZIP `unzip`;
+//! and the 10,000 small files zipped by Info-ZIP, extracted the same three ways.
+//!
+//! `RT_BENCH_ONLY=gzip` (comma-separated, of `gzip`, `xz`, `tar`, `zip`) runs only those sections.
 
-use ffi_archive::{gzip, tar as rtar, xz};
+use ffi_archive::{gzip, tar as rtar, xz, zip as rzip};
 use ffi_sdk::abi::RtValue;
 use ffi_sdk::bench::{self, sh};
 use ffi_sdk::Value;
@@ -184,10 +190,17 @@ fn main() {
         black_box((xv, xdv));
     }
 
-    if wanted("tar") {
-        // Extract 10k small files.
-        let tree = dir.path().join("tree");
-        let mut total = 0usize;
+    let k = std::cell::Cell::new(0);
+    let fresh = || {
+        k.set(k.get() + 1);
+        let p = dir.path().join(format!("x{}", k.get()));
+        std::fs::create_dir_all(&p).unwrap();
+        p
+    };
+    // 10k small files, for the tar and zip extraction rows.
+    let tree = dir.path().join("tree");
+    let mut total = 0usize;
+    if wanted("tar") || wanted("zip") {
         for i in 0..100 {
             let d = tree.join(format!("dir{i:03}"));
             std::fs::create_dir_all(&d).unwrap();
@@ -197,15 +210,12 @@ fn main() {
                 std::fs::write(d.join(format!("file{j:03}.txt")), &data[(i * 100 + j) * 37..][..len]).unwrap();
             }
         }
+    }
+
+    if wanted("tar") {
+        // Extract 10k small files.
         let ar = dir.path().join("small.tar");
         sh(&format!("tar -cf {} -C {} .", s(&ar), s(&tree)));
-        let k = std::cell::Cell::new(0);
-        let fresh = || {
-            k.set(k.get() + 1);
-            let p = dir.path().join(format!("x{}", k.get()));
-            std::fs::create_dir_all(&p).unwrap();
-            p
-        };
         let r = bench::race(
             runs,
             1,
@@ -237,5 +247,93 @@ fn main() {
             10_000.0 / w.as_secs_f64()
         );
     }
+
+    if wanted("zip") {
+        zip_section(&dir, &input, n, &tree, total, &fresh, runs);
+    }
     black_box(v);
+}
+
+fn zip_section(dir: &tempfile::TempDir, input: &Path, n: usize, tree: &Path, total: usize, fresh: &dyn Fn() -> std::path::PathBuf, runs: usize) {
+    let t = |p: &Path| Value::text(&s(p)).raw();
+    let ok = |v: RtValue| {
+        let v = Value::from_raw(v);
+        assert!(v.error().is_none(), "{:?}", v.error());
+        v
+    };
+    // Compress: one 64 MB entry, deflate 6.
+    let ours = dir.path().join("ours.zip");
+    let direct = dir.path().join("direct.zip");
+    let info = dir.path().join("info.zip");
+    let lvl6 = opts(&[("level", Value::int(6))]);
+    let r = bench::race(
+        runs,
+        1,
+        &mut [
+            &mut || {
+                let w = ok(rzip::rt_zip_create(t(&ours), lvl6));
+                ok(rzip::rt_zip_add_file(w.raw(), Value::text("input").raw(), t(input)));
+                ok(rzip::rt_zip_close(w.raw()));
+            },
+            &mut || {
+                let mut w = zip::ZipWriter::new(std::fs::File::create(&direct).unwrap());
+                let o = zip::write::SimpleFileOptions::default()
+                    .compression_method(zip::CompressionMethod::Deflated)
+                    .compression_level(Some(6));
+                w.start_file("input", o).unwrap();
+                std::io::copy(&mut std::fs::File::open(input).unwrap(), &mut w).unwrap();
+                w.finish().unwrap();
+            },
+            // Info-ZIP updates an existing archive: start from none each time.
+            &mut || sh(&format!("rm -f {0} && zip -6 -q -j {0} {1}", s(&info), s(input))),
+        ],
+    );
+    let len = |p: &Path| std::fs::metadata(p).unwrap().len() as f64 / n as f64;
+    row("zip -6 compress, 1 entry", r[0], r[1], r[2], "Info-ZIP zip -6", n, &format!("ratio: ours {:.4}, crate {:.4}, Info-ZIP {:.4}", len(&ours), len(&direct), len(&info)));
+    // Extract the archive Info-ZIP wrote.
+    let r = bench::race(
+        runs,
+        1,
+        &mut [
+            &mut || {
+                let z = ok(rzip::rt_zip_open(t(&info)));
+                ok(rzip::rt_zip_extract(z.raw(), t(&fresh()), ffi_sdk::abi::NIL));
+                ok(rzip::rt_zip_close(z.raw()));
+            },
+            &mut || {
+                zip::ZipArchive::new(std::fs::File::open(&info).unwrap()).unwrap().extract(fresh()).unwrap();
+            },
+            &mut || sh(&format!("unzip -q -o {} -d {}", s(&info), s(&fresh()))),
+        ],
+    );
+    row("unzip, 1 entry", r[0], r[1], r[2], "Info-ZIP unzip", n, "");
+    // Extract 10k small files zipped by Info-ZIP.
+    let small = dir.path().join("small.zip");
+    sh(&format!("cd {} && zip -6 -q -r {} .", s(tree), s(&small)));
+    let r = bench::race(
+        runs,
+        1,
+        &mut [
+            &mut || {
+                let z = ok(rzip::rt_zip_open(t(&small)));
+                ok(rzip::rt_zip_extract(z.raw(), t(&fresh()), ffi_sdk::abi::NIL));
+                ok(rzip::rt_zip_close(z.raw()));
+            },
+            &mut || {
+                zip::ZipArchive::new(std::fs::File::open(&small).unwrap()).unwrap().extract(fresh()).unwrap();
+            },
+            &mut || sh(&format!("unzip -q -o {} -d {}", s(&small), s(&fresh()))),
+        ],
+    );
+    let (w, d, tl) = (r[0], r[1], r[2]);
+    println!(
+        "| unzip 10k small files ({} KB) | {:.0} ms | {:.0} ms (ZipArchive::extract) | {:.0} ms (Info-ZIP unzip) | {:.2}x | {:.3} | files/s ours {:.0} |",
+        total / 1000,
+        w.as_secs_f64() * 1e3,
+        d.as_secs_f64() * 1e3,
+        tl.as_secs_f64() * 1e3,
+        tl.as_secs_f64() / w.as_secs_f64(),
+        d.as_secs_f64() / w.as_secs_f64(),
+        10_000.0 / w.as_secs_f64()
+    );
 }

@@ -5,6 +5,10 @@
 //! their magic bytes). Writing produces GNU-format archives (long names as
 //! GNU long-name records), readable by GNU tar, bsdtar and Python's tarfile.
 
+// The handle API (Simple's create/add/close, open/list/extract shape) and the .tar.gz helpers.
+#[path = "tar_handle.rs"]
+pub mod handle;
+
 use crate::safety::{member_components, Content, ExError, Extractor};
 use crate::{Compression, SrcState, Tracked};
 use ffi_sdk::beneath::{self, Follow};
@@ -20,16 +24,21 @@ use std::path::{Path, PathBuf};
 use std::rc::Rc;
 
 /// An archive being read: the decoded stream and what happened to the file under it.
-struct Source {
-    reader: Box<dyn Read>,
+pub(crate) struct Source {
+    pub(crate) reader: Box<dyn Read>,
     state: Rc<RefCell<SrcState>>,
-    path: String,
+    pub(crate) path: String,
 }
 
 fn open_source(func: &'static str, path: &str, compression: Option<Compression>, memlimit: u64) -> RtResult<Source> {
     let f = crate::open_input(func, path, "archive path is a directory")?;
+    source_from(func, Box::new(f), path, compression, memlimit)
+}
+
+/// The decoded stream of an archive read from `r` (`path` for messages); compression detected when None.
+pub(crate) fn source_from(func: &'static str, r: Box<dyn Read>, path: &str, compression: Option<Compression>, memlimit: u64) -> RtResult<Source> {
     let state = Rc::new(RefCell::new(SrcState::default()));
-    let mut br = BufReader::with_capacity(crate::BUF, Tracked { inner: f, state: state.clone() });
+    let mut br = BufReader::with_capacity(crate::BUF, Tracked { inner: r, state: state.clone() });
     let kind = match compression {
         Some(c) => c,
         None => {
@@ -46,8 +55,14 @@ fn open_source(func: &'static str, path: &str, compression: Option<Compression>,
 }
 
 impl Source {
+    /// The decoded stream, and a Source without one that still maps errors (it shares the file's state).
+    pub(crate) fn split(self) -> (Box<dyn Read>, Source) {
+        let Source { reader, state, path } = self;
+        (reader, Source { reader: Box::new(io::empty()), state, path })
+    }
+
     /// Maps an error of the archive stream: the file's own I/O error, or corrupt data (Parse).
-    fn error(&self, func: &'static str, e: &io::Error, entry: Option<&str>) -> Error {
+    pub(crate) fn error(&self, func: &'static str, e: &io::Error, entry: Option<&str>) -> Error {
         let st = self.state.borrow();
         let err = if let Some(ioe) = st.io_error() {
             Error::io(func, &self.path, &ioe)
@@ -87,19 +102,19 @@ fn pax_u64(m: &HashMap<String, Vec<u8>>, k: &str) -> Option<u64> {
 }
 
 /// What one entry is, after long names, PAX records and sparse formats are applied.
-struct Member {
-    name: Vec<u8>,
-    kind: &'static str,
-    size: u64,
+pub(crate) struct Member {
+    pub(crate) name: Vec<u8>,
+    pub(crate) kind: &'static str,
+    pub(crate) size: u64,
     mode: u32,
     mtime: Option<u64>,
     link: Option<Vec<u8>>,
-    content: Content,
+    pub(crate) content: Content,
     /// Set for formats this crate cannot extract (e.g. PAX sparse 0.x).
-    unsupported: Option<&'static str>,
+    pub(crate) unsupported: Option<&'static str>,
 }
 
-fn member<R: Read>(e: &mut ::tar::Entry<'_, R>) -> io::Result<Member> {
+pub(crate) fn member<R: Read>(e: &mut ::tar::Entry<'_, R>) -> io::Result<Member> {
     let pax = pax_map(e);
     let h = e.header();
     let et = h.entry_type();
@@ -153,11 +168,28 @@ fn limits_opts(opts: &Opts) -> RtResult<(u64, u64)> {
     Ok((max_entries, max_size))
 }
 
-fn memlimit_opt(opts: &Opts) -> RtResult<u64> {
-    Ok(opts.int_in("memlimit", 1 << 20, i64::MAX)?.map(|v| v as u64).unwrap_or(crate::xz::DEFAULT_MEMLIMIT))
+fn memlimit_opt(opts: &Opts) -> RtResult<Option<u64>> {
+    Ok(opts.int_in("memlimit", 1 << 20, i64::MAX)?.map(|v| v as u64))
 }
 
-/// Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read).
+/// The archive argument of list / extract: a path (text; fs.read checked now) or a TarReader handle
+/// (checked when it was opened). `compression` / `memlimit` given here override the handle's.
+pub(crate) fn archive_source(
+    func: &'static str,
+    idx: usize,
+    archive: Value,
+    compression: Option<Compression>,
+    memlimit: Option<u64>,
+) -> RtResult<Source> {
+    if let Some(p) = archive.as_text() {
+        return open_source(func, p, compression, memlimit.unwrap_or(crate::xz::DEFAULT_MEMLIMIT));
+    }
+    let r = handle::reader_arg(func, idx, archive)?;
+    source_from(func, Box::new(r.stream()), &r.path, compression.or(r.compression), memlimit.unwrap_or(r.memlimit))
+}
+
+/// Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path
+/// or a TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form).
 ///
 /// Returns an array of dicts {name, type, size, mode, mtime, link}: type is "file", "dir",
 /// "symlink", "hardlink", "char", "block", "fifo" or "other"; size is the file's real size
@@ -166,12 +198,12 @@ fn memlimit_opt(opts: &Opts) -> RtResult<u64> {
 /// ("auto", "none", "gzip", "xz"), `memlimit` (xz decoder memory, default 1 GiB).
 /// Corrupt or truncated archives are Error Parse.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<dict>")]
-pub fn rt_tar_list(archive: &str, opts: Opts) -> RtResult<Value> {
+pub fn rt_tar_list(archive: Value, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_entries", "compression", "memlimit"])?;
     let (max_entries, _) = limits_opts(&opts)?;
     let comp = Compression::from_opt(FN, opts.text("compression")?)?;
-    let Source { reader, state, path } = open_source(FN, archive, comp, memlimit_opt(&opts)?)?;
-    let errs = Source { reader: Box::new(io::empty()), state, path };
+    let (reader, errs) = archive_source(FN, 0, archive, comp, memlimit_opt(&opts)?)?.split();
+    let archive = errs.path.clone();
     let mut ar = ::tar::Archive::new(reader);
     let out = Value::array(0);
     let entries = ar.entries().map_err(|e| errs.error(FN, &e, None))?;
@@ -203,7 +235,8 @@ pub fn rt_tar_list(archive: &str, opts: Opts) -> RtResult<Value> {
     Ok(out)
 }
 
-/// Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely.
+/// Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely. `archive` is a path or a
+/// TarReader handle (rt_tar_open; Simple's `rt_tar_extract(handle, output_dir)` form).
 ///
 /// Checks fs.read on the archive and fs.write on the target and on every entry's real
 /// destination. The target is opened once; every entry is created relative to it through
@@ -217,17 +250,25 @@ pub fn rt_tar_list(archive: &str, opts: Opts) -> RtResult<Value> {
 /// if missing. Returns {entries, bytes}. Corrupt archives are Error Parse; entries extracted
 /// before a failure stay, a half-written file is removed.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
-pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<Value> {
+pub fn rt_tar_extract(archive: Value, target_dir: &str, opts: Opts) -> RtResult<Value> {
+    extract(FN, archive, target_dir, &opts, None)
+}
+
+/// The body of rt_tar_extract (and rt_targz_extract, which forces gzip).
+pub(crate) fn extract(func: &'static str, archive: Value, target_dir: &str, opts: &Opts, force: Option<Compression>) -> RtResult<Value> {
     opts.only(&["max_size", "max_entries", "overwrite", "preserve_mtime", "compression", "memlimit"])?;
-    let (max_entries, max_size) = limits_opts(&opts)?;
+    let (max_entries, max_size) = limits_opts(opts)?;
     let overwrite = opts.bool("overwrite")?.unwrap_or(true);
     let keep_mtime = opts.bool("preserve_mtime")?.unwrap_or(true);
-    let comp = Compression::from_opt(FN, opts.text("compression")?)?;
-    let memlimit = memlimit_opt(&opts)?;
+    let comp = match force {
+        Some(c) => Some(c),
+        None => Compression::from_opt(func, opts.text("compression")?)?,
+    };
+    let memlimit = memlimit_opt(opts)?;
     // Checked before the archive is opened; created (if missing) after.
-    let target = beneath::resolve(FN, "fs.write", target_dir, Follow::Yes)?;
-    let src = open_source(FN, archive, comp, memlimit)?;
-    let mut x = Extractor::open(FN, target_dir, target)?;
+    let target = beneath::resolve(func, "fs.write", target_dir, Follow::Yes)?;
+    let src = archive_source(func, 0, archive, comp, memlimit)?;
+    let mut x = Extractor::open(func, target_dir, target)?;
     x.max_entries = max_entries;
     x.max_size = max_size;
     x.overwrite = overwrite;
@@ -235,16 +276,16 @@ pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<V
     let Source { reader, state, path } = src;
     let source_for_errors = Source { reader: Box::new(io::empty()), state, path };
     let mut ar = ::tar::Archive::new(reader);
-    let entries = ar.entries().map_err(|e| source_for_errors.error(FN, &e, None))?;
+    let entries = ar.entries().map_err(|e| source_for_errors.error(func, &e, None))?;
     let mut last_name = String::new();
     for e in entries {
         // Between entries: the thread's deadline / cancel token (docs/DEADLINES.md).
-        ffi_sdk::deadline::check(FN)?;
+        ffi_sdk::deadline::check(func)?;
         let mut e = e.map_err(|e| {
             let after = if last_name.is_empty() { None } else { Some(last_name.as_str()) };
-            source_for_errors.error(FN, &e, after)
+            source_for_errors.error(func, &e, after)
         })?;
-        let m = member(&mut e).map_err(|err| source_for_errors.error(FN, &err, None))?;
+        let m = member(&mut e).map_err(|err| source_for_errors.error(func, &err, None))?;
         let name = String::from_utf8_lossy(&m.name).to_string();
         last_name = name.clone();
         if m.kind == "pax_global" {
@@ -275,7 +316,7 @@ pub fn rt_tar_extract(archive: &str, target_dir: &str, opts: Opts) -> RtResult<V
         match r {
             Ok(()) => {}
             Err(ExError::Rt(err)) => return Err(err),
-            Err(ExError::Read(err)) => return Err(source_for_errors.error(FN, &err, Some(&name))),
+            Err(ExError::Read(err)) => return Err(source_for_errors.error(func, &err, Some(&name))),
         }
     }
     x.finish()?;
@@ -603,7 +644,7 @@ fn list_name(func: &'static str, s: &str) -> RtResult<Vec<u8>> {
 }
 
 /// The tar output: plain, gzip or xz over a buffered file.
-fn out_writer(func: &'static str, f: File, c: Compression, level: Option<i64>) -> RtResult<Box<dyn crate::FinishWrite>> {
+pub(crate) fn out_writer(func: &'static str, f: File, c: Compression, level: Option<i64>) -> RtResult<Box<dyn crate::FinishWrite + Send>> {
     let w = io::BufWriter::with_capacity(crate::BUF, f);
     Ok(match c {
         Compression::None => Box::new(crate::PlainOut(w)),
@@ -619,9 +660,9 @@ fn out_writer(func: &'static str, f: File, c: Compression, level: Option<i64>) -
 }
 
 /// Exactly `size` bytes of `r`, or an error if the file changed size while being read.
-struct Exact<R> {
-    r: R,
-    left: u64,
+pub(crate) struct Exact<R> {
+    pub(crate) r: R,
+    pub(crate) left: u64,
 }
 
 impl<R: Read> Read for Exact<R> {
@@ -652,8 +693,16 @@ impl<R: Read> Read for Exact<R> {
 /// directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
 /// The archive is written under a temporary name and renamed into place; `output` is
 /// resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
-#[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
-pub fn rt_tar_create(output: &str, sources: Value, opts: Opts) -> RtResult<Value> {
+///
+/// `sources` nil (Simple's `rt_tar_create(path) -> i64`): returns a TarWriter handle instead; add
+/// entries with rt_tar_add_data / rt_tar_add_file and finish with rt_tar_close, which renames the
+/// archive into place (a writer never closed leaves nothing). Options then: `compression`, `level`,
+/// `mtime` (of entries added from data; default now).
+#[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "any")]
+pub fn rt_tar_create(output: &str, sources: Option<Value>, opts: Opts) -> RtResult<Value> {
+    let Some(sources) = sources else {
+        return handle::writer(FN, output, &opts);
+    };
     opts.only(&["compression", "level", "deterministic", "mtime", "follow_symlinks", "base"])?;
     let comp = Compression::from_opt(FN, opts.text("compression")?)?.unwrap_or_else(|| Compression::from_name(output));
     let level = opts.int_in("level", 0, 9)?;

@@ -10,6 +10,8 @@
 //! State: every module, function context and signature is a handle (closing a module frees
 //! its JIT memory); nothing is kept outside handles.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod builder;
 pub mod convert;
 pub mod module;

@@ -326,11 +326,16 @@ extern "C" {
 /// Address of an importable host symbol: a loaded rt library's function, else the process's.
 pub(crate) fn lookup_host(name: &str) -> Option<usize> {
     let mut arity = 0u32;
+    // SAFETY: core's bootstrap `rt_registry_lookup(const uint8_t *, size_t, uint32_t *)`,
+    // declared above with that prototype: the name goes as pointer and length of a live
+    // `&str` (no NUL needed) and `arity` is a writable u32 on this stack.
     let p = unsafe { rt_registry_lookup(name.as_ptr(), name.len(), &mut arity) };
     if !p.is_null() {
         return Some(p as usize);
     }
     let c = std::ffi::CString::new(name).ok()?;
+    // SAFETY: RTLD_DEFAULT is a valid pseudo-handle and `c` a NUL-terminated CString alive
+    // for the call; only the address is taken, nothing is called here.
     let p = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c.as_ptr()) };
     (!p.is_null()).then_some(p as usize)
 }
@@ -797,16 +802,21 @@ fn write_atomic(t: &beneath::Target, bytes: &[u8]) -> RtResult<()> {
     let (dir, name) = t.split().map_err(|e| t.err(&e))?;
     let tmp = std::ffi::CString::new(format!(".{}.{}.tmp", name.to_string_lossy(), std::process::id()))
         .map_err(|_| Error::internal("rt_cranelift_emit_object", "temp name"))?;
+    // SAFETY: `tmp` is a NUL-terminated CString alive for the call and `dir` an OwnedFd
+    // open until the end of this function; the result is checked below.
     let fd = unsafe {
         libc::openat(dir.as_raw_fd(), tmp.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644)
     };
     if fd < 0 {
         return Err(t.err(&std::io::Error::last_os_error()));
     }
+    // SAFETY: `fd >= 0` was just returned by openat, so it is open and owned by nobody
+    // else: the File becomes its one owner.
     let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
     let r = f.write_all(bytes).and_then(|_| f.flush());
     drop(f);
     let r = r.and_then(|_| {
+        // SAFETY: `tmp` and `name` are NUL-terminated CStrings alive for the call; `dir` is open.
         if unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), name.as_ptr()) } != 0 {
             Err(std::io::Error::last_os_error())
         } else {
@@ -814,6 +824,7 @@ fn write_atomic(t: &beneath::Target, bytes: &[u8]) -> RtResult<()> {
         }
     });
     if let Err(e) = r {
+        // SAFETY: `tmp` is a live NUL-terminated CString and `dir` is open; best-effort cleanup.
         unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
         return Err(t.err(&e));
     }

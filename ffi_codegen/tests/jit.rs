@@ -88,6 +88,8 @@ block0(v0: i32, v1: i8):
     assert_eq!((p.at(0).as_int(), p.at(1).as_int()), (Some(-7), Some(-1)));
     // Direct address: callable as a C function pointer.
     let a = ok(rt_cranelift_function_address(m.raw(), text("fib"))).as_int().unwrap();
+    // SAFETY: `fib` is CLIF `(i64) -> i64` in the host's default call convention, so the
+    // address is that C function; `m` is open (closed only after the last call of `f`).
     let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(a as usize) };
     assert_eq!(f(25), 75025);
     close(m.raw());
@@ -107,6 +109,8 @@ block0:
 }";
     ok(rt_cranelift_compile_fn(m.raw(), text(src)));
     let addr = ok(rt_cranelift_function_address(m.raw(), text("t"))).as_int().unwrap();
+    // SAFETY: `t` is CLIF `() -> i64` in the default call convention (the RtValue it returns
+    // read as u64); `m` stays open while `f` is called.
     let f: extern "C" fn() -> u64 = unsafe { std::mem::transmute(addr as usize) };
     let v = Value::from_raw(f());
     assert_eq!(v.as_text(), Some(target_lexicon::Triple::host().to_string().as_str()));
@@ -240,6 +244,8 @@ fn builder_matches_runtests() {
     assert_eq!(ok(rt_cranelift_define_function(m.raw(), fid.raw(), c)).as_bool(), Some(true));
     assert_eq!(ok(run(m, "fib", &[Value::int(20)])).as_int(), Some(6765));
     let p = ok(rt_cranelift_get_function_ptr(m.raw(), text("fib"))).as_int().unwrap();
+    // SAFETY: the built `fib` has signature `(i64) -> i64` in the default call convention;
+    // `m` stays open for the call below.
     let f: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(p as usize) };
     assert_eq!(f(15), 610);
 

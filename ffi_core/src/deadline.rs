@@ -33,12 +33,15 @@ const SLOTS: usize = 1 << 16;
 /// Microseconds of CLOCK_MONOTONIC.
 pub fn mono_us() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec on this stack; CLOCK_MONOTONIC always
+    // exists on Linux, so the call cannot fail and fills `ts`.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 fn unix_us() -> i64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid, writable timespec on this stack; CLOCK_REALTIME always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
     ts.tv_sec * 1_000_000 + ts.tv_nsec / 1000
 }
@@ -68,12 +71,17 @@ fn table() -> *mut Slot {
         return t;
     }
     let size = SLOTS * std::mem::size_of::<Slot>();
+    // SAFETY: an anonymous private mapping with no address hint and no fd: no existing
+    // memory is affected. The result is checked against MAP_FAILED before use.
     let p = unsafe {
         libc::mmap(std::ptr::null_mut(), size, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
     };
     assert!(p != libc::MAP_FAILED, "rt_cancel_new: mmap of the token table failed");
     let p = p as *mut Slot;
     for i in 0..SLOTS {
+        // SAFETY: `p` is the fresh mapping of `SLOTS` Slots (page-aligned, so aligned for
+        // Slot; zero-filled, which is a valid `Slot` of atomics) and `i < SLOTS`. It is not
+        // published in TABLE yet, and FREE's lock is held, so nothing else touches it.
         unsafe { (*p.add(i)).efd.store(-1, Ordering::Relaxed) };
     }
     TABLE.store(p, Ordering::Release);
@@ -81,6 +89,9 @@ fn table() -> *mut Slot {
 }
 
 fn slot(idx: u32) -> &'static Slot {
+    // SAFETY: `table()` is the initialised, never-unmapped table of `SLOTS` slots, and
+    // every caller passes an index handed out by FREE (`< SLOTS`); a Slot is only atomics,
+    // so a shared `'static` reference to it is fine from any thread.
     unsafe { &*table().add(idx as usize) }
 }
 
@@ -110,6 +121,7 @@ impl Token {
         drop(f);
         let s = slot(idx);
         if s.efd.load(Ordering::Relaxed) < 0 {
+            // SAFETY: eventfd takes no pointers; the result is checked for failure below.
             let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
             if fd < 0 {
                 let e = std::io::Error::last_os_error();
@@ -120,6 +132,8 @@ impl Token {
         } else {
             // Drain a stale trigger of an earlier generation.
             let mut buf = 0u64;
+            // SAFETY: reads at most 8 bytes into the u64 `buf` on this stack from the slot's own
+            // eventfd, which is never closed; the fd is non-blocking, so an empty counter is EAGAIN.
             unsafe { libc::read(s.efd.load(Ordering::Relaxed), &mut buf as *mut u64 as *mut libc::c_void, 8) };
         }
         let gen = s.state.load(Ordering::Acquire) >> 1;
@@ -154,6 +168,9 @@ fn trigger_id(id: u64) -> i32 {
     if t.is_null() || idx >= SLOTS {
         return 0;
     }
+    // SAFETY: `t` is the published table (non-NULL, `SLOTS` slots, never unmapped) and
+    // `idx < SLOTS` was checked above; Slot holds only atomics, so a shared reference is
+    // sound even from a signal handler.
     let s = unsafe { &*t.add(idx) };
     let live = gen << 1;
     match s.state.compare_exchange(live, live | 1, Ordering::AcqRel, Ordering::Acquire) {
@@ -161,6 +178,8 @@ fn trigger_id(id: u64) -> i32 {
             let one: u64 = 1;
             let fd = s.efd.load(Ordering::Acquire);
             if fd >= 0 {
+                // SAFETY: writes the 8 bytes of `one` (on this stack) to the slot's eventfd, which is
+                // never closed once created; write(2) is async-signal-safe.
                 unsafe { libc::write(fd, &one as *const u64 as *const libc::c_void, 8) };
             }
             1

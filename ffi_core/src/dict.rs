@@ -18,6 +18,9 @@ const LINEAR_MAX: usize = 8;
 #[inline]
 fn blob_of(v: RtValue) -> Option<(u32, &'static [u8])> {
     let val = Value::from_raw(v);
+    // SAFETY: keys and dicts reach here as values made by this runtime or immediates
+    // (the C boundary's contract, CONTRACT §2-3, or words read out of a live dict),
+    // which is `heap_kind`'s precondition.
     match unsafe { abi::heap_kind(v) } {
         abi::HK_STRING => val.as_text().map(|s| (abi::HK_STRING, s.as_bytes())),
         abi::HK_BYTES => val.as_bytes().map(|b| (abi::HK_BYTES, b)),
@@ -29,6 +32,7 @@ fn blob_of(v: RtValue) -> Option<(u32, &'static [u8])> {
 #[inline]
 fn scalar_of(v: RtValue) -> (u32, u64) {
     let val = Value::from_raw(v);
+    // SAFETY: as in `blob_of`: `v` is a runtime value or an immediate.
     match unsafe { abi::heap_kind(v) } {
         abi::HK_INT => (1, val.as_int().unwrap_or(0) as u64),
         abi::HK_FLOAT => (2, val.as_float().unwrap_or(0.0).to_bits()),
@@ -90,7 +94,11 @@ fn key_eq_heap(a: RtValue, b: RtValue) -> bool {
 
 /// The dict object of `v`, if it is one (no error value is made).
 fn as_dict(v: RtValue) -> Option<*mut DictObj> {
+    // SAFETY: `v` is a runtime value or an immediate (C boundary contract), the
+    // precondition of `heap_kind`.
     if unsafe { abi::heap_kind(v) } == abi::HK_DICT {
+        // SAFETY: same precondition; kind HK_DICT means the header starts a `DictObj`
+        // (`rt_dict_new` is its only constructor, `#[repr(C)]` with the Header first).
         Some(unsafe { abi::heap_ptr(v) } as *mut DictObj)
     } else {
         None
@@ -169,6 +177,7 @@ pub unsafe extern "C" fn rt__dict_get_str(dict: RtValue, k: *const u8, n: usize)
 #[no_mangle]
 pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
     let v = rt_dict_new();
+    // SAFETY: `v` was just returned by `rt_dict_new`: a dict or an Error value.
     if cap == 0 || unsafe { abi::heap_kind(v) } != abi::HK_DICT {
         return v;
     }
@@ -179,6 +188,9 @@ pub extern "C" fn rt__dict_new_cap(cap: usize) -> RtValue {
     if e.is_null() {
         return oom("rt_dict_new", cap * 16);
     }
+    // SAFETY: `v` is the dict `rt_dict_new` just made (kind checked above): no other
+    // thread can see it yet, so its fields are written without the lock. `e` is a fresh,
+    // zeroed, scanned block of `cap` (key, value) pairs, matching the `cap` stored.
     unsafe {
         let d = abi::heap_ptr(v) as *mut DictObj;
         (*d).entries = e;
@@ -310,6 +322,11 @@ pub fn rt_dict_set(dict: RtValue, key: RtValue, value: RtValue) -> RtValue {
         Ok(d) => d,
         Err(e) => return e,
     };
+    // SAFETY: `d` is the live DictObj of `dict` (kind-checked by `dict_ptr`; the caller
+    // holds `dict`). Every field is read and written under its header lock, so `len <=
+    // cap`, `entries` holds `cap` pairs and `index` (when non-NULL) has `index_cap` (a
+    // power of two, at least twice `len`) slots: all `add` offsets below stay in bounds.
+    // A grown entries block is a scanned collector block filled before it is published.
     unsafe {
         let _g = lock(d as *mut Header);
         if let Some(i) = find(d, key) {
@@ -362,6 +379,8 @@ pub fn rt_dict_get(dict: RtValue, key: RtValue) -> RtValue {
         Ok(d) => d,
         Err(e) => return e,
     };
+    // SAFETY: `d` is the live DictObj of `dict` (checked by `dict_ptr`), read under its
+    // lock; `find` returns an index below `len`, so the entry read is in bounds.
     unsafe {
         let _g = lock(d as *mut Header);
         match find(d, key) {
@@ -375,6 +394,7 @@ pub fn rt_dict_get(dict: RtValue, key: RtValue) -> RtValue {
 #[rt_host(tier = "verified")]
 pub fn rt_dict_has(dict: RtValue, key: RtValue) -> bool {
     match as_dict(dict) {
+        // SAFETY: `d` is the live DictObj of `dict` (kind-checked by `as_dict`), searched under its lock.
         Some(d) => unsafe {
             let _g = lock(d as *mut Header);
             find(d, key).is_some()
@@ -390,6 +410,10 @@ pub fn rt_dict_remove(dict: RtValue, key: RtValue) -> RtValue {
         Ok(d) => d,
         Err(e) => return e,
     };
+    // SAFETY: `d` is the live DictObj of `dict` (checked by `dict_ptr`), changed only under
+    // its lock. `i < len` (from `find`), so the shifted range `2i+2 .. 2len` and the
+    // cleared last pair are inside the `cap >= len` pairs of `entries`; the cleared words
+    // stop the block from keeping the removed key and value alive.
     unsafe {
         let _g = lock(d as *mut Header);
         let Some(i) = find(d, key) else { return abi::NIL };
@@ -417,6 +441,7 @@ pub fn rt_dict_remove(dict: RtValue, key: RtValue) -> RtValue {
 #[rt_host(tier = "verified")]
 pub fn rt_dict_len(dict: RtValue) -> usize {
     match as_dict(dict) {
+        // SAFETY: `d` is the live DictObj of `dict` (checked by `as_dict`); `len` read under its lock.
         Some(d) => unsafe {
             let _g = lock(d as *mut Header);
             (*d).len
@@ -443,12 +468,15 @@ unsafe fn entry_at(func: &str, dict: RtValue, i: usize, off: usize) -> RtValue {
 /// Key number `i` in insertion order; Error OutOfRange past the end.
 #[rt_host(tier = "verified")]
 pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue {
+    // SAFETY: `entry_at` checks the kind of `dict` itself and reads entry `i` only below
+    // `len`, under the lock; `dict` is a runtime value by the C boundary's contract.
     unsafe { entry_at("rt_dict_key_at", dict, i, 0) }
 }
 
 /// Value number `i` in insertion order; Error OutOfRange past the end.
 #[rt_host(tier = "verified")]
 pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue {
+    // SAFETY: as for `rt_dict_key_at`.
     unsafe { entry_at("rt_dict_value_at", dict, i, 1) }
 }
 

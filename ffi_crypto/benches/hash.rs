@@ -5,6 +5,14 @@
 //!   reading the file from the page cache) vs the wrapper on the bytes in memory.
 //!   Also `openssl dgst` with SHA-NI masked (OPENSSL_ia32cap), for machines without it.
 //! - XXH3 / XXH64 on a 100 KB buffer hashed repeatedly, as `xxhsum -b` does.
+//! - SHA-512 on the same file: `openssl dgst -sha512` vs the wrapper (ring), ring and sha2 direct.
+//! - BLAKE3 on the same file: `b3sum` (the BLAKE3 team's tool, same `blake3` crate; found in PATH
+//!   or at `$B3SUM`; install with `cargo install b3sum --root DIR`) with one thread
+//!   (`--num-threads 1`, like the wrapper) and with its default thread pool, vs the wrapper and
+//!   `blake3::hash` direct. Skipped with a note when b3sum is missing.
+//!
+//! `RT_BENCH_ONLY=sha512,blake3` (comma-separated, of `sha256`, `sha1`, `xxh`, `sha512`,
+//! `blake3`) runs only those sections.
 //!
 //! Each figure is the best of several rounds; in each round every contender runs once
 //! (round robin), so load bursts on the shared machine hit them alike.
@@ -40,6 +48,21 @@ fn xxhsum_rate(id: &str) -> f64 {
         * 1.048_576 // xxhsum's MB is 2^20 bytes
 }
 
+/// Whether section `name` runs: all of them unless `RT_BENCH_ONLY` lists some.
+fn wanted(name: &str) -> bool {
+    match std::env::var("RT_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only.split(',').any(|s| s.trim() == name),
+        _ => true,
+    }
+}
+
+/// The b3sum to run: `$B3SUM`, else `b3sum` when it runs from PATH.
+fn b3sum() -> Option<String> {
+    let cand = std::env::var("B3SUM").unwrap_or_else(|_| "b3sum".to_string());
+    let ok = Command::new(&cand).arg("--version").output().map(|o| o.status.success()).unwrap_or(false);
+    ok.then_some(cand)
+}
+
 fn row(op: &str, wrapper: f64, direct: f64, tool: f64, tool_name: &str) {
     println!(
         "| {op} | {wrapper:.0} | {direct:.0} | {tool:.0} ({tool_name}) | {:.2} | {:.3} |",
@@ -73,47 +96,111 @@ fn main() {
     let target = Duration::from_millis(10);
     let masked = ":~0x20000000"; // OPENSSL_ia32cap: clear the SHA extension bit
     // SHA-256: wrapper, ring, sha2, openssl, openssl without SHA-NI — round robin.
-    let r = race(
-        n,
-        runs,
-        target,
-        &mut [
-            &mut || {
-                black_box(ffi_crypto::sha::rt_sha256_hash(black_box(raw)));
-            },
-            &mut || {
-                black_box(ring::digest::digest(&ring::digest::SHA256, black_box(&data)));
-            },
-            &mut || {
-                use sha2::Digest;
-                black_box(sha2::Sha256::digest(black_box(&data)));
-            },
-            &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path)),
-            &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path).env("OPENSSL_ia32cap", masked)),
-        ],
-    );
-    row("SHA-256, 256 MB (crate: ring)", r[0], r[1], r[3], "openssl dgst -sha256");
-    println!("| SHA-256, other candidate | | sha2 crate {:.0} | {:.0} (openssl, SHA-NI masked) | | |", r[2], r[4]);
-    let r = race(
-        n,
-        runs,
-        target,
-        &mut [
-            &mut || {
-                black_box(ffi_crypto::sha::rt_sha1_hash(black_box(raw)));
-            },
-            &mut || {
-                black_box(sha::sha1(black_box(&data)));
-            },
-            &mut || {
-                black_box(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, black_box(&data)));
-            },
-            &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path)),
-            &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path).env("OPENSSL_ia32cap", masked)),
-        ],
-    );
-    row("SHA-1, 256 MB (crate: sha1)", r[0], r[1], r[3], "openssl dgst -sha1");
-    println!("| SHA-1, other candidate | | ring (portable Rust) {:.0} | {:.0} (openssl, SHA-NI masked) | | |", r[2], r[4]);
+    if wanted("sha256") {
+        let r = race(
+            n,
+            runs,
+            target,
+            &mut [
+                &mut || {
+                    black_box(ffi_crypto::sha::rt_sha256_hash(black_box(raw)));
+                },
+                &mut || {
+                    black_box(ring::digest::digest(&ring::digest::SHA256, black_box(&data)));
+                },
+                &mut || {
+                    use sha2::Digest;
+                    black_box(sha2::Sha256::digest(black_box(&data)));
+                },
+                &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path)),
+                &mut || tool(Command::new("openssl").args(["dgst", "-sha256"]).arg(&path).env("OPENSSL_ia32cap", masked)),
+            ],
+        );
+        row("SHA-256, 256 MB (crate: ring)", r[0], r[1], r[3], "openssl dgst -sha256");
+        println!("| SHA-256, other candidate | | sha2 crate {:.0} | {:.0} (openssl, SHA-NI masked) | | |", r[2], r[4]);
+    }
+    if wanted("sha1") {
+        let r = race(
+            n,
+            runs,
+            target,
+            &mut [
+                &mut || {
+                    black_box(ffi_crypto::sha::rt_sha1_hash(black_box(raw)));
+                },
+                &mut || {
+                    black_box(sha::sha1(black_box(&data)));
+                },
+                &mut || {
+                    black_box(ring::digest::digest(&ring::digest::SHA1_FOR_LEGACY_USE_ONLY, black_box(&data)));
+                },
+                &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path)),
+                &mut || tool(Command::new("openssl").args(["dgst", "-sha1"]).arg(&path).env("OPENSSL_ia32cap", masked)),
+            ],
+        );
+        row("SHA-1, 256 MB (crate: sha1)", r[0], r[1], r[3], "openssl dgst -sha1");
+        println!("| SHA-1, other candidate | | ring (portable Rust) {:.0} | {:.0} (openssl, SHA-NI masked) | | |", r[2], r[4]);
+    }
+
+    // SHA-512: wrapper (ring), ring, sha2, openssl — round robin on the same 256 MB.
+    if wanted("sha512") {
+        let r = race(
+            n,
+            runs,
+            target,
+            &mut [
+                &mut || {
+                    black_box(ffi_crypto::digest::rt_sha512_hash(black_box(raw)));
+                },
+                &mut || {
+                    black_box(ring::digest::digest(&ring::digest::SHA512, black_box(&data)));
+                },
+                &mut || {
+                    use sha2::Digest;
+                    black_box(sha2::Sha512::digest(black_box(&data)));
+                },
+                &mut || tool(Command::new("openssl").args(["dgst", "-sha512"]).arg(&path)),
+            ],
+        );
+        row("SHA-512, 256 MB (crate: ring)", r[0], r[1], r[3], "openssl dgst -sha512");
+        println!("| SHA-512, other candidate | | sha2 crate {:.0} | | | |", r[2]);
+    }
+
+    // BLAKE3: wrapper (one thread), blake3::hash, b3sum with one thread and with its default pool.
+    if wanted("blake3") {
+        match b3sum() {
+            Some(b3) => {
+                let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+                let r = race(
+                    n,
+                    runs,
+                    target,
+                    &mut [
+                        &mut || {
+                            black_box(ffi_crypto::digest::rt_blake3_hash(black_box(raw)));
+                        },
+                        &mut || {
+                            black_box(blake3::hash(black_box(&data)));
+                        },
+                        &mut || tool(Command::new(&b3).args(["--num-threads", "1"]).arg(&path)),
+                        &mut || tool(Command::new(&b3).arg(&path)),
+                    ],
+                );
+                row("BLAKE3, 256 MB (crate: blake3)", r[0], r[1], r[2], "b3sum --num-threads 1");
+                println!(
+                    "| BLAKE3, b3sum multi-threaded | {:.0} | | {:.0} (b3sum, {threads} threads) | {:.2} | |",
+                    r[0],
+                    r[3],
+                    r[0] / r[3]
+                );
+            }
+            None => println!("| BLAKE3 | b3sum not found: `cargo install b3sum --root DIR`, then B3SUM=DIR/bin/b3sum | | | | |"),
+        }
+    }
+    if !wanted("xxh") {
+        black_box(v);
+        return;
+    }
 
     // xxHash on a 100 KB sample, like xxhsum -b.
     let sample = &data[..100 * 1024];

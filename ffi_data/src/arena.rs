@@ -43,9 +43,6 @@ struct Inner {
     limit: usize,
 }
 
-// The addresses point into `arena`, owned by the same struct.
-unsafe impl Send for Inner {}
-
 /// A region of zeroed byte buffers freed together (handle type `Arena`).
 pub struct Arena {
     inner: Mutex<Inner>,
@@ -121,6 +118,11 @@ pub fn rt_arena_write(arena: Handle<Arena>, id: i64, offset: u64, data: &[u8]) -
     let a = arena.inner.lock();
     let (addr, len) = a.buf(FN, id)?;
     let off = range(FN, len, offset, data.len())?;
+    // SAFETY: `(addr, len)` is a buffer `rt_arena_alloc` carved from `a.arena` (at least
+    // `len` bytes, never moved or freed while the arena lives, and the arena lives as long
+    // as the handle we borrow); `range` checked `off + data.len() <= len`. The arena's lock
+    // is held, so no other call of this library touches the buffer meanwhile, and `data`
+    // (a slice of a collector value) cannot overlap memory of the Rust allocator.
     unsafe { std::ptr::copy_nonoverlapping(data.as_ptr(), (addr as *mut u8).add(off), data.len()) };
     Ok(())
 }
@@ -132,6 +134,9 @@ pub fn rt_arena_read(arena: Handle<Arena>, id: i64, offset: u64, len: u64) -> Rt
     let (addr, size) = a.buf(FN, id)?;
     let n = usize::try_from(len).unwrap_or(usize::MAX);
     let off = range(FN, size, offset, n)?;
+    // SAFETY: as in `rt_arena_write`: `off + n <= size` of a live buffer (zeroed at
+    // allocation, so initialised), read under the arena's lock; the slice is copied into
+    // a new bytes value before the lock is released.
     let bytes = unsafe { std::slice::from_raw_parts((addr as *const u8).add(off), n) };
     Ok(Value::bytes(bytes))
 }

@@ -43,6 +43,9 @@ impl Texts {
         if chunk.is_null() {
             return None;
         }
+        // SAFETY: a non-NULL chunk `c` is a leaked `Box<[AtomicU64]>` of `FIRST << c` slots
+        // (published with Release, read with Acquire, never freed), and `slot_of` gives
+        // `off < FIRST << c`; the slot is an atomic, so a shared access is race-free.
         let w = unsafe { (*chunk.add(off)).load(Ordering::Acquire) };
         (w != 0).then(|| Value::from_raw(w))
     }
@@ -59,6 +62,9 @@ impl Texts {
             chunk = Box::into_raw(b) as *mut AtomicU64;
             self.chunks[c].store(chunk, Ordering::Release);
         }
+        // SAFETY: `chunk` is chunk `c` (just made with `FIRST << c` slots or loaded non-NULL),
+        // leaked for the process lifetime, and `off < FIRST << c` by `slot_of`; a shared
+        // reference to an atomic slot is fine while other threads read it.
         let slot = unsafe { &*chunk.add(off) };
         let w = slot.load(Ordering::Acquire);
         if w != 0 {

@@ -14,6 +14,8 @@
 //! interned texts, constant dict keys) is held as a pinned [`ffi_sdk::Root`];
 //! results are built directly in collector memory.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod arena;
 pub mod collections;
 pub mod intern;

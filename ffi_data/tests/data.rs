@@ -118,6 +118,8 @@ fn regex_bad_inputs() {
     let (c, _) = err(rt_regex_replace(r, text("a"), text("b"), dict(&[("all", Value::FALSE), ("limit", Value::int(2))])));
     assert_eq!(c, Code::InvalidArgument);
     // Closed handles.
+    // SAFETY: `rt_handle_close` is core's `#[rt_fn]` export, declared above with its exact C
+    // signature (RtValue -> RtValue); `r` is a live handle value on this stack.
     ok(unsafe { rt_handle_close(r) });
     for v in [
         rt_regex_is_match(r, text("a")),
@@ -136,6 +138,7 @@ fn regex_cache_gives_independent_handles() {
     let a = re(r"(\d+)-(\d+)");
     let b = re(r"(\d+)-(\d+)");
     assert_ne!(a, b);
+    // SAFETY: core's `rt_handle_close(RtValue) -> RtValue` as declared; `a` is live here.
     ok(unsafe { rt_handle_close(a) });
     assert_eq!(err(rt_regex_is_match(a, text("1-2"))).0, Code::Closed);
     assert_eq!(ok(rt_regex_is_match(b, text("1-2"))).as_bool(), Some(true));
@@ -334,6 +337,9 @@ fn arena_alloc_write_read() {
         ok(rt_arena_alloc(a, int(48)));
     }
     assert_eq!(ok(rt_arena_ptr(a, int(b1))).as_int().unwrap() as usize, p);
+    // SAFETY: `p` is the address of buffer b1 (100 bytes, live: the arena `a` is open and
+    // on this stack), so bytes 95..100 are in bounds and were written ("hello") above; no
+    // other thread touches the arena during this test.
     let raw = unsafe { std::slice::from_raw_parts((p + 95) as *const u8, 5) };
     assert_eq!(raw, b"hello");
     let st = ok(rt_arena_stats(a));
@@ -358,6 +364,7 @@ fn arena_bad_inputs_and_limits() {
     assert_eq!(err(rt_arena_write(a, int(0), int(0), int(5))).0, Code::TypeMismatch);
     assert_eq!(err(rt_arena_new(Value::dict().set("size", Value::int(1)).raw())).0, Code::InvalidArgument);
     assert_eq!(err(rt_arena_alloc(re("x"), int(1))).0, Code::TypeMismatch);
+    // SAFETY: core's `rt_handle_close(RtValue) -> RtValue` as declared; `a` is live here.
     ok(unsafe { rt_handle_close(a) });
     for v in [
         rt_arena_alloc(a, int(1)),
@@ -439,6 +446,7 @@ fn map_basics(o: &Ops) {
     assert_eq!(err((o.has)(m, NIL)).0, Code::TypeMismatch);
     assert_eq!(err((o.len)(text("x"))).0, Code::TypeMismatch);
     assert_eq!(err((o.get)(re("a"), text("a"))).0, Code::TypeMismatch);
+    // SAFETY: core's `rt_handle_close(RtValue) -> RtValue` as declared; `m` is live here.
     ok(unsafe { rt_handle_close(m) });
     assert_eq!(err((o.get)(m, text("a"))).0, Code::Closed);
     assert_eq!(err((o.set)(m, text("a"), int(1))).0, Code::Closed);
@@ -475,6 +483,8 @@ fn ordered_map_keeps_order() {
 }
 
 fn pins(v: Value) -> u32 {
+    // SAFETY: core's host function `uint32_t rt_value_pin_count(RtValue)`, declared above
+    // with that signature; `v` is a live value of this runtime.
     unsafe { rt_value_pin_count(v.raw()) }
 }
 
@@ -496,6 +506,7 @@ fn pins_released(o: &Ops) {
     assert_eq!((pins(a), pins(c)), (0, 0));
     ok((o.set)(m, text("c"), c.raw()));
     assert_eq!(pins(c), 1);
+    // SAFETY: core's `rt_handle_close(RtValue) -> RtValue` as declared; `m` is live here.
     ok(unsafe { rt_handle_close(m) });
     assert_eq!(pins(c), 0, "close releases the stored values");
 }
@@ -564,6 +575,7 @@ fn stress(o: &'static Ops) {
     }
     let d = ok((o.to_dict)(m));
     assert_eq!(d.len() as i64, 4 * PER);
+    // SAFETY: core's `rt_handle_close(RtValue) -> RtValue` as declared; `m` is live here.
     ok(unsafe { rt_handle_close(m) });
 }
 

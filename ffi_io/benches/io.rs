@@ -26,6 +26,8 @@ fn tv(t: libc::timeval) -> Duration {
 
 /// CPU time (user + system) of this process (collector marker threads included), and of waited-for children.
 fn cpu() -> (Duration, Duration) {
+    // SAFETY: `rusage` is plain integers and timevals, so all-zero is a valid value; both
+    // getrusage calls get a valid, writable `rusage` on this stack and only fill it.
     unsafe {
         let mut me: libc::rusage = std::mem::zeroed();
         let mut ch: libc::rusage = std::mem::zeroed();

@@ -276,6 +276,9 @@ struct TempGuard<'a> {
 impl Drop for TempGuard<'_> {
     fn drop(&mut self) {
         if let Some(n) = self.name.take() {
+            // SAFETY: `n` is the NUL-terminated name owned here; `self.dir` borrows the OwnedFd of
+            // the temp file's directory, which outlives the guard, so the descriptor is open. The
+            // result is ignored on purpose (best-effort cleanup).
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
         }
     }
@@ -353,10 +356,13 @@ pub fn atomic_write(func: &'static str, path: &str, data: &[u8], mode: Option<u3
     drop(f);
     let tmp = guard.name.clone().unwrap_or_default();
     let d = dir.as_raw_fd();
+    // SAFETY: `tmp` and `name` are NUL-terminated CStrings alive for the call; `d` is the
+    // raw descriptor of `dir`, an OwnedFd alive until the end of this function.
     if unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) } != 0 {
         return Err(step(io::Error::last_os_error()));
     }
     guard.name = None;
+    // SAFETY: fsync takes no pointers; `d` belongs to `dir`, still open here.
     if unsafe { libc::fsync(d) } != 0 {
         let e = io::Error::last_os_error();
         // An O_PATH descriptor (unreadable directory) cannot be synced: the rename stands.

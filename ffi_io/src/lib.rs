@@ -13,6 +13,8 @@
 //! PermissionDenied; a held lock is Busy; anything else from the operating
 //! system is Io with `errno` in the details.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod common;
 pub mod dir;
 pub mod dirops;

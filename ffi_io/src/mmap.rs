@@ -7,16 +7,45 @@
 //! MappedFile handle keeps the mapping until it is closed, so use it only on
 //! files nobody truncates meanwhile (build outputs, caches, archives).
 
+// Simple's rt_mmap / rt_munmap / rt_msync / rt_madvise over MappedFile handles, and rt_mmap_write.
+#[path = "mmap_ops.rs"]
+pub mod ops;
+
 use crate::common::{io_err, target};
 use ffi_sdk::beneath::Follow;
 use ffi_sdk::prelude::*;
-use memmap2::{Mmap, MmapOptions};
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use std::sync::RwLock;
 
-/// A read-only mapping of (part of) a file.
+/// A mapping of (part of) a file: read-only (rt_file_mmap_read, rt_mmap with
+/// readonly) or shared and writable (rt_mmap with readonly 0, `mmap_ops.rs`).
 pub struct MappedFile {
-    map: Mmap,
+    pub(crate) map: Map,
     /// The path as given, for messages.
     pub path: String,
+}
+
+/// The mapping itself. A writable one is written under the lock, so a slice
+/// never sees a write half done by this library.
+pub(crate) enum Map {
+    Ro(Mmap),
+    Rw(RwLock<MmapMut>),
+}
+
+impl MappedFile {
+    pub(crate) fn len(&self) -> usize {
+        match &self.map {
+            Map::Ro(m) => m.len(),
+            Map::Rw(m) => m.read().unwrap_or_else(|e| e.into_inner()).len(),
+        }
+    }
+    /// Runs `f` on the mapped bytes.
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
+        match &self.map {
+            Map::Ro(m) => f(m),
+            Map::Rw(m) => f(&m.read().unwrap_or_else(|e| e.into_inner())),
+        }
+    }
 }
 
 impl HandleType for MappedFile {
@@ -24,7 +53,7 @@ impl HandleType for MappedFile {
 }
 
 /// Maps `path` read-only: `offset` bytes in, `length` bytes long (to the end when None).
-fn map_file(func: &'static str, path: &str, offset: u64, length: Option<u64>, populate: bool) -> RtResult<Mmap> {
+pub(crate) fn map_file(func: &'static str, path: &str, offset: u64, length: Option<u64>, populate: bool) -> RtResult<Mmap> {
     let t = target(func, "fs.read", path, Follow::Yes)?;
     let f = t.open_read().map_err(|e| t.err(&e))?;
     let m = f.metadata().map_err(|e| io_err(func, path, &e))?;
@@ -74,7 +103,7 @@ pub fn rt_file_mmap_read(path: &str, opts: Opts) -> RtResult<Value> {
     let as_handle = opts.bool("handle")?.unwrap_or(false);
     let map = map_file(FN, path, offset, length, !as_handle)?;
     if as_handle {
-        Ok(new_handle(MappedFile { map, path: path.to_string() }))
+        Ok(new_handle(MappedFile { map: Map::Ro(map), path: path.to_string() }))
     } else {
         Ok(Value::bytes(&map))
     }
@@ -83,16 +112,16 @@ pub fn rt_file_mmap_read(path: &str, opts: Opts) -> RtResult<Value> {
 /// Length in bytes of a MappedFile's mapping.
 #[rt_fn(tier = "verified")]
 pub fn rt_file_mmap_len(map: Handle<MappedFile>) -> u64 {
-    map.map.len() as u64
+    map.len() as u64
 }
 
 /// Copies `length` bytes at `offset` out of a MappedFile as bytes. Error
 /// OutOfRange when the window passes the end of the mapping.
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_file_mmap_slice(map: Handle<MappedFile>, offset: u64, length: u64) -> RtResult<Value> {
-    let n = map.map.len() as u64;
+    let n = map.len() as u64;
     match offset.checked_add(length) {
-        Some(end) if end <= n => Ok(Value::bytes(&map.map[offset as usize..end as usize])),
+        Some(end) if end <= n => Ok(map.with(|b| Value::bytes(&b[offset as usize..end as usize]))),
         _ => Err(Error::new(
             Code::OutOfRange,
             FN,

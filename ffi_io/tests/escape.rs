@@ -355,6 +355,8 @@ enum Class {
 /// A directory opened with libc::open, kept open for the process (its number spells /proc/self/fd/N).
 fn open_dir_fd(p: &Path) -> i32 {
     let c = std::ffi::CString::new(s(p)).unwrap();
+    // SAFETY: `c` is a NUL-terminated CString alive for the call; the descriptor is checked
+    // and deliberately leaked (kept open for the process, see the doc comment).
     let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
     assert!(fd >= 0, "open {}", p.display());
     fd
@@ -876,10 +878,13 @@ fn hard_fixture() -> HardFx {
 }
 
 fn cap_check(cap: &str) -> bool {
+    // SAFETY: `rt_cap_check` is core's `#[rt_fn]` export, declared above with its C signature
+    // (two RtValues in, one out); both arguments are fresh values on this stack.
     ok(unsafe { rt_cap_check(text(cap), NIL) }).as_bool().expect("bool")
 }
 
 fn cap_current(cap: &str) -> Value {
+    // SAFETY: `rt_cap_current` is core's `#[rt_fn]` export, `RtValue (void)` as declared above.
     ok(unsafe { rt_cap_current() }).get(cap)
 }
 
@@ -1001,8 +1006,11 @@ fn hardlink_cannot_be_regranted() {
         let hx = hard_fixture();
         hx.fx.scope();
         assert!(!cap_check("fs.hardlink"));
+        // SAFETY: `rt_cap_parse(RtValue) -> RtValue`, declared above as exported by core; the
+        // argument is a fresh text value on this stack.
         let p = unsafe { rt_cap_parse(text("fs.hardlink=true")) };
         let p = ok(p);
+        // SAFETY: `rt_cap_restrict(RtValue) -> RtValue` as exported; `p` is on this stack (alive).
         let r = unsafe { rt_cap_restrict(p.raw()) };
         // Error or not, the answer stays no.
         let _ = Value::from_raw(r).error();
@@ -1010,7 +1018,9 @@ fn hardlink_cannot_be_regranted() {
         assert_eq!(cap_current("fs.hardlink").as_bool(), Some(false));
         // And via the full policy text too.
         let d = hx.fx.d.display();
+        // SAFETY: as above: declared signature of core's export, a fresh text argument.
         let p = ok(unsafe { rt_cap_parse(text(&format!("fs.read={d};fs.write={d};fs.hardlink=true"))) });
+        // SAFETY: as above: `p` is a live value on this stack.
         let _ = unsafe { rt_cap_restrict(p.raw()) };
         assert!(!cap_check("fs.hardlink"), "a later restrict re-granted fs.hardlink");
         writes_through_links_refused(&hx);

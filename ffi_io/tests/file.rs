@@ -293,10 +293,14 @@ fn failing_writes_leave_no_partial_file() {
         let (n, dst) = (d.join("new"), d.join("dst"));
         // Limit file size only around the three calls: the test's own stdout
         // may be a file longer than the limit.
+        // SAFETY: setrlimit only reads the `rlimit` on this stack; the limit applies to this
+        // child test process alone (`in_child`).
         let set_limit = |cur: libc::rlim_t| unsafe {
             let lim = libc::rlimit { rlim_cur: cur, rlim_max: libc::RLIM_INFINITY };
             assert_eq!(libc::setrlimit(libc::RLIMIT_FSIZE, &lim), 0);
         };
+        // SAFETY: sets SIGXFSZ to ignore (no handler code runs) in this single-test child
+        // process, so an over-limit write fails with EFBIG instead of killing it.
         unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
         set_limit(4096);
         let atomic = err(rt_file_atomic_write(tp(&f), bytes(&big)));

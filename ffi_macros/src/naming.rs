@@ -15,7 +15,7 @@
 //! `grandfathered.txt` (generated once from the registry and the sources);
 //! the list only ever shrinks. Names Simple's standard library declares are
 //! dictated by it and exempt: `census.txt` holds the `name` column of the
-//! census (`shared/simple/externs.tsv`); refresh it when the census changes.
+//! census (`rt/data/simple_externs.tsv`); refresh it when the census changes.
 
 use std::collections::HashSet;
 use std::sync::OnceLock;

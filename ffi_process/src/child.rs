@@ -21,6 +21,7 @@
 use crate::sandbox;
 use crate::spawn::{self, append_bounded, check_argv, check_loader_env, output_limit_error, resolve, start, utf8_error, Control, Exit, Options, Out, Running};
 use ffi_sdk::prelude::*;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ struct Core {
     kill_on_close: bool,
     max_output: usize,
     program: String,
+    /// Our end of the child's stdin when spawned with `stdin_pipe` (non-blocking), until closed.
+    stdin: Mutex<Option<OwnedFd>>,
 }
 
 impl HandleType for Child {
@@ -185,6 +188,8 @@ fn pump(mut r: Running, sh: Arc<Shared>, max: usize) {
 impl Drop for Child {
     fn drop(&mut self) {
         let c = &self.core;
+        // End of file on a piped stdin first (a child reading it may end by itself).
+        drop(c.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
         let mut st = lock(&c.shared);
         st.closed = true;
         st.discard = true;
@@ -209,21 +214,33 @@ impl Drop for Child {
 }
 
 const SPAWN_OPTS: &[&str] =
-    &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "limits", "kill_on_close", "max_output"];
+    &["stdin", "inherit_stdin", "stdin_pipe", "stdout", "stderr", "cwd", "env", "clear_env", "text", "limits", "kill_on_close", "max_output"];
 
 /// Starts a program and returns a Child handle at once; output is collected in the background.
 /// Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits,
 /// max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus
-/// kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child).
+/// kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child)
+/// and stdin_pipe (default false; true: stdin is a pipe the host writes with rt_process_write_stdin /
+/// rt_process_write_stdin_some and closes with rt_process_stdin_close).
 /// Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_OPTS, Out::Capture)?;
-    check_argv(FN, program, &args)?;
-    check_loader_env(FN, &o)?;
-    let exe = resolve(FN, program, &o)?;
-    let limits = sandbox::effective(FN, &o.limits)?;
-    let r = start(FN, program, &exe, &args, &o, &limits, true)?;
+    spawn_child(FN, program, &args, &o)
+}
+
+/// The option keys of rt_process_spawn (shared with the Simple-named spawns of `compat.rs`).
+pub(crate) const SPAWN_KEYS: &[&str] = SPAWN_OPTS;
+
+/// The body of every spawn: checks, resolves (capability `process.spawn` on the program), starts the child
+/// under its supervisor and returns its Child handle.
+pub(crate) fn spawn_child(func: &'static str, program: &str, args: &[String], o: &Options) -> RtResult<Value> {
+    check_argv(func, program, args)?;
+    check_loader_env(func, o)?;
+    let exe = resolve(func, program, o)?;
+    let limits = sandbox::effective(func, &o.limits)?;
+    let mut r = start(func, program, &exe, args, o, &limits, true)?;
+    let stdin = r.stdin_pipe.take();
     let captured = [o.stdout == Out::Capture, o.stderr == Out::Capture];
     let shared = Arc::new(Shared {
         st: Mutex::new(State { eof: [!captured[0], !captured[1]], ..State::default() }),
@@ -246,7 +263,7 @@ pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResul
         if let Some(mut r) = r {
             r.abandon(false);
         }
-        return Err(Error::io(FN, "pump thread", &e));
+        return Err(Error::io(func, "pump thread", &e));
     }
     let core = Core {
         pid,
@@ -257,6 +274,7 @@ pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResul
         kill_on_close: o.kill_on_close,
         max_output: o.max_output,
         program: program.to_string(),
+        stdin: Mutex::new(stdin),
     };
     Ok(new_handle(Child { core: Arc::new(core) }))
 }
@@ -343,10 +361,12 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
     Ok(d)
 }
 
-/// Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those
-/// that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then).
+/// Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL; nil: SIGKILL, as Simple's one-argument
+/// `rt_process_kill(pid)` kills) to the child and every descendant (also those that left its process group).
+/// Returns true if sent, false if the child has already exited (nothing is sent then).
 #[rt_fn(tier = "verified")]
-pub fn rt_process_kill(child: Handle<Child>, signal: i64) -> RtResult<bool> {
+pub fn rt_process_kill(child: Handle<Child>, signal: Option<i64>) -> RtResult<bool> {
+    let signal = signal.unwrap_or(libc::SIGKILL as i64);
     let max = libc::SIGRTMAX() as i64;
     if !(1..=max).contains(&signal) {
         return Err(Error::invalid(FN, format!("signal must be in 1..={max}"), signal));
@@ -408,4 +428,168 @@ pub fn rt_process_read_stdout(child: Handle<Child>) -> RtResult<Value> {
 #[rt_fn(tier = "verified", ret = "any")]
 pub fn rt_process_read_stderr(child: Handle<Child>) -> RtResult<Value> {
     read_stream(FN, &child, 1)
+}
+
+impl Core {
+    fn stdin_closed(&self, func: &'static str) -> Error {
+        Error::new(
+            Code::Closed,
+            func,
+            "the child's stdin is not open for writing (spawn it with the option stdin_pipe: true or with rt_process_spawn_piped; rt_process_stdin_close closes it)",
+            format!("pid {}", self.pid),
+        )
+    }
+
+    /// One non-blocking write to the stdin pipe: the count written (0 when the pipe is full).
+    fn write_once(&self, func: &'static str, fd: &OwnedFd, data: &[u8]) -> RtResult<usize> {
+        loop {
+            let (k, err) = spawn::write_nosigpipe(fd.as_raw_fd(), data);
+            if k >= 0 {
+                return Ok(k as usize);
+            }
+            match err {
+                Some(libc::EINTR) => continue,
+                Some(libc::EAGAIN) => return Ok(0),
+                Some(libc::EPIPE) => {
+                    return Err(Error::new(Code::Closed, func, "the child closed its stdin (it exited or stopped reading)", format!("pid {}", self.pid)))
+                }
+                e => return Err(Error::io(func, format!("stdin of pid {}", self.pid), &std::io::Error::from_raw_os_error(e.unwrap_or(libc::EIO)))),
+            }
+        }
+    }
+}
+
+impl Child {
+    /// The program has not exited yet (and its status was not lost).
+    fn running(&self) -> bool {
+        let st = lock(&self.core.shared);
+        st.exit.is_none() && st.lost.is_none() && !st.sup_reaped
+    }
+
+    /// SIGKILL to every descendant, then waits (at most 5 s) until the supervisor has reaped them all.
+    fn kill_and_reap(&self) {
+        let c = &self.core;
+        let mut st = lock(&c.shared);
+        if st.sup_reaped || st.lost.is_some() {
+            return;
+        }
+        c.ctl.kill_all();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !st.sup_reaped && st.lost.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = match c.shared.cv.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
+        }
+    }
+}
+
+/// Writes all of `data` (bytes or text) to the stdin of a child spawned with the option stdin_pipe (or by
+/// rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the
+/// wait: docs/DEADLINES.md; what was written stays written). Error Closed when its stdin is not a pipe, was
+/// closed, or the child closed its end (exited). Simple declares `-> bool`: ours is nil or an Error.
+#[rt_fn(blocking, tier = "verified")]
+pub fn rt_process_write_stdin(child: Handle<Child>, data: &[u8]) -> RtResult<()> {
+    // Write through the shared core only: holding the handle would keep a close (another thread) from
+    // taking effect while the pipe is full; the waits are sliced so that a close gets the lock.
+    let c = child.core.clone();
+    drop(child);
+    let mut done = 0;
+    while done < data.len() {
+        if lock(&c.shared).closed {
+            return Err(Error::new(Code::Closed, FN, "the Child handle was closed while writing", format!("pid {}", c.pid)));
+        }
+        let g = c.stdin.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(fd) = g.as_ref() else { return Err(c.stdin_closed(FN)) };
+        let n = c.write_once(FN, fd, &data[done..])?;
+        done += n;
+        if n == 0 {
+            ffi_sdk::deadline::poll_fd(FN, fd.as_raw_fd(), libc::POLLOUT, Some(Duration::from_millis(50)))?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes at most `max_bytes` of `data[offset..data_len]` to a piped stdin without waiting and returns how many
+/// bytes were written: 0 when the pipe is full or `offset == data_len` (call again later from `offset + n`).
+/// `data_len` nil means the length of `data`. Error InvalidArgument when `data_len` passes the end of `data`
+/// or `max_bytes` is 0, OutOfRange when `offset > data_len`; Closed as rt_process_write_stdin.
+#[rt_fn(tier = "verified")]
+pub fn rt_process_write_stdin_some(child: Handle<Child>, data: &[u8], data_len: Option<u64>, offset: u64, max_bytes: u64) -> RtResult<u64> {
+    let len = data_len.unwrap_or(data.len() as u64);
+    if len > data.len() as u64 {
+        return Err(Error::invalid(FN, format!("data_len passes the end of data ({} bytes)", data.len()), len));
+    }
+    if max_bytes == 0 {
+        return Err(Error::invalid(FN, "max_bytes must be at least 1", 0));
+    }
+    if offset > len {
+        return Err(Error::new(Code::OutOfRange, FN, format!("offset is past data_len ({len})"), offset));
+    }
+    let g = child.core.stdin.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(fd) = g.as_ref() else { return Err(child.core.stdin_closed(FN)) };
+    let end = len.min(offset.saturating_add(max_bytes)) as usize;
+    if offset as usize == end {
+        return Ok(0);
+    }
+    child.core.write_once(FN, fd, &data[offset as usize..end]).map(|n| n as u64)
+}
+
+/// Closes the write end of a piped stdin (the child reads end of file). True if it was open, false if it
+/// was closed already or the child was not spawned with a stdin pipe.
+#[rt_fn(tier = "verified")]
+pub fn rt_process_stdin_close(child: Handle<Child>) -> bool {
+    child.core.stdin.lock().unwrap_or_else(|e| e.into_inner()).take().is_some()
+}
+
+/// Simple's end of a piped child: closes its stdin, SIGKILLs it and every descendant, waits until they
+/// are reaped, and closes the handle (its unread output is dropped). Returns true; a handle closed already
+/// is Error Closed (Simple's false for an unknown pid).
+#[rt_fn(blocking, tier = "verified")]
+pub fn rt_process_close_piped(child: Handle<Child>) -> bool {
+    drop(child.core.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
+    child.kill_and_reap();
+    child.close();
+    true
+}
+
+/// Whether a spawned child is still running (it has not exited). False once it exited, also before
+/// rt_process_wait; a closed handle is Error Closed (Simple: false for an unknown pid).
+#[rt_fn(tier = "verified")]
+pub fn rt_process_is_running(child: Handle<Child>) -> bool {
+    child.running()
+}
+
+/// Simple's name for rt_process_is_running on a piped child (the same answer).
+#[rt_fn(tier = "verified")]
+pub fn rt_process_is_alive(child: Handle<Child>) -> bool {
+    child.running()
+}
+
+/// Whether a process exists. `process` is a Child handle (its program still runs, as rt_process_is_running)
+/// or a process id (an int > 0: a process with that id exists, checked with `kill(pid, 0)`, which sends
+/// nothing; a process of another user counts; a zombie counts). The id form asks about any process of the
+/// machine, so it needs `sys.info`; the handle form needs nothing.
+#[rt_fn(cap = "sys.info", scoped, tier = "verified")]
+pub fn rt_process_exists(process: Value) -> RtResult<bool> {
+    if let Some(pid) = process.as_int() {
+        if pid <= 0 || pid > i32::MAX as i64 {
+            return Err(Error::invalid(FN, "a process id must be in 1..=2147483647", pid));
+        }
+        cap::check(FN, "sys.info", "")?;
+        // SAFETY: signal 0 only checks that the process exists and may be signalled.
+        let r = unsafe { libc::kill(pid as libc::pid_t, 0) };
+        return Ok(r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM));
+    }
+    let h = <Handle<Child> as ffi_sdk::FromArg>::from_arg(process.raw(), FN, 0, "process").map_err(|mut e| {
+        if e.code == Code::TypeMismatch {
+            e.message = format!("{FN}: argument 1 (process) must be a Child handle or a process id (int), got {}", process.describe());
+        }
+        e
+    })?;
+    Ok(h.running())
 }

@@ -9,17 +9,22 @@
 //! options, the inherited environment, PATH lookup and capability check,
 //! spawning, the poll loop), `supervise.rs` (the supervisor process each
 //! child runs under, which reaches every descendant), `sys.rs` (the raw
-//! system calls the supervisor and the child before exec are limited to).
+//! system calls the supervisor and the child before exec are limited to),
+//! `compat.rs` (the runs and spawns under Simple's names), `host.rs` (the
+//! calling process: exit, peak memory, Simple's latched signals, stdio).
 //! The options dict is documented once, in `process.rs`.
 //!
 //! Signals: the library sends SIGTERM/SIGKILL (timeouts, close) and, via
 //! rt_process_kill, any signal the host names, to every descendant of the
 //! call (through the child's supervisor, a subreaper: `setsid` and double
-//! forks do not escape). It installs no signal handler and never touches
-//! SIGCHLD; if the host ignores SIGCHLD (auto-reaping), exit statuses are
-//! lost and reported as Error Io.
+//! forks do not escape). It installs a signal handler only when asked
+//! (rt_signal_install, `host.rs`) and never touches SIGCHLD; if the host
+//! ignores SIGCHLD (auto-reaping), exit statuses are lost and reported as
+//! Error Io.
 
 pub mod child;
+pub mod compat;
+pub mod host;
 pub mod process;
 pub mod sandbox;
 pub mod shell;

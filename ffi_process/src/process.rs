@@ -4,7 +4,9 @@
 //! Options (the trailing `opts` dict, nil for defaults, the same keys
 //! wherever they apply; unknown keys are InvalidArgument):
 //! - `stdin`: text or bytes fed to the child, then end of file (default: /dev/null);
-//!   `inherit_stdin: true` gives it the host's stdin instead.
+//!   `inherit_stdin: true` gives it the host's stdin instead; `stdin_pipe: true`
+//!   (spawns only) keeps a pipe open for rt_process_write_stdin /
+//!   rt_process_write_stdin_some until rt_process_stdin_close.
 //! - `stdout`, `stderr`: `"capture"` (default), `"inherit"` or `"null"`; not captured → nil in the result.
 //! - `cwd`: working directory (must exist); `./x` programs are found relative to it.
 //! - `env`: dict name → text (set) or nil (remove), over the inherited

@@ -1,14 +1,43 @@
 //! Shell commands: `/bin/sh -c COMMAND` (argv[0] `sh`, found at the fixed
-//! path /bin/sh, not through PATH). A shell can run anything, so both
-//! functions need `process.spawn` unscoped. Options as for `rt_process_run`.
+//! path /bin/sh, not through PATH). A shell can run anything, so every
+//! function here needs `process.spawn` unscoped. Options as for `rt_process_run`.
+//!
+//! Simple's names: `rt_exec` (= rt_shell_exec), `rt_exec_output` /
+//! `rt_shell_output` (stdout as text), `rt_shell_exec_tuple` (= rt_shell), and
+//! `rt_shell_exit_code`, the exit status of the calling thread's last shell
+//! command (Simple's two-call convention), kept per thread.
 
 use crate::sandbox;
 use crate::spawn::{check_argv, check_loader_env, drive, outcome_value, start, Options, Out};
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
+use std::cell::Cell;
 use std::path::Path;
 
 const SHELL: &str = "/bin/sh";
+
+thread_local! {
+    /// Exit status of the last shell command this thread ran (128 + N for signal N); 0 before any.
+    static LAST_CODE: Cell<i64> = const { Cell::new(0) };
+}
+
+/// A shell's view of an exit: the code, or 128 + N when signal N ended it.
+fn shell_code(e: crate::spawn::Exit) -> i64 {
+    match e {
+        crate::spawn::Exit::Code(c) => c as i64,
+        crate::spawn::Exit::Signal(s) => 128 + s as i64,
+    }
+}
+
+fn record(oc: &crate::spawn::Outcome) {
+    LAST_CODE.with(|c| c.set(shell_code(oc.exit)));
+}
+
+fn timeout_error(func: &'static str, o: &Options, command: &str) -> Error {
+    let ms = o.timeout.map_or(0, |t| t.as_millis());
+    Error::new(Code::Timeout, func, format!("command did not finish within {ms} ms; it and its descendants were killed"), quote(command))
+        .with("timeout_ms", ms as i64)
+}
 
 fn sh(func: &'static str, command: &str, o: &Options) -> RtResult<crate::spawn::Outcome> {
     let args = ["-c".to_string(), command.to_string()];
@@ -33,6 +62,7 @@ pub fn rt_shell(command: &str, opts: Opts) -> RtResult<Value> {
     ];
     let o = Options::read(FN, &opts, known, Out::Capture)?;
     let oc = sh(FN, command, &o)?;
+    record(&oc);
     outcome_value(FN, &oc, &o)
 }
 
@@ -47,14 +77,82 @@ pub fn rt_shell_exec(command: &str, opts: Opts) -> RtResult<i64> {
     if o.stdout == Out::Capture || o.stderr == Out::Capture {
         return Err(Error::invalid(FN, "rt_shell_exec returns only the exit code: use rt_shell to capture output", "capture"));
     }
-    let oc = sh(FN, command, &o)?;
-    if oc.timed_out {
-        let ms = o.timeout.map_or(0, |t| t.as_millis());
-        return Err(Error::new(Code::Timeout, FN, format!("command did not finish within {ms} ms; it and its descendants were killed"), quote(command))
-            .with("timeout_ms", ms as i64));
+    exec_code(FN, command, &o)
+}
+
+fn exec_code(func: &'static str, command: &str, o: &Options) -> RtResult<i64> {
+    if o.stdout == Out::Capture || o.stderr == Out::Capture {
+        return Err(Error::invalid(func, format!("{func} returns only the exit code: use rt_shell to capture output"), "capture"));
     }
-    Ok(match oc.exit {
-        crate::spawn::Exit::Code(c) => c as i64,
-        crate::spawn::Exit::Signal(s) => 128 + s as i64,
-    })
+    let oc = sh(func, command, o)?;
+    record(&oc);
+    if oc.timed_out {
+        return Err(timeout_error(func, o, command));
+    }
+    Ok(shell_code(oc.exit))
+}
+
+const EXEC_KEYS: &[&str] = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "timeout_ms", "grace_ms", "limits"];
+
+/// Simple's `rt_exec(cmd) -> i32`: rt_shell_exec under Simple's name. Runs `command` with `/bin/sh -c`, its
+/// stdout and stderr going to the host's own, and returns the exit code (128 + N when signal N killed it).
+/// Options and errors as rt_shell_exec.
+#[rt_fn(cap = "process.spawn", blocking, tier = "verified")]
+pub fn rt_exec(command: &str, opts: Opts) -> RtResult<i64> {
+    let o = Options::read(FN, &opts, EXEC_KEYS, Out::Inherit)?;
+    exec_code(FN, command, &o)
+}
+
+const OUTPUT_KEYS: &[&str] =
+    &["stdin", "inherit_stdin", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output"];
+
+/// stdout of a shell command whatever its exit status (kept for rt_shell_exit_code); stderr to the host's own
+/// unless the stderr option says otherwise. A timeout is Error Timeout.
+fn output_of(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value> {
+    let mut o = Options::read(func, opts, OUTPUT_KEYS, Out::Capture)?;
+    if opts.get("stderr").is_nil() {
+        o.stderr = Out::Inherit;
+    }
+    let oc = sh(func, command, &o)?;
+    record(&oc);
+    if oc.timed_out {
+        return Err(timeout_error(func, &o, command));
+    }
+    crate::spawn::stream_value(func, "stdout", &oc.out[0], o.text, true)
+}
+
+/// Simple's `rt_exec_output(cmd) -> text`: runs `command` with `/bin/sh -c` and returns its stdout (text; bytes
+/// with the option text: false), whatever the exit status (read it with rt_shell_exit_code). stderr goes to
+/// the host's own (option stderr: "capture" drops it, "null"). Options as rt_shell otherwise; a timeout is Error
+/// Timeout; output past max_output (default 64 MiB) is LimitExceeded.
+#[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
+pub fn rt_exec_output(command: &str, opts: Opts) -> RtResult<Value> {
+    output_of(FN, command, &opts)
+}
+
+/// Simple's `rt_shell_output(cmd) -> text`: the same as rt_exec_output (stdout of `/bin/sh -c command`).
+#[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
+pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
+    output_of(FN, command, &opts)
+}
+
+/// Simple's `rt_shell_exec_tuple(cmd) -> (text, text, i64)`: rt_shell under Simple's name; returns the dict
+/// {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code).
+#[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
+pub fn rt_shell_exec_tuple(command: &str, opts: Opts) -> RtResult<Value> {
+    let known = &[
+        "stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output",
+    ];
+    let o = Options::read(FN, &opts, known, Out::Capture)?;
+    let oc = sh(FN, command, &o)?;
+    record(&oc);
+    outcome_value(FN, &oc, &o)
+}
+
+/// The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec,
+/// rt_shell_exec_tuple, rt_exec, rt_exec_output, rt_shell_output): its code, or 128 + N when signal N
+/// killed it; 0 before the first. Per thread, as Simple's `rt_shell_exec` + `rt_shell_exit_code` pair.
+#[rt_fn(tier = "verified")]
+pub fn rt_shell_exit_code() -> i64 {
+    LAST_CODE.with(|c| c.get())
 }

@@ -54,6 +54,9 @@ pub enum In {
     Inherit,
     /// These bytes through a pipe, then end of file.
     Data(Vec<u8>),
+    /// A pipe kept open for the host to write to (a Child handle's
+    /// `rt_process_write_stdin`), until closed.
+    Pipe,
 }
 
 /// The options dict, read once in the same way by every function.
@@ -73,6 +76,9 @@ pub struct Options {
     pub kill_on_close: bool,
     /// Most bytes captured per stream (LimitExceeded beyond, the child and its descendants killed).
     pub max_output: usize,
+    /// Past `max_output`, keep the first and last halves and count what was dropped
+    /// instead of failing ([`Capped`]; set by rt_process_run_bounded, not an option key).
+    pub truncate: bool,
 }
 
 /// Default of the `max_output` option: 64 MiB per stream.
@@ -95,6 +101,7 @@ impl Options {
             limits: Limits::default(),
             kill_on_close: opts.bool("kill_on_close")?.unwrap_or(true),
             max_output: opts.int_in("max_output", 0, i64::MAX)?.map_or(MAX_OUTPUT, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            truncate: false,
         };
         if !opts.get("grace_ms").is_nil() && known.contains(&"timeout_ms") && o.timeout.is_none() {
             return Err(Error::invalid(func, "option grace_ms needs timeout_ms", opts.get("grace_ms").describe()));
@@ -107,6 +114,12 @@ impl Options {
             o.stdin = In::Data(data.to_vec());
         } else if inherit {
             o.stdin = In::Inherit;
+        }
+        if opts.bool("stdin_pipe")?.unwrap_or(false) {
+            if o.stdin != In::Null {
+                return Err(Error::invalid(func, "option stdin_pipe excludes stdin and inherit_stdin", "stdin_pipe"));
+            }
+            o.stdin = In::Pipe;
         }
         o.stdout = out_mode(func, opts, "stdout", out)?;
         o.stderr = out_mode(func, opts, "stderr", out)?;
@@ -385,6 +398,8 @@ pub struct Running {
     argv0: String,
     limited: bool,
     stdin: Option<OwnedFd>,
+    /// Our end of an `In::Pipe` stdin (non-blocking), for the Child handle to keep.
+    pub stdin_pipe: Option<OwnedFd>,
     input: Vec<u8>,
     written: usize,
     /// Our read ends of stdout [0] and stderr [1], until end of file.
@@ -549,7 +564,7 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     let (stdin_ours, stdin_theirs) = match &o.stdin {
         In::Null => (None, Some(dev_null(false).map_err(pipe_err)?)),
         In::Inherit => (None, None),
-        In::Data(_) => {
+        In::Data(_) | In::Pipe => {
             let (r, w) = pipe().map_err(pipe_err)?;
             (Some(w), Some(r))
         }
@@ -577,6 +592,7 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
         argv0: argv0.to_string(),
         limited: n > 0,
         stdin: stdin_ours,
+        stdin_pipe: None,
         input: match &o.stdin {
             In::Data(d) => d.clone(),
             _ => Vec::new(),
@@ -606,7 +622,9 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
         r.abandon(false);
         return Err(Error::io(func, "pipe", &e));
     }
-    if r.input.is_empty() {
+    if o.stdin == In::Pipe {
+        r.stdin_pipe = r.stdin.take();
+    } else if r.input.is_empty() {
         r.stdin = None;
     }
     Ok(r)
@@ -833,25 +851,7 @@ impl Running {
         let Some(fd) = &self.stdin else { return };
         let end = (self.written + CHUNK).min(self.input.len());
         let chunk = &self.input[self.written..end];
-        // SAFETY: signal-mask juggling on this thread; write from a live buffer.
-        let (k, err) = unsafe {
-            let mut pipe: libc::sigset_t = std::mem::zeroed();
-            let mut old: libc::sigset_t = std::mem::zeroed();
-            libc::sigemptyset(&mut pipe);
-            libc::sigaddset(&mut pipe, libc::SIGPIPE);
-            let mut pending: libc::sigset_t = std::mem::zeroed();
-            libc::sigpending(&mut pending);
-            let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
-            libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
-            let k = libc::write(fd.as_raw_fd(), chunk.as_ptr().cast(), chunk.len());
-            let err = if k < 0 { io::Error::last_os_error().raw_os_error() } else { None };
-            if err == Some(libc::EPIPE) && !was_pending {
-                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
-            }
-            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
-            (k, err)
-        };
+        let (k, err) = write_nosigpipe(fd.as_raw_fd(), chunk);
         if k >= 0 {
             self.written += k as usize;
             if self.written >= self.input.len() {
@@ -893,6 +893,32 @@ impl Running {
         let r = reap_blocking(self.pid).map(Some);
         self.reaped(&r);
         r.map(|x| x.unwrap_or(Exit::Signal(libc::SIGKILL)))
+    }
+}
+
+/// One `write(2)` of `buf` to `fd` with SIGPIPE blocked for the calling
+/// thread (a child that closed its end must not kill a host with the default
+/// SIGPIPE action; a SIGPIPE raised by this write is consumed, one pending
+/// before is left). Returns the count (or -1) and the errno of a failure.
+pub fn write_nosigpipe(fd: std::os::fd::RawFd, buf: &[u8]) -> (isize, Option<i32>) {
+    // SAFETY: signal-mask juggling on this thread; write from a live buffer.
+    unsafe {
+        let mut pipe: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut pipe);
+        libc::sigaddset(&mut pipe, libc::SIGPIPE);
+        let mut pending: libc::sigset_t = std::mem::zeroed();
+        libc::sigpending(&mut pending);
+        let was_pending = libc::sigismember(&pending, libc::SIGPIPE) == 1;
+        libc::pthread_sigmask(libc::SIG_BLOCK, &pipe, &mut old);
+        let k = libc::write(fd, buf.as_ptr().cast(), buf.len());
+        let err = if k < 0 { io::Error::last_os_error().raw_os_error() } else { None };
+        if err == Some(libc::EPIPE) && !was_pending {
+            let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+            libc::sigtimedwait(&pipe, std::ptr::null_mut(), &zero);
+        }
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        (k, err)
     }
 }
 
@@ -953,6 +979,72 @@ pub struct Outcome {
     pub exit: Exit,
     pub out: [Vec<u8>; 2],
     pub timed_out: bool,
+    /// Bytes dropped from the middle of each stream (`Options::truncate` only).
+    pub omitted: [u64; 2],
+}
+
+/// The marker put between the kept head and tail of a truncated stream
+/// (Simple's `rt_process_run_bounded` marker; not counted in the budget).
+pub fn truncation_marker(omitted: u64) -> String {
+    format!("\n[output truncated: {omitted} bytes omitted]\n")
+}
+
+/// A captured stream bounded to `max` bytes that keeps going past it: the
+/// first half and the last half are kept, the middle is counted and dropped.
+pub struct Capped {
+    head: Vec<u8>,
+    tail: std::collections::VecDeque<u8>,
+    head_max: usize,
+    tail_max: usize,
+    total: u64,
+}
+
+impl Capped {
+    pub fn new(max: usize) -> Capped {
+        let head_max = max.div_ceil(2);
+        Capped { head: Vec::new(), tail: Default::default(), head_max, tail_max: max - head_max, total: 0 }
+    }
+
+    pub fn push(&mut self, b: &[u8]) {
+        self.total += b.len() as u64;
+        let h = (self.head_max - self.head.len()).min(b.len());
+        self.head.extend_from_slice(&b[..h]);
+        let rest = &b[h..];
+        if self.tail_max == 0 || rest.is_empty() {
+            return;
+        }
+        let rest = &rest[rest.len().saturating_sub(self.tail_max)..];
+        let over = (self.tail.len() + rest.len()).saturating_sub(self.tail_max);
+        self.tail.drain(..over);
+        self.tail.extend(rest);
+    }
+
+    /// The kept bytes (head, marker, tail when something was dropped) and the
+    /// number of bytes dropped. `text`: the cuts are moved to UTF-8 character
+    /// boundaries (the bytes of a split character count as dropped).
+    pub fn finish(self, text: bool) -> (Vec<u8>, u64) {
+        let Capped { mut head, tail, total, .. } = self;
+        let mut tail: Vec<u8> = tail.into();
+        let mut omitted = total - head.len() as u64 - tail.len() as u64;
+        if omitted == 0 {
+            head.extend_from_slice(&tail);
+            return (head, 0);
+        }
+        if text {
+            if let Err(e) = std::str::from_utf8(&head) {
+                if e.error_len().is_none() {
+                    omitted += (head.len() - e.valid_up_to()) as u64;
+                    head.truncate(e.valid_up_to());
+                }
+            }
+            let skip = tail.iter().take(3).take_while(|b| **b & 0xC0 == 0x80).count();
+            omitted += skip as u64;
+            tail.drain(..skip);
+        }
+        head.extend_from_slice(truncation_marker(omitted).as_bytes());
+        head.extend_from_slice(&tail);
+        (head, omitted)
+    }
 }
 
 /// How long output is still read after the supervisor killed everything and
@@ -997,6 +1089,7 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
     let deadline = o.timeout.map(|t| Instant::now() + t);
     let (grace, max) = (o.grace, o.max_output);
     let mut out: [Vec<u8>; 2] = [Vec::new(), Vec::new()];
+    let mut capped: Option<[Capped; 2]> = o.truncate.then(|| [Capped::new(max), Capped::new(max)]);
     let mut overflow: Option<usize> = None;
     let mut sup: Option<Exit> = None;
     let mut sup_ready = false;
@@ -1099,7 +1192,9 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
         let to = wake.map(|w| w.saturating_duration_since(now));
         let watch = sup.is_none();
         let step = r.step(to, watch, &mut |s, b| {
-            if overflow.is_none() && !append_bounded(&mut out[s], b, max) {
+            if let Some(c) = capped.as_mut() {
+                c[s].push(b);
+            } else if overflow.is_none() && !append_bounded(&mut out[s], b, max) {
                 overflow = Some(s);
             }
         });
@@ -1125,7 +1220,14 @@ pub fn drive(func: &'static str, mut r: Running, o: &Options, program: &str) -> 
         return Err(output_limit_error(func, ["stdout", "stderr"][s], max, program));
     }
     let exit = r.prog_exit.or(sup).unwrap_or(Exit::Signal(libc::SIGKILL));
-    Ok(Outcome { exit, out, timed_out })
+    let mut omitted = [0u64; 2];
+    if let Some([c0, c1]) = capped {
+        let (a, n0) = c0.finish(o.text);
+        let (b, n1) = c1.finish(o.text);
+        out = [a, b];
+        omitted = [n0, n1];
+    }
+    Ok(Outcome { exit, out, timed_out, omitted })
 }
 
 /// Checks, resolves and runs `program` to completion (the body of the `rt_process_run*` functions).

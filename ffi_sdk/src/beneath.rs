@@ -101,7 +101,11 @@ fn retry<F: FnMut() -> libc::c_int>(mut f: F) -> io::Result<libc::c_int> {
 
 /// `openat` returning an owned descriptor (always O_CLOEXEC).
 pub fn openat(dir: RawFd, name: &CStr, flags: i32, mode: u32) -> io::Result<OwnedFd> {
+    // SAFETY: `name` is a NUL-terminated `&CStr` borrowed for the whole call; `dir` is only
+    // passed to the kernel (a bad descriptor is EBADF, not memory unsafety).
     let fd = retry(|| unsafe { libc::openat(dir, name.as_ptr(), flags | libc::O_CLOEXEC, mode as libc::c_uint) })?;
+    // SAFETY: `fd` was just returned by a successful openat, so it is open and owned by
+    // nobody else: the OwnedFd becomes its only owner and closes it once.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -109,14 +113,19 @@ pub fn openat(dir: RawFd, name: &CStr, flags: i32, mode: u32) -> io::Result<Owne
 pub fn statat(dir: RawFd, name: &CStr, nofollow: bool) -> io::Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
     let flags = if nofollow { libc::AT_SYMLINK_NOFOLLOW } else { 0 };
+    // SAFETY: `name` is a live NUL-terminated C string and `st` points at writable space
+    // for one `libc::stat` on this stack.
     retry(|| unsafe { libc::fstatat(dir, name.as_ptr(), st.as_mut_ptr(), flags) })?;
+    // SAFETY: fstatat succeeded (`?` above), so the kernel filled the whole `stat`.
     Ok(unsafe { st.assume_init() })
 }
 
 /// `fstat` of an open descriptor.
 pub fn fstat(fd: RawFd) -> io::Result<libc::stat> {
     let mut st = MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `st` points at writable space for one `libc::stat`; `fd` only goes to the kernel.
     retry(|| unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: fstat succeeded (`?` above), so the kernel filled the whole `stat`.
     Ok(unsafe { st.assume_init() })
 }
 
@@ -137,6 +146,9 @@ pub fn read_entries(dir: RawFd) -> io::Result<Vec<(CString, u8)>> {
     // fdopendir takes the descriptor: give it its own, positioned at the start.
     let own = openat(dir, c".", libc::O_RDONLY | libc::O_DIRECTORY, 0)?;
     let raw = own.as_raw_fd();
+    // SAFETY: `raw` is the descriptor of `own`, which this function owns; on success the
+    // DIR takes it over (`own` is forgotten just below, closedir closes it), on failure
+    // `own` still owns it and closes it on return.
     let d = unsafe { libc::fdopendir(raw) };
     if d.is_null() {
         return Err(io::Error::last_os_error());
@@ -144,18 +156,27 @@ pub fn read_entries(dir: RawFd) -> io::Result<Vec<(CString, u8)>> {
     std::mem::forget(own);
     let mut out = Vec::new();
     let res = loop {
+        // SAFETY: `__errno_location` returns this thread's errno slot, always valid to write;
+        // cleared so a NULL from readdir64 can be told apart (end vs error).
         unsafe { *libc::__errno_location() = 0 };
+        // SAFETY: `d` is the non-NULL DIR from fdopendir, not yet closed, used by this thread only.
         let ent = unsafe { libc::readdir64(d) };
         if ent.is_null() {
+            // SAFETY: reads this thread's errno slot, always valid.
             let e = unsafe { *libc::__errno_location() };
             break if e == 0 { Ok(()) } else { Err(errno(e)) };
         }
+        // SAFETY: `ent` is non-NULL, so it points at readdir's current entry, valid until the
+        // next readdir64/closedir on `d`; `d_name` is NUL-terminated. Name and `d_type` are
+        // copied out before the next call.
         let name = unsafe { CStr::from_ptr((*ent).d_name.as_ptr()) };
         let b = name.to_bytes();
         if b != b"." && b != b".." {
+            // SAFETY: `ent` is still the current, valid entry (no readdir64 since).
             out.push((name.to_owned(), unsafe { (*ent).d_type }));
         }
     };
+    // SAFETY: `d` is the DIR from fdopendir, closed exactly once, here (it also closes `raw`).
     unsafe { libc::closedir(d) };
     res.map(|()| out)
 }
@@ -182,11 +203,15 @@ fn openat2_nosymlinks(abs: &CStr) -> Option<io::Result<OwnedFd>> {
         mode: 0,
         resolve: RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
     };
+    // SAFETY: openat2(2) with AT_FDCWD, the NUL-terminated absolute path `abs` (borrowed for
+    // the call) and `how`, a `#[repr(C)]` open_how (three u64, the v0 layout) on this stack
+    // whose exact size is passed; the kernel only reads both.
     let r = retry(|| unsafe {
         libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, abs.as_ptr(), &how as *const OpenHow, std::mem::size_of::<OpenHow>())
             as libc::c_int
     });
     match r {
+        // SAFETY: `fd` was just returned by a successful openat2: open and owned by no one else.
         Ok(fd) => Some(Ok(unsafe { OwnedFd::from_raw_fd(fd) })),
         Err(e) if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::E2BIG)) => {
             NO_OPENAT2.store(true, Ordering::Relaxed);
@@ -471,6 +496,8 @@ impl Target {
     /// Creates a directory (the final name; never follows).
     pub fn mkdir(&self, mode: u32) -> io::Result<()> {
         self.ready()?;
+        // SAFETY: `self.name` is a NUL-terminated CString owned by `self`, alive for the call;
+        // the directory descriptor is only passed to the kernel.
         retry(|| unsafe { libc::mkdirat(self.dirfd(), self.name.as_ptr(), mode as libc::mode_t) }).map(drop)
     }
 
@@ -486,6 +513,8 @@ impl Target {
         let mut cur: Option<OwnedFd> = None;
         for c in &self.missing {
             let at = cur.as_ref().map_or(self.dirfd(), |d| d.as_raw_fd());
+            // SAFETY: `c` is a NUL-terminated CString of `self.missing`, alive for the call; `at` is
+            // `self`'s directory or the OwnedFd in `cur`, both open while the call runs.
             match retry(|| unsafe { libc::mkdirat(at, c.as_ptr(), 0o777) }) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
@@ -494,6 +523,7 @@ impl Target {
             cur = Some(openat(at, c, libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW, 0).map_err(|e| classify(at, c, e))?);
         }
         let at = cur.as_ref().map_or(self.dirfd(), |d| d.as_raw_fd());
+        // SAFETY: `self.name` is a live NUL-terminated CString; `at` is open (as above).
         match retry(|| unsafe { libc::mkdirat(at, self.name.as_ptr(), 0o777) }) {
             Ok(_) => Ok(()),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
@@ -511,12 +541,14 @@ impl Target {
     /// Removes the final name if it is not a directory (a symlink itself).
     pub fn unlink(&self) -> io::Result<()> {
         self.ready()?;
+        // SAFETY: `self.name` is a live NUL-terminated CString owned by `self`.
         retry(|| unsafe { libc::unlinkat(self.dirfd(), self.name.as_ptr(), 0) }).map(drop)
     }
 
     /// Removes the final name if it is an empty directory.
     pub fn rmdir(&self) -> io::Result<()> {
         self.ready()?;
+        // SAFETY: `self.name` is a live NUL-terminated CString owned by `self`.
         retry(|| unsafe { libc::unlinkat(self.dirfd(), self.name.as_ptr(), libc::AT_REMOVEDIR) }).map(drop)
     }
 
@@ -669,6 +701,8 @@ pub fn remove_tree(parent: RawFd, name: &CStr, check: &dyn Fn(&Path) -> RtResult
             let done = stack.pop().expect("non-empty");
             rel.pop();
             let at = stack.last().map_or(parent, |f| f.fd.as_raw_fd());
+            // SAFETY: `done.name` is a NUL-terminated CString owned by the popped frame, alive to
+            // the end of this block; `at` is `parent` or the fd of the frame below, still open.
             match retry(|| unsafe { libc::unlinkat(at, done.name.as_ptr(), libc::AT_REMOVEDIR) }) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) && !stack.is_empty() => {}
@@ -693,6 +727,8 @@ pub fn remove_tree(parent: RawFd, name: &CStr, check: &dyn Fn(&Path) -> RtResult
                 Err(e) => return Err(e.into()),
             }
         } else {
+            // SAFETY: `child` is a NUL-terminated CString owned here; `dfd` belongs to the top
+            // frame, which stays on the stack (open) during the call.
             match retry(|| unsafe { libc::unlinkat(dfd, child.as_ptr(), 0) }) {
                 Ok(_) => {}
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}

@@ -10,6 +10,9 @@ use std::sync::atomic::Ordering;
 /// True while every capability is granted and nothing is audited.
 #[inline(always)]
 pub fn allow_all() -> bool {
+    // SAFETY: RT_CAP_SLOW is core's `#[no_mangle] pub static AtomicU32` (caps.rs), declared
+    // here with the same type; every library links libffi_core.so, so the symbol exists,
+    // and an atomic load through a shared reference needs no further synchronisation.
     unsafe { abi::RT_CAP_SLOW.load(Ordering::Relaxed) == 0 }
 }
 
@@ -25,6 +28,9 @@ pub fn check(func: &'static str, cap: &'static str, resource: &str) -> RtResult<
 #[cold]
 #[inline(never)]
 fn decide(func: &str, cap: &str, resource: &str) -> RtResult<()> {
+    // SAFETY: the three (pointer, length) pairs come from live `&str`s, each readable for
+    // its length during the call (an empty one has a dangling but non-NULL pointer with
+    // length 0, which `rt__cap_decide` slices as empty); core copies nothing it keeps.
     let r = unsafe {
         abi::rt__cap_decide(cap.as_ptr(), cap.len(), resource.as_ptr(), resource.len(), func.as_ptr(), func.len())
     };
@@ -51,6 +57,8 @@ pub fn query(cap: &'static str, resource: &str) -> bool {
     if allow_all() {
         return true;
     }
+    // SAFETY: `cap` and `resource` are live `&str`s passed with their lengths; `func` is
+    // NULL with length 0, which `rt__cap_decide` reads as "" (no audit record).
     unsafe { abi::rt__cap_decide(cap.as_ptr(), cap.len(), resource.as_ptr(), resource.len(), std::ptr::null(), 0) == 1 }
 }
 

@@ -36,6 +36,9 @@ pub const CANCEL_SLICE: Duration = Duration::from_millis(10);
 /// not, nothing to honour: the common case, one relaxed load).
 #[inline(always)]
 pub fn active() -> bool {
+    // SAFETY: RT_DEADLINE_ANY is core's `#[no_mangle] pub static AtomicU32` (deadline.rs),
+    // declared above with that type; libffi_core.so is always linked, and an atomic load
+    // through a shared reference is sound from any thread.
     unsafe { RT_DEADLINE_ANY.load(Ordering::Relaxed) != 0 }
 }
 
@@ -63,6 +66,8 @@ pub fn status() -> Option<Code> {
     if !active() {
         return None;
     }
+    // SAFETY: core's `extern "C" fn() -> u32`, declared with that signature; no arguments,
+    // it only reads this thread's scope.
     match unsafe { rt__deadline_status() } {
         7 => Some(Code::Timeout),
         18 => Some(Code::Cancelled),
@@ -80,6 +85,7 @@ pub fn error(func: &str, code: Code) -> Error {
 
 fn mono_us() -> u64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a writable timespec on this stack; CLOCK_MONOTONIC always exists.
     unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
@@ -90,6 +96,7 @@ pub fn remaining() -> Option<Duration> {
     if !active() {
         return None;
     }
+    // SAFETY: core's `extern "C" fn() -> u64`, no arguments.
     let d = unsafe { rt__deadline_mono_us() };
     if d == u64::MAX {
         return None;
@@ -112,6 +119,7 @@ pub fn has_token() -> bool {
         return false;
     }
     let mut fds = [0i32; 1];
+    // SAFETY: `fds` has room for the 1 int passed as `n`; core writes at most `n`.
     unsafe { rt__deadline_cancel_fds(fds.as_mut_ptr(), 1) > 0 }
 }
 
@@ -122,6 +130,7 @@ pub fn cancel_fds(out: &mut [i32]) -> usize {
     if !active() {
         return 0;
     }
+    // SAFETY: `out` is an exclusive slice of `out.len()` ints; core writes at most that many.
     unsafe { rt__deadline_cancel_fds(out.as_mut_ptr(), out.len()) }
 }
 
@@ -144,6 +153,8 @@ pub fn poll_fd(func: &'static str, fd: i32, events: i16, own: Option<Duration>) 
     let start = mono_us();
     let own_end = own.map(|d| start.saturating_add(d.as_micros().min(u64::MAX as u128) as u64));
     let mut cfds = [-1i32; 8];
+    // SAFETY: `cfds` holds `cfds.len()` (8) ints and core writes at most that many, returning
+    // the count written, so `n <= 8` and `cfds[..n]` below is in range.
     let n = if active() { unsafe { rt__deadline_cancel_fds(cfds.as_mut_ptr(), cfds.len()) } } else { 0 };
     let mut pfds: Vec<libc::pollfd> = Vec::with_capacity(1 + n);
     if fd >= 0 {
@@ -155,12 +166,16 @@ pub fn poll_fd(func: &'static str, fd: i32, events: i16, own: Option<Duration>) 
     loop {
         check(func)?;
         let now = mono_us();
+        // SAFETY: core's `extern "C" fn() -> u64`, no arguments.
         let dl = if active() { unsafe { rt__deadline_mono_us() } } else { u64::MAX };
         let end = own_end.unwrap_or(u64::MAX).min(dl);
         let ms: i32 = if end == u64::MAX { -1 } else { (end.saturating_sub(now)).div_ceil(1000).min(i32::MAX as u64) as i32 };
         for p in pfds.iter_mut() {
             p.revents = 0;
         }
+        // SAFETY: `pfds` is a Vec of `pfds.len()` initialised pollfds that poll(2) may update
+        // (`revents`); it is not touched elsewhere during the call. The descriptors are only
+        // passed to the kernel (a closed one is reported as POLLNVAL).
         let r = unsafe { libc::poll(pfds.as_mut_ptr(), pfds.len() as libc::nfds_t, ms) };
         if r < 0 {
             let e = std::io::Error::last_os_error();
@@ -193,10 +208,16 @@ pub fn sleep(func: &'static str, d: Duration) -> RtResult<()> {
 /// thread the library starts: `install` it first thing on that thread.
 pub struct Captured(*mut libc::c_void);
 
+// SAFETY: the pointer is null or an unshared `Box<Scope>` from `rt__deadline_capture`
+// (a deadline and `Arc`s of tokens made only of integers/atomics), owned by this value
+// alone and consumed exactly once (install or free), so moving it to another thread
+// and using it there is sound.
 unsafe impl Send for Captured {}
 
 impl Captured {
     pub fn capture() -> Captured {
+        // SAFETY: core's `extern "C" fn() -> *mut c_void`, no arguments; the result (null or a
+        // fresh Box) is owned by the Captured made here.
         Captured(if active() { unsafe { rt__deadline_capture() } } else { std::ptr::null_mut() })
     }
     /// Makes the captured scope the calling thread's (for a new thread).
@@ -205,6 +226,8 @@ impl Captured {
         if p.is_null() && !active() {
             return;
         }
+        // SAFETY: `p` is null or the pointer from `rt__deadline_capture` that `self` owned; it
+        // was swapped out of `self`, so this is its single use and `Drop` will not free it.
         unsafe { rt__deadline_install(p) };
     }
     /// Runs the calling thread under the captured scope until the guard
@@ -227,6 +250,8 @@ impl Drop for Entered {
     fn drop(&mut self) {
         if let Some(mut prev) = self.0.take() {
             let p = std::mem::replace(&mut prev.0, std::ptr::null_mut());
+            // SAFETY: `p` was swapped out of `prev` (null or its unconsumed captured scope), so it
+            // is installed exactly once and `prev`'s Drop sees null.
             unsafe { rt__deadline_install(p) };
         }
     }
@@ -235,6 +260,8 @@ impl Drop for Entered {
 impl Drop for Captured {
     fn drop(&mut self) {
         if !self.0.is_null() {
+            // SAFETY: `self.0` is non-NULL, from `rt__deadline_capture`, and was not taken by
+            // `install` (which leaves null behind): this is its one and only free.
             unsafe { rt__deadline_free(self.0) };
         }
     }

@@ -30,6 +30,9 @@ pub unsafe fn lock(h: *mut Header) -> ObjGuard {
 impl Drop for ObjGuard {
     #[inline]
     fn drop(&mut self) {
+        // SAFETY: an ObjGuard is only made by `lock`, whose caller guaranteed `self.0` is the
+        // header of a live object; the guard holding it is on the stack (scanned), so the
+        // object is still alive here, and this releases the lock that `lock` acquired.
         unsafe { (*self.0).lock.store(0, Ordering::Release) };
     }
 }

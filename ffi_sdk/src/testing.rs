@@ -15,6 +15,8 @@ extern "C" {
 
 /// Closes a handle through the core's generic `rt_handle_close` (true if it was open).
 pub fn close(h: RtValue) -> RtValue {
+    // SAFETY: `rt_handle_close` is an `#[rt_fn]` export of libffi_core.so with exactly this
+    // C signature (one RtValue in, one out); it checks its argument's kind itself.
     unsafe { rt_handle_close(h) }
 }
 
@@ -51,13 +53,19 @@ pub fn err(v: RtValue) -> (Code, String) {
 
 /// Narrows the process policy with the text form (`fs.read=/tmp/x;*=true`).
 pub fn restrict(policy: &str) {
+    // SAFETY: `rt_cap_parse` is core's `#[rt_fn]` export, declared above with its C
+    // signature (RtValue -> RtValue); the text argument is a fresh value on this stack.
     let p = unsafe { rt_cap_parse(text(policy)) };
     ok(p);
+    // SAFETY: `rt_cap_restrict(RtValue) -> RtValue`, declared with its export's signature;
+    // `p` is on this stack (scanned), so it is alive, and a non-dict gives an Error.
     ok(unsafe { rt_cap_restrict(p) });
 }
 
 /// Forces a full collection and runs finalizers.
 pub fn collect() {
+    // SAFETY: `rt_gc_collect` is core's `#[rt_fn]` export taking no arguments and returning
+    // one RtValue (nil), as declared above.
     unsafe { rt_gc_collect() };
 }
 

@@ -15,6 +15,8 @@
 //! serve Simple's names (now in other units, current fields, sleep,
 //! timestamp arithmetic and text). No capability is needed.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod calendar;
 pub mod chrono;
 pub mod clock;

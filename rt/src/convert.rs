@@ -71,14 +71,20 @@ fn from_json_at(
     let h = &rt.h;
     Ok(match j {
         Json::Null => rt.abi.special("nil").ok_or("the ABI has no nil")?,
+        // SAFETY: `h.bool_new` was resolved through core's registry and its C prototype
+        // (`RtValue rt_bool_new(bool)`) checked by `Runtime::load`; it takes a plain bool
+        // and touches no caller memory.
         Json::Bool(b) => unsafe { (h.bool_new)(*b) },
         Json::Number(n) => {
             if let Some(i) = n.as_i64() {
+                // SAFETY: `rt_int_new(int64_t)`, prototype checked at load; a by-value argument.
                 checked(rt, unsafe { (h.int_new)(i) }, "an int")?
             } else if n.as_u64().is_some() || is_integer_literal(n) {
                 return Err(format!("integer {n} does not fit a 64-bit signed int"));
             } else {
                 let f = n.as_f64().ok_or_else(|| format!("number {n} is not representable"))?;
+                // SAFETY: `rt_float_new(double)`, prototype checked at load (the f64 goes in an
+                // FP register as the C side expects); a by-value argument.
                 checked(rt, unsafe { (h.float_new)(f) }, "a float")?
             }
         }
@@ -86,12 +92,20 @@ fn from_json_at(
             if let Some(v) = subst(s) {
                 return Ok(v);
             }
+            // SAFETY: `rt_string_new(const uint8_t *, size_t)`: pointer and length come from
+            // the live `&str` `s`, valid for reads of `s.len()` bytes for the whole call; core
+            // copies the bytes into a new heap string and keeps no pointer to them.
             checked(rt, unsafe { (h.string_new)(s.as_ptr(), s.len()) }, "a text")?
         }
         Json::Array(items) => {
+            // SAFETY: `rt_array_new(size_t)`, prototype checked at load; the capacity is a
+            // by-value hint (a huge one gives an Error, CONTRACT §3).
             let a = Pinned::new(rt, checked(rt, unsafe { (h.array_new)(items.len()) }, "an array")?);
             for it in items {
                 let v = from_json_at(rt, it, subst, depth + 1)?;
+                // SAFETY: `rt_array_push(RtValue, RtValue)` with two live values: `a.v` is pinned by
+                // `a`, and `v` was just built and sits on this registered thread's stack, which the
+                // collector scans; a non-array target would give an Error, not UB (CONTRACT §3).
                 checked(rt, unsafe { (h.array_push)(a.v, v) }, "an array")?;
             }
             a.v
@@ -100,13 +114,20 @@ fn from_json_at(
             if m.len() == 1 {
                 if let Some(Json::String(hx)) = m.get("$bytes") {
                     let b = unhex(hx)?;
+                    // SAFETY: `rt_bytes_new(const uint8_t *, size_t)`: pointer and length of the live
+                    // Vec `b`, readable for `b.len()` bytes during the call; core copies them.
                     return checked(rt, unsafe { (h.bytes_new)(b.as_ptr(), b.len()) }, "bytes");
                 }
             }
+            // SAFETY: `rt_dict_new(void)`, prototype checked at load; no arguments.
             let d = Pinned::new(rt, checked(rt, unsafe { (h.dict_new)() }, "a dict")?);
             for (k, val) in m {
+                // SAFETY: pointer and length of the live key `&String` `k`, readable for the whole
+                // call; `rt_string_new` copies the bytes.
                 let kv = Pinned::new(rt, checked(rt, unsafe { (h.string_new)(k.as_ptr(), k.len()) }, "a dict key")?);
                 let vv = from_json_at(rt, val, subst, depth + 1)?;
+                // SAFETY: `rt_dict_set(RtValue, RtValue, RtValue)` with live values: `d` and `kv` are
+                // pinned, `vv` was just built and is on this thread's scanned stack.
                 checked(rt, unsafe { (h.dict_set)(d.v, kv.v, vv) }, "a dict")?;
             }
             d.v
@@ -154,25 +175,37 @@ fn to_json_at(rt: &Runtime, v: RtValue, depth: usize) -> Json {
     match rt.kind_name(v) {
         "nil" => Json::Null,
         "bool" => Json::Bool(Some(v) == rt.abi.special("true")),
+        // SAFETY: `rt_int_get(RtValue)` on `v`, which the caller keeps alive (stack or pin)
+        // and whose kind was just read as int; prototype checked at load.
         "int" => Json::from(unsafe { (h.int_get)(v) }),
+        // SAFETY: `rt_float_get(RtValue) -> double` on the live float `v`; prototype checked
+        // at load, so the result is read from the FP return register as returned.
         "float" => float_json(unsafe { (h.float_get)(v) }),
         "string" | "text" => Json::String(rt.text(v).unwrap_or_default()),
         "bytes" => tagged("$bytes", Json::String(hex(&rt.bytes(v).unwrap_or_default()))),
         "array" if depth >= MAX_DEPTH => tagged("$truncated", Json::from(depth)),
         "dict" if depth >= MAX_DEPTH => tagged("$truncated", Json::from(depth)),
         "array" => {
+            // SAFETY: `rt_array_len(RtValue)` on the live array `v` (kind checked above).
             let n = unsafe { (h.array_len)(v) };
+            // SAFETY: `rt_array_get(RtValue, size_t)` on the live array `v`; an index past a
+            // length changed meanwhile gives an Error value, not an out-of-bounds read. The
+            // element stays reachable from `v` while it is converted.
             Json::Array((0..n).map(|i| to_json_at(rt, unsafe { (h.array_get)(v, i) }, depth + 1)).collect())
         }
         "dict" => {
+            // SAFETY: `rt_dict_len(RtValue)` on the live dict `v` (kind checked above).
             let n = unsafe { (h.dict_len)(v) };
             let mut m = Map::new();
             for i in 0..n {
+                // SAFETY: `rt_dict_key_at(RtValue, size_t)` on the live dict `v`; a stale index gives
+                // an Error value. The key stays reachable from `v`.
                 let k = unsafe { (h.dict_key_at)(v, i) };
                 let key = match rt.text(k) {
                     Some(s) => s,
                     None => to_json_at(rt, k, depth + 1).to_string(),
                 };
+                // SAFETY: as for the key: `rt_dict_value_at` on the live dict `v`, index checked by core.
                 m.insert(key, to_json_at(rt, unsafe { (h.dict_value_at)(v, i) }, depth + 1));
             }
             Json::Object(m)

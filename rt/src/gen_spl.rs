@@ -3,8 +3,8 @@
 //! [ffi])` attribute, and beside it a typed wrapper in Simple's style that
 //! turns an Error value into `Err(RtError)`. `rt_types.spl` (generated once)
 //! holds `RtError`, the two error externs it needs and one class per handle
-//! kind. The syntax follows ../shared/simple/README.md and Simple's own
-//! `sffi/*.spl`; `rt/tests/simple_syntax.rs` checks every line against it.
+//! kind. The syntax follows Simple's own `sffi/*.spl` (repository
+//! `ormastes/simple`; facts in docs/SIMPLE.md); `rt/tests/simple_syntax.rs` checks every line against it.
 
 use crate::gen::MARK;
 use crate::model::{Abi, Entry, Registry};
@@ -297,7 +297,7 @@ pub fn domain(reg: &Registry, abi: &Abi, d: &str) -> String {
     );
     for e in fns {
         o.push('\n');
-        comment_block(&mut o, &e.doc);
+        comment_block(&mut o, &crate::doc::plain_lines(&crate::doc::parse(&e.doc), false).join("\n"));
         let _ = writeln!(
             o,
             "# capability: {}; {}; tier: {}",

@@ -1,6 +1,6 @@
 //! The generated Simple bindings (bindings/simple/*.spl) parsed line by line
-//! against the syntax facts in ../shared/simple/README.md and Simple's own
-//! `sffi/*.spl`: the type vocabulary, the `@unsafe(reason: "...",
+//! against the syntax of Simple's own `sffi/*.spl` (repository
+//! `ormastes/simple`; facts in docs/SIMPLE.md): the type vocabulary, the `@unsafe(reason: "...",
 //! capabilities: [ffi])` attribute above every raw extern, the wrapper beside
 //! each extern, 4-space indentation, and no parameter named like a keyword or
 //! a type. `rt gen --check` keeps the files equal to what the registry

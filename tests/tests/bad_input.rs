@@ -158,9 +158,13 @@ fn strings_reject_invalid_utf8_at_its_position() {
     let e = c.ok((c.string_new)(std::ptr::null(), 0));
     assert_eq!(c.get_text(e).as_deref(), Some(""));
     let ptr = (c.string_ptr)(e);
+    // SAFETY: `ptr` is non-NULL (checked first), from `rt_string_ptr` of the live string
+    // `e` (on this stack), whose data is followed by one NUL: one byte is readable.
     assert!(!ptr.is_null() && unsafe { *ptr } == 0, "empty string is NUL-terminated");
     // a trailing NUL is kept after the bytes
     let t = c.text("xyz");
+    // SAFETY: `t` is a live 3-byte string, so its data has 3 bytes plus the trailing NUL:
+    // offset 3 is that NUL, inside the object.
     assert_eq!(unsafe { *(c.string_ptr)(t).add(3) }, 0);
 }
 
@@ -397,13 +401,19 @@ fn gc_free_ignores_what_it_does_not_own() {
     (c.gc_free)(std::ptr::null_mut());
     let mut local = [0u64; 4];
     (c.gc_free)(local.as_mut_ptr() as *mut _);
+    // SAFETY: plain malloc; the block is freed once below, after core's `rt_gc_free` was
+    // shown to ignore it.
     let m = unsafe { libc::malloc(64) };
     (c.gc_free)(m);
+    // SAFETY: `m` came from malloc above and is freed exactly once (rt_gc_free ignored it).
     unsafe { libc::free(m) };
     let p = (c.gc_malloc)(64) as *mut u8;
     assert!(!p.is_null());
+    // SAFETY: `p` is a non-NULL 64-byte block from rt_gc_malloc, live (on this stack).
     unsafe { std::ptr::write_bytes(p, 0xAB, 64) };
+    // SAFETY: offset 8 is inside the 64-byte block `p`.
     (c.gc_free)(unsafe { p.add(8) } as *mut _); // interior pointer: ignored
+    // SAFETY: byte 63 of the live 64-byte block (rt_gc_free ignored the interior pointer).
     assert_eq!(unsafe { *p.add(63) }, 0xAB);
     (c.gc_free)(p as *mut _);
     // a value's own word is not a block start either (tagged)
@@ -412,8 +422,12 @@ fn gc_free_ignores_what_it_does_not_own() {
     assert_eq!(c.get_text(t).as_deref(), Some("tagged"));
     // rt_gc_malloc blocks are zeroed and scanned: a value stored only there survives
     let block = (c.gc_malloc)(16) as *mut RtValue;
+    // SAFETY: `block` is a fresh, 8-aligned, 16-byte rt_gc_malloc block (non-NULL: an
+    // allocation failure would abort the test before); its first word is readable.
     assert!(unsafe { *block } == 0);
     (c.value_pin)(block as u64 | 1); // not a value: a no-op that must not crash
+    // SAFETY: first word of the live 16-byte block; the block is kept alive by `block` on
+    // this stack and then by `holder`.
     unsafe { *block = c.text("kept by a gc_malloc block") };
     let holder = c.text_array(&[]);
     (c.array_push)(holder, block as u64); // 8-aligned pointer word: reads as an int, keeps the block
@@ -421,6 +435,8 @@ fn gc_free_ignores_what_it_does_not_own() {
     for _ in 0..3 {
         c.collect();
     }
+    // SAFETY: `block` is still live: its address is stored in the pinned `holder` array,
+    // whose items the collector scans.
     assert_eq!(c.get_text(unsafe { *block }).as_deref(), Some("kept by a gc_malloc block"));
     (c.value_unpin)(holder);
 }
@@ -606,6 +622,8 @@ fn every_function_survives_wrong_kinds() {
                     if arity > 0 {
                         a[pos] = *v;
                     }
+                    // SAFETY: `addr`/`arity` come from the registry for a non-host entry, so it is an
+                    // `#[rt_fn]` export `RtValue (RtValue x arity)`, arity <= 8; its library stays loaded.
                     let r = unsafe { call_arity(addr, arity, &a) };
                     calls += 1;
                     assert!(
@@ -643,8 +661,12 @@ fn callback_surface_bad_input() {
     type Flags = extern "C" fn(RtValue, u32) -> RtValue;
     let c = core();
     let addr = |n: &str| c.lookup(n).unwrap_or_else(|| panic!("{n} missing")).0;
+    // SAFETY: both are `RtValue (void *func, void *user_data)` in include/simple_rt.h, which
+    // is `New`; core is never unloaded, so the pointers stay valid.
     let (new1, new2): (New, New) = unsafe { (std::mem::transmute(addr("rt_callback_new")), std::mem::transmute(addr("rt_callback_new2"))) };
+    // SAFETY: `RtValue rt_callback_on_release(RtValue, void *)` in the header, = `OnRelease`.
     let on_release: OnRelease = unsafe { std::mem::transmute(addr("rt_callback_on_release")) };
+    // SAFETY: `RtValue rt_callback_set_flags(RtValue, uint32_t)` in the header, = `Flags`.
     let flags: Flags = unsafe { std::mem::transmute(addr("rt_callback_set_flags")) };
     let err_of = |v: RtValue, func: &str| {
         assert_eq!(c.kind_of(v), kind::ERROR, "{func} did not fail");
@@ -683,11 +705,19 @@ fn deadline_surface_bad_input() {
     type Void = extern "C" fn();
     type Rem = extern "C" fn() -> i64;
     type Sig = extern "C" fn(u64) -> i32;
+    // SAFETY: `Set` is `int64_t rt_deadline_set(int64_t)` in include/simple_rt.h (the
+    // types below are likewise the header's prototypes), and core, which exports these
+    // functions, is never unloaded.
     let set: Set = unsafe { std::mem::transmute(addr("rt_deadline_set")) };
+    // SAFETY: `int64_t rt_deadline_at(int64_t)`, as above.
     let at: Set = unsafe { std::mem::transmute(addr("rt_deadline_at")) };
+    // SAFETY: `void rt_deadline_restore(int64_t)`, as above.
     let restore: Restore = unsafe { std::mem::transmute(addr("rt_deadline_restore")) };
+    // SAFETY: `void rt_deadline_clear(void)`, as above.
     let clear: Void = unsafe { std::mem::transmute(addr("rt_deadline_clear")) };
+    // SAFETY: `int64_t rt_deadline_remaining(void)`, as above.
     let remaining: Rem = unsafe { std::mem::transmute(addr("rt_deadline_remaining")) };
+    // SAFETY: `int32_t rt_cancel_trigger_signal_safe(uint64_t)`, as above.
     let sig: Sig = unsafe { std::mem::transmute(addr("rt_cancel_trigger_signal_safe")) };
     for v in [i64::MAX, i64::MIN, -1, 0] {
         let p = set(v);

@@ -149,6 +149,8 @@ fn c_host_cancels_from_signal_handlers() {
         std::thread::sleep(Duration::from_millis(10));
     }
     std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill takes no pointers; `child` has not been waited for, so its pid still
+    // names our own child (a zombie at worst) and cannot have been reused.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let run = next();
     assert_eq!(next(), "DONE");

@@ -94,6 +94,7 @@ static int64_t (*b_new)(const uint8_t *, size_t);
 static size_t (*b_len)(int64_t);
 static int64_t (*a_new)(size_t);
 static int64_t (*a_push)(int64_t, int64_t);
+static size_t (*a_len)(int64_t);
 static void *(*lookup)(const uint8_t *, size_t, uint32_t *);
 
 static void *sym(void *h, const char *name) {
@@ -185,6 +186,7 @@ int main(int argc, char **argv) {
     *(void **)&b_len = sym(core, "rt_bytes_len");
     *(void **)&a_new = sym(core, "rt_array_new");
     *(void **)&a_push = sym(core, "rt_array_push");
+    *(void **)&a_len = sym(core, "rt_array_len");
     *(void **)&lookup = sym(core, "rt_registry_lookup");
 
     /* Immediates agree with Simple's: an int is i << 3. */
@@ -215,6 +217,19 @@ int main(int argc, char **argv) {
     show_err("rt_process_run", r);
     CHECK("process", e_code(r) == 0);
     CHECK("process", i_get(call(lib, "rt_getpid", 0, NIL, NIL, NIL)) > 0);
+    if (has(argv[3], "rt_process_spawn_piped")) {
+        /* Simple's piped child: the pid is a Child handle word, passed back unchanged. */
+        int64_t h = call(lib, "rt_process_spawn_piped", 3, str("cat"), a_new(0), NIL);
+        show_err("rt_process_spawn_piped", h);
+        CHECK("process", e_code(h) == 0);
+        CHECK("process", call(lib, "rt_process_write_stdin", 2, h, str("piped\n"), NIL) == NIL);
+        CHECK("process", call(lib, "rt_process_stdin_close", 1, h, NIL, NIL) == TRUE_);
+        CHECK("process", e_code(call(lib, "rt_process_wait", 2, h, i_new(5000), NIL)) == 0);
+        CHECK("process", call(lib, "rt_process_is_running", 1, h, NIL, NIL) == FALSE_);
+        CHECK("process", i_get(call(lib, "rt_exec", 2, str("exit 3"), NIL, NIL)) == 3);
+        CHECK("process", i_get(call(lib, "rt_shell_exit_code", 0, NIL, NIL, NIL)) == 3);
+        CHECK("process", e_code(call(lib, "rt_process_is_running", 1, 42 << 3, NIL, NIL)) == 2); /* TypeMismatch */
+    }
     printf("ok process\n");
 
     lib = open_lib("time");
@@ -231,6 +246,21 @@ int main(int argc, char **argv) {
     r = call(lib, "rt_gzip_compress", 2, v, NIL, NIL);
     r = call(lib, "rt_gzip_decompress", 2, r, NIL, NIL);
     CHECK("archive", e_code(r) == 0 && b_len(r) == 17);
+    if (has(argv[3], "rt_tar_open")) {
+        /* Simple's tar builder and reader: rt_tar_create(path) -> handle, add, close; open, list, close. */
+        int64_t w, rd;
+        snprintf(path, sizeof path, "%s/a.tar", argv[2]);
+        w = call(lib, "rt_tar_create", 3, str(path), NIL, NIL);
+        show_err("rt_tar_create", w);
+        CHECK("archive", e_code(w) == 0);
+        CHECK("archive", call(lib, "rt_tar_add_data", 3, w, str("x.txt"), str("tar via sffi")) == NIL);
+        CHECK("archive", call(lib, "rt_tar_close", 1, w, NIL, NIL) == NIL);
+        rd = call(lib, "rt_tar_open", 2, str(path), NIL, NIL);
+        show_err("rt_tar_open", rd);
+        r = call(lib, "rt_tar_list", 2, rd, NIL, NIL);
+        CHECK("archive", e_code(r) == 0 && a_len(r) == 1);
+        CHECK("archive", call(lib, "rt_tar_close", 1, rd, NIL, NIL) == NIL);
+    }
     printf("ok archive\n");
 
     lib = open_lib("data");

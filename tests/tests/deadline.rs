@@ -27,6 +27,11 @@ struct Dl {
 fn dl() -> Dl {
     let c = core();
     let f = |n: &str| c.lib.addr(n).unwrap_or_else(|| panic!("{n} is not exported"));
+    // SAFETY: each target type is the function's prototype in include/simple_rt.h
+    // (`int64_t rt_deadline_set(int64_t)`, `int64_t rt_deadline_at(int64_t)`, `void
+    // rt_deadline_restore(int64_t)`, `void rt_deadline_clear(void)`, `int64_t
+    // rt_deadline_remaining(void)`, `int32_t rt_cancel_trigger_signal_safe(uint64_t)`); the
+    // addresses come from core, which is never unloaded.
     unsafe {
         Dl {
             set: std::mem::transmute::<*mut libc::c_void, extern "C" fn(i64) -> i64>(f("rt_deadline_set")),
@@ -298,6 +303,7 @@ fn pipe_read_mid_operation(c: &Core, d: &Dl) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("f");
     let cp = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `cp` is a NUL-terminated CString alive for the call.
     assert_eq!(unsafe { libc::mkfifo(cp.as_ptr(), 0o600) }, 0);
     // Keep a writer open so the open for reading does not wait and the read waits for data.
     let fifo2 = fifo.clone();
@@ -645,6 +651,7 @@ fn file_mid_operation(c: &Core, d: &Dl) {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("fifo");
     let cpath = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: `cpath` is a NUL-terminated CString alive for the call.
     assert_eq!(unsafe { libc::mkfifo(cpath.as_ptr(), 0o600) }, 0);
     let p = c.text(fifo.to_str().unwrap());
     let before = fd_count();

@@ -33,13 +33,20 @@ fn deadline_check_cost() {
     let c = core();
     let any = c.lib.addr("RT_DEADLINE_ANY").expect("RT_DEADLINE_ANY exported") as *const AtomicU32;
     let status: extern "C" fn() -> u32 =
+        // SAFETY: core's `extern "C" fn rt__deadline_status() -> u32` (ffi_core/src/deadline.rs);
+        // core is never unloaded.
         unsafe { std::mem::transmute(c.lib.addr("rt__deadline_status").expect("rt__deadline_status exported")) };
+    // SAFETY: `int64_t rt_deadline_set(int64_t)` in include/simple_rt.h; core stays loaded.
     let set: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(c.lib.addr("rt_deadline_set").unwrap()) };
+    // SAFETY: `void rt_deadline_clear(void)` in include/simple_rt.h; core stays loaded.
     let clear: extern "C" fn() = unsafe { std::mem::transmute(c.lib.addr("rt_deadline_clear").unwrap()) };
     // The GOT slot: a pointer in memory, loaded each time, then the flag behind it.
     let slot = Box::new(any);
     let check = || {
+        // SAFETY: `slot` is a live Box holding a pointer: `&*slot` is a valid, aligned reference.
         let p = unsafe { std::ptr::read_volatile(&*slot) };
+        // SAFETY: `p` is the address of core's `static RT_DEADLINE_ANY: AtomicU32` (dlsym'ed
+        // above); core is never unloaded, and an atomic may be loaded from any thread.
         let busy = unsafe { (*p).load(Ordering::Relaxed) } != 0;
         if busy {
             black_box(status());

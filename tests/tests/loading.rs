@@ -82,6 +82,8 @@ fn one_runtime(order: &[&str]) {
 
     // ---- one heap: values made through ffi_system are values for core and the others
     let sys = &libs["system"];
+    // SAFETY: `rt_hostname` is an `#[rt_fn]` of ffi_system with no parameters, so its C
+    // type is `RtValue (void)`; `Lib`s are never closed (and are linked -z nodelete).
     let hostname_fn: extern "C" fn() -> RtValue = unsafe { sys.sym("rt_hostname") };
     let h = c.ok(hostname_fn());
     assert!((c.value_valid)(h), "a string made by ffi_system is not an object of core's heap");
@@ -102,6 +104,7 @@ fn one_runtime(order: &[&str]) {
     assert_eq!(c.get_text(c.get(d, "host")).as_deref(), Some(want.as_str()));
 
     if let Some(cr) = libs.get("crypto") {
+        // SAFETY: `rt_sha256_hash` is a one-parameter `#[rt_fn]`: `RtValue (RtValue)`.
         let sha: extern "C" fn(RtValue) -> RtValue = unsafe { cr.sym("rt_sha256_hash") };
         let abc = c.bytes(b"abc");
         assert_eq!(
@@ -122,7 +125,9 @@ fn one_runtime(order: &[&str]) {
     }
     if let Some(data) = libs.get("data") {
         // a handle made by ffi_data, read and closed through core
+        // SAFETY: `rt_regex_new` is a two-parameter `#[rt_fn]`: `RtValue (RtValue, RtValue)`.
         let new: extern "C" fn(RtValue, RtValue) -> RtValue = unsafe { data.sym("rt_regex_new") };
+        // SAFETY: `rt_regex_is_match` is a two-parameter `#[rt_fn]`: `RtValue (RtValue, RtValue)`.
         let is_match: extern "C" fn(RtValue, RtValue) -> RtValue = unsafe { data.sym("rt_regex_is_match") };
         let re = c.ok(new(c.text("^[a-z]+$"), NIL));
         assert_eq!(c.get_text(c.call("rt_handle_type", &[re])).as_deref(), Some("Regex"));
@@ -132,9 +137,12 @@ fn one_runtime(order: &[&str]) {
     }
 
     // ---- one policy: narrowed through core, enforced in ffi_system (last: it is for good)
+    // SAFETY: `sym` only reads the symbol's address into a pointer-sized `T`; a raw pointer
+    // is fine for any symbol (it is compared, not dereferenced, below).
     let sys_slow: *const std::sync::atomic::AtomicU32 = unsafe { sys.sym("RT_CAP_SLOW") };
     assert!(std::ptr::eq(sys_slow, c.cap_slow));
     assert_eq!(c.cap_slow.load(std::sync::atomic::Ordering::Relaxed), 0, "policy is not allow-all at start");
+    // SAFETY: `rt_cap_restrict` is a one-parameter `#[rt_fn]` of core: `RtValue (RtValue)`.
     let restrict: extern "C" fn(RtValue) -> RtValue = unsafe { core_lib.sym("rt_cap_restrict") };
     let pol = c.dict(&[("sys.info", FALSE)]);
     assert_eq!(restrict(pol), NIL);
@@ -143,6 +151,7 @@ fn one_runtime(order: &[&str]) {
     assert_eq!(msg, "rt_hostname needs sys.info");
     assert_ne!(c.cap_slow.load(std::sync::atomic::Ordering::Relaxed), 0);
     if let Some(io) = libs.get("io") {
+        // SAFETY: `rt_file_read_text` is a one-parameter `#[rt_fn]` of ffi_io: `RtValue (RtValue)`.
         let read: extern "C" fn(RtValue) -> RtValue = unsafe { io.sym("rt_file_read_text") };
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("x.txt");
