@@ -18,6 +18,8 @@
 //! (details.position = compressed bytes read when it was found); output
 //! limits are LimitExceeded; file trouble is Error::io with the path.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod gzip;
 pub mod safety;
 pub mod tar;
@@ -297,6 +299,8 @@ impl AtomicFile {
     pub fn commit(mut self) -> io::Result<()> {
         drop(self.file.take());
         let d = self.dir.as_raw_fd();
+        // SAFETY: `tmp` and `name` are NUL-terminated CStrings owned by `self`, alive for the
+        // call; `d` is borrowed from `self.dir`, an OwnedFd that stays open until `self` drops.
         if unsafe { libc::renameat(d, self.tmp.as_ptr(), d, self.name.as_ptr()) } != 0 {
             return Err(io::Error::last_os_error());
         }
@@ -309,6 +313,9 @@ impl Drop for AtomicFile {
     fn drop(&mut self) {
         if !self.done {
             drop(self.file.take());
+            // SAFETY: `self.tmp` is a live NUL-terminated CString and `self.dir` an open OwnedFd,
+            // both still owned by `self` (fields drop after this body); the result is ignored
+            // on purpose (best-effort cleanup of our own temporary).
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.tmp.as_ptr(), 0) };
         }
     }

@@ -291,6 +291,8 @@ impl Extractor {
                         return Err(self.refuse(Code::NotFound, "a parent directory does not exist", name));
                     }
                     self.check_cap(&real(&stack), Some(&c))?;
+                    // SAFETY: `cc` is a CString alive for the call; `cur` is borrowed from an OwnedFd still held
+                    // (the top of `stack`, or `self.root`), neither of which changes before the call returns.
                     match cvt(unsafe { libc::mkdirat(cur, cc.as_ptr(), 0o755) }) {
                         Ok(()) => {}
                         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
@@ -372,6 +374,8 @@ impl Extractor {
                 if !beneath::is(&st, libc::S_IFREG) {
                     self.cache = None; // a removed link may have been on a cached walk
                 }
+                // SAFETY: `leaf` is a borrowed NUL-terminated CStr; `dir` is the caller's descriptor, held open
+                // by the `Dir` (Rc<OwnedFd>) it borrowed it from for the whole call.
                 match cvt(unsafe { libc::unlinkat(dir, leaf.as_ptr(), 0) }) {
                     Ok(()) => Ok(()),
                     Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(()),
@@ -392,6 +396,8 @@ impl Extractor {
         self.check_cap(&real, Some(last))?;
         let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
         let d = dir.as_raw_fd();
+        // SAFETY: `leaf` is a CString owned by this function and `d` the raw fd of `dir` (an Rc<OwnedFd>
+        // kept alive in this scope), both outliving the closure's every call.
         let mkdir = |x: &Self| match cvt(unsafe { libc::mkdirat(d, leaf.as_ptr(), 0o700) }) {
             Ok(()) => Ok(()),
             // Made meanwhile (by a racing entry or process): fine if it is a directory.
@@ -466,15 +472,20 @@ impl Extractor {
         let r = r.and_then(|written| {
             self.bytes += written;
             let wr = |e: io::Error| ExError::Rt(self.io_err(name, &e));
+            // SAFETY: `f` is the File owning the descriptor we just created; open for the whole call.
             cvt(unsafe { libc::fchmod(f.as_raw_fd(), (mode & 0o777) as libc::mode_t) }).map_err(wr)?;
             if let (true, Some(t)) = (self.keep_mtime, mtime) {
                 let times = mtime_times(t);
+                // SAFETY: `times` is a live `[timespec; 2]`, exactly the two entries futimens reads; `f` owns
+                // the open descriptor.
                 cvt(unsafe { libc::futimens(f.as_raw_fd(), times.as_ptr()) }).map_err(wr)?;
             }
             Ok(())
         });
         if r.is_err() {
             drop(f);
+            // SAFETY: `leaf` is a CString still owned here and `d` the fd of `dir`, an Rc<OwnedFd> alive in
+            // this scope; result ignored: best-effort removal of the half-written file we created.
             unsafe { libc::unlinkat(d, leaf.as_ptr(), 0) };
         }
         r
@@ -601,6 +612,8 @@ impl Extractor {
         let tc = cs(target).map_err(|e| self.io_err(name, &e))?;
         self.clear(name, dir.as_raw_fd(), &leaf)?;
         self.cache = None; // a new link may change where a cached walk leads
+        // SAFETY: `tc` and `leaf` are CStrings alive for the call; `dir` is the Rc<OwnedFd> returned by
+        // `parent_of`, held in this scope, so its descriptor stays open.
         cvt(unsafe { libc::symlinkat(tc.as_ptr(), dir.as_raw_fd(), leaf.as_ptr()) }).map_err(|e| self.io_err(name, &e))
     }
 
@@ -636,6 +649,8 @@ impl Extractor {
         let leaf = cs(last).map_err(|e| self.io_err(name, &e))?;
         self.clear(name, dir.as_raw_fd(), &leaf)?;
         // Flags 0: a symlink swapped in at the source is linked as itself, never followed.
+        // SAFETY: `sleaf`/`leaf` are CStrings alive for the call; `sdir` and `dir` are Rc<OwnedFd>s held
+        // in this scope, so both descriptors stay open; no flag makes linkat follow a link.
         cvt(unsafe { libc::linkat(sdir.as_raw_fd(), sleaf.as_ptr(), dir.as_raw_fd(), leaf.as_ptr(), 0) })
             .map_err(|e| self.io_err(name, &e))
     }
@@ -669,8 +684,11 @@ impl Extractor {
                 Ok(d) => {
                     if let (true, Some(t)) = (self.keep_mtime, mtime) {
                         let times = mtime_times(*t);
+                        // SAFETY: `times` is a live `[timespec; 2]` (the two entries futimens reads) and `d` the
+                        // OwnedFd just opened, alive for the call.
                         let _ = unsafe { libc::futimens(d.as_raw_fd(), times.as_ptr()) };
                     }
+                    // SAFETY: `d` is the OwnedFd opened above, still alive; fchmod takes no pointers.
                     cvt(unsafe { libc::fchmod(d.as_raw_fd(), *mode as libc::mode_t) }).map_err(fail)?;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EACCES) => {
@@ -681,8 +699,12 @@ impl Extractor {
                     }
                     if let (true, Some(t)) = (self.keep_mtime, mtime) {
                         let times = mtime_times(*t);
+                        // SAFETY: `leaf` is a live CString, `times` a live `[timespec; 2]`; `at` is the fd of `fd` or
+                        // `self.root`, OwnedFds held for the whole loop iteration.
                         let _ = unsafe { libc::utimensat(at, leaf.as_ptr(), times.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) };
                     }
+                    // SAFETY: `leaf` is a live CString; `at` borrows an OwnedFd (`fd` or `self.root`) held for the
+                    // loop iteration; no pointers besides the name.
                     cvt(unsafe { libc::fchmodat(at, leaf.as_ptr(), *mode as libc::mode_t, libc::AT_SYMLINK_NOFOLLOW) })
                         .map_err(fail)?;
                 }

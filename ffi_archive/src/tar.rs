@@ -418,6 +418,9 @@ pub(crate) fn readlinkat(dir: RawFd, name: &CStr) -> io::Result<Vec<u8>> {
     let mut cap = 256usize;
     loop {
         let mut buf = vec![0u8; cap];
+        // SAFETY: `buf` is a live Vec of exactly `cap` initialized bytes, so the kernel may
+        // write up to `cap` bytes through its pointer; `name` is a borrowed NUL-terminated
+        // CStr; `dir` is only handed to the kernel (a stale one is EBADF, not UB).
         let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), cap) };
         if n < 0 {
             return Err(io::Error::last_os_error());

@@ -4,6 +4,8 @@
 //! and file-to-file outputs resolve their paths through the policy.
 //! Tests that narrow the policy run in a child process.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 use common::*;
 use ffi_archive::gzip::rt_gzip_compress_file;
@@ -113,6 +115,8 @@ fn a_preexisting_symlinked_parent_never_leads_outside() {
 fn exchange(a: &Path, b: &Path) -> bool {
     let ca = std::ffi::CString::new(s(a)).unwrap();
     let cb = std::ffi::CString::new(s(b)).unwrap();
+    // SAFETY: raw renameat2 with the argument list the kernel expects (dirfd, path, dirfd,
+    // path, flags); `ca` and `cb` are NUL-terminated CStrings alive until the function returns.
     let r = unsafe {
         libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, ca.as_ptr(), libc::AT_FDCWD, cb.as_ptr(), libc::RENAME_EXCHANGE)
     };

@@ -10,6 +10,8 @@
 //! where the CPU has it, `-mavx512f`: the fastest the C code runs on this
 //! machine. A contender whose library or header is missing is left out.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_crypto::hash;
 use ffi_sdk::Value;
 use std::ffi::{c_char, c_int, c_void, CString};
@@ -26,7 +28,9 @@ type CHash = unsafe extern "C" fn(*const u8, usize) -> u64;
 fn load(path: &str, sym: &str) -> Option<CHash> {
     let p = CString::new(path).ok()?;
     let s = CString::new(sym).ok()?;
-    // SAFETY: plain dlopen/dlsym of a library whose symbol has the XXH3_64bits signature.
+    // SAFETY: `p` and `s` are live NUL-terminated CStrings; the handle is never dlclosed, so
+    // the symbol stays mapped for the process; the caller only names XXH3_64bits, whose C
+    // prototype `XXH64_hash_t (const void *, size_t)` is what `CHash` declares.
     unsafe {
         let h = dlopen(p.as_ptr(), 2);
         if h.is_null() {
@@ -108,7 +112,8 @@ fn main() {
         for (_, f) in &c_libs {
             let f = *f;
             let d = &data;
-            // SAFETY: as above.
+            // SAFETY: `f` is XXH3_64bits(const void *, size_t) from a library loaded and never
+            // closed; `d` borrows `data`, which outlives `fs`, so `n` = d.len() bytes are readable.
             fs.push(Box::new(move || unsafe {
                 black_box(f(black_box(d.as_ptr()), n));
             }));

@@ -165,7 +165,8 @@ pub mod xxh3_long {
                 // only inside `data` and `secret` (len > 240 >= one stripe).
                 unsafe { x86::long_avx512(data, secret) }
             } else if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: as above, with AVX2.
+                // SAFETY: the CPU has AVX2 (checked just above); `data.len() > 240 >= 64`, the
+                // kernel's only other precondition, so its reads stay inside `data` and `secret`.
                 unsafe { x86::long_avx2(data, secret) }
             } else {
                 return None;
@@ -361,11 +362,13 @@ pub mod xxh3_long {
                     let want = twox_hash::XxHash3_64::oneshot_with_seed(seed, &big[..n]);
                     let fin = |acc: [u64; 8]| merge(&acc, &secret[11..], (n as u64).wrapping_mul(P64_1));
                     if std::arch::is_x86_feature_detected!("avx2") {
-                        // SAFETY: AVX2 is present (checked); n > 240.
+                        // SAFETY: AVX2 is present (checked just above); n > 240 >= 64, the
+                        // kernel's length precondition, and `secret` is a full SECRET_SIZE array.
                         assert_eq!(fin(unsafe { x86::long_avx2(&big[..n], &secret) }), want, "avx2 n={n}");
                     }
                     if std::arch::is_x86_feature_detected!("avx512f") {
-                        // SAFETY: AVX-512F is present (checked); n > 240.
+                        // SAFETY: AVX-512F is present (checked just above); n > 240 >= 64, the
+                        // kernel's length precondition, and `secret` is a full SECRET_SIZE array.
                         assert_eq!(fin(unsafe { x86::long_avx512(&big[..n], &secret) }), want, "avx512 n={n}");
                     }
                 }

@@ -11,6 +11,8 @@
 //!   (`xxhash-rust` fixes its SIMD at compile time: SSE2 for the default target).
 //! - aHash: `ahash` with fixed keys; Argon2: `argon2` (RustCrypto).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod aead;
 pub mod argon2;
 pub mod digest;

@@ -1,6 +1,8 @@
 //! ffi_crypto through its exports: NIST CAVP SHA vectors, RFC 9106 Argon2
 //! vectors, xxHash reference values, streaming handles, bad input.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_crypto::argon2::*;
 use ffi_crypto::hash::*;
 use ffi_crypto::sha::*;
@@ -248,6 +250,8 @@ fn hasher_lifecycle_errors() {
         fn rt_handle_close(h: RtValue) -> RtValue;
     }
     let h2 = ok(rt_hasher_new(text("sha1"), NIL));
+    // SAFETY: the declaration above matches core's export `RtValue rt_handle_close(RtValue)`;
+    // `h2` is the live hasher handle just returned (on this stack); closing it is the point.
     unsafe { rt_handle_close(h2.raw()) };
     assert_eq!(err(rt_hasher_update(h2.raw(), text("x"))).0, Code::Closed);
     assert_eq!(err(rt_hasher_finish(h2.raw())).0, Code::Closed);

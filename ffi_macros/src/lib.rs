@@ -20,6 +20,8 @@
 //! (`src/grandfathered.txt`) or Simple's standard library declares it
 //! (`src/census.txt`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
 use quote::{format_ident, quote};

@@ -3,6 +3,8 @@
 //! a process, timing its own loop). `cargo bench -p ffi_process`. Prints one
 //! table; nothing is asserted.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_process::child::{rt_process_spawn, rt_process_wait};
 use ffi_process::process::rt_process_run;
 use ffi_sdk::abi::NIL;
@@ -55,6 +57,8 @@ fn main() {
     let mut rt_spawn = || {
         let h = rt_process_spawn(p, a, NIL);
         black_box(rt_process_wait(h, NIL));
+        // SAFETY: the declaration above matches core's export `RtValue rt_handle_close(RtValue)`
+        // (RtValue is a u64); `h` is the live handle value just returned by spawn, on this stack.
         unsafe { rt_handle_close(h) };
     };
     let mut std_output = || {

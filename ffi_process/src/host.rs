@@ -166,7 +166,9 @@ extern "C" {
 
 fn flush_stdout() -> std::io::Result<()> {
     let r = std::io::stdout().flush();
-    // SAFETY: the C library's stdout stream, flushed through its own lock.
+    // SAFETY: `stdout` is libc's `FILE *stdout` global, declared above with its C type and read
+    // by value (addr_of!, no reference to the static mut); when not NULL it points at libc's
+    // stream object, which fflush locks internally.
     unsafe {
         let f = std::ptr::addr_of!(C_STDOUT).read();
         if !f.is_null() {
@@ -182,7 +184,8 @@ fn flush_stdout() -> std::io::Result<()> {
 pub fn rt_stderr_write(s: &[u8]) -> RtResult<()> {
     let mut done = 0;
     while done < s.len() {
-        // SAFETY: writing from a live buffer to descriptor 2.
+        // SAFETY: `s[done..]` is a live slice (done < s.len()), readable for the `s.len() - done`
+        // bytes passed; descriptor 2 is only handed to the kernel (closed: EBADF, reported).
         let k = unsafe { libc::write(2, s[done..].as_ptr().cast(), s.len() - done) };
         if k >= 0 {
             done += k as usize;
@@ -210,11 +213,14 @@ pub fn rt_stdout_flush() -> RtResult<()> {
 /// Flushes the host's stderr (Rust's and C's `stderr` streams; both are normally unbuffered).
 #[rt_fn(tier = "verified")]
 pub fn rt_stderr_flush() -> RtResult<()> {
-    // SAFETY: fflush(NULL) would flush every stream; stderr through its own lock instead.
+    // fflush(NULL) would flush every stream; stderr through its own lock instead.
     extern "C" {
         #[link_name = "stderr"]
         static mut C_STDERR: *mut libc::FILE;
     }
+    // SAFETY: `stderr` is libc's `FILE *stderr` global, declared with its C type; it is read
+    // by value (addr_of!, no reference to the static mut is formed) and, when not NULL, points
+    // at libc's stream object, which fflush locks internally before touching.
     unsafe {
         let f = std::ptr::addr_of!(C_STDERR).read();
         if !f.is_null() {

@@ -22,6 +22,8 @@
 //! ignores SIGCHLD (auto-reaping), exit statuses are lost and reported as
 //! Error Io.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod child;
 pub mod compat;
 pub mod host;

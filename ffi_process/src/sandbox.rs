@@ -93,14 +93,15 @@ fn cpu_hard(n: libc::rlim_t) -> libc::rlim_t {
 
 fn current(res: libc::c_int) -> Option<libc::rlimit> {
     let mut l = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: getrlimit writes one rlimit.
+    // SAFETY: `l` is a live, writable `rlimit` local, the one struct getrlimit fills; an
+    // unknown `res` is EINVAL, not UB.
     #[allow(clippy::unnecessary_cast)]
     let r = unsafe { libc::getrlimit(res as _, &mut l) };
     (r == 0).then_some(l)
 }
 
 fn privileged() -> bool {
-    // SAFETY: no arguments.
+    // SAFETY: geteuid takes no arguments, touches no memory and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 

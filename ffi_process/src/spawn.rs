@@ -281,7 +281,8 @@ fn probe(p: &Path) -> Probe {
         Ok(m) if m.is_dir() => Probe::Denied("is a directory, not a program"),
         Ok(_) => {
             let Ok(c) = CString::new(p.as_os_str().as_bytes()) else { return Probe::Missing };
-            // SAFETY: a NUL-terminated path.
+            // SAFETY: `c` is a CString (NUL-terminated, no interior NUL) alive for the call;
+            // access only reads the path.
             if unsafe { libc::access(c.as_ptr(), libc::X_OK) } == 0 {
                 Probe::Ok
             } else {
@@ -408,7 +409,8 @@ pub struct Running {
 
 /// Whether the host has `sig` ignored (an ignored disposition survives exec).
 fn ignored(sig: libc::c_int) -> bool {
-    // SAFETY: querying the disposition only (null new action).
+    // SAFETY: all-zero bytes are a valid `sigaction`; with a NULL new action sigaction changes
+    // nothing and only writes the current disposition into `old`, a live local.
     unsafe {
         let mut old: libc::sigaction = std::mem::zeroed();
         libc::sigaction(sig, std::ptr::null(), &mut old) == 0 && old.sa_sigaction == libc::SIG_IGN
@@ -416,7 +418,8 @@ fn ignored(sig: libc::c_int) -> bool {
 }
 
 fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
-    // SAFETY: fcntl on a descriptor we own.
+    // SAFETY: F_GETFL/F_SETFL take no pointers; the descriptor is borrowed from `fd`, an
+    // OwnedFd open for the whole call, so no other owner's descriptor is changed.
     unsafe {
         let fl = libc::fcntl(fd.as_raw_fd(), libc::F_GETFL);
         if fl < 0 || libc::fcntl(fd.as_raw_fd(), libc::F_SETFL, fl | libc::O_NONBLOCK) < 0 {
@@ -427,12 +430,14 @@ fn set_nonblocking(fd: &OwnedFd) -> io::Result<()> {
 }
 
 fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
-    // SAFETY: pidfd_open returns a new descriptor or -1.
+    // SAFETY: the raw pidfd_open syscall takes (pid, flags) by value and no pointers; it
+    // returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         None
     } else {
-        // SAFETY: a fresh descriptor we own.
+        // SAFETY: `fd` >= 0 was just returned by pidfd_open, so it is open and referenced
+        // nowhere else: the OwnedFd becomes its only owner and closes it once.
         Some(unsafe { OwnedFd::from_raw_fd(fd as i32) })
     }
 }
@@ -440,11 +445,12 @@ fn pidfd_open(pid: libc::pid_t) -> Option<OwnedFd> {
 /// A close-on-exec SOCK_SEQPACKET pair; both ends above 2 (std dup2s the child's stdio onto 0-2).
 fn socket_pair() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: socketpair writes two descriptors.
+    // SAFETY: `fds` is a live, writable `[c_int; 2]`, the two slots socketpair fills.
     if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: fresh descriptors we own.
+    // SAFETY: socketpair succeeded, so both slots hold new open descriptors referenced
+    // nowhere else; each OwnedFd becomes the only owner of one.
     let (a, b) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((above2(a)?, above2(b)?))
 }
@@ -454,23 +460,25 @@ fn above2(fd: OwnedFd) -> io::Result<OwnedFd> {
     if fd.as_raw_fd() > 2 {
         return Ok(fd);
     }
-    // SAFETY: duplicating a descriptor we own.
+    // SAFETY: F_DUPFD_CLOEXEC takes no pointers; `fd` is an OwnedFd held open for the call.
     let n = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 3) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a fresh descriptor we own.
+    // SAFETY: `n` >= 0 is the new descriptor fcntl just made, referenced nowhere else; the
+    // OwnedFd becomes its only owner (the original is closed when `fd` drops).
     Ok(unsafe { OwnedFd::from_raw_fd(n) })
 }
 
 /// A close-on-exec pipe: (read end, write end), both above 2.
 fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
     let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: pipe2 writes two descriptors.
+    // SAFETY: `fds` is a live, writable `[c_int; 2]`, the two slots pipe2 fills.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: fresh descriptors we own.
+    // SAFETY: pipe2 succeeded, so both slots hold new open descriptors referenced nowhere
+    // else; each OwnedFd becomes the only owner of one.
     let (r, w) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
     Ok((above2(r)?, above2(w)?))
 }
@@ -478,12 +486,14 @@ fn pipe() -> io::Result<(OwnedFd, OwnedFd)> {
 /// /dev/null opened close-on-exec, above 2.
 fn dev_null(write: bool) -> io::Result<OwnedFd> {
     let mode = if write { libc::O_WRONLY } else { libc::O_RDONLY };
-    // SAFETY: a NUL-terminated path.
+    // SAFETY: `c"/dev/null"` is a static NUL-terminated C string; no mode argument is read
+    // without O_CREAT.
     let fd = unsafe { libc::open(c"/dev/null".as_ptr(), mode | libc::O_CLOEXEC) };
     if fd < 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: a fresh descriptor we own.
+    // SAFETY: `fd` >= 0 was just returned by open, so it is open and referenced nowhere else:
+    // the OwnedFd becomes its only owner.
     above2(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
@@ -727,7 +737,8 @@ impl Running {
         if fallback {
             ms = if ms < 0 { 20 } else { ms.min(20) };
         }
-        // SAFETY: `n` initialised pollfds.
+        // SAFETY: `fds` is a live local array and its first `n` entries (n <= len, the stores
+        // above are bounds-checked) were initialised above; poll writes only their `revents`.
         let r = unsafe { libc::poll(fds.as_mut_ptr(), n as libc::nfds_t, ms) };
         let mut step = Step { child_ready: fallback };
         if r < 0 {
@@ -755,7 +766,8 @@ impl Running {
         let mut b = [0u8; supervise::REC];
         loop {
             let flags = if block { 0 } else { libc::MSG_DONTWAIT };
-            // SAFETY: recv into a stack buffer of REC bytes.
+            // SAFETY: `b` is a live, writable REC-byte local and recv is given `b.len()`, so the
+            // kernel writes inside it; the socket is borrowed from `self.ctl`, open meanwhile.
             let k = unsafe { libc::recv(self.ctl.0.as_raw_fd(), b.as_mut_ptr().cast(), b.len(), flags) };
             if k == supervise::REC as isize {
                 return Some((b[0], i32::from_le_bytes([b[1], b[2], b[3], b[4]])));
@@ -821,7 +833,8 @@ impl Running {
         // checks deadlines and limits between steps).
         for _ in 0..16 {
             let Some(fd) = &self.out[s] else { return };
-            // SAFETY: reading into a stack buffer of CHUNK bytes.
+            // SAFETY: `buf` is a live, writable CHUNK-byte local and read is given CHUNK, so the
+            // kernel writes inside it; `fd` is borrowed from `self.out[s]`, open meanwhile.
             let k = unsafe { libc::read(fd.as_raw_fd(), buf.as_mut_ptr().cast(), CHUNK) };
             if k > 0 {
                 sink(s, &buf[..k as usize]);
@@ -901,7 +914,10 @@ impl Running {
 /// SIGPIPE action; a SIGPIPE raised by this write is consumed, one pending
 /// before is left). Returns the count (or -1) and the errno of a failure.
 pub fn write_nosigpipe(fd: std::os::fd::RawFd, buf: &[u8]) -> (isize, Option<i32>) {
-    // SAFETY: signal-mask juggling on this thread; write from a live buffer.
+    // SAFETY: every sigset is a zeroed (valid) local that the sig* calls initialise or fill;
+    // the masks changed are this thread's own and restored to `old` before returning;
+    // `write` reads `buf.len()` bytes from the live slice `buf`; `fd` is only handed to the
+    // kernel (a bad one is EBADF); sigtimedwait with a NULL info pointer is allowed.
     unsafe {
         let mut pipe: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
@@ -934,7 +950,8 @@ fn decode(status: libc::c_int) -> Exit {
 fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
     loop {
         let mut st: libc::c_int = 0;
-        // SAFETY: waitpid on our own child.
+        // SAFETY: `st` is a live, writable c_int, the one status waitpid may write; `pid` is
+        // our child, not yet reaped by us, so the call cannot reap an unrelated process.
         let r = unsafe { libc::waitpid(pid, &mut st, libc::WNOHANG) };
         if r == pid {
             return Ok(Some(decode(st)));
@@ -953,7 +970,8 @@ fn try_reap(pid: libc::pid_t) -> io::Result<Option<Exit>> {
 fn reap_blocking(pid: libc::pid_t) -> io::Result<Exit> {
     loop {
         let mut st: libc::c_int = 0;
-        // SAFETY: waitpid on our own child.
+        // SAFETY: `st` is a live, writable c_int, the one status waitpid may write; `pid` is
+        // our child, not yet reaped by us, so the call cannot reap an unrelated process.
         let r = unsafe { libc::waitpid(pid, &mut st, 0) };
         if r == pid {
             return Ok(decode(st));

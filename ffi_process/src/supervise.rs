@@ -175,7 +175,9 @@ struct Stacks {
     len: usize,
 }
 
-// SAFETY: a plain mapping, used by one supervisor at a time.
+// SAFETY: `base` is an anonymous mapping owned by this value alone (no other pointer to it
+// is kept by the host); S runs on it only while a SupMem holds it, so moving the owner to
+// another thread (e.g. into FREE) transfers nothing that is shared.
 unsafe impl Send for Stacks {}
 
 /// Stacks and scratch buffers of supervisors that have exited, reused by the
@@ -198,7 +200,9 @@ const S_STACK: usize = 128 * 1024;
 impl Stacks {
     fn new() -> io::Result<Stacks> {
         let len = PAGE + P_STACK + PAGE + S_STACK;
-        // SAFETY: a fresh anonymous mapping; the guard pages are inside it.
+        // SAFETY: mmap with a NULL hint creates a fresh anonymous mapping and touches no
+        // existing memory; both mprotect ranges (the first page, and the page after P's
+        // stack) lie inside the `len` bytes just mapped, as PAGE + P_STACK + PAGE <= len.
         unsafe {
             let p = libc::mmap(
                 std::ptr::null_mut(),
@@ -230,7 +234,9 @@ impl Stacks {
 
 impl Drop for Stacks {
     fn drop(&mut self) {
-        // SAFETY: our own mapping, no longer used (see SupMem).
+        // SAFETY: `base`/`len` are exactly the mapping made in `new`, owned by this value; a
+        // Stacks is dropped only once its S was reaped (SupMem leaks it while S may run), so
+        // no thread or process still runs on it.
         unsafe { libc::munmap(self.base.cast(), self.len) };
     }
 }
@@ -246,6 +252,8 @@ pub struct SupMem {
 
 // SAFETY: the host touches the Launch only to free it, after S has exited.
 unsafe impl Send for SupMem {}
+// SAFETY: `&SupMem` gives access to nothing: every method takes `&mut self` (or runs in
+// Drop), so sharing references across threads cannot reach the raw `launch` pointer.
 unsafe impl Sync for SupMem {}
 
 impl SupMem {
@@ -258,7 +266,8 @@ impl SupMem {
 impl Drop for SupMem {
     fn drop(&mut self) {
         if self.released {
-            // SAFETY: from Box::into_raw in `launch`; S no longer runs.
+            // SAFETY: `self.launch` came from Box::into_raw in `launch` and is reclaimed only
+            // here, once (`released` is set only after S was reaped, so S no longer reads it).
             let l = unsafe { Box::from_raw(self.launch) };
             let mut l = l;
             let scratch = std::mem::take(&mut l.scratch);
@@ -280,20 +289,27 @@ pub fn launch(mut l: Box<Launch>) -> io::Result<(libc::pid_t, SupMem)> {
     let raw = Box::into_raw(l);
     let mut mem = SupMem { launch: raw, stacks, released: false };
     if let Some(s) = &mem.stacks {
-        // SAFETY: `raw` is ours until S starts.
+        // SAFETY: `raw` came from Box::into_raw just above: valid, aligned, and not yet seen by
+        // any other thread or process, since S has not been started.
         unsafe { (*raw).pstack_top = s.p_top() };
     }
     // S starts with every signal blocked (no host handler may run in it).
-    // SAFETY: signal-mask changes on this thread, restored below.
+    // SAFETY: `sigset_t` is a plain C bit array, for which all-zero bytes are a valid value.
     let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `all` and `old` are live, writable sigsets on this stack; pthread_sigmask only
+    // changes this thread's mask, which is restored to `old` right after `start_sup`.
     unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
         libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
     }
-    // SAFETY: see `start_sup`.
+    // SAFETY: start_sup's contract: `raw` (the leaked Box) and `mem.stacks` are owned by `mem`,
+    // which the host does not touch until S is reaped and frees only then (an unreaped S's
+    // memory is leaked, see SupMem); all signals are blocked on this thread, so S starts
+    // with no host handler able to run in it.
     let pid = unsafe { start_sup(raw, mem.stacks.as_ref()) };
-    // SAFETY: restoring this thread's mask.
+    // SAFETY: `old` is the mask saved by the pthread_sigmask above (a live local); a NULL
+    // old-set pointer is allowed; only this thread's mask changes.
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
     if pid < 0 {
         mem.release();

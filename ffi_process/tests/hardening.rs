@@ -3,6 +3,8 @@
 //! that reach every descendant (setsid, double fork). Each test failed on the
 //! code before the change.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -17,6 +19,8 @@ extern "C" {
     fn rt_handle_close(h: u64) -> u64;
 }
 fn close(h: u64) -> u64 {
+    // SAFETY: the declaration above matches core's export `RtValue rt_handle_close(RtValue)`
+    // (RtValue is a u64); any value is accepted (a non-handle gives an Error value).
     unsafe { rt_handle_close(h) }
 }
 
@@ -126,6 +130,8 @@ fn close_releases_a_waiter_and_kills_the_child() {
         let got = rx.recv_timeout(Duration::from_secs(5));
         if got.is_err() {
             // Today's behaviour: the waiter blocks until the child exits. Free it, then fail.
+            // SAFETY: kill takes no pointers; `-pid` names the process group of the child this test
+            // spawned (still unreaped, since the waiter is blocked), so nothing unrelated is hit.
             unsafe { libc::kill(-pid, libc::SIGKILL) };
             waiter.join().unwrap();
             panic!("waiter still blocked 5 s after close (kill_on_close {kill_on_close})");
@@ -250,6 +256,8 @@ fn assert_none_survive(mark: &str, what: &str) {
                 .map(|p| std::fs::read_to_string(format!("/proc/{p}/cmdline")).unwrap_or_default().replace('\0', " "))
                 .collect();
             for p in &left {
+                // SAFETY: kill takes no pointers; each `p` was just found alive carrying this test's mark
+                // in its environment, so it is one of our own descendants.
                 unsafe { libc::kill(*p, libc::SIGKILL) };
             }
             panic!("{what}: descendants survived: {left:?} {cmds:?}");
@@ -327,6 +335,7 @@ fn normal_exit_still_leaves_detached_daemons_alone() {
     assert_eq!(num(r, "code"), Some(0));
     let pid: i32 = txt(r, "stdout").trim().parse().unwrap();
     assert!(alive(pid));
+    // SAFETY: kill takes no pointers; `pid` is the daemon this test started (alive() just saw it).
     unsafe { libc::kill(pid, libc::SIGKILL) };
     assert!(wait_dead(pid));
 }
@@ -352,6 +361,10 @@ fn children_start_with_clean_signal_state() {
     // nothing blocked, SIGPIPE default).
     ffi_sdk::testing::in_child("children_start_with_clean_signal_state", || {
         let bit = |s: i32| 1u64 << (s - 1);
+        // SAFETY: this runs in a fresh run of the test binary (`in_child`), alone, so the dispositions
+        // and mask changed here affect no other test; `on_usr1` is an empty extern "C" fn, trivially
+        // async-signal-safe; `set` is a zeroed (valid) sigset on this stack, written by sigemptyset
+        // and read by pthread_sigmask.
         unsafe {
             libc::signal(libc::SIGUSR1, on_usr1 as *const () as libc::sighandler_t);
             libc::signal(libc::SIGUSR2, libc::SIG_IGN);
@@ -367,6 +380,8 @@ fn children_start_with_clean_signal_state() {
         assert!(ign & bit(libc::SIGUSR2) != 0, "an ignored signal stays ignored: {ign:x}");
         assert!(ign & bit(libc::SIGPIPE) == 0, "SIGPIPE is reset to default: {ign:x}");
         // And the host's own state is untouched.
+        // SAFETY: all-zero bytes are a valid `sigaction`; sigaction with a NULL new action only
+        // writes the current one into `old`, a live local.
         unsafe {
             let mut old: libc::sigaction = std::mem::zeroed();
             libc::sigaction(libc::SIGUSR1, std::ptr::null(), &mut old);
@@ -397,7 +412,9 @@ fn exec_failures_are_reported_and_leave_nothing() {
     }
     // A limit above the hard limit fails in the child before exec: PermissionDenied with the hint.
     let mut hard = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `hard` is a live, writable `rlimit` on this stack, the one struct getrlimit fills.
     unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut hard) };
+    // SAFETY: geteuid takes nothing and cannot fail.
     if hard.rlim_max != libc::RLIM_INFINITY && unsafe { libc::geteuid() } != 0 {
         let lim = dict(&[("open_files", i(hard.rlim_max as i64 + 1))]);
         let (c, msg) = err(rt_process_run_with_limits(text("true"), args(&[]), lim.raw(), NIL));

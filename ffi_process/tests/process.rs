@@ -1,6 +1,8 @@
 //! ffi_process against real programs (sh, cat, dd, env, python3, setpriv)
 //! and /proc. Every test checks that it leaves no process behind (common.rs).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -270,8 +272,11 @@ fn file_size_limit_stops_the_write() {
     assert_eq!(num(r, "signal"), Some(libc::SIGXFSZ as i64), "{r:?}");
     assert_eq!(std::fs::metadata(&f).unwrap().len(), 1 << 20);
     // Even when the host ignores SIGXFSZ (as CPython does), the child gets the default action back.
+    // SAFETY: SIG_IGN installs no handler code; the disposition is process-wide, but `guard()`
+    // serializes the tests of this binary that spawn, and it is reset to SIG_DFL below.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_IGN) };
     let r = ok(rt_process_run_with_limits(text("dd"), args(&dd), dict(&[("file_size_bytes", i(1 << 19))]).raw(), NIL));
+    // SAFETY: restores the default disposition set at startup; no handler code involved.
     unsafe { libc::signal(libc::SIGXFSZ, libc::SIG_DFL) };
     assert_eq!(num(r, "signal"), Some(libc::SIGXFSZ as i64), "{r:?}");
     let r = run("dd", &dd, Value::NIL);
@@ -347,6 +352,8 @@ extern "C" {
     fn rt_handle_close(h: u64) -> u64;
 }
 fn ffi_sdk_close(h: u64) -> u64 {
+    // SAFETY: the declaration above matches core's export `RtValue rt_handle_close(RtValue)`
+    // (RtValue is a u64); any value is accepted (a non-handle gives an Error value).
     unsafe { rt_handle_close(h) }
 }
 
@@ -485,6 +492,8 @@ fn collected_handles_kill_their_children() {
     let survivors: Vec<i32> = pids.iter().copied().filter(|p| alive(*p)).collect();
     assert!(survivors.len() <= 3, "{} of 20 still alive after collection", survivors.len());
     for p in survivors {
+        // SAFETY: kill takes no pointers; each `p` is the pid of a `sleep 60` this test spawned,
+        // seen alive just above.
         unsafe { libc::kill(p, libc::SIGKILL) };
     }
 }

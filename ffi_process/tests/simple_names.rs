@@ -4,6 +4,8 @@
 //! the capability each needs (in a child run: the policy narrows for good).
 //! Every test checks that it leaves no process behind (common.rs).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -255,6 +257,8 @@ fn host_memory_signals_stdio() {
     assert_eq!(ok(rt_signal_install(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
     assert_eq!(ok(rt_signal_install(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
     assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(false));
+    // SAFETY: raise takes no pointers; SIGUSR2 now has the latching handler rt_signal_install just
+    // put in place (checked true above), so it does not terminate the test process.
     unsafe { libc::raise(libc::SIGUSR2) };
     assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
     assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(false));
@@ -290,8 +294,12 @@ fn signal_install_chains_the_previous_handler() {
         extern "C" fn mine(_: libc::c_int) {
             SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
         }
+        // SAFETY: this runs alone in a fresh run of the test binary (`in_child`); `mine` is an extern "C"
+        // fn that only stores to an atomic, which is async-signal-safe.
         unsafe { libc::signal(libc::SIGUSR1, mine as *const () as libc::sighandler_t) };
         ok(rt_signal_install(int(libc::SIGUSR1 as i64)));
+        // SAFETY: raise takes no pointers; SIGUSR1 is handled by rt_signal_install's latch (chaining to
+        // `mine`), installed just above, so the process is not terminated.
         unsafe { libc::raise(libc::SIGUSR1) };
         assert!(SEEN.load(std::sync::atomic::Ordering::SeqCst));
         assert_eq!(ok(rt_signal_check(int(libc::SIGUSR1 as i64))).as_bool(), Some(true));

@@ -218,6 +218,9 @@ pub struct Entry {
     pub addr: *const (),
 }
 
+// SAFETY: an `Entry` is immutable once built (the macros emit it as a `static`); its only
+// non-Sync field, `addr`, is a code address that is compared and called, never
+// written through, and every other field is `&'static` data or plain values.
 unsafe impl Sync for Entry {}
 
 // Entry and HandleVTable hold `&'static str`: both sides are Rust built by one compiler.

@@ -1,5 +1,7 @@
 //! ffi_system: facts about the machine (capability `sys.info`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod args;
 pub mod cpu;
 pub mod hostname;

@@ -13,6 +13,8 @@ extern "C" {
 
 fuzz_target!(|data: &[u8]| {
     let src = String::from_utf8_lossy(data);
+    // SAFETY: the declaration matches core's export `RtValue rt_cap_parse(RtValue)`; the
+    // argument is a fresh text value on this stack, and the parser only reads it.
     if let Ok(p) = result("rt_cap_parse", unsafe { rt_cap_parse(text(&src)) }) {
         assert!(p.is_dict(), "rt_cap_parse returned {} for {src:?}", p.describe());
     }

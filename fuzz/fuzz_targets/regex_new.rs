@@ -46,6 +46,9 @@ fuzz_target!(|data: &[u8]| {
         .expect("find_all offsets");
     let _ = result("rt_regex_replace", rt_regex_replace(re.raw(), h, text("<$1|${name}|$$>"), NIL)).expect("replace");
     let _ = result("rt_regex_split", rt_regex_split(re.raw(), h, NIL)).expect("split");
+    // SAFETY: the declaration matches core's export `RtValue rt_handle_close(RtValue)`;
+    // `re` is the live regex handle made above; using it after close is the point of the
+    // next check (an Error Closed, never a dangling access).
     unsafe { rt_handle_close(re.raw()) };
     // Closed handle: Error Closed, not a crash.
     match result("rt_regex_find", rt_regex_find(re.raw(), h)) {

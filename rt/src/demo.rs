@@ -32,10 +32,12 @@ struct Step {
     /// Other functions that must be loaded for the step to make sense.
     needs: &'static [&'static str],
     expect: Expect,
+    /// An Error here skips the rest of the section (e.g. no Vulkan device) instead of failing.
+    gate: bool,
 }
 
 const fn step(section: &'static str, func: &'static str, args: &'static str, what: &'static str) -> Step {
-    Step { section, func, args, what, save: None, needs: &[], expect: Expect::Ok }
+    Step { section, func, args, what, save: None, needs: &[], expect: Expect::Ok, gate: false }
 }
 
 impl Step {
@@ -53,6 +55,10 @@ impl Step {
     }
     const fn needs(mut self, fns: &'static [&'static str]) -> Step {
         self.needs = fns;
+        self
+    }
+    const fn gate(mut self) -> Step {
+        self.gate = true;
         self
     }
 }
@@ -123,6 +129,36 @@ const STEPS: &[Step] = &[
     step("watch", "rt_watch_path", r#"["$tmp", {"debounce_ms": 50}]"#, "watch the temp dir (a Watch handle)").save("w"),
     step("watch", "rt_file_write_text", r#"["$tmp/watched.txt", "x"]"#, "create a file in it").needs(&["rt_watch_path"]),
     step("watch", "rt_watch_poll", r#"["$w", {"timeout_ms": 2000}]"#, "the events, coalesced"),
+
+    // Vulkan compute (libffi_vulkan, built with --features vulkan): c = a + b on 4 floats.
+    step("vulkan", "rt_vk_instance_create", "[]", "a Vulkan instance (no loader or device: the section is skipped)").save("vk").gate(),
+    step("vulkan", "rt_vk_device_create", r#"["$vk"]"#, "a device on the first physical device (lavapipe without a GPU)").save("vkdev").gate(),
+    step("vulkan", "rt_vk_queue_get", r#"["$vkdev"]"#, "its first queue").save("vkq"),
+    step("vulkan", "rt_vk_buffer_create", r#"["$vkdev", 16]"#, "buffer a, 4 floats").save("vka"),
+    step("vulkan", "rt_vk_memory_allocate", r#"["$vkdev", "$vka"]"#, "host-visible memory for it").save("vkma"),
+    step("vulkan", "rt_vk_memory_write", r#"["$vkma", {"$bytes": "0000803f000000400000404000008040"}]"#, "a = [1, 2, 3, 4]"),
+    step("vulkan", "rt_vk_buffer_create", r#"["$vkdev", 16]"#, "buffer b").save("vkb"),
+    step("vulkan", "rt_vk_memory_allocate", r#"["$vkdev", "$vkb"]"#, "its memory").save("vkmb"),
+    step("vulkan", "rt_vk_memory_write", r#"["$vkmb", {"$bytes": "000020410000a0410000f04100002042"}]"#, "b = [10, 20, 30, 40]"),
+    step("vulkan", "rt_vk_buffer_create", r#"["$vkdev", 16]"#, "buffer c").save("vkc"),
+    step("vulkan", "rt_vk_memory_allocate", r#"["$vkdev", "$vkc", {"location": "gpu_to_cpu"}]"#, "read-back memory").save("vkmc"),
+    step(
+        "vulkan",
+        "rt_vk_shader_load",
+        concat!(r#"["$vkdev", {"$bytes": ""#, include_str!("../../ffi_vulkan/demo/add4.spv.hex"), r#""}]"#),
+        "c = a + b (SPIR-V of ffi_vulkan/demo/add4.comp; bindings by reflection)",
+    )
+    .save("vksh"),
+    step("vulkan", "rt_vk_pipeline_compute", r#"["$vksh"]"#, "a compute pipeline, layout from the reflection").save("vkp"),
+    step("vulkan", "rt_vk_command_pool", r#"["$vkdev"]"#, "a command pool").save("vkpool"),
+    step("vulkan", "rt_vk_command_buffer", r#"["$vkpool"]"#, "a command buffer").save("vkcb"),
+    step("vulkan", "rt_vk_command_begin", r#"["$vkcb"]"#, "record:"),
+    step("vulkan", "rt_vk_dispatch", r#"["$vkcb", "$vkp", ["$vka", "$vkb", "$vkc"], 1]"#, "one workgroup of 4"),
+    step("vulkan", "rt_vk_command_end", r#"["$vkcb"]"#, "done recording"),
+    step("vulkan", "rt_vk_submit", r#"["$vkq", "$vkcb"]"#, "submit: a fence").save("vkf"),
+    step("vulkan", "rt_vk_fence_wait", r#"["$vkf", 10000]"#, "wait for it").equals("true"),
+    step("vulkan", "rt_vk_memory_map", r#"["$vkmc"]"#, "c = [11, 22, 33, 44], read back")
+        .equals(r#"{"$bytes": "000030410000b0410000044200003042"}"#),
 
     step("capability denial", "rt_cap_restrict", r#"[{"fs.read": ["$tmp"]}]"#, "narrow fs.read to the temp dir")
         .equals("null")
@@ -210,7 +246,12 @@ pub fn run(rt: &Runtime) -> ExitCode {
     let (mut ran, mut skipped, mut failed) = (0usize, 0usize, 0usize);
     let mut absent: Vec<&str> = Vec::new();
     let mut section_shown = "";
+    let mut gated_off: Vec<&str> = Vec::new();
     for s in STEPS {
+        if gated_off.contains(&s.section) {
+            skipped += 1;
+            continue;
+        }
         let Some(entry) = rt.registry.get(s.func) else {
             skipped += 1;
             absent.push(s.func);
@@ -287,6 +328,12 @@ pub fn run(rt: &Runtime) -> ExitCode {
         };
         drop(args);
         let err = rt.error_of(r.v);
+        if let (true, Some(e)) = (s.gate, &err) {
+            println!("  skip {call_text} -> error {}: the rest of [{}] is skipped", e.one_line(), s.section);
+            gated_off.push(s.section);
+            skipped += 1;
+            continue;
+        }
         let (ok, shown) = match (&s.expect, &err) {
             (Expect::Error(name), Some(e)) if e.name == *name => (true, format!("error {} ({}): {}", e.name, e.code, e.message)),
             (Expect::Error(name), Some(e)) => (false, format!("error {} (expected {name}): {}", e.name, e.message)),

@@ -11,15 +11,7 @@ use std::path::{Path, PathBuf};
 /// The ABI major this tool speaks.
 pub const ABI_MAJOR: u32 = 1;
 
-/// Domain libraries, in load order (`libffi_<domain>.so`). `ffi_macros` is a
-/// proc-macro and is never loaded.
-pub const DOMAINS: [&str; 15] = [
-    "io", "process", "time", "crypto", "archive", "codegen", "net", "concurrent", "data", "system", "cli",
-    "serde", "torch", "cuda", "vulkan",
-];
-
-/// Domains behind workspace features (not in the default build).
-pub const FEATURE_DOMAINS: [&str; 3] = ["torch", "cuda", "vulkan"];
+use crate::domains::{DOMAINS, FEATURE_DOMAINS};
 
 pub type RtValue = u64;
 
@@ -85,6 +77,8 @@ fn dlerror_text() -> String {
     if p.is_null() {
         "unknown dlopen error".to_string()
     } else {
+        // SAFETY: `p` is non-NULL, so it is dlerror's NUL-terminated message, owned by libc
+        // and valid until the next dl* call on this thread; it is copied out right here.
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
 }
@@ -134,9 +128,15 @@ impl Runtime {
         let core = dlopen_local(&core_path).map_err(|e| format!("cannot load {}: {e}", core_path.display()))?;
         let ver_p = dlsym_req(core, "rt_abi_version", &core_path)?;
         let look_p = dlsym_req(core, "rt_registry_lookup", &core_path)?;
-        // SAFETY: the SPEC §3 prototypes of these two bootstrap functions.
+        // SAFETY: `ver_p` is the address dlsym gave for core's `rt_abi_version`, whose
+        // SPEC §3 prototype is `uint32_t rt_abi_version(void)` = `AbiVersionFn`.
         let abi_version_fn: AbiVersionFn = unsafe { std::mem::transmute::<*mut c_void, AbiVersionFn>(ver_p) };
+        // SAFETY: as above: `look_p` is core's `rt_registry_lookup`, whose SPEC §3 prototype
+        // `void *(const uint8_t *, size_t, uint32_t *)` is `LookupFn`; a data pointer and an
+        // `extern "C"` fn pointer have the same size and representation on the targets we build.
         let lookup: LookupFn = unsafe { std::mem::transmute::<*mut c_void, LookupFn>(look_p) };
+        // SAFETY: `rt_abi_version(void) -> uint32_t` (the prototype transmuted to above) takes
+        // no arguments and reads no caller memory; core stays loaded for the process lifetime.
         let abi_version = unsafe { abi_version_fn() };
         if abi_version >> 16 != ABI_MAJOR {
             return Err(format!(
@@ -177,6 +177,9 @@ impl Runtime {
             registry: Registry::default(),
             abi: Abi::default(),
         };
+        // SAFETY: `rt_registry_json(void)`: the ABI major was checked above and its arity (0)
+        // by `resolve_host`, so the v1 header prototype holds; the full C signatures of every
+        // host pointer are checked against this registry text right after, before other use.
         let reg_text = rt.text(unsafe { (rt.h.registry_json)() }).ok_or("rt_registry_json did not return text")?;
         rt.registry = Registry::parse(&reg_text)?;
         check_host_signatures(&rt.registry)?;
@@ -224,6 +227,10 @@ impl Runtime {
     // ---- reading values ----
 
     pub fn text(&self, v: RtValue) -> Option<String> {
+        // SAFETY: `rt_string_ptr`/`rt_string_len` (prototypes checked at load) accept any
+        // value (NULL / 0 for a non-string). For a string `p` points at `n` initialised bytes
+        // inside the heap object `v`, which the caller keeps alive (its stack or a pin); the
+        // slice is copied into a Rust String before anything here can allocate or collect.
         unsafe {
             let p = (self.h.string_ptr)(v);
             if p.is_null() {
@@ -235,6 +242,8 @@ impl Runtime {
     }
 
     pub fn bytes(&self, v: RtValue) -> Option<Vec<u8>> {
+        // SAFETY: as in `text`: `rt_bytes_ptr`/`rt_bytes_len` give NULL or `n` readable bytes
+        // inside the live object `v`, copied into a Vec before anything else runs.
         unsafe {
             let p = (self.h.bytes_ptr)(v);
             if p.is_null() {
@@ -247,28 +256,39 @@ impl Runtime {
 
     /// A text value made from a Rust string (pinned by the caller if it must survive allocations).
     pub fn new_text(&self, s: &str) -> RtValue {
+        // SAFETY: `rt_string_new(const uint8_t *, size_t)` with the pointer and length of the
+        // live `&str` `s`; core copies the bytes during the call.
         unsafe { (self.h.string_new)(s.as_ptr(), s.len()) }
     }
 
     /// The kind name of a value ("nil", "int", "string", ...), from the ABI's kind table.
     pub fn kind_name(&self, v: RtValue) -> &str {
+        // SAFETY: `rt_kind(RtValue) -> uint32_t` (prototype checked at load) accepts any value.
         let k = unsafe { (self.h.kind)(v) };
         self.abi.kind_name(k)
     }
 
     /// The Error carried by `v`, if it is one.
     pub fn error_of(&self, v: RtValue) -> Option<RtError> {
+        // SAFETY: `rt_error_code(RtValue) -> uint32_t` accepts any value (0 = not an Error).
         let code = unsafe { (self.h.error_code)(v) };
         if code == 0 {
             return None;
         }
+        // SAFETY: `rt_error_name(uint32_t) -> const char *` takes a plain code.
         let name_p = unsafe { (self.h.error_name)(code) };
         let name = if name_p.is_null() {
             "Unknown".to_string()
         } else {
+            // SAFETY: a non-NULL `rt_error_name` result points into core's static, NUL-terminated
+            // name table (ffi_core/src/error.rs), and core is never unloaded.
             unsafe { CStr::from_ptr(name_p) }.to_string_lossy().into_owned()
         };
+        // SAFETY: `rt_error_message(RtValue)` on the Error `v` the caller keeps alive; the
+        // message is reachable from `v`, so it stays alive while `text` copies it.
         let message = self.text(unsafe { (self.h.error_message)(v) }).unwrap_or_default();
+        // SAFETY: `rt_error_details(RtValue)` on the live Error `v`; the details value is
+        // reachable from `v` and is only read below while `v` is held by the caller.
         let det = unsafe { (self.h.error_details)(v) };
         let details = if self.kind_name(det) == "nil" { None } else { Some(crate::convert::to_json(self, det)) };
         Some(RtError { code, name, message, details })
@@ -332,6 +352,8 @@ pub struct Pinned<'a> {
 
 impl<'a> Pinned<'a> {
     pub fn new(rt: &'a Runtime, v: RtValue) -> Pinned<'a> {
+        // SAFETY: `rt_value_pin(RtValue)` (prototype checked at load) takes any value; the
+        // matching unpin is in `Drop`, so every pin taken here is released exactly once.
         unsafe { (rt.h.value_pin)(v) };
         Pinned { rt, v }
     }
@@ -339,6 +361,7 @@ impl<'a> Pinned<'a> {
 
 impl Drop for Pinned<'_> {
     fn drop(&mut self) {
+        // SAFETY: releases the one pin `Pinned::new` took on this same value.
         unsafe { (self.rt.h.value_unpin)(self.v) };
     }
 }
@@ -405,6 +428,9 @@ const HOST_USED: &[(&str, &str, &[&str])] = &[
 fn resolve_host(lookup: LookupFn) -> Result<Host, String> {
     let get = |name: &str, want: usize| -> Result<*mut c_void, String> {
         let mut arity = u32::MAX;
+        // SAFETY: `lookup` is core's `rt_registry_lookup` (SPEC §3 prototype, transmuted in
+        // `load`): `name` is passed as pointer plus length of a live `&str` (no NUL needed)
+        // and `arity` is a valid, writable u32 on this stack frame.
         let p = unsafe { lookup(name.as_ptr(), name.len(), &mut arity) };
         if p.is_null() {
             return Err(format!("libffi_core.so does not register the host function {name}"));

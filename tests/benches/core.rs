@@ -22,6 +22,8 @@
 //! `SIMPLE_RT_LIB_DIR=DIR` measures other release libraries (an older build,
 //! for before/after figures with the same command).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rt_tests::*;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -7,6 +7,8 @@
 //! `rt_*` symbol a second time); it declares the C prototypes it needs as
 //! function-pointer types.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU32;
@@ -51,14 +53,12 @@ pub mod code {
     pub const LIMIT_EXCEEDED: u32 = 15;
 }
 
-/// Domain libraries in load order after core (SPEC §1).
-pub const DOMAINS: [&str; 15] = [
-    "io", "process", "time", "crypto", "archive", "codegen", "net", "concurrent", "data", "system", "cli",
-    "serde", "torch", "cuda", "vulkan",
-];
+// The project's one domain list (SPEC §1): `DOMAINS`, `FEATURE_DOMAINS`,
+// `default_domains()`, shared with `rt` (this crate links no ffi_* crate).
+include!("../../rt/src/domains.rs");
 
 /// Libraries that need outside runtimes (libtorch, a CUDA driver): a failed dlopen is a skip, not a failure.
-pub const OPTIONAL: [&str; 3] = ["torch", "cuda", "vulkan"];
+pub const OPTIONAL: [&str; 3] = FEATURE_DOMAINS;
 
 // ------------------------------------------------------------------ locating
 
@@ -136,14 +136,22 @@ pub struct Lib {
     pub handle: *mut c_void,
 }
 
+// SAFETY: the handle is an opaque dlopen handle that is never dlclosed; dlsym is thread-safe
+// and takes it by value, so moving a Lib to another thread is harmless.
 unsafe impl Send for Lib {}
+// SAFETY: `&Lib` only reads `handle` and passes it to dlsym, which may be called from any
+// thread concurrently; nothing mutates a Lib through a shared reference.
 unsafe impl Sync for Lib {}
 
 fn dlerror() -> String {
+    // SAFETY: dlerror takes no arguments; glibc keeps its state per thread, so no other thread
+    // races on the message it returns.
     let e = unsafe { libc::dlerror() };
     if e.is_null() {
         "unknown dlopen error".into()
     } else {
+        // SAFETY: `e` is non-NULL and points at the NUL-terminated message dlerror keeps for this
+        // thread, valid until the next dl* call on it; it is copied out before any.
         unsafe { CStr::from_ptr(e) }.to_string_lossy().into_owned()
     }
 }
@@ -156,6 +164,8 @@ impl Lib {
 
     pub fn open_path(name: &str, path: &Path) -> Result<Lib, String> {
         let c = CString::new(path.to_string_lossy().as_bytes()).map_err(|e| e.to_string())?;
+        // SAFETY: `c` is a CString alive for the call; the flags are valid dlopen modes. Running the
+        // library's constructors is the point (the libraries are ours, built by this workspace).
         let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         if h.is_null() {
             return Err(format!("dlopen {}: {}", path.display(), dlerror()));
@@ -166,6 +176,8 @@ impl Lib {
     /// Address of `symbol` as seen through this library's handle (itself and its dependencies).
     pub fn addr(&self, symbol: &str) -> Option<*mut c_void> {
         let c = CString::new(symbol).ok()?;
+        // SAFETY: `self.handle` is a handle from a successful dlopen, never closed; `c` is a live
+        // CString.
         let p = unsafe { libc::dlsym(self.handle, c.as_ptr()) };
         (!p.is_null()).then_some(p)
     }
@@ -245,6 +257,11 @@ impl Core {
 
     /// Resolves the host surface through `lib` (core itself, or a library that depends on it).
     pub fn from_lib(lib: Lib) -> Core {
+        // SAFETY: each `lib.sym` names a core export whose C prototype (include/simple_rt.h) is the
+        // field's type, so the transmuted addresses are called with their real signatures; the
+        // library is never unloaded, so they stay valid. `RT_CAP_SLOW` is core's
+        // `static AtomicU32` (4-byte aligned): dlsym gives its address, and a `'static` shared
+        // reference to it is sound because it is only ever accessed atomically.
         unsafe {
             let cap_slow: *const AtomicU32 = lib.sym("RT_CAP_SLOW");
             Core {
@@ -334,6 +351,10 @@ impl Core {
             return None;
         }
         let n = (self.string_len)(v);
+        // SAFETY: `rt_string_ptr` returned non-NULL, so `v` is a string and `p` its first of
+        // `rt_string_len(v)` = `n` bytes, in the collector heap; `v` is on this stack (scanned by
+        // the conservative collector) and strings are immutable, so the bytes stay valid while
+        // they are copied.
         let b = unsafe { std::slice::from_raw_parts(p, n) };
         Some(String::from_utf8(b.to_vec()).expect("runtime string is UTF-8"))
     }
@@ -342,6 +363,9 @@ impl Core {
         if p.is_null() {
             return None;
         }
+        // SAFETY: `p` is non-NULL, so `v` is a bytes value and `p` its data, `rt_bytes_len(v)` bytes
+        // long; `v` stays on this stack (kept alive by the conservative collector) while the
+        // slice is copied out by `to_vec`, and nothing else writes it meanwhile.
         Some(unsafe { std::slice::from_raw_parts(p, (self.bytes_len)(v)) }.to_vec())
     }
     pub fn get_int(&self, v: RtValue) -> Option<i64> {
@@ -364,6 +388,8 @@ impl Core {
     pub fn code_name(&self, c: u32) -> String {
         let p = (self.error_name)(c);
         assert!(!p.is_null(), "rt_error_name({c}) returned NULL");
+        // SAFETY: `p` is non-NULL (asserted) and `rt_error_name` returns a pointer to a static
+        // NUL-terminated name in core, which is never unloaded.
         unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
     }
     /// The value, or a panic naming the Error.
@@ -402,6 +428,10 @@ impl Core {
         assert!(args.len() <= n as usize, "{name} takes {n} arguments, got {}", args.len());
         let mut a = [NIL; 8];
         a[..args.len()].copy_from_slice(args);
+        // SAFETY: `p` and `n` are the address and arity the registry records for `name`, so `p` is
+        // called with exactly its parameter count; callers name domain functions (every
+        // parameter and the result one RtValue word), never host-surface ones such as
+        // `rt_string_new`, whose pointer parameters would receive value words.
         unsafe { call_arity(p, n, &a) }
     }
     /// Whether `name` is in the registry.

@@ -3,6 +3,8 @@
 //! indexes, closed handles, unknown capabilities, malformed scopes. The
 //! answer is an Error (or the documented 0 / NULL / NaN / false), never a crash.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rt_tests::*;
 use std::collections::BTreeSet;
 

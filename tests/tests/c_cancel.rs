@@ -5,6 +5,8 @@
 //! rt_process_run of a process tree) returns Error Cancelled promptly, the
 //! tree killed. Written from the generated header only.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -9,6 +9,8 @@
 //! running beside them. Times are printed, and asserted loosely (< 1 s) on
 //! this shared, loaded machine.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rt_tests::*;
 use std::time::{Duration, Instant};
 

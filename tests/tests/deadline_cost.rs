@@ -11,6 +11,8 @@
 //! and loosely there (a shared, loaded machine): < 2 ns is the target for the
 //! first line, checked at 5 ns.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rt_tests::*;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicU32, Ordering};

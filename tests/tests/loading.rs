@@ -2,6 +2,8 @@
 //! behaves as one runtime: one heap, one policy, one registry. Each order runs
 //! in its own child process of this test binary.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use rt_tests::*;
 use std::collections::BTreeMap;
 
