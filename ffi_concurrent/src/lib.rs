@@ -9,16 +9,63 @@
 //! results stored straight into the (collector-allocated) output array.
 //! Every thread the library starts is registered with the collector for its
 //! whole life before it touches a value ([`ffi_sdk::callable::LibraryThread`]).
+//! A thread that takes a value out of a slot is registered before the pin
+//! drops ([`slot::hand_out`]): a consumer that never allocated would not be.
 //!
 //! - `thread`: spawn / join / ids / sleep (capability `thread` for spawning).
 //! - `sync`: mutex and rwlock holding one value each.
-//! - `channel`: bounded, rendezvous and unbounded channels of values.
+//! - `channel`: bounded, rendezvous and unbounded channels of values;
+//!   `ring`: the buffer and parking of bounded channels (pinned words,
+//!   `Slot::into_raw`).
 //! - `parallel`: parallel map and for-each on a rayon pool (capability `thread`).
 //! - `atomic`: atomic ints and bools; `tls`: thread-local values.
+
+/// The registry entry of an export written by hand rather than by
+/// `#[rt_fn]` (the channel's send and receive, whose fast path returns the
+/// word directly): the same entry `#[rt_fn]` would generate, added when the
+/// library loads.
+macro_rules! register_export {
+    ($name:ident, doc = $doc:expr, blocking = $blocking:expr, params = [$(($pname:expr, $pty:ty)),*], ret = $ret:expr) => {
+        const _: () = {
+            static ENTRY: ::ffi_sdk::abi::Entry = ::ffi_sdk::abi::Entry {
+                name: stringify!($name),
+                domain: "concurrent",
+                doc: $doc,
+                cap: "",
+                scoped: false,
+                tier: "empirical",
+                blocking: $blocking,
+                host: false,
+                params: &[$(::ffi_sdk::abi::Param { name: $pname, ty: <$pty as ::ffi_sdk::FromArg<'static>>::TY, ctype: "" }),*],
+                ret: $ret,
+                c_ret: "",
+                addr: $name as *const (),
+            };
+            #[used]
+            #[link_section = ".init_array"]
+            static INIT: extern "C" fn() = {
+                extern "C" fn register() {
+                    ::ffi_sdk::registry::register(&ENTRY);
+                }
+                register
+            };
+        };
+    };
+}
+
+/// Runs the body of a hand-written export inside the panic boundary (a panic becomes Error Panic, as for `#[rt_fn]`).
+#[inline(always)]
+pub(crate) fn boundary(func: &'static str, f: impl FnOnce() -> ffi_sdk::abi::RtValue) -> ffi_sdk::abi::RtValue {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(w) => w,
+        Err(p) => <ffi_sdk::abi::RtValue as ffi_sdk::boundary::OnPanic>::on_panic(func, p),
+    }
+}
 
 pub mod atomic;
 pub mod channel;
 pub mod parallel;
+pub mod ring;
 pub mod slot;
 pub mod sync;
 pub mod thread;

@@ -47,37 +47,62 @@ fn workers(func: &'static str, opts: &Opts, n: usize) -> RtResult<usize> {
     Ok(p.current_num_threads().min(cap).min(n).max(1))
 }
 
+/// Items a worker claims at a time: one atomic add per claim on the shared
+/// counter (a cache line the workers bounce between them when every item
+/// took one), small enough that the last claim finishes about with the
+/// others: at least 32 claims per worker, at most 256 items each.
+fn claim_size(n: usize, k: usize) -> usize {
+    (n / (k * 32)).clamp(1, 256)
+}
+
 /// Runs `callable` on every item (on `k` workers); `out` receives results when given.
 fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: Option<Words>, k: usize) -> RtResult<()> {
+    // The input (and output) arrays are kept alive by the calling thread's
+    // stack while it waits: the collector must scan it (a thread that only
+    // ever received values is not registered yet; see slot.rs).
+    unsafe { abi::rt__thread_enter() };
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let first: Mutex<Option<Failure>> = Mutex::new(None);
     let input = Words(items as *mut RtValue);
+    let claim = claim_size(n, k);
+    // A registered function of arity 1 is called straight through its address.
+    let direct: Option<extern "C" fn(RtValue) -> RtValue> = match c {
+        Callable::Function { addr, arity: 1, .. } => Some(unsafe { std::mem::transmute::<*const (), extern "C" fn(RtValue) -> RtValue>(*addr) }),
+        _ => None,
+    };
     let work = || {
+        // The whole `Words` (Sync), not its raw pointer field, is captured.
+        #[allow(clippy::redundant_locals)]
         let input = input;
         loop {
-            // The caller's deadline / cancel token, installed on this worker (docs/DEADLINES.md).
-            if failed.load(Ordering::Relaxed) || ffi_sdk::deadline::status().is_some() {
-                failed.store(true, Ordering::Relaxed);
+            let start = next.fetch_add(claim, Ordering::Relaxed);
+            if start >= n {
                 break;
             }
-            let i = next.fetch_add(1, Ordering::Relaxed);
-            if i >= n {
-                break;
-            }
-            let item = unsafe { std::ptr::read_volatile(input.0.add(i)) };
-            let w = c.call(func, &[item]);
-            let v = Value::from_raw(w);
-            if v.is_error() {
-                let mut f = first.lock();
-                if f.is_none() {
-                    *f = Some(Failure { index: i, err: Error::from_value(v) });
+            for i in start..(start + claim).min(n) {
+                // The caller's deadline / cancel token, installed on this worker (docs/DEADLINES.md).
+                if failed.load(Ordering::Relaxed) || ffi_sdk::deadline::status().is_some() {
+                    failed.store(true, Ordering::Relaxed);
+                    return;
                 }
-                failed.store(true, Ordering::Relaxed);
-                break;
-            }
-            if let Some(o) = out {
-                unsafe { std::ptr::write_volatile(o.0.add(i), w) };
+                let item = unsafe { std::ptr::read_volatile(input.0.add(i)) };
+                let w = match direct {
+                    Some(f) => f(item),
+                    None => c.call(func, &[item]),
+                };
+                let v = Value::from_raw(w);
+                if v.is_error() {
+                    let mut f = first.lock();
+                    if f.is_none() {
+                        *f = Some(Failure { index: i, err: Error::from_value(v) });
+                    }
+                    failed.store(true, Ordering::Relaxed);
+                    return;
+                }
+                if let Some(o) = out {
+                    unsafe { std::ptr::write_volatile(o.0.add(i), w) };
+                }
             }
         }
     };

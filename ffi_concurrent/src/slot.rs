@@ -1,4 +1,12 @@
 //! A value held in Rust-owned memory: pinned while held (SPEC §4).
+//!
+//! A value handed out of a slot (received, joined, read under a lock) is
+//! from then on, or once its pin drops, seen by the collector only on the
+//! receiving thread's stack: so that thread is registered with the collector
+//! first ([`hand_out`]). Registration otherwise happens on a thread's first
+//! allocation, and a thread that only receives values (a consumer that never
+//! allocates) would hold them unseen: a collection could reclaim a value it
+//! is reading (`tests/stress.rs`, `a_receiver_that_never_allocated_keeps_its_values`).
 
 use ffi_sdk::abi::{self, RtValue};
 use ffi_sdk::Value;
@@ -25,14 +33,33 @@ impl Slot {
         }
         Slot(w)
     }
-    /// The value (still held here).
+    /// Hands the word over still pinned (to a container of raw words, the
+    /// ring of a bounded channel); [`Slot::from_raw`] takes it back.
+    #[inline]
+    pub fn into_raw(self) -> RtValue {
+        let w = self.0;
+        std::mem::forget(self);
+        w
+    }
+    /// A slot for a word from [`Slot::into_raw`].
+    ///
+    /// # Safety
+    /// `w` came from `into_raw` and is taken back once.
+    #[inline]
+    pub unsafe fn from_raw(w: RtValue) -> Slot {
+        Slot(w)
+    }
+    /// The value (still held here), for the calling thread (registered first, [`hand_out`]).
     #[inline]
     pub fn get(&self) -> Value {
+        hand_out(self.0);
         Value::from_raw(self.0)
     }
-    /// Takes the value out: the caller's stack holds it from now on.
+    /// Takes the value out: the caller's stack holds it from now on (the
+    /// thread is registered before the pin drops, [`hand_out`]).
     #[inline]
     pub fn take(self) -> Value {
+        hand_out(self.0);
         let v = Value::from_raw(self.0);
         drop(self);
         std::hint::black_box(v)
@@ -45,6 +72,16 @@ impl Drop for Slot {
         if is_heap(self.0) && protect() {
             unsafe { abi::rt_value_unpin(self.0) };
         }
+    }
+}
+
+/// Registers the calling thread with the collector (if it is not yet) before
+/// it holds heap value `w` on its stack; immediates need nothing. One
+/// thread-local check once registered.
+#[inline]
+pub fn hand_out(w: RtValue) {
+    if is_heap(w) {
+        unsafe { abi::rt__thread_enter() };
     }
 }
 
