@@ -35,6 +35,7 @@ unsafe extern "C" fn hello(_: *mut c_void, _rq: RtValue) -> RtValue {
 fn client(port: u16, n: usize) -> usize {
     let s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     s.set_nodelay(true).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
     let mut ok_count = 0;
@@ -46,8 +47,10 @@ fn client(port: u16, n: usize) -> usize {
         let mut status_ok = false;
         loop {
             line.clear();
-            if r.read_line(&mut line).unwrap() == 0 {
-                panic!("server closed the connection");
+            match r.read_line(&mut line) {
+                Ok(0) => panic!("server closed the connection"),
+                Ok(_) => {}
+                Err(e) => panic!("port {port}: no response after {ok_count} of {n}: {e}"),
             }
             if line.starts_with("HTTP/1.") {
                 status_ok = line.as_bytes()[9..12] == *b"200";
@@ -152,8 +155,12 @@ fn main() {
     let mut best = [0f64; 4];
     for round in 1..=ROUNDS {
         let mut row = Vec::new();
+        let only = std::env::var("RT_BENCH_ONLY").ok();
         for (i, p) in [Some(p_routes), Some(p_pull), Some(p_tiny), py.as_ref().map(|x| x.1)].into_iter().enumerate() {
             let Some(p) = p else { continue };
+            if only.as_ref().is_some_and(|o| o != &i.to_string()) {
+                continue;
+            }
             let r = load(p);
             best[i] = best[i].max(r);
             row.push(format!("{r:.0}"));

@@ -84,7 +84,9 @@ pub struct Request {
     headers: Vec<(String, String)>,
     body: Vec<u8>,
     remote: Option<SocketAddr>,
-    rq: Mutex<Option<tiny_http::Request>>,
+    /// Shared with the dispatching thread, which answers whatever the handler did not, so a
+    /// request never waits on the collector to drop its handle.
+    rq: Arc<Mutex<Option<tiny_http::Request>>>,
 }
 
 impl HandleType for Request {
@@ -263,7 +265,7 @@ fn read_request(server: &Server, mut rq: tiny_http::Request) -> Option<Request> 
         headers,
         body,
         remote: rq.remote_addr().copied(),
-        rq: Mutex::new(Some(rq)),
+        rq: Arc::new(Mutex::new(Some(rq))),
     })
 }
 
@@ -309,29 +311,31 @@ fn dispatch(func: &'static str, server: &Server, req: Request) {
         route_for(&routes, &req.method, &path).map(|r| (r.handler.clone(), r.handler.arity()))
     };
     if let Some((h, arity)) = route {
+        let slot = req.rq.clone();
         let reqv = new_handle(req);
         let respv = new_handle(Response(Mutex::new(Resp { status: 200, headers: Vec::new(), body: Vec::new() })));
-        let w = h.call(func, &[reqv.raw(), respv.raw()][..arity as usize]);
+        let args = [reqv.raw(), respv.raw()];
+        let w = h.call(func, &args[..arity as usize]);
         let out = Value::from_raw(w);
-        let r = <Handle<Request> as ffi_sdk::FromArg>::from_arg(reqv.raw(), func, 0, "request");
-        if let Ok(r) = r {
-            let pending = lock(&r.rq).take();
-            if let Some(rq) = pending {
-                let resp = match resp_of(func, out, &respv) {
-                    Ok(x) => x,
-                    Err(_) => {
-                        server.handler_errors.fetch_add(1, Ordering::Relaxed);
-                        Resp { status: 500, headers: vec![("Content-Type".into(), "text/plain".into())], body: b"Internal Server Error".to_vec() }
-                    }
-                };
-                send(rq, resp);
-            }
+        // Answered here unless the handler answered itself (rt_http_request_respond).
+        let pending = lock(&slot).take();
+        if let Some(rq) = pending {
+            let resp = match resp_of(func, out, &respv) {
+                Ok(x) => x,
+                Err(_) => {
+                    server.handler_errors.fetch_add(1, Ordering::Relaxed);
+                    Resp { status: 500, headers: vec![("Content-Type".into(), "text/plain".into())], body: b"Internal Server Error".to_vec() }
+                }
+            };
+            send(rq, resp);
+        }
+        if let Ok(r) = <Handle<Request> as ffi_sdk::FromArg>::from_arg(reqv.raw(), func, 0, "request") {
             r.close();
         }
         if let Ok(x) = <Handle<Response> as ffi_sdk::FromArg>::from_arg(respv.raw(), func, 0, "response") {
             x.close();
         }
-        std::hint::black_box((reqv, respv, out));
+        std::hint::black_box((&args, reqv, respv, out));
         server.served.fetch_add(1, Ordering::Relaxed);
         return;
     }
@@ -467,6 +471,8 @@ pub fn rt_http_server_start(server: Handle<Server>) -> RtResult<bool> {
         return Err(Error::plain(Code::Busy, FN, "the server is already being served"));
     }
     server.stop.store(false, Ordering::SeqCst);
+    // Handlers run on this thread too: registered with the collector for the whole run.
+    let _reg = LibraryThread::enter();
     let me = server.arc();
     let mut workers = Vec::new();
     let started = AtomicUsize::new(0);
