@@ -11,6 +11,8 @@
 //!
 //! Best of several round-robin rounds (ffi_sdk::bench).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_concurrent::channel::*;
 use ffi_concurrent::parallel::*;
 use ffi_concurrent::sync::*;
@@ -31,6 +33,7 @@ extern "C" {
 /// CPU time of every thread of the process so far, in seconds.
 fn process_cpu() -> f64 {
     let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a writable local `timespec`, the one out-parameter; the clock id is a constant.
     unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) };
     ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
 }
@@ -53,6 +56,9 @@ fn race_cpu(rounds: usize, fs: &mut [&mut dyn FnMut()]) -> Vec<(f64, f64)> {
 
 /// Pins the calling thread to one CPU, or lets it run on every CPU again (None).
 fn pin(cpu: Option<usize>) {
+    // SAFETY: an all-zero `cpu_set_t` is a valid empty set (plain bit words); `CPU_SET` only sets
+    // bits of our local set (indexes below CPU_SETSIZE); `sched_setaffinity` reads `size_of`
+    // bytes from `&set`, which is exactly that big and alive for the call (pid 0: this thread).
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         match cpu {
@@ -131,6 +137,9 @@ print((best_cb - best_fn) / len(items))
 "#;
 
 /// The host callback of the parallel-map rows: calls the function whose address is `user_data` (rt_sha256_hash).
+///
+/// # Safety
+/// `user_data` is the address of an `extern "C" fn(RtValue) -> RtValue` (as `parallel_case` passes).
 unsafe extern "C" fn via_callback(user_data: *mut std::ffi::c_void, arg: RtValue) -> RtValue {
     let f: extern "C" fn(RtValue) -> RtValue = std::mem::transmute(user_data);
     f(arg)
@@ -143,10 +152,18 @@ extern "C" {
 /// The items of a runtime array, written from several threads (the array stays on the caller's stack).
 #[derive(Clone, Copy)]
 struct Out(*mut RtValue);
+// SAFETY: the pointer is the item block of an `out_array` array, kept alive by the `Value` its
+// caller holds on its stack until the parallel loop writing through it has joined; it is
+// collector memory, not tied to a thread.
 unsafe impl Send for Out {}
+// SAFETY: the parallel loops write each index once, from one worker (`enumerate` over distinct
+// items), and nothing reads the block until they have joined.
 unsafe impl Sync for Out {}
 impl Out {
     fn set(self, i: usize, w: RtValue) {
+        // SAFETY: the callers (the rayon rows of `parallel_case`) pass `i < n`, the `n` items the
+        // block was filled with in `out_array` (capacity `n`, so it never moved); each index is
+        // written by one thread only, and the block is scanned by the collector.
         unsafe { std::ptr::write_volatile(self.0.add(i), w) };
     }
 }
@@ -157,6 +174,8 @@ fn out_array(n: usize) -> (Value, Out) {
     for _ in 0..n {
         a.push(Value::NIL);
     }
+    // SAFETY: `a` is the array just made (live on this stack), so `heap_ptr` is its non-null
+    // `ArrayObj` header; nobody else has it, so `items` (holding the `n` nils) does not change.
     let items = unsafe { (*(ffi_sdk::abi::heap_ptr(a.raw()) as *const ffi_sdk::abi::ArrayObj)).items };
     (a, Out(items))
 }
@@ -186,6 +205,9 @@ fn parallel_case(title: &str, items: Value, rounds: usize, sha: extern "C" fn(Rt
     let opts = ffi_sdk::testing::dict(&[("threads", Value::int(2))]);
     let name_v = Value::text(name);
     let ud = sha as *mut std::ffi::c_void;
+    // SAFETY: core's `rt_callback_new(void *, void *)`: `via_callback` is a non-null
+    // `RtCallback1` passed as `void *`, and `ud` is the code address it expects (`sha`), which
+    // stays valid (its library is never unloaded) and is safe to call from any thread.
     let cb = Value::from_raw(unsafe { rt_callback_new(via_callback as *mut std::ffi::c_void, ud) });
     let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
     let mut f_name = || {
@@ -215,6 +237,8 @@ fn parallel_case(title: &str, items: Value, rounds: usize, sha: extern "C" fn(Rt
     let mut f_rayon_cb = || {
         let ud = ud as usize;
         let (a, out) = out_array(n);
+        // SAFETY: `ud` is `sha`'s address, the `extern "C" fn(RtValue) -> RtValue` that
+        // `via_callback` requires; the words are the items of `items`, alive on this stack.
         pool.install(|| words.par_iter().enumerate().for_each(|(i, w)| out.set(i, unsafe { via_callback(ud as *mut std::ffi::c_void, *w) })));
         black_box(a);
     };
@@ -237,12 +261,18 @@ fn parallel_case(title: &str, items: Value, rounds: usize, sha: extern "C" fn(Rt
 
 fn parallel_maps(lib: &std::path::Path) {
     let c = std::ffi::CString::new(lib.to_str().unwrap()).unwrap();
+    // SAFETY: `c` is a NUL-terminated path that outlives the call; loading the library runs only
+    // its registration constructor. It is never closed, so its code stays mapped.
     let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
     assert!(!h.is_null(), "dlopen {}", lib.display());
     let name = "rt_sha256_hash";
     let mut ar = 0u32;
+    // SAFETY: core's `void *rt_registry_lookup(const uint8_t *, size_t, uint32_t *)`: the name is
+    // a live `&str` readable for its length, `ar` a writable local.
     let p = unsafe { rt_registry_lookup(name.as_ptr(), name.len(), &mut ar) };
     assert!(!p.is_null() && ar == 1);
+    // SAFETY: `p` is the registered address of `rt_sha256_hash`, an `#[rt_fn]` export of arity 1
+    // (asserted above): an `extern "C" fn(RtValue) -> RtValue`, in a library never unloaded.
     let sha: extern "C" fn(RtValue) -> RtValue = unsafe { std::mem::transmute(p) };
     parallel_case("sha256 of 64 x 1 MiB", chunks(64, 1 << 20), 7, sha, name);
     parallel_case("sha256 of 100,000 x 64 B", chunks(100_000, 64), 7, sha, name);

@@ -55,6 +55,9 @@ impl Channel {
                 let left = r.release();
                 r.wake_all();
                 for w in left {
+                    // SAFETY: every non-EMPTY cell word was stored by a send from
+                    // `Slot::into_raw` (still pinned); `Ring::release` took the cells away under
+                    // both locks, so each word comes back here once and nowhere else.
                     drop(unsafe { Slot::from_raw(w) });
                 }
             }
@@ -72,6 +75,8 @@ impl Drop for Channel {
     fn drop(&mut self) {
         if let Flavor::Ring(r) = &mut self.flavor {
             for w in r.drain() {
+                // SAFETY: a cell word is a pinned `Slot::into_raw` word of a send not yet received
+                // (`release`, if it ran, emptied the cells); `&mut self` makes this the only taker.
                 drop(unsafe { Slot::from_raw(w) });
             }
         }
@@ -110,6 +115,9 @@ pub fn rt_channel_create(capacity: Option<i64>) -> RtResult<Value> {
     };
     let ch = Arc::new(Channel { closed: AtomicBool::new(false), capacity: capacity.map(|c| c as usize), flavor });
     // On failure (out of memory) the core releases the owner and returns an Error value.
+    // SAFETY: `CHANNEL_VT` is a `'static` vtable whose acquire/release are those of `Arc<Channel>`
+    // under the name `Channel` (so `Handle<Channel>` reads the data back as that type); the data is
+    // one strong count from `Arc::into_raw`, moved into the handle.
     Ok(Value::from_raw(unsafe { abi::rt__handle_new(&CHANNEL_VT, Arc::into_raw(ch) as *const ()) }))
 }
 
@@ -144,6 +152,8 @@ impl Drop for Cache {
         for w in &self.ways {
             let (_, p) = w.replace((0, std::ptr::null()));
             if !p.is_null() {
+                // SAFETY: a non-null way holds one owner from `Arc::into_raw` (`remember`); the
+                // way is nulled as it is read, so the owner is dropped once.
                 drop(unsafe { Arc::from_raw(p) });
             }
         }
@@ -173,6 +183,12 @@ fn cached<'a>(channel: RtValue) -> Option<&'a Channel> {
     // says what it is; only a handle holds a channel's address as its data,
     // and only this channel's handle holds this one (we own it).
     let h = obj as *const abi::HandleObj;
+    // SAFETY: `channel` is the call's argument, a live runtime heap word (`Value` contract), so
+    // the header at `obj` is readable; `data`/`closed` are read only once it says HK_HANDLE, and
+    // core only accesses them atomically, so the atomic views are fine. `p` is an owner this
+    // thread's cache holds (from `Arc::into_raw`), so `*p` is alive until that way is replaced
+    // (`remember`) or the thread exits: each export resolves one channel and calls `remember`
+    // before this lookup, never after, so the reference stays valid for the call that uses it.
     unsafe {
         if (*h).h.kind != abi::HEAP_MAGIC | abi::HK_HANDLE {
             return None;
@@ -208,11 +224,16 @@ fn remember(channel: RtValue, h: &Handle<Channel>) -> bool {
     match old {
         Ok(old) => {
             if !old.is_null() {
+                // SAFETY: `old` was the way's owner (from `Arc::into_raw`), just swapped out of the
+                // cache, so it is dropped here once. No `Chan::Cached` of this thread refers to it:
+                // `remember` runs before the call's one `cached` lookup.
                 drop(unsafe { Arc::from_raw(old) });
             }
             true
         }
         Err(_) => {
+            // SAFETY: the cache is gone (thread exiting), so `a`, from `Arc::into_raw` above, was
+            // never stored: this takes that one owner back.
             drop(unsafe { Arc::from_raw(a) });
             false
         }
@@ -371,6 +392,8 @@ register_export!(rt_channel_recv, doc = RECV_DOC, blocking = true, params = [("c
 fn recv_now(func: &'static str, ch: &Channel) -> RtValue {
     match &ch.flavor {
         Flavor::Ring(r) => match r.try_pop() {
+            // SAFETY: a popped word is a send's `Slot::into_raw` word, handed out once (the pop
+            // freed its cell under the receivers' lock).
             Some(w) => unsafe { Slot::from_raw(w) }.take().raw(),
             None => word(ring_recv_wait(func, ch, r, None)),
         },
@@ -404,6 +427,7 @@ register_export!(rt_channel_try_recv, doc = TRY_RECV_DOC, blocking = false, para
 #[inline(always)]
 fn try_take(ch: &Channel) -> Option<Value> {
     match &ch.flavor {
+        // SAFETY: a popped word is a send's `Slot::into_raw` word, handed out once by the pop.
         Flavor::Ring(r) => r.try_pop().map(|w| unsafe { Slot::from_raw(w) }.take()),
         Flavor::Cb(c) => c.rx.try_recv().ok().map(Slot::take),
     }
@@ -521,6 +545,8 @@ fn ring_send_wait(func: &'static str, ch: &Channel, r: &Ring, w: RtValue, timeou
         }
     })();
     if outcome.is_err() {
+        // SAFETY: `w` is the caller's `Slot::into_raw` word, and no `try_push` stored it (every
+        // error path returns before a successful push), so this is its one taker.
         drop(unsafe { Slot::from_raw(w) });
     }
     outcome
@@ -531,6 +557,8 @@ fn ring_send_wait(func: &'static str, ch: &Channel, r: &Ring, w: RtValue, timeou
 /// the thread's deadline.
 #[inline(never)]
 fn ring_recv_wait(func: &'static str, ch: &Channel, r: &Ring, timeout: Option<Duration>) -> RtResult<Value> {
+    // SAFETY: applied only to words `try_pop` returned: a send's `Slot::into_raw` word, handed
+    // out once by the pop.
     let take = |w: RtValue| unsafe { Slot::from_raw(w) }.take();
     if let Some(w) = r.try_pop() {
         return Ok(take(w));

@@ -20,6 +20,8 @@
 //! - `parallel`: parallel map and for-each on a rayon pool (capability `thread`).
 //! - `atomic`: atomic ints and bools; `tls`: thread-local values.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 /// The registry entry of an export written by hand rather than by
 /// `#[rt_fn]` (the channel's send and receive, whose fast path returns the
 /// word directly): the same entry `#[rt_fn]` would generate, added when the

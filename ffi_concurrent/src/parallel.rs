@@ -8,7 +8,7 @@ use ffi_sdk::abi::{self, RtValue};
 use ffi_sdk::callable::{library_thread_exit, library_thread_start, Callable};
 use ffi_sdk::prelude::*;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 
 static POOL: OnceLock<Result<rayon::ThreadPool, String>> = OnceLock::new();
@@ -32,7 +32,12 @@ pub fn pool(func: &str) -> RtResult<&'static rayon::ThreadPool> {
 /// Word pointers shared with the workers (collector memory kept alive by the caller's stack).
 #[derive(Clone, Copy)]
 struct Words(*mut RtValue);
+// SAFETY: the pointer names collector memory (an array's item block) that the calling thread's
+// stack keeps alive until every worker has returned (`p.scope` joins them before `run`
+// returns); it is not tied to the thread that made it.
 unsafe impl Send for Words {}
+// SAFETY: workers only read input items (relaxed atomic loads) and write output items at
+// distinct indices (each index claimed once through `next`), so sharing it races on nothing.
 unsafe impl Sync for Words {}
 
 struct Failure {
@@ -60,6 +65,7 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
     // The input (and output) arrays are kept alive by the calling thread's
     // stack while it waits: the collector must scan it (a thread that only
     // ever received values is not registered yet; see slot.rs).
+    // SAFETY: core's `void rt__thread_enter(void)`: no arguments, registers the calling thread.
     unsafe { abi::rt__thread_enter() };
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -68,6 +74,8 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
     let claim = claim_size(n, k);
     // A registered function of arity 1 is called straight through its address.
     let direct: Option<extern "C" fn(RtValue) -> RtValue> = match c {
+        // SAFETY: a `Function` comes only from `rt__callable_lookup`, which returns `#[rt_fn]`
+        // entries: with arity 1 the address is an `extern "C" fn(RtValue) -> RtValue`.
         Callable::Function { addr, arity: 1, .. } => Some(unsafe { std::mem::transmute::<*const (), extern "C" fn(RtValue) -> RtValue>(*addr) }),
         _ => None,
     };
@@ -86,7 +94,12 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
                     failed.store(true, Ordering::Relaxed);
                     return;
                 }
-                let item = unsafe { std::ptr::read_volatile(input.0.add(i)) };
+                // SAFETY: `i < n`, and the input block (read with its length under the array's lock,
+                // `items_ptr`) holds at least `n` 8-aligned words, alive while the caller's stack
+                // keeps `items` (a grown array gets a new block; the old one is not freed). A
+                // callback may replace an item in place meanwhile (core's rt_array_set, under the
+                // lock), so the word is read with a relaxed atomic load, as in `Items::item`.
+                let item = unsafe { AtomicU64::from_ptr(input.0.add(i)) }.load(Ordering::Relaxed);
                 let w = match direct {
                     Some(f) => f(item),
                     None => c.call(func, &[item]),
@@ -101,6 +114,10 @@ fn run(func: &'static str, c: &Callable, items: *const RtValue, n: usize, out: O
                     return;
                 }
                 if let Some(o) = out {
+                    // SAFETY: `o` is the item block of the fresh `n`-item output array, which no
+                    // other code sees until `rt_parallel_map` returns it (kept on its stack); `i < n`
+                    // was claimed by this worker alone, so this is the only access to slot i; the
+                    // block is collector-scanned, so the stored word is seen from now on.
                     unsafe { std::ptr::write_volatile(o.0.add(i), w) };
                 }
             }
@@ -137,6 +154,8 @@ fn prepare(func: &'static str, callable: Value) -> RtResult<Callable> {
 
 /// The items of `array` as a word pointer and length (a snapshot, see `Items`).
 fn items_ptr(array: Value) -> (*const RtValue, usize) {
+    // SAFETY: `array` comes from an `Array` argument, so it is a live array value and `heap_ptr`
+    // gives its `ArrayObj`; `items` and `len` are read under the object's lock, so they agree.
     unsafe {
         let a = abi::heap_ptr(array.raw()) as *const abi::ArrayObj;
         let _g = ffi_sdk::lock::lock(a as *mut abi::Header);
@@ -158,6 +177,8 @@ pub fn rt_parallel_map(callable: Value, array: Array, opts: Opts) -> RtResult<Va
     if n == 0 {
         return Ok(out);
     }
+    // SAFETY: `out` is the array `ArrayBuilder` just made with `n > 0` items, so `heap_ptr` is its
+    // non-null `ArrayObj` header; nobody else has it yet, so `items` cannot change meanwhile.
     let out_items = unsafe { (*(abi::heap_ptr(out.raw()) as *const abi::ArrayObj)).items };
     run(FN, &c, items, n, Some(Words(out_items)), k)?;
     // `array` and `out` stay on this stack until here.

@@ -85,8 +85,14 @@ pub struct Ring {
     data: Park,
 }
 
-// `idx`, `dead` and `cells` are only touched under their side's lock (both for `cells` to change).
+// SAFETY: the non-Sync parts are the `Cell`s of each side, read and written only while holding
+// that side's spin lock (Acquire on taking, Release on leaving, so the holders are ordered), and
+// the `UnsafeCell` of `cells`: shared access (`cell`) only under one side's lock with the side
+// not dead, replacement (`release`) only under both locks, so no `&` outlives a `&mut`. The
+// cells themselves are atomics.
 unsafe impl Sync for Ring {}
+// SAFETY: every field is owned data (a boxed slice of atomics, atomics, `Cell`s of plain
+// values); nothing is tied to the creating thread.
 unsafe impl Send for Ring {}
 
 impl Ring {
@@ -117,6 +123,8 @@ impl Ring {
     /// Cell `i` (< cap); only while holding a side's lock and the side is not dead.
     #[inline(always)]
     unsafe fn cell(&self, i: usize) -> &AtomicU64 {
+        // Sound under the contract above: `release` (which replaces `cells` under both locks) is
+        // not running, so no `&mut` to it exists, and `cells` still has `cap` entries.
         (&*self.cells.get()).get_unchecked(i)
     }
 
@@ -132,6 +140,8 @@ impl Ring {
             return false;
         }
         let i = s.idx.get();
+        // SAFETY: we hold the senders' lock and the side is not dead (checked above); `i` is its
+        // `idx`, which starts at 0 and wraps at `cap` (`next`), so `i < cap`.
         let cell = unsafe { self.cell(i) };
         let free = cell.load(Ordering::Acquire) == EMPTY;
         if free {
@@ -156,6 +166,8 @@ impl Ring {
             return None;
         }
         let i = r.idx.get();
+        // SAFETY: we hold the receivers' lock and the side is not dead (checked above); `i` is its
+        // `idx`, which starts at 0 and wraps at `cap` (`next`), so `i < cap`.
         let cell = unsafe { self.cell(i) };
         let w = cell.load(Ordering::Acquire);
         let got = w != EMPTY;
@@ -219,6 +231,9 @@ impl Ring {
         lock(&self.receivers.lock);
         self.senders.dead.set(true);
         self.receivers.dead.set(true);
+        // SAFETY: we hold both sides' locks, so no `cell` borrow is live (each is used only under
+        // a lock) and none can start: the `&mut` is unique for this one `take`. The `dead` flags,
+        // set first, keep later holders of either lock from indexing the empty slice.
         let cells = std::mem::take(unsafe { &mut *self.cells.get() });
         self.receivers.lock.store(false, Ordering::Release);
         self.senders.lock.store(false, Ordering::Release);
@@ -267,6 +282,8 @@ const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 8;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 16;
 
 fn membarrier(cmd: libc::c_int) -> bool {
+    // SAFETY: membarrier(2) takes integer arguments only (command, flags 0, cpu 0) and touches no
+    // memory of ours; an unsupported command just fails with an error code.
     unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
 }
 
@@ -337,12 +354,17 @@ fn sleep(p: &AtomicU32, seen: u32, max: Option<Duration>) {
     let tp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const libc::timespec);
     // EINTR (the collector stops threads with signals), EAGAIN (woken in between),
     // ETIMEDOUT: the caller tries again and re-checks its time.
+    // SAFETY: `p.as_ptr()` is a live, 4-aligned u32 (borrowed for the call) that the kernel only
+    // compares with `seen`; `tp` is null or points to the local `ts`, alive across the call, which
+    // the kernel reads as a relative timeout; the remaining arguments are unused by FUTEX_WAIT.
     unsafe {
         libc::syscall(libc::SYS_futex, p.as_ptr(), libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG, seen, tp, 0usize, 0u32);
     }
 }
 
 fn futex_wake_all(p: &AtomicU32) {
+    // SAFETY: FUTEX_WAKE only uses `p.as_ptr()` (a live, aligned u32 borrowed for the call) as the
+    // key of the wait queue and never dereferences the zero pointer arguments.
     unsafe {
         libc::syscall(libc::SYS_futex, p.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, i32::MAX, 0usize, 0usize, 0u32);
     }

@@ -16,7 +16,12 @@ use ffi_sdk::Value;
 /// taken out or dropped. Immediates need no pin.
 pub struct Slot(RtValue);
 
+// SAFETY: a slot is an immediate or a pinned heap word: the pin (a count in the collector's
+// pin table, thread-safe) keeps the object alive whatever thread holds the slot, and a thread
+// that reads the value out is registered first (`hand_out`). The word itself is plain data.
 unsafe impl Send for Slot {}
+// SAFETY: `&Slot` only gives `get` (a copy of the word, after `hand_out` registers the reader);
+// nothing is mutated through a shared slot.
 unsafe impl Sync for Slot {}
 
 #[inline]
@@ -29,6 +34,8 @@ impl Slot {
     pub fn new(v: Value) -> Slot {
         let w = v.raw();
         if is_heap(w) && protect() {
+            // SAFETY: `Value` contract: `w` is a live runtime heap word, kept reachable by the
+            // caller (its argument) until the pin is taken here; the pin table is thread-safe.
             unsafe { abi::rt_value_pin(w) };
         }
         Slot(w)
@@ -70,6 +77,9 @@ impl Drop for Slot {
     #[inline]
     fn drop(&mut self) {
         if is_heap(self.0) && protect() {
+            // SAFETY: `Slot::new` pinned this heap word once (same `protect()`, read once per
+            // process), and the slot is dropped once (`into_raw` forgets it instead, `from_raw`
+            // takes that pin back): this drops exactly that pin.
             unsafe { abi::rt_value_unpin(self.0) };
         }
     }
@@ -81,6 +91,8 @@ impl Drop for Slot {
 #[inline]
 pub fn hand_out(w: RtValue) {
     if is_heap(w) {
+        // SAFETY: core's `void rt__thread_enter(void)`: no arguments; registers the calling
+        // thread with the collector if it is not yet, from any thread.
         unsafe { abi::rt__thread_enter() };
     }
 }

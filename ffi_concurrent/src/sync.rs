@@ -76,7 +76,10 @@ pub struct RtMutex {
     cv: Condvar,
 }
 
-// `value` is touched only by the thread that holds `owner` (or by Drop).
+// SAFETY: the only non-Sync field is `value`, touched only by the thread whose process-unique
+// id is in `owner` (`held`, the replace in `rt_mutex_unlock`) or by `Drop` (no sharers left).
+// Ownership passes by the holder's SeqCst swap to 0 and the next holder's SeqCst CAS, which
+// orders one holder's accesses before the next one's. The other fields are Sync.
 unsafe impl Sync for RtMutex {}
 
 impl HandleType for RtMutex {
@@ -91,6 +94,9 @@ impl RtMutex {
     /// The value; the calling thread holds the lock.
     #[inline]
     fn held(&self) -> Value {
+        // SAFETY: the calling thread holds the lock (this method's contract: both callers just
+        // won the CAS on `owner`), so no other thread writes `value` while it is read; the Slot's
+        // pin keeps the value alive and `get` registers this thread before handing it out.
         unsafe { (*self.value.get()).get() }
     }
     /// Waits until the lock is taken for `me`; Err(()) when the deadline passes first.
@@ -165,6 +171,9 @@ pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtRe
         let who = if owner == 0 { "nobody".to_string() } else { format!("thread {owner}") };
         return Err(Error::invalid(FN, "the calling thread does not hold this mutex", format!("held by {who}")));
     }
+    // SAFETY: `owner == me` and only the holder moves `owner` away from its own id, so this
+    // thread holds the lock: it alone touches `value` until the swap below releases it, so the
+    // `&mut` is unique for the replace.
     let old = new_value.map(|v| std::mem::replace(unsafe { &mut *mutex.value.get() }, Slot::new(v)));
     mutex.owner.swap(0, Ordering::SeqCst);
     if mutex.waiters.load(Ordering::SeqCst) != 0 {

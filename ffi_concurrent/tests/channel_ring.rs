@@ -4,6 +4,8 @@
 //! values released with the handle although a thread's channel cache keeps
 //! the channel; the per-thread cache never mixes channels up.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -173,8 +175,11 @@ fn ring_handle_release_frees_values_despite_the_cache() {
     let ch = ok(rt_channel_create(int(4))).raw();
     let v = make_nested(7);
     ok(rt_channel_send(ch, v.raw(), NIL));
+    // SAFETY: core's `uint32_t rt_value_pin_count(RtValue)`, declared with that signature; `v` is
+    // a live value on this test's stack, and the call only reads its pin count.
     assert_eq!(unsafe { rt_value_pin_count(v.raw()) }, 1, "pinned while in the channel");
     close(ch);
+    // SAFETY: as above; `v` is still on this stack (only its pin was dropped).
     assert_eq!(unsafe { rt_value_pin_count(v.raw()) }, 0, "unpinned when the handle was released");
     assert_eq!(err(rt_channel_send(ch, int(1), NIL)).0, Code::Closed);
     assert_eq!(err(rt_channel_recv(ch, NIL)).0, Code::Closed);
@@ -238,6 +243,9 @@ fn ring_cache_never_mixes_channels() {
             close(ch);
         }
         if i % 500 == 0 {
+            // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+            // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+            // a registered stack or pinned).
             unsafe { rt_gc_collect() };
         }
     }

@@ -1,6 +1,8 @@
 //! ffi_concurrent per function: happy path, bad input, capability denial
 //! (in a child process), plus 10,000 spawn/join cycles without leaks.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -150,6 +152,9 @@ fn spawn_join_10000_cycles_leave_nothing_behind() {
         let h = ok(rt_thread_spawn(cb1(double, 0).raw(), int(i), NIL));
         ok(rt_thread_join(h.raw(), NIL));
     }
+    // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+    // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+    // a registered stack or pinned).
     unsafe { rt_gc_collect() };
     let threads0 = thread_count();
     let rss0 = rss_kib();
@@ -158,9 +163,15 @@ fn spawn_join_10000_cycles_leave_nothing_behind() {
         let h = ok(rt_thread_spawn(cb.raw(), int(i), NIL));
         assert_eq!(ok(rt_thread_join(h.raw(), NIL)).as_int(), Some(2 * i));
         if i % 1000 == 0 {
+            // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+            // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+            // a registered stack or pinned).
             unsafe { rt_gc_collect() };
         }
     }
+    // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+    // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+    // a registered stack or pinned).
     unsafe { rt_gc_collect() };
     let threads1 = thread_count();
     let rss1 = rss_kib();
@@ -475,11 +486,17 @@ fn thread_locals_are_per_thread() {
     std::thread::spawn(move || {
         assert!(ok(rt_thread_local_get(t)).is_nil());
         ok(rt_thread_local_set(t, text("other")));
+        // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+        // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+        // a registered stack or pinned).
         unsafe { rt_gc_collect() };
         assert_eq!(ok(rt_thread_local_get(t)).as_text(), Some("other"));
     })
     .join()
     .unwrap();
+    // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+    // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+    // a registered stack or pinned).
     unsafe { rt_gc_collect() };
     assert_eq!(ok(rt_thread_local_get(t)).as_text(), Some("main"));
     ok(rt_thread_local_set(t, NIL));

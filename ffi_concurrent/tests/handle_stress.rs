@@ -10,6 +10,8 @@
 //! default where the kernel has it) and `SIMPLE_RT_HANDLE_FENCE=1` (SeqCst
 //! fences, in a child run of this binary).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 // Links libffi_core.so through the library (the core's symbols).
 use ffi_concurrent as _;
 use ffi_sdk::abi::{self, RtValue};
@@ -61,7 +63,9 @@ fn check(b: &Handle<Res>, probe: &Probe) {
 fn round(workers: usize, delay: u32, nest: bool) -> usize {
     let probe = Arc::new(Probe::default());
     let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
-    unsafe { abi::rt_value_pin(h) }; // the workers' stacks are not the collector's business
+    // SAFETY: `h` is the handle just made, still in this frame, so live; the pin keeps it alive
+    // for the workers (whose stacks are not the collector's business) until the unpin below.
+    unsafe { abi::rt_value_pin(h) };
     let closed_done = Arc::new(AtomicBool::new(false));
     let start = Arc::new(Barrier::new(workers + 1));
     let borrows = Arc::new(AtomicUsize::new(0));
@@ -111,8 +115,10 @@ fn round(workers: usize, delay: u32, nest: bool) -> usize {
     for _ in 0..delay {
         std::hint::spin_loop();
     }
+    // SAFETY: `h` is a live handle word, pinned above until the end of the round.
     assert_eq!(unsafe { abi::rt__handle_close(h) }, 0, "first close");
     closed_done.store(true, SeqCst);
+    // SAFETY: as above: `h` is still pinned (a closed handle stays a valid object).
     assert_eq!(unsafe { abi::rt__handle_close(h) }, 3, "close is idempotent");
     for t in threads {
         t.join().expect("worker");
@@ -121,6 +127,8 @@ fn round(workers: usize, delay: u32, nest: bool) -> usize {
     assert_eq!(probe.drops.load(SeqCst), 1);
     assert_eq!(borrow(h).err(), Some(Code::Closed));
     assert_eq!(Handle::<Other>::from_arg(h, "stress", 0, "h").err().map(|e| e.code), Some(Code::TypeMismatch));
+    // SAFETY: drops the one pin taken at the start of the round; the workers were joined, so
+    // nothing uses `h` afterwards.
     unsafe { abi::rt_value_unpin(h) };
     borrows.load(SeqCst)
 }
@@ -179,6 +187,7 @@ fn close_inside_the_call_and_kinds() {
 fn records_are_reused() {
     let probe = Arc::new(Probe::default());
     let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    // SAFETY: `h` is the handle just made, live in this frame; pinned for the threads below.
     unsafe { abi::rt_value_pin(h) };
     for _ in 0..2000 {
         let probe = probe.clone();
@@ -189,7 +198,9 @@ fn records_are_reused() {
         .join()
         .unwrap();
     }
+    // SAFETY: `h` is a live handle word, pinned above.
     assert_eq!(unsafe { abi::rt__handle_close(h) }, 0);
     assert!(probe.dropped.load(SeqCst));
+    // SAFETY: drops the pin taken above; every thread using `h` was joined.
     unsafe { abi::rt_value_unpin(h) };
 }

@@ -6,6 +6,8 @@
 //! must fail: values are lost (wrong content, or a crash reading them).
 //! Also: library threads keep running while the process forks and execs.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod common;
 
 use common::*;
@@ -39,6 +41,9 @@ impl Collector {
         let (s, c) = (stop.clone(), count.clone());
         let h = std::thread::spawn(move || {
             while !s.load(Ordering::Relaxed) {
+                // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+                // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+                // a registered stack or pinned).
                 unsafe { rt_gc_collect() };
                 c.fetch_add(1, Ordering::Relaxed);
                 std::thread::sleep(std::time::Duration::from_micros(PACE_US));
@@ -98,6 +103,9 @@ fn workload() -> Result<String, String> {
         .collect();
     producers.into_iter().for_each(|h| h.join().unwrap());
     churn(40);
+    // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+    // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+    // a registered stack or pinned).
     unsafe { rt_gc_collect() };
     churn(40);
     let mut seen = [0usize; 2];
@@ -324,9 +332,15 @@ fn a_receiver_that_never_allocated_keeps_its_values() {
     });
     got_rx.recv().unwrap();
     for _ in 0..4 {
+        // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+        // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+        // a registered stack or pinned).
         unsafe { rt_gc_collect() };
         churn(30);
     }
+    // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+    // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+    // a registered stack or pinned).
     unsafe { rt_gc_collect() };
     go_tx.send(()).unwrap();
     let (bad, mutex_ok) = consumer.join().unwrap();
@@ -350,6 +364,9 @@ fn fork_and_exec_while_library_threads_run() {
         while !s.load(Ordering::Relaxed) {
             let out = ok(rt_parallel_map(cb, items.raw(), NIL));
             assert!((0..200).all(|i| nested_ok(out.at(i), i as i64)));
+            // SAFETY: core's `RtValue rt_gc_collect(void)`, an `#[rt_fn]` export declared with that
+            // signature: no arguments; it only reclaims unreachable objects (what the test uses next is on
+            // a registered stack or pinned).
             unsafe { rt_gc_collect() };
             rounds += 1;
         }
@@ -372,11 +389,19 @@ fn process_runner() -> Box<dyn Fn()> {
     let lib = dir.join("libffi_process.so");
     if lib.is_file() {
         let c = std::ffi::CString::new(lib.to_str().unwrap()).unwrap();
+        // SAFETY: `c` is a NUL-terminated path that outlives the call; loading libffi_process runs
+        // only its registration constructor (adds its entries to core's registry). The library
+        // is never closed, so its code stays mapped for the process.
         let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
         let name = "rt_process_run";
         let mut ar = 0u32;
+        // SAFETY: core's `void *rt_registry_lookup(const uint8_t *, size_t, uint32_t *)`: the name
+        // is a live `&str` readable for its length, `ar` a writable local.
         let p = unsafe { rt_registry_lookup(name.as_ptr(), name.len(), &mut ar) };
         if !h.is_null() && !p.is_null() && ar == 3 {
+            // SAFETY: `p` is the registered address of `rt_process_run`, an `#[rt_fn]` export taking
+            // 3 words (arity checked above), i.e. `extern "C" fn(RtValue, RtValue, RtValue) -> RtValue`;
+            // its library is never unloaded.
             let f: Run = unsafe { std::mem::transmute::<*mut std::ffi::c_void, Run>(p) };
             return Box::new(move || {
                 let r = ok(f(Value::text("/bin/true").raw(), Value::array(0).raw(), NIL));

@@ -8,21 +8,17 @@ use ffi_sdk::prelude::*;
 use ffi_sdk::rt_host;
 use libc::c_void;
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
 fn make(func: &'static str, f: *mut c_void, user_data: *mut c_void, arity: u32) -> RtValue {
     if f.is_null() {
         return Error::invalid(func, "func must not be NULL", "NULL").into_value().raw();
     }
-    new_handle(Callback {
-        func: f as *const c_void,
-        user_data,
-        arity,
-        flags: AtomicU32::new(0),
-        release: AtomicPtr::new(std::ptr::null_mut()),
-    })
-    .raw()
+    // SAFETY: `f` is non-null (checked above); `arity` is 1 from `rt_callback_new` and 2 from
+    // `rt_callback_new2`, whose documented contract has the host pass an `RtCallback1` /
+    // `RtCallback2` that may be called with `user_data` from any thread, several at once.
+    new_handle(unsafe { Callback::new(f as *const c_void, user_data, arity) }).raw()
 }
 
 /// A callable value (a Callback handle) for `func`, a `RtCallback1`:
@@ -63,7 +59,9 @@ fn with_callback(func: &'static str, cb: RtValue, f: impl FnOnce(&Callback)) -> 
 pub fn rt_callback_on_release(callback: RtValue, release: *mut c_void) -> RtValue {
     let mut clash = false;
     let r = with_callback("rt_callback_on_release", callback, |c| {
-        clash = c.release.compare_exchange(std::ptr::null_mut(), release, Ordering::AcqRel, Ordering::Acquire).is_err();
+        // SAFETY: the host's contract (`RtCallbackRelease`, doc above): `release` is a
+        // `void (*)(void *user_data)` that may run once, on whichever thread releases the callback.
+        clash = !unsafe { c.set_release(release) };
     });
     if clash {
         return Error::invalid("rt_callback_on_release", "a release function is set already", "callback")
@@ -82,7 +80,9 @@ pub fn rt_callback_set_flags(callback: RtValue, flags: u32) -> RtValue {
     if flags & !CB_RESULT_PINNED != 0 {
         return Error::invalid("rt_callback_set_flags", "unknown flag bits", flags).into_value().raw();
     }
-    with_callback("rt_callback_set_flags", callback, |c| c.flags.store(flags, Ordering::Release))
+    // SAFETY: only CB_RESULT_PINNED can be set (checked above), and the host's contract (doc
+    // above) is that the callback then returns its result with one pin for the library to drop.
+    with_callback("rt_callback_set_flags", callback, |c| unsafe { c.set_flags(flags) })
 }
 
 /// Names of host-surface functions, rebuilt when the registry changes.

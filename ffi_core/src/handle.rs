@@ -118,6 +118,8 @@ impl Drop for RecGuard {
         let _ = MY_REC.try_with(|c| {
             let r = c.replace(DEAD);
             if !r.is_null() && r != DEAD {
+                // SAFETY: neither null nor DEAD, so `r` was set by `claim_rec` to a record of the
+                // global list: a leaked `Box<Rec>`, never freed, so a `'static` shared borrow is valid.
                 let r = unsafe { &*r };
                 // A slot still set (cannot happen: borrows end with their call)
                 // keeps the record out of reuse.
@@ -139,6 +141,8 @@ fn my_rec() -> Option<&'static Rec> {
     if r == DEAD {
         return None;
     }
+    // SAFETY: neither null nor DEAD: a record `claim_rec` took from the global list, a leaked
+    // `Box<Rec>` that is never freed (records are only reused), so `'static` is right.
     Some(unsafe { &*r })
 }
 
@@ -164,6 +168,9 @@ fn claim_rec() -> Option<&'static Rec> {
             }
             break r;
         }
+        // SAFETY: `p` is non-null and came from `RECS` or a `next` link: every record in the list
+        // is a leaked `Box<Rec>`, never freed, whose `next` was written before the AcqRel CAS
+        // that published it (and is never written again); we read it after an Acquire load.
         let r = unsafe { &*p };
         if !r.taken.load(Ordering::Relaxed)
             && r.taken.compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok()
@@ -188,6 +195,8 @@ const MEMBARRIER_CMD_PRIVATE_EXPEDITED: libc::c_int = 8;
 const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 16;
 
 fn membarrier(cmd: libc::c_int) -> bool {
+    // SAFETY: membarrier(2) takes integer arguments only (command, flags 0, cpu 0) and touches no
+    // memory of ours; an unsupported command just fails with an error code.
     unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) == 0 }
 }
 
@@ -277,6 +286,8 @@ unsafe extern "C" fn finalize(obj: *mut libc::c_void, _cd: *mut libc::c_void) {
 fn borrowed(h: *const HandleObj) -> bool {
     let mut p = RECS.load(Ordering::Acquire) as *const Rec;
     while !p.is_null() {
+        // SAFETY: as in `claim_rec`: a non-null list pointer (Acquire head, links written before
+        // publication) names a leaked `Box<Rec>` that is never freed.
         let r = unsafe { &*p };
         if r.slots.iter().any(|s| std::ptr::eq(s.load(Ordering::SeqCst), h)) {
             return true;
@@ -455,6 +466,8 @@ pub unsafe extern "C" fn rt__handle_close(v: RtValue) -> u32 {
 /// Closes any handle now (releases its resource once calls in flight return); true if it was open, false if already closed.
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_close(handle: Value) -> RtResult<bool> {
+    // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), the one
+    // precondition of `rt__handle_close`; a non-handle gives 1.
     match unsafe { rt__handle_close(handle.raw()) } {
         0 => Ok(true),
         3 => Ok(false),
@@ -465,7 +478,12 @@ pub fn rt_handle_close(handle: Value) -> RtResult<bool> {
 /// The type name of a handle (`Regex`, `FileLock`, `Child`, ...).
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_type(handle: Value) -> RtResult<String> {
+    // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), so
+    // `handle_obj` reads a live header.
     match unsafe { handle_obj(handle.raw()) } {
+        // SAFETY: `h` is a live handle object (kept by the caller); `vt` was set before the handle
+        // was published and never changes, and points to a `'static` vtable of the library that
+        // made the handle, whose `type_name` is `&'static str`.
         Some(h) => Ok(unsafe { (*(*h).vt).type_name.to_string() }),
         None => Err(ffi_sdk::args::kind_error(FN, 0, "handle", "handle", handle)),
     }
@@ -474,7 +492,11 @@ pub fn rt_handle_type(handle: Value) -> RtResult<String> {
 /// Whether a handle is still open.
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_is_open(handle: Value) -> RtResult<bool> {
+    // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), so
+    // `handle_obj` reads a live header.
     match unsafe { handle_obj(handle.raw()) } {
+        // SAFETY: `h` is a live handle object (kept reachable by the caller); its `closed` field
+        // is only accessed atomically once published, so `state` may view it as an `AtomicU32`.
         Some(h) => Ok(unsafe { state(h).load(Ordering::Acquire) } == OPEN),
         None => Err(ffi_sdk::args::kind_error(FN, 0, "handle", "handle", handle)),
     }

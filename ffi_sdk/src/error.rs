@@ -193,6 +193,9 @@ impl Error {
             }
             d
         };
+        // SAFETY: pointer and length of the live `String` `self.message` (UTF-8, readable for its
+        // length during the call; core copies the bytes); `details` is NIL or the dict just built,
+        // held in a local on this stack, where the collector sees it, until the call returns.
         Value::from_raw(unsafe {
             abi::rt__error_make(self.code as u32, self.message.as_ptr(), self.message.len(), details.raw())
         })
@@ -200,6 +203,10 @@ impl Error {
 
     /// Reads an Error value back (for errors returned by the core's own functions).
     pub fn from_value(v: Value) -> Error {
+        // SAFETY: `Value` contract (value.rs): `v` is a live runtime word, so `heap_ptr` reads a
+        // live header or gives null. Only a non-null header of kind HK_ERROR is read as an
+        // `ErrorObj` (the layout core allocates for that kind); its `message` is a string word
+        // the error object keeps alive while `v` is, and it is copied out before returning.
         unsafe {
             let p = abi::heap_ptr(v.raw());
             if p.is_null() || (*p).kind & 0xFFFF != abi::HK_ERROR {

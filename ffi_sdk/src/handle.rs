@@ -38,6 +38,9 @@ impl<T: HandleType> Vt<T> {
 /// Wraps `value` in a new handle value.
 pub fn new_handle<T: HandleType>(value: T) -> Value {
     let data = Arc::into_raw(Arc::new(value)) as *const ();
+    // SAFETY: `Vt::<T>::VT` is a `'static` vtable whose acquire/release are the ones for `Arc<T>`,
+    // and `data` is one strong count of an `Arc<T>`, moved into the handle (core releases it
+    // through the vtable itself when the allocation fails, so it is never leaked or used twice).
     Value::from_raw(unsafe { abi::rt__handle_new(Vt::<T>::VT, data) })
 }
 
@@ -66,7 +69,10 @@ impl<T: HandleType> Handle<T> {
     }
     /// A new owner of the resource (to keep it past this call, e.g. in a thread).
     pub fn arc(&self) -> Arc<T> {
-        // The handle's owner (borrowed) or ours keeps the count above zero.
+        // SAFETY: `self.ptr` came from `Arc::<T>::into_raw` (new_handle) and the count is above
+        // zero for as long as `self` lives: the handle's owner is kept alive by our hazard slot
+        // (the borrow protocol of ffi_core/src/handle.rs), or `self` holds an owner of its own.
+        // The increment is the count the returned `Arc` owns.
         unsafe {
             Arc::increment_strong_count(self.ptr);
             Arc::from_raw(self.ptr)
@@ -74,6 +80,9 @@ impl<T: HandleType> Handle<T> {
     }
     /// Closes the handle (idempotent; the resource stays alive until this call returns).
     pub fn close(&self) -> bool {
+        // SAFETY: `self.raw` is this call's handle argument, a live handle word (kept reachable
+        // by the caller for the call); close takes the header lock and never frees the resource
+        // under our borrow, which lives on until `self` drops.
         unsafe { abi::rt__handle_close(self.raw) == 0 }
     }
 }
@@ -81,6 +90,13 @@ impl<T: HandleType> Handle<T> {
 impl<T: HandleType> Drop for Handle<T> {
     #[inline(always)]
     fn drop(&mut self) {
+        // SAFETY: `slot == 0`: `self` holds one strong count of the `Arc<T>` behind `ptr` (code 5
+        // of `rt__handle_borrow`), given back here exactly once. Otherwise `slot & !1` is our
+        // thread's hazard slot in core's `Rec`, which is never freed, so the `&AtomicPtr` is
+        // valid; `raw` is the call's handle argument, still reachable, so its `HandleObj` is
+        // live and `closed` (a u32 core only accesses atomically) may be viewed as `AtomicU32`.
+        // Clearing the slot then reading the state with the fence of the mode core chose (bit 0)
+        // is the unborrow half of the Dekker protocol in ffi_core/src/handle.rs.
         unsafe {
             if self.slot == 0 {
                 drop(Arc::from_raw(self.ptr));
@@ -109,6 +125,9 @@ impl<T: HandleType> Deref for Handle<T> {
     type Target = T;
     #[inline(always)]
     fn deref(&self) -> &T {
+        // SAFETY: `ptr` is the data of an `Arc<T>` (the handle's type was checked by name) that
+        // our borrow or owner keeps alive until `self` drops, which the returned `&T` cannot
+        // outlive; `T: Sync` makes the shared reference fine across threads.
         unsafe { &*self.ptr }
     }
 }
@@ -119,6 +138,9 @@ impl<'a, T: HandleType> crate::FromArg<'a> for Handle<T> {
     fn from_arg(v: RtValue, func: &'static str, idx: usize, name: &'static str) -> RtResult<Self> {
         let mut out: *const () = std::ptr::null();
         let mut slot: *const AtomicPtr<HandleObj> = std::ptr::null();
+        // SAFETY: `v` is this call's argument (a live runtime word by the `Value` contract; core
+        // checks it is a handle); the name pointer and length are the `'static` `T::NAME`; `out`
+        // and `slot` are writable locals on this stack.
         let st = unsafe { abi::rt__handle_borrow(v, T::NAME.as_ptr(), T::NAME.len(), &mut out, &mut slot) };
         let slot = match st {
             0 => slot as usize,

@@ -15,6 +15,8 @@
 //! }
 //! ```
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod abi;
 pub mod args;
 pub mod bench;

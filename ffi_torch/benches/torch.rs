@@ -6,6 +6,8 @@
 //! TORCH_BENCH_PARTS=1 adds the per-call cost of a handle (dtype, add with and
 //! without close, transpose) next to tch.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 #[path = "../tests/common/mod.rs"]
 mod common;
 

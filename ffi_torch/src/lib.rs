@@ -16,6 +16,8 @@
 //! libtorch's message. Devices: "cpu"; "cuda" / "cuda:N" need a CUDA device
 //! (Error Unsupported without one) and capability `gpu`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 #[cfg(feature = "pytorch")]
 pub mod nn;
 #[cfg(feature = "pytorch")]

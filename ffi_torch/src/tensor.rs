@@ -20,7 +20,11 @@ pub struct TensorH(pub Tensor);
 // operation this library runs through a shared `TensorH` is one libtorch
 // call that reads it (making a new tensor) or one libtorch takes its own
 // locks for (autograd, requires_grad); PyTorch itself shares tensors
-// between threads the same way.
+// between threads the same way. Not covered: a parameter from
+// `rt_torch_param_get` shares storage that `rt_optim_step` / `rt_model_load`
+// write in place under the optimizer's / store's lock, which a reader of the
+// tensor handle does not take, so reading it during a step on another thread
+// is a data race on the storage (as in PyTorch): hosts must not overlap them.
 unsafe impl Sync for TensorH {}
 
 impl HandleType for TensorH {
@@ -124,6 +128,8 @@ pub fn cuda_devices() -> &'static Result<usize, String> {
         if h.is_null() {
             // SAFETY: dlerror returns NULL or a NUL-terminated message.
             let e = unsafe { libc::dlerror() };
+            // SAFETY: `e` is non-null here, so it is dlerror's NUL-terminated message, kept in
+            // this thread's dl state until the next dl call (we copy it out at once).
             let why = if e.is_null() { "unknown".into() } else { unsafe { std::ffi::CStr::from_ptr(e) }.to_string_lossy().into_owned() };
             return Err(format!("libtorch_cuda.so did not load: {why}"));
         }

@@ -21,11 +21,15 @@ pub type Cb2 = unsafe extern "C" fn(*mut c_void, RtValue, RtValue) -> RtValue;
 
 /// A Callback handle for `f` (arity 1).
 pub fn cb1(f: Cb1, ud: usize) -> Value {
+    // SAFETY: core's `rt_callback_new(void *func, void *user_data)`: `f` is a non-null
+    // `RtCallback1` passed as `void *` (same size on the supported targets), as C hosts do; the
+    // callbacks of these tests never dereference `ud` (an integer tag) and may run on any thread.
     ok(unsafe { rt_callback_new(f as *mut c_void, ud as *mut c_void) })
 }
 
 /// A Callback handle for `f` (arity 2).
 pub fn cb2(f: Cb2, ud: usize) -> Value {
+    // SAFETY: as in `cb1`, with a two-argument `RtCallback2` for `rt_callback_new2`.
     ok(unsafe { rt_callback_new2(f as *mut c_void, ud as *mut c_void) })
 }
 
