@@ -10,57 +10,14 @@
 //! - writing: [`Node`], a serde `Serialize` view of a value that checks what
 //!   the format can represent and names the path of what it cannot.
 
-use ffi_sdk::error::quote;
 use ffi_sdk::{Code, Error, Value};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::ser::{self, Serialize, SerializeMap, SerializeSeq, Serializer};
 use std::cell::RefCell;
 use std::fmt;
 
-/// Deepest nesting of arrays and dicts any format reads or writes: 127 levels,
-/// what serde_json accepts (its recursion limit of 128 counts the level that
-/// fails). A deeper document or value is Error
-/// LimitExceeded, never a stack overflow.
-pub const MAX_DEPTH: usize = 127;
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum Format {
-    Json,
-    Toml,
-    Yaml,
-}
-
-impl Format {
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Json => "JSON",
-            Format::Toml => "TOML",
-            Format::Yaml => "YAML",
-        }
-    }
-}
-
-/// What parsing does with an integer outside the 64-bit range.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum BigInt {
-    /// The nearest float (like JavaScript); the default.
-    Float,
-    /// Its decimal text.
-    Text,
-    /// Error OutOfRange.
-    Error,
-}
-
-impl BigInt {
-    pub fn from_opt(func: &'static str, s: Option<&str>) -> ffi_sdk::RtResult<BigInt> {
-        match s {
-            None | Some("float") => Ok(BigInt::Float),
-            Some("text") => Ok(BigInt::Text),
-            Some("error") => Ok(BigInt::Error),
-            Some(other) => Err(Error::invalid(func, "option bigint must be \"float\", \"text\" or \"error\"", quote(other))),
-        }
-    }
-}
+pub use ffi_serde_core::rt::{key_string, push_key_segment};
+pub use ffi_serde_core::{parse_error, BigInt, Format, MAX_DEPTH};
 
 // ------------------------------------------------------------------ shared helpers
 
@@ -104,14 +61,6 @@ pub fn offset_of(src: &[u8], line: usize, col: usize) -> usize {
         }
     }
     (off + col.saturating_sub(1)).min(src.len())
-}
-
-/// Error Parse `func: what at line L column C (input)` with line/column/position details.
-pub fn parse_error(func: &'static str, fmt: Format, what: &str, line: usize, col: usize, pos: usize) -> Error {
-    Error::plain(Code::Parse, func, format!("invalid {}: {what} at line {line} column {col}", fmt.name()))
-        .with("line", line)
-        .with("column", col)
-        .with("position", pos)
 }
 
 // ------------------------------------------------------------------ parsing
@@ -471,30 +420,6 @@ impl<'a> Path<'a> {
     }
 }
 
-/// Appends the path segment of dict key `k`: `.name`, `["odd key"]`, `[3]` (int key), `[<kind ...>]`.
-pub fn push_key_segment(out: &mut String, k: Value) {
-    match k.as_text() {
-        Some(t) if is_ident(t) => {
-            out.push('.');
-            out.push_str(t);
-        }
-        Some(t) => {
-            out.push('[');
-            out.push_str(&crate::json_write::quote(t));
-            out.push(']');
-        }
-        None => match k.as_int() {
-            Some(i) => out.push_str(&format!("[{i}]")),
-            None => out.push_str(&format!("[<{}>]", k.describe())),
-        },
-    }
-}
-
-fn is_ident(s: &str) -> bool {
-    let mut b = s.bytes();
-    matches!(b.next(), Some(c) if c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
-}
-
 /// A value seen through serde's `Serialize`, at `path`.
 pub struct Node<'a> {
     pub ctx: &'a SerCtx,
@@ -504,20 +429,6 @@ pub struct Node<'a> {
 impl<'a> Node<'a> {
     pub fn new(ctx: &'a SerCtx, path: &'a Path<'a>) -> Node<'a> {
         Node { ctx, path }
-    }
-}
-
-/// Text form of a dict key for formats whose keys are strings (JSON, TOML):
-/// text as is; int, float, bool and nil as their JSON spelling (like Python's json).
-pub fn key_string(k: Value) -> Option<String> {
-    use ffi_sdk::abi::Kind;
-    match k.kind() {
-        Kind::String => k.as_text().map(String::from),
-        Kind::Int => k.as_int().map(|i| i.to_string()),
-        Kind::Float => k.as_float().filter(|f| f.is_finite()).map(|f| zmij::Buffer::new().format_finite(f).to_string()),
-        Kind::Bool => k.as_bool().map(|b| b.to_string()),
-        Kind::Nil => Some("null".into()),
-        _ => None,
     }
 }
 

@@ -3,7 +3,6 @@
 //! See the crate docs for the value mapping.
 
 use crate::convert::BigInt;
-use crate::json_read::Reader;
 use ffi_sdk::prelude::*;
 
 /// Parses JSON text (or UTF-8 bytes) into a value; opts.bigint = "float" (default) | "text" | "error" for integers beyond 64 bits.
@@ -11,7 +10,7 @@ use ffi_sdk::prelude::*;
 pub fn rt_json_parse(text: &[u8], opts: Opts) -> RtResult<Value> {
     opts.only(&["bigint"])?;
     let bigint = BigInt::from_opt(FN, opts.text("bigint")?)?;
-    Reader::new(FN, text, bigint).parse()
+    crate::json_read::parse(FN, text, bigint)
 }
 
 /// Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b).

@@ -66,13 +66,18 @@
 //! text is also scanned before parsing so 100 000 `[` never reach the parser). Parse errors are Error Parse with details line, column (1-based,
 //! JSON: column in bytes) and position (byte offset). Parsing is linear in the input.
 //!
-//! JSON has its own reader and writer (`json_read.rs`, `json_write.rs`): values
-//! are built directly in collector memory as the text is read (no intermediate
-//! tree; each array and dict made once at its final size; repeated object keys
-//! and short string values shared as one string value per parse), and written
-//! into one buffer. Their output and messages are those of serde_json, which
-//! they replaced for speed (`docs/bench/serde.md`); `tests/serde.rs` checks both
-//! against serde_json on mutated documents. YAML is read the same way
+//! JSON has its own reader and writer, in the crate `ffi_serde_core`
+//! (`ffi_serde/core`): generic over what they build (a `Sink`) and what they
+//! read (a `Tree`), so the Python extension parses straight into Python objects
+//! and writes straight from them with the same code (same grammar, limits,
+//! output and messages); here `json_read.rs` / `json_write.rs` use them with
+//! runtime values: values are built directly in collector memory as the text
+//! is read (no intermediate tree; each array and dict made once at its final
+//! size; repeated object keys and short string values shared as one string
+//! value per parse), and written into one buffer. Their output and messages
+//! are those of serde_json, which they replaced for speed
+//! (`docs/bench/serde.md`); `tests/serde.rs` checks both against serde_json on
+//! mutated documents. YAML is read the same way
 //! (`yaml_read.rs`) from saphyr-parser's events, pulled one at a time, so the
 //! limits stop a hostile input where it crosses them; YAML is written with
 //! serde_norway. TOML first goes through toml's table tree, then straight into

@@ -29,6 +29,7 @@ from ._backend import (  # noqa: F401
     Callback,
     Handle,
     LoadError,
+    Value,
     RtError,
     call,
     callback,
@@ -79,7 +80,9 @@ except ImportError:
 def _bind_api():
     """Rebinds each generated function (`return _call("rt_x", a, b)`: a
     lookup by name per call) to its resolved `Function`: same code, signature,
-    defaults and doc, with `_call` its `Function.invoke`."""
+    defaults and doc, with `_call` its `Function.invoke`; and gives it a
+    `.value` form (same signature) whose string, bytes, array or dict result
+    stays native, a `simple_rt.Value`."""
     import builtins
     import types
     rt = runtime()
@@ -92,12 +95,16 @@ def _bind_api():
             fn = rt.fn(name)
         except (AttributeError, TypeError):
             continue  # not in the loaded libraries: stays by name
-        nf = types.FunctionType(f.__code__, {"_call": fn.invoke, "_opts": _merge_options, "__builtins__": builtins,
-                                              "__name__": f.__module__}, name, f.__defaults__, f.__closure__)
-        nf.__doc__ = f.__doc__
-        nf.__kwdefaults__ = f.__kwdefaults__
-        nf.__module__ = __name__
-        nf.__qualname__ = name
+        def bind(call, qualname):
+            b = types.FunctionType(f.__code__, {"_call": call, "_opts": _merge_options, "__builtins__": builtins,
+                                                "__name__": f.__module__}, name, f.__defaults__, f.__closure__)
+            b.__doc__ = f.__doc__
+            b.__kwdefaults__ = f.__kwdefaults__
+            b.__module__ = __name__
+            b.__qualname__ = qualname
+            return b
+        nf = bind(fn.invoke, name)
+        nf.value = bind(fn.invoke_value, name + ".value")
         g[name] = nf
 
 

@@ -52,6 +52,7 @@ _native = _import_native()
 Handle = _native.Handle
 Callback = _native.Callback
 Function = _native.Function
+Value = _native.Value
 
 
 def lib_dir():
@@ -239,6 +240,13 @@ def _to_callback(fn):
 
 
 _native.set_hooks(_make_error, _to_callback, RtError)
+
+# The JSON fast path remembers the last str it transcoded to UTF-8 (parsing the
+# same str again is then free); after each collection, it lets go of it once
+# nothing else holds it.
+import gc as _gc  # noqa: E402
+
+_gc.callbacks.append(_native.gc_callback)
 
 
 def load(directory=None):

@@ -21,6 +21,9 @@
 //!   callback's release function; results are returned pinned
 //!   (RT_CALLBACK_RESULT_PINNED), exceptions become Error values.
 
+mod json;
+mod value;
+
 use ffi_sdk::abi::{self, Kind, RtValue};
 use ffi_sdk::value::{ArrayBuilder, Value};
 use pyo3::exceptions::{PyAttributeError, PyRuntimeError, PyTypeError, PyValueError};
@@ -45,7 +48,7 @@ extern "C" {
     fn rt_float_get(v: RtValue) -> f64;
 }
 
-const MAX_DEPTH: usize = 512;
+pub(crate) const MAX_DEPTH: usize = 512;
 const CODE_INVALID: u32 = 1;
 const CODE_TYPE: u32 = 2;
 const CODE_CLOSED: u32 = 11;
@@ -54,18 +57,18 @@ const CODE_PANIC: u32 = 12;
 /// Python hooks set once by the package: the exception factory
 /// `(code, message, details) -> RtError` and the callable converter
 /// `(callable) -> Handle` (it picks the arity).
-struct Hooks {
-    error: Py<PyAny>,
+pub(crate) struct Hooks {
+    pub(crate) error: Py<PyAny>,
     callable: Py<PyAny>,
     rt_error: Py<PyAny>,
 }
 static HOOKS: OnceLock<Hooks> = OnceLock::new();
 
 /// Registered with the collector for one scope (nests).
-struct Attached;
+pub(crate) struct Attached;
 impl Attached {
     #[inline]
-    fn new() -> Attached {
+    pub(crate) fn new() -> Attached {
         unsafe { rt_thread_attach() };
         Attached
     }
@@ -173,7 +176,7 @@ impl Callback {
 
 // ------------------------------------------------------------ conversion
 
-fn hooks() -> PyResult<&'static Hooks> {
+pub(crate) fn hooks() -> PyResult<&'static Hooks> {
     HOOKS.get().ok_or_else(|| PyRuntimeError::new_err("simple_rt._native: set_hooks was not called"))
 }
 
@@ -188,7 +191,7 @@ fn error_obj(py: Python<'_>, w: RtValue) -> PyResult<Py<PyAny>> {
     hooks()?.error.call1(py, (code, msg, details))
 }
 
-fn error_err(py: Python<'_>, w: RtValue) -> PyErr {
+pub(crate) fn error_err(py: Python<'_>, w: RtValue) -> PyErr {
     match error_obj(py, w) {
         Ok(o) => PyErr::from_value(o.into_bound(py)),
         Err(e) => e,
@@ -235,7 +238,7 @@ impl KeyCache {
 
 /// A runtime word as a Python object, in one pass (the thread is attached
 /// and `w` is reachable: an argument, a call's result in a local, or pinned).
-fn to_py(py: Python<'_>, w: RtValue, depth: usize) -> PyResult<Py<PyAny>> {
+pub(crate) fn to_py(py: Python<'_>, w: RtValue, depth: usize) -> PyResult<Py<PyAny>> {
     to_py_in(py, w, depth, &mut KeyCache::new())
 }
 
@@ -303,7 +306,7 @@ fn err_kind(what: &str, x: &Bound<'_, PyAny>) -> PyErr {
 
 /// A Python object as a runtime word (the thread is attached; the word
 /// must be kept in a local or a collector-visible slot by the caller).
-fn from_py(x: &Bound<'_, PyAny>, depth: usize) -> PyResult<RtValue> {
+pub(crate) fn from_py(x: &Bound<'_, PyAny>, depth: usize) -> PyResult<RtValue> {
     if depth > MAX_DEPTH {
         return Err(PyValueError::new_err("simple_rt: value nested too deeply to convert"));
     }
@@ -367,9 +370,13 @@ fn from_py(x: &Bound<'_, PyAny>, depth: usize) -> PyResult<RtValue> {
     if let Ok(h) = x.cast::<Handle>() {
         return Ok(h.borrow().raw());
     }
+    if let Ok(v) = x.cast::<value::PyValue>() {
+        return Ok(v.get().raw());
+    }
     if let Ok(b) = x.cast::<PyByteArray>() {
-        let v = b.to_vec();
-        return Ok(Value::bytes(&v).raw());
+        // SAFETY: no Python code runs while the bytes are copied (the GIL is
+        // held), so the bytearray cannot be resized under the borrow.
+        return Ok(Value::bytes(unsafe { b.as_bytes() }).raw());
     }
     if x.is_instance_of::<pyo3::types::PyMemoryView>() {
         let b: Vec<u8> = x.call_method0("tobytes")?.extract()?;
@@ -425,8 +432,19 @@ fn lookup(name: &str) -> Option<(usize, usize)> {
     }
 }
 
-/// The shared call path: converts, calls (GIL released when `nogil` or a
-/// handle / callable is passed), converts the result or raises.
+/// Text and bytes arguments from this size on release the GIL for the call
+/// even when the function does not block: the work is proportional to them
+/// (hashing 100 MB takes a while), and other Python threads run meanwhile.
+const LARGE_ARG: usize = 64 << 10;
+
+fn large_text(s: &Bound<'_, PyString>) -> bool {
+    // Characters, not bytes: a cheap lower bound of the UTF-8 size.
+    s.len().is_ok_and(|n| n >= LARGE_ARG)
+}
+
+/// The shared call path: converts, calls (GIL released when `nogil`, a
+/// handle / callable or a large text or bytes is passed), converts the result
+/// (or, `native`, keeps it as a `Value`) or raises.
 fn do_call<'py>(
     py: Python<'py>,
     name: &str,
@@ -434,6 +452,18 @@ fn do_call<'py>(
     arity: usize,
     nogil: bool,
     args: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    do_call_as(py, name, addr, arity, nogil, args, false)
+}
+
+fn do_call_as<'py>(
+    py: Python<'py>,
+    name: &str,
+    addr: usize,
+    arity: usize,
+    nogil: bool,
+    args: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+    native: bool,
 ) -> PyResult<Py<PyAny>> {
     if args.len() > arity {
         return Err(PyTypeError::new_err(format!(
@@ -446,8 +476,16 @@ fn do_call<'py>(
     let mut a = [abi::NIL; 8];
     let mut release = nogil;
     for (i, x) in args.enumerate() {
-        if !release && !x.is_none() && !x.is_instance_of::<PyString>() && !x.is_instance_of::<PyInt>() {
-            release = x.is_instance_of::<Handle>() || x.is_callable();
+        if !release && !x.is_none() && !x.is_instance_of::<PyInt>() {
+            release = if let Ok(s) = x.cast::<PyString>() {
+                large_text(s)
+            } else if let Ok(b) = x.cast::<PyBytes>() {
+                b.as_bytes().len() >= LARGE_ARG
+            } else if let Ok(v) = x.cast::<value::PyValue>() {
+                Value::from_raw(v.get().raw()).as_text_or_bytes().is_some_and(|t| t.len() >= LARGE_ARG)
+            } else {
+                x.is_instance_of::<Handle>() || x.is_callable()
+            };
         }
         a[i] = from_py(&x, 0)?;
     }
@@ -460,7 +498,7 @@ fn do_call<'py>(
     if r & abi::TAG_MASK == abi::TAG_HEAP && Value::from_raw(r).kind() == Kind::Error {
         return Err(error_err(py, r));
     }
-    let out = to_py(py, r, 0);
+    let out = if native { value::native_result(py, r) } else { to_py(py, r, 0) };
     // Keeps the arguments and the result in memory the collector scans until here.
     std::hint::black_box((a, r));
     out
@@ -486,6 +524,53 @@ pub struct Function {
     arity: usize,
     #[pyo3(get)]
     nogil: bool,
+    fast: Fast,
+}
+
+/// Functions with a path straight between Python objects and text (`json.rs`).
+#[derive(Clone, Copy, PartialEq)]
+enum Fast {
+    None,
+    JsonParse,
+    JsonStringify,
+}
+
+/// The fast path of `fast` for `args`, or None when the ordinary call decides.
+fn fast_call(py: Python<'_>, fast: Fast, args: &Bound<'_, PyTuple>) -> Option<PyResult<Py<PyAny>>> {
+    let n = args.len();
+    if n == 0 || n > 2 {
+        return None;
+    }
+    let a0 = args.get_item(0).ok()?;
+    let opts = if n == 2 { Some(args.get_item(1).ok()?) } else { None };
+    match fast {
+        Fast::JsonParse => {
+            let bigint = json::parse_opts(opts.as_ref())?;
+            let text = json::text_arg(&a0)?;
+            Some(json::parse(py, text.bytes(), text.utf8, bigint))
+        }
+        Fast::JsonStringify => {
+            let (pretty, sort_keys) = json::stringify_opts(opts.as_ref())?;
+            if let Ok(v) = a0.cast::<value::PyValue>() {
+                return Some(json::stringify_native(py, v.get().raw(), pretty, sort_keys));
+            }
+            json::stringify(py, &a0, pretty, sort_keys)
+        }
+        Fast::None => None,
+    }
+}
+
+/// The fast path of `fast` for `f.value(*args)`, or None when the ordinary call decides.
+fn fast_value_call(py: Python<'_>, fast: Fast, args: &Bound<'_, PyTuple>) -> Option<PyResult<Py<PyAny>>> {
+    let n = args.len();
+    if fast != Fast::JsonParse || n == 0 || n > 2 {
+        return None;
+    }
+    let a0 = args.get_item(0).ok()?;
+    let opts = if n == 2 { Some(args.get_item(1).ok()?) } else { None };
+    let bigint = json::parse_opts(opts.as_ref())?;
+    let text = json::text_arg(&a0)?;
+    Some(json::parse_native(py, text.bytes(), text.utf8, bigint))
 }
 
 #[pymethods]
@@ -494,17 +579,44 @@ impl Function {
     #[pyo3(signature = (name, nogil=true))]
     fn new(name: String, nogil: bool) -> PyResult<Function> {
         let (addr, arity) = lookup(&name).ok_or_else(|| not_found(&name))?;
-        Ok(Function { name, addr, arity, nogil })
+        let fast = match name.as_str() {
+            "rt_json_parse" => Fast::JsonParse,
+            "rt_json_stringify" => Fast::JsonStringify,
+            _ => Fast::None,
+        };
+        Ok(Function { name, addr, arity, nogil, fast })
     }
     #[pyo3(signature = (*args))]
     fn __call__(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        if self.fast != Fast::None {
+            if let Some(r) = fast_call(py, self.fast, args) {
+                return r;
+            }
+        }
         do_call(py, &self.name, self.addr, self.arity, self.nogil, args.iter())
     }
     /// `invoke(name, *args)`: as `f(*args)` (`name` ignored), the `_call`
     /// of a generated function bound to this one.
     #[pyo3(signature = (_name, *args))]
     fn invoke(&self, py: Python<'_>, _name: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
-        do_call(py, &self.name, self.addr, self.arity, self.nogil, args.iter())
+        self.__call__(py, args)
+    }
+    /// `f.value(*args)`: as `f(*args)`, but a string, bytes, array or dict
+    /// result stays native: a `simple_rt.Value` (pinned, lazily read).
+    #[pyo3(signature = (*args))]
+    fn value(&self, py: Python<'_>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        if self.fast != Fast::None {
+            if let Some(r) = fast_value_call(py, self.fast, args) {
+                return r;
+            }
+        }
+        do_call_as(py, &self.name, self.addr, self.arity, self.nogil, args.iter(), true)
+    }
+    /// `invoke_value(name, *args)`: as `f.value(*args)`, the `_call` of a
+    /// generated function's `.value` form.
+    #[pyo3(signature = (_name, *args))]
+    fn invoke_value(&self, py: Python<'_>, _name: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
+        self.value(py, args)
     }
     fn __repr__(&self) -> String {
         format!("<simple_rt.Function {}/{}>", self.name, self.arity)
@@ -562,6 +674,16 @@ fn with_value(py: Python<'_>, x: &Bound<'_, PyAny>, f: &Bound<'_, PyAny>) -> PyR
 fn from_word(py: Python<'_>, w: u64) -> PyResult<Py<PyAny>> {
     let _at = Attached::new();
     to_py(py, w, 0)
+}
+
+/// A `gc.callbacks` hook: after a collection, lets go of the str the JSON
+/// fast path remembered if nothing else holds it (`json.rs`, `text_arg`).
+#[pyfunction]
+#[pyo3(signature = (phase, _info))]
+fn gc_callback(phase: &str, _info: &Bound<'_, PyAny>) {
+    if phase == "stop" {
+        json::release_text();
+    }
 }
 
 /// Every loaded function's registry entry, as JSON text.
@@ -741,6 +863,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<Handle>()?;
     m.add_class::<Callback>()?;
     m.add_class::<Function>()?;
+    m.add_class::<value::PyValue>()?;
+    m.add_class::<value::ValueIter>()?;
+    json::init(m.py());
     m.add_function(wrap_pyfunction!(call, m)?)?;
     m.add_function(wrap_pyfunction!(lookup_fn, m)?)?;
     m.add_function(wrap_pyfunction!(roundtrip, m)?)?;
@@ -748,6 +873,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(from_word, m)?)?;
     m.add_function(wrap_pyfunction!(with_value, m)?)?;
     m.add_function(wrap_pyfunction!(registry_json, m)?)?;
+    m.add_function(wrap_pyfunction!(gc_callback, m)?)?;
     m.add_function(wrap_pyfunction!(load, m)?)?;
     m.add_function(wrap_pyfunction!(set_hooks, m)?)?;
     m.add_function(wrap_pyfunction!(callback, m)?)?;
