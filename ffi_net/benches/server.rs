@@ -5,7 +5,7 @@
 //!   (what Simple or Python does), 4 serving threads;
 //! - the same server in pull mode (`rt_http_server_next` + `_respond`, 4 threads);
 //! - tiny_http called directly (4 threads: recv + respond), the crate underneath;
-//! - Python's `http.server.ThreadingHTTPServer` (HTTP/1.1 keep-alive), a child process.
+//! - Python's `http.server.ThreadingHTTPServer` (HTTP/1.1 keep-alive, TCP_NODELAY, backlog 128), a child process.
 //!
 //! Rounds are interleaved and the best of each kept. Run: `cargo bench -p ffi_net --bench server`.
 
@@ -25,6 +25,7 @@ const BODY: &str = "hello, world\n";
 
 extern "C" {
     fn rt_callback_new(f: *mut c_void, user_data: *mut c_void) -> RtValue;
+    fn rt_thread_attach() -> u32;
 }
 
 unsafe extern "C" fn hello(_: *mut c_void, _rq: RtValue) -> RtValue {
@@ -97,12 +98,16 @@ fn rt_pull() -> (Value, u16) {
     let port = ok(rt_http_server_port(s.raw())).as_int().unwrap() as u16;
     for _ in 0..4 {
         let raw = s.raw() as usize;
-        std::thread::spawn(move || loop {
-            let rq = Value::from_raw(rt_http_server_next(raw as RtValue, NIL));
-            if rq.is_error() {
-                return;
+        std::thread::spawn(move || {
+            // A host thread that keeps values: registered with the collector (docs/CONCURRENCY.md).
+            unsafe { rt_thread_attach() };
+            loop {
+                let rq = Value::from_raw(rt_http_server_next(raw as RtValue, NIL));
+                if rq.is_error() {
+                    return;
+                }
+                rt_http_request_respond(rq.raw(), text(BODY));
             }
-            rt_http_request_respond(rq.raw(), text(BODY));
         });
     }
     (s, port)
@@ -126,6 +131,7 @@ const PY: &str = r#"
 import http.server
 class H(http.server.BaseHTTPRequestHandler):
     protocol_version = 'HTTP/1.1'
+    disable_nagle_algorithm = True
     def do_GET(self):
         b = b'hello, world\n'
         self.send_response(200)
@@ -134,6 +140,7 @@ class H(http.server.BaseHTTPRequestHandler):
         self.wfile.write(b)
     def log_message(self, *a):
         pass
+http.server.ThreadingHTTPServer.request_queue_size = 128
 s = http.server.ThreadingHTTPServer(('127.0.0.1', 0), H)
 print(s.server_address[1], flush=True)
 s.serve_forever()
@@ -152,6 +159,7 @@ fn main() {
     let p_tiny = tiny();
     let py = python();
     std::thread::sleep(Duration::from_millis(200));
+    eprintln!("ports: rt routes {p_routes}, rt pull {p_pull}, tiny_http {p_tiny}, python {:?}", py.as_ref().map(|x| x.1));
     let mut best = [0f64; 4];
     for round in 1..=ROUNDS {
         let mut row = Vec::new();
