@@ -176,6 +176,7 @@ fn routes_static_and_real_clients() {
     assert_eq!(get(&format!("{base}/static/link.txt")).get("status").as_int(), Some(404));
     let v = ok(rt_http_post(text(&format!("{base}/static/a.txt")), text("x"), NIL));
     assert_eq!(v.get("status").as_int(), Some(405));
+    let _ = std::fs::remove_file(dir.path().parent().unwrap().join(format!("outside-{port}.txt")));
 
     // curl (keep-alive: two URLs on one connection) and Python's urllib.
     let out = std::process::Command::new("curl")
