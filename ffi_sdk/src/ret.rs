@@ -19,6 +19,15 @@ impl IntoRet for Value {
     const TY: TypeDesc = td("any");
     #[inline]
     fn into_ret(self) -> RtResult<Value> {
+        // A function may hand out an object it did not allocate on this thread (a queued
+        // message, a request made by a serving thread, an item of a shared structure): the
+        // caller's stack must be scanned from now on, so the calling thread is registered
+        // here as it is on its first allocation (CONTRACT §4; a thread-local check when it is).
+        if self.raw() & 0b111 == crate::abi::TAG_HEAP {
+            // SAFETY: no arguments; registering the calling thread is valid from any thread
+            // at any time (a no-op once registered).
+            unsafe { crate::abi::rt__thread_enter() };
+        }
         Ok(self)
     }
 }
