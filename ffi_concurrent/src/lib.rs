@@ -64,6 +64,7 @@ pub(crate) fn boundary(func: &'static str, f: impl FnOnce() -> ffi_sdk::abi::RtV
     }
 }
 
+pub mod actor;
 pub mod atomic;
 pub mod channel;
 pub mod parallel;
