@@ -7,29 +7,10 @@ mod common;
 use common::{sh, texty};
 use ffi_archive::tar::handle::*;
 use ffi_archive::tar::{rt_tar_create, rt_tar_extract, rt_tar_list};
-use ffi_sdk::testing::{bytes, close, collect, err, in_child, int, ok, restrict, text, NIL};
+use ffi_sdk::testing::{bytes, close, collect, err_named, in_child, int, ok, restrict, text, tmp, tp, NIL};
 use ffi_sdk::{Code, Value};
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-
-fn tp(p: &Path) -> u64 {
-    text(p.to_str().unwrap())
-}
-
-fn tmp() -> (tempfile::TempDir, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let p = fs::canonicalize(d.path()).unwrap();
-    (d, p)
-}
-
-#[track_caller]
-fn err_named(v: u64, code: Code, func: &str) -> String {
-    let (c, msg) = err(v);
-    assert_eq!(c, code, "{msg}");
-    assert!(msg.starts_with(&format!("{func}: ")) || msg.starts_with(&format!("{func} needs ")), "message does not name {func}: {msg}");
-    msg
-}
 
 fn names(list: Value) -> Vec<String> {
     list.items().map(|d| d.get("name").as_text().unwrap().to_string()).collect()

@@ -2,21 +2,10 @@
 //! (raw deflate); safe extraction of hostile archives; capability in a child.
 
 use ffi_archive::zip::*;
-use ffi_sdk::testing::{bytes, err, in_child, int, ok, restrict, text, NIL};
+use ffi_sdk::testing::{bytes, err, in_child, int, ok, restrict, text, tmp, tp, NIL};
 use ffi_sdk::{Code, Value};
 use std::fs;
-use std::path::Path;
 use std::process::Command;
-
-fn tp(p: &Path) -> ffi_sdk::abi::RtValue {
-    text(p.to_str().unwrap())
-}
-
-fn tmp() -> (tempfile::TempDir, std::path::PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let p = fs::canonicalize(d.path()).unwrap();
-    (d, p)
-}
 
 fn opts(pairs: &[(&str, i64)]) -> ffi_sdk::abi::RtValue {
     let d = Value::dict();

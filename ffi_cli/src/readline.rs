@@ -30,6 +30,8 @@ pub fn interrupted(func: &'static str) -> Error {
 }
 
 fn is_tty(fd: i32) -> bool {
+    // SAFETY: isatty takes a descriptor by value and only queries it; any value is allowed
+    // (a closed or non-terminal fd gives 0 with errno set), no memory is shared.
     unsafe { libc::isatty(fd) == 1 }
 }
 
@@ -161,6 +163,8 @@ pub fn rt_readline_history_save(path: &str) -> RtResult<i64> {
 struct Termios(i32, libc::termios);
 impl Drop for Termios {
     fn drop(&mut self) {
+        // SAFETY: `self.1` is the termios that tcgetattr filled for `self.0`, a live reference read during
+        // the call; restoring it on a descriptor that went away only fails (result ignored).
         unsafe { libc::tcsetattr(self.0, libc::TCSAFLUSH, &self.1) };
     }
 }
@@ -176,7 +180,11 @@ pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
         }
         return plain_line(FN);
     }
+    // SAFETY: termios is a plain C struct of integers and arrays, for which all-zero bytes are a
+    // valid value; tcgetattr overwrites it next.
     let mut t: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `&mut t` is a live, writable termios on this stack, the out-parameter tcgetattr fills;
+    // fd 0 is passed by value (a non-terminal only fails).
     if unsafe { libc::tcgetattr(0, &mut t) } != 0 {
         return Err(Error::io(FN, "terminal", &io::Error::last_os_error()));
     }
@@ -185,6 +193,8 @@ pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     raw.c_lflag &= !(libc::ECHO | libc::ICANON | libc::ISIG | libc::IEXTEN);
     raw.c_cc[libc::VMIN] = 1;
     raw.c_cc[libc::VTIME] = 0;
+    // SAFETY: `&raw` is a live termios on this stack, only read during the call; the original
+    // settings are restored by `_restore` on every path out.
     if unsafe { libc::tcsetattr(0, libc::TCSAFLUSH, &raw) } != 0 {
         return Err(Error::io(FN, "terminal", &io::Error::last_os_error()));
     }
@@ -199,6 +209,8 @@ pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
                 break Err(e);
             }
         }
+        // SAFETY: `b` is a live 1-byte stack buffer and exactly 1 byte is asked for, so read writes
+        // in bounds.
         let n = unsafe { libc::read(0, b.as_mut_ptr().cast(), 1) };
         if n < 0 {
             let e = io::Error::last_os_error();
@@ -234,6 +246,8 @@ pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     };
     // Best effort: do not leave the password's bytes behind.
     for b in pw.iter_mut() {
+        // SAFETY: `b` is a `&mut u8` from `iter_mut`: valid, aligned and exclusive for the write; volatile
+        // only so the zeroing is not optimised away.
         unsafe { std::ptr::write_volatile(b, 0) };
     }
     r

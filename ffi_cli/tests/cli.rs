@@ -2,6 +2,8 @@
 //! and readline / password input in a real pseudo-terminal (openpty: the
 //! test binary re-runs itself on the pty's slave side).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_cli::readline::*;
 use ffi_cli::signal::*;
 use ffi_cli::watch::*;
@@ -30,6 +32,9 @@ fn signals_recorded_in_order() {
         ok(rt_signal_handler(Value::text_array(["SIGUSR1", "usr2", "HUP"]).raw()));
         ok(rt_signal_handler(int(15)));
         assert!(ok(rt_signal_poll(NIL)).is_empty());
+        // SAFETY: raise and kill(getpid()) take signal numbers by value and share no memory; every
+        // signal sent has the pipe-writing handler installed just above (in this forked child), so
+        // none terminates the process.
         unsafe {
             libc::raise(libc::SIGUSR2);
             libc::raise(libc::SIGUSR1);
@@ -41,6 +46,8 @@ fn signals_recorded_in_order() {
         // A signal from another thread while polling wakes the poll.
         std::thread::spawn(|| {
             std::thread::sleep(Duration::from_millis(100));
+            // SAFETY: kill(getpid(), SIGUSR1) is by value; SIGUSR1's handler is installed (above), so it
+            // only writes to the signal pipe.
             unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
         });
         let t = Instant::now();
@@ -198,7 +205,11 @@ fn history_load_save_and_plain_input() {
 /// Runs `test` of this binary on the slave side of a new pty; `drive` gets the master.
 fn in_pty(test: &str, out: &std::path::Path, drive: impl FnOnce(&mut std::fs::File)) -> String {
     let (mut m, mut s) = (0, 0);
+    // SAFETY: `&mut m` and `&mut s` are live ints openpty writes the two descriptors to; name,
+    // termios and window size are optional (NULL).
     assert_eq!(unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), std::ptr::null()) }, 0);
+    // SAFETY: openpty succeeded (asserted), so `m` and `s` are new open descriptors nothing else
+    // owns; each OwnedFd takes sole ownership and closes it once.
     let (m, s) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
     let exe = std::env::current_exe().unwrap();
     let mut cmd = std::process::Command::new(exe);
@@ -208,6 +219,10 @@ fn in_pty(test: &str, out: &std::path::Path, drive: impl FnOnce(&mut std::fs::Fi
         s.as_raw_fd()
     };
     cmd.stdin(s.try_clone().unwrap()).stdout(s.try_clone().unwrap()).stderr(s.try_clone().unwrap());
+    // SAFETY: the pre_exec closure runs in the forked child before exec and only makes the
+    // async-signal-safe calls setsid and ioctl(TIOCSCTTY) on `sfd`, a plain int naming the pty
+    // slave, which is open in the child (inherited: `s` is dropped only after spawn); it allocates
+    // nothing and touches no lock.
     unsafe {
         use std::os::unix::process::CommandExt;
         cmd.pre_exec(move || {
@@ -320,6 +335,7 @@ fn password_no_echo_in_a_pty() {
 
 #[test]
 fn password_without_terminal() {
+    // SAFETY: isatty on fd 0 by value only queries it; no memory is shared.
     if unsafe { libc::isatty(0) } == 1 {
         return;
     }

@@ -503,6 +503,22 @@ fn recv(func: &'static str, ch: &Channel, timeout: Option<Duration>) -> RtResult
 
 // ---- waiting on a ring (bounded channels) ----
 
+/// One round of a ring wait, before it parks: Error Timeout / Cancelled from the thread's deadline /
+/// cancel token (docs/DEADLINES.md), Error Timeout (`stayed`) once the call's own `timeout` (ending
+/// at `end`) has passed; else how long the park may last (cut to the deadline, and to
+/// deadline::slice()s while a token is bound).
+#[inline]
+fn ring_round(func: &'static str, end: Option<Instant>, timeout: Option<Duration>, stayed: &str) -> RtResult<Option<Duration>> {
+    ffi_sdk::deadline::check(func)?;
+    let own = end.map(|e| e.saturating_duration_since(Instant::now()));
+    if let (Some(o), Some(d)) = (own, timeout) {
+        if o.is_zero() {
+            return Err(timeout_error(func, stayed, d));
+        }
+    }
+    Ok(ffi_sdk::deadline::slice(own))
+}
+
 /// The rest of a send after a first try found the ring full: retries, then
 /// parks until room, close, the timeout or the thread's deadline. `w` is
 /// pinned (`Slot::into_raw`); unless it is stored, it is unpinned here.
@@ -524,16 +540,8 @@ fn ring_send_wait(func: &'static str, ch: &Channel, r: &Ring, w: RtValue, timeou
         }
         let end = timeout.map(|d| Instant::now() + d);
         loop {
-            // The thread's deadline / cancel token (docs/DEADLINES.md): waits cut to the deadline,
-            // and to deadline::slice()s while a token is bound; on Timeout / Cancelled nothing was sent.
-            ffi_sdk::deadline::check(func)?;
-            let own = end.map(|e| e.saturating_duration_since(Instant::now()));
-            if let (Some(o), Some(d)) = (own, timeout) {
-                if o.is_zero() {
-                    return full(d);
-                }
-            }
-            let cut = ffi_sdk::deadline::slice(own);
+            // On Timeout / Cancelled nothing was sent.
+            let cut = ring_round(func, end, timeout, "the channel stayed full")?;
             let seen = r.prepare_room();
             if ch.closed.load(Ordering::SeqCst) {
                 return Err(closed_error(func));
@@ -582,16 +590,8 @@ fn ring_recv_wait(func: &'static str, ch: &Channel, r: &Ring, timeout: Option<Du
     }
     let end = timeout.map(|d| Instant::now() + d);
     loop {
-        // The thread's deadline / cancel token (docs/DEADLINES.md): waits cut to the deadline, and
-        // to deadline::slice()s while a token is bound; a value is either received or still queued.
-        ffi_sdk::deadline::check(func)?;
-        let own = end.map(|e| e.saturating_duration_since(Instant::now()));
-        if let (Some(o), Some(d)) = (own, timeout) {
-            if o.is_zero() {
-                return Err(timeout_error(func, "the channel stayed empty", d));
-            }
-        }
-        let cut = ffi_sdk::deadline::slice(own);
+        // On Timeout / Cancelled a value is either received or still queued.
+        let cut = ring_round(func, end, timeout, "the channel stayed empty")?;
         let seen = r.prepare_data();
         if let Some(w) = r.try_pop() {
             return Ok(take(w));

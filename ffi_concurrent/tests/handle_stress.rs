@@ -14,55 +14,24 @@
 
 // Links libffi_core.so through the library (the core's symbols).
 use ffi_concurrent as _;
-use ffi_sdk::abi::{self, RtValue};
+use ffi_sdk::abi;
 use ffi_sdk::{new_handle, Code, FromArg, Handle, HandleType};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Barrier};
 
-const MAGIC: u64 = 0x5AFE_C0DE_1234_5678;
-
-#[derive(Default)]
-struct Probe {
-    dropped: AtomicBool,
-    drops: AtomicUsize,
-}
-
-struct Res {
-    probe: Arc<Probe>,
-    magic: u64,
-}
-
-impl HandleType for Res {
-    const NAME: &'static str = "StressRes";
-}
-
-impl Drop for Res {
-    fn drop(&mut self) {
-        self.magic = 0;
-        self.probe.dropped.store(true, SeqCst);
-        self.probe.drops.fetch_add(1, SeqCst);
-    }
-}
+#[path = "common/probe.rs"]
+mod probe;
+use probe::*;
 
 struct Other;
 impl HandleType for Other {
     const NAME: &'static str = "StressOther";
 }
 
-fn borrow(v: RtValue) -> Result<Handle<Res>, Code> {
-    Handle::<Res>::from_arg(v, "stress", 0, "h").map_err(|e| e.code)
-}
-
-#[track_caller]
-fn check(b: &Handle<Res>, probe: &Probe) {
-    assert!(!probe.dropped.load(SeqCst), "use after free: the resource was dropped during a borrow");
-    assert_eq!(b.magic, MAGIC, "use after free: the resource's memory was scrubbed during a borrow");
-}
-
 /// One round: `workers` threads borrow while the main thread closes after `delay` spins.
 fn round(workers: usize, delay: u32, nest: bool) -> usize {
     let probe = Arc::new(Probe::default());
-    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    let h = new_res(&probe);
     // SAFETY: `h` is the handle just made, still in this frame, so live; the pin keeps it alive
     // for the workers (whose stacks are not the collector's business) until the unpin below.
     unsafe { abi::rt_value_pin(h) };
@@ -111,22 +80,12 @@ fn round(workers: usize, delay: u32, nest: bool) -> usize {
             })
         })
         .collect();
-    start.wait();
-    for _ in 0..delay {
-        std::hint::spin_loop();
-    }
-    // SAFETY: `h` is a live handle word, pinned above until the end of the round.
-    assert_eq!(unsafe { abi::rt__handle_close(h) }, 0, "first close");
-    closed_done.store(true, SeqCst);
-    // SAFETY: as above: `h` is still pinned (a closed handle stays a valid object).
-    assert_eq!(unsafe { abi::rt__handle_close(h) }, 3, "close is idempotent");
+    close_after(h, delay, &start, &closed_done);
     for t in threads {
         t.join().expect("worker");
     }
-    assert!(probe.dropped.load(SeqCst), "the resource was not released after the last borrower left");
-    assert_eq!(probe.drops.load(SeqCst), 1);
-    assert_eq!(borrow(h).err(), Some(Code::Closed));
-    assert_eq!(Handle::<Other>::from_arg(h, "stress", 0, "h").err().map(|e| e.code), Some(Code::TypeMismatch));
+    assert_released(h, &probe);
+    assert_eq!(Handle::<Other>::from_arg(h, "probe", 0, "h").err().map(|e| e.code), Some(Code::TypeMismatch));
     // SAFETY: drops the one pin taken at the start of the round; the workers were joined, so
     // nothing uses `h` afterwards.
     unsafe { abi::rt_value_unpin(h) };
@@ -148,18 +107,7 @@ fn close_while_borrowed_default_mode() {
 
 #[test]
 fn close_while_borrowed_fence_mode() {
-    const KEY: &str = "RT_HANDLE_STRESS_CHILD";
-    if std::env::var_os(KEY).is_some() {
-        stress(300);
-        return;
-    }
-    let st = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "close_while_borrowed_fence_mode", "--nocapture", "--test-threads=1"])
-        .env(KEY, "1")
-        .env("SIMPLE_RT_HANDLE_FENCE", "1")
-        .status()
-        .unwrap();
-    assert!(st.success(), "fence-mode child run failed");
+    in_fence_mode("close_while_borrowed_fence_mode", || stress(300));
 }
 
 /// A call that closes its own handle keeps the resource until it returns;
@@ -167,7 +115,7 @@ fn close_while_borrowed_fence_mode() {
 #[test]
 fn close_inside_the_call_and_kinds() {
     let probe = Arc::new(Probe::default());
-    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    let h = new_res(&probe);
     let b = borrow(h).unwrap();
     assert!(b.close());
     assert!(!b.close(), "second close");
@@ -186,7 +134,7 @@ fn close_inside_the_call_and_kinds() {
 #[test]
 fn records_are_reused() {
     let probe = Arc::new(Probe::default());
-    let h = new_handle(Res { probe: probe.clone(), magic: MAGIC }).raw();
+    let h = new_res(&probe);
     // SAFETY: `h` is the handle just made, live in this frame; pinned for the threads below.
     unsafe { abi::rt_value_pin(h) };
     for _ in 0..2000 {

@@ -9,6 +9,8 @@
 //! - `caps`: the capability policy (SPEC §7), `rt_cap_*`.
 //! - `deadline`: per-thread deadlines and cancel tokens, `rt_deadline_*`, `rt_cancel_*`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod callback;
 pub mod caps;
 pub mod deadline;

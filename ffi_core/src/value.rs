@@ -11,6 +11,9 @@ use ffi_sdk::rt_host;
 pub fn new_obj(hk: u32, size: usize, atomic: bool) -> *mut Header {
     let p = if atomic { gc::alloc_atomic(size) } else { gc::alloc(size) } as *mut Header;
     if !p.is_null() {
+        // SAFETY: `p` is a fresh, non-null collector block of `size` bytes (callers pass at least
+        // the header size), 8-aligned like every collector block, and owned by nobody else yet;
+        // `write` initialises the header without reading or dropping the old (uninitialised) bytes.
         unsafe {
             p.write(Header {
                 kind: abi::HEAP_MAGIC | hk,
@@ -57,6 +60,8 @@ pub fn rt_int_new(i: i64) -> RtValue {
     if p.is_null() {
         return oom("rt_int_new", 16);
     }
+    // SAFETY: `p` is the non-null fresh object just allocated with `size_of::<IntObj>()` bytes and
+    // an initialised header, 8-aligned and not yet shared; writing the `value` field stays in it.
     unsafe { (*(p as *mut IntObj)).value = i };
     word(p)
 }
@@ -78,6 +83,8 @@ pub fn rt_float_new(d: f64) -> RtValue {
     if p.is_null() {
         return oom("rt_float_new", 16);
     }
+    // SAFETY: `p` is the non-null fresh object just allocated with `size_of::<FloatObj>()` bytes and
+    // an initialised header, 8-aligned and not yet shared; writing the `value` field stays in it.
     unsafe { (*(p as *mut FloatObj)).value = d };
     word(p)
 }
@@ -104,7 +111,12 @@ pub fn rt_bool_get(v: RtValue) -> bool {
     v == abi::TRUE
 }
 
-fn blob_new(func: &str, hk: u32, p: *const u8, n: usize) -> RtValue {
+/// A new blob of kind `hk` holding a copy of `n` bytes at `p`.
+///
+/// # Safety
+/// `p` is NULL with `n == 0`, or readable for `n` bytes (it may be NULL with
+/// `n != 0`: that is refused with an Error value).
+unsafe fn blob_new(func: &str, hk: u32, p: *const u8, n: usize) -> RtValue {
     if p.is_null() && n != 0 {
         return Error::invalid(func, "null pointer with a non-zero length", n).into_value().raw();
     }
@@ -118,6 +130,10 @@ fn blob_new(func: &str, hk: u32, p: *const u8, n: usize) -> RtValue {
     if o.is_null() {
         return oom(func, size);
     }
+    // SAFETY: `o` is a fresh, non-null, unshared block of `size_of::<BlobObj>() + n + 1` bytes
+    // with its header written, so `len` and the `n + 1` payload bytes after it are in bounds;
+    // `p` is non-null whenever `n > 0` (checked above) and readable for `n` bytes by this fn's
+    // contract, and cannot overlap the block allocated just now.
     unsafe {
         let b = o as *mut BlobObj;
         (*b).len = n;
@@ -236,6 +252,8 @@ pub fn rt_array_new(capacity: usize) -> RtValue {
         if items.is_null() {
             return oom("rt_array_new", capacity * 8);
         }
+        // SAFETY: `o` is the fresh, non-null, unshared `ArrayObj`-sized block allocated above
+        // (zeroed by `gc::alloc`, so `len` is 0); `items` holds `capacity` words, recorded as `cap`.
         unsafe {
             (*(o as *mut ArrayObj)).items = items;
             (*(o as *mut ArrayObj)).cap = capacity;
@@ -246,7 +264,11 @@ pub fn rt_array_new(capacity: usize) -> RtValue {
 
 /// The array object of `v`, if it is one (no error value is made).
 fn as_array(v: RtValue) -> Option<*mut ArrayObj> {
+    // SAFETY: the host contract (CONTRACT §3, `heap_ptr`'s doc): every word a host passes is an
+    // immediate or a value this runtime made and that the host keeps reachable, so the
+    // header read is of live memory; anything else reads as kind 0.
     if unsafe { abi::heap_kind(v) } == abi::HK_ARRAY {
+        // SAFETY: as above; the kind is HK_ARRAY, so the header heads an `ArrayObj`.
         Some(unsafe { abi::heap_ptr(v) } as *mut ArrayObj)
     } else {
         None
@@ -264,6 +286,10 @@ pub fn rt_array_push(array: RtValue, item: RtValue) -> RtValue {
         Ok(a) => a,
         Err(e) => return e,
     };
+    // SAFETY: `a` is the live array of `array` (`as_array`), which stays reachable from the
+    // argument on this stack; its fields are read and written only under its object lock.
+    // `items` holds `cap` words and `len <= cap`, so the store at `len` is in bounds after the
+    // growth check; the old items are copied (`len` words) into the new, distinct block.
     unsafe {
         let _g = lock(a as *mut Header);
         if (*a).len == (*a).cap {
@@ -288,6 +314,7 @@ pub fn rt_array_push(array: RtValue, item: RtValue) -> RtValue {
 #[rt_host(tier = "verified")]
 pub fn rt_array_len(array: RtValue) -> usize {
     match as_array(array) {
+        // SAFETY: `a` is the live array of `array` (`as_array`); `len` is read under its lock.
         Some(a) => unsafe {
             let _g = lock(a as *mut Header);
             (*a).len
@@ -303,6 +330,8 @@ pub fn rt_array_get(array: RtValue, i: usize) -> RtValue {
         Ok(a) => a,
         Err(e) => return e,
     };
+    // SAFETY: `a` is the live array of `array` (`as_array`); under its lock `items` holds at
+    // least `len` words, and the read is at `i < len`.
     let (len, v) = unsafe {
         let _g = lock(a as *mut Header);
         let len = (*a).len;
@@ -322,6 +351,8 @@ pub fn rt_array_set(array: RtValue, i: usize, item: RtValue) -> RtValue {
         Ok(a) => a,
         Err(e) => return e,
     };
+    // SAFETY: `a` is the live array of `array` (`as_array`); under its lock `items` holds at
+    // least `len` words, and the store is at `i < len`.
     let len = unsafe {
         let _g = lock(a as *mut Header);
         if i < (*a).len {

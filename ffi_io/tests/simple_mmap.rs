@@ -5,28 +5,9 @@
 
 use ffi_io::mmap::ops::*;
 use ffi_io::mmap::*;
-use ffi_sdk::testing::{bytes, err, in_child, int, ok, restrict, text, NIL};
+use ffi_sdk::testing::{bytes, err_named, in_child, int, ok, restrict, text, tmp, tp, NIL};
 use ffi_sdk::{Code, Value};
 use std::fs;
-use std::path::{Path, PathBuf};
-
-fn tp(p: &Path) -> u64 {
-    text(p.to_str().unwrap())
-}
-
-fn tmp() -> (tempfile::TempDir, PathBuf) {
-    let d = tempfile::tempdir().unwrap();
-    let p = fs::canonicalize(d.path()).unwrap();
-    (d, p)
-}
-
-#[track_caller]
-fn err_named(v: u64, code: Code, func: &str) -> String {
-    let (c, msg) = err(v);
-    assert_eq!(c, code, "{msg}");
-    assert!(msg.starts_with(&format!("{func}: ")) || msg.starts_with(&format!("{func} needs ")), "message does not name {func}: {msg}");
-    msg
-}
 
 fn slice(h: u64, off: i64, len: i64) -> Vec<u8> {
     ok(rt_file_mmap_slice(h, int(off), int(len))).as_bytes().unwrap().to_vec()

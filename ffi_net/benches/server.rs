@@ -9,6 +9,8 @@
 //!
 //! Rounds are interleaved and the best of each kept. Run: `cargo bench -p ffi_net --bench server`.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_net::server::*;
 use ffi_sdk::abi::RtValue;
 use ffi_sdk::testing::{dict, ok, text, NIL};
@@ -86,6 +88,8 @@ fn load(port: u16) -> f64 {
 fn rt_routes() -> (Value, u16) {
     let s = ok(rt_http_server_create(Value::int(0).raw(), dict(&[("threads", Value::int(4))])));
     let port = ok(rt_http_server_port(s.raw())).as_int().unwrap() as u16;
+    // SAFETY: `hello` is an `unsafe extern "C" fn(*mut c_void, RtValue) -> RtValue`, the arity-1
+    // callback signature rt_callback_new expects; user data NULL is allowed (the callback ignores it).
     let cb = ok(unsafe { rt_callback_new(hello as *mut c_void, std::ptr::null_mut()) });
     ok(rt_http_server_route(s.raw(), text("GET"), text("/hello"), cb.raw()));
     let raw = s.raw() as usize;
@@ -100,6 +104,8 @@ fn rt_pull() -> (Value, u16) {
         let raw = s.raw() as usize;
         std::thread::spawn(move || {
             // A host thread that keeps values: registered with the collector (docs/CONCURRENCY.md).
+            // SAFETY: core's `uint32_t rt_thread_attach(void)`: no arguments; this host thread stays
+            // registered until it exits (never detached), as a thread keeping values must.
             unsafe { rt_thread_attach() };
             loop {
                 let rq = Value::from_raw(rt_http_server_next(raw as RtValue, NIL));

@@ -17,6 +17,8 @@
 //! failures are Io with a message saying "TLS" (and "certificate" for a
 //! rejected certificate).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod addr;
 pub mod http;
 pub mod server;

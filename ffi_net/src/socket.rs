@@ -38,6 +38,8 @@ impl Sock {
 /// Cancelled, the socket untouched (a socket in non-blocking mode is not waited for).
 pub fn wait(func: &'static str, fd: i32, events: i16, deadline: Option<Instant>, what: &str) -> RtResult<()> {
     if ffi_sdk::deadline::active() {
+        // SAFETY: F_GETFL takes no third argument and only reads the descriptor's flags; `fd` is
+        // passed by value (a bad one gives -1, which has O_NONBLOCK set and only skips the wait).
         if deadline.is_none() && unsafe { libc::fcntl(fd, libc::F_GETFL) } & libc::O_NONBLOCK != 0 {
             return Ok(());
         }
@@ -52,6 +54,7 @@ pub fn wait(func: &'static str, fd: i32, events: i16, deadline: Option<Instant>,
     }
     loop {
         let mut p = libc::pollfd { fd, events, revents: 0 };
+        // SAFETY: `&mut p` is one live pollfd on this stack and the count passed is 1.
         let n = unsafe { libc::poll(&mut p, 1, addr::ms_left(deadline)) };
         if n > 0 {
             return Ok(());
@@ -246,6 +249,8 @@ pub fn send_all(func: &'static str, sock: &Sock, data: &[u8], d: Option<Instant>
     let mut off = 0;
     // Under a deadline or cancel token (docs/DEADLINES.md) each send takes only what fits now
     // (MSG_DONTWAIT) and the rest is waited for in poll; a stop reports `details.sent`.
+    // SAFETY: F_GETFL on the socket's own descriptor (open while `sock` is borrowed) takes no
+    // third argument and only reads its flags.
     let honour = ffi_sdk::deadline::active() && unsafe { libc::fcntl(sock.s.as_raw_fd(), libc::F_GETFL) } & libc::O_NONBLOCK == 0;
     let flags = if honour { libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT } else { libc::MSG_NOSIGNAL };
     while off < data.len() {
@@ -337,7 +342,10 @@ pub fn rt_socket_recv_from(sock: Handle<Sock>, max: i64, opts: Opts) -> RtResult
     let mut buf = vec![0u8; max];
     loop {
         wait(FN, sock.s.as_raw_fd(), libc::POLLIN, d, "receive")?;
-        // SAFETY of the cast: recv_from only writes initialised bytes into the buffer.
+        // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have the same layout, and the reborrow is the only
+        // access to `buf` while it lives. Every byte is initialised already (`vec![0; max]`), and
+        // socket2's recv_from only writes received (initialised) bytes, never uninit, so `buf`
+        // stays fully initialised for the `&buf[..n]` read after.
         let ubuf = unsafe { &mut *(buf.as_mut_slice() as *mut [u8] as *mut [std::mem::MaybeUninit<u8>]) };
         match sock.s.recv_from(ubuf) {
             Ok((n, a)) => {

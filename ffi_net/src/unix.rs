@@ -101,6 +101,8 @@ pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
             if !beneath::is(&st, libc::S_IFSOCK) {
                 return Err(Error::new(Code::AlreadyExists, FN, "a file that is not a socket is there", quote(path)));
             }
+            // SAFETY: `t.dirfd()` is the open descriptor of the walked parent directory, owned by `t`, and
+            // `t.name()` its live NUL-terminated final component; unlinkat only reads them.
             if unsafe { libc::unlinkat(t.dirfd(), t.name().as_ptr(), 0) } != 0 {
                 return Err(t.err(&std::io::Error::last_os_error()));
             }
@@ -128,10 +130,14 @@ pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
 #[rt_fn(tier = "empirical", ret = "array")]
 pub fn rt_socket_pair_create() -> RtResult<Value> {
     let mut fds = [0i32; 2];
+    // SAFETY: `fds` is a live array of the 2 ints socketpair writes.
     if unsafe { libc::socketpair(libc::AF_UNIX, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) } != 0 {
         return Err(Error::io(FN, "socketpair", &std::io::Error::last_os_error()));
     }
+    // SAFETY: socketpair succeeded, so `fds[0]` is a new open descriptor that nothing else owns;
+    // the OwnedFd takes sole ownership (closed once, by the Socket).
     let a = unsafe { Socket::from(OwnedFd::from_raw_fd(fds[0])) };
+    // SAFETY: likewise `fds[1]`: the pair's other new descriptor, owned only by this Socket.
     let b = unsafe { Socket::from(OwnedFd::from_raw_fd(fds[1])) };
     Ok(Value::array(2).push(new_handle(Sock::new(a, false, false))).push(new_handle(Sock::new(b, false, false))))
 }

@@ -5,24 +5,17 @@
 //! body to a server that does not read, and a download whose server stalls
 //! or trickles. Each stop must be prompt and leave no temporary file.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_net::http::*;
 use ffi_net::tcp::*;
 use ffi_net::ws::*;
 use ffi_sdk::abi::RtValue;
-use ffi_sdk::testing::{dict, err, ok, text, NIL};
+use ffi_sdk::testing::{cancel_new, cancel_trigger, dict, err, text, with_cancel, with_deadline_us, NIL};
 use ffi_sdk::{Code, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
-
-extern "C" {
-    fn rt_deadline_set(us: i64) -> i64;
-    fn rt_deadline_restore(prev: i64);
-    fn rt_cancel_new() -> RtValue;
-    fn rt_cancel_bind(t: RtValue) -> RtValue;
-    fn rt_cancel_unbind() -> RtValue;
-    fn rt_cancel_trigger(t: RtValue) -> RtValue;
-}
 
 /// The most a stop may take after its trigger (a loaded 2-core machine, debug build).
 const PROMPT: Duration = Duration::from_millis(700);
@@ -30,20 +23,22 @@ const PROMPT: Duration = Duration::from_millis(700);
 /// Runs `f` on a thread with a fresh token bound, triggers it after `after`; the Error code and
 /// how long after the trigger the call returned.
 fn cancelled_after(after: Duration, f: impl FnOnce() -> RtValue + Send + 'static) -> (Code, Duration) {
-    let tok = ok(unsafe { rt_cancel_new() });
+    // The token is kept alive in `tok` (on this registered thread's stack, black_box after the
+    // join) while the thread has its raw word `tr` bound.
+    let tok = cancel_new();
     let tr = tok.raw() as usize;
     let (tx, rx) = std::sync::mpsc::channel();
-    let h = std::thread::spawn(move || unsafe {
-        ok(rt_cancel_bind(tr as RtValue));
-        let v = f();
-        let _ = tx.send(Instant::now());
-        ok(rt_cancel_unbind());
-        let (c, m) = err(v);
-        (c, m)
+    let h = std::thread::spawn(move || {
+        let v = with_cancel(tr as RtValue, || {
+            let v = f();
+            let _ = tx.send(Instant::now());
+            v
+        });
+        err(v)
     });
     std::thread::sleep(after);
     let t = Instant::now();
-    ok(unsafe { rt_cancel_trigger(tok.raw()) });
+    cancel_trigger(tok.raw());
     let (c, m) = h.join().unwrap();
     let done = rx.recv().unwrap();
     std::hint::black_box(tok);
@@ -53,13 +48,10 @@ fn cancelled_after(after: Duration, f: impl FnOnce() -> RtValue + Send + 'static
 
 /// Runs `f` under a deadline of `ms`: the Error code and the time it took.
 fn under_deadline(ms: i64, f: impl FnOnce() -> RtValue + Send + 'static) -> (Code, Duration) {
-    std::thread::spawn(move || unsafe {
-        let prev = rt_deadline_set(ms * 1000);
+    std::thread::spawn(move || {
         let t = Instant::now();
-        let v = f();
-        let took = t.elapsed();
-        rt_deadline_restore(prev);
-        (err(v).0, took)
+        let v = with_deadline_us(ms * 1000, f);
+        (err(v).0, t.elapsed())
     })
     .join()
     .unwrap()

@@ -2,6 +2,8 @@
 //! tiny_http (routes below), raw TCP servers for broken responses, and a
 //! rustls server with a certificate made by rcgen.
 
+mod common;
+
 use ffi_net::http::*;
 use ffi_net::url::*;
 use ffi_sdk::abi::RtValue;
@@ -9,7 +11,6 @@ use ffi_sdk::testing::{details, dict, err, in_child, ok, restrict, text, NIL};
 use ffi_sdk::{Code, Value};
 use std::io::{Read, Write};
 use std::net::TcpListener;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const BIG: usize = 8 << 20;
@@ -323,17 +324,7 @@ fn simple_client_handle() {
 
 /// A rustls server with an rcgen certificate for localhost / 127.0.0.1; returns (port, CA PEM).
 fn tls_server() -> (u16, String) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
-    let pem = ck.cert.pem();
-    let cert = ck.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let cfg = Arc::new(cfg);
+    let (cfg, pem) = common::self_signed_tls();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {

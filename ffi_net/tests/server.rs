@@ -4,10 +4,12 @@
 //! from 16 concurrent clients with every response checked and memory flat,
 //! capability scopes, deadlines and bad input.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 use ffi_net::http::*;
 use ffi_net::server::*;
 use ffi_sdk::abi::RtValue;
-use ffi_sdk::testing::{dict, err, in_child, ok, restrict, text, NIL};
+use ffi_sdk::testing::{cancel_new, cancel_trigger, dict, err, in_child, ok, restrict, text, with_cancel, with_deadline_us, NIL};
 use ffi_sdk::{Code, Value};
 use std::ffi::c_void;
 use std::io::{Read, Write};
@@ -17,21 +19,19 @@ use std::time::{Duration, Instant};
 extern "C" {
     fn rt_callback_new(f: *mut c_void, user_data: *mut c_void) -> RtValue;
     fn rt_callback_new2(f: *mut c_void, user_data: *mut c_void) -> RtValue;
-    fn rt_deadline_set(us: i64) -> i64;
-    fn rt_deadline_restore(prev: i64);
-    fn rt_cancel_new() -> RtValue;
-    fn rt_cancel_bind(t: RtValue) -> RtValue;
-    fn rt_cancel_unbind() -> RtValue;
-    fn rt_cancel_trigger(t: RtValue) -> RtValue;
 }
 
 type Cb1 = unsafe extern "C" fn(*mut c_void, RtValue) -> RtValue;
 type Cb2 = unsafe extern "C" fn(*mut c_void, RtValue, RtValue) -> RtValue;
 
 fn cb1(f: Cb1) -> Value {
+    // SAFETY: `f` is a `Cb1`, the arity-1 callback signature rt_callback_new expects; user data
+    // NULL is allowed (the handlers ignore it).
     ok(unsafe { rt_callback_new(f as *mut c_void, std::ptr::null_mut()) })
 }
 fn cb2(f: Cb2) -> Value {
+    // SAFETY: `f` is a `Cb2`, the arity-2 callback signature rt_callback_new2 expects; user data
+    // NULL is allowed (the handlers ignore it).
     ok(unsafe { rt_callback_new2(f as *mut c_void, std::ptr::null_mut()) })
 }
 
@@ -336,28 +336,27 @@ fn start_stops_on_deadline_and_cancel() {
     let (s, _port) = server_on("127.0.0.1", 3);
     let raw = s.raw() as usize;
     let t = Instant::now();
-    let r = std::thread::spawn(move || unsafe {
-        let prev = rt_deadline_set(200_000);
-        let v = Value::from_raw(rt_http_server_start(raw as RtValue));
-        rt_deadline_restore(prev);
+    // `raw` is the word of the server `s`, which the test keeps alive until the join.
+    let r = std::thread::spawn(move || {
+        let v = Value::from_raw(with_deadline_us(200_000, || rt_http_server_start(raw as RtValue)));
         v.error().map(|e| e.0)
     })
     .join()
     .unwrap();
     assert_eq!(r, Some(Code::Timeout));
     assert!(t.elapsed() < Duration::from_millis(1200), "{:?}", t.elapsed());
-    let tok = ok(unsafe { rt_cancel_new() });
+    // The token is kept alive in `tok` (on this registered thread's stack) until after the join;
+    // `tr` and `raw` are the raw words of `tok` and `s`, kept alive likewise.
+    let tok = cancel_new();
     let tr = tok.raw() as usize;
-    let h = std::thread::spawn(move || unsafe {
-        ok(rt_cancel_bind(tr as RtValue));
-        let v = Value::from_raw(rt_http_server_start(raw as RtValue));
-        ok(rt_cancel_unbind());
+    let h = std::thread::spawn(move || {
+        let v = Value::from_raw(with_cancel(tr as RtValue, || rt_http_server_start(raw as RtValue)));
         v.error().map(|e| e.0)
     });
     wait_until("serving", || ok(rt_http_server_stats(s.raw())).get("serving").as_bool() == Some(true));
     std::thread::sleep(Duration::from_millis(50));
     let t = Instant::now();
-    ok(unsafe { rt_cancel_trigger(tok.raw()) });
+    cancel_trigger(tok.raw());
     assert_eq!(h.join().unwrap(), Some(Code::Cancelled));
     assert!(t.elapsed() < Duration::from_millis(1000), "{:?}", t.elapsed());
     std::hint::black_box(tok);

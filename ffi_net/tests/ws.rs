@@ -2,23 +2,19 @@
 //! echo server written with tungstenite directly (plain and over rustls
 //! with an rcgen certificate), and our own server side (`rt_ws_accept`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod common;
+
 use ffi_net::socket::*;
 use ffi_net::ws::*;
 use ffi_sdk::abi::RtValue;
-use ffi_sdk::testing::{dict, err, in_child, ok, restrict, text, NIL};
+use ffi_sdk::testing::{cancel_new, cancel_trigger, dict, err, in_child, ok, restrict, text, with_cancel, NIL};
 use ffi_sdk::{Code, Value};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tungstenite::Message;
-
-extern "C" {
-    fn rt_cancel_new() -> RtValue;
-    fn rt_cancel_bind(t: RtValue) -> RtValue;
-    fn rt_cancel_unbind() -> RtValue;
-    fn rt_cancel_trigger(t: RtValue) -> RtValue;
-}
 
 /// Echoes text and binary; "silence" gets no answer; "bye" closes with 4000 "bye"; "ping-me" pings the client.
 fn echo_conn<S: Read + Write>(mut ws: tungstenite::WebSocket<S>) {
@@ -75,18 +71,9 @@ fn ws_server() -> u16 {
 }
 
 fn wss_server() -> (u16, tempfile::NamedTempFile) {
-    let ck = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
+    let (cfg, pem) = common::self_signed_tls();
     let mut ca = tempfile::NamedTempFile::new().unwrap();
-    ca.write_all(ck.cert.pem().as_bytes()).unwrap();
-    let cert = ck.cert.der().clone();
-    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
-    let cfg = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert], key)
-        .unwrap();
-    let cfg = Arc::new(cfg);
+    ca.write_all(pem.as_bytes()).unwrap();
     let l = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = l.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -225,18 +212,20 @@ fn our_server_side_with_our_client() {
 fn cancel_and_timeouts_are_prompt() {
     let port = ws_server();
     let ws = conn(&format!("ws://127.0.0.1:{port}/"), NIL);
-    let tok = ok(unsafe { rt_cancel_new() });
+    // The token is kept alive in `tok` (on this registered thread's stack) until after the join;
+    // `tr` and `wr` are the raw words of `tok` and `ws`, which this test keeps alive likewise.
+    let tok = cancel_new();
     let (tr, wr) = (tok.raw() as usize, ws.raw() as usize);
-    let h = std::thread::spawn(move || unsafe {
-        ok(rt_cancel_bind(tr as RtValue));
-        let t = Instant::now();
-        let v = rt_ws_receive(wr as RtValue, NIL);
-        ok(rt_cancel_unbind());
-        (err(v).0, t.elapsed())
+    let h = std::thread::spawn(move || {
+        with_cancel(tr as RtValue, || {
+            let t = Instant::now();
+            let v = rt_ws_receive(wr as RtValue, NIL);
+            (err(v).0, t.elapsed())
+        })
     });
     std::thread::sleep(Duration::from_millis(150));
     let t = Instant::now();
-    ok(unsafe { rt_cancel_trigger(tok.raw()) });
+    cancel_trigger(tok.raw());
     let (c, _) = h.join().unwrap();
     assert_eq!(c, Code::Cancelled);
     assert!(t.elapsed() < Duration::from_millis(500), "{:?}", t.elapsed());

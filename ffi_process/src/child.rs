@@ -196,19 +196,27 @@ impl Drop for Child {
         st.buf = Default::default();
         c.shared.cv.notify_all();
         if c.kill_on_close && !st.sup_reaped && st.lost.is_none() {
-            c.ctl.kill_all();
             // The supervisor kills and reaps everything, then the pump reaps it: wait, so that close leaves nothing.
-            let deadline = Instant::now() + Duration::from_secs(5);
-            while !st.sup_reaped && st.lost.is_none() {
-                let now = Instant::now();
-                if now >= deadline {
-                    break;
-                }
-                st = match c.shared.cv.wait_timeout(st, deadline - now) {
-                    Ok((g, _)) => g,
-                    Err(e) => e.into_inner().0,
-                };
+            c.kill_all_and_wait(st);
+        }
+    }
+}
+
+impl Core {
+    /// SIGKILL to every descendant, then waits (at most 5 s, `st` released while waiting) until
+    /// the supervisor has been reaped or its status lost.
+    fn kill_all_and_wait(&self, mut st: MutexGuard<'_, State>) {
+        self.ctl.kill_all();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !st.sup_reaped && st.lost.is_none() {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
             }
+            st = match self.shared.cv.wait_timeout(st, deadline - now) {
+                Ok((g, _)) => g,
+                Err(e) => e.into_inner().0,
+            };
         }
     }
 }
@@ -469,22 +477,11 @@ impl Child {
     /// SIGKILL to every descendant, then waits (at most 5 s) until the supervisor has reaped them all.
     fn kill_and_reap(&self) {
         let c = &self.core;
-        let mut st = lock(&c.shared);
+        let st = lock(&c.shared);
         if st.sup_reaped || st.lost.is_some() {
             return;
         }
-        c.ctl.kill_all();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while !st.sup_reaped && st.lost.is_none() {
-            let now = Instant::now();
-            if now >= deadline {
-                break;
-            }
-            st = match c.shared.cv.wait_timeout(st, deadline - now) {
-                Ok((g, _)) => g,
-                Err(e) => e.into_inner().0,
-            };
-        }
+        c.kill_all_and_wait(st);
     }
 }
 

@@ -11,14 +11,15 @@
 //! child runs under, which reaches every descendant), `sys.rs` (the raw
 //! system calls the supervisor and the child before exec are limited to),
 //! `compat.rs` (the runs and spawns under Simple's names), `host.rs` (the
-//! calling process: exit, peak memory, Simple's latched signals, stdio).
+//! calling process: exit, peak memory, stdio; Simple's latched signals
+//! are ffi_cli's, `signal.rs`).
 //! The options dict is documented once, in `process.rs`.
 //!
 //! Signals: the library sends SIGTERM/SIGKILL (timeouts, close) and, via
 //! rt_process_kill, any signal the host names, to every descendant of the
 //! call (through the child's supervisor, a subreaper: `setsid` and double
-//! forks do not escape). It installs a signal handler only when asked
-//! (rt_signal_install, `host.rs`) and never touches SIGCHLD; if the host
+//! forks do not escape). It installs no signal handler (ffi_cli's
+//! rt_signal_handler / rt_signal_install do, when asked) and never touches SIGCHLD; if the host
 //! ignores SIGCHLD (auto-reaping), exit statuses are lost and reported as
 //! Error Io.
 

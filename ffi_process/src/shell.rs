@@ -51,19 +51,24 @@ fn sh(func: &'static str, command: &str, o: &Options) -> RtResult<crate::spawn::
     drive(func, r, o, "sh")
 }
 
+/// rt_shell's body (also rt_shell_exec_tuple's): the outcome dict, the exit recorded for rt_shell_exit_code.
+fn shell_dict(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value> {
+    let known = &[
+        "stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output",
+    ];
+    let o = Options::read(func, opts, known, Out::Capture)?;
+    let oc = sh(func, command, &o)?;
+    record(&oc);
+    outcome_value(func, &oc, &o)
+}
+
 /// Runs `command` with `/bin/sh -c` and returns {stdout, stderr, code, signal, timed_out} like rt_process_run.
 /// Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits,
 /// max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted
 /// policy the child inherits only the variables env.read lets the caller read (process.rs module docs).
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
 pub fn rt_shell(command: &str, opts: Opts) -> RtResult<Value> {
-    let known = &[
-        "stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output",
-    ];
-    let o = Options::read(FN, &opts, known, Out::Capture)?;
-    let oc = sh(FN, command, &o)?;
-    record(&oc);
-    outcome_value(FN, &oc, &o)
+    shell_dict(FN, command, &opts)
 }
 
 /// Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the
@@ -140,13 +145,7 @@ pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
 /// {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code).
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
 pub fn rt_shell_exec_tuple(command: &str, opts: Opts) -> RtResult<Value> {
-    let known = &[
-        "stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output",
-    ];
-    let o = Options::read(FN, &opts, known, Out::Capture)?;
-    let oc = sh(FN, command, &o)?;
-    record(&oc);
-    outcome_value(FN, &oc, &o)
+    shell_dict(FN, command, &opts)
 }
 
 /// The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec,

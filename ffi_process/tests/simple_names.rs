@@ -13,18 +13,9 @@ use ffi_process::child::*;
 use ffi_process::compat::*;
 use ffi_process::host::*;
 use ffi_process::shell::*;
-use ffi_sdk::testing::{bytes, close, err, int, ok, text, NIL};
+use ffi_sdk::testing::{bytes, close, err, err_named, int, ok, text, NIL};
 use ffi_sdk::{Code, Value};
 use std::time::{Duration, Instant};
-
-#[track_caller]
-fn err_named(v: u64, code: Code, func: &str) -> String {
-    let (c, msg) = err(v);
-    assert_eq!(c, code, "{msg}");
-    // `rt_f: what (input)`, or `rt_f needs cap for resource` (CapabilityDenied).
-    assert!(msg.starts_with(&format!("{func}: ")) || msg.starts_with(&format!("{func} needs ")), "message does not name {func}: {msg}");
-    msg
-}
 
 /// Reads a child's stdout until it holds `want` (or 5 s pass).
 fn read_until(h: u64, want: &str) -> String {
@@ -249,61 +240,16 @@ fn shell_family_and_last_exit_code() {
 }
 
 #[test]
-fn host_memory_signals_stdio() {
+fn host_memory_stdio() {
     let _g = guard();
     let kib = ok(rt_process_hwm_kib()).as_int().unwrap();
     assert!(kib > 1000, "{kib}");
-    // Latched signals: install, raise, check (read and clear).
-    assert_eq!(ok(rt_signal_install(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
-    assert_eq!(ok(rt_signal_install(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
-    assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(false));
-    // SAFETY: raise takes no pointers; SIGUSR2 now has the latching handler rt_signal_install just
-    // put in place (checked true above), so it does not terminate the test process.
-    unsafe { libc::raise(libc::SIGUSR2) };
-    assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(true));
-    assert_eq!(ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool(), Some(false));
-    // From another process (a child's kill reaches us through the latch, not the default action).
-    let me = std::process::id().to_string();
-    let r = ok(ffi_process::process::rt_process_run(text("kill"), args(&["-USR2", &me]), NIL));
-    assert_eq!(num(r, "code"), Some(0));
-    let t0 = Instant::now();
-    while !ok(rt_signal_check(int(libc::SIGUSR2 as i64))).as_bool().unwrap() {
-        assert!(t0.elapsed() < Duration::from_secs(5), "SIGUSR2 never latched");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    // Refused and unknown signals.
-    for s in [libc::SIGKILL, libc::SIGSTOP, libc::SIGCHLD, libc::SIGSEGV, libc::SIGPWR, 0, 99] {
-        err_named(rt_signal_install(int(s as i64)), Code::InvalidArgument, "rt_signal_install");
-    }
-    err_named(rt_signal_check(int(9)), Code::InvalidArgument, "rt_signal_check");
-    err_named(rt_signal_install(text("SIGINT")), Code::TypeMismatch, "rt_signal_install");
     // stdio.
     ok(rt_stderr_write(text("")));
     ok(rt_stdout_flush());
     ok(rt_stderr_flush());
     err_named(rt_stderr_write(int(1)), Code::TypeMismatch, "rt_stderr_write");
     err_named(rt_exit(int(1 << 40)), Code::OutOfRange, "rt_exit");
-}
-
-/// A handler the host installed before rt_signal_install is still called (chained).
-#[test]
-fn signal_install_chains_the_previous_handler() {
-    let _g = guard();
-    ffi_sdk::testing::in_child("signal_install_chains_the_previous_handler", || {
-        static SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-        extern "C" fn mine(_: libc::c_int) {
-            SEEN.store(true, std::sync::atomic::Ordering::SeqCst);
-        }
-        // SAFETY: this runs alone in a fresh run of the test binary (`in_child`); `mine` is an extern "C"
-        // fn that only stores to an atomic, which is async-signal-safe.
-        unsafe { libc::signal(libc::SIGUSR1, mine as *const () as libc::sighandler_t) };
-        ok(rt_signal_install(int(libc::SIGUSR1 as i64)));
-        // SAFETY: raise takes no pointers; SIGUSR1 is handled by rt_signal_install's latch (chaining to
-        // `mine`), installed just above, so the process is not terminated.
-        unsafe { libc::raise(libc::SIGUSR1) };
-        assert!(SEEN.load(std::sync::atomic::Ordering::SeqCst));
-        assert_eq!(ok(rt_signal_check(int(libc::SIGUSR1 as i64))).as_bool(), Some(true));
-    });
 }
 
 /// rt_exit ends the process with the code, flushing stdout first (run in a child of this test binary).
@@ -329,7 +275,7 @@ fn capabilities() {
     let _g = guard();
     ffi_sdk::testing::in_child("capabilities", || {
         let tp = std::fs::canonicalize("/bin/true").unwrap();
-        ffi_sdk::testing::restrict(&format!("process.spawn={};signal=false;sys.info=false;fs.read=true", tp.display()));
+        ffi_sdk::testing::restrict(&format!("process.spawn={};sys.info=false;fs.read=true", tp.display()));
         // Scoped by program: true is allowed, sh is not.
         let h = ok(rt_process_spawn_async(text("true"), args(&[]), NIL)).raw();
         ok(rt_process_wait(h, int(5000)));
@@ -349,14 +295,12 @@ fn capabilities() {
             (rt_exec_output(text("true"), NIL), "rt_exec_output"),
             (rt_shell_output(text("true"), NIL), "rt_shell_output"),
             (rt_shell_exec_tuple(text("true"), NIL), "rt_shell_exec_tuple"),
-            (rt_signal_install(int(libc::SIGUSR1 as i64)), "rt_signal_install"),
             (rt_process_exists(int(1)), "rt_process_exists"),
         ] {
             err_named(r, Code::CapabilityDenied, f);
         }
         // Functions on the calling process need nothing.
         assert!(ok(rt_process_hwm_kib()).as_int().unwrap() > 0);
-        assert_eq!(ok(rt_signal_check(int(libc::SIGUSR1 as i64))).as_bool(), Some(false));
         assert_eq!(ok(rt_shell_exit_code()).as_int(), Some(0));
     });
 }

@@ -104,3 +104,98 @@ pub fn details(v: RtValue) -> Value {
     assert!(val.is_error(), "not an error: {}", val.describe());
     val.error_details()
 }
+
+/// A text argument from a path (test paths are UTF-8).
+pub fn tp(p: &std::path::Path) -> RtValue {
+    text(p.to_str().expect("utf-8 test path"))
+}
+
+/// The Error of `v`, asserting its code and that its message names `func` (`func: what (input)`,
+/// or `func needs cap for resource` for CapabilityDenied); the message.
+#[track_caller]
+pub fn err_named(v: RtValue, code: Code, func: &str) -> String {
+    let (c, msg) = err(v);
+    assert_eq!(c, code, "{msg}");
+    assert!(msg.starts_with(&format!("{func}: ")) || msg.starts_with(&format!("{func} needs ")), "message does not name {func}: {msg}");
+    msg
+}
+
+/// A temporary directory, removed with its contents when dropped (see [`tmp`]).
+pub struct TmpDir(std::path::PathBuf);
+
+impl TmpDir {
+    /// Its (canonical) path.
+    pub fn path(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TmpDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A fresh private (0700) directory under the system temp dir, by its canonical path, kept until
+/// the returned guard drops: `let (_g, d) = tmp();`.
+pub fn tmp() -> (TmpDir, std::path::PathBuf) {
+    use std::os::unix::fs::DirBuilderExt;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let base = std::env::temp_dir();
+    loop {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        let p = base.join(format!("rt-test-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
+        match std::fs::DirBuilder::new().mode(0o700).create(&p) {
+            Ok(()) => {
+                let c = std::fs::canonicalize(&p).expect("canonical temp dir");
+                return (TmpDir(c.clone()), c);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => panic!("creating {}: {e}", p.display()),
+        }
+    }
+}
+
+extern "C" {
+    fn rt_deadline_set(micros_from_now: i64) -> i64;
+    fn rt_deadline_restore(previous: i64);
+    fn rt_cancel_new() -> RtValue;
+    fn rt_cancel_bind(token: RtValue) -> RtValue;
+    fn rt_cancel_unbind() -> RtValue;
+    fn rt_cancel_trigger(token: RtValue) -> RtValue;
+}
+
+/// Runs `f` under a deadline `micros` from now on this thread, restoring the one before afterwards.
+pub fn with_deadline_us<T>(micros: i64, f: impl FnOnce() -> T) -> T {
+    // SAFETY: core's `int64_t rt_deadline_set(int64_t)`, declared above with its C signature:
+    // by value, it sets this thread's own deadline.
+    let prev = unsafe { rt_deadline_set(micros) };
+    let r = f();
+    // SAFETY: core's `void rt_deadline_restore(int64_t)`: by value, `prev` as rt_deadline_set returned it.
+    unsafe { rt_deadline_restore(prev) };
+    r
+}
+
+/// A fresh cancel token (handle<CancelToken>). Keep the value alive (on a stack) while another
+/// thread has it bound or it is still to be triggered.
+pub fn cancel_new() -> Value {
+    // SAFETY: core's `RtValue rt_cancel_new(void)`, declared above: no arguments.
+    ok(unsafe { rt_cancel_new() })
+}
+
+/// Runs `f` with `token` (a live token's raw word) bound to this thread, unbinding it afterwards.
+pub fn with_cancel<T>(token: RtValue, f: impl FnOnce() -> T) -> T {
+    // SAFETY: core's `RtValue rt_cancel_bind(RtValue)`: by value; it checks the handle kind itself.
+    ok(unsafe { rt_cancel_bind(token) });
+    let r = f();
+    // SAFETY: core's `RtValue rt_cancel_unbind(void)`: no arguments, this thread's binding only.
+    ok(unsafe { rt_cancel_unbind() });
+    r
+}
+
+/// Triggers the cancel token `token` (its raw word; the caller keeps the token alive).
+pub fn cancel_trigger(token: RtValue) {
+    // SAFETY: core's `RtValue rt_cancel_trigger(RtValue)`: by value; it checks the handle kind itself.
+    ok(unsafe { rt_cancel_trigger(token) });
+}

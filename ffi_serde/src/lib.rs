@@ -83,6 +83,8 @@
 //! serde_norway. TOML first goes through toml's table tree, then straight into
 //! values (`convert.rs`).
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod bincode;
 pub mod convert;
 pub mod json;

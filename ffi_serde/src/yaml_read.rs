@@ -99,6 +99,8 @@ impl Slots {
         if self.len == self.cap {
             self.grow(self.len + 1)?;
         }
+        // SAFETY: after the growth check `len < cap`, and `ptr` is a collector block of `cap`
+        // words (`grow`), 8-aligned and owned by this `Slots` alone, so the store is in bounds.
         unsafe { *self.ptr.add(self.len) = v };
         self.len += 1;
         Ok(())
@@ -106,11 +108,16 @@ impl Slots {
     #[cold]
     fn grow(&mut self, need: usize) -> Result<(), Error> {
         let ncap = (self.cap * 2).max(64).max(need);
+        // SAFETY: core's `rt__alloc(size_t, bool)`: a by-value size (refused, NULL, past 1 TiB)
+        // and `false` = a zeroed block the collector scans, so the words stored in it keep their
+        // values alive; nothing is shared.
         let p = unsafe { abi::rt__alloc(ncap * 8, false) } as *mut RtValue;
         if p.is_null() {
             return Err(Error::internal("yaml reader", format!("out of memory ({} bytes)", ncap * 8)));
         }
         if self.len > 0 {
+            // SAFETY: the old block holds `len <= cap` initialised words, the new one `ncap >= len`
+            // words; both are 8-aligned collector blocks and distinct (`p` is fresh).
             unsafe { core::ptr::copy_nonoverlapping(self.ptr, p, self.len) };
         }
         self.ptr = p;
@@ -119,13 +126,19 @@ impl Slots {
     }
     #[inline]
     fn get(&self, i: usize) -> RtValue {
-        debug_assert!(i < self.len);
+        assert!(i < self.len);
+        // SAFETY: `i < len <= cap` (asserted), and `ptr` is the live block of `cap` words.
         unsafe { *self.ptr.add(i) }
     }
     fn slice(&self, from: usize) -> &[RtValue] {
         if self.len == from {
             return &[];
         }
+        assert!(from < self.len);
+        // SAFETY: `from < len <= cap` (asserted; `len > 0`, so `ptr` is non-null): the
+        // `len - from` words from `from` are initialised and inside the block, which the
+        // collector keeps alive (its pointer is in this `Slots`, on the reading call's stack)
+        // and which is only written through `&mut self`, so not while the slice is borrowed.
         unsafe { core::slice::from_raw_parts(self.ptr.add(from), self.len - from) }
     }
     /// Sets slot `i`, growing (zero-filled: int 0) to reach it.
@@ -136,6 +149,8 @@ impl Slots {
         if i >= self.len {
             self.len = i + 1;
         }
+        // SAFETY: `i < cap` after the growth check, and `ptr` is the live block of `cap` words
+        // (zeroed by the collector, so slots skipped over read as int 0).
         unsafe { *self.ptr.add(i) = v };
         Ok(())
     }
@@ -571,11 +586,15 @@ impl<'a> Reader<'a> {
             }
         }
         let slot = (hash_bytes(b) >> (64 - self.cache_bits)) as usize + if self.at_key() { 0 } else { 1 << self.cache_bits };
+        // SAFETY: `cache` is non-null here and a zeroed, scanned block of `2 << cache_bits` words
+        // (`new_cache`: `16 << bits` bytes); `slot` is `hash >> (64 - bits)` < `1 << bits`, plus
+        // `1 << bits` at most, so it is in bounds. The block stays alive through `self.cache`.
         let w = unsafe { *self.cache.add(slot) };
         if w != 0 && text_bytes(w).is_some_and(|t| same_bytes(t, b)) {
             return Ok(w);
         }
         let w = self.checked(Value::text(s), at)?;
+        // SAFETY: the same in-bounds `slot` of the live cache block as the read above.
         unsafe { *self.cache.add(slot) = w };
         Ok(w)
     }

@@ -60,6 +60,14 @@ static PRESIZED: AtomicUsize = AtomicUsize::new(0);
 
 /// Measures what the fast paths rely on; run once at import.
 pub fn init(_py: Python<'_>) {
+    // SAFETY: `_py` proves the GIL is held, as every CPython call here needs. `o` is a fresh
+    // 3-character ASCII str owned here: for a compact ASCII str PyUnicode_AsUTF8AndSize returns
+    // the characters themselves (`n` = 3 plus a NUL), so `off` is accepted only as that pointer's
+    // distance from the object (and in the range of known layouts), and the 3 bytes written there
+    // are inside the object, before it is shared. Every new reference made is released (DECREF)
+    // once; errors are cleared. dlsym with RTLD_DEFAULT and a NUL-terminated literal name only
+    // looks a symbol up. The probes below (`compact_offset`, ...) are unsafe fns run under the
+    // same GIL.
     unsafe {
         let o = PyUnicode_New(3, 127);
         if o.is_null() {
@@ -141,9 +149,20 @@ unsafe fn str_fields() -> (usize, usize) {
 /// UTF-8 of a compact non-ASCII str's characters (`kind` 1, 2 or 4) into
 /// `out`; false for a lone surrogate (no UTF-8 form). Runs of ASCII go
 /// several characters at a time.
+///
+/// # Safety
+/// `data` is readable for `n` code units of `kind` bytes (the characters of a
+/// live compact str of that kind and length, unaligned reads allowed).
 unsafe fn ucs_to_utf8(data: *const u8, kind: u32, n: usize, out: &mut Vec<u8>) -> bool {
     out.clear();
-    out.reserve(n * kind.max(2) as usize + 8);
+    // Room for the longest UTF-8 form: 1-byte characters (up to U+00FF) take at most 2 bytes,
+    // 2-byte ones (up to U+FFFF) 3, 4-byte ones 4; the ASCII runs write one byte per character.
+    let per_char = match kind {
+        1 => 2,
+        2 => 3,
+        _ => 4,
+    };
+    out.reserve(n * per_char + 8);
     let mut d = out.as_mut_ptr();
     let mut i = 0;
     macro_rules! put {
@@ -302,6 +321,9 @@ unsafe fn list_items_offset() -> usize {
 /// One more reference to `o` (inline: a function call per reference under
 /// the limited API otherwise). Immortal objects (3.12+: a negative low
 /// 32-bit count) are left alone, as CPython's own increment does.
+///
+/// # Safety
+/// `o` is a live object and the GIL is held (the count is not atomic).
 #[inline(always)]
 unsafe fn incref(o: *mut PyObject) {
     let rc = o as *mut isize;
@@ -311,6 +333,11 @@ unsafe fn incref(o: *mut PyObject) {
 }
 
 /// One reference fewer to `o`, which someone else still holds (never the last one).
+///
+/// # Safety
+/// `o` is live, the caller owns the reference dropped, and the GIL is held; a
+/// count that reaches 0 here is never freed (a leak), so the caller should
+/// know another holder exists.
 #[inline(always)]
 unsafe fn decref_held(o: *mut PyObject) {
     let rc = o as *mut isize;
@@ -344,6 +371,10 @@ impl Unit for u32 {
 
 /// Decodes valid UTF-8 `s` into `d` (room for every character; each fits `T`).
 /// Runs of ASCII go eight bytes at a time; multi-byte sequences one by one.
+///
+/// # Safety
+/// `s` is valid UTF-8 (a sequence's continuation bytes are read unchecked) and
+/// `d` is writable for as many `T` units as `s` has characters.
 #[inline(always)]
 unsafe fn decode_into<T: Unit>(s: &[u8], d: *mut T) {
     let n = s.len();
@@ -405,6 +436,10 @@ unsafe fn decode_into<T: Unit>(s: &[u8], d: *mut T) {
 /// A new str for valid UTF-8 `s` with non-ASCII characters, decoded here
 /// into the string's own storage (the smallest kind that holds them, as
 /// CPython requires); null with a Python error set on failure.
+///
+/// # Safety
+/// The GIL is held, `s` is valid UTF-8 with at least one non-ASCII character,
+/// and `off` is the verified COMPACT_OFFSET.
 unsafe fn new_str_utf8(s: &[u8], off: usize) -> *mut PyObject {
     // Characters = bytes that are not continuation bytes (10xxxxxx); the
     // widest lead byte decides the kind. Eight bytes at a time (SWAR).
@@ -453,6 +488,10 @@ unsafe fn new_str_utf8(s: &[u8], off: usize) -> *mut PyObject {
 }
 
 /// A new str for valid UTF-8 `s` (all ASCII when `ascii`); null with a Python error set on failure.
+///
+/// # Safety
+/// The GIL is held; `s` is valid UTF-8, all ASCII when `ascii`; `off` is 0 or
+/// the measured ASCII_OFFSET.
 #[inline(always)]
 unsafe fn new_str(s: &[u8], ascii: bool, off: usize) -> *mut PyObject {
     if ascii && off != 0 {
@@ -527,6 +566,9 @@ impl<'k> PySink<'k> {
             presized: if p == 0 {
                 None
             } else {
+                // SAFETY: `p` is non-zero, so it is the address dlsym found for `_PyDict_NewPresized`
+                // in the running interpreter (`init`), whose C signature is
+                // `PyObject *_PyDict_NewPresized(Py_ssize_t)`: the type transmuted to.
                 Some(unsafe { core::mem::transmute::<usize, unsafe extern "C" fn(Py_ssize_t) -> *mut PyObject>(p) })
             },
             err: None,
@@ -553,6 +595,9 @@ impl<'k> PySink<'k> {
     /// `o` with one more reference.
     #[inline(always)]
     fn new_ref(o: *mut PyObject) -> *mut PyObject {
+        // SAFETY: callers pass a live object they hold a reference to (a singleton, a cached or
+        // just-made str), and the sink runs inside `parse`, which holds the GIL throughout, so
+        // the non-atomic refcount update races with nobody.
         unsafe { incref(o) };
         o
     }
@@ -561,10 +606,15 @@ impl<'k> PySink<'k> {
 impl Drop for PySink<'_> {
     fn drop(&mut self) {
         for &o in &self.stack {
+            // SAFETY: every pointer on the stack is a strong reference the sink owns (pushed by
+            // the reader, not yet moved into a container), released once here; the sink lives
+            // inside `parse`, which holds the GIL.
             unsafe { ffi::Py_DECREF(o) };
         }
         for &(_, _, o) in &self.vals {
             if !o.is_null() {
+                // SAFETY: a non-null cache entry is the strong reference `text` stored, released
+                // once here, with the GIL held (see above).
                 unsafe { ffi::Py_DECREF(o) };
             }
         }
@@ -576,10 +626,12 @@ impl Sink for PySink<'_> {
 
     #[inline(always)]
     fn null(&mut self) -> *mut PyObject {
+        // SAFETY: Py_None only returns the address of the None singleton (GIL held by `parse`).
         Self::new_ref(unsafe { ffi::Py_None() })
     }
     #[inline(always)]
     fn boolean(&mut self, b: bool) -> *mut PyObject {
+        // SAFETY: Py_True/Py_False only return the addresses of the bool singletons.
         Self::new_ref(unsafe {
             if b {
                 ffi::Py_True()
@@ -590,11 +642,14 @@ impl Sink for PySink<'_> {
     }
     #[inline(always)]
     fn int(&mut self, i: i64) -> Result<*mut PyObject, Fail> {
+        // SAFETY: a by-value conversion with the GIL held (`parse`); a new reference or NULL
+        // with an exception set, which `obj` turns into a failure.
         let o = unsafe { ffi::PyLong_FromLongLong(i) };
         self.obj(o)
     }
     #[inline(always)]
     fn float(&mut self, f: f64) -> Result<*mut PyObject, Fail> {
+        // SAFETY: as for `int`: by value, GIL held, new reference or NULL.
         let o = unsafe { ffi::PyFloat_FromDouble(f) };
         self.obj(o)
     }
@@ -602,6 +657,9 @@ impl Sink for PySink<'_> {
     #[inline(always)]
     fn text(&mut self, s: &[u8], ascii: bool) -> Result<*mut PyObject, Fail> {
         if !(ascii && s.len() <= VALUE_MAX && self.off != 0) {
+            // SAFETY: the reader hands `text` valid UTF-8, all ASCII when `ascii` (Sink::text's
+            // contract), which is what `new_str` requires; `off` is ASCII_OFFSET as measured at
+            // import (0 = unknown); GIL held by `parse`.
             let o = unsafe { new_str(s, ascii, self.off) };
             return self.obj(o);
         }
@@ -613,14 +671,22 @@ impl Sink for PySink<'_> {
         let (ch, cn, co) = self.vals[i];
         if !co.is_null() && ch == h && cn == s.len() {
             // A cached ASCII string: its characters at `off`.
+            // SAFETY: a cache entry is a live str (the cache holds a reference) made by `new_str`
+            // with `ascii` and a non-zero `off`: a compact ASCII str of `cn` characters stored
+            // as `cn` bytes at `off` from its start; strs are immutable, and the slice is read
+            // before anything can release it.
             let t = unsafe { core::slice::from_raw_parts((co as *const u8).add(self.off), cn) };
             if same_bytes(t, s) {
                 return Ok(Self::new_ref(co));
             }
         }
+        // SAFETY: `s` is ASCII (checked above) and `off` is non-zero (the measured offset);
+        // GIL held by `parse`.
         let o = unsafe { new_str(s, true, self.off) };
         let o = self.obj(o)?;
         if !co.is_null() {
+            // SAFETY: the evicted entry's strong reference, owned by the cache and released once
+            // (the slot is overwritten next); GIL held.
             unsafe { ffi::Py_DECREF(co) };
         }
         self.vals[i] = (h, s.len(), Self::new_ref(o));
@@ -630,6 +696,7 @@ impl Sink for PySink<'_> {
     #[inline(always)]
     fn key(&mut self, s: &[u8], ascii: bool) -> Result<*mut PyObject, Fail> {
         if s.len() > KEY_MAX {
+            // SAFETY: as in `text`: valid UTF-8 from the reader, ASCII when `ascii`; GIL held.
             let o = unsafe { new_str(s, ascii, self.off) };
             return self.obj(o);
         }
@@ -638,13 +705,18 @@ impl Sink for PySink<'_> {
         if !slot.obj.is_null() && slot.hash == h && same_bytes(&slot.bytes, s) {
             return Ok(Self::new_ref(slot.obj));
         }
+        // SAFETY: as in `text`: valid UTF-8 from the reader, ASCII when `ascii`; GIL held.
         let mut o = unsafe { new_str(s, ascii, self.off) };
         if o.is_null() {
             return Err(self.fail());
         }
+        // SAFETY: `o` is a non-null str we own one reference to, passed by a live `&mut` slot;
+        // InternInPlace may replace it with the interned equal str, moving our reference to it.
         unsafe { ffi::PyUnicode_InternInPlace(&mut o) };
         let slot = &mut self.keys.slots[(h >> (64 - KEY_BITS)) as usize];
         if !slot.obj.is_null() {
+            // SAFETY: the slot's strong reference, owned by the key cache, released once before
+            // the slot is overwritten; the cache is only used under the GIL (`parse`).
             unsafe { ffi::Py_DECREF(slot.obj) };
         }
         slot.hash = h;
@@ -665,10 +737,16 @@ impl Sink for PySink<'_> {
 
     fn array(&mut self, base: usize) -> Result<*mut PyObject, Fail> {
         let n = self.stack.len() - base;
+        // SAFETY: a by-value length with the GIL held; a new list or NULL (checked by `obj`).
         let l = unsafe { ffi::PyList_New(n as Py_ssize_t) };
         let l = self.obj(l)?;
         if self.items_off != 0 && n > 0 {
             // The new list's item array (n null slots): filled in place, as PyList_SET_ITEM does.
+            // SAFETY: `items_off` is non-zero only when `init` verified it as `ob_item`'s offset;
+            // `l` is the fresh, unshared list just made with `n > 0` null slots, so `items` is
+            // its array of `n` pointers. The `n` stack entries from `base` are strong references
+            // the sink owns; copying them in moves that ownership to the list (as PyList_SET_ITEM
+            // does), and the stack is truncated below so nothing releases them twice.
             unsafe {
                 let items = *((l as *const u8).add(self.items_off) as *const *mut *mut PyObject);
                 core::ptr::copy_nonoverlapping(self.stack.as_ptr().add(base), items, n);
@@ -676,6 +754,8 @@ impl Sink for PySink<'_> {
         } else {
             for (i, &o) in self.stack[base..].iter().enumerate() {
                 // Steals the reference; cannot fail (a new list of this length).
+                // SAFETY: `l` is the fresh list of `n` slots, `i < n`, and `o` a strong reference
+                // the sink owns, stolen by PyList_SetItem; GIL held.
                 unsafe { ffi::PyList_SetItem(l, i as Py_ssize_t, o) };
             }
         }
@@ -685,6 +765,8 @@ impl Sink for PySink<'_> {
 
     fn object(&mut self, base: usize) -> Result<*mut PyObject, Fail> {
         let n = (self.stack.len() - base) / 2;
+        // SAFETY: `presized` is `_PyDict_NewPresized` (see `new`) and PyDict_New takes nothing;
+        // both return a new dict or NULL (checked by `obj`); GIL held.
         let d = unsafe {
             match self.presized {
                 Some(f) if n > 5 => f(n as Py_ssize_t),
@@ -697,15 +779,24 @@ impl Sink for PySink<'_> {
         while i < end {
             let (k, v) = (self.stack[i], self.stack[i + 1]);
             // A repeated key keeps the last value in the first key's place (dict's own rule).
+            // SAFETY: `d` is the fresh dict, `k` and `v` live objects the sink holds references to
+            // (keys are str, so hashing runs no Python code); SetItem takes its own references.
             let r = unsafe { ffi::PyDict_SetItem(d, k, v) };
             if r != 0 {
                 // Pairs from `i` on are still the stack's (released when the sink drops).
                 let e = self.fail();
                 self.stack.drain(base..i);
+                // SAFETY: `d` is our only reference to the fresh dict, released once; the pairs
+                // it took references to stay owned by it until it is freed.
                 unsafe { ffi::Py_DECREF(d) };
                 return Err(e);
             }
             // The dict holds both now.
+            // SAFETY: drops the sink's own references to `k` and `v` (their stack slots are
+            // truncated below, never released again). The dict now holds `v`, and `k` (or, for a
+            // repeated key, the equal key it kept), so `decref_held`, which never deallocates,
+            // is used: at worst a repeated long key's count reaches 0 unfreed (a leak, not a
+            // dangling pointer). GIL held.
             unsafe {
                 decref_held(k);
                 decref_held(v);
@@ -717,6 +808,8 @@ impl Sink for PySink<'_> {
     }
 
     fn discard(&mut self, v: *mut PyObject) {
+        // SAFETY: the reader discards a value it got from this sink and no longer uses: a strong
+        // reference the sink made, released once; GIL held.
         unsafe { ffi::Py_DECREF(v) };
     }
 }
@@ -725,12 +818,16 @@ impl Sink for PySink<'_> {
 struct GcPause(bool);
 impl GcPause {
     fn new() -> GcPause {
+        // SAFETY: PyGC_Disable takes nothing and returns the previous state; callers hold the
+        // GIL (`parse` takes `py`).
         GcPause(unsafe { ffi::PyGC_Disable() } != 0)
     }
 }
 impl Drop for GcPause {
     fn drop(&mut self) {
         if self.0 {
+            // SAFETY: the pause is dropped inside `parse`, still holding the GIL; re-enables only
+            // what this pause disabled.
             unsafe { ffi::PyGC_Enable() };
         }
     }
@@ -749,6 +846,8 @@ pub fn parse(py: Python<'_>, text: &[u8], utf8: bool, bigint: BigInt) -> PyResul
     let r = Reader::new(FN_PARSE, text, bigint, PySink::new(py, keys, text.len()));
     let mut r = if utf8 { r.assume_utf8() } else { r };
     match r.parse() {
+        // SAFETY: a successful parse returns the root as a non-null strong reference the sink
+        // made and handed over (it is no longer on the sink's stack), owned by the Bound now.
         Ok(o) => Ok(unsafe { Bound::from_owned_ptr(py, o).unbind() }),
         Err(e) => match r.sink.err.take() {
             Some(pe) => Err(pe),
@@ -788,6 +887,7 @@ impl PyTree {
     #[cold]
     fn give_up<T>(&self, v: T) -> T {
         self.fallback.set(true);
+        // SAFETY: called while `stringify` holds the GIL (it has `py`); clearing takes nothing.
         unsafe { ffi::PyErr_Clear() };
         v
     }
@@ -807,6 +907,10 @@ impl Seq<*mut PyObject> for PySeq {
     }
     #[inline(always)]
     fn item(&self, i: usize) -> *mut PyObject {
+        // SAFETY: `o` is a live exact list or tuple (`shape` checked the type) of `n` items; the
+        // writer asks for `i < n`, and no Python code runs during the write, so it cannot shrink.
+        // Both calls bounds-check anyway and return a borrowed reference the container keeps
+        // alive; GIL held by `stringify`.
         unsafe {
             if self.list {
                 ffi::PyList_GetItem(self.o, i as Py_ssize_t)
@@ -832,6 +936,9 @@ impl Map<*mut PyObject> for PyEntries {
     fn next_entry(&mut self) -> Option<(*mut PyObject, *mut PyObject)> {
         let mut k = core::ptr::null_mut();
         let mut v = core::ptr::null_mut();
+        // SAFETY: `o` is a live exact dict (`shape`), not mutated during the write (no Python
+        // code runs); `pos` and the out-pointers are live locals/fields. The entries are borrowed
+        // references the dict keeps alive; GIL held by `stringify`.
         if unsafe { ffi::PyDict_Next(self.o, &mut self.pos, &mut k, &mut v) } != 0 {
             Some((k, v))
         } else {
@@ -845,10 +952,14 @@ impl PyTree {
     #[inline(always)]
     fn utf8(&self, o: *mut PyObject) -> Option<&[u8]> {
         let mut n: Py_ssize_t = 0;
+        // SAFETY: `o` is a live exact str (callers checked the type), `n` a live local; GIL held.
         let p = unsafe { ffi::PyUnicode_AsUTF8AndSize(o, &mut n) };
         if p.is_null() {
             return self.give_up(None);
         }
+        // SAFETY: `p` is non-null: the str's own UTF-8 buffer of `n` bytes, cached in the object
+        // for its lifetime; the str is held by the tree being written (no Python code runs
+        // during the write to release it), so it outlives the slice's use.
         Some(unsafe { core::slice::from_raw_parts(p as *const u8, n as usize) })
     }
 }
@@ -860,6 +971,10 @@ impl Tree for PyTree {
 
     #[inline(always)]
     fn shape(&self, o: *mut PyObject) -> Shape<'_, PySeq, PyEntries> {
+        // SAFETY: `o` is a live object of the tree (the root `stringify` borrows, or an item or
+        // entry a container in it holds); GIL held. Each call is made on an exact type just
+        // compared with Py_TYPE: PyLong_AsLongLongAndOverflow and PyFloat_AsDouble on exact int
+        // and float run no Python code (no `__index__`/`__float__`); sizes of exact containers.
         unsafe {
             let t = ffi::Py_TYPE(o);
             if t == &raw mut ffi::PyUnicode_Type {
@@ -909,6 +1024,8 @@ impl Tree for PyTree {
 
     #[inline(always)]
     fn key(&self, k: *mut PyObject) -> KeyText<'_> {
+        // SAFETY: `k` is a live key of a dict in the tree (borrowed from PyDict_Next); reading its
+        // type is always valid, and `utf8` is only called for an exact str; GIL held.
         unsafe {
             let t = ffi::Py_TYPE(k);
             if t == &raw mut ffi::PyUnicode_Type {
@@ -935,6 +1052,8 @@ impl PyTree {
     /// (as the runtime writes them); the rest through the ordinary path.
     #[cold]
     fn other_key(&self, k: *mut PyObject) -> KeyText<'_> {
+        // SAFETY: as in `key`: a live key, GIL held; the conversions are made on exact int and
+        // float only (no Python code runs), the singletons are compared by address.
         unsafe {
             let t = ffi::Py_TYPE(k);
             if k == ffi::Py_None() {
@@ -979,6 +1098,9 @@ pub fn stringify(py: Python<'_>, obj: &Bound<'_, PyAny>, pretty: bool, sort_keys
         let r = w::write(&tree, obj.as_ptr(), buf, pretty, sort_keys);
         let out = match r {
             Err(_) => None,
+            // SAFETY: the writer's output is valid UTF-8 (str bytes from CPython's UTF-8 forms,
+            // the rest ASCII), and `is_ascii` tells `new_str` which; `off` is the measured
+            // offset. A non-null result is a new reference the Bound takes over; GIL held (`py`).
             Ok(()) => Some(unsafe {
                 let off = ASCII_OFFSET.load(Ordering::Relaxed);
                 let o = new_str(buf, buf.is_ascii(), off);
@@ -1026,6 +1148,9 @@ pub fn stringify_native(py: Python<'_>, w: ffi_sdk::abi::RtValue, pretty: bool, 
         let r = ffi_serde_core::rt::write_json("rt_json_stringify", ffi_sdk::Value::from_raw(w), buf, pretty, sort_keys);
         let out = match r {
             Err(e) => Err(rt_error(py, &e)),
+            // SAFETY: as in `stringify`: the writer's output is UTF-8 (runtime strings are UTF-8
+            // by the value contract, the rest ASCII); a non-null result is a new reference the
+            // Bound takes over; GIL held (`py`).
             Ok(()) => unsafe {
                 let o = new_str(buf, buf.is_ascii(), ASCII_OFFSET.load(Ordering::Relaxed));
                 if o.is_null() {
@@ -1086,6 +1211,7 @@ pub fn stringify_opts(opts: Option<&Bound<'_, PyAny>>) -> Option<(bool, bool)> {
     for (k, v) in d.iter() {
         let name = k.cast_exact::<PyString>().ok()?.to_str().ok()?.to_owned();
         let p = v.as_ptr();
+        // SAFETY: Py_None/Py_False/Py_True only return the singletons' addresses, compared here.
         let b = unsafe {
             if p == ffi::Py_None() || p == ffi::Py_False() {
                 false
@@ -1174,6 +1300,13 @@ impl Drop for TextArg<'_> {
 /// str or bytes, or a str that is not valid Unicode (the ordinary call
 /// decides, and raises as before).
 pub fn text_arg<'a>(x: &'a Bound<'_, PyAny>) -> Option<TextArg<'a>> {
+    // SAFETY: `x` is a live object borrowed for 'a and the GIL is held (a `Bound`). The state
+    // word is at `state` in every str (verified by `str_fields` for all kinds). The UTF-8 pointer
+    // slot exists only in compact non-ASCII strs (PyCompactUnicodeObject), so it is read only
+    // after the state says compact and not ASCII (an ASCII str may end before that offset).
+    // `transcode`'s requirements hold: `o` is that compact str and `x` is it. The slices point
+    // into `x`'s own UTF-8 form / bytes buffer, which live as long as `x` (strs and bytes are
+    // immutable; a cached UTF-8 form is freed only with the str), hence the lifetime 'a.
     unsafe {
         let o = x.as_ptr();
         let t = ffi::Py_TYPE(o);
@@ -1181,12 +1314,14 @@ pub fn text_arg<'a>(x: &'a Bound<'_, PyAny>) -> Option<TextArg<'a>> {
             let state = STATE_OFFSET.load(Ordering::Relaxed);
             if state != 0 {
                 let st = ((o as *const u8).add(state) as *const u32).read_unaligned();
-                let utf8 = UTF8_PTR_OFFSET.load(Ordering::Relaxed);
-                let cached = !((o as *const u8).add(utf8) as *const *const u8).read_unaligned().is_null();
                 // Compact, not ASCII, no UTF-8 form in it yet.
-                if (st >> 5) & 3 == 1 && !cached {
-                    if let Some(a) = transcode(x, o, (st >> 2) & 7) {
-                        return Some(a);
+                if (st >> 5) & 3 == 1 {
+                    let utf8 = UTF8_PTR_OFFSET.load(Ordering::Relaxed);
+                    let cached = !((o as *const u8).add(utf8) as *const *const u8).read_unaligned().is_null();
+                    if !cached {
+                        if let Some(a) = transcode(x, o, (st >> 2) & 7) {
+                            return Some(a);
+                        }
                     }
                 }
             }
@@ -1215,6 +1350,8 @@ pub fn text_arg<'a>(x: &'a Bound<'_, PyAny>) -> Option<TextArg<'a>> {
 /// `gc.callbacks` hook the package installs, after each collection).
 pub fn release_text() {
     if let Ok(mut last) = LAST.try_lock() {
+        // SAFETY: `o` is the live str LAST holds a strong reference to; reading its count needs
+        // the GIL, which the `gc.callbacks` hook (the only caller) runs under.
         if last.obj.as_ref().is_some_and(|o| unsafe { ffi::Py_REFCNT(o.as_ptr()) } <= 1) {
             last.obj = None;
             last.utf8 = Vec::new();
@@ -1224,6 +1361,10 @@ pub fn release_text() {
 
 /// The UTF-8 of compact str `o` (`kind` 1, 2 or 4 bytes a character; `x` is
 /// it), transcoded, or the remembered one; None for a lone surrogate.
+///
+/// # Safety
+/// The GIL is held, `o` is `x`'s pointer, and `x` is a compact non-ASCII str
+/// of kind `kind` (checked through the verified state and COMPACT_OFFSET).
 unsafe fn transcode<'a>(x: &Bound<'_, PyAny>, o: *mut PyObject, kind: u32) -> Option<TextArg<'a>> {
     if !matches!(kind, 1 | 2 | 4) {
         return None;
@@ -1259,6 +1400,8 @@ unsafe fn transcode<'a>(x: &Bound<'_, PyAny>, o: *mut PyObject, kind: u32) -> Op
 /// SSE2 (always present on x86_64) runs of ASCII characters of compact
 /// strings, written out as bytes; each returns how many it took (it stops
 /// before the first block holding a non-ASCII character).
+///
+/// Safety of each: `p` is readable for `n` units and `d` writable for `n` bytes.
 #[cfg(target_arch = "x86_64")]
 mod simd {
     use core::arch::x86_64::*;

@@ -21,6 +21,8 @@
 //!   callback's release function; results are returned pinned
 //!   (RT_CALLBACK_RESULT_PINNED), exceptions become Error values.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 mod json;
 mod value;
 
@@ -69,6 +71,8 @@ pub(crate) struct Attached;
 impl Attached {
     #[inline]
     pub(crate) fn new() -> Attached {
+        // SAFETY: core's `uint32_t rt_thread_attach(void)`, declared with that type above: no
+        // arguments, no memory shared; it nests, and this guard's drop is the matching detach.
         unsafe { rt_thread_attach() };
         Attached
     }
@@ -76,6 +80,9 @@ impl Attached {
 impl Drop for Attached {
     #[inline]
     fn drop(&mut self) {
+        // SAFETY: core's `uint32_t rt_thread_detach(void)`: no arguments; it ends the attach this
+        // guard made (guards drop in reverse order, so depths stay matched). Words made while
+        // attached are dead or pinned by now (module docs).
         unsafe { rt_thread_detach() };
     }
 }
@@ -92,6 +99,9 @@ pub struct Handle {
 
 impl Handle {
     fn new_pinned(w: RtValue) -> Handle {
+        // SAFETY: callers run attached and pass a handle word they hold in a local (a call's
+        // result or an item of one), so it is a live runtime value as `rt_value_pin` requires;
+        // the pin is dropped exactly once, by this Handle's drop.
         unsafe { abi::rt_value_pin(w) };
         Handle { word: AtomicU64::new(w) }
     }
@@ -104,6 +114,8 @@ impl Drop for Handle {
     fn drop(&mut self) {
         let w = *self.word.get_mut();
         if w != abi::NIL {
+            // SAFETY: `w` was pinned once by `new_pinned` and is still pinned (so still alive);
+            // this is the one matching unpin (drop runs once).
             unsafe { abi::rt_value_unpin(w) };
         }
     }
@@ -183,7 +195,11 @@ pub(crate) fn hooks() -> PyResult<&'static Hooks> {
 /// The exception object for an Error word (the thread is attached).
 fn error_obj(py: Python<'_>, w: RtValue) -> PyResult<Py<PyAny>> {
     let v = Value::from_raw(w);
+    // SAFETY: core's `uint32_t rt_error_code(RtValue)`: `w` is an Error word the caller keeps
+    // reachable while attached (this function's contract); by value, nothing shared.
     let code = unsafe { rt_error_code(w) };
+    // SAFETY: core's `RtValue rt_error_message(RtValue)` on the same live Error word; the text
+    // it returns is held in `m`, on this attached thread's stack, while it is read.
     let m = Value::from_raw(unsafe { rt_error_message(w) });
     let msg = m.as_text().unwrap_or("").to_string();
     let d = v.error_details();
@@ -264,7 +280,9 @@ fn to_py_in(py: Python<'_>, w: RtValue, depth: usize, keys: &mut KeyCache) -> Py
     Ok(match v.kind() {
         Kind::String => PyString::new(py, v.as_text().unwrap_or("")).into_any().unbind(),
         Kind::Bytes => PyBytes::new(py, v.as_bytes().unwrap_or(&[])).into_any().unbind(),
+        // SAFETY: core's `int64_t rt_int_get(RtValue)`; `w` is a live int (kind checked), by value.
         Kind::Int => unsafe { rt_int_get(w) }.into_pyobject(py)?.into_any().unbind(),
+        // SAFETY: core's `double rt_float_get(RtValue)`; `w` is a live float, by value.
         Kind::Float => PyFloat::new(py, unsafe { rt_float_get(w) }).into_any().unbind(),
         Kind::Array => {
             let items = v.array_items();
@@ -424,6 +442,9 @@ unsafe fn invoke(addr: usize, arity: usize, a: &[RtValue; 8]) -> RtValue {
 
 fn lookup(name: &str) -> Option<(usize, usize)> {
     let mut arity = 0u32;
+    // SAFETY: core's `void *rt_registry_lookup(const uint8_t *, size_t, uint32_t *)`: `name` is a
+    // live str read for `name.len()` bytes during the call (no NUL needed), `&mut arity` a live
+    // out-parameter; NULL means not found.
     let p = unsafe { rt_registry_lookup(name.as_ptr(), name.len(), &mut arity) };
     if p.is_null() {
         None
@@ -490,9 +511,16 @@ fn do_call_as<'py>(
         a[i] = from_py(&x, 0)?;
     }
     let a = &a;
+    // `addr` and `arity` come from `rt_registry_lookup` (via `Function` or `lookup`), so `addr`
+    // is a loaded domain function taking `arity` RtValue words and returning one, which is what
+    // `invoke` calls it as; libraries stay loaded (NODELETE). The arguments are runtime words in
+    // `a`, on this thread's stack; the thread stays attached (the guard above), also while the
+    // GIL is released, so the collector keeps them alive.
     let r = if release {
+        // SAFETY: as explained above: a registry function of this arity, live words in `a`.
         py.detach(move || unsafe { invoke(addr, arity, a) })
     } else {
+        // SAFETY: as explained above: a registry function of this arity, live words in `a`.
         unsafe { invoke(addr, arity, a) }
     };
     if r & abi::TAG_MASK == abi::TAG_HEAP && Value::from_raw(r).kind() == Kind::Error {
@@ -653,6 +681,8 @@ fn roundtrip(py: Python<'_>, x: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
 fn word_of_pinned(x: &Bound<'_, PyAny>) -> PyResult<(u64, u32)> {
     let _at = Attached::new();
     let w = from_py(x, 0)?;
+    // SAFETY: `w` was just made (or taken from a live Value/Handle) while attached and is in a
+    // local, so it is a live runtime value; the caller takes over the pin (documented above).
     unsafe { abi::rt_value_pin(w) };
     Ok((w, Value::from_raw(w).kind() as u32))
 }
@@ -690,6 +720,8 @@ fn gc_callback(phase: &str, _info: &Bound<'_, PyAny>) {
 #[pyfunction]
 fn registry_json() -> String {
     let _at = Attached::new();
+    // SAFETY: core's `RtValue rt_registry_json(void)`: no arguments; the string it returns is
+    // kept in `w` on this attached thread's stack while it is read.
     let w = unsafe { rt_registry_json() };
     let s = Value::from_raw(w).as_text().unwrap_or("[]").to_string();
     std::hint::black_box(w);
@@ -709,9 +741,19 @@ fn load(directory: &str, domains: Vec<String>) -> PyResult<Vec<String>> {
         }
         let c = std::ffi::CString::new(p.to_string_lossy().as_bytes())
             .map_err(|_| PyValueError::new_err("simple_rt: NUL in a library path"))?;
+        // SAFETY: `c` is a live NUL-terminated path; dlopen copies what it needs. Loading runs
+        // the library's constructors, which for these domain libraries only register with core.
         let h = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL | libc::RTLD_NODELETE) };
         if h.is_null() {
-            let e = unsafe { std::ffi::CStr::from_ptr(libc::dlerror()) }.to_string_lossy().into_owned();
+            // SAFETY: dlerror takes nothing; its result is NULL or a NUL-terminated message valid
+            // until the next dl* call on this thread, copied at once (NULL is checked).
+            let m = unsafe { libc::dlerror() };
+            let e = if m.is_null() {
+                "unknown error".to_string()
+            } else {
+                // SAFETY: `m` is non-null: dlerror's NUL-terminated message, read before any other dl* call.
+                unsafe { std::ffi::CStr::from_ptr(m) }.to_string_lossy().into_owned()
+            };
             return Err(pyo3::exceptions::PyImportError::new_err(format!("simple_rt: cannot load {}: {e}", p.display())));
         }
         out.push(d);
@@ -722,12 +764,16 @@ fn load(directory: &str, domains: Vec<String>) -> PyResult<Vec<String>> {
 /// Registers this thread with the collector until the matching `thread_detach` (nests); the depth.
 #[pyfunction]
 fn thread_attach() -> u32 {
+    // SAFETY: core's `uint32_t rt_thread_attach(void)`: no arguments, no memory shared.
     unsafe { rt_thread_attach() }
 }
 
 /// Ends one `thread_attach`; the remaining depth.
 #[pyfunction]
 fn thread_detach() -> u32 {
+    // SAFETY: core's `uint32_t rt_thread_detach(void)`: no arguments. It is the Python caller's
+    // to pair it with `thread_attach` (an unmatched detach inside a call's own attach would let
+    // words that call holds be collected: this private `_native` surface trusts the package).
     unsafe { rt_thread_detach() }
 }
 
@@ -743,6 +789,8 @@ fn set_hooks(error: Py<PyAny>, callable: Py<PyAny>, rt_error: Py<PyAny>) -> PyRe
 // -------------------------------------------------------------- callbacks
 
 fn error_word(code: u32, msg: &str) -> RtValue {
+    // SAFETY: core's `rt__error_make(uint32_t, const uint8_t *, size_t, RtValue)`: `msg` is a live
+    // str read for `msg.len()` bytes (UTF-8, copied by core), details nil; the caller is attached.
     unsafe { abi::rt__error_make(code, msg.as_ptr(), msg.len(), abi::NIL) }
 }
 
@@ -752,6 +800,9 @@ fn run_callback(ud: *mut c_void, args: &[RtValue]) -> RtValue {
     let r = std::panic::catch_unwind(|| {
         Python::attach(|py| {
             let _at = Attached::new();
+            // SAFETY: `ud` is the `Box<CbData>` pointer `callback` gave rt_callback_new; the library
+            // calls the trampoline only before it calls `release_cb` (the callback contract), so
+            // the box is alive; it is only read (`Py<PyAny>` is Sync), with the GIL held.
             let f = unsafe { &*(ud as *const CbData) };
             let w = match (|| -> PyResult<RtValue> {
                 let mut pa: Vec<Py<PyAny>> = Vec::with_capacity(args.len());
@@ -767,12 +818,16 @@ fn run_callback(ud: *mut c_void, args: &[RtValue]) -> RtValue {
                 Ok(w) => w,
                 Err(e) => exception_word(py, &e),
             };
+            // SAFETY: `w` was just made (or is a live Value/Handle word) while attached and is in
+            // a local; the library unpins it (RT_CALLBACK_RESULT_PINNED, set in `callback`).
             unsafe { abi::rt_value_pin(w) };
             w
         })
     });
     r.unwrap_or_else(|_| {
         let w = error_word(CODE_PANIC, "python callback: panic in the binding");
+        // SAFETY: `w` is the Error value just made and held in this local (the collector sees it:
+        // a library thread running a callback is registered); the library unpins the result.
         unsafe { abi::rt_value_pin(w) };
         w
     })
@@ -818,6 +873,9 @@ unsafe extern "C" fn tramp2(ud: *mut c_void, a: RtValue, b: RtValue) -> RtValue 
 }
 unsafe extern "C" fn release_cb(ud: *mut c_void) {
     let _ = std::panic::catch_unwind(|| {
+        // SAFETY: the library calls the release function once, after the last call of the
+        // trampoline, with the `Box<CbData>` pointer `callback` leaked; it is rebuilt and dropped
+        // once, with the GIL held for the `Py<PyAny>` it releases.
         Python::attach(|_py| drop(unsafe { Box::from_raw(ud as *mut CbData) }));
         LIVE_CALLBACKS.fetch_sub(1, Ordering::SeqCst);
     });
@@ -833,6 +891,9 @@ fn callback(py: Python<'_>, func: Py<PyAny>, arity: u32, none_ok: bool) -> PyRes
     }
     let _at = Attached::new();
     let data = Box::into_raw(Box::new(CbData { func: func.clone_ref(py), none_ok })) as *mut c_void;
+    // SAFETY: core's `RtValue rt_callback_new{,2}(void *, void *)`: the function pointer is the
+    // trampoline of the matching arity (`(void *, RtValue[, RtValue]) -> RtValue`), `data` a live
+    // leaked box the library keeps as user data; attached (guard above).
     let w = unsafe {
         if arity == 1 {
             rt_callback_new(tramp1 as *mut c_void, data)
@@ -841,16 +902,21 @@ fn callback(py: Python<'_>, func: Py<PyAny>, arity: u32, none_ok: bool) -> PyRes
         }
     };
     if Value::from_raw(w).is_error() {
+        // SAFETY: on an Error the library took no ownership of `data` (no callback was made),
+        // so the box leaked above is still ours alone, rebuilt and dropped once.
         drop(unsafe { Box::from_raw(data as *mut CbData) });
         return Err(error_err(py, w));
     }
     // From here the library owns `data` (released through release_cb).
     LIVE_CALLBACKS.fetch_add(1, Ordering::SeqCst);
     let handle = Handle::new_pinned(w);
+    // SAFETY: `w` is the live Callback (pinned by `handle`), `release_cb` has the
+    // `void (*)(void *)` signature the release function needs and lives as long as the process.
     let r = unsafe { rt_callback_on_release(w, release_cb as *mut c_void) };
     if Value::from_raw(r).is_error() {
         return Err(error_err(py, r));
     }
+    // SAFETY: `w` is the live, pinned Callback; flags by value (1 = RT_CALLBACK_RESULT_PINNED).
     let r = unsafe { rt_callback_set_flags(w, 1) };
     if Value::from_raw(r).is_error() {
         return Err(error_err(py, r));
@@ -880,6 +946,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(thread_attach, m)?)?;
     m.add_function(wrap_pyfunction!(live_callbacks, m)?)?;
     m.add_function(wrap_pyfunction!(thread_detach, m)?)?;
+    // SAFETY: core's `uint32_t rt_abi_version(void)`: no arguments, no memory shared.
     m.add("ABI_VERSION", unsafe { abi::rt_abi_version() })?;
     m.add("CODE_INVALID", CODE_INVALID)?;
     m.add("CODE_TYPE", CODE_TYPE)?;

@@ -57,7 +57,12 @@ fn deep_eq(a: RtValue, b: RtValue, depth: usize) -> bool {
                 && p.len() == y.len()
                 && (0..p.len()).all(|i| {
                     let (k, v) = p.entry(i);
+                    // SAFETY: core's `bool rt_dict_has(RtValue, RtValue)`: `b` is a live dict (kind
+                    // checked; reachable per this function's contract) and `k` a key of the live
+                    // dict `a`; by value, the thread is attached.
                     let has = unsafe { abi::rt_dict_has(b, k.raw()) };
+                    // SAFETY: core's `RtValue rt_dict_get(RtValue, RtValue)` on the same live dict and
+                    // key; the value returned is held by `b`, so it stays alive while compared.
                     has && deep_eq(v.raw(), unsafe { abi::rt_dict_get(b, k.raw()) }, depth + 1)
                 })
         }
@@ -74,6 +79,9 @@ pub struct PyValue {
 impl PyValue {
     /// Pins `w` (the thread is attached and `w` reachable).
     pub fn new_pinned(w: RtValue) -> PyValue {
+        // SAFETY: per this function's contract the thread is attached and `w` is a live runtime
+        // word the caller holds, as `rt_value_pin` requires; the pin is dropped exactly once, by
+        // this object's drop.
         unsafe { abi::rt_value_pin(w) };
         PyValue { word: w }
     }
@@ -87,6 +95,8 @@ impl PyValue {
 
 impl Drop for PyValue {
     fn drop(&mut self) {
+        // SAFETY: `word` was pinned once by `new_pinned` (the only constructor) and is still
+        // pinned, so still alive; this is the one matching unpin (drop runs once).
         unsafe { abi::rt_value_unpin(self.word) };
     }
 }
@@ -95,6 +105,8 @@ impl Drop for PyValue {
 /// `Value`s, everything else as Python objects (the thread is attached).
 pub fn child(py: Python<'_>, w: RtValue) -> PyResult<Py<PyAny>> {
     if w & abi::TAG_MASK == abi::TAG_HEAP {
+        // SAFETY: `w` is an item or key of a live container (or a pinned value) read while
+        // attached, so a runtime word whose header is live memory (`heap_ptr`'s contract).
         let k = unsafe { abi::heap_kind(w) };
         if k == abi::HK_ARRAY || k == abi::HK_DICT {
             return Ok(Py::new(py, PyValue::new_pinned(w))?.into_any());
@@ -107,6 +119,8 @@ pub fn child(py: Python<'_>, w: RtValue) -> PyResult<Py<PyAny>> {
 /// dicts as `Value`s; immediates, handles as usual; an Error raises.
 pub fn native_result(py: Python<'_>, w: RtValue) -> PyResult<Py<PyAny>> {
     if w & abi::TAG_MASK == abi::TAG_HEAP {
+        // SAFETY: `w` is a call's result, held by the caller in a local while attached: a runtime
+        // word whose header is live memory (`heap_ptr`'s contract).
         let k = unsafe { abi::heap_kind(w) };
         if matches!(k, abi::HK_ARRAY | abi::HK_DICT | abi::HK_STRING | abi::HK_BYTES) {
             return Ok(Py::new(py, PyValue::new_pinned(w))?.into_any());
@@ -203,7 +217,10 @@ impl PyValue {
             }
             Kind::Dict => {
                 let k = from_py(key, 0)?;
+                // SAFETY: `self.word` is a live dict (pinned; kind checked) and `k` a word just made
+                // in this local while attached; by value.
                 let r = if unsafe { abi::rt_dict_has(self.word, k) } {
+                    // SAFETY: the same live dict and key; the result is held by the dict.
                     child(py, unsafe { abi::rt_dict_get(self.word, k) })
                 } else {
                     Err(PyKeyError::new_err(key.clone().unbind()))
@@ -222,6 +239,8 @@ impl PyValue {
         match v.kind() {
             Kind::Dict => {
                 let k = from_py(x, 0)?;
+                // SAFETY: `self.word` is a live dict (pinned; kind checked) and `k` a word just made
+                // in this local while attached; by value.
                 let r = unsafe { abi::rt_dict_has(self.word, k) };
                 std::hint::black_box(k);
                 Ok(r)
@@ -275,7 +294,10 @@ impl PyValue {
         }
         let _at = Attached::new();
         let w = from_py(key, 0)?;
+        // SAFETY: `self.word` is a live dict (pinned; kind checked) and `w` a word just made in
+        // this local while attached; by value.
         let r = if unsafe { abi::rt_dict_has(self.word, w) } {
+            // SAFETY: the same live dict and key; the result is held by the dict.
             child(py, unsafe { abi::rt_dict_get(self.word, w) })
         } else {
             Ok(default.unwrap_or_else(|| py.None()))

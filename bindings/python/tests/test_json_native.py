@@ -83,6 +83,17 @@ def test_str_arguments_are_left_as_they_were():
         assert sys.getsizeof(text) == size
 
 
+def test_transcoding_room_for_three_byte_characters():
+    """2-byte-kind strs whose characters take 3 UTF-8 bytes each (U+0800 up):
+    the transcoding buffer must hold 3 bytes a character (it once held 2,
+    and large ones overran it)."""
+    for ch in ("中", "\u0800", "\uffff", "a中", "中😀"):
+        s = ch * 50000
+        for _ in range(3):
+            text = fresh(json.dumps([s], ensure_ascii=False))
+            assert simple_rt.rt_json_parse(text) == [s]
+
+
 def test_the_remembered_str_is_let_go():
     text = fresh(json.dumps(["日本" * 50], ensure_ascii=False))
     base = sys.getrefcount(text)

@@ -12,9 +12,7 @@ pub fn rt_handle_close(h: RtValue) -> RtValue {
 }
 
 /// A text argument from a path.
-pub fn tp(p: &Path) -> RtValue {
-    text(p.to_str().expect("utf-8 test path"))
-}
+pub use ffi_sdk::testing::tp;
 
 /// The Error code of a result (panics when it is not an Error).
 #[track_caller]
@@ -44,13 +42,7 @@ pub fn texts(v: Value) -> Vec<String> {
 }
 
 /// A dict value from (key, value) pairs, for options.
-pub fn dict(pairs: &[(&str, Value)]) -> RtValue {
-    let d = Value::dict();
-    for (k, v) in pairs {
-        d.set(k, *v);
-    }
-    d.raw()
-}
+pub use ffi_sdk::testing::dict;
 
 /// Entries of `dir` that look like temp files left by rt_file_atomic_write.
 pub fn leftovers(dir: &Path) -> Vec<String> {

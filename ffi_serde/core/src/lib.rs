@@ -13,6 +13,8 @@
 //! This crate holds no state and exports no functions (no registry
 //! entries), so it can be linked into any library or extension.
 
+#![deny(clippy::undocumented_unsafe_blocks)]
+
 pub mod read;
 pub mod rt;
 pub mod write;
@@ -98,27 +100,33 @@ pub fn float_key(f: f64) -> Option<String> {
 
 // ------------------------------------------------------------ byte helpers
 
-/// Eight bytes of `s` from `p` (little-endian word; `p + 8 <= s.len()`).
+/// Eight bytes of `s` from `p` (little-endian word); panics unless `p + 8 <= s.len()`.
+/// Bounds-checked (the check folds away in the callers' `while p + 8 <= n` loops):
+/// this is a safe public function, so it cannot rely on its callers for bounds.
 #[inline(always)]
 pub fn read_u64(s: &[u8], p: usize) -> u64 {
-    debug_assert!(p + 8 <= s.len());
-    // SAFETY: the caller guarantees `p + 8 <= s.len()` (checked in debug builds above).
-    u64::from_le_bytes(unsafe { *(s.as_ptr().add(p) as *const [u8; 8]) })
+    match s[p..].first_chunk::<8>() {
+        Some(b) => u64::from_le_bytes(*b),
+        None => panic!("read_u64: {p} + 8 past {}", s.len()),
+    }
 }
 
 /// Bytes `i..` of `s` (fewer than 8) in the low end of a word, the rest zero; read in bounds.
 #[inline(always)]
 pub fn tail_word(s: &[u8], i: usize) -> u64 {
     let n = s.len();
+    // Checked in release too: this safe public function's loads below rely on it.
+    assert!(i < n && n - i < 8, "tail_word: {i} not within the last 7 bytes of {n}");
     let r = n - i;
-    debug_assert!(r > 0 && r < 8);
     if n >= 8 {
         return read_u64(s, n - 8) >> (8 * (8 - r));
     }
     // The whole string is shorter than a word: two overlapping loads inside `i..n`.
-    // SAFETY: i < n, inside the slice.
+    // SAFETY: `i < n` (asserted above), so `p` points inside the slice.
     let p = unsafe { s.as_ptr().add(i) };
-    // SAFETY: both loads lie within s[i..n] (r bytes).
+    // SAFETY: `r = n - i` is 1..=7 (asserted), and each branch's loads cover bytes
+    // `i..i + w` and `i + r - w..i + r` for a width `w <= r`, all within `s[i..n]`;
+    // `read_unaligned` needs no alignment.
     unsafe {
         if r >= 4 {
             let lo = (p as *const u32).read_unaligned() as u64;

@@ -649,7 +649,9 @@ mod simd {
     #[inline(always)]
     pub fn special16(s: &[u8], p: usize) -> (u32, u32) {
         assert!(p + 16 <= s.len());
-        // SAFETY: 16 bytes in bounds (checked above); SSE2 is part of x86_64.
+        // SAFETY: bytes `p..p + 16` are in bounds (asserted above; `p + 16` cannot wrap, as the
+        // reader's positions are at most `s.len()` <= isize::MAX); `_mm_loadu_si128` needs no
+        // alignment, and SSE2 is part of the x86_64 baseline, so the intrinsics are available.
         unsafe {
             let x = _mm_loadu_si128(s.as_ptr().add(p) as *const __m128i);
             let q = _mm_cmpeq_epi8(x, _mm_set1_epi8(b'"' as i8));
@@ -665,7 +667,7 @@ mod simd {
     #[inline(always)]
     pub fn whitespace16(s: &[u8], p: usize) -> u32 {
         assert!(p + 16 <= s.len());
-        // SAFETY: as above.
+        // SAFETY: as in `special16`: 16 in-bounds bytes, an unaligned load, baseline SSE2.
         unsafe {
             let x = _mm_loadu_si128(s.as_ptr().add(p) as *const __m128i);
             let sp = _mm_cmpeq_epi8(x, _mm_set1_epi8(b' ' as i8));

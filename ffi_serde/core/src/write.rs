@@ -452,9 +452,9 @@ pub fn write_float(out: &mut Vec<u8>, f: f64) {
 #[inline(always)]
 fn push_small(out: &mut Vec<u8>, s: &[u8]) {
     let n = s.len();
-    debug_assert!(n <= 32);
+    assert!(n <= 32);
     out.reserve(32);
-    // SAFETY: n <= 32 bytes are reserved; the copies below read and write
+    // SAFETY: n <= 32 (asserted) and 32 bytes of spare capacity are reserved; the copies below read and write
     // only inside `s` and the reserved room (overlapping halves for odd sizes).
     unsafe {
         let d = out.as_mut_ptr().add(out.len());
