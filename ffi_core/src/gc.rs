@@ -73,6 +73,12 @@ unsafe extern "C" fn quiet_warn(_msg: *mut libc::c_char, _arg: usize) {}
 
 /// Starts the collector (idempotent). Runs from the library constructor.
 pub fn init() {
+    // SAFETY: runs once per process (`Once`), first from the library constructor on the loading
+    // thread, before any other collector call. The setters that must precede GC_init
+    // (restart signal, finalize-on-demand) come first; the notifier and warn proc are
+    // `extern "C"` functions of the right signature that live as long as the library
+    // (linked `-z nodelete`). Unregistering the thread GC_init registered is the once-allowed
+    // exception gc.h grants for the main (initialising) thread.
     INIT.call_once(|| unsafe {
         GC_set_thr_restart_signal(libc::SIGRTMIN() + 6);
         GC_set_finalize_on_demand(1);
@@ -106,6 +112,9 @@ struct ThreadReg {
 impl Drop for ThreadReg {
     fn drop(&mut self) {
         if self.state.get() != NONE {
+            // SAFETY: the state is AUTO or ATTACHED only after `register_current` registered
+            // this thread (the thread-local is per thread), and it has not been unregistered
+            // since (detach resets the state to NONE), so this is the one matching unregister.
             unsafe { GC_unregister_my_thread() };
         }
     }
@@ -117,6 +126,11 @@ thread_local! {
     };
 }
 
+/// Registers the calling thread with the collector unless it already is.
+///
+/// # Safety
+/// `t` is the calling thread's own `THREAD` entry (its cached stack base is this
+/// thread's), and `init` has run (GC_allow_register_threads).
 unsafe fn register_current(t: &ThreadReg) -> bool {
     if GC_thread_is_registered() != 0 {
         return false;
@@ -136,6 +150,8 @@ pub fn thread_enter() {
     let _ = THREAD.try_with(|t| {
         if t.state.get() == NONE {
             init();
+            // SAFETY: `t` is this thread's own THREAD entry (from `try_with`), and `init`
+            // just ran, so threads may register.
             if unsafe { register_current(t) } {
                 t.state.set(AUTO);
             }
@@ -156,6 +172,8 @@ pub fn rt_thread_attach() -> u32 {
         .try_with(|t| {
             if t.state.get() == NONE {
                 init();
+                // SAFETY: `t` is this thread's own THREAD entry (from `try_with`), and `init`
+                // just ran, so threads may register.
                 if unsafe { register_current(t) } {
                     t.state.set(ATTACHED);
                 }
@@ -177,6 +195,10 @@ pub fn rt_thread_detach() -> u32 {
             let d = t.depth.get().saturating_sub(1);
             t.depth.set(d);
             if d == 0 && t.state.get() != NONE {
+                // SAFETY: a state other than NONE means `register_current` registered this
+                // thread and nothing unregistered it since; the state is reset right after,
+                // so the unregister is not repeated (here or in ThreadReg's drop). Values
+                // still held by the thread must be pinned (documented above).
                 unsafe { GC_unregister_my_thread() };
                 t.state.set(NONE);
             }
@@ -192,6 +214,9 @@ pub fn alloc(n: usize) -> *mut u8 {
         return std::ptr::null_mut();
     }
     thread_enter();
+    // SAFETY: GC_malloc takes any size (`n` is capped at MAX_ALLOC above) and returns a zeroed
+    // block or NULL; the collector is initialised and the calling thread registered by
+    // `thread_enter`, as allocation from a thread requires.
     unsafe { GC_malloc(n) as *mut u8 }
 }
 
@@ -202,6 +227,8 @@ pub fn alloc_atomic(n: usize) -> *mut u8 {
         return std::ptr::null_mut();
     }
     thread_enter();
+    // SAFETY: as in `alloc`: any size (capped above), collector initialised, thread registered
+    // by `thread_enter`; NULL on failure.
     unsafe { GC_malloc_atomic(n) as *mut u8 }
 }
 
@@ -218,25 +245,66 @@ pub extern "C" fn rt__alloc(n: usize, atomic: bool) -> *mut u8 {
 /// A cell the collector scans but never frees (pins).
 pub fn alloc_root_cell() -> *mut u64 {
     thread_enter();
+    // SAFETY: a fixed 8-byte request from a thread `thread_enter` registered; the block is
+    // 8-aligned (the collector's granule is at least 8 bytes) or NULL.
     unsafe { GC_malloc_uncollectable(8) as *mut u64 }
 }
 
-pub fn free(p: *mut u8) {
+/// Frees a collector block at once.
+///
+/// # Safety
+/// `p` is NULL or the start of a block from this collector that is not freed yet and
+/// that nothing will use again (no live value or pointer still refers to it).
+pub unsafe fn free(p: *mut u8) {
+    // SAFETY: the caller's contract above is exactly GC_free's precondition (NULL is a no-op).
     unsafe { GC_free(p as *mut c_void) }
 }
 
 /// Whether `p` is the start of a collector object (used to validate words).
 pub fn is_object_start(p: *const u8) -> bool {
+    // SAFETY: GC_base accepts any address: it only looks it up in the collector's own block
+    // tables and returns NULL for one outside the heap, so no memory at `p` is read.
     unsafe { GC_base(p as *mut c_void) == p as *mut c_void }
 }
 
 /// Runs `f(obj)` when `obj` becomes unreachable (on the finalizer thread).
 pub fn register_finalizer(obj: *mut u8, f: FinalizerProc) {
     start_finalizer_thread();
+    // SAFETY: callers pass the start of a live object they just allocated with `new_obj`
+    // (handle.rs, the only caller), as GC_register_finalizer_no_order requires; `f` is an
+    // `extern "C"` function of the finalizer signature that outlives the library's objects
+    // (nodelete); client data is NULL and the old finalizer/data out-pointers are NULL,
+    // which the collector accepts as "not wanted". NOTE: this and `unregister_finalizer` are
+    // safe fns with a pointer precondition (sound only through their one caller, handle.rs);
+    // they should become `unsafe fn`.
     unsafe {
         GC_register_finalizer_no_order(
             obj as *mut c_void,
             Some(f),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        )
+    };
+}
+
+/// Drops `obj`'s finalizer (an explicit close made it moot). Cheap (~10 ns:
+/// the collector's lock and a hash-table removal) next to what a registered
+/// finalizer costs later (~300 ns per object: queued at a collection, kept
+/// one more cycle, invoked on the finalizer thread). Only on a thread that
+/// is registered (else the finalizer stays and finds the object closed):
+/// the removal may grow the collector's table, an allocation that can start
+/// a collection, and an unregistered thread's stack is not scanned.
+pub fn unregister_finalizer(obj: *mut u8) {
+    if !THREAD.try_with(|t| t.state.get() != NONE).unwrap_or(false) {
+        return;
+    }
+    // SAFETY: `obj` is the start of a live collector object (the caller holds it); a null
+    // finalizer removes its registration, if any; null out-pointers are allowed by gc.h.
+    unsafe {
+        GC_register_finalizer_no_order(
+            obj as *mut c_void,
+            None,
             std::ptr::null_mut(),
             std::ptr::null_mut(),
             std::ptr::null_mut(),
@@ -258,7 +326,9 @@ unsafe extern "C" fn finalizer_notify() {
 }
 
 fn start_finalizer_thread() {
-    if FIN_STARTED.swap(true, Ordering::AcqRel) {
+    // A load first: this runs on every handle's creation, and a swap would
+    // write the shared line each time.
+    if FIN_STARTED.load(Ordering::Acquire) || FIN_STARTED.swap(true, Ordering::AcqRel) {
         return;
     }
     let _ = std::thread::Builder::new().name("rt-finalizer".into()).spawn(|| {
@@ -286,6 +356,8 @@ fn start_finalizer_thread() {
 pub fn run_finalizers() -> usize {
     thread_enter();
     let _g = FIN_RUN.lock().unwrap_or_else(|e| e.into_inner());
+    // SAFETY: no arguments; the calling thread is registered (`thread_enter`) and this is not
+    // inside an allocation (finalize-on-demand mode), where GC_invoke_finalizers may run.
     let n = unsafe { GC_invoke_finalizers() }.max(0) as usize;
     FINALIZED.fetch_add(n, Ordering::Relaxed);
     n
@@ -315,6 +387,8 @@ pub unsafe fn rt_gc_free(p: *mut c_void) {
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_gc_collect() {
     thread_enter();
+    // SAFETY: no arguments; a full collection from a registered thread (`thread_enter`),
+    // holding no object lock, so stopping the other threads cannot deadlock on us.
     unsafe { GC_gcollect() };
     run_finalizers();
 }
@@ -324,6 +398,8 @@ pub fn rt_gc_collect() {
 pub fn rt_gc_disable() {
     thread_enter();
     DISABLED.fetch_add(1, Ordering::AcqRel);
+    // SAFETY: no arguments and no memory shared; GC_disable only increments the collector's
+    // own disable counter, matched by GC_enable below.
     unsafe { GC_disable() };
 }
 
@@ -333,6 +409,9 @@ pub fn rt_gc_enable() -> RtResult<()> {
     let prev = DISABLED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
     match prev {
         Ok(_) => {
+            // SAFETY: no arguments; DISABLED was decremented from a non-zero count, so a
+            // GC_disable from `rt_gc_disable` is outstanding and the collector's counter does
+            // not go below zero.
             unsafe { GC_enable() };
             Ok(())
         }
@@ -344,6 +423,8 @@ pub fn rt_gc_enable() -> RtResult<()> {
 #[rt_fn(ret = "dict", tier = "verified")]
 pub fn rt_gc_stats() -> Value {
     let d = Value::dict();
+    // SAFETY: argument-less getters that read the collector's counters (they take its
+    // allocation lock themselves) and return plain integers; no memory is shared.
     unsafe {
         d.set("heap_size", Value::int(GC_get_heap_size() as i64));
         d.set("free_bytes", Value::int(GC_get_free_bytes() as i64));

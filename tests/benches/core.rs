@@ -19,8 +19,16 @@
 //!     object (so the cost of reaching another object is seen apart from the
 //!     runtime's). 300 alternating rounds of 1M calls: min and median.
 //!
+//! (f) handles (ffi_core/src/handle.rs): `rt__handle_new` + `rt__handle_close`
+//!     of an `Arc<u64>` payload (what `ffi_sdk::new_handle` + close do) vs
+//!     `Box::new` + drop; new + one borrow (the ffi_sdk `Handle<T>` argument
+//!     protocol) + close; new dropped to the collector (batches of 100k, each
+//!     followed by `rt_gc_collect`, finalizers included) vs `GC_malloc` +
+//!     `GC_register_finalizer_no_order` called directly the same way.
+//!
 //! `SIMPLE_RT_LIB_DIR=DIR` measures other release libraries (an older build,
-//! for before/after figures with the same command).
+//! for before/after figures with the same command). `RT_BENCH_ONLY=handles`
+//! runs (f) alone.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -169,6 +177,11 @@ fn main() {
     let c = core();
     let _sys = Lib::open("system").expect("libffi_system.so (cargo build --release -p ffi_system)");
     let mut rows: Vec<Row> = Vec::new();
+    if std::env::var("RT_BENCH_ONLY").is_ok_and(|v| v == "handles") {
+        rows.extend(handles(c));
+        print_rows(&dir, &rows);
+        return;
+    }
     let n = 20_000_000u64;
 
     // (a) trivial exports through their dlopen'ed addresses
@@ -374,17 +387,9 @@ fn main() {
     });
 
     let c_rows = c_host(&dir);
+    rows.extend(handles(c));
 
-    println!();
-    println!("libraries: {}", dir.display());
-    println!("| operation | runtime ns/op | baseline | baseline ns/op | ratio |");
-    println!("|---|---:|---|---:|---:|");
-    for r in &rows {
-        match r.base {
-            Some(b) => println!("| {} | {:.2} | {} | {:.2} | {:.2}x |", r.op, r.rt, r.base_name, b, r.rt / b),
-            None => println!("| {} | {:.2} | {} | | |", r.op, r.rt, r.base_name),
-        }
-    }
+    print_rows(&dir, &rows);
     let worst = rows
         .iter()
         .take(3)
@@ -403,6 +408,223 @@ fn main() {
             println!("{l}");
         }
     }
+}
+
+fn print_rows(dir: &std::path::Path, rows: &[Row]) {
+    println!();
+    println!("libraries: {}", dir.display());
+    println!("| operation | runtime ns/op | baseline | baseline ns/op | ratio |");
+    println!("|---|---:|---|---:|---:|");
+    for r in rows {
+        match r.base {
+            Some(b) => println!("| {} | {:.2} | {} | {:.2} | {:.2}x |", r.op, r.rt, r.base_name, b, r.rt / b),
+            None => println!("| {} | {:.2} | {} | | |", r.op, r.rt, r.base_name),
+        }
+    }
+}
+
+// ---- (f) handles ----
+
+/// ffi_sdk's `HandleVTable` (abi.rs), same compiler and layout: `&'static str` then two fns.
+#[repr(C)]
+struct BenchVt {
+    type_name: &'static str,
+    acquire: unsafe extern "C" fn(*const ()),
+    release: unsafe extern "C" fn(*const ()),
+}
+
+/// ffi_sdk's vtable for `Arc<u64>` (`new_handle`'s acquire/release).
+unsafe extern "C" fn bench_acquire(p: *const ()) {
+    // SAFETY: core calls this with the handle's data, an `Arc<u64>` raw pointer whose count is
+    // above zero (it holds the handle's owner while calling).
+    unsafe { std::sync::Arc::increment_strong_count(p as *const u64) }
+}
+unsafe extern "C" fn bench_release(p: *const ()) {
+    // SAFETY: core gives back exactly one owner it holds of this `Arc<u64>` (from `Arc::into_raw`).
+    drop(unsafe { std::sync::Arc::from_raw(p as *const u64) })
+}
+static BENCH_VT: BenchVt = BenchVt { type_name: "BenchHandle", acquire: bench_acquire, release: bench_release };
+
+unsafe extern "C" fn noop_finalizer(_obj: *mut std::ffi::c_void, _cd: *mut std::ffi::c_void) {}
+
+type GcRegFin = unsafe extern "C" fn(
+    *mut std::ffi::c_void,
+    Option<unsafe extern "C" fn(*mut std::ffi::c_void, *mut std::ffi::c_void)>,
+    *mut std::ffi::c_void,
+    *mut std::ffi::c_void,
+    *mut std::ffi::c_void,
+);
+
+fn handles(c: &Core) -> Vec<Row> {
+    use std::sync::atomic::AtomicPtr;
+    let core = Lib::open("core").unwrap();
+    // SAFETY: the signatures of ffi_core's internal handle surface (ffi_sdk/src/abi.rs), with
+    // `BenchVt` laid out as `HandleVTable`; core stays loaded.
+    let (hnew, hclose, hborrow, hslow) = unsafe {
+        (
+            core.sym::<unsafe extern "C" fn(*const BenchVt, *const ()) -> u64>("rt__handle_new"),
+            core.sym::<unsafe extern "C" fn(u64) -> u32>("rt__handle_close"),
+            core.sym::<unsafe extern "C" fn(u64, *const u8, usize, *mut *const (), *mut *const AtomicPtr<u8>) -> u32>(
+                "rt__handle_borrow",
+            ),
+            core.sym::<unsafe extern "C" fn(u64)>("rt__handle_unborrow_slow"),
+        )
+    };
+    // libgc.so.1 is already loaded (core needs it): this dlopen only finds it.
+    // SAFETY: a constant NUL-terminated name and valid flags; dlopen of a loaded library only
+    // bumps its count.
+    let gc = unsafe { libc::dlopen(c"libgc.so.1".as_ptr(), libc::RTLD_NOW | libc::RTLD_LOCAL) };
+    assert!(!gc.is_null(), "libgc.so.1");
+    // SAFETY: the documented prototypes of gc.h: `void *GC_malloc(size_t)` and
+    // `GC_register_finalizer_no_order(void *, GC_finalization_proc, void *, GC_finalization_proc *, void **)`.
+    let (gc_malloc, gc_reg): (unsafe extern "C" fn(usize) -> *mut std::ffi::c_void, GcRegFin) = unsafe {
+        let m = libc::dlsym(gc, c"GC_malloc".as_ptr());
+        let r = libc::dlsym(gc, c"GC_register_finalizer_no_order".as_ptr());
+        assert!(!m.is_null() && !r.is_null());
+        (
+            std::mem::transmute::<*mut std::ffi::c_void, unsafe extern "C" fn(usize) -> *mut std::ffi::c_void>(m),
+            std::mem::transmute::<*mut std::ffi::c_void, GcRegFin>(r),
+        )
+    };
+    let collect = c.lookup("rt_gc_collect").expect("rt_gc_collect").0;
+    // SAFETY: `rt_gc_collect` is an `#[rt_fn]` of arity 0: `RtValue (void)`; core stays loaded.
+    let collect: extern "C" fn() -> u64 =
+        unsafe { std::mem::transmute::<*mut std::ffi::c_void, extern "C" fn() -> u64>(collect) };
+    // Registers this thread with the collector before GC_malloc is called directly.
+    black_box((c.gc_malloc)(16));
+
+    let new_close = || {
+        let d = std::sync::Arc::into_raw(std::sync::Arc::new(black_box(7u64))) as *const ();
+        // SAFETY: `BENCH_VT` is a 'static vtable for `Arc<u64>` and `d` one owner, moved into the
+        // handle; the word is closed once while it is on this stack.
+        unsafe {
+            let h = hnew(&BENCH_VT, d);
+            assert_eq!(hclose(black_box(h)), 0);
+        }
+    };
+    let name = BENCH_VT.type_name;
+    let new_borrow_close = || {
+        let d = std::sync::Arc::into_raw(std::sync::Arc::new(black_box(7u64))) as *const ();
+        // SAFETY: as above for new/close. The borrow follows ffi_sdk's `Handle<T>`: `slot` is our
+        // thread's hazard slot (core's never-freed record) and `h` a live handle object on this
+        // stack, whose u32 state at offset 40 (HandleObj) core accesses only atomically.
+        unsafe {
+            let h = hnew(&BENCH_VT, d);
+            let mut out: *const () = std::ptr::null();
+            let mut slot: *const AtomicPtr<u8> = std::ptr::null();
+            let st = hborrow(black_box(h), name.as_ptr(), name.len(), &mut out, &mut slot);
+            black_box(*(out as *const u64));
+            let state = &*(((h & !TAG_MASK) + 40) as *const AtomicU32);
+            let closed = match st {
+                0 => {
+                    (*slot).store(std::ptr::null_mut(), Ordering::Release);
+                    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+                    state.load(Ordering::Relaxed)
+                }
+                4 => {
+                    (*slot).swap(std::ptr::null_mut(), Ordering::SeqCst);
+                    state.load(Ordering::SeqCst)
+                }
+                5 => {
+                    bench_release(out);
+                    0
+                }
+                e => panic!("borrow: {e}"),
+            };
+            if closed & 3 != 0 {
+                hslow(h);
+            }
+            assert_eq!(hclose(black_box(h)), 0);
+        }
+    };
+    // Steady state: one borrow + unborrow of a handle already lent by this thread.
+    let kept_d = std::sync::Arc::into_raw(std::sync::Arc::new(7u64)) as *const ();
+    // SAFETY: as above; the handle is pinned for the rest of the bench (the closure borrows it).
+    let kept = unsafe { hnew(&BENCH_VT, kept_d) };
+    (c.value_pin)(kept);
+    let borrow_only = || {
+        // SAFETY: as in `new_borrow_close`, on the pinned `kept`.
+        unsafe {
+            let mut out: *const () = std::ptr::null();
+            let mut slot: *const AtomicPtr<u8> = std::ptr::null();
+            let st = hborrow(black_box(kept), name.as_ptr(), name.len(), &mut out, &mut slot);
+            black_box(*(out as *const u64));
+            let state = &*(((kept & !TAG_MASK) + 40) as *const AtomicU32);
+            let closed = match st {
+                0 => {
+                    (*slot).store(std::ptr::null_mut(), Ordering::Release);
+                    std::sync::atomic::compiler_fence(Ordering::SeqCst);
+                    state.load(Ordering::Relaxed)
+                }
+                4 => {
+                    (*slot).swap(std::ptr::null_mut(), Ordering::SeqCst);
+                    state.load(Ordering::SeqCst)
+                }
+                e => panic!("borrow: {e}"),
+            };
+            if closed != 0 {
+                hslow(kept);
+            }
+        }
+    };
+    let batch = 100_000usize;
+    let new_dropped = || {
+        for _ in 0..batch {
+            let d = std::sync::Arc::into_raw(std::sync::Arc::new(black_box(7u64))) as *const ();
+            // SAFETY: as above; the handle is dropped (never stored), so the collector finalizes it.
+            black_box(unsafe { hnew(&BENCH_VT, d) });
+        }
+        collect();
+    };
+    let gc_dropped = || {
+        for _ in 0..batch {
+            // SAFETY: a fresh 40-byte collector object (this thread is registered); the finalizer
+            // is a no-op that ignores its arguments.
+            unsafe {
+                let p = gc_malloc(40);
+                gc_reg(p, Some(noop_finalizer), std::ptr::null_mut(), std::ptr::null_mut(), std::ptr::null_mut());
+                black_box(p);
+            }
+        }
+        collect();
+    };
+    let m = 1_000_000;
+    let mut rows = Vec::new();
+    let (rt, base) = pair(m, new_close, || {
+        drop(black_box(Box::new(black_box(7u64))));
+    });
+    rows.push(Row {
+        op: "handle new + close (rt__handle_new + rt__handle_close, Arc<u64>)".into(),
+        rt,
+        base_name: "Box::new(u64) + drop".into(),
+        base: Some(base),
+    });
+    let (rt, base) = pair(m, new_borrow_close, || {
+        drop(black_box(Box::new(black_box(7u64))));
+    });
+    rows.push(Row {
+        op: "handle new + 1 borrow + close".into(),
+        rt,
+        base_name: "Box::new(u64) + drop".into(),
+        base: Some(base),
+    });
+    let rt = ns_per_op(5_000_000, 9, borrow_only);
+    rows.push(Row {
+        op: "handle borrow + unborrow (steady state, same thread)".into(),
+        rt,
+        base_name: String::new(),
+        base: None,
+    });
+    let f0 = c.stat("finalized");
+    let (rt, base) = pair(3, new_dropped, gc_dropped);
+    let fin = c.stat("finalized") - f0;
+    rows.push(Row {
+        op: format!("handle new, dropped to the collector (per handle; {fin} finalizers ran, both columns)"),
+        rt: rt / batch as f64,
+        base_name: "GC_malloc(40) + GC_register_finalizer_no_order, dropped".into(),
+        base: Some(base / batch as f64),
+    });
+    rows
 }
 
 /// The C host of (e); its source is [`C_HOST`]. Returns the table rows it printed.
