@@ -151,7 +151,10 @@ typedef enum RtKind {
     RT_KIND_HANDLE = 10,
 } RtKind;
 
-/* ---- Error codes (rt_error_code; 0 = not an Error; rt_error_name gives the name) ---- */
+/* ---- Error codes (rt_error_code; 0 = not an Error; rt_error_name gives the name) ----
+ * Each function's comment lists under Errors the codes it returns besides the implicit ones:
+ * TypeMismatch, Panic and Internal (any function), Timeout and Cancelled (blocking ones),
+ * CapabilityDenied (those with a capability); docs/CONTRACT.md, "Error codes per function". */
 #define RT_ERR_NONE 0u /* not an Error */
 #define RT_ERR_INVALID_ARGUMENT 1u /* InvalidArgument: an argument has the right kind but a bad value */
 #define RT_ERR_TYPE_MISMATCH 2u /* TypeMismatch: an argument has the wrong kind */
@@ -286,7 +289,10 @@ typedef struct RtHandleObj {
 uint32_t rt_abi_version(void);
 
 /**
- * Item `i`; Error OutOfRange past the end, TypeMismatch if not an array.
+ * Item `i`.
+ *
+ * Errors:
+ *   OutOfRange: past the end
  *
  * tier: verified
  */
@@ -302,6 +308,9 @@ size_t rt_array_len(RtValue array);
 /**
  * An empty array with room for `capacity` items.
  *
+ * Errors:
+ *   LimitExceeded: capacity too large
+ *
  * tier: verified
  */
 RtValue rt_array_new(size_t capacity);
@@ -315,6 +324,9 @@ RtValue rt_array_push(RtValue array, RtValue item);
 
 /**
  * Replaces item `i`; returns the array, or Error OutOfRange / TypeMismatch.
+ *
+ * Errors:
+ *   OutOfRange: index out of range
  *
  * tier: verified
  */
@@ -344,6 +356,10 @@ size_t rt_bytes_len(RtValue v);
 /**
  * A bytes value copied from `n` bytes at `p` (any content).
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
  * tier: verified
  */
 RtValue rt_bytes_new(const uint8_t *p, size_t n);
@@ -356,14 +372,14 @@ RtValue rt_bytes_new(const uint8_t *p, size_t n);
 const uint8_t *rt_bytes_ptr(RtValue v);
 
 /**
- * A callable value (a Callback handle) for `func`, a `RtCallback1`:
- * `RtValue (*)(void *user_data, RtValue arg)`. Library threads call it
- * with `user_data` as given (from any thread, possibly several at once).
- * It returns a value or an Error; the word it returns must stay reachable
- * until it returns (on the stack of the calling thread, which is
- * registered) or be pinned after `rt_callback_set_flags(cb, 1)`. Error
- * InvalidArgument for a NULL `func`. Pass a function pointer through
- * `rt_callback_fn1` (ISO C has no direct conversion to `void *`).
+ * A callable value (a Callback handle) for `func`, a `RtCallback1`: `RtValue (*)(void *user_data, RtValue arg)`.
+ * Library threads call it with `user_data` as given (from any thread, possibly several at once). It returns a
+ * value or an Error; the word it returns must stay reachable until it returns (on the stack of the calling
+ * thread, which is registered) or be pinned after `rt_callback_set_flags(cb, 1)`. Pass a function pointer
+ * through `rt_callback_fn1` (ISO C has no direct conversion to `void *`).
+ *
+ * Errors:
+ *   InvalidArgument: for a NULL `func`
  *
  * tier: empirical
  */
@@ -372,6 +388,9 @@ RtValue rt_callback_new(void *func, void *user_data);
 /**
  * As `rt_callback_new` for a two-argument `RtCallback2`:
  * `RtValue (*)(void *user_data, RtValue a, RtValue b)`.
+ *
+ * Errors:
+ *   InvalidArgument: func must not be NULL
  *
  * tier: empirical
  */
@@ -383,6 +402,10 @@ RtValue rt_callback_new2(void *func, void *user_data);
  * and the last call using it has returned (on whichever thread that is).
  * Nil, or Error (not a Callback, closed, a release already set).
  *
+ * Errors:
+ *   InvalidArgument: a release function is set already
+ *   Closed: the handle was closed
+ *
  * tier: empirical
  */
 RtValue rt_callback_on_release(RtValue callback, void *release);
@@ -392,6 +415,10 @@ RtValue rt_callback_on_release(RtValue callback, void *release);
  * returns its result with one pin, which the library drops once it holds
  * the word where the collector sees it). Nil, or Error (not a Callback,
  * closed, unknown flag bits).
+ *
+ * Errors:
+ *   InvalidArgument: unknown flag bits
+ *   Closed: the handle was closed
  *
  * tier: empirical
  */
@@ -469,7 +496,10 @@ RtValue rt_dict_get(RtValue dict, RtValue key);
 bool rt_dict_has(RtValue dict, RtValue key);
 
 /**
- * Key number `i` in insertion order; Error OutOfRange past the end.
+ * Key number `i` in insertion order.
+ *
+ * Errors:
+ *   OutOfRange: past the end
  *
  * tier: verified
  */
@@ -499,12 +529,18 @@ RtValue rt_dict_remove(RtValue dict, RtValue key);
 /**
  * Sets `key` to `value` (an existing key keeps its position); returns the dict or an Error.
  *
+ * Errors:
+ *   LimitExceeded: dict is full
+ *
  * tier: verified
  */
 RtValue rt_dict_set(RtValue dict, RtValue key, RtValue value);
 
 /**
- * Value number `i` in insertion order; Error OutOfRange past the end.
+ * Value number `i` in insertion order.
+ *
+ * Errors:
+ *   OutOfRange: past the end
  *
  * tier: verified
  */
@@ -540,6 +576,9 @@ const char *rt_error_name(uint32_t code);
 
 /**
  * An Error with `code` (see RT_ERR_*; hosts may use their own codes above 1000) and a text `message`.
+ *
+ * Errors:
+ *   InvalidArgument: code 0 means no error
  *
  * tier: verified
  */
@@ -616,7 +655,11 @@ void *rt_registry_lookup(const uint8_t *name, size_t n, uint32_t *arity);
 size_t rt_string_len(RtValue v);
 
 /**
- * A string copied from `n` bytes at `p`; Error InvalidArgument when they are not UTF-8.
+ * A string copied from `n` bytes at `p`.
+ *
+ * Errors:
+ *   InvalidArgument: they are not UTF-8
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * tier: verified
  */
@@ -674,11 +717,21 @@ void rt_value_unpin(RtValue v);
  */
 bool rt_value_valid(RtValue v);
 
-/* ==== Domain archive: 21 functions (libffi_archive.so) ==== */
+/* ---- Internal exports (not for hosts) ----
+ * libffi_core.so also exports what the other libraries of the runtime use to
+ * reach its state (through ffi_sdk): every function named rt__* (two
+ * underscores) and the data symbols RT_CAP_SLOW, RT_DEADLINE_ANY, RT_REGISTRY_GEN.
+ * This header declares none of them: they are not part of the ABI, change
+ * without an ABI version change, and a host never calls or reads them
+ * (docs/CONTRACT.md section 3). */
+
+/* ==== Domain archive: 28 functions (libffi_archive.so) ==== */
 
 /**
- * Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or
- * gzip header) at `level` 0..=9 (nil: 6). Error OutOfRange for another level.
+ * Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or gzip header) at `level` 0..=9 (nil: 6).
+ *
+ * Errors:
+ *   OutOfRange: for another level
  *
  * rt_deflate_compress(data: bytes, level: int?) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -686,9 +739,15 @@ bool rt_value_valid(RtValue v);
 RtValue rt_deflate_compress(RtValue data, RtValue level);
 
 /**
- * Decompresses a raw deflate stream (RFC 1951). Option `max_output`
- * (bytes, default 1 GiB): more is LimitExceeded. Corrupt or truncated
- * input is Error Parse.
+ * Decompresses a raw deflate stream (RFC 1951). Corrupt or truncated input is Error Parse.
+ *
+ * Options:
+ *   max_output (int >= 0, default 1 GiB): bytes : more is LimitExceeded
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Parse: empty or truncated deflate stream
+ *   LimitExceeded: decompressed output exceeds max_output bytes
  *
  * rt_deflate_decompress(data: bytes, opts: dict?) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -696,9 +755,18 @@ RtValue rt_deflate_compress(RtValue data, RtValue level);
 RtValue rt_deflate_decompress(RtValue data, RtValue opts);
 
 /**
- * Compresses bytes or text to gzip. Option `level` 0..=9 (default 6).
+ * Compresses bytes or text to gzip.
  *
  * The header carries no name and mtime 0, so equal input gives equal output.
+ *
+ * Options:
+ *   level (int 0..=9, default 6): the compression level (0: stored, 9: smallest)
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or level outside 0..=9
+ *
+ * Example:
+ *   rt_gzip_compress("hello hello hello hello") -> b"\x1f\x8b\x08..."
  *
  * rt_gzip_compress(data: bytes, opts: dict?) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -706,13 +774,22 @@ RtValue rt_deflate_decompress(RtValue data, RtValue opts);
 RtValue rt_gzip_compress(RtValue data, RtValue opts);
 
 /**
- * Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst).
+ * Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst). `dst` is written
+ * under a temporary name in its directory and renamed into place, so a failure leaves no partial output; a
+ * symlink `dst` is followed (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument;
+ * under a scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held. Returns
+ * {read, written, uncompressed}.
  *
- * Option `level` 0..=9 (default 6). `dst` is written under a temporary name in its directory
- * and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed
- * (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a
- * scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held.
- * Returns {read, written, uncompressed}.
+ * Options:
+ *   level (int 0..=9, default 6): the compression level
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: empty input is not <format> data
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
  *
  * rt_gzip_compress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -720,9 +797,18 @@ RtValue rt_gzip_compress(RtValue data, RtValue opts);
 RtValue rt_gzip_compress_file(RtValue src, RtValue dst, RtValue opts);
 
 /**
- * Decompresses gzip data (all members). Option `max_output` (bytes, default 1 GiB): more is LimitExceeded.
+ * Decompresses gzip data (all members).
  *
- * Empty, corrupt or truncated input, a bad CRC or length, and trailing garbage are Error Parse.
+ * Options:
+ *   max_output (int >= 0, default 1 GiB): the most bytes of output
+ *
+ * Errors:
+ *   Parse: empty, corrupt or truncated input, a bad CRC or length, or trailing garbage
+ *   LimitExceeded: the output would pass max_output
+ *   InvalidArgument: an unknown option, or max_output negative
+ *
+ * Example:
+ *   rt_gzip_decompress(rt_gzip_compress("hello")) -> b"hello"
  *
  * rt_gzip_decompress(data: bytes, opts: dict?) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -736,69 +822,271 @@ RtValue rt_gzip_decompress(RtValue data, RtValue opts);
  * Corrupt input is Error Parse. `dst` is written as by rt_gzip_compress_file.
  * Returns {read, written, uncompressed}.
  *
+ * Options:
+ *   max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: empty input is not <format> data
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+ *
  * rt_gzip_decompress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_gzip_decompress_file(RtValue src, RtValue dst, RtValue opts);
 
 /**
+ * Adds an entry `archive_path` holding `data` (bytes or text) to a TarWriter: a regular file, mode 0644, owner
+ * 0, mtime the writer's `mtime` option or now. Simple declares `-> i64`: ours is nil or an Error.
+ *
+ * Errors:
+ *   InvalidArgument: for an absolute name, `..` or an empty name; Closed after rt_tar_close
+ *   Closed: `tar` was closed
+ *
+ * rt_tar_add_data(tar: handle<TarWriter>, archive_path: text, data: bytes) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_tar_add_data(RtValue tar, RtValue archive_path, RtValue data);
+
+/**
+ * Adds the regular file `file_path` (content streamed, permission bits and mtime kept, owner 0) as entry
+ * `archive_path`. Needs fs.read on `file_path`. A directory or other non-regular file is InvalidArgument;
+ * a file that changes size while it is read is Error Io.
+ *
+ * Errors:
+ *   InvalidArgument: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `tar` was closed
+ *
+ * rt_tar_add_file(tar: handle<TarWriter>, archive_path: text, file_path: text) -> nil
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_tar_add_file(RtValue tar, RtValue archive_path, RtValue file_path);
+
+/**
+ * Finishes and closes a TarWriter (end-of-archive blocks, the compressor's trailer, then the temporary file
+ * renamed into place), or closes a TarReader.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: it was closed already
+ *   Busy: the resource is held by someone else
+ *
+ * rt_tar_close(tar: any) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_tar_close(RtValue tar);
+
+/**
  * Creates a tar archive at `output` from `sources` (fs.read on each source, fs.write on output).
  *
- * `sources` is a directory path (its contents are archived, named relative to it), a file path
- * (archived under its file name), or an array of paths (each named as given, a leading `/`
- * dropped, directories recursively; with option `base`, paths are relative to that directory).
- * Options: `compression` ("auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none;
- * "none", "gzip", "xz"), `level` (gzip 0..=9 / xz preset 0..=9, default 6), `deterministic`
- * (bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names),
- * `follow_symlinks` (default false: links are stored as links; true: each link is resolved
- * and checked against fs.read like a path the caller names). Sources are walked through
- * directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
- * The archive is written under a temporary name and renamed into place; `output` is
- * resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
+ * `sources` is a directory path (its contents are archived, named relative to it), a file path (archived under
+ * its file name), or an array of paths (each named as given, a leading `/` dropped, directories recursively;
+ * with option `base`, paths are relative to that directory). Sources are walked through directory descriptors
+ * (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported. The archive is written under a temporary
+ * name and renamed into place; `output` is resolved as the `dst` of rt_gzip_compress_file. Returns {entries,
+ * bytes}.
  *
- * rt_tar_create(output: text, sources: any, opts: dict?) -> dict
+ * `sources` nil (Simple's `rt_tar_create(path) -> i64`): returns a TarWriter handle instead; add entries with
+ * rt_tar_add_data / rt_tar_add_file and finish with rt_tar_close, which renames the archive into place (a writer
+ * never closed leaves nothing). Options then: `compression`, `level`, `mtime` (of entries added from data;
+ * default now).
+ *
+ * Options:
+ *   compression (text): "auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none; "none", "gzip", "xz"
+ *   level (int 0..=9, default 6): gzip 0..=9 / xz preset 0..=9
+ *   deterministic (bool, default false): bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names
+ *   mtime (int >= 0, default 0): `compression`, `level`, `mtime` of entries added from data
+ *   follow_symlinks (bool, default false): links are stored as links; true: each link is resolved and checked against fs.read like a path the caller names
+ *   base (text): with option `base`, paths are relative to that directory
+ *
+ * Errors:
+ *   InvalidArgument: option base needs sources as an array of paths; sources is an empty array; with option base, sources must be relative; option compression must be auto, none, gzip or xz
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *
+ * rt_tar_create(output: text, sources: any?, opts: dict?) -> any
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_tar_create(RtValue output, RtValue sources, RtValue opts);
 
 /**
- * Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely.
+ * Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely. `archive` is a path or a
+ * TarReader handle (rt_tar_open; Simple's `rt_tar_extract(handle, output_dir)` form).
  *
- * Checks fs.read on the archive and fs.write on the target and on every entry's real
- * destination. The target is opened once; every entry is created relative to it through
- * descriptors, parents walked with O_NOFOLLOW, so no symlink (there before or swapped in
- * meanwhile) can redirect a write. Refused with an Error naming the entry (details.entry):
- * absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
- * setuid/setgid bits are dropped and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
- * `max_entries` (default 1000000) against bombs (LimitExceeded); `overwrite` (default true:
- * existing files are replaced, never written through); `preserve_mtime` (default true);
- * `compression` ("auto", "none", "gzip", "xz"); `memlimit` (xz decoder). The target is created
- * if missing. Returns {entries, bytes}. Corrupt archives are Error Parse; entries extracted
- * before a failure stay, a half-written file is removed.
+ * Checks fs.read on the archive and fs.write on the target and on every entry's real destination. The target is
+ * opened once; every entry is created relative to it through descriptors, parents walked with O_NOFOLLOW, so no
+ * symlink (there before or swapped in meanwhile) can redirect a write. Refused with an Error naming the entry
+ * (details.entry): absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
+ * setuid/setgid bits are dropped and owners not changed. The target is created if missing. Returns {entries,
+ * bytes}. Corrupt archives are Error Parse; entries extracted before a failure stay, a half-written file is
+ * removed.
  *
- * rt_tar_extract(archive: text, target_dir: text, opts: dict?) -> dict
+ * Options:
+ *   max_entries (int >= 0, default 1000000): against bombs (LimitExceeded)
+ *   max_size (int >= 0, default 16 GiB): bytes written
+ *   memlimit (int): xz decoder
+ *   compression (text): "auto", "none", "gzip", "xz"
+ *   overwrite (bool, default true): existing files are replaced, never written through
+ *   preserve_mtime (bool, default true): preserve mtime
+ *
+ * Errors:
+ *   InvalidArgument: entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: target exists and is not a directory
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: … device/FIFO entries are refused; entry type … is not supported
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_tar_extract(archive: any, target_dir: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_tar_extract(RtValue archive, RtValue target_dir, RtValue opts);
 
 /**
- * Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read).
+ * Extracts the one regular-file entry `archive_path` of a tar archive (a TarReader handle or a path) to the file
+ * `output_path` (written under a temporary name and renamed into place, so a failure leaves nothing) and returns
+ * the number of bytes written. `archive_path` is compared by its components (`./a` is `a`); the last entry of
+ * that name wins, as tar does. Needs fs.write on `output_path` (and fs.read on a path archive).
  *
- * Returns an array of dicts {name, type, size, mode, mtime, link}: type is "file", "dir",
- * "symlink", "hardlink", "char", "block", "fifo" or "other"; size is the file's real size
- * (sparse files included); mode the permission bits; link the link target or nil.
- * Options: `max_entries` (default 1000000, more is LimitExceeded), `compression`
- * ("auto", "none", "gzip", "xz"), `memlimit` (xz decoder memory, default 1 GiB).
- * Corrupt or truncated archives are Error Parse.
+ * Options:
+ *   max_size (int >= 0, default 16 GiB): LimitExceeded
+ *   compression (text): "auto", "none", "gzip" or "xz"
+ *   memlimit (int): the xz decoder's memory limit, in bytes
  *
- * rt_tar_list(archive: text, opts: dict?) -> array<dict>
+ * Errors:
+ *   InvalidArgument: it is not a regular file; an unknown option, or an option of the wrong kind or range
+ *   NotFound: there is no such entry
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: PAX sparse entries can be extracted with rt_tar_extract only
+ *   LimitExceeded: decompressed output exceeds max_output bytes
+ *   Busy: the resource is held by someone else
+ *
+ * rt_tar_extract_file(tar: any, archive_path: text, output_path: text, opts: dict?) -> int
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_tar_extract_file(RtValue tar, RtValue archive_path, RtValue output_path, RtValue opts);
+
+/**
+ * Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path or a
+ * TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form).
+ *
+ * Returns an array of dicts {name, type, size, mode, mtime, link}: type is "file", "dir", "symlink", "hardlink",
+ * "char", "block", "fifo" or "other"; size is the file's real size (sparse files included); mode the permission
+ * bits; link the link target or nil. Corrupt or truncated archives are Error Parse.
+ *
+ * Options:
+ *   max_entries (int >= 0, default 1000000): more is LimitExceeded
+ *   compression (text): "auto", "none", "gzip", "xz"
+ *   memlimit (int, default 1 GiB): xz decoder memory
+ *
+ * Errors:
+ *   InvalidArgument: option compression must be auto, none, gzip or xz; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Closed: the handle was closed
+ *   LimitExceeded: archive has more than max_entries (<max_entries>) entries
+ *
+ * rt_tar_list(archive: any, opts: dict?) -> array<dict>
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_tar_list(RtValue archive, RtValue opts);
 
 /**
- * Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool),
- * `check` ("crc64" default, "crc32", "sha256", "none").
+ * Opens a tar archive (plain, gzip or xz; detected) for reading and returns a TarReader handle for rt_tar_list,
+ * rt_tar_extract and rt_tar_extract_file. Needs fs.read. The first header is read now: a file that is not a tar
+ * archive is Error Parse here.
+ *
+ * Options:
+ *   compression (text): "auto", "none", "gzip", "xz"
+ *   memlimit (int): xz decoder memory apply to every later call
+ *
+ * Errors:
+ *   InvalidArgument: option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not a tar archive
+ *
+ * rt_tar_open(path: text, opts: dict?) -> handle<TarReader>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_tar_open(RtValue path, RtValue opts);
+
+/**
+ * Simple's `rt_targz_create(tar_path, output_path, level)`: compresses the existing tar archive `tar_path`
+ * to the gzip file `output_path` (a `.tar.gz`) at `level` 0..=9 (nil: 6), in constant memory, written under a
+ * temporary name and renamed into place. The input must be an uncompressed tar archive (its first header is
+ * checked): anything else is Error InvalidArgument. Needs fs.read on `tar_path`, fs.write on `output_path`.
+ * Returns {read, written, uncompressed} (Simple: 1). To build a .tar.gz from files in one call:
+ * rt_tar_create(output, sources) with an output named `.tar.gz`.
+ *
+ * Errors:
+ *   InvalidArgument: tar_path is already compressed (gzip or xz), not a plain tar archive; tar_path is not a tar archive (no valid tar header at its start); path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: empty input is not <format> data
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: level must be 0..=9
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+ *   Busy: the resource is held by someone else
+ *
+ * rt_targz_create(tar_path: text, output_path: text, level: int?) -> dict
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_targz_create(RtValue tar_path, RtValue output_path, RtValue level);
+
+/**
+ * Simple's `rt_targz_extract(input_path, output_dir)`: rt_tar_extract of a gzip-compressed tar archive (gzip
+ * required: other input is Error Parse), with the same safety rules, options and result {entries, bytes}.
+ *
+ * Options:
+ *   compression (text): "auto", "none", "gzip" or "xz"
+ *   memlimit (int): the xz decoder's memory limit, in bytes
+ *   max_size (int >= 0): the most bytes written (Error LimitExceeded past it)
+ *   max_entries (int >= 0): the most entries (Error LimitExceeded past it)
+ *   overwrite (bool, default true): replace existing files
+ *   preserve_mtime (bool, default true): preserve mtime
+ *
+ * Errors:
+ *   InvalidArgument: rt_targz_extract reads gzip only: no compression option; entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself
+ *   AlreadyExists: target exists and is not a directory
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: … device/FIFO entries are refused; entry type … is not supported
+ *
+ * rt_targz_extract(input_path: text, output_dir: text, opts: dict?) -> dict
+ * capability: fs.write (scoped); blocking; tier: verified
+ */
+RtValue rt_targz_extract(RtValue input_path, RtValue output_dir, RtValue opts);
+
+/**
+ * Compresses bytes or text to .xz.
+ *
+ * Options:
+ *   preset (int 0..=9, default 6): preset
+ *   extreme (bool, default false): bool
+ *   check (text): "crc64" default, "crc32", "sha256", "none"
+ *
+ * Errors:
+ *   InvalidArgument: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; an unknown option, or an option of the wrong kind or range
  *
  * rt_xz_compress(data: bytes, opts: dict?) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -810,6 +1098,22 @@ RtValue rt_xz_compress(RtValue data, RtValue opts);
  *
  * Options as rt_xz_compress. `dst` is written as by rt_gzip_compress_file (a temporary
  * name renamed into place). Returns {read, written, uncompressed}.
+ *
+ * Options:
+ *   preset (int 0..=9, default 6): preset
+ *   extreme (bool, default false): extreme
+ *   check (text): check
+ *
+ * Errors:
+ *   InvalidArgument: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: empty input is not <format> data
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+ *   Busy: the resource is held by someone else
  *
  * rt_xz_compress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -823,6 +1127,15 @@ RtValue rt_xz_compress_file(RtValue src, RtValue dst, RtValue opts);
  * past either, LimitExceeded. Empty, corrupt or truncated input, a failed check and trailing
  * garbage are Error Parse.
  *
+ * Options:
+ *   max_output (int >= 0): `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB): past either, LimitExceeded
+ *   memlimit (int): bytes, default 1 GiB and `memlimit` decoder memory, default 1 GiB: past either, LimitExceeded
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Parse: empty input is not xz data
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+ *
  * rt_xz_decompress(data: bytes, opts: dict?) -> bytes
  * capability: none; non-blocking; tier: verified
  */
@@ -835,15 +1148,29 @@ RtValue rt_xz_decompress(RtValue data, RtValue opts);
  * LimitExceeded and no output is left. Corrupt input is Error Parse. `dst` is written as by
  * rt_gzip_compress_file. Returns {read, written, uncompressed}.
  *
+ * Options:
+ *   max_output (int >= 0): `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either, LimitExceeded and no output is left
+ *   memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   Parse: empty input is not <format> data
+ *   LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+ *
  * rt_xz_decompress_file(src: text, dst: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_xz_decompress_file(RtValue src, RtValue dst, RtValue opts);
 
 /**
- * Adds an entry `archive_path` holding `data` (bytes or text) to a
- * ZipWriter, mode 0644. Error InvalidArgument for an absolute name, `..`
- * or an empty name; Closed after rt_zip_close.
+ * Adds an entry `archive_path` holding `data` (bytes or text) to a ZipWriter, mode 0644.
+ *
+ * Errors:
+ *   InvalidArgument: for an absolute name, `..` or an empty name; Closed after rt_zip_close
+ *   Closed: `zip` was closed
  *
  * rt_zip_add_data(zip: handle<ZipWriter>, archive_path: text, data: bytes) -> nil
  * capability: none; blocking; tier: verified
@@ -854,14 +1181,31 @@ RtValue rt_zip_add_data(RtValue zip, RtValue archive_path, RtValue data);
  * Adds the regular file `file_path` (its content and permission bits) as
  * entry `archive_path`, streamed. Needs fs.read on `file_path`.
  *
+ * Errors:
+ *   InvalidArgument: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `zip` was closed
+ *
  * rt_zip_add_file(zip: handle<ZipWriter>, archive_path: text, file_path: text) -> nil
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_zip_add_file(RtValue zip, RtValue archive_path, RtValue file_path);
 
 /**
- * Finishes and closes a ZipWriter (writes the central directory), or
- * closes a ZipReader. Error Closed when it was closed already.
+ * Finishes and closes a ZipWriter (writes the central directory), or closes a ZipReader.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: no such entry in the archive
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not a valid zip archive
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: it was closed already
+ *   Busy: the resource is held by someone else
  *
  * rt_zip_close(zip: any) -> nil
  * capability: none; blocking; tier: verified
@@ -869,11 +1213,18 @@ RtValue rt_zip_add_file(RtValue zip, RtValue archive_path, RtValue file_path);
 RtValue rt_zip_close(RtValue zip);
 
 /**
- * Creates (or replaces) a zip archive at `path` and returns a ZipWriter
- * handle; add entries with rt_zip_add_data / rt_zip_add_file and write the
- * central directory with rt_zip_close (a writer closed otherwise leaves an
- * incomplete archive). Option `level` 0..=9 (deflate, default 6; 0 stores).
- * Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+ * Creates (or replaces) a zip archive at `path` and returns a ZipWriter handle; add entries with rt_zip_add_data
+ * / rt_zip_add_file and write the central directory with rt_zip_close (a writer closed otherwise leaves an
+ * incomplete archive). Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+ *
+ * Options:
+ *   level (int 0..=9, default 6): deflate, 0 stores
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_zip_create(path: text, opts: dict?) -> handle<ZipWriter>
  * capability: fs.write (scoped); blocking; tier: verified
@@ -881,13 +1232,25 @@ RtValue rt_zip_close(RtValue zip);
 RtValue rt_zip_create(RtValue path, RtValue opts);
 
 /**
- * Extracts every entry of a ZipReader into `output_dir` (created if
- * missing) with tar's safety rules (see rt_tar_extract): absolute names,
- * `..`, symlinks leading outside, and writes through links are refused
- * with an Error naming the entry. Options `max_size` (bytes, default 16
- * GiB), `max_entries` (default 1000000), `overwrite` (default true).
- * Needs fs.write on the target and every entry's real destination.
- * Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict.
+ * Extracts every entry of a ZipReader into `output_dir` (created if missing) with tar's safety rules (see
+ * rt_tar_extract): absolute names, `..`, symlinks leading outside, and writes through links are refused with an
+ * Error naming the entry. Needs fs.write on the target and every entry's real destination. Returns `{entries,
+ * bytes}`. Simple declares `-> i64`: ours is the dict.
+ *
+ * Options:
+ *   max_size (int >= 0, default 16 GiB): bytes
+ *   max_entries (int >= 0, default 1000000): the most entries (Error LimitExceeded past it)
+ *   overwrite (bool, default true): replace existing files
+ *
+ * Errors:
+ *   InvalidArgument: entry has an empty name; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: no such entry in the archive
+ *   AlreadyExists: target exists and is not a directory
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not a valid zip archive
+ *   Closed: `zip` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_zip_extract(zip: handle<ZipReader>, output_dir: text, opts: dict?) -> dict
  * capability: fs.write (scoped); blocking; tier: verified
@@ -895,11 +1258,20 @@ RtValue rt_zip_create(RtValue path, RtValue opts);
 RtValue rt_zip_extract(RtValue zip, RtValue output_dir, RtValue opts);
 
 /**
- * Extracts the one entry `archive_path` of a ZipReader to the file
- * `output_path` (created or replaced; a new file is removed again on
- * failure) and returns the number of bytes written. Option `max_size`
- * (default 16 GiB, LimitExceeded). Error NotFound when the archive has no
- * such entry, InvalidArgument when it is a directory. Needs fs.write.
+ * Extracts the one entry `archive_path` of a ZipReader to the file `output_path` (created or replaced; a new
+ * file is removed again on failure) and returns the number of bytes written. Needs fs.write.
+ *
+ * Options:
+ *   max_size (int >= 0, default 16 GiB): LimitExceeded
+ *
+ * Errors:
+ *   InvalidArgument: it is a directory; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the archive has no such entry
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not a valid zip archive
+ *   Closed: `zip` was closed
+ *   LimitExceeded: decompressed output exceeds max_output bytes
  *
  * rt_zip_extract_file(zip: handle<ZipReader>, archive_path: text, output_path: text, opts: dict?) -> int
  * capability: fs.write (scoped); blocking; tier: verified
@@ -911,24 +1283,47 @@ RtValue rt_zip_extract_file(RtValue zip, RtValue archive_path, RtValue output_pa
  * compressed_size, kind}` with kind "file", "dir" or "symlink" (Simple
  * declares `-> text`: ours is an array of dicts, like rt_tar_list).
  *
+ * Errors:
+ *   NotFound: no such entry in the archive
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not a valid zip archive
+ *   Closed: `zip` was closed
+ *
  * rt_zip_list(zip: handle<ZipReader>) -> array<dict>
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_zip_list(RtValue zip);
 
 /**
- * Opens a zip archive for reading and returns a ZipReader handle. Needs
- * fs.read. Error Parse when it is not a zip archive.
+ * Opens a zip archive for reading and returns a ZipReader handle. Needs fs.read.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: no such entry in the archive
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: it is not a zip archive
  *
  * rt_zip_open(path: text) -> handle<ZipReader>
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_zip_open(RtValue path);
 
-/* ==== Domain cli: 13 functions (libffi_cli.so) ==== */
+/* ==== Domain cli: 15 functions (libffi_cli.so) ==== */
 
 /**
  * Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
+ *
+ * Options:
+ *   stdin (bool, default false): Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin)
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: password is not UTF-8; input line is not UTF-8
+ *   Unsupported: stdin is not a terminal (set opts.stdin to read a password from it)
+ *   LimitExceeded: input line longer than 16 MiB
+ *   Interrupted: interrupted (Ctrl-C)
  *
  * rt_password_read(prompt: text, opts: dict?) -> text?
  * capability: tty; blocking; tier: empirical
@@ -936,7 +1331,24 @@ RtValue rt_zip_open(RtValue path);
 RtValue rt_password_read(RtValue prompt, RtValue opts);
 
 /**
- * Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true).
+ * Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and
+ * Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at
+ * end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted.
+ *
+ * Options:
+ *   history (bool, default true): add the line to the history, true
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: input line is not UTF-8
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   LimitExceeded: input line longer than 16 MiB
+ *   Busy: the resource is held by someone else
+ *   Interrupted: interrupted (Ctrl-C)
  *
  * rt_readline(prompt: text, opts: dict?) -> text?
  * capability: tty; blocking; tier: empirical
@@ -946,6 +1358,9 @@ RtValue rt_readline(RtValue prompt, RtValue opts);
 /**
  * Adds a line to the history (empty lines and a repeat of the last entry are skipped; at most 1,000 kept). Nil.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_readline_add_history(line: text) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -953,6 +1368,9 @@ RtValue rt_readline_add_history(RtValue line);
 
 /**
  * Empties the history. Nil.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_readline_clear_history() -> nil
  * capability: none; non-blocking; tier: empirical
@@ -962,6 +1380,9 @@ RtValue rt_readline_clear_history(void);
 /**
  * The history, oldest first (array of text).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_readline_history() -> array<text>
  * capability: none; non-blocking; tier: empirical
  */
@@ -969,6 +1390,12 @@ RtValue rt_readline_history(void);
 
 /**
  * Appends the lines of a history file (one entry per line, as Python's readline writes them) to the history; the number loaded. Needs `fs.read` there.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_readline_history_load(path: text) -> int
  * capability: fs.read (scoped); blocking; tier: empirical
@@ -978,13 +1405,36 @@ RtValue rt_readline_history_load(RtValue path);
 /**
  * Writes the history to a file, one entry per line (replaced atomically; the file is created 0600). The number written. Needs `fs.write` there.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_readline_history_save(path: text) -> int
  * capability: fs.write (scoped); blocking; tier: empirical
  */
 RtValue rt_readline_history_save(RtValue path);
 
 /**
- * Handles `signals` (a name like "SIGINT" / "INT" / "sigterm", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action. The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+ * Simple's `rt_signal_check(signal_num) -> i64`: whether `signal_num` arrived since the last check (or since
+ * rt_signal_install), and clears the latch. False for a signal never installed. Signals outside the
+ * accepted set are Error InvalidArgument (Simple: 0).
+ *
+ * Errors:
+ *   InvalidArgument: unknown signal number; signal number not supported (…); signal cannot be handled
+ *
+ * rt_signal_check(signal_num: int) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_signal_check(RtValue signal_num);
+
+/**
+ * Handles `signals` (a name like "SIGINT" / "INT" / "sigterm", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action (a handler installed before, the host's, is still called; rt_signal_install / rt_signal_check see the same arrivals). The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGCHLD, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+ *
+ * Errors:
+ *   InvalidArgument: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_signal_handler(signals: any) -> nil
  * capability: signal; non-blocking; tier: empirical
@@ -992,7 +1442,30 @@ RtValue rt_readline_history_save(RtValue path);
 RtValue rt_signal_handler(RtValue signals);
 
 /**
+ * Simple's `rt_signal_install(signal_num) -> i64`: from now on signal `signal_num` (SIGHUP 1, SIGINT 2,
+ * SIGQUIT 3, SIGUSR1 10, SIGUSR2 12, SIGPIPE 13, SIGALRM 14, SIGTERM 15, SIGWINCH 28) is caught and latched
+ * for rt_signal_check instead of its default action; a handler installed before (the host's) is still
+ * called, and rt_signal_handler / rt_signal_poll see the same arrivals (one handler). Installing twice is
+ * harmless. Needs `signal`. Returns true (Simple: 1); refused signals are Error InvalidArgument.
+ *
+ * Errors:
+ *   InvalidArgument: unknown signal number; signal number not supported (…); signal cannot be handled
+ *   Io: an operating-system failure (details.errno)
+ *
+ * rt_signal_install(signal_num: int) -> bool
+ * capability: signal; non-blocking; tier: verified
+ */
+RtValue rt_signal_install(RtValue signal_num);
+
+/**
  * The signals recorded since the last poll, in arrival order, as names ("SIGINT", ...); waits up to opts.timeout_ms (0 = do not wait; default 0) for the first. An empty array when none arrived.
+ *
+ * Options:
+ *   timeout_ms (int, default 0): waits up to opts.timeout_ms 0 = do not wait
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_signal_poll(opts: dict?) -> array<text>
  * capability: none; blocking; tier: empirical
@@ -1000,7 +1473,18 @@ RtValue rt_signal_handler(RtValue signals);
 RtValue rt_signal_poll(RtValue opts);
 
 /**
- * Restores the default action for `signals` (as `rt_signal_handler` takes them); arrivals already recorded stay pollable. Needs `signal`. Nil.
+ * Restores the default action for `signals` (as `rt_signal_handler` takes them), for rt_signal_install's latch too; arrivals already recorded stay pollable. Needs `signal`. Nil.
+ *
+ * Errors:
+ *   InvalidArgument: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
  *
  * rt_signal_reset(signals: any) -> nil
  * capability: signal; non-blocking; tier: empirical
@@ -1010,13 +1494,29 @@ RtValue rt_signal_reset(RtValue signals);
 /**
  * Stops a watch and closes its handle (idempotent). Nil.
  *
+ * Errors:
+ *   Closed: the handle was closed
+ *
  * rt_watch_close(watch: any) -> nil
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_watch_close(RtValue watch);
 
 /**
- * Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of "create", "modify", "remove", "rename"; all), debounce_ms (50). Needs `fs.read` for the path.
+ * Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`.
+ * Needs `fs.read` for the path.
+ *
+ * Options:
+ *   recursive (bool, default true): true
+ *   kinds: array of "create", "modify", "remove", "rename"; all
+ *   debounce_ms (int 0..=60000, default 50): 50
+ *
+ * Errors:
+ *   InvalidArgument: unknown event kind (known: create, modify, remove, rename); path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: cannot start the watcher
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_watch_path(path: text, opts: dict?) -> handle<Watch>
  * capability: fs.read (scoped); non-blocking; tier: empirical
@@ -1025,6 +1525,14 @@ RtValue rt_watch_path(RtValue path, RtValue opts);
 
 /**
  * Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`.
+ *
+ * Options:
+ *   timeout_ms (int >= 0, default 0): see the module notes), waiting up to opts.timeout_ms (0 = do not wait
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: watcher error
+ *   Closed: the watcher stopped; `watch` was closed
  *
  * rt_watch_poll(watch: handle<Watch>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -1036,6 +1544,14 @@ RtValue rt_watch_poll(RtValue watch, RtValue opts);
 /**
  * As `rt_cranelift_define_function`, under `name` (Simple's AOT spelling).
  *
+ * Errors:
+ *   InvalidArgument: the function context belongs to another module; signature <b> differs from the declared <a>
+ *   AlreadyExists: a function of that name is already defined; a symbol of that name is already declared differently
+ *   Parse: verifier
+ *   Unsupported: Cranelift cannot compile this here; register allocation failed
+ *   Closed: `module` was closed; `ctx` was closed
+ *   LimitExceeded: function exceeds Cranelift's limits
+ *
  * rt_cranelift_aot_define_function(module: handle<cranelift_module>, name: text, ctx: handle<cranelift_function>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -1043,6 +1559,10 @@ RtValue rt_cranelift_aot_define_function(RtValue module, RtValue name, RtValue c
 
 /**
  * Adds a parameter of a type code to a block; returns its value.
+ *
+ * Errors:
+ *   InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_append_block_param(ctx: handle<cranelift_function>, block: int, type_: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1052,6 +1572,10 @@ RtValue rt_cranelift_append_block_param(RtValue ctx, RtValue block, RtValue type
 /**
  * Gives a block (the entry block) one parameter per function parameter.
  *
+ * Errors:
+ *   InvalidArgument: the block has parameters already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_append_func_params(ctx: handle<cranelift_function>, block: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1060,6 +1584,10 @@ RtValue rt_cranelift_append_func_params(RtValue ctx, RtValue block);
 /**
  * Bitwise and.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_band(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1067,6 +1595,9 @@ RtValue rt_cranelift_band(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * A boolean constant (i8 0 or 1).
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_bconst(ctx: handle<cranelift_function>, value: bool) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1077,6 +1608,10 @@ RtValue rt_cranelift_bconst(RtValue ctx, RtValue value);
  * Starts building a function named `name` (text, or a function id from
  * `rt_cranelift_declare_function`) with a signature; returns the function context.
  *
+ * Errors:
+ *   InvalidArgument: no declared function with that id; a function needs a name
+ *   Closed: `module` was closed; `sig` was closed
+ *
  * rt_cranelift_begin_function(module: handle<cranelift_module>, name: any, sig: handle<cranelift_signature>) -> any
  * capability: none; non-blocking; tier: empirical
  */
@@ -1084,6 +1619,10 @@ RtValue rt_cranelift_begin_function(RtValue module, RtValue name, RtValue sig);
 
 /**
  * Reinterprets the bits as another type code of the same width.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_bitcast(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1093,6 +1632,10 @@ RtValue rt_cranelift_bitcast(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * The value of a block's parameter `index`.
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *   OutOfRange: block <block> has … parameters
+ *
  * rt_cranelift_block_param(ctx: handle<cranelift_function>, block: int, index: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1100,6 +1643,10 @@ RtValue rt_cranelift_block_param(RtValue ctx, RtValue block, RtValue index);
 
 /**
  * Bitwise not.
+ *
+ * Errors:
+ *   InvalidArgument: an integer type is needed
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_bnot(ctx: handle<cranelift_function>, a: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1109,6 +1656,10 @@ RtValue rt_cranelift_bnot(RtValue ctx, RtValue a);
 /**
  * Bitwise or.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_bor(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1117,6 +1668,10 @@ RtValue rt_cranelift_bor(RtValue ctx, RtValue a, RtValue b);
 /**
  * Branches to `then_block` if `cond` is non-zero, else to `else_block`.
  *
+ * Errors:
+ *   InvalidArgument: an integer type is needed
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_brif(ctx: handle<cranelift_function>, cond: int, then_block: int, else_block: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1124,6 +1679,10 @@ RtValue rt_cranelift_brif(RtValue ctx, RtValue cond, RtValue then_block, RtValue
 
 /**
  * Bitwise exclusive or.
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_bxor(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1135,6 +1694,10 @@ RtValue rt_cranelift_bxor(RtValue ctx, RtValue a, RtValue b);
  * of value ids) or, when args is 0/nil as Simple passes, the staged arguments. Returns the
  * first result's value, or nil when the callee returns nothing.
  *
+ * Errors:
+ *   InvalidArgument: no such function reference (see rt_cranelift_import_function); arguments <got> do not match the signature <sig>
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_call(ctx: handle<cranelift_function>, func: int, args: any, args_len: any) -> any
  * capability: none; non-blocking; tier: empirical
  */
@@ -1142,6 +1705,9 @@ RtValue rt_cranelift_call(RtValue ctx, RtValue func, RtValue args, RtValue args_
 
 /**
  * Stages an argument for the next call (or jump to a block with parameters). Returns true.
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_call_arg(ctx: handle<cranelift_function>, value: int) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -1151,6 +1717,9 @@ RtValue rt_cranelift_call_arg(RtValue ctx, RtValue value);
 /**
  * Forgets the staged call arguments.
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_call_args_clear(ctx: handle<cranelift_function>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1158,6 +1727,10 @@ RtValue rt_cranelift_call_args_clear(RtValue ctx);
 
 /**
  * Calls the address `addr` (an i64 value) with a signature handle; arguments as `rt_cranelift_call`.
+ *
+ * Errors:
+ *   InvalidArgument: address must be an i64; arguments <got> do not match the signature <sig>
+ *   Closed: `ctx` was closed; `sig` was closed
  *
  * rt_cranelift_call_indirect(ctx: handle<cranelift_function>, sig: handle<cranelift_signature>, addr: int, args: any, args_len: any) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1175,6 +1748,13 @@ RtValue rt_cranelift_call_indirect(RtValue ctx, RtValue sig, RtValue addr, RtVal
  * host casts `rt_int_get(rt_cranelift_function_address(m, "add"))` to
  * `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs).
  *
+ * Errors:
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   Parse: CLIF line <line>: …; no function in the CLIF text; verifier, function <name>, line <line> column <col>
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `module` was closed
+ *
  * rt_cranelift_compile_fn(module: handle<cranelift_module>, clif_text: text) -> array<text>
  * capability: none; non-blocking; tier: verified
  */
@@ -1183,6 +1763,9 @@ RtValue rt_cranelift_compile_fn(RtValue module, RtValue clif_text);
 /**
  * A new block (an int).
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_create_block(ctx: handle<cranelift_function>) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1190,6 +1773,10 @@ RtValue rt_cranelift_create_block(RtValue ctx);
 
 /**
  * The address (i64) of a data object in the function being built.
+ *
+ * Errors:
+ *   InvalidArgument: no data object with that id
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_data_addr_in_func(ctx: handle<cranelift_function>, data_id: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1202,6 +1789,14 @@ RtValue rt_cranelift_data_addr_in_func(RtValue ctx, RtValue data_id);
  * loaded rt function / process symbol when the module was made by `rt_cranelift_new_module`).
  * Returns its function id.
  *
+ * Errors:
+ *   InvalidArgument: linkage must be 0 (export), 1 (import) or 2 (local); signature <b> differs from the declared <a>
+ *   AlreadyExists: a symbol of that name is already declared differently
+ *   Parse: verifier
+ *   Unsupported: Cranelift cannot compile this here; register allocation failed
+ *   Closed: `module` was closed; `sig` was closed
+ *   LimitExceeded: function exceeds Cranelift's limits
+ *
  * rt_cranelift_declare_function(module: handle<cranelift_module>, name: text, sig: handle<cranelift_signature>, linkage: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1211,6 +1806,14 @@ RtValue rt_cranelift_declare_function(RtValue module, RtValue name, RtValue sig,
  * A read-only data object holding `bytes` (8-byte aligned); returns its id for
  * `rt_cranelift_data_addr_in_func`.
  *
+ * Errors:
+ *   InvalidArgument: signature <b> differs from the declared <a>
+ *   AlreadyExists: a symbol of that name is already declared differently
+ *   Parse: verifier
+ *   Unsupported: Cranelift cannot compile this here; register allocation failed
+ *   Closed: `module` was closed
+ *   LimitExceeded: function exceeds Cranelift's limits
+ *
  * rt_cranelift_declare_string_data(module: handle<cranelift_module>, bytes: bytes) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1219,6 +1822,14 @@ RtValue rt_cranelift_declare_string_data(RtValue module, RtValue bytes);
 /**
  * Verifies and compiles a built function into the module under its name (`func_id` is
  * accepted for Simple's order and not needed). Returns true.
+ *
+ * Errors:
+ *   InvalidArgument: the function context belongs to another module; signature <b> differs from the declared <a>
+ *   AlreadyExists: a function of that name is already defined; a symbol of that name is already declared differently
+ *   Parse: verifier
+ *   Unsupported: Cranelift cannot compile this here; register allocation failed
+ *   Closed: `module` was closed; `ctx` was closed
+ *   LimitExceeded: function exceeds Cranelift's limits
  *
  * rt_cranelift_define_function(module: handle<cranelift_module>, func_id: any, ctx: handle<cranelift_function>) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -1231,6 +1842,13 @@ RtValue rt_cranelift_define_function(RtValue module, RtValue func_id, RtValue ct
  * are exported under their CLIF names. The module is finished by this: further compiles
  * are Error Closed. Returns true.
  *
+ * Errors:
+ *   InvalidArgument: a jit module has no object file: make the module with kind "object"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: the object module was emitted already; `module` was closed
+ *
  * rt_cranelift_emit_object(module: handle<cranelift_module>, path: text) -> bool
  * capability: fs.write (scoped); blocking; tier: verified
  */
@@ -1238,6 +1856,9 @@ RtValue rt_cranelift_emit_object(RtValue module, RtValue path);
 
 /**
  * Ends building (no more instructions); returns the context for `rt_cranelift_define_function`.
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_end_function(ctx: handle<cranelift_function>) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1247,6 +1868,10 @@ RtValue rt_cranelift_end_function(RtValue ctx);
 /**
  * Float addition.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1254,6 +1879,10 @@ RtValue rt_cranelift_fadd(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Float comparison (codes in the module doc); the result is an i64 0 or 1.
+ *
+ * Errors:
+ *   InvalidArgument: unknown fcmp condition code (0..=5); operands must be floats of one type
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_fcmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1263,6 +1892,10 @@ RtValue rt_cranelift_fcmp(RtValue ctx, RtValue cond, RtValue a, RtValue b);
 /**
  * A float constant (type code 5 f32 or 6 f64).
  *
+ * Errors:
+ *   InvalidArgument: fconst needs type code 5 (f32) or 6 (f64); unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fconst(ctx: handle<cranelift_function>, type_: int, value: float) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1270,6 +1903,10 @@ RtValue rt_cranelift_fconst(RtValue ctx, RtValue type_, RtValue value);
 
 /**
  * Signed integer to float.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_fcvt_from_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1279,6 +1916,10 @@ RtValue rt_cranelift_fcvt_from_sint(RtValue ctx, RtValue to_type, RtValue value)
 /**
  * Unsigned integer to float.
  *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fcvt_from_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1286,6 +1927,10 @@ RtValue rt_cranelift_fcvt_from_uint(RtValue ctx, RtValue to_type, RtValue value)
 
 /**
  * Float to signed integer (i32/i64; traps on NaN or overflow).
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_fcvt_to_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1295,6 +1940,10 @@ RtValue rt_cranelift_fcvt_to_sint(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Float to unsigned integer (i32/i64; traps on NaN or overflow).
  *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fcvt_to_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1302,6 +1951,10 @@ RtValue rt_cranelift_fcvt_to_uint(RtValue ctx, RtValue to_type, RtValue value);
 
 /**
  * f64 to f32.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_fdemote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1311,6 +1964,10 @@ RtValue rt_cranelift_fdemote(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Float division.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1318,6 +1975,9 @@ RtValue rt_cranelift_fdiv(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Finalizes a JIT module's definitions (executing and addresses do it on demand too); returns the module.
+ *
+ * Errors:
+ *   Closed: `module` was closed
  *
  * rt_cranelift_finalize_module(module: handle<cranelift_module>) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1327,6 +1987,10 @@ RtValue rt_cranelift_finalize_module(RtValue module);
 /**
  * Float multiplication.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fmul(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1334,6 +1998,10 @@ RtValue rt_cranelift_fmul(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * f32 to f64.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_fpromote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1343,6 +2011,9 @@ RtValue rt_cranelift_fpromote(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Closes a module (as `rt_handle_close`): its JIT code is freed once no call is using it.
  *
+ * Errors:
+ *   Closed: `module` was closed
+ *
  * rt_cranelift_free_module(module: handle<cranelift_module>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1351,6 +2022,10 @@ RtValue rt_cranelift_free_module(RtValue module);
 /**
  * Float subtraction.
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_fsub(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1358,6 +2033,10 @@ RtValue rt_cranelift_fsub(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * The address (i64) of a function of the module, by name, in the function being built.
+ *
+ * Errors:
+ *   NotFound: no function of that name declared in the module
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_function_addr_in_func(ctx: handle<cranelift_function>, name: text) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1369,6 +2048,9 @@ RtValue rt_cranelift_function_addr_in_func(RtValue ctx, RtValue name);
  * can cast to the function's C type and call directly (the signature is the CLIF one, host
  * calling convention by default). Valid until the module is closed. Needs `codegen.jit`.
  *
+ * Errors:
+ *   Closed: `module` was closed
+ *
  * rt_cranelift_function_address(module: handle<cranelift_module>, name: text) -> int
  * capability: codegen.jit; non-blocking; tier: empirical
  */
@@ -1376,6 +2058,9 @@ RtValue rt_cranelift_function_address(RtValue module, RtValue name);
 
 /**
  * The address of a JIT-compiled function by name (as `rt_cranelift_function_address`).
+ *
+ * Errors:
+ *   Closed: `module` was closed
  *
  * rt_cranelift_get_function_ptr(module: handle<cranelift_module>, name: text) -> int
  * capability: codegen.jit; non-blocking; tier: empirical
@@ -1385,6 +2070,10 @@ RtValue rt_cranelift_get_function_ptr(RtValue module, RtValue name);
 /**
  * Integer addition (wrapping).
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_iadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1393,6 +2082,10 @@ RtValue rt_cranelift_iadd(RtValue ctx, RtValue a, RtValue b);
 /**
  * Integer comparison (codes in the module doc); the result is an i64 0 or 1, as Simple's runtime gives.
  *
+ * Errors:
+ *   InvalidArgument: unknown icmp condition code (0..=9); operands must be integers of one type
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_icmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1400,6 +2093,10 @@ RtValue rt_cranelift_icmp(RtValue ctx, RtValue cond, RtValue a, RtValue b);
 
 /**
  * An integer constant of a type code.
+ *
+ * Errors:
+ *   InvalidArgument: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_iconst(ctx: handle<cranelift_function>, type_: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1410,6 +2107,10 @@ RtValue rt_cranelift_iconst(RtValue ctx, RtValue type_, RtValue value);
  * Makes a declared function (id from `rt_cranelift_declare_function`) callable in this
  * function; returns the function reference for `rt_cranelift_call`.
  *
+ * Errors:
+ *   InvalidArgument: no declared function with that id
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_import_function(ctx: handle<cranelift_function>, func_handle: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1417,6 +2118,10 @@ RtValue rt_cranelift_import_function(RtValue ctx, RtValue func_handle);
 
 /**
  * Integer multiplication (wrapping).
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_imul(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1435,6 +2140,19 @@ RtValue rt_cranelift_imul(RtValue ctx, RtValue a, RtValue b);
  * name → address (int); `name` the object's name.
  * Returns a `cranelift_module` handle; `rt_handle_close` frees its code.
  *
+ * Options:
+ *   kind (text, default "jit"): `kind` "jit" default
+ *   target (text): `target` a triple object modules
+ *   opt_level (text): `opt_level` "none", "speed" (default) or "speed_and_size"
+ *   flags: `flags` a dict of Cranelift settings, shared or ISA `{"has_avx": true, "enable_llvm_abi_extensions": true}`
+ *   symbols: the host functions CLIF code may import (array of names, or dict name -> address)
+ *   name (text): `name` the object's name
+ *
+ * Errors:
+ *   InvalidArgument: option kind must be "jit" or "object"; option flags must be a dict of setting to bool, int or text; flag <k> must be a bool, int or text; symbols: address of <k> must be a non-zero int
+ *   CapabilityDenied: the process policy refused
+ *   Unsupported: no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host; Cranelift cannot target this host
+ *
  * rt_cranelift_init(opts: dict?) -> any
  * capability: none; non-blocking; tier: empirical
  */
@@ -1442,6 +2160,10 @@ RtValue rt_cranelift_init(RtValue opts);
 
 /**
  * Truncates an integer to a narrower type code.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_ireduce(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1451,6 +2173,10 @@ RtValue rt_cranelift_ireduce(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Shift left (amount modulo the width).
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_ishl(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1458,6 +2184,10 @@ RtValue rt_cranelift_ishl(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Integer subtraction (wrapping).
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_isub(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1472,6 +2202,13 @@ RtValue rt_cranelift_isub(RtValue ctx, RtValue a, RtValue b);
  * call is made; i128/f16/f128 are Error Unsupported. Finalizes the module on first use.
  * Needs `codegen.jit`. A trap in the code (e.g. division by zero) kills the process.
  *
+ * Errors:
+ *   InvalidArgument: function <name> takes … arguments, got <n>
+ *   NotFound: what it names does not exist
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `module` was closed
+ *   OutOfRange: … does not fit <ty> (<lo>..=<hi>)
+ *
  * rt_cranelift_jit_execute(module: handle<cranelift_module>, name: text, args: array<any>) -> any
  * capability: codegen.jit; non-blocking; tier: verified
  */
@@ -1479,6 +2216,9 @@ RtValue rt_cranelift_jit_execute(RtValue module, RtValue name, RtValue args);
 
 /**
  * Jumps to `block` (a block with parameters takes the values staged with `rt_cranelift_call_arg`).
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_jump(ctx: handle<cranelift_function>, block: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1488,6 +2228,11 @@ RtValue rt_cranelift_jump(RtValue ctx, RtValue block);
 /**
  * Loads a value of a type code from `addr + offset`.
  *
+ * Errors:
+ *   InvalidArgument: address must be an i64; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `ctx` was closed
+ *   OutOfRange: offset must fit 32 bits
+ *
  * rt_cranelift_load(ctx: handle<cranelift_function>, type_: int, addr: int, offset: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1495,6 +2240,10 @@ RtValue rt_cranelift_load(RtValue ctx, RtValue type_, RtValue addr, RtValue offs
 
 /**
  * Makes an object (AOT) module (target 0 = x86_64 Linux); write it with `rt_cranelift_emit_object`.
+ *
+ * Errors:
+ *   InvalidArgument: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind "object"
+ *   Unsupported: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
  *
  * rt_cranelift_new_aot_module(name: text, target: int) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1505,6 +2254,10 @@ RtValue rt_cranelift_new_aot_module(RtValue name, RtValue target);
  * Makes a JIT module (Simple's `new_module(name, target)`; target 0 = x86_64, this host).
  * Needs `codegen.jit`. Same handle as `rt_cranelift_init`.
  *
+ * Errors:
+ *   InvalidArgument: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind "object"
+ *   Unsupported: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
+ *
  * rt_cranelift_new_module(name: text, target: int) -> any
  * capability: codegen.jit; non-blocking; tier: empirical
  */
@@ -1512,6 +2265,9 @@ RtValue rt_cranelift_new_module(RtValue name, RtValue target);
 
 /**
  * A new signature: call_conv 0 System V, 1 Windows fastcall, 2 tail, other the host's.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_cranelift_new_signature(call_conv: int) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1521,6 +2277,10 @@ RtValue rt_cranelift_new_signature(RtValue call_conv);
 /**
  * A zero of an integer type code (a null pointer).
  *
+ * Errors:
+ *   InvalidArgument: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_null(ctx: handle<cranelift_function>, type_: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1528,6 +2288,9 @@ RtValue rt_cranelift_null(RtValue ctx, RtValue type_);
 
 /**
  * Returns `value`.
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_return(ctx: handle<cranelift_function>, value: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1537,6 +2300,9 @@ RtValue rt_cranelift_return(RtValue ctx, RtValue value);
 /**
  * Returns nothing.
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_return_void(ctx: handle<cranelift_function>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1545,6 +2311,10 @@ RtValue rt_cranelift_return_void(RtValue ctx);
 /**
  * Signed division (traps on zero or overflow).
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_sdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1552,6 +2322,9 @@ RtValue rt_cranelift_sdiv(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Accepted for Simple's order (see `rt_cranelift_seal_block`).
+ *
+ * Errors:
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_seal_all_blocks(ctx: handle<cranelift_function>) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1562,6 +2335,9 @@ RtValue rt_cranelift_seal_all_blocks(RtValue ctx);
  * Accepted for Simple's order: blocks here take values explicitly (no SSA variables), so
  * nothing needs sealing. Checks the block exists.
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_seal_block(ctx: handle<cranelift_function>, block: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1569,6 +2345,10 @@ RtValue rt_cranelift_seal_block(RtValue ctx, RtValue block);
 
 /**
  * Sign-extends an integer to a wider type code.
+ *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_sextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1578,6 +2358,10 @@ RtValue rt_cranelift_sextend(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Adds a parameter of a type code to a signature.
  *
+ * Errors:
+ *   InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `sig` was closed
+ *
  * rt_cranelift_sig_add_param(sig: handle<cranelift_signature>, type_: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1585,6 +2369,10 @@ RtValue rt_cranelift_sig_add_param(RtValue sig, RtValue type_);
 
 /**
  * Sets the (single) return type of a signature.
+ *
+ * Errors:
+ *   InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+ *   Closed: `sig` was closed
  *
  * rt_cranelift_sig_set_return(sig: handle<cranelift_signature>, type_: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1594,6 +2382,10 @@ RtValue rt_cranelift_sig_set_return(RtValue sig, RtValue type_);
 /**
  * Signed remainder (traps on zero).
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_srem(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1601,6 +2393,10 @@ RtValue rt_cranelift_srem(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Arithmetic shift right.
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_sshr(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1610,6 +2406,11 @@ RtValue rt_cranelift_sshr(RtValue ctx, RtValue a, RtValue b);
 /**
  * The address (i64) of `slot + offset`.
  *
+ * Errors:
+ *   InvalidArgument: no such stack slot
+ *   Closed: `ctx` was closed
+ *   OutOfRange: offset must fit 32 bits
+ *
  * rt_cranelift_stack_addr(ctx: handle<cranelift_function>, slot: int, offset: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1617,6 +2418,11 @@ RtValue rt_cranelift_stack_addr(RtValue ctx, RtValue slot, RtValue offset);
 
 /**
  * A stack slot of `size` bytes aligned to `align` (a power of two ≤ 2^31); returns its number.
+ *
+ * Errors:
+ *   InvalidArgument: align must be a power of two
+ *   Closed: `ctx` was closed
+ *   OutOfRange: size must be 0..2^32
  *
  * rt_cranelift_stack_slot(ctx: handle<cranelift_function>, size: int, align: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1626,6 +2432,11 @@ RtValue rt_cranelift_stack_slot(RtValue ctx, RtValue size, RtValue align);
 /**
  * Stores a value to `addr + offset`.
  *
+ * Errors:
+ *   InvalidArgument: address must be an i64
+ *   Closed: `ctx` was closed
+ *   OutOfRange: offset must fit 32 bits
+ *
  * rt_cranelift_store(ctx: handle<cranelift_function>, value: int, addr: int, offset: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1633,6 +2444,10 @@ RtValue rt_cranelift_store(RtValue ctx, RtValue value, RtValue addr, RtValue off
 
 /**
  * Makes `block` the current block (placing it at the end of the function on first use).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_switch_to_block(ctx: handle<cranelift_function>, block: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1642,6 +2457,10 @@ RtValue rt_cranelift_switch_to_block(RtValue ctx, RtValue block);
 /**
  * Traps with user code `code` (1..=255; a trap kills the process running the code).
  *
+ * Errors:
+ *   Closed: `ctx` was closed
+ *   OutOfRange: trap code must be 1..=255
+ *
  * rt_cranelift_trap(ctx: handle<cranelift_function>, code: int) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1649,6 +2468,10 @@ RtValue rt_cranelift_trap(RtValue ctx, RtValue code);
 
 /**
  * Unsigned division (traps on zero).
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_udiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1658,6 +2481,10 @@ RtValue rt_cranelift_udiv(RtValue ctx, RtValue a, RtValue b);
 /**
  * Zero-extends an integer to a wider type code.
  *
+ * Errors:
+ *   InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_uextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1666,6 +2493,10 @@ RtValue rt_cranelift_uextend(RtValue ctx, RtValue to_type, RtValue value);
 /**
  * Unsigned remainder (traps on zero).
  *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
+ *
  * rt_cranelift_urem(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1673,6 +2504,10 @@ RtValue rt_cranelift_urem(RtValue ctx, RtValue a, RtValue b);
 
 /**
  * Logical shift right.
+ *
+ * Errors:
+ *   InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+ *   Closed: `ctx` was closed
  *
  * rt_cranelift_ushr(ctx: handle<cranelift_function>, a: int, b: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1683,6 +2518,9 @@ RtValue rt_cranelift_ushr(RtValue ctx, RtValue a, RtValue b);
  * The CPU features Cranelift will use for JIT code on this host, detected at run time
  * (its ISA flags that are on, e.g. `has_sse41`, `has_avx`, `has_bmi2`), sorted.
  *
+ * Errors:
+ *   Unsupported: no Cranelift backend for this host; Cranelift cannot target this host
+ *
  * rt_target_features() -> array<text>
  * capability: none; non-blocking; tier: empirical
  */
@@ -1691,15 +2529,123 @@ RtValue rt_target_features(void);
 /**
  * The host's target triple, as Cranelift names it (e.g. `x86_64-unknown-linux-gnu`).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_target_triple() -> "x86_64-unknown-linux-gnu"
+ *
  * rt_target_triple() -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_target_triple(void);
 
-/* ==== Domain concurrent: 53 functions (libffi_concurrent.so) ==== */
+/* ==== Domain concurrent: 59 functions (libffi_concurrent.so) ==== */
+
+/**
+ * The actor's id: a process-unique int from 1, the same as `rt_thread_id(nil)`
+ * on the actor's thread.
+ *
+ * Errors:
+ *   Closed: when the actor's handle was closed
+ *
+ * rt_actor_id(actor: handle<Actor>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_actor_id(RtValue actor);
+
+/**
+ * Whether the actor's handler is still running (false once it returned).
+ *
+ * Errors:
+ *   Closed: when the actor's handle was closed
+ *
+ * rt_actor_is_alive(actor: handle<Actor>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_actor_is_alive(RtValue actor);
+
+/**
+ * Waits for the actor's handler to return and returns its result; an Error
+ * the handler returned is returned as it is (its code and message). Same
+ * semantics as `rt_thread_join`: on Timeout the actor runs on and can be
+ * joined later; a second join is an Error.
+ *
+ * Options:
+ *   timeout_ms (int, default none: wait until it returns): Error Timeout when it is still running then
+ *
+ * Errors:
+ *   InvalidArgument: when the actor was joined already, an actor joins itself, an unknown option or a negative timeout_ms
+ *   Closed: when the actor's handle was closed
+ *
+ * rt_actor_join(actor: handle<Actor>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_actor_join(RtValue actor, RtValue opts);
+
+/**
+ * Receives the next message of the calling actor's own mailbox, waiting
+ * while it is empty.
+ *
+ * Called by an actor's handler (`rt_actor_spawn`), on the actor's thread.
+ * Honours the thread's deadline and cancel token (docs/DEADLINES.md).
+ * `opts` may be omitted (nil).
+ *
+ * Options:
+ *   timeout_ms (int, default none: wait until a message comes): Error Timeout when none came in time (0: do not wait)
+ *
+ * Errors:
+ *   InvalidArgument: when not called from an actor thread, or on an unknown option or a negative timeout_ms
+ *   Closed: when the actor's handle was closed (the mailbox with it)
+ *
+ * rt_actor_recv(opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_actor_recv(RtValue opts);
+
+/**
+ * Sends `message` to the actor's mailbox (pinned while queued; never waits:
+ * the mailbox is unbounded). Messages from one sender arrive in order.
+ *
+ * Errors:
+ *   Closed: when the actor has finished (its handler returned) or its handle was closed
+ *   Timeout: when the calling thread's deadline has passed or a cancel token bound to it was triggered (nothing was sent)
+ *   Cancelled: when the calling thread's deadline has passed or a cancel token bound to it was triggered (nothing was sent)
+ *
+ * rt_actor_send(actor: handle<Actor>, message: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_actor_send(RtValue actor, RtValue message);
+
+/**
+ * Starts an actor: `handler(context)` on a new thread with a mailbox;
+ * returns an Actor handle. Capability `thread`.
+ *
+ * `handler` is a callable as for `rt_thread_spawn`: a registered
+ * function's name (arity 1, or 0 with `context` nil) or a Callback handle;
+ * it reads its mailbox with `rt_actor_recv`; others use `rt_actor_send`,
+ * `rt_actor_join`, `rt_actor_id`, `rt_actor_is_alive`. `context` (Simple
+ * passes an array of captures) stays pinned until the handler returns. The
+ * thread runs under the caller's deadline and cancel tokens. The mailbox
+ * closes when the handler returns or the handle is closed (the messages
+ * still in it are dropped).
+ *
+ * Errors:
+ *   NotFound: when `handler` names no registered function
+ *   InvalidArgument: when `handler` names a host-surface function, or its arity is not 1 (or 0 with `context` nil)
+ *   Closed: when `handler` is a closed Callback handle
+ *   Io: when the operating system refuses a new thread
+ *
+ * rt_actor_spawn(handler: any, context: any) -> handle<Actor>
+ * capability: thread; non-blocking; tier: empirical
+ */
+RtValue rt_actor_spawn(RtValue handler, RtValue context);
 
 /**
  * Releases the atomic (same as `rt_handle_close`).
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_bool_free(atomic: handle<AtomicBool>) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1709,6 +2655,9 @@ RtValue rt_atomic_bool_free(RtValue atomic);
 /**
  * The current value.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_bool_load(atomic: handle<AtomicBool>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -1716,6 +2665,9 @@ RtValue rt_atomic_bool_load(RtValue atomic);
 
 /**
  * A new atomic bool holding `initial`.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_atomic_bool_new(initial: bool) -> handle<AtomicBool>
  * capability: none; non-blocking; tier: empirical
@@ -1725,6 +2677,9 @@ RtValue rt_atomic_bool_new(RtValue initial);
 /**
  * Stores `value`.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_bool_store(atomic: handle<AtomicBool>, value: bool) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1732,6 +2687,9 @@ RtValue rt_atomic_bool_store(RtValue atomic, RtValue value);
 
 /**
  * Stores `value`; returns the previous value.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_bool_swap(atomic: handle<AtomicBool>, value: bool) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -1741,6 +2699,9 @@ RtValue rt_atomic_bool_swap(RtValue atomic, RtValue value);
 /**
  * Stores `new_value` if the value is `current`; true when it did.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_int_compare_exchange(atomic: handle<AtomicInt>, current: int, new_value: int) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -1748,6 +2709,9 @@ RtValue rt_atomic_int_compare_exchange(RtValue atomic, RtValue current, RtValue 
 
 /**
  * Adds `value` (wrapping at 64 bits); returns the previous value.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_int_fetch_add(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1757,6 +2721,9 @@ RtValue rt_atomic_int_fetch_add(RtValue atomic, RtValue value);
 /**
  * Bitwise and with `value`; returns the previous value.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_int_fetch_and(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1764,6 +2731,9 @@ RtValue rt_atomic_int_fetch_and(RtValue atomic, RtValue value);
 
 /**
  * Bitwise or with `value`; returns the previous value.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_int_fetch_or(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1773,6 +2743,9 @@ RtValue rt_atomic_int_fetch_or(RtValue atomic, RtValue value);
 /**
  * Subtracts `value` (wrapping at 64 bits); returns the previous value.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_int_fetch_sub(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1780,6 +2753,9 @@ RtValue rt_atomic_int_fetch_sub(RtValue atomic, RtValue value);
 
 /**
  * Bitwise xor with `value`; returns the previous value.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_int_fetch_xor(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1789,6 +2765,9 @@ RtValue rt_atomic_int_fetch_xor(RtValue atomic, RtValue value);
 /**
  * Releases the atomic (same as `rt_handle_close`).
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_int_free(atomic: handle<AtomicInt>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -1796,6 +2775,9 @@ RtValue rt_atomic_int_free(RtValue atomic);
 
 /**
  * The current value.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_int_load(atomic: handle<AtomicInt>) -> int
  * capability: none; non-blocking; tier: empirical
@@ -1805,6 +2787,9 @@ RtValue rt_atomic_int_load(RtValue atomic);
 /**
  * A new atomic int holding `initial`.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_atomic_int_new(initial: int) -> handle<AtomicInt>
  * capability: none; non-blocking; tier: empirical
  */
@@ -1812,6 +2797,9 @@ RtValue rt_atomic_int_new(RtValue initial);
 
 /**
  * Stores `value`.
+ *
+ * Errors:
+ *   Closed: `atomic` was closed
  *
  * rt_atomic_int_store(atomic: handle<AtomicInt>, value: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1821,6 +2809,9 @@ RtValue rt_atomic_int_store(RtValue atomic, RtValue value);
 /**
  * Stores `value`; returns the previous value.
  *
+ * Errors:
+ *   Closed: `atomic` was closed
+ *
  * rt_atomic_int_swap(atomic: handle<AtomicInt>, value: int) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -1828,6 +2819,9 @@ RtValue rt_atomic_int_swap(RtValue atomic, RtValue value);
 
 /**
  * The channel's capacity: an int, or nil for an unbounded channel.
+ *
+ * Errors:
+ *   Closed: `channel` was closed
  *
  * rt_channel_capacity(channel: handle<Channel>) -> int?
  * capability: none; non-blocking; tier: empirical
@@ -1837,6 +2831,9 @@ RtValue rt_channel_capacity(RtValue channel);
 /**
  * Closes the channel: sends fail with Error Closed from now on, receivers drain what is left and then get Error Closed; blocked senders and receivers wake. True if it was open (idempotent).
  *
+ * Errors:
+ *   Closed: `channel` was closed
+ *
  * rt_channel_close(channel: handle<Channel>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -1844,6 +2841,9 @@ RtValue rt_channel_close(RtValue channel);
 
 /**
  * A channel of values: `capacity` 0 = rendezvous (a send waits for a receiver), n = bounded (0..=16777216), nil = unbounded.
+ *
+ * Errors:
+ *   OutOfRange: capacity must be in 0..=… or nil (unbounded)
  *
  * rt_channel_create(capacity: int?) -> handle<Channel>
  * capability: none; non-blocking; tier: empirical
@@ -1853,6 +2853,9 @@ RtValue rt_channel_create(RtValue capacity);
 /**
  * Whether `rt_channel_close` was called on the channel.
  *
+ * Errors:
+ *   Closed: `channel` was closed
+ *
  * rt_channel_is_closed(channel: handle<Channel>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -1861,13 +2864,23 @@ RtValue rt_channel_is_closed(RtValue channel);
 /**
  * Number of values waiting in the channel (a snapshot).
  *
+ * Errors:
+ *   Closed: `channel` was closed
+ *
  * rt_channel_len(channel: handle<Channel>) -> int
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_channel_len(RtValue channel);
 
 /**
- * Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed.
+ * Receives the next value, waiting while the channel is empty. On a closed channel the values still in it are received first.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait for a value, 0: do not wait (Error Timeout past it)
+ *
+ * Errors:
+ *   Closed: the channel is closed and drained
+ *   InvalidArgument: an unknown option, or timeout_ms not an int >= 0
  *
  * rt_channel_recv(channel: handle<Channel>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -1875,7 +2888,14 @@ RtValue rt_channel_len(RtValue channel);
 RtValue rt_channel_recv(RtValue channel, RtValue opts);
 
 /**
- * Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits).
+ * Sends `value` (pinned while in the channel), waiting while a bounded channel is full.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait for room (Error Timeout past it)
+ *
+ * Errors:
+ *   Closed: the channel is closed (also when it closes while the send waits)
+ *   InvalidArgument: an unknown option, or timeout_ms not an int >= 0
  *
  * rt_channel_send(channel: handle<Channel>, value: any, opts: dict?) -> nil
  * capability: none; blocking; tier: empirical
@@ -1883,7 +2903,11 @@ RtValue rt_channel_recv(RtValue channel, RtValue opts);
 RtValue rt_channel_send(RtValue channel, RtValue value, RtValue opts);
 
 /**
- * Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})` (Error Timeout when empty, Error Closed when closed and drained).
+ * Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})`.
+ *
+ * Errors:
+ *   Timeout: the channel is empty
+ *   Closed: the channel is closed and drained
  *
  * rt_channel_try_recv(channel: handle<Channel>) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1893,13 +2917,24 @@ RtValue rt_channel_try_recv(RtValue channel);
 /**
  * Whether some thread holds the mutex now (a snapshot).
  *
+ * Errors:
+ *   Closed: `mutex` was closed
+ *
  * rt_mutex_is_locked(mutex: handle<Mutex>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_mutex_is_locked(RtValue mutex);
 
 /**
- * Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
+ * Locks the mutex for the calling thread and returns the value it holds. Locking a mutex the calling thread
+ * holds is Error InvalidArgument (it would deadlock).
+ *
+ * Options:
+ *   timeout_ms: 0: do not wait : Error Timeout when another thread holds it that long
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread holds this mutex already (would deadlock); an unknown option, or an option of the wrong kind or range
+ *   Closed: `mutex` was closed
  *
  * rt_mutex_lock(mutex: handle<Mutex>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -1909,13 +2944,20 @@ RtValue rt_mutex_lock(RtValue mutex, RtValue opts);
 /**
  * A mutex holding `initial` (kept pinned while held).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_mutex_new(initial: any) -> handle<Mutex>
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_mutex_new(RtValue initial);
 
 /**
- * Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
+ * Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it).
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread does not hold it
+ *   Closed: `mutex` was closed
  *
  * rt_mutex_unlock(mutex: handle<Mutex>, new_value: any?) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1923,7 +2965,16 @@ RtValue rt_mutex_new(RtValue initial);
 RtValue rt_mutex_unlock(RtValue mutex, RtValue new_value);
 
 /**
- * Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`.
+ * Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as
+ * `rt_parallel_map`). Capability `thread`.
+ *
+ * Options:
+ *   threads (int 1..=4096): threads
+ *
+ * Errors:
+ *   InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+ *   NotFound: argument … (<name>) names no registered function
+ *   Closed: argument … (<name>) is a closed Callback handle
  *
  * rt_parallel_for_each(callable: any, array: array<any>, opts: dict?) -> nil
  * capability: thread; blocking; tier: empirical
@@ -1931,7 +2982,17 @@ RtValue rt_mutex_unlock(RtValue mutex, RtValue new_value);
 RtValue rt_parallel_for_each(RtValue callable, RtValue array, RtValue opts);
 
 /**
- * `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`.
+ * `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered
+ * function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned
+ * (its code; message and details name the element's `index`). Capability `thread`.
+ *
+ * Options:
+ *   threads (int 1..=4096): at most this many workers (default: one per CPU)
+ *
+ * Errors:
+ *   InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+ *   NotFound: argument … (<name>) names no registered function
+ *   Closed: argument … (<name>) is a closed Callback handle
  *
  * rt_parallel_map(callable: any, array: array<any>, opts: dict?) -> array
  * capability: thread; blocking; tier: empirical
@@ -1941,6 +3002,9 @@ RtValue rt_parallel_map(RtValue callable, RtValue array, RtValue opts);
 /**
  * A readers-writer lock holding `initial` (kept pinned while held).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_rwlock_new(initial: any) -> handle<RwLock>
  * capability: none; non-blocking; tier: empirical
  */
@@ -1949,13 +3013,24 @@ RtValue rt_rwlock_new(RtValue initial);
 /**
  * Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock).
  *
+ * Errors:
+ *   Closed: `rwlock` was closed
+ *
  * rt_rwlock_read(rwlock: handle<RwLock>) -> any
  * capability: none; blocking; tier: empirical
  */
 RtValue rt_rwlock_read(RtValue rwlock);
 
 /**
- * Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock.
+ * Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and
+ * returns the value.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread holds the write lock; an unknown option, or an option of the wrong kind or range
+ *   Closed: `rwlock` was closed
  *
  * rt_rwlock_read_lock(rwlock: handle<RwLock>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -1963,7 +3038,11 @@ RtValue rt_rwlock_read(RtValue rwlock);
 RtValue rt_rwlock_read_lock(RtValue rwlock, RtValue opts);
 
 /**
- * Releases one read lock of the calling thread. Error InvalidArgument when it holds none.
+ * Releases one read lock of the calling thread.
+ *
+ * Errors:
+ *   InvalidArgument: it holds none
+ *   Closed: `rwlock` was closed
  *
  * rt_rwlock_read_unlock(rwlock: handle<RwLock>) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -1971,7 +3050,12 @@ RtValue rt_rwlock_read_lock(RtValue rwlock, RtValue opts);
 RtValue rt_rwlock_read_unlock(RtValue rwlock);
 
 /**
- * Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock.
+ * Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and
+ * returns the old value.
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread holds a read lock
+ *   Closed: `rwlock` was closed
  *
  * rt_rwlock_set(rwlock: handle<RwLock>, new_value: any) -> any
  * capability: none; blocking; tier: empirical
@@ -1979,7 +3063,11 @@ RtValue rt_rwlock_read_unlock(RtValue rwlock);
 RtValue rt_rwlock_set(RtValue rwlock, RtValue new_value);
 
 /**
- * Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock.
+ * Simple's name: as `rt_rwlock_read` without waiting:
+ *
+ * Errors:
+ *   Closed: `rwlock` was closed
+ *   Busy: while another thread holds the write lock
  *
  * rt_rwlock_try_read(rwlock: handle<RwLock>) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1987,7 +3075,12 @@ RtValue rt_rwlock_set(RtValue rwlock, RtValue new_value);
 RtValue rt_rwlock_try_read(RtValue rwlock);
 
 /**
- * Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock.
+ * Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`).
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread holds this rwlock already (would deadlock)
+ *   Closed: `rwlock` was closed
+ *   Busy: any other thread holds a lock
  *
  * rt_rwlock_try_write(rwlock: handle<RwLock>) -> any
  * capability: none; non-blocking; tier: empirical
@@ -1997,13 +3090,24 @@ RtValue rt_rwlock_try_write(RtValue rwlock);
 /**
  * Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`).
  *
+ * Errors:
+ *   InvalidArgument: the calling thread holds this rwlock already (would deadlock)
+ *   Closed: `rwlock` was closed
+ *
  * rt_rwlock_write(rwlock: handle<RwLock>) -> any
  * capability: none; blocking; tier: empirical
  */
 RtValue rt_rwlock_write(RtValue rwlock);
 
 /**
- * Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade).
+ * Takes the write lock for the calling thread and returns the value.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout
+ *
+ * Errors:
+ *   InvalidArgument: the calling thread holds a read or the write lock (no upgrade); an unknown option, or an option of the wrong kind or range
+ *   Closed: `rwlock` was closed
  *
  * rt_rwlock_write_lock(rwlock: handle<RwLock>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -2011,7 +3115,11 @@ RtValue rt_rwlock_write(RtValue rwlock);
 RtValue rt_rwlock_write_lock(RtValue rwlock, RtValue opts);
 
 /**
- * Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it.
+ * Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first.
+ *
+ * Errors:
+ *   InvalidArgument: it does not hold it
+ *   Closed: `rwlock` was closed
  *
  * rt_rwlock_write_unlock(rwlock: handle<RwLock>, new_value: any?) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -2021,6 +3129,9 @@ RtValue rt_rwlock_write_unlock(RtValue rwlock, RtValue new_value);
 /**
  * How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_thread_available_parallelism() -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -2028,6 +3139,9 @@ RtValue rt_thread_available_parallelism(void);
 
 /**
  * Releases a Thread handle without joining (the thread runs on, detached; its result is dropped). Same as `rt_handle_close`.
+ *
+ * Errors:
+ *   Closed: `thread` was closed
  *
  * rt_thread_free(thread: handle<Thread>) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -2037,6 +3151,9 @@ RtValue rt_thread_free(RtValue thread);
 /**
  * The id of a Thread handle's thread, or with nil the calling thread's id (process-unique ints from 1, not OS ids).
  *
+ * Errors:
+ *   Closed: `thread` was closed
+ *
  * rt_thread_id(thread: handle<Thread>?) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -2045,13 +3162,24 @@ RtValue rt_thread_id(RtValue thread);
 /**
  * Whether the thread's callable has returned.
  *
+ * Errors:
+ *   Closed: `thread` was closed
+ *
  * rt_thread_is_done(thread: handle<Thread>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_thread_is_done(RtValue thread);
 
 /**
- * Waits for the thread and returns its callable's result (or that Error). Option `timeout_ms`: Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later). Joining a second time is Error InvalidArgument.
+ * Waits for the thread and returns its callable's result (or that Error). Joining a second time is Error
+ * InvalidArgument.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later)
+ *
+ * Errors:
+ *   InvalidArgument: a thread cannot join itself; the thread was joined already; an unknown option, or an option of the wrong kind or range
+ *   Closed: `thread` was closed
  *
  * rt_thread_join(thread: handle<Thread>, opts: dict?) -> any
  * capability: none; blocking; tier: empirical
@@ -2061,6 +3189,9 @@ RtValue rt_thread_join(RtValue thread, RtValue opts);
 /**
  * The calling thread's value (nil when unset).
  *
+ * Errors:
+ *   Closed: `tls` was closed
+ *
  * rt_thread_local_get(tls: handle<ThreadLocal>) -> any
  * capability: none; non-blocking; tier: empirical
  */
@@ -2068,6 +3199,9 @@ RtValue rt_thread_local_get(RtValue tls);
 
 /**
  * A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_thread_local_new() -> handle<ThreadLocal>
  * capability: none; non-blocking; tier: empirical
@@ -2077,6 +3211,9 @@ RtValue rt_thread_local_new(void);
 /**
  * Sets the calling thread's value (nil removes it).
  *
+ * Errors:
+ *   Closed: `tls` was closed
+ *
  * rt_thread_local_set(tls: handle<ThreadLocal>, value: any) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -2084,6 +3221,9 @@ RtValue rt_thread_local_set(RtValue tls, RtValue value);
 
 /**
  * The name a Thread was spawned with ("" when none).
+ *
+ * Errors:
+ *   Closed: `thread` was closed
  *
  * rt_thread_name(thread: handle<Thread>) -> text
  * capability: none; non-blocking; tier: empirical
@@ -2093,13 +3233,29 @@ RtValue rt_thread_name(RtValue thread);
 /**
  * Sleeps the calling thread for `ms` milliseconds (0..=2^31).
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: ms must be in 0..=2147483648
+ *
  * rt_thread_sleep_ms(ms: int) -> nil
  * capability: none; blocking; tier: empirical
  */
 RtValue rt_thread_sleep_ms(RtValue ms);
 
 /**
- * Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns. Options: `name` (text), `stack_size` (bytes, 65536..=1 GiB). Capability `thread`.
+ * Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered
+ * function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call
+ * returns.
+ *
+ * Options:
+ *   name (text): the thread's name (no NUL)
+ *   stack_size (int 65536..=1 GiB): the thread's stack, in bytes
+ *
+ * Errors:
+ *   NotFound: `callable` names no registered function
+ *   InvalidArgument: the callable's arity does not fit `arg`, an unknown option, or a bad name or stack_size
+ *   Closed: the Callback handle was closed
+ *   Io: the thread could not be created (details.errno)
  *
  * rt_thread_spawn(callable: any, arg: any, opts: dict?) -> handle<Thread>
  * capability: thread; non-blocking; tier: empirical
@@ -2109,6 +3265,12 @@ RtValue rt_thread_spawn(RtValue callable, RtValue arg, RtValue opts);
 /**
  * Simple's name: `rt_thread_spawn(closure, nil, nil)` (the callable takes 0 or 1 argument; 1 gets nil). Capability `thread`.
  *
+ * Errors:
+ *   InvalidArgument: the callable must take 0 or 1 argument; argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+ *   NotFound: argument … (<name>) names no registered function
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: argument … (<name>) is a closed Callback handle
+ *
  * rt_thread_spawn_isolated(closure: any) -> handle<Thread>
  * capability: thread; non-blocking; tier: empirical
  */
@@ -2116,6 +3278,12 @@ RtValue rt_thread_spawn_isolated(RtValue closure);
 
 /**
  * Simple's name: runs `closure(data1, data2)` on a new thread (a callable of arity 2, e.g. from `rt_callback_new2`); both stay pinned until the call returns. Capability `thread`.
+ *
+ * Errors:
+ *   InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+ *   NotFound: argument … (<name>) names no registered function
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: argument … (<name>) is a closed Callback handle
  *
  * rt_thread_spawn_isolated2(closure: any, data1: any, data2: any) -> handle<Thread>
  * capability: thread; non-blocking; tier: empirical
@@ -2127,6 +3295,9 @@ RtValue rt_thread_spawn_isolated2(RtValue closure, RtValue data1, RtValue data2)
 /**
  * The ABI as JSON (text): version, word tags, kinds, error codes, capabilities. Feeds the generated header.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_abi_info_json() -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2137,6 +3308,9 @@ RtValue rt_abi_info_json(void);
  * token, the outer ones stay in force) until `rt_cancel_unbind`. Threads
  * spawned through ffi_concurrent inherit the bound tokens.
  *
+ * Errors:
+ *   Closed: `token` was closed
+ *
  * rt_cancel_bind(token: handle<CancelToken>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -2146,6 +3320,9 @@ RtValue rt_cancel_bind(RtValue token);
  * The plain integer id of `token` for `rt_cancel_trigger_signal_safe`
  * (valid while the token is alive; keep the handle reachable).
  *
+ * Errors:
+ *   Closed: `token` was closed
+ *
  * rt_cancel_id(token: handle<CancelToken>) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -2154,17 +3331,22 @@ RtValue rt_cancel_id(RtValue token);
 /**
  * Whether `token` was triggered.
  *
+ * Errors:
+ *   Closed: `token` was closed
+ *
  * rt_cancel_is_cancelled(token: handle<CancelToken>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_cancel_is_cancelled(RtValue token);
 
 /**
- * Makes a new cancel token (a CancelToken handle), not triggered. Bind it to
- * a thread with `rt_cancel_bind`; trigger it from any thread with
- * `rt_cancel_trigger`, or from a signal handler with
- * `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`. Error
- * LimitExceeded past 65,536 live tokens.
+ * Makes a new cancel token (a CancelToken handle), not triggered. Bind it to a thread with `rt_cancel_bind`;
+ * trigger it from any thread with `rt_cancel_trigger`, or from a signal handler with
+ * `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   LimitExceeded: past 65,536 live tokens
  *
  * rt_cancel_new() -> handle<CancelToken>
  * capability: none; non-blocking; tier: empirical
@@ -2176,6 +3358,9 @@ RtValue rt_cancel_new(void);
  * call on a thread it is bound to returns Error Cancelled promptly, and
  * later ones at once, with nothing half-done.
  *
+ * Errors:
+ *   Closed: `token` was closed
+ *
  * rt_cancel_trigger(token: handle<CancelToken>) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -2183,6 +3368,9 @@ RtValue rt_cancel_trigger(RtValue token);
 
 /**
  * Unbinds the token bound last on the calling thread; false when none was bound.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_cancel_unbind() -> bool
  * capability: none; non-blocking; tier: empirical
@@ -2192,6 +3380,12 @@ RtValue rt_cancel_unbind(void);
 /**
  * Appends every capability decision to `path` as JSON lines (needs fs.write there); nil stops auditing (needs unscoped fs.write).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_cap_audit(path: text?) -> nil
  * capability: fs.write (scoped); non-blocking; tier: empirical
  */
@@ -2199,6 +3393,17 @@ RtValue rt_cap_audit(RtValue path);
 
 /**
  * Whether `cap` is granted for `resource` (nil or "" = unscoped use); path scopes are checked on the canonical path.
+ *
+ * Errors:
+ *   InvalidArgument: unknown capability; path is empty; path contains a NUL byte
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
  *
  * rt_cap_check(cap: text, resource: text?) -> bool
  * capability: none; non-blocking; tier: verified
@@ -2208,6 +3413,9 @@ RtValue rt_cap_check(RtValue cap, RtValue resource);
 /**
  * The policy now in force, as a dict with every capability: true, false or its scopes.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_cap_current() -> dict
  * capability: none; non-blocking; tier: verified
  */
@@ -2215,6 +3423,9 @@ RtValue rt_cap_current(void);
 
 /**
  * Parses the text form `cap=scope,scope;cap=true|false;*=false` into a policy dict for `rt_cap_restrict`.
+ *
+ * Errors:
+ *   Parse: rule … has no '='
  *
  * rt_cap_parse(text: text) -> dict
  * capability: none; non-blocking; tier: verified
@@ -2224,6 +3435,9 @@ RtValue rt_cap_parse(RtValue text);
 /**
  * Narrows the process policy (never widens; deny beats allow). Returns nil, or Error InvalidArgument for an unknown capability or malformed scope, and then changes nothing.
  *
+ * Errors:
+ *   InvalidArgument: policy keys must be text; unknown capability; policy value for <cap> must be true, false or an array of scopes; "*" takes true or false, not scopes
+ *
  * rt_cap_restrict(policy: dict) -> nil
  * capability: none; non-blocking; tier: verified
  */
@@ -2231,6 +3445,9 @@ RtValue rt_cap_restrict(RtValue policy);
 
 /**
  * Runs a full collection, then the finalizers it made ready.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_gc_collect() -> nil
  * capability: none; blocking; tier: verified
@@ -2240,13 +3457,19 @@ RtValue rt_gc_collect(void);
 /**
  * Stops automatic collections until `rt_gc_enable` (nests).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_gc_disable() -> nil
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_gc_disable(void);
 
 /**
- * Undoes one `rt_gc_disable`; Error InvalidArgument when collections are not disabled.
+ * Undoes one `rt_gc_disable`.
+ *
+ * Errors:
+ *   InvalidArgument: collections are not disabled
  *
  * rt_gc_enable() -> nil
  * capability: none; non-blocking; tier: verified
@@ -2256,6 +3479,9 @@ RtValue rt_gc_enable(void);
 /**
  * Starts the collector; it also starts by itself when the library loads, so this only confirms it.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_gc_init() -> nil
  * capability: none; non-blocking; tier: verified
  */
@@ -2264,13 +3490,23 @@ RtValue rt_gc_init(void);
 /**
  * Collector statistics: heap_size, free_bytes, unmapped_bytes, total_allocated, bytes_since_gc, collections, finalized, disabled.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_gc_stats() -> dict
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_gc_stats(void);
 
 /**
- * Closes any handle now (releases its resource once calls in flight return); true if it was open, false if already closed.
+ * Closes any handle now (releases its resource once calls in flight return); true if it was open, false if
+ * already closed.
+ *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_handle_close(rt_regex_new("[0-9]+")) -> true
  *
  * rt_handle_close(handle: any) -> bool
  * capability: none; non-blocking; tier: verified
@@ -2280,6 +3516,9 @@ RtValue rt_handle_close(RtValue handle);
 /**
  * Whether a handle is still open.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_handle_is_open(handle: any) -> bool
  * capability: none; non-blocking; tier: verified
  */
@@ -2287,6 +3526,9 @@ RtValue rt_handle_is_open(RtValue handle);
 
 /**
  * The type name of a handle (`Regex`, `FileLock`, `Child`, ...).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_handle_type(handle: any) -> text
  * capability: none; non-blocking; tier: verified
@@ -2296,6 +3538,9 @@ RtValue rt_handle_type(RtValue handle);
 /**
  * Names that more than one loaded library defined (should be empty).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_registry_duplicates() -> array<text>
  * capability: none; non-blocking; tier: verified
  */
@@ -2304,6 +3549,9 @@ RtValue rt_registry_duplicates(void);
 /**
  * Whether two values are equal as dict keys: by content for text, bytes, int, float (bitwise), bool, nil; else identity.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_value_equal(a: any, b: any) -> bool
  * capability: none; non-blocking; tier: verified
  */
@@ -2311,6 +3559,9 @@ RtValue rt_value_equal(RtValue a, RtValue b);
 
 /**
  * Hash of a value consistent with `rt_value_equal` (stable within a process only).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_value_hash(v: any) -> int
  * capability: none; non-blocking; tier: verified
@@ -2327,6 +3578,9 @@ RtValue rt_value_hash(RtValue v);
  * between CPUs: never store them or send them elsewhere. Not a cryptographic hash.
  * Returns the unsigned 64-bit hash's bits in a 64-bit int.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_ahash(data: bytes) -> int
  * capability: none; non-blocking; tier: empirical
  */
@@ -2335,10 +3589,19 @@ RtValue rt_ahash(RtValue data);
 /**
  * Argon2id hash of `password` as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
  *
- * Options: `m_cost` (KiB, default 19456, at most 1048576 else LimitExceeded), `t_cost` (passes,
- * default 2, at most 1000), `p_cost` (lanes, default 1), `output_len` (bytes, 10..=64, default 32),
- * `salt` (bytes, 8..=48; default 16 random bytes from the OS — give one only for tests),
- * `secret` (bytes: a pepper, needed again to verify), `data` (associated data, at most 32 bytes).
+ * Options:
+ *   m_cost (int >= 1, default 19456): KiB, at most 1048576 else LimitExceeded
+ *   t_cost (int >= 1, default 2): passes, at most 1000
+ *   p_cost (int >= 1, default 1): lanes
+ *   output_len (int 10..=64, default 32): bytes, 10..=64
+ *   salt (bytes, default 16 random bytes from the OS — give one only for tests): bytes, 8..=48
+ *   secret (bytes): bytes: a pepper, needed again to verify
+ *   data (bytes): associated data, at most 32 bytes
+ *
+ * Errors:
+ *   InvalidArgument: m_cost must be at least 8 * p_cost KiB; option data must be at most 32 bytes; option salt must be …..=… bytes; p_cost must be in 1..=…
+ *   Io: the OS random source failed
+ *   LimitExceeded: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
  *
  * rt_argon2_hash(password: bytes, opts: dict?) -> text
  * capability: none; blocking; tier: verified
@@ -2348,12 +3611,19 @@ RtValue rt_argon2_hash(RtValue password, RtValue opts);
 /**
  * True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
  *
- * A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it
- * (its own v=16 test vectors have none); `v=19` must be explicit, as every current encoder
- * (rt_argon2_hash included) writes it. Comparison is constant-time. A wrong password is
- * `false`; a malformed hash string is Error Parse; parameters beyond the limits of
- * rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
- * Option `secret` (bytes): the pepper used to hash.
+ * A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it (its own v=16 test
+ * vectors have none); `v=19` must be explicit, as every current encoder (rt_argon2_hash included) writes it.
+ * Comparison is constant-time. A wrong password is `false`; a malformed hash string is Error Parse; parameters
+ * beyond the limits of rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
+ *
+ * Options:
+ *   secret (bytes): bytes : the pepper used to hash
+ *
+ * Errors:
+ *   InvalidArgument: p_cost must be in 1..=…; argon2 refused the parameters; an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed PHC string; not an argon2 hash (algorithm …); unknown argon2 version <v>; PHC string lacks the salt or the hash
+ *   LimitExceeded: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
  *
  * rt_argon2_verify(password: bytes, hash: text, opts: dict?) -> bool
  * capability: none; blocking; tier: verified
@@ -2361,8 +3631,13 @@ RtValue rt_argon2_hash(RtValue password, RtValue opts);
 RtValue rt_argon2_verify(RtValue password, RtValue hash, RtValue opts);
 
 /**
- * Decodes standard base64 (padding required; ASCII whitespace ignored) to
- * bytes. Error Parse (details.position) for a bad character or length.
+ * Decodes standard base64 (padding required; ASCII whitespace ignored) to bytes.
+ *
+ * Errors:
+ *   Parse: a character outside the alphabet, or a bad length or padding (details.position)
+ *
+ * Example:
+ *   rt_base64_decode("aGVsbG8=") -> b"hello"
  *
  * rt_base64_decode(text: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2372,6 +3647,12 @@ RtValue rt_base64_decode(RtValue text);
 /**
  * Base64 (standard alphabet `+/`, with `=` padding) of bytes or text.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_base64_encode("hello") -> "aGVsbG8="
+ *
  * rt_base64_encode(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2379,7 +3660,9 @@ RtValue rt_base64_encode(RtValue data);
 
 /**
  * Decodes URL-safe base64; trailing `=` padding is accepted and ignored.
- * Error Parse (details.position) for a character outside `A-Za-z0-9-_`.
+ *
+ * Errors:
+ *   Parse: for a character outside `A-Za-z0-9-_` (details.position)
  *
  * rt_base64url_decode(text: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2387,9 +3670,11 @@ RtValue rt_base64_encode(RtValue data);
 RtValue rt_base64url_decode(RtValue text);
 
 /**
- * URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses)
- * of the first `len` bytes of `input` (Simple passes the length; nil or -1
- * means all). Error OutOfRange when `len` exceeds the input.
+ * URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses) of the first `len` bytes of `input`
+ * (Simple passes the length; nil or -1 means all).
+ *
+ * Errors:
+ *   OutOfRange: `len` exceeds the input
  *
  * rt_base64url_encode(input: bytes, len: int?) -> text
  * capability: none; non-blocking; tier: verified
@@ -2398,6 +3683,9 @@ RtValue rt_base64url_encode(RtValue input, RtValue len);
 
 /**
  * BLAKE3 of bytes or text, as 32 raw bytes.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_blake3_bytes(data: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2408,6 +3696,9 @@ RtValue rt_blake3_bytes(RtValue data);
  * BLAKE3 (32-byte output) of bytes or text, as 64 lowercase hex digits.
  * One thread; blake3 picks AVX-512 / AVX2 / SSE4.1 at run time.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_blake3_hash(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2417,6 +3708,9 @@ RtValue rt_blake3_hash(RtValue data);
  * CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an
  * int 0..=2^32-1.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_crc32(data: bytes) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -2425,16 +3719,21 @@ RtValue rt_crc32(RtValue data);
 /**
  * Simple's name for rt_crc32 over text (its UTF-8 bytes; bytes are accepted too).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_crc32_text(content: bytes) -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_crc32_text(RtValue content);
 
 /**
- * Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes)
- * under `key`: the plaintext as text when it is UTF-8, else as bytes.
- * Error Parse for malformed input, InvalidArgument ("authentication
- * failed") for a wrong key or altered data.
+ * Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes) under `key`: the plaintext as text when
+ * it is UTF-8, else as bytes.
+ *
+ * Errors:
+ *   InvalidArgument: authentication failed (wrong key or altered data); key must be 64 hex digits or 32 bytes
+ *   Parse: for malformed input, InvalidArgument ("authentication failed") for a wrong key or altered data
  *
  * rt_decrypt_aes256(key: bytes, encrypted: any) -> any
  * capability: none; non-blocking; tier: verified
@@ -2442,10 +3741,12 @@ RtValue rt_crc32_text(RtValue content);
 RtValue rt_decrypt_aes256(RtValue key, RtValue encrypted);
 
 /**
- * PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as
- * given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7)
- * and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange
- * for iterations or length outside those bounds.
+ * PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as given: text as its UTF-8 bytes, not
+ * hex-decoded), `iterations` (1..=10^7) and `length` output bytes (1..=1024), as lowercase hex.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: for iterations or length outside those bounds
  *
  * rt_derive_key_pbkdf2(password: bytes, salt: bytes, iterations: int, length: int) -> text
  * capability: none; blocking; tier: verified
@@ -2454,6 +3755,9 @@ RtValue rt_derive_key_pbkdf2(RtValue password, RtValue salt, RtValue iterations,
 
 /**
  * The Ed25519 public key (32 bytes) of a 32-byte secret seed.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
  *
  * rt_ed25519_public_key(secret: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2464,17 +3768,20 @@ RtValue rt_ed25519_public_key(RtValue secret);
  * The Ed25519 signature (64 bytes) of `message` under the 32-byte secret
  * seed `secret` (RFC 8032: deterministic).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_ed25519_sign(message: bytes, secret: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_ed25519_sign(RtValue message, RtValue secret);
 
 /**
- * True when `signature` (64 bytes) is a valid Ed25519 signature of
- * `message` under `pubkey` (32 bytes). Strict (RFC 8032 §5.1.7 with
- * canonical encodings, no small-order keys): a forged or malleated
- * signature is false. Error InvalidArgument for wrong lengths; a public
- * key that is not a curve point is false.
+ * True when `signature` (64 bytes) is a valid Ed25519 signature of `message` under `pubkey` (32 bytes). Strict
+ * (RFC 8032 §5.1.7 with canonical encodings, no small-order keys): a forged or malleated signature is false.
+ *
+ * Errors:
+ *   InvalidArgument: for wrong lengths; a public key that is not a curve point is false
  *
  * rt_ed25519_verify(message: bytes, pubkey: bytes, signature: bytes) -> bool
  * capability: none; non-blocking; tier: verified
@@ -2482,9 +3789,14 @@ RtValue rt_ed25519_sign(RtValue message, RtValue secret);
 RtValue rt_ed25519_verify(RtValue message, RtValue pubkey, RtValue signature);
 
 /**
- * Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex
- * digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex
- * of nonce + ciphertext + 16-byte tag. Error InvalidArgument for a bad key.
+ * Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex digits or 32 bytes) and a fresh random
+ * 96-bit nonce; returns lowercase hex of nonce + ciphertext + 16-byte tag.
+ *
+ * Errors:
+ *   InvalidArgument: for a bad key
+ *   Io: the OS random source failed
+ *   Parse: malformed input (details.line/column/position where known)
+ *   OutOfRange: length must be 0..=… bytes
  *
  * rt_encrypt_aes256(key: bytes, data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2495,6 +3807,10 @@ RtValue rt_encrypt_aes256(RtValue key, RtValue data);
  * A random key of `length` bytes (1..=1048576), as standard base64 text
  * (as Simple's `generate_key` documents).
  *
+ * Errors:
+ *   Io: the OS random source failed
+ *   OutOfRange: length must be at least 1 byte; length must be 0..=… bytes
+ *
  * rt_generate_key(length: int) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2502,6 +3818,10 @@ RtValue rt_generate_key(RtValue length);
 
 /**
  * A random key of `length` bytes (1..=1048576), as lowercase hex.
+ *
+ * Errors:
+ *   Io: the OS random source failed
+ *   OutOfRange: length must be at least 1 byte; length must be 0..=… bytes
  *
  * rt_generate_key_hex(length: int) -> text
  * capability: none; non-blocking; tier: verified
@@ -2511,6 +3831,9 @@ RtValue rt_generate_key_hex(RtValue length);
 /**
  * Simple's name for rt_blake3_hash: BLAKE3 as 64 hex digits.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_hash_blake3(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2518,6 +3841,9 @@ RtValue rt_hash_blake3(RtValue data);
 
 /**
  * Simple's name for rt_sha256_hash: SHA-256 of bytes or text as 64 hex digits.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_hash_sha256(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2527,6 +3853,9 @@ RtValue rt_hash_sha256(RtValue data);
 /**
  * Simple's name for rt_sha3_256_hash: SHA3-256 as 64 hex digits.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_hash_sha3_256(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2534,6 +3863,9 @@ RtValue rt_hash_sha3_256(RtValue data);
 
 /**
  * Simple's name for rt_sha512_hash: SHA-512 as 128 hex digits.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_hash_sha512(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2545,6 +3877,9 @@ RtValue rt_hash_sha512(RtValue data);
  *
  * Finishing again returns the same result; updating after finish is Error Closed.
  *
+ * Errors:
+ *   Closed: `hasher` was closed
+ *
  * rt_hasher_finish(hasher: handle<Hasher>) -> any
  * capability: none; non-blocking; tier: verified
  */
@@ -2552,6 +3887,9 @@ RtValue rt_hasher_finish(RtValue hasher);
 
 /**
  * Finishes a hasher and returns the raw digest bytes (xxHashes: 8 bytes, big-endian as xxhsum prints).
+ *
+ * Errors:
+ *   Closed: `hasher` was closed
  *
  * rt_hasher_finish_bytes(hasher: handle<Hasher>) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2561,6 +3899,12 @@ RtValue rt_hasher_finish_bytes(RtValue hasher);
 /**
  * A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes.
  *
+ * Options:
+ *   seed (int): option `seed` (int) for the xxHashes
+ *
+ * Errors:
+ *   InvalidArgument: unknown algorithm (known: …); option seed applies only to xxh64 and xxh3; an unknown option, or an option of the wrong kind or range
+ *
  * rt_hasher_new(algorithm: text, opts: dict?) -> handle<Hasher>
  * capability: none; non-blocking; tier: verified
  */
@@ -2568,6 +3912,9 @@ RtValue rt_hasher_new(RtValue algorithm, RtValue opts);
 
 /**
  * Feeds bytes or text (its UTF-8) to a hasher; Error Closed once it is finished.
+ *
+ * Errors:
+ *   Closed: the hasher is finished; make a new one; `hasher` was closed
  *
  * rt_hasher_update(hasher: handle<Hasher>, data: bytes) -> nil
  * capability: none; non-blocking; tier: verified
@@ -2578,6 +3925,9 @@ RtValue rt_hasher_update(RtValue hasher, RtValue data);
  * HMAC-SHA-256 (RFC 2104) of `data` under `key` (bytes or text, any
  * length), as 64 lowercase hex digits.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_hmac_sha256(key: bytes, data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2585,6 +3935,9 @@ RtValue rt_hmac_sha256(RtValue key, RtValue data);
 
 /**
  * HMAC-SHA-512 of `data` under `key`, as 128 lowercase hex digits.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_hmac_sha512(key: bytes, data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2594,6 +3947,9 @@ RtValue rt_hmac_sha512(RtValue key, RtValue data);
 /**
  * Argon2id hash of `password` with the default parameters of
  * rt_argon2_hash (m=19456 KiB, t=2, p=1, random 16-byte salt), as a PHC string.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_password_hash(password: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2605,6 +3961,12 @@ RtValue rt_password_hash(RtValue password);
  * bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument
  * rather than silently truncated.
  *
+ * Errors:
+ *   InvalidArgument: bcrypt reads at most 72 bytes of a password; bcrypt failed
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: cost must be 4..=31
+ *   LimitExceeded: cost above … is refused (hours per hash)
+ *
  * rt_password_hash_bcrypt(password: bytes, cost: int) -> text
  * capability: none; blocking; tier: verified
  */
@@ -2615,14 +3977,21 @@ RtValue rt_password_hash_bcrypt(RtValue password, RtValue cost);
  * rules: constant time, LimitExceeded for hostile parameters, Parse for a
  * malformed hash). Simple declares `-> i64` (1/0): ours is a bool.
  *
+ * Errors:
+ *   Parse: malformed input (details.line/column/position where known)
+ *
  * rt_password_verify(password: bytes, hash: text) -> bool
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_password_verify(RtValue password, RtValue hash);
 
 /**
- * True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
- * `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
+ * True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: for a malformed hash
+ *   LimitExceeded: for a cost above 20
  *
  * rt_password_verify_bcrypt(password: bytes, hash: text) -> bool
  * capability: none; blocking; tier: verified
@@ -2633,6 +4002,10 @@ RtValue rt_password_verify_bcrypt(RtValue password, RtValue hash);
  * `length` cryptographically secure random bytes (OS source), as bytes.
  * Error OutOfRange outside 0..=1048576.
  *
+ * Errors:
+ *   Io: the OS random source failed
+ *   OutOfRange: length must be 0..=… bytes
+ *
  * rt_random_bytes(length: int) -> bytes
  * capability: none; non-blocking; tier: verified
  */
@@ -2640,6 +4013,10 @@ RtValue rt_random_bytes(RtValue length);
 
 /**
  * `length` random bytes as 2*length lowercase hex digits.
+ *
+ * Errors:
+ *   Io: the OS random source failed
+ *   OutOfRange: length must be 0..=… bytes
  *
  * rt_random_hex(length: int) -> text
  * capability: none; non-blocking; tier: verified
@@ -2649,6 +4026,9 @@ RtValue rt_random_hex(RtValue length);
 /**
  * SHA-1 of bytes or text (its UTF-8), as 20 raw bytes.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_sha1_bytes(data: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
  */
@@ -2657,6 +4037,9 @@ RtValue rt_sha1_bytes(RtValue data);
 /**
  * SHA-1 of bytes or text (its UTF-8), as 40 lowercase hex digits (for legacy formats: git, not security).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_sha1_hash(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2664,6 +4047,9 @@ RtValue rt_sha1_hash(RtValue data);
 
 /**
  * SHA-256 of bytes or text (its UTF-8), as 32 raw bytes.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_sha256_bytes(data: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2675,6 +4061,12 @@ RtValue rt_sha256_bytes(RtValue data);
  *
  * Empty input is valid (the digest of the empty string).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_sha256_hash("abc") -> "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+ *
  * rt_sha256_hash(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -2682,6 +4074,9 @@ RtValue rt_sha256_hash(RtValue data);
 
 /**
  * SHA3-256 (FIPS 202) of bytes or text, as 64 lowercase hex digits.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_sha3_256_hash(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2691,6 +4086,9 @@ RtValue rt_sha3_256_hash(RtValue data);
 /**
  * SHA-512 of bytes or text (its UTF-8), as 64 raw bytes.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_sha512_bytes(data: bytes) -> bytes
  * capability: none; non-blocking; tier: verified
  */
@@ -2698,6 +4096,9 @@ RtValue rt_sha512_bytes(RtValue data);
 
 /**
  * SHA-512 of bytes or text (its UTF-8), as 128 lowercase hex digits.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_sha512_hash(data: bytes) -> text
  * capability: none; non-blocking; tier: verified
@@ -2707,6 +4108,10 @@ RtValue rt_sha512_hash(RtValue data);
 /**
  * A random (version 4, RFC 9562) UUID in its hyphenated lowercase form
  * (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`), from the OS random source.
+ *
+ * Errors:
+ *   Io: the OS random source failed
+ *   OutOfRange: length must be 0..=… bytes
  *
  * rt_uuid_v4() -> text
  * capability: none; non-blocking; tier: verified
@@ -2719,6 +4124,9 @@ RtValue rt_uuid_v4(void);
  * Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
  * the seed's 64 bits are likewise taken as unsigned. AVX2 or SSE2 chosen at run time.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_xxhash3(data: bytes, seed: int?) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -2730,15 +4138,291 @@ RtValue rt_xxhash3(RtValue data, RtValue seed);
  * Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
  * the seed's 64 bits are likewise taken as unsigned. Same values as `xxhsum -H64`.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_xxhash64(data: bytes, seed: int?) -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_xxhash64(RtValue data, RtValue seed);
 
+/* ==== Domain cuda: 18 functions (libffi_cuda.so) ==== */
+
+/**
+ * The number of CUDA devices: 0 when no driver is installed (never an Error for that).
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *
+ * rt_cuda_device_count() -> int
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_device_count(void);
+
+/**
+ * The calling thread's current device ordinal (0 until `rt_cuda_device_set`).
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *
+ * rt_cuda_device_get() -> int
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_device_get(void);
+
+/**
+ * Memory of `device` (the current one when nil): `{free, total}` in bytes,
+ * plus `compute_capability` ("8.0").
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_cuda_device_memory(device: int?) -> dict
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_device_memory(RtValue device);
+
+/**
+ * The name of `device` (the current one when nil).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_cuda_device_name(device: int?) -> text
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_device_name(RtValue device);
+
+/**
+ * Makes `device` the calling thread's current device (used by malloc, streams, events and launches).
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: no CUDA device <device> (<n> present)
+ *
+ * rt_cuda_device_set(device: int) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_device_set(RtValue device);
+
+/**
+ * A new event on the current device (handle type `cuda_event`).
+ *
+ * Options:
+ *   timing (bool, default true): false makes a lighter event `rt_cuda_event_elapsed` refuses
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: no CUDA device <ordinal> (<n> present)
+ *
+ * rt_cuda_event_create(opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_event_create(RtValue opts);
+
+/**
+ * Milliseconds between two recorded, completed timing events (a float).
+ *
+ * Errors:
+ *   InvalidArgument: the <which> event was made with timing: false; the <which> event was never recorded
+ *   NotFound: what it names does not exist
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `start` was closed; `end` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_cuda_event_elapsed(start: handle<cuda_event>, end: handle<cuda_event>) -> float
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_event_elapsed(RtValue start, RtValue end);
+
+/**
+ * Records `event` on `stream` (the device's default stream when nil).
+ *
+ * Errors:
+ *   InvalidArgument: the stream and the buffer are on different devices
+ *   NotFound: what it names does not exist
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `event` was closed; `stream` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_cuda_event_record(event: handle<cuda_event>, stream: handle<cuda_stream>?) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_event_record(RtValue event, RtValue stream);
+
+/**
+ * Waits until the work before the event's last record is complete.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `event` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_cuda_event_sync(event: handle<cuda_event>) -> nil
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_event_sync(RtValue event);
+
+/**
+ * Frees a buffer (the same as closing its handle; idempotent). Later use is Error Closed.
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `buffer` was closed
+ *
+ * rt_cuda_free(buffer: handle<cuda_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_free(RtValue buffer);
+
+/**
+ * Launches kernel `name` from PTX text `ptx` on the current device with `grid` and `block` (an int or an array
+ * of 1-3 ints). `args` must match the kernel's `.param` list as declared in the PTX: a `cuda_buffer` handle for
+ * a 64-bit pointer parameter, ints (range checked) for integer ones, floats or ints for `.f32`/`.f64`. The
+ * loaded module is cached per device and PTX text.
+ *
+ * Options:
+ *   stream: a `cuda_stream`; default: the device's default stream
+ *   shared_mem (int >= 0, default 0): dynamic shared bytes, 0
+ *   sync (bool, default true): return when the kernel has finished; false: return at once, later copies and frees of the buffers wait for it
+ *
+ * Errors:
+ *   InvalidArgument: bad kernel name; PTX text contains a NUL byte; kernel <name> takes … arguments (…), got …; kernel argument <i> is a buffer on another device
+ *   NotFound: no kernel (.entry) of that name in the PTX (kernels: …)
+ *   Unsupported: kernel argument <i>: by-value arrays, structs and .f16 parameters are not supported
+ *   Closed: a buffer argument was freed
+ *   OutOfRange: no CUDA device <ordinal> (<n> present); kernel argument <i> does not fit …
+ *
+ * rt_cuda_launch_kernel(ptx: text, name: text, grid: any, block: any, args: array<any>, opts: dict?) -> nil
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_launch_kernel(RtValue ptx, RtValue name, RtValue grid, RtValue block, RtValue args, RtValue opts);
+
+/**
+ * Allocates `size` bytes (zeroed) on the current device: a `cuda_buffer`
+ * handle, freed by `rt_cuda_free`, `rt_handle_close` or the collector.
+ *
+ * Errors:
+ *   InvalidArgument: size must be 0 or more
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: no CUDA device <ordinal> (<n> present)
+ *
+ * rt_cuda_malloc(size: int) -> any
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_malloc(RtValue size);
+
+/**
+ * Copies between buffers (the same buffer allowed when the ranges do not overlap).
+ *
+ * Options:
+ *   len (int): default: the smaller of what is left in each
+ *   src_offset (int, default 0): src offset
+ *   dst_offset (int, default 0): 0
+ *
+ * Errors:
+ *   InvalidArgument: the source and destination ranges overlap; an unknown option, or an option of the wrong kind or range
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the buffer was freed; the source buffer was freed; the destination buffer was freed; `dst` was closed
+ *   OutOfRange: past either end
+ *
+ * rt_cuda_memcpy_d2d(dst: handle<cuda_buffer>, src: handle<cuda_buffer>, opts: dict?) -> nil
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_memcpy_d2d(RtValue dst, RtValue src, RtValue opts);
+
+/**
+ * Copies `len` bytes (the rest of the buffer when nil) from byte `offset` (0 when nil) of `src` into new bytes.
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the buffer was freed; `src` was closed
+ *   OutOfRange: past the end
+ *
+ * rt_cuda_memcpy_d2h(src: handle<cuda_buffer>, offset: int?, len: int?) -> any
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_memcpy_d2h(RtValue src, RtValue offset, RtValue len);
+
+/**
+ * Copies `data` into `dst` at byte `offset` (0 when nil). Returns when the copy is complete.
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the buffer was freed; `dst` was closed
+ *   OutOfRange: it does not fit
+ *
+ * rt_cuda_memcpy_h2d(dst: handle<cuda_buffer>, data: bytes, offset: int?) -> nil
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_memcpy_h2d(RtValue dst, RtValue data, RtValue offset);
+
+/**
+ * A new stream on the current device (handle type `cuda_stream`).
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: no CUDA device <ordinal> (<n> present)
+ *
+ * rt_cuda_stream_create() -> any
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_stream_create(void);
+
+/**
+ * Destroys a stream (the same as closing its handle; queued work still completes).
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `stream` was closed
+ *
+ * rt_cuda_stream_destroy(stream: handle<cuda_stream>) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_cuda_stream_destroy(RtValue stream);
+
+/**
+ * Waits until all work queued on `stream` is complete.
+ *
+ * Errors:
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `stream` was closed
+ *
+ * rt_cuda_stream_sync(stream: handle<cuda_stream>) -> nil
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_cuda_stream_sync(RtValue stream);
+
 /* ==== Domain data: 43 functions (libffi_data.so) ==== */
 
 /**
  * Allocates a zeroed buffer of `size` bytes (16-byte aligned, never moves) in the arena; returns its id (0, 1, 2... in order).
+ *
+ * Errors:
+ *   InvalidArgument: `size` is negative
+ *   Closed: `arena` was closed
+ *   LimitExceeded: arena limit reached; out of memory
  *
  * rt_arena_alloc(arena: handle<Arena>, size: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -2748,6 +4432,12 @@ RtValue rt_arena_alloc(RtValue arena, RtValue size);
 /**
  * A new arena of zeroed byte buffers freed together on close; opts.limit = most bytes it may hand out (default 1 GiB).
  *
+ * Options:
+ *   limit (int >= 0, default 1 GiB): the most bytes the arena may hand out
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *
  * rt_arena_new(opts: dict?) -> handle<Arena>
  * capability: none; non-blocking; tier: verified
  */
@@ -2756,13 +4446,21 @@ RtValue rt_arena_new(RtValue opts);
 /**
  * Address of buffer `id` for C hosts: 16-byte aligned, stable, valid until the arena is released (then dangling: the host's responsibility).
  *
+ * Errors:
+ *   Closed: `arena` was closed
+ *
  * rt_arena_ptr(arena: handle<Arena>, id: int) -> int
  * capability: none; non-blocking; tier: experimental
  */
 RtValue rt_arena_ptr(RtValue arena, RtValue id);
 
 /**
- * Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end.
+ * Reads `len` bytes of buffer `id` from byte `offset`.
+ *
+ * Errors:
+ *   InvalidArgument: `offset` is negative; `len` is negative
+ *   Closed: `arena` was closed
+ *   OutOfRange: past its end
  *
  * rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -2772,6 +4470,10 @@ RtValue rt_arena_read(RtValue arena, RtValue id, RtValue offset, RtValue len);
 /**
  * Size in bytes of buffer `id`.
  *
+ * Errors:
+ *   Closed: `arena` was closed
+ *   OutOfRange: an index or number is outside its range
+ *
  * rt_arena_size(arena: handle<Arena>, id: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -2780,13 +4482,21 @@ RtValue rt_arena_size(RtValue arena, RtValue id);
 /**
  * `{buffers, bytes, limit}`: buffers handed out, bytes requested in total, and the limit.
  *
+ * Errors:
+ *   Closed: `arena` was closed
+ *
  * rt_arena_stats(arena: handle<Arena>) -> dict
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_arena_stats(RtValue arena);
 
 /**
- * Copies `data` into buffer `id` at byte `offset`; Error OutOfRange when it does not fit.
+ * Copies `data` into buffer `id` at byte `offset`.
+ *
+ * Errors:
+ *   InvalidArgument: `offset` is negative
+ *   Closed: `arena` was closed
+ *   OutOfRange: it does not fit
  *
  * rt_arena_write(arena: handle<Arena>, id: int, offset: int, data: bytes) -> nil
  * capability: none; non-blocking; tier: verified
@@ -2794,7 +4504,13 @@ RtValue rt_arena_stats(RtValue arena);
 RtValue rt_arena_write(RtValue arena, RtValue id, RtValue offset, RtValue data);
 
 /**
- * The text of an interned symbol; Error NotFound for a symbol never returned by rt_intern_string.
+ * The text of an interned symbol.
+ *
+ * Errors:
+ *   NotFound: `symbol` was never returned by rt_intern_string
+ *
+ * Example:
+ *   rt_intern_resolve(rt_intern_string("simple")) -> "simple"
  *
  * rt_intern_resolve(symbol: int) -> text
  * capability: none; non-blocking; tier: verified
@@ -2804,6 +4520,12 @@ RtValue rt_intern_resolve(RtValue symbol);
 /**
  * Interns `text`: the same small int symbol for equal texts, process-wide (thread-safe).
  *
+ * Errors:
+ *   LimitExceeded: the interner is full
+ *
+ * Example:
+ *   rt_intern_string("simple") -> a symbol (small int); rt_intern_resolve of it -> "simple"
+ *
  * rt_intern_string(text: text) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -2811,6 +4533,9 @@ RtValue rt_intern_string(RtValue text);
 
 /**
  * Removes every entry (unpinning the values).
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_map_clear(map: handle<Map>) -> nil
  * capability: none; non-blocking; tier: verified
@@ -2820,6 +4545,9 @@ RtValue rt_map_clear(RtValue map);
 /**
  * The value at `key`, or nil when absent (use rt_map_has to tell a stored nil apart).
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_map_get(map: handle<Map>, key: any) -> any
  * capability: none; non-blocking; tier: verified
  */
@@ -2827,6 +4555,9 @@ RtValue rt_map_get(RtValue map, RtValue key);
 
 /**
  * Whether `key` is present.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_map_has(map: handle<Map>, key: any) -> bool
  * capability: none; non-blocking; tier: verified
@@ -2836,6 +4567,9 @@ RtValue rt_map_has(RtValue map, RtValue key);
 /**
  * Snapshot of the keys (no particular order).
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_map_keys(map: handle<Map>) -> array
  * capability: none; non-blocking; tier: verified
  */
@@ -2843,6 +4577,9 @@ RtValue rt_map_keys(RtValue map);
 
 /**
  * Number of entries.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_map_len(map: handle<Map>) -> int
  * capability: none; non-blocking; tier: verified
@@ -2852,6 +4589,9 @@ RtValue rt_map_len(RtValue map);
 /**
  * A new concurrent hash map of values (keys: text, int, bytes, bool).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_map_new() -> handle<Map>
  * capability: none; non-blocking; tier: verified
  */
@@ -2859,6 +4599,9 @@ RtValue rt_map_new(void);
 
 /**
  * Removes `key`; returns its value (now unpinned), or nil when absent.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_map_remove(map: handle<Map>, key: any) -> any
  * capability: none; non-blocking; tier: verified
@@ -2868,6 +4611,9 @@ RtValue rt_map_remove(RtValue map, RtValue key);
 /**
  * Sets `key` to `value` (pinned while stored); returns the previous value, or nil.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_map_set(map: handle<Map>, key: any, value: any) -> any
  * capability: none; non-blocking; tier: verified
  */
@@ -2876,13 +4622,21 @@ RtValue rt_map_set(RtValue map, RtValue key, RtValue value);
 /**
  * Snapshot of the entries as a dict (no particular order).
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_map_to_dict(map: handle<Map>) -> dict
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_map_to_dict(RtValue map);
 
 /**
- * Entry `index` in insertion order as `[key, value]`; Error OutOfRange past the end.
+ * Entry `index` in insertion order as `[key, value]`.
+ *
+ * Errors:
+ *   InvalidArgument: `index` is negative
+ *   Closed: `map` was closed
+ *   OutOfRange: past the end
  *
  * rt_omap_at(map: handle<OrderedMap>, index: int) -> array
  * capability: none; non-blocking; tier: verified
@@ -2892,6 +4646,9 @@ RtValue rt_omap_at(RtValue map, RtValue index);
 /**
  * Removes every entry (unpinning the values).
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_omap_clear(map: handle<OrderedMap>) -> nil
  * capability: none; non-blocking; tier: verified
  */
@@ -2899,6 +4656,9 @@ RtValue rt_omap_clear(RtValue map);
 
 /**
  * The value at `key`, or nil when absent.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_omap_get(map: handle<OrderedMap>, key: any) -> any
  * capability: none; non-blocking; tier: verified
@@ -2908,6 +4668,9 @@ RtValue rt_omap_get(RtValue map, RtValue key);
 /**
  * Whether `key` is present.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_omap_has(map: handle<OrderedMap>, key: any) -> bool
  * capability: none; non-blocking; tier: verified
  */
@@ -2915,6 +4678,9 @@ RtValue rt_omap_has(RtValue map, RtValue key);
 
 /**
  * Snapshot of the keys in insertion order.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_omap_keys(map: handle<OrderedMap>) -> array
  * capability: none; non-blocking; tier: verified
@@ -2924,6 +4690,9 @@ RtValue rt_omap_keys(RtValue map);
 /**
  * Number of entries.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_omap_len(map: handle<OrderedMap>) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -2931,6 +4700,9 @@ RtValue rt_omap_len(RtValue map);
 
 /**
  * A new insertion-ordered map of values (keys: text, int, bytes, bool).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_omap_new() -> handle<OrderedMap>
  * capability: none; non-blocking; tier: verified
@@ -2940,6 +4712,9 @@ RtValue rt_omap_new(void);
 /**
  * Removes `key`, keeping the order of the others (O(n)); returns its value, or nil when absent.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_omap_remove(map: handle<OrderedMap>, key: any) -> any
  * capability: none; non-blocking; tier: verified
  */
@@ -2947,6 +4722,9 @@ RtValue rt_omap_remove(RtValue map, RtValue key);
 
 /**
  * Sets `key` to `value` (a new key goes last, an existing one keeps its place); returns the previous value, or nil.
+ *
+ * Errors:
+ *   Closed: `map` was closed
  *
  * rt_omap_set(map: handle<OrderedMap>, key: any, value: any) -> any
  * capability: none; non-blocking; tier: verified
@@ -2956,6 +4734,9 @@ RtValue rt_omap_set(RtValue map, RtValue key, RtValue value);
 /**
  * Snapshot of the entries as a dict, in insertion order.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_omap_to_dict(map: handle<OrderedMap>) -> dict
  * capability: none; non-blocking; tier: verified
  */
@@ -2963,6 +4744,9 @@ RtValue rt_omap_to_dict(RtValue map);
 
 /**
  * Groups of the first match as a dict: int keys 0..n (0 = whole match) and each group's name; nil for a group that did not take part; nil when no match.
+ *
+ * Errors:
+ *   Closed: `re` was closed
  *
  * rt_regex_captures(re: handle<Regex>, text: text) -> dict?
  * capability: none; non-blocking; tier: verified
@@ -2973,14 +4757,19 @@ RtValue rt_regex_captures(RtValue re, RtValue text);
  * Number of groups (group 0 included) of the first match of `re` in
  * `text`, 0 when it does not match.
  *
+ * Errors:
+ *   Closed: `re` was closed
+ *
  * rt_regex_captures_len(re: handle<Regex>, text: text) -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_regex_captures_len(RtValue re, RtValue text);
 
 /**
- * Releases a Regex handle (rt_handle_close under Simple's name). Error
- * Closed when it was released already.
+ * Releases a Regex handle (rt_handle_close under Simple's name).
+ *
+ * Errors:
+ *   Closed: it was released already; `re` was closed
  *
  * rt_regex_destroy(re: handle<Regex>) -> nil
  * capability: none; non-blocking; tier: verified
@@ -2990,6 +4779,12 @@ RtValue rt_regex_destroy(RtValue re);
 /**
  * The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none.
  *
+ * Errors:
+ *   Closed: `re` was closed
+ *
+ * Example:
+ *   rt_regex_find(rt_regex_new("[0-9]+"), "order 66 shipped in 3 days") -> {text: "66", start: 6, end: 8, char_start: 6, char_end: 8}
+ *
  * rt_regex_find(re: handle<Regex>, text: text) -> dict?
  * capability: none; non-blocking; tier: verified
  */
@@ -2997,6 +4792,14 @@ RtValue rt_regex_find(RtValue re, RtValue text);
 
 /**
  * All non-overlapping matches, left to right: an array of texts, or with opts.offsets an array of match dicts; opts.limit caps the count.
+ *
+ * Options:
+ *   offsets (bool, default false): an array of texts, or with opts.offsets an array of match dicts
+ *   limit (int >= 0): the most matches returned
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Closed: `re` was closed
  *
  * rt_regex_find_all(re: handle<Regex>, text: text, opts: dict?) -> array
  * capability: none; non-blocking; tier: verified
@@ -3006,6 +4809,10 @@ RtValue rt_regex_find_all(RtValue re, RtValue text, RtValue opts);
 /**
  * The text of the first match of `pattern` in `text`; nil when none.
  *
+ * Errors:
+ *   Parse: invalid pattern: <what> at line … column …; invalid pattern
+ *   LimitExceeded: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+ *
  * rt_regex_find_quick(pattern: text, text: text) -> text?
  * capability: none; non-blocking; tier: verified
  */
@@ -3014,14 +4821,20 @@ RtValue rt_regex_find_quick(RtValue pattern, RtValue text);
 /**
  * Whether the regex matches anywhere in `text`.
  *
+ * Errors:
+ *   Closed: `re` was closed
+ *
  * rt_regex_is_match(re: handle<Regex>, text: text) -> bool
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_regex_is_match(RtValue re, RtValue text);
 
 /**
- * True when `pattern` matches somewhere in `text`. Error Parse for a bad
- * pattern, LimitExceeded beyond rt_regex_new's default limits.
+ * True when `pattern` matches somewhere in `text`.
+ *
+ * Errors:
+ *   Parse: for a bad pattern, LimitExceeded beyond rt_regex_new's default limits
+ *   LimitExceeded: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
  *
  * rt_regex_is_match_quick(pattern: text, text: text) -> bool
  * capability: none; non-blocking; tier: verified
@@ -3029,7 +4842,24 @@ RtValue rt_regex_is_match(RtValue re, RtValue text);
 RtValue rt_regex_is_match_quick(RtValue pattern, RtValue text);
 
 /**
- * Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern.
+ * Compiles a regular expression (regex crate syntax) into a Regex handle. Cached by pattern.
+ *
+ * Options:
+ *   case_insensitive (bool, default false): letters match either case
+ *   multi_line (bool, default false): `^` and `$` match at line starts and ends
+ *   dot_all (bool, default false): `.` also matches a newline
+ *   ignore_whitespace (bool, default false): whitespace and `#` comments in the pattern are ignored
+ *   ascii (bool, default false): `\w`, `\d`, `\s` and friends match ASCII only
+ *   max_pattern_len (int >= 1, default 1 MiB): the longest pattern text accepted, checked before parsing
+ *   size_limit (int >= 1, default 10 MiB): the largest compiled program
+ *
+ * Errors:
+ *   Parse: the pattern is not valid (the message says where)
+ *   LimitExceeded: the pattern is longer than max_pattern_len, or compiles to more than size_limit
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *
+ * Example:
+ *   rt_regex_new("[0-9]+") -> Regex handle
  *
  * rt_regex_new(pattern: text, opts: dict?) -> handle<Regex>
  * capability: none; non-blocking; tier: verified
@@ -3037,7 +4867,16 @@ RtValue rt_regex_is_match_quick(RtValue pattern, RtValue text);
 RtValue rt_regex_new(RtValue pattern, RtValue opts);
 
 /**
- * Replaces matches with `replacement` ($1, ${name}, $$ for a dollar); opts: all (default true; false = first only), limit (max replacements), literal (no $ expansion).
+ * Replaces matches with `replacement` ($1, ${name}, $$ for a dollar).
+ *
+ * Options:
+ *   all (bool, default true): false = first only
+ *   limit (int >= 1): max replacements
+ *   literal (bool, default false): no $ expansion
+ *
+ * Errors:
+ *   InvalidArgument: options all=false and limit conflict; an unknown option, or an option of the wrong kind or range
+ *   Closed: `re` was closed
  *
  * rt_regex_replace(re: handle<Regex>, text: text, replacement: text, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
@@ -3048,6 +4887,9 @@ RtValue rt_regex_replace(RtValue re, RtValue text, RtValue replacement, RtValue 
  * Replaces every match of `re` in `text` with `replacement` (`$1`, `${name}`
  * expand; `$$` is a dollar): rt_regex_replace with all matches.
  *
+ * Errors:
+ *   Closed: `re` was closed
+ *
  * rt_regex_replace_all(re: handle<Regex>, text: text, replacement: text) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -3055,6 +4897,10 @@ RtValue rt_regex_replace_all(RtValue re, RtValue text, RtValue replacement);
 
 /**
  * Replaces every match of `pattern` in `text` (`$1`, `${name}` expand).
+ *
+ * Errors:
+ *   Parse: invalid pattern: <what> at line … column …; invalid pattern
+ *   LimitExceeded: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
  *
  * rt_regex_replace_all_quick(pattern: text, text: text, replacement: text) -> text
  * capability: none; non-blocking; tier: verified
@@ -3064,6 +4910,10 @@ RtValue rt_regex_replace_all_quick(RtValue pattern, RtValue text, RtValue replac
 /**
  * Replaces the first match of `pattern` in `text` (`$1`, `${name}` expand).
  *
+ * Errors:
+ *   Parse: invalid pattern: <what> at line … column …; invalid pattern
+ *   LimitExceeded: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+ *
  * rt_regex_replace_quick(pattern: text, text: text, replacement: text) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -3071,6 +4921,13 @@ RtValue rt_regex_replace_quick(RtValue pattern, RtValue text, RtValue replacemen
 
 /**
  * Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest).
+ *
+ * Options:
+ *   limit (int >= 1): at most that many pieces (the last holds the rest)
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Closed: `re` was closed
  *
  * rt_regex_split(re: handle<Regex>, text: text, opts: dict?) -> array<text>
  * capability: none; non-blocking; tier: verified
@@ -3081,16 +4938,26 @@ RtValue rt_regex_split(RtValue re, RtValue text, RtValue opts);
  * The pieces of `text` between matches of `pattern` (Simple declares
  * `-> text`: ours is an array of text).
  *
+ * Errors:
+ *   Parse: invalid pattern: <what> at line … column …; invalid pattern
+ *   LimitExceeded: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+ *
  * rt_regex_split_quick(pattern: text, text: text) -> array<text>
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_regex_split_quick(RtValue pattern, RtValue text);
 
-/* ==== Domain io: 89 functions (libffi_io.so) ==== */
+/* ==== Domain io: 94 functions (libffi_io.so) ==== */
 
 /**
- * Creates one directory. Error NotFound when the parent is missing,
- * AlreadyExists when the path exists (whatever it is).
+ * Creates one directory.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the parent is missing
+ *   AlreadyExists: the path exists (whatever it is)
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_create(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3098,9 +4965,13 @@ RtValue rt_regex_split_quick(RtValue pattern, RtValue text);
 RtValue rt_dir_create(RtValue path);
 
 /**
- * Creates a directory and every missing parent; nothing to do when it
- * exists as a directory. Error InvalidArgument when it (or a parent) is a
- * file.
+ * Creates a directory and every missing parent; nothing to do when it exists as a directory.
+ *
+ * Errors:
+ *   InvalidArgument: it (or a parent) is a file
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_create_all(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3111,6 +4982,10 @@ RtValue rt_dir_create_all(RtValue path);
  * Simple's `rt_dir_delete`: removes an empty directory (rt_dir_remove; a
  * tree is rt_dir_remove_all). Error NotFound, or Io (ENOTEMPTY) when not empty.
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_dir_delete(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
  */
@@ -3120,6 +4995,12 @@ RtValue rt_dir_delete(RtValue path);
  * True when `path` is a directory (symlinks followed); false when nothing
  * is there or it is another kind. Error for other failures.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_dir_exists(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3128,6 +5009,9 @@ RtValue rt_dir_exists(RtValue path);
 /**
  * Simple's name for rt_glob with default options.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_dir_glob(pattern: text) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
  */
@@ -3135,7 +5019,16 @@ RtValue rt_dir_glob(RtValue pattern);
 
 /**
  * Names of the entries of a directory (not `.`/`..`), sorted bytewise.
- * Error InvalidArgument for a file, Parse for a name that is not UTF-8.
+ *
+ * Errors:
+ *   NotFound: the directory does not exist
+ *   InvalidArgument: the path names a file, not a directory
+ *   PermissionDenied: the operating system refused to read it
+ *   Parse: an entry's name is not UTF-8
+ *   Io: any other failure (details.errno)
+ *
+ * Example:
+ *   rt_dir_list("/tmp/demo") -> ["a.txt", "hello.txt", "sub"]
  *
  * rt_dir_list(path: text) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3143,8 +5036,13 @@ RtValue rt_dir_glob(RtValue pattern);
 RtValue rt_dir_list(RtValue path);
 
 /**
- * Removes an empty directory. Error InvalidArgument for a file, Io
- * (ENOTEMPTY) when it is not empty (use rt_dir_remove_all).
+ * Removes an empty directory.
+ *
+ * Errors:
+ *   InvalidArgument: for a file, Io (ENOTEMPTY) when it is not empty (use rt_dir_remove_all)
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_remove(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3152,8 +5050,13 @@ RtValue rt_dir_list(RtValue path);
 RtValue rt_dir_remove(RtValue path);
 
 /**
- * Removes a directory and everything in it. Symlinks inside are removed,
- * never followed. Error InvalidArgument for a file, NotFound when missing.
+ * Removes a directory and everything in it. Symlinks inside are removed, never followed.
+ *
+ * Errors:
+ *   InvalidArgument: for a file
+ *   NotFound: missing
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_remove_all(path: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3161,8 +5064,13 @@ RtValue rt_dir_remove(RtValue path);
 RtValue rt_dir_remove_all(RtValue path);
 
 /**
- * fsyncs a directory so entries created, renamed or removed in it reach the
- * disk. Needs fs.write. Error InvalidArgument when it is not a directory.
+ * fsyncs a directory so entries created, renamed or removed in it reach the disk. Needs fs.write.
+ *
+ * Errors:
+ *   InvalidArgument: it is not a directory
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_sync(path: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3170,19 +5078,25 @@ RtValue rt_dir_remove_all(RtValue path);
 RtValue rt_dir_sync(RtValue path);
 
 /**
- * Every path under a directory (the root itself excluded), depth first,
- * entries of each directory sorted bytewise by name, so the order is
- * deterministic. Paths start with `path` as given. Symlinks are listed but
- * not followed unless `follow_links` (then dangling links are skipped). A
- * directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are
- * Error Io), `max_depth` (int, 1 = only the entries of `path`),
- * `files_only` (bool: leave directories out), `skip_errors` (bool: skip
- * unreadable directories instead of failing).
- * Capabilities: fs.read is checked on the root (Error CapabilityDenied).
- * With `follow_links`, a link whose target lies outside what fs.read allows
- * is filtered out: neither listed nor entered (like unveil, the caller
- * sees only what it may read; one stray link does not make a permitted
- * tree unwalkable). Without it nothing outside the root is ever read.
+ * Every path under a directory (the root itself excluded), depth first, entries of each directory sorted
+ * bytewise by name, so the order is deterministic. Paths start with `path` as given. Symlinks are listed but not
+ * followed unless `follow_links` (then dangling links are skipped). A directory or entry that disappears during
+ * the walk is skipped. Capabilities: fs.read is checked on the root (Error CapabilityDenied). With
+ * `follow_links`, a link whose target lies outside what fs.read allows is filtered out: neither listed nor
+ * entered (like unveil, the caller sees only what it may read; one stray link does not make a permitted tree
+ * unwalkable). Without it nothing outside the root is ever read.
+ *
+ * Options:
+ *   follow_links (bool, default false): bool, loops are Error Io
+ *   max_depth (int >= 1): int, 1 = only the entries of `path`
+ *   files_only (bool, default false): bool: leave directories out
+ *   skip_errors (bool, default false): bool: skip unreadable directories instead of failing
+ *
+ * Errors:
+ *   InvalidArgument: not a directory; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_dir_walk(path: text, opts: dict?) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3190,8 +5104,13 @@ RtValue rt_dir_sync(RtValue path);
 RtValue rt_dir_walk(RtValue path, RtValue opts);
 
 /**
- * The current working directory (absolute). Needs fs.read on it: its name
- * tells where the process runs. Error NotFound when it was removed.
+ * The current working directory (absolute). Needs fs.read on it: its name tells where the process runs.
+ *
+ * Errors:
+ *   NotFound: it was removed
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: path is not UTF-8
  *
  * rt_env_cwd() -> text
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3199,10 +5118,15 @@ RtValue rt_dir_walk(RtValue path, RtValue opts);
 RtValue rt_env_cwd(void);
 
 /**
- * The value of an environment variable; nil only when it is unset (an
- * empty value is ""). Error InvalidArgument for an invalid name (empty, or
- * containing '=' or NUL), Parse when the value is not UTF-8. Needs env.read
- * for the name.
+ * The value of an environment variable; nil only when it is unset (an empty value is ""). Needs env.read for the
+ * name.
+ *
+ * Errors:
+ *   InvalidArgument: the name is empty or contains '=' or NUL
+ *   Parse: the value is not UTF-8
+ *
+ * Example:
+ *   rt_env_get("HOME") -> "/root"
  *
  * rt_env_get(name: text) -> text?
  * capability: env.read (scoped); non-blocking; tier: verified
@@ -3210,9 +5134,12 @@ RtValue rt_env_cwd(void);
 RtValue rt_env_get(RtValue name);
 
 /**
- * An environment variable read as an int (decimal, optional sign, spaces
- * trimmed); `default_value` when it is unset or empty. Error Parse when it
- * is set to something else.
+ * An environment variable read as an int (decimal, optional sign, spaces trimmed); `default_value` when it is
+ * unset or empty.
+ *
+ * Errors:
+ *   InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
+ *   Parse: it is set to something else
  *
  * rt_env_get_i64(name: text, default_value: int) -> int
  * capability: env.read (scoped); non-blocking; tier: verified
@@ -3220,8 +5147,11 @@ RtValue rt_env_get(RtValue name);
 RtValue rt_env_get_i64(RtValue name, RtValue default_value);
 
 /**
- * The user's home directory (`$HOME`, else the password database; `dirs`
- * crate). Needs env.read for HOME. Error NotFound when there is none.
+ * The user's home directory (`$HOME`, else the password database; `dirs` crate). Needs env.read for HOME.
+ *
+ * Errors:
+ *   NotFound: there is none
+ *   Parse: path is not UTF-8
  *
  * rt_env_home() -> text
  * capability: env.read (scoped); non-blocking; tier: verified
@@ -3231,17 +5161,21 @@ RtValue rt_env_home(void);
 /**
  * Simple's name for rt_env_unset: removes a variable (nothing to do when unset).
  *
+ * Errors:
+ *   InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
+ *
  * rt_env_remove(name: text) -> nil
  * capability: env.write (scoped); non-blocking; tier: verified
  */
 RtValue rt_env_remove(RtValue name);
 
 /**
- * Sets an environment variable of this process (inherited by children
- * started later). Needs env.write for the name. Error InvalidArgument for an
- * invalid name or a value containing NUL. Not thread-safe against C code
- * reading the environment concurrently: see the module documentation;
- * calls through this library are serialized by a process-wide lock.
+ * Sets an environment variable of this process (inherited by children started later). Needs env.write for the
+ * name. Not thread-safe against C code reading the environment concurrently: see the module documentation; calls
+ * through this library are serialized by a process-wide lock.
+ *
+ * Errors:
+ *   InvalidArgument: for an invalid name or a value containing NUL
  *
  * rt_env_set(name: text, value: text) -> nil
  * capability: env.write (scoped); non-blocking; tier: verified
@@ -3252,6 +5186,9 @@ RtValue rt_env_set(RtValue name, RtValue value);
  * The directory for temporary files: `$TMPDIR` when set and not empty,
  * else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR.
  *
+ * Errors:
+ *   Parse: path is not UTF-8
+ *
  * rt_env_temp() -> text
  * capability: env.read (scoped); non-blocking; tier: verified
  */
@@ -3260,6 +5197,9 @@ RtValue rt_env_temp(void);
 /**
  * Removes an environment variable (nothing to do when it is unset). Same
  * rules and thread-safety constraint as rt_env_set.
+ *
+ * Errors:
+ *   InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
  *
  * rt_env_unset(name: text) -> nil
  * capability: env.write (scoped); non-blocking; tier: verified
@@ -3271,6 +5211,9 @@ RtValue rt_env_unset(RtValue name);
  * by name. Under a scoped env.read only the variables it allows are listed;
  * a name or value that is not UTF-8 is skipped.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_env_vars() -> array<array<text>>
  * capability: env.read (scoped); non-blocking; tier: verified
  */
@@ -3278,6 +5221,9 @@ RtValue rt_env_vars(void);
 
 /**
  * Closes a File handle (Simple's `rt_fd_close` name).
+ *
+ * Errors:
+ *   Closed: `file` was closed
  *
  * rt_fd_close(file: handle<File>) -> nil
  * capability: none; non-blocking; tier: verified
@@ -3290,14 +5236,23 @@ RtValue rt_fd_close(RtValue file);
  * whichever comes first; "" at the end. The result is text when it is
  * UTF-8, else bytes. The position is left just after what was returned.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `file` was closed
+ *   OutOfRange: stop_byte must be 0..=255; max must be 1..=2^30
+ *
  * rt_fd_read_until(file: handle<File>, stop_byte: int, max: int) -> any
  * capability: none; blocking; tier: verified
  */
 RtValue rt_fd_read_until(RtValue file, RtValue stop_byte, RtValue max);
 
 /**
- * Writes the first `len` bytes of `data` (all of it when `len` is nil or
- * -1) and returns the number written. Error OutOfRange when `len` exceeds `data`.
+ * Writes the first `len` bytes of `data` (all of it when `len` is nil or -1) and returns the number written.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `file` was closed
+ *   OutOfRange: `len` exceeds `data`
  *
  * rt_fd_write(file: handle<File>, data: bytes, len: int?) -> int
  * capability: none; blocking; tier: verified
@@ -3307,6 +5262,12 @@ RtValue rt_fd_write(RtValue file, RtValue data, RtValue len);
 /**
  * Appends text to a file, creating it when missing (O_APPEND: concurrent
  * appenders do not overwrite each other).
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_append_text(path: text, text: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3323,6 +5284,12 @@ RtValue rt_file_append_text(RtValue path, RtValue text);
  * The temp file never outlives a failure. Under a scoped fs.write a file
  * with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
  *
+ * Errors:
+ *   InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *
  * rt_file_atomic_write(path: text, data: bytes) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
@@ -3332,16 +5299,28 @@ RtValue rt_file_atomic_write(RtValue path, RtValue data);
  * rt_file_atomic_write, then the permission bits `mode` (0..=0o7777) set on
  * the new file before it replaces the old one (the rename is the last step).
  *
+ * Errors:
+ *   InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: could not create a unique temporary file
+ *   OutOfRange: mode must be 0..=0o7777
+ *
  * rt_file_atomic_write_mode(path: text, content: bytes, mode: int) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_file_atomic_write_mode(RtValue path, RtValue content, RtValue mode);
 
 /**
- * The canonical absolute path (realpath: every symlink and `..` resolved).
- * Error NotFound when the path (or a component) does not exist. Needs
- * fs.read on the canonical path, and on the working directory for a
- * relative path.
+ * The canonical absolute path (realpath: every symlink and `..` resolved). Needs fs.read on the canonical path,
+ * and on the working directory for a relative path.
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *   NotFound: the path (or a component) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: path is not UTF-8
  *
  * rt_file_canonicalize(path: text) -> text
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3351,15 +5330,23 @@ RtValue rt_file_canonicalize(RtValue path);
 /**
  * Closes a File handle (Error Closed when it was closed already).
  *
+ * Errors:
+ *   Closed: `file` was closed
+ *
  * rt_file_close(file: handle<File>) -> nil
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_file_close(RtValue file);
 
 /**
- * Copies a regular file's content and permissions to `dst` (created or
- * replaced); returns the number of bytes copied. Needs fs.read for src and
- * fs.write for dst. Error InvalidArgument when both name the same file.
+ * Copies a regular file's content and permissions to `dst` (created or replaced); returns the number of bytes
+ * copied. Needs fs.read for src and fs.write for dst.
+ *
+ * Errors:
+ *   InvalidArgument: both name the same file
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_copy(src: text, dst: text) -> int
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3367,9 +5354,14 @@ RtValue rt_file_close(RtValue file);
 RtValue rt_file_copy(RtValue src, RtValue dst);
 
 /**
- * Creates a new file with `content`; Error AlreadyExists when anything
- * (a dangling symlink included) is at the path. The new file is removed
- * again when the write fails.
+ * Creates a new file with `content`. The new file is removed again when the write fails.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: anything (a dangling symlink included) is at the path
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_create_excl(path: text, content: bytes) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3377,8 +5369,13 @@ RtValue rt_file_copy(RtValue src, RtValue dst);
 RtValue rt_file_create_excl(RtValue path, RtValue content);
 
 /**
- * Deletes a file (a symlink itself, not its target). Error NotFound when it
- * is missing, InvalidArgument for a directory (use rt_dir_remove).
+ * Deletes a file (a symlink itself, not its target).
+ *
+ * Errors:
+ *   InvalidArgument: for a directory (use rt_dir_remove)
+ *   NotFound: it is missing
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_delete(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3390,6 +5387,14 @@ RtValue rt_file_delete(RtValue path);
  * is there or it is another kind (a directory: use rt_path_exists). Error for
  * other failures (e.g. a parent that cannot be searched).
  *
+ * Errors:
+ *   InvalidArgument: the path is empty, contains a NUL byte, or names '/', '.' or '..'
+ *   PermissionDenied: a directory on the path cannot be searched
+ *   Io: any other failure of stat (details.errno)
+ *
+ * Example:
+ *   rt_file_exists("/etc/hostname") -> true
+ *
  * rt_file_exists(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3397,6 +5402,9 @@ RtValue rt_file_exists(RtValue path);
 
 /**
  * Simple's name for rt_file_exists (true only for a regular file).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
  *
  * rt_file_exists_str(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3406,6 +5414,12 @@ RtValue rt_file_exists_str(RtValue path);
 /**
  * Same as rt_file_sync (Simple's `io/file_ops.spl` name).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_fsync(path: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
@@ -3414,6 +5428,9 @@ RtValue rt_file_fsync(RtValue path);
 /**
  * SHA-256 of a file's content as 64 hex digits (Simple's `rt_file_hash`;
  * rt_file_hash_sha256's streaming implementation).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_file_hash(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3425,6 +5442,12 @@ RtValue rt_file_hash(RtValue path);
  * a fixed 256 KiB buffer (constant memory). Same implementation as
  * ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_hash_sha256(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
  */
@@ -3434,6 +5457,12 @@ RtValue rt_file_hash_sha256(RtValue path);
  * True when `path` is a regular file itself: a symlink (to anything) is
  * false, as is a missing path.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_is_regular_no_follow(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3442,17 +5471,28 @@ RtValue rt_file_is_regular_no_follow(RtValue path);
 /**
  * Simple's name for rt_dir_list: entry names, sorted bytewise.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_file_list_dir(path: text) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_list_dir(RtValue path);
 
 /**
- * Locks a file and returns a FileLock handle; blocks until the lock is
- * granted. Options: `shared` (bool, default false: exclusive), `timeout_ms`
- * (int: give up with Error Timeout after this long), `create` (bool, default
- * true: create a missing file, which needs fs.write). Release it with
- * rt_file_unlock or rt_handle_close. Directories can be locked too.
+ * Locks a file and returns a FileLock handle; blocks until the lock is granted. Release it with rt_file_unlock
+ * or rt_handle_close. Directories can be locked too.
+ *
+ * Options:
+ *   shared (bool, default false): bool, exclusive
+ *   timeout_ms (int >= 0): int: give up with Error Timeout after this long
+ *   create (bool, default true): bool, create a missing file, which needs fs.write
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_lock(path: text, opts: dict?) -> handle<FileLock>
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3462,18 +5502,31 @@ RtValue rt_file_lock(RtValue path, RtValue opts);
 /**
  * Length in bytes of a MappedFile's mapping.
  *
+ * Errors:
+ *   Closed: `map` was closed
+ *
  * rt_file_mmap_len(map: handle<MappedFile>) -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_file_mmap_len(RtValue map);
 
 /**
- * Maps a file read-only (memmap2). Options: `offset` and `length` (ints, a
- * window of the file; default the whole file), `handle` (bool, default
- * false). Without `handle`: the content as bytes, copied out of the mapping,
- * which is then unmapped. With `handle: true`: a MappedFile handle; read it
- * with rt_file_mmap_len / rt_file_mmap_slice; closing it (rt_handle_close)
- * unmaps. SIGBUS caveat: see the module documentation.
+ * Maps a file read-only (memmap2). Without `handle`: the content as bytes, copied out of the mapping, which is
+ * then unmapped. With `handle: true`: a MappedFile handle; read it with rt_file_mmap_len / rt_file_mmap_slice;
+ * closing it (rt_handle_close) unmaps. SIGBUS caveat: see the module documentation.
+ *
+ * Options:
+ *   offset (int >= 0, default 0): offset
+ *   length (int >= 0, default the whole file): ints, a window of the file
+ *   handle (bool, default false): bool
+ *
+ * Errors:
+ *   InvalidArgument: is a directory; only regular files can be mapped; path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+ *   LimitExceeded: mapping too large
  *
  * rt_file_mmap_read(path: text, opts: dict?) -> any
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3484,6 +5537,9 @@ RtValue rt_file_mmap_read(RtValue path, RtValue opts);
  * A whole file read through a read-only mapping, as bytes (Simple declares
  * `[i64]`: ours is bytes). Same rules as rt_file_mmap_read.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_file_mmap_read_bytes(path: text) -> bytes
  * capability: fs.read (scoped); blocking; tier: verified
  */
@@ -3492,14 +5548,21 @@ RtValue rt_file_mmap_read_bytes(RtValue path);
 /**
  * A whole file read through a read-only mapping, as UTF-8 text (Error Parse otherwise).
  *
+ * Errors:
+ *   Parse: content is not UTF-8 (invalid byte at offset <pos>)
+ *
  * rt_file_mmap_read_text(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_mmap_read_text(RtValue path);
 
 /**
- * Copies `length` bytes at `offset` out of a MappedFile as bytes. Error
- * OutOfRange when the window passes the end of the mapping.
+ * Copies `length` bytes at `offset` out of a MappedFile as bytes.
+ *
+ * Errors:
+ *   InvalidArgument: `offset` is negative; `length` is negative
+ *   Closed: `map` was closed
+ *   OutOfRange: the window passes the end of the mapping
  *
  * rt_file_mmap_slice(map: handle<MappedFile>, offset: int, length: int) -> bytes
  * capability: none; non-blocking; tier: verified
@@ -3507,7 +5570,28 @@ RtValue rt_file_mmap_read_text(RtValue path);
 RtValue rt_file_mmap_slice(RtValue map, RtValue offset, RtValue length);
 
 /**
+ * Copies `data` (bytes or text) into a writable mapping at `offset` and returns the number of bytes written (all
+ * of `data`). The file sees it at once (a shared mapping); rt_msync makes it durable.
+ *
+ * Errors:
+ *   InvalidArgument: `offset` is negative
+ *   PermissionDenied: on a read-only mapping
+ *   Closed: `map` was closed
+ *   OutOfRange: `offset + len(data)` passes the mapping's end
+ *
+ * rt_file_mmap_write(map: handle<MappedFile>, offset: int, data: bytes) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_file_mmap_write(RtValue map, RtValue offset, RtValue data);
+
+/**
  * Permission bits of a file (`st_mode & 0o7777`, e.g. 0o644 = 420; symlinks followed).
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_mode(path: text) -> int
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3517,6 +5601,9 @@ RtValue rt_file_mode(RtValue path);
 /**
  * Last modification time in unix microseconds (rt_file_modified_time under Simple's name).
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *
  * rt_file_modified(path: text) -> int
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3525,16 +5612,27 @@ RtValue rt_file_modified(RtValue path);
 /**
  * Last modification time in microseconds since the Unix epoch (symlinks followed).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_modified_time(path: text) -> int
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
 RtValue rt_file_modified_time(RtValue path);
 
 /**
- * Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is
- * moved itself. Across file systems (EXDEV) a regular file is copied (with
- * its permissions) and the source removed. Needs fs.write on both paths.
- * Error NotFound when `src` is missing.
+ * Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is moved itself. Across file systems
+ * (EXDEV) a regular file is copied (with its permissions) and the source removed. Needs fs.write on both paths.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: `src` is missing
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: moving a non-file across file systems: <src> -> <dst>
  *
  * rt_file_move(src: text, dst: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3548,6 +5646,13 @@ RtValue rt_file_move(RtValue src, RtValue dst);
  * present). Reading needs fs.read, every other mode fs.write (3 and 4 both).
  * Simple declares `-> i32` (a descriptor): ours is the handle.
  *
+ * Errors:
+ *   InvalidArgument: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_open(path: text, mode: int) -> handle<File>
  * capability: fs.read (scoped); blocking; tier: verified
  */
@@ -3556,15 +5661,27 @@ RtValue rt_file_open(RtValue path, RtValue mode);
 /**
  * Reads a file as bytes (binary-safe).
  *
+ * Errors:
+ *   NotFound: the file (or a directory on its path) does not exist
+ *   InvalidArgument: the path names a directory, or a component of it is not a directory
+ *   PermissionDenied: the operating system refused to open it
+ *   Io: any other read failure (details.errno)
+ *
+ * Example:
+ *   rt_file_read_bytes("/tmp/hello.txt") -> b"hello from simple-rt\n"
+ *
  * rt_file_read_bytes(path: text) -> bytes
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_read_bytes(RtValue path);
 
 /**
- * The lines of a UTF-8 text file, without their `\n` (or `\r\n`) ends; a
- * final line end does not add an empty line ("" gives []). Error Parse when
- * the content is not UTF-8.
+ * The lines of a UTF-8 text file, without their `\n` (or `\r\n`) ends; a final line end does not add an empty
+ * line ("" gives []).
+ *
+ * Errors:
+ *   NotFound: the path (or a directory on it) does not exist
+ *   Parse: the content is not UTF-8
  *
  * rt_file_read_lines(path: text) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3572,10 +5689,17 @@ RtValue rt_file_read_bytes(RtValue path);
 RtValue rt_file_read_lines(RtValue path);
 
 /**
- * Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the
- * open descriptor) as UTF-8 text, refusing one larger than `max_bytes`
- * (LimitExceeded) before reading it. Error InvalidArgument for a symlink
- * or a non-regular file (fifo, device: never opened for blocking reads).
+ * Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the open descriptor) as UTF-8 text,
+ * refusing one larger than `max_bytes` (LimitExceeded) before reading it.
+ *
+ * Errors:
+ *   InvalidArgument: for a symlink or a non-regular file (fifo, device: never opened for blocking reads)
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: content is not UTF-8 (invalid byte at offset <pos>)
+ *   OutOfRange: max_bytes must be >= 0
+ *   LimitExceeded: file has … bytes, more than max_bytes <max_bytes>; file grew past max_bytes <max_bytes>
  *
  * rt_file_read_regular_no_follow_bounded(path: text, max_bytes: int) -> text
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3583,8 +5707,17 @@ RtValue rt_file_read_lines(RtValue path);
 RtValue rt_file_read_regular_no_follow_bounded(RtValue path, RtValue max_bytes);
 
 /**
- * Reads a file as UTF-8 text. Error Parse (details.position = first bad byte)
- * when the content is not UTF-8: read it with rt_file_read_bytes instead.
+ * Reads a file as UTF-8 text.
+ *
+ * Errors:
+ *   NotFound: the file (or a directory on its path) does not exist
+ *   InvalidArgument: the path names a directory, or a component of it is not a directory
+ *   PermissionDenied: the operating system refused to open it
+ *   Parse: the content is not UTF-8 (details.position = the first bad byte); read it with rt_file_read_bytes instead
+ *   Io: any other read failure (details.errno)
+ *
+ * Example:
+ *   rt_file_read_text("/tmp/hello.txt") -> "hello from simple-rt\n"
  *
  * rt_file_read_text(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3592,9 +5725,15 @@ RtValue rt_file_read_regular_no_follow_bounded(RtValue path, RtValue max_bytes);
 RtValue rt_file_read_text(RtValue path);
 
 /**
- * Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter
- * or "" past the end). Error Parse when the window is not UTF-8 (a cut
- * through a multi-byte character included), OutOfRange for negative values.
+ * Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter or "" past the end).
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: the window is not UTF-8 (a cut through a multi-byte character included)
+ *   OutOfRange: for negative values
  *
  * rt_file_read_text_at(path: text, offset: int, size: int) -> text
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3604,6 +5743,14 @@ RtValue rt_file_read_text_at(RtValue path, RtValue offset, RtValue size);
 /**
  * Same as rt_file_read_text_at (Simple declares `-> text?`: ours is text or an Error).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: content is not UTF-8 (invalid byte at offset <pos>)
+ *   OutOfRange: offset and size must be >= 0
+ *
  * rt_file_read_text_at_checked(path: text, offset: int, size: int) -> text
  * capability: fs.read (scoped); blocking; tier: verified
  */
@@ -3612,13 +5759,20 @@ RtValue rt_file_read_text_at_checked(RtValue path, RtValue offset, RtValue size)
 /**
  * Simple's name for rt_file_read_text (the `_rv` runtime-value variant).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_file_read_text_rv(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_file_read_text_rv(RtValue path);
 
 /**
- * Simple's name for rt_file_delete (a symlink itself; Error NotFound when missing).
+ * Simple's name for rt_file_delete (a symlink itself.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: missing)
  *
  * rt_file_remove(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3626,7 +5780,13 @@ RtValue rt_file_read_text_rv(RtValue path);
 RtValue rt_file_remove(RtValue path);
 
 /**
- * Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory.
+ * Size of a file in bytes (symlinks followed).
+ *
+ * Errors:
+ *   InvalidArgument: for a directory
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_file_size(path: text) -> int
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3639,6 +5799,12 @@ RtValue rt_file_size(RtValue path);
  * "fifo", "socket", "char_device", "block_device". Simple declares `-> i64`
  * (a size or status code): ours is the dict.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_stat(path: text) -> dict
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3647,15 +5813,32 @@ RtValue rt_file_stat(RtValue path);
 /**
  * Flushes a file's content and metadata to the disk (fsync). Needs fs.write.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_sync(path: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_file_sync(RtValue path);
 
 /**
- * Tries to lock a file without waiting: a FileLock handle, or Error Busy
- * when another holder (process or handle) has a conflicting lock. Options:
- * `shared` (bool, default false), `create` (bool, default true).
+ * Tries to lock a file without waiting: a FileLock handle, or Error Busy when another holder (process or handle)
+ * has a conflicting lock.
+ *
+ * Options:
+ *   shared (bool, default false): bool
+ *   create (bool, default true): bool
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Busy: the file is locked by another holder (<what> lock wanted)
  *
  * rt_file_try_lock(path: text, opts: dict?) -> handle<FileLock>
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3663,8 +5846,12 @@ RtValue rt_file_sync(RtValue path);
 RtValue rt_file_try_lock(RtValue path, RtValue opts);
 
 /**
- * Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its
- * handle. Error Closed when it was released already.
+ * Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its handle.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Closed: it was released already; `lock` was closed
  *
  * rt_file_unlock(lock: handle<FileLock>) -> nil
  * capability: none; non-blocking; tier: verified
@@ -3675,6 +5862,9 @@ RtValue rt_file_unlock(RtValue lock);
  * Writes text or bytes to a file (created or replaced, as rt_file_write_bytes)
  * and returns the number of bytes written.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_file_write(path: text, content: bytes) -> int
  * capability: fs.write (scoped); blocking; tier: verified
  */
@@ -3683,14 +5873,29 @@ RtValue rt_file_write(RtValue path, RtValue content);
 /**
  * Writes bytes (or text as UTF-8) to a file, creating it or replacing its content.
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_file_write_bytes(path: text, data: bytes) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_file_write_bytes(RtValue path, RtValue data);
 
 /**
- * Writes text to a file, creating it or replacing its content. A new file
- * is removed again when the write fails. Not atomic: see rt_file_atomic_write.
+ * Writes text to a file, creating it or replacing its content. A new file is removed again when the write fails.
+ * Not atomic: see rt_file_atomic_write.
+ *
+ * Errors:
+ *   NotFound: a directory on the path does not exist
+ *   InvalidArgument: the path names a directory, or a component of it is not a directory
+ *   PermissionDenied: the operating system refused to create or open it
+ *   Io: the write failed (details.errno; ENOSPC, EIO...)
+ *
+ * Example:
+ *   rt_file_write_text("/tmp/hello.txt", "hello from simple-rt\n") -> nil
  *
  * rt_file_write_text(path: text, text: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3698,9 +5903,15 @@ RtValue rt_file_write_bytes(RtValue path, RtValue data);
 RtValue rt_file_write_text(RtValue path, RtValue text);
 
 /**
- * Writes `data` at byte `offset` of an existing file (pwrite; the file grows
- * when the write passes its end, a gap reads as zeros) and returns the
- * number of bytes written. Error NotFound when the file is missing.
+ * Writes `data` at byte `offset` of an existing file (pwrite; the file grows when the write passes its end, a
+ * gap reads as zeros) and returns the number of bytes written.
+ *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the file is missing
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: offset must be >= 0
  *
  * rt_file_write_text_at(path: text, offset: int, data: bytes) -> int
  * capability: fs.write (scoped); blocking; tier: verified
@@ -3710,25 +5921,33 @@ RtValue rt_file_write_text_at(RtValue path, RtValue offset, RtValue data);
 /**
  * Simple's name for rt_file_read_text (declared `-> text?`: ours is text or an Error).
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *
  * rt_fs_read_text(path: text) -> text
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_fs_read_text(RtValue path);
 
 /**
- * Paths matching a pattern, in the glob crate's order (each directory's
- * entries sorted by name, so deterministic). Options: `case_sensitive`
- * (default true), `literal_separator` (default false: `*` may match `/`),
- * `literal_leading_dot` (default false: `*` matches hidden names too),
- * `skip_errors` (default false: an unreadable directory is an Error; entries
- * that vanish meanwhile are always skipped). Error Parse (details.position,
- * 0-based character index) for a malformed pattern.
- * Capabilities: fs.read is checked on the literal directory the pattern
- * starts from (`/srv/\*\/x` → `/srv`): denied there, the call fails with
- * CapabilityDenied. Matches whose canonical path fs.read does not allow
- * (reached through a symlink, say) are filtered out: the caller gets only
- * what it could read, as with unveil, and one stray link does not make a
- * permitted pattern fail.
+ * Paths matching a pattern, in the glob crate's order (each directory's entries sorted by name, so
+ * deterministic). Capabilities: fs.read is checked on the literal directory the pattern starts from (`/srv/\*\/x`
+ * → `/srv`): denied there, the call fails with CapabilityDenied. Matches whose canonical path fs.read does not
+ * allow (reached through a symlink, say) are filtered out: the caller gets only what it could read, as with
+ * unveil, and one stray link does not make a permitted pattern fail.
+ *
+ * Options:
+ *   case_sensitive (bool, default true): case sensitive
+ *   literal_separator (bool, default false): `*` may match `/`
+ *   literal_leading_dot (bool, default false): `*` matches hidden names too
+ *   skip_errors (bool, default false): an unreadable directory is an Error; entries that vanish meanwhile are always skipped
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: for a malformed pattern (details.position, 0-based character index)
  *
  * rt_glob(pattern: text, opts: dict?) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
@@ -3738,6 +5957,9 @@ RtValue rt_glob(RtValue pattern, RtValue opts);
 /**
  * Closes a File handle (Simple's `rt_io_file_close` name).
  *
+ * Errors:
+ *   Closed: `file` was closed
+ *
  * rt_io_file_close(file: handle<File>) -> nil
  * capability: none; non-blocking; tier: verified
  */
@@ -3745,6 +5967,10 @@ RtValue rt_io_file_close(RtValue file);
 
 /**
  * Simple's name for rt_file_delete.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: the path (or a directory on it) does not exist
  *
  * rt_io_file_delete(path: text) -> nil
  * capability: fs.write (scoped); non-blocking; tier: verified
@@ -3754,6 +5980,9 @@ RtValue rt_io_file_delete(RtValue path);
 /**
  * Simple's name for rt_file_exists (true only for a regular file).
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *
  * rt_io_file_exists(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3761,6 +5990,9 @@ RtValue rt_io_file_exists(RtValue path);
 
 /**
  * Flushes a File handle's data and metadata to the disk (fdatasync + fsync).
+ *
+ * Errors:
+ *   Closed: `file` was closed
  *
  * rt_io_file_flush(file: handle<File>) -> nil
  * capability: none; blocking; tier: verified
@@ -3770,6 +6002,9 @@ RtValue rt_io_file_flush(RtValue file);
 /**
  * Size in bytes of the file behind a File handle (fstat).
  *
+ * Errors:
+ *   Closed: `file` was closed
+ *
  * rt_io_file_meta_size(file: handle<File>) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -3778,15 +6013,24 @@ RtValue rt_io_file_meta_size(RtValue file);
 /**
  * Same as rt_file_open (Simple's `rt_io_file_open` name).
  *
+ * Errors:
+ *   InvalidArgument: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_io_file_open(path: text, mode: int) -> handle<File>
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_io_file_open(RtValue path, RtValue mode);
 
 /**
- * Moves a File handle's position: `whence` 0 from the start, 1 from the
- * current position, 2 from the end (lseek); returns the new position.
- * Error InvalidArgument for another whence or a position before the start.
+ * Moves a File handle's position: `whence` 0 from the start, 1 from the current position, 2 from the end
+ * (lseek); returns the new position.
+ *
+ * Errors:
+ *   InvalidArgument: for another whence or a position before the start
+ *   Closed: `file` was closed
  *
  * rt_io_file_seek(file: handle<File>, offset: int, whence: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -3795,6 +6039,10 @@ RtValue rt_io_file_seek(RtValue file, RtValue offset, RtValue whence);
 
 /**
  * Writes all of `data` (bytes or text) at the handle's position.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `file` was closed
  *
  * rt_io_file_write_all(file: handle<File>, data: bytes) -> nil
  * capability: none; blocking; tier: verified
@@ -3806,16 +6054,90 @@ RtValue rt_io_file_write_all(RtValue file, RtValue data);
  * symlinks not followed) whose name ends in extension `ext` (`"rs"` or
  * `".rs"`; "" keeps every file). Paths start with `path` as given.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_list_dir_recursive(path: text, ext: text) -> array<text>
  * capability: fs.read (scoped); blocking; tier: verified
  */
 RtValue rt_list_dir_recursive(RtValue path, RtValue ext);
 
 /**
+ * Advises the kernel how a mapping (all of it, or its first `size` bytes; nil or 0: all) will be used: `advice`
+ * 0 normal, 1 random, 2 sequential, 3 will need, 4 don't need (POSIX_MADV_* numbers; the pages are dropped and
+ * read again from the file when touched, nothing written is lost). Simple: `-> bool`; ours nil.
+ *
+ * Errors:
+ *   InvalidArgument: for another advice
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `map` was closed
+ *   OutOfRange: for `size`
+ *
+ * rt_madvise(map: handle<MappedFile>, size: int?, advice: int) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_madvise(RtValue map, RtValue size, RtValue advice);
+
+/**
+ * Maps `size` bytes of `path` from `offset` (`size` 0: to the end of the file) and returns a MappedFile handle
+ * (Simple gets an address: ours is the handle). `readonly` true / nonzero: a read-only private mapping (needs
+ * fs.read); false / 0: a shared writable mapping (needs fs.read and fs.write), written with rt_file_mmap_write and
+ * flushed with rt_msync; changes reach the file. The window must lie inside the file (OutOfRange otherwise:
+ * a mapping never extends a file). Read with rt_file_mmap_slice / rt_file_mmap_len; rt_munmap (or
+ * rt_handle_close) unmaps. SIGBUS caveat of rt_file_mmap_read applies (a file truncated by others).
+ *
+ * Errors:
+ *   InvalidArgument: size must not be negative (0 maps to the end of the file); offset must not be negative; only regular files can be mapped; is a directory
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: offset <off> is past the end of the file (<total> bytes); offset <off> + size <l> is past the end of the file (<total> bytes); offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+ *   LimitExceeded: mapping too large
+ *
+ * rt_mmap(path: text, size: int, offset: int, readonly: any) -> handle<MappedFile>
+ * capability: fs.read (scoped); blocking; tier: verified
+ */
+RtValue rt_mmap(RtValue path, RtValue size, RtValue offset, RtValue readonly);
+
+/**
+ * Writes the changes of a writable mapping to its file and waits for the write (msync MS_SYNC) — all of it, or
+ * the first `size` bytes. A read-only mapping has nothing to write: nil at once. Simple: `-> bool`; ours nil.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `map` was closed
+ *   OutOfRange: `size` passes the end
+ *
+ * rt_msync(map: handle<MappedFile>, size: int?) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_msync(RtValue map, RtValue size);
+
+/**
+ * Unmaps a mapping made by rt_mmap or rt_file_mmap_read (closes its handle; a writable mapping's changes are
+ * already in the file's pages). `size` nil, 0 or the mapping's length (Simple passes it); another value is
+ * InvalidArgument. Simple: `-> bool`; ours nil.
+ *
+ * Errors:
+ *   InvalidArgument: size must be the mapping's length (… bytes), 0 or nil
+ *   Closed: it was unmapped already; `map` was closed
+ *
+ * rt_munmap(map: handle<MappedFile>, size: int?) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_munmap(RtValue map, RtValue size);
+
+/**
  * The path made absolute against the working directory, without touching
  * the disk otherwise: symlinks and `..` are kept (std::path::absolute; use
  * rt_path_normalize to fold `..`). A relative path needs fs.read on the
  * working directory (it reveals its name).
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_path_absolute(path: text) -> text
  * capability: fs.read (scoped); non-blocking; tier: verified
@@ -3826,6 +6148,9 @@ RtValue rt_path_absolute(RtValue path);
  * The final component of a path (`/a/b.txt` → `b.txt`, `a/b/` → `b`);
  * nil when there is none (`/`, or a path ending in `..`).
  *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *
  * rt_path_basename(path: text) -> text?
  * capability: none; non-blocking; tier: verified
  */
@@ -3834,6 +6159,9 @@ RtValue rt_path_basename(RtValue path);
 /**
  * The path without its final component (`/a/b` → `/a`, `b` → ``, `/a` →
  * `/`); nil when there is none (`/`).
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
  *
  * rt_path_dirname(path: text) -> text?
  * capability: none; non-blocking; tier: verified
@@ -3844,6 +6172,12 @@ RtValue rt_path_dirname(RtValue path);
  * True when something exists at `path` (symlinks followed: a dangling link
  * is false). Error for failures other than "not there" (e.g. permission).
  *
+ * Errors:
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_path_exists(path: text) -> bool
  * capability: fs.read (scoped); non-blocking; tier: verified
  */
@@ -3851,6 +6185,9 @@ RtValue rt_path_exists(RtValue path);
 
 /**
  * Simple's name for rt_path_extension: the extension without the dot; nil when there is none.
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
  *
  * rt_path_ext(path: text) -> text?
  * capability: none; non-blocking; tier: verified
@@ -3861,6 +6198,9 @@ RtValue rt_path_ext(RtValue path);
  * The extension of the final component without the dot (`a/b.tar.gz` →
  * `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives "".
  *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *
  * rt_path_extension(path: text) -> text?
  * capability: none; non-blocking; tier: verified
  */
@@ -3868,6 +6208,9 @@ RtValue rt_path_extension(RtValue path);
 
 /**
  * Simple's name for rt_path_basename: the final component; nil when there is none.
+ *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
  *
  * rt_path_filename(path: text) -> text?
  * capability: none; non-blocking; tier: verified
@@ -3877,6 +6220,12 @@ RtValue rt_path_filename(RtValue path);
 /**
  * Joins two paths with one separator; an absolute `part` replaces `base`
  * (`Path::join`): `a` + `b/c` → `a/b/c`, `a` + `/x` → `/x`.
+ *
+ * Errors:
+ *   InvalidArgument: a path is empty or contains a NUL byte
+ *
+ * Example:
+ *   rt_path_join("a", "b/c") -> "a/b/c"
  *
  * rt_path_join(base: text, part: text) -> text
  * capability: none; non-blocking; tier: verified
@@ -3889,6 +6238,9 @@ RtValue rt_path_join(RtValue base, RtValue part);
  * keeps leading `..` of a relative path; `a/..` → `.`. Lexical: when `dir`
  * is a symlink the operating system may resolve `dir/..` elsewhere.
  *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *
  * rt_path_normalize(path: text) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -3898,6 +6250,9 @@ RtValue rt_path_normalize(RtValue path);
  * Simple's name for rt_path_dirname: the path without its final component;
  * nil when there is none (`/`).
  *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *
  * rt_path_parent(path: text) -> text?
  * capability: none; non-blocking; tier: verified
  */
@@ -3905,6 +6260,9 @@ RtValue rt_path_parent(RtValue path);
 
 /**
  * The path separator of this platform: "/".
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_path_separator() -> text
  * capability: none; non-blocking; tier: verified
@@ -3915,6 +6273,9 @@ RtValue rt_path_separator(void);
  * The final component without its extension (`a/b.tar.gz` → `b.tar`,
  * `a/.bashrc` → `.bashrc`); nil when there is no final component.
  *
+ * Errors:
+ *   InvalidArgument: path is empty; path contains a NUL byte
+ *
  * rt_path_stem(path: text) -> text?
  * capability: none; non-blocking; tier: verified
  */
@@ -3923,15 +6284,21 @@ RtValue rt_path_stem(RtValue path);
 /**
  * Simple's `rt_write_file`: rt_file_write_text under another name.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_write_file(path: text, content: text) -> nil
  * capability: fs.write (scoped); blocking; tier: verified
  */
 RtValue rt_write_file(RtValue path, RtValue content);
 
-/* ==== Domain net: 53 functions (libffi_net.so) ==== */
+/* ==== Domain net: 89 functions (libffi_net.so) ==== */
 
 /**
  * Simple's name: a client handle holding default headers and a timeout.
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_http_client_create() -> handle<HttpClient>
  * capability: none; non-blocking; tier: empirical
@@ -3941,6 +6308,9 @@ RtValue rt_http_client_create(void);
 /**
  * Simple's name: closes a client handle (idempotent). Nil.
  *
+ * Errors:
+ *   Closed: the handle was closed
+ *
  * rt_http_client_destroy(client: any) -> nil
  * capability: none; non-blocking; tier: empirical
  */
@@ -3948,6 +6318,15 @@ RtValue rt_http_client_destroy(RtValue client);
 
 /**
  * Simple's name: a request with the client's headers and timeout. `headers`: an array of "Name: value" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`.
+ *
+ * Errors:
+ *   InvalidArgument: headers must be texts "Name: value"; a header text is "Name: value"; malformed HTTP method; opts.body and opts.multipart exclude each other
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status <status>; TLS error; connection failed
+ *   Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text; PEM
+ *   Unsupported: only http and https URLs are supported
+ *   Closed: `client` was closed
+ *   LimitExceeded: body nests deeper than 512; more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>
  *
  * rt_http_client_request(client: handle<HttpClient>, method: text, url: text, headers: any, body: any) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
@@ -3957,6 +6336,10 @@ RtValue rt_http_client_request(RtValue client, RtValue method, RtValue url, RtVa
 /**
  * Simple's name: sets a default header on a client (replacing one of the same name). True.
  *
+ * Errors:
+ *   InvalidArgument: malformed header name; malformed header value
+ *   Closed: `client` was closed
+ *
  * rt_http_client_set_header(client: handle<HttpClient>, key: text, value: text) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -3964,6 +6347,10 @@ RtValue rt_http_client_set_header(RtValue client, RtValue key, RtValue value);
 
 /**
  * Simple's name: the client's total timeout in milliseconds (0 = none). True.
+ *
+ * Errors:
+ *   Closed: `client` was closed
+ *   OutOfRange: timeout_ms must be >= 0
  *
  * rt_http_client_set_timeout(client: handle<HttpClient>, timeout_ms: int) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -3973,6 +6360,29 @@ RtValue rt_http_client_set_timeout(RtValue client, RtValue timeout_ms);
 /**
  * HTTP DELETE; options and result as `rt_http_get`.
  *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status <status>; TLS error; connection failed
+ *   Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+ *   Unsupported: only http and https URLs are supported
+ *   LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+ *
  * rt_http_delete(url: text, opts: dict?) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
  */
@@ -3981,13 +6391,64 @@ RtValue rt_http_delete(RtValue url, RtValue opts);
 /**
  * Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`.
  *
+ * Options:
+ *   sha256: and matched opts.sha256, hex
+ *   headers: request headers (dict of text)
+ *   query: query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type: the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes: the most bytes read (Error LimitExceeded past it)
+ *   text: decode the output as UTF-8 text instead of bytes
+ *   error_status: a status >= 400 is Error Io with details.status instead of a result
+ *   decompress: decode gzip/deflate response bodies
+ *   ca_file: PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
+ *   Parse: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP
+ *   Unsupported: only http and https URLs are supported
+ *   LimitExceeded: response body of <n> bytes is over the limit of <m>; download is over the limit of … bytes; body nests deeper than 512; more than … redirects
+ *
  * rt_http_download(url: text, path: text, opts: dict?) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
  */
 RtValue rt_http_download(RtValue url, RtValue path, RtValue opts);
 
 /**
- * HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop.
+ * HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result
+ * unless opts.error_status. Needs `net.http` for every address of every hop.
+ *
+ * Options:
+ *   headers (dict of text): request headers
+ *   query (dict of text): query parameters added to the URL
+ *   timeout_ms (int >= 1): the whole exchange, redirects included (Error Timeout past it)
+ *   connect_timeout_ms (int >= 1): each connection attempt
+ *   max_redirects (int 0..=100, default 10): redirects followed; a hop to a denied host is CapabilityDenied
+ *   max_bytes (int >= 0, default 256 MiB): the largest body accepted, checked while reading
+ *   text (bool, default false): the body as text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status
+ *   decompress (bool, default true): decode gzip/deflate bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   body (text, bytes, dict or array): a request body (text or bytes as is, a dict or array as JSON)
+ *   content_type (text): the body's content type
+ *   multipart (array of dicts): parts {name, filename?, content_type?, data | path} sent as multipart/form-data
+ *
+ * Errors:
+ *   InvalidArgument: a malformed URL, method, header or query, an unknown option, or body and multipart together
+ *   NotFound: the host name does not resolve
+ *   Io: the connection failed or broke (details.errno), or a status >= 400 with error_status (details.status)
+ *   Parse: a malformed response, a body that is not UTF-8 with text, or a ca_file that is not PEM
+ *   LimitExceeded: more than max_redirects redirects, or a body over max_bytes
+ *   Unsupported: a URL scheme other than http and https
+ *
+ * Example:
+ *   rt_http_get("https://example.com/", {timeout_ms: 5000}) -> {status: 200, headers: {...}, body: b"<!doctype html>...", url: "https://example.com/"}
  *
  * rt_http_get(url: text, opts: dict?) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
@@ -3997,13 +6458,68 @@ RtValue rt_http_get(RtValue url, RtValue opts);
 /**
  * HTTP HEAD; options and result as `rt_http_get` (body empty).
  *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status <status>; TLS error; connection failed
+ *   Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+ *   Unsupported: only http and https URLs are supported
+ *   LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+ *
  * rt_http_head(url: text, opts: dict?) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
  */
 RtValue rt_http_head(RtValue url, RtValue opts);
 
 /**
+ * Simple's name: parses JSON text into values (objects as dicts in order, arrays, text, ints, floats, bools, nil); Error Parse with details.line / column when malformed (nesting limit 128, serde_json's). The same conversion as ffi_serde's `rt_json_parse`, under the name http_ffi.spl declares.
+ *
+ * Errors:
+ *   Parse: malformed JSON
+ *
+ * rt_http_parse_json(json: text) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_parse_json(RtValue json);
+
+/**
  * HTTP PATCH; arguments and result as `rt_http_post`.
+ *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+ *   Io: HTTP status <status>
+ *   Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+ *   LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
  *
  * rt_http_patch(url: text, body: any, opts: any) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
@@ -4011,7 +6527,29 @@ RtValue rt_http_head(RtValue url, RtValue opts);
 RtValue rt_http_patch(RtValue url, RtValue body, RtValue opts);
 
 /**
- * HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+ * HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type, and multipart with a nil body: an array of parts `{name, filename?, content_type?, data | path}` sent as multipart/form-data) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+ *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+ *   NotFound: what it names does not exist
+ *   Io: HTTP status <status>
+ *   Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+ *   LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
  *
  * rt_http_post(url: text, body: any, opts: any) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
@@ -4021,13 +6559,57 @@ RtValue rt_http_post(RtValue url, RtValue body, RtValue opts);
 /**
  * HTTP PUT; arguments and result as `rt_http_post`.
  *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+ *   Io: HTTP status <status>
+ *   Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+ *   LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+ *
  * rt_http_put(url: text, body: any, opts: any) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
  */
 RtValue rt_http_put(RtValue url, RtValue body, RtValue opts);
 
 /**
- * Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`.
+ * Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON), content_type, and multipart (instead of body: an array of parts `{name, filename?, content_type?, data | path}`, sent as multipart/form-data; a part's path is read under `fs.read`). Result as `rt_http_get`.
+ *
+ * Options:
+ *   headers (dict of text): request headers (dict of text)
+ *   query (dict of text): query parameters (dict of text)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   content_type (text): the request body's content type
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+ *   text (bool, default false): decode the output as UTF-8 text instead of bytes
+ *   error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+ *   decompress (bool, default true): decode gzip/deflate response bodies
+ *   ca_file (text): PEM roots to trust instead of the platform's
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *
+ * Errors:
+ *   InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status <status>; TLS error; connection failed
+ *   Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+ *   Unsupported: only http and https URLs are supported
+ *   LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
  *
  * rt_http_request(method: text, url: text, opts: dict?) -> dict
  * capability: net.http (scoped); blocking; tier: empirical
@@ -4035,7 +6617,360 @@ RtValue rt_http_put(RtValue url, RtValue body, RtValue opts);
 RtValue rt_http_request(RtValue method, RtValue url, RtValue opts);
 
 /**
- * Decodes %XX escapes ('+' stays '+'); Error Parse when the result is not UTF-8.
+ * Simple's name: the request body as text.
+ *
+ * Errors:
+ *   Parse: it is not UTF-8 (`rt_http_request_info` has the bytes)
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_body(request: handle<HttpRequest>) -> text
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_body(RtValue request);
+
+/**
+ * Simple's name: a request header (name case-insensitive; repeated headers joined with ", "), or nil.
+ *
+ * Errors:
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_header(request: handle<HttpRequest>, key: text) -> text?
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_header(RtValue request, RtValue key);
+
+/**
+ * The whole request as a dict: `{method, url, path, query (dict, decoded; the last of a repeated key), headers (dict, names lower-case, repeats joined with ", "), body (bytes), remote ({host, port})}`.
+ *
+ * Errors:
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_info(request: handle<HttpRequest>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_info(RtValue request);
+
+/**
+ * Simple's name: the request's method ("GET", ...).
+ *
+ * Errors:
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_method(request: handle<HttpRequest>) -> text
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_method(RtValue request);
+
+/**
+ * Simple's name: the request's path as sent (no query; percent escapes kept).
+ *
+ * Errors:
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_path(request: handle<HttpRequest>) -> text
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_path(RtValue request);
+
+/**
+ * Simple's name: a query parameter's value (decoded; the first when repeated), or nil.
+ *
+ * Errors:
+ *   Closed: `request` was closed
+ *
+ * rt_http_request_query(request: handle<HttpRequest>, key: text) -> text?
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_query(RtValue request, RtValue key);
+
+/**
+ * Answers a request taken with `rt_http_server_next` (or a handler's own request, which is then not answered
+ * again): `response` is an HttpResponse handle, a dict `{status, headers, body}` (body text, bytes, or a
+ * dict/array sent as JSON; or `json`), text or bytes (200), or an int status. True. The request handle is
+ * closed.
+ *
+ * Errors:
+ *   InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON; malformed header name
+ *   Closed: the request was already answered; `request` was closed
+ *   OutOfRange: status must be in 100..=999
+ *   LimitExceeded: body nests deeper than 512
+ *
+ * rt_http_request_respond(request: handle<HttpRequest>, response: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_request_respond(RtValue request, RtValue response);
+
+/**
+ * Simple's name: a response with `status` (100..=999) and `body` (text, bytes, a dict/array sent as JSON, or nil). An HttpResponse handle for `rt_http_response_*`, a route handler's result or `rt_http_request_respond`.
+ *
+ * Errors:
+ *   InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+ *   OutOfRange: status must be in 100..=999
+ *   LimitExceeded: body nests deeper than 512
+ *
+ * rt_http_response_create(status_code: int, body: any) -> handle<HttpResponse>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_create(RtValue status_code, RtValue body);
+
+/**
+ * `{status, headers, body}` of a response (headers a dict, body bytes).
+ *
+ * Errors:
+ *   Closed: `response` was closed
+ *
+ * rt_http_response_info(response: handle<HttpResponse>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_info(RtValue response);
+
+/**
+ * Simple's name: makes `json` the body with Content-Type application/json: a JSON text (checked: True.
+ *
+ * Errors:
+ *   InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+ *   Parse: malformed) or a dict/array (serialised)
+ *   Closed: `response` was closed
+ *   LimitExceeded: body nests deeper than 512
+ *
+ * rt_http_response_json(response: handle<HttpResponse>, json: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_json(RtValue response, RtValue json);
+
+/**
+ * Sets the response body: text, bytes, or a dict/array sent as JSON (Content-Type set unless one is). True.
+ *
+ * Errors:
+ *   InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+ *   Closed: `response` was closed
+ *   LimitExceeded: body nests deeper than 512
+ *
+ * rt_http_response_set_body(response: handle<HttpResponse>, body: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_set_body(RtValue response, RtValue body);
+
+/**
+ * Simple's name: sets a response header (replacing one of the same name; Set-Cookie adds). True.
+ *
+ * Errors:
+ *   InvalidArgument: malformed header name; malformed header value (ASCII without CR, LF or NUL)
+ *   Closed: `response` was closed
+ *
+ * rt_http_response_set_header(response: handle<HttpResponse>, key: text, value: text) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_set_header(RtValue response, RtValue key, RtValue value);
+
+/**
+ * Sets the response status (100..=999). True.
+ *
+ * Errors:
+ *   Closed: `response` was closed
+ *   OutOfRange: status must be in 100..=999
+ *
+ * rt_http_response_set_status(response: handle<HttpResponse>, status_code: int) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_response_set_status(RtValue response, RtValue status_code);
+
+/**
+ * The server's address: `{host, port}`.
+ *
+ * Errors:
+ *   Closed: `server` was closed
+ *
+ * rt_http_server_addr(server: handle<HttpServer>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_addr(RtValue server);
+
+/**
+ * Simple's name: an HTTP server listening on `port` (0 = any free port; `rt_http_server_port` tells which) of
+ * opts.host (default "127.0.0.1"; "0.0.0.0" / "::" for every interface). Needs `net.listen` for
+ * `host:port=address`. An HttpServer handle; nothing is served before `rt_http_server_start` or
+ * `rt_http_server_next`.
+ *
+ * Options:
+ *   host (text, default "127.0.0.1"): `rt_http_server_port` tells which) of opts.host (default "127.0.0.1"
+ *   threads (int 1..=256, default 4): 1..=256 serving threads for `rt_http_server_start`
+ *   max_body_bytes (int >= 0, default 16 MiB): request bodies over it are answered 413
+ *   backlog (int 1..=65535, default 1024): backlog
+ *
+ * Errors:
+ *   InvalidArgument: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+ *   NotFound: host name has no address; host name does not resolve
+ *   Timeout: deadline passed
+ *   Io: starting the server
+ *   OutOfRange: port must be in 0..=65535
+ *   Cancelled: cancelled (a cancel token bound to this thread was triggered)
+ *
+ * rt_http_server_create(port: int, opts: dict?) -> handle<HttpServer>
+ * capability: net.listen (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_http_server_create(RtValue port, RtValue opts);
+
+/**
+ * Simple's name: stops serving and closes the server (the listening socket is closed once `rt_http_server_start` has returned; idempotent). Nil.
+ *
+ * Errors:
+ *   Closed: the handle was closed
+ *
+ * rt_http_server_destroy(server: any) -> nil
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_destroy(RtValue server);
+
+/**
+ * Pull mode: waits for the next request and returns it as an HttpRequest handle (answer it with `rt_http_request_respond`; one dropped unanswered is answered 500 when collected or closed), or nil when opts.timeout_ms passes first. Bodies over the server's max_body_bytes are answered 413 here and skipped. Honours the thread's deadline and cancel token (Error Timeout / Cancelled, no request taken).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): one dropped unanswered is answered 500 when collected or closed, or nil when opts.timeout_ms passes first
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: the server was destroyed; `server` was closed
+ *
+ * rt_http_server_next(server: handle<HttpServer>, opts: dict?) -> handle<HttpRequest>?
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_http_server_next(RtValue server, RtValue opts);
+
+/**
+ * The port the server listens on (the one chosen when created with port 0).
+ *
+ * Errors:
+ *   Closed: `server` was closed
+ *
+ * rt_http_server_port(server: handle<HttpServer>) -> int
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_port(RtValue server);
+
+/**
+ * Simple's name: routes `method` ("GET", ..., or "*" for any) and `path` to `handler`, a callable (a registered function name or a Callback handle) taking `(request)` or `(request, response)`. `path` matches exactly, or as a prefix when it ends in "*" ("/api/\*"). The handler returns the answer: an HttpResponse handle, a dict `{status, headers, body}`, text or bytes (200), an int (a status, empty body), or nil to send the `response` it was given (200 and empty unless it changed it). An Error or any other value is answered 500 and counted in `rt_http_server_stats`. Routes are tried in the order added. True.
+ *
+ * Errors:
+ *   InvalidArgument: the handler must take 1 (request) or 2 (request, response) arguments; method must be an HTTP method name or "*"; path must start with '/' and hold no '?', '#', spaces or control characters; argument … (<name>) names a host-surface function (C types), not a callable
+ *   NotFound: argument … (<name>) names no registered function
+ *   Closed: argument … (<name>) is a closed Callback handle; `server` was closed
+ *
+ * rt_http_server_route(server: handle<HttpServer>, method: text, path: text, handler: any) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_route(RtValue server, RtValue method, RtValue path, RtValue handler);
+
+/**
+ * Simple's name: serves requests with the routes and static directories until `rt_http_server_stop` (from a handler or another thread) or `rt_http_server_destroy`: true. Runs the server's `threads` serving threads (this one included; handlers run on them concurrently, each thread registered with the collector and under this thread's deadline and cancel tokens); a passed deadline or a triggered token stops them all and is Error Timeout / Cancelled (requests already taken are answered first). Error Busy when the server is already being served.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the server was destroyed; `server` was closed
+ *   Busy: the server is already being served
+ *
+ * rt_http_server_start(server: handle<HttpServer>) -> bool
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_http_server_start(RtValue server);
+
+/**
+ * Simple's name: serves the files under directory `dir` at URL prefix `path` ("/static"): GET and HEAD, a directory's index.html, Content-Type by extension, 404 for what is missing or outside `dir` (no "..", symlinks leading out of `dir` refused). Needs `fs.read` for `dir` now and for every file served. Routes are tried first. True.
+ *
+ * Errors:
+ *   InvalidArgument: not a directory; path must start with '/' and hold no '?', '#', spaces or control characters; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `server` was closed
+ *   Busy: the resource is held by someone else
+ *
+ * rt_http_server_static(server: handle<HttpServer>, path: text, dir: text) -> bool
+ * capability: fs.read (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_http_server_static(RtValue server, RtValue path, RtValue dir);
+
+/**
+ * `{served, handler_errors, serving}`: requests answered so far, handler calls that returned an Error or an unusable value (answered 500), and whether `rt_http_server_start` is running.
+ *
+ * Errors:
+ *   Closed: `server` was closed
+ *
+ * rt_http_server_stats(server: handle<HttpServer>) -> dict
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_stats(RtValue server);
+
+/**
+ * Simple's name: asks `rt_http_server_start` to return (it does once the requests in hand are answered; idempotent; callable from a handler). The server keeps listening: start again, or destroy it. True.
+ *
+ * Errors:
+ *   Closed: `server` was closed
+ *
+ * rt_http_server_stop(server: handle<HttpServer>) -> bool
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_server_stop(RtValue server);
+
+/**
+ * Simple's name: JSON text of a value (dict, array, text, number, bool, nil; NaN and infinity are Errors), compact.
+ *
+ * Errors:
+ *   InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+ *   LimitExceeded: body nests deeper than 512
+ *
+ * rt_http_stringify_json(obj: any) -> text
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_http_stringify_json(RtValue obj);
+
+/**
+ * Simple's name: uploads the file at `file_path` as the multipart/form-data field `field_name` (filename its base name, application/octet-stream) in a POST to `url`. Options as `rt_http_get` (plus content_type for the part). Needs `net.http` and `fs.read` for the file. Result as `rt_http_get`.
+ *
+ * Options:
+ *   content_type: the request body's content type
+ *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+ *   body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+ *   headers: request headers (dict of text)
+ *   query: query parameters (dict of text)
+ *   timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+ *   connect_timeout_ms: how long connecting may take, in milliseconds
+ *   max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+ *   max_bytes: the most bytes read (Error LimitExceeded past it)
+ *   text: decode the output as UTF-8 text instead of bytes
+ *   error_status: a status >= 400 is Error Io with details.status instead of a result
+ *   decompress: decode gzip/deflate response bodies
+ *   ca_file: PEM roots to trust instead of the platform's
+ *
+ * Errors:
+ *   InvalidArgument: the upload makes the body: no opts.body or opts.multipart; malformed query; malformed request; malformed URL
+ *   NotFound: host name does not resolve
+ *   Io: HTTP status <status>; TLS error; connection failed
+ *   Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+ *   Unsupported: only http and https URLs are supported
+ *   LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+ *
+ * rt_http_upload(url: text, file_path: text, field_name: text, opts: dict?) -> dict
+ * capability: net.http (scoped); blocking; tier: empirical
+ */
+RtValue rt_http_upload(RtValue url, RtValue file_path, RtValue field_name, RtValue opts);
+
+/**
+ * Decodes %XX escapes ('+' stays '+').
+ *
+ * Errors:
+ *   Parse: the result is not UTF-8
  *
  * rt_http_url_decode(text: text) -> text
  * capability: none; non-blocking; tier: verified
@@ -4045,6 +6980,9 @@ RtValue rt_http_url_decode(RtValue text);
 /**
  * Percent-encodes text for a URL component (query value or path segment): every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (UTF-8).
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_http_url_encode(text: text) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -4052,6 +6990,10 @@ RtValue rt_http_url_encode(RtValue text);
 
 /**
  * Simple's name: accepts a connection (blocks): a Socket handle.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
  *
  * rt_io_tcp_accept(fd: handle<Socket>) -> handle<Socket>
  * capability: none; blocking; tier: empirical
@@ -4061,6 +7003,11 @@ RtValue rt_io_tcp_accept(RtValue fd);
 /**
  * Simple's name: accepts a connection within `ms` milliseconds: a Socket handle, or Error Timeout.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: ms must be >= 0
+ *
  * rt_io_tcp_accept_timeout(fd: handle<Socket>, ms: int) -> handle<Socket>
  * capability: none; blocking; tier: empirical
  */
@@ -4068,6 +7015,14 @@ RtValue rt_io_tcp_accept_timeout(RtValue fd, RtValue ms);
 
 /**
  * Simple's name: a listening TCP socket on `addr` ("host:port"; SO_REUSEADDR, backlog 128). Needs `net.listen`.
+ *
+ * Errors:
+ *   InvalidArgument: `addr` is not host:port or [v6]:port, or the host has no address
+ *   OutOfRange: the port is outside 0..=65535
+ *   Io: the bind or listen failed (details.errno; EADDRINUSE...)
+ *
+ * Example:
+ *   rt_io_tcp_bind("127.0.0.1:0") -> Socket handle
  *
  * rt_io_tcp_bind(addr: text) -> handle<Socket>
  * capability: net.listen (scoped); non-blocking; tier: empirical
@@ -4077,6 +7032,15 @@ RtValue rt_io_tcp_bind(RtValue addr);
 /**
  * Simple's name: binds a socket made by `rt_io_tcp_socket_create` to `addr`. True.
  *
+ * Errors:
+ *   InvalidArgument: expected host:port or [v6]:port; malformed host; no … address for this host
+ *   NotFound: host name has no address; host name does not resolve
+ *   Timeout: deadline passed
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: port must be in 0..=65535
+ *   Cancelled: cancelled (a cancel token bound to this thread was triggered)
+ *
  * rt_io_tcp_bind_fd(fd: handle<Socket>, addr: text) -> bool
  * capability: net.listen (scoped); non-blocking; tier: empirical
  */
@@ -4085,13 +7049,26 @@ RtValue rt_io_tcp_bind_fd(RtValue fd, RtValue addr);
 /**
  * Simple's name: closes the socket (idempotent). True.
  *
+ * Errors:
+ *   Closed: the handle was closed
+ *
  * rt_io_tcp_close(fd: any) -> bool
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_io_tcp_close(RtValue fd);
 
 /**
- * Simple's name: connects to `addr` ("host:port"): a Socket handle. Needs `net.connect` for every address of the host.
+ * Simple's name: connects to `addr` ("host:port"): a Socket handle. Needs `net.connect` for every address of the
+ * host.
+ *
+ * Errors:
+ *   InvalidArgument: `addr` is not host:port or [v6]:port
+ *   OutOfRange: the port is outside 0..=65535
+ *   NotFound: the host name does not resolve
+ *   Io: every address refused or failed (details.errno)
+ *
+ * Example:
+ *   rt_io_tcp_connect("127.0.0.1:8080") -> Socket handle
  *
  * rt_io_tcp_connect(addr: text) -> handle<Socket>
  * capability: net.connect (scoped); blocking; tier: empirical
@@ -4101,6 +7078,11 @@ RtValue rt_io_tcp_connect(RtValue addr);
 /**
  * Simple's name: connects within `ms` milliseconds, else Error Timeout.
  *
+ * Errors:
+ *   InvalidArgument: expected host:port or [v6]:port; no … address for this host
+ *   NotFound: host name has no address; host name does not resolve
+ *   OutOfRange: ms must be >= 0; port must be in 0..=65535
+ *
  * rt_io_tcp_connect_timeout(addr: text, ms: int) -> handle<Socket>
  * capability: net.connect (scoped); blocking; tier: empirical
  */
@@ -4108,6 +7090,11 @@ RtValue rt_io_tcp_connect_timeout(RtValue addr, RtValue ms);
 
 /**
  * Simple's name: reads and discards one line; the number of bytes discarded (-1 at end of stream).
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   LimitExceeded: line longer than 1 MiB
  *
  * rt_io_tcp_drain_line(fd: handle<Socket>) -> int
  * capability: none; blocking; tier: empirical
@@ -4117,6 +7104,9 @@ RtValue rt_io_tcp_drain_line(RtValue fd);
 /**
  * Simple's name: nothing is buffered on the sending side; true.
  *
+ * Errors:
+ *   Closed: `fd` was closed
+ *
  * rt_io_tcp_flush(fd: handle<Socket>) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -4124,6 +7114,11 @@ RtValue rt_io_tcp_flush(RtValue fd);
 
 /**
  * Simple's name: listens on a bound socket (backlog 1..=65535). True.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: backlog must be in 1..=65535
  *
  * rt_io_tcp_listen(fd: handle<Socket>, backlog: int) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -4133,6 +7128,9 @@ RtValue rt_io_tcp_listen(RtValue fd, RtValue backlog);
 /**
  * Simple's name: the local address as "host:port" ("[v6]:port"); nil when unbound.
  *
+ * Errors:
+ *   Closed: `fd` was closed
+ *
  * rt_io_tcp_local_addr(fd: handle<Socket>) -> text?
  * capability: none; non-blocking; tier: empirical
  */
@@ -4140,6 +7138,9 @@ RtValue rt_io_tcp_local_addr(RtValue fd);
 
 /**
  * Simple's name: the peer's address as "host:port"; nil when not connected.
+ *
+ * Errors:
+ *   Closed: `fd` was closed
  *
  * rt_io_tcp_peer_addr(fd: handle<Socket>) -> text?
  * capability: none; non-blocking; tier: empirical
@@ -4149,13 +7150,24 @@ RtValue rt_io_tcp_peer_addr(RtValue fd);
 /**
  * Simple's name: reads up to `size` bytes (1..=64 MiB); nil at end of stream.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: size must be in 1..=67108864
+ *
  * rt_io_tcp_read(fd: handle<Socket>, size: int) -> bytes?
  * capability: none; blocking; tier: empirical
  */
 RtValue rt_io_tcp_read(RtValue fd, RtValue size);
 
 /**
- * Simple's name: reads one line (through "\n", which is dropped with a "\r" before it); nil at end of stream; Error Parse when not UTF-8.
+ * Simple's name: reads one line (through "\n", which is dropped with a "\r" before it); nil at end of stream.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: not UTF-8
+ *   Closed: `fd` was closed
+ *   LimitExceeded: line longer than 1 MiB
  *
  * rt_io_tcp_read_line(fd: handle<Socket>) -> text?
  * capability: none; blocking; tier: empirical
@@ -4165,6 +7177,10 @@ RtValue rt_io_tcp_read_line(RtValue fd);
 /**
  * Simple's name: TCP_NODELAY on or off. True.
  *
+ * Errors:
+ *   Closed: `fd` was closed
+ *   Io: the socket refused the setting (details.errno)
+ *
  * rt_io_tcp_set_nodelay(fd: handle<Socket>, enabled: bool) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -4172,6 +7188,10 @@ RtValue rt_io_tcp_set_nodelay(RtValue fd, RtValue enabled);
 
 /**
  * Simple's name: non-blocking mode on or off (reads then fail with Error Timeout instead of waiting). True.
+ *
+ * Errors:
+ *   Closed: `fd` was closed
+ *   Io: the socket refused the setting (details.errno)
  *
  * rt_io_tcp_set_nonblocking(fd: handle<Socket>, enabled: bool) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -4181,6 +7201,11 @@ RtValue rt_io_tcp_set_nonblocking(RtValue fd, RtValue enabled);
 /**
  * Simple's name: reads wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: ms must be >= 0 (0 = none)
+ *
  * rt_io_tcp_set_read_timeout(fd: handle<Socket>, ms: int) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -4188,6 +7213,10 @@ RtValue rt_io_tcp_set_read_timeout(RtValue fd, RtValue ms);
 
 /**
  * Simple's name: SO_REUSEADDR on or off. True.
+ *
+ * Errors:
+ *   Closed: `fd` was closed
+ *   Io: the socket refused the setting (details.errno)
  *
  * rt_io_tcp_set_reuseaddr(fd: handle<Socket>, enabled: bool) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -4197,6 +7226,10 @@ RtValue rt_io_tcp_set_reuseaddr(RtValue fd, RtValue enabled);
 /**
  * Simple's name: SO_REUSEPORT on or off. True.
  *
+ * Errors:
+ *   Closed: `fd` was closed
+ *   Io: the socket refused the setting (details.errno)
+ *
  * rt_io_tcp_set_reuseport(fd: handle<Socket>, enabled: bool) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -4204,6 +7237,11 @@ RtValue rt_io_tcp_set_reuseport(RtValue fd, RtValue enabled);
 
 /**
  * Simple's name: writes wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *   OutOfRange: ms must be >= 0 (0 = none)
  *
  * rt_io_tcp_set_write_timeout(fd: handle<Socket>, ms: int) -> bool
  * capability: none; non-blocking; tier: empirical
@@ -4213,6 +7251,11 @@ RtValue rt_io_tcp_set_write_timeout(RtValue fd, RtValue ms);
 /**
  * Simple's name: shuts down reading (0), writing (1) or both (2). True.
  *
+ * Errors:
+ *   InvalidArgument: how must be 0 (read), 1 (write) or 2 (both); how must be "read", "write" or "both"
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *
  * rt_io_tcp_shutdown(fd: handle<Socket>, how: int) -> bool
  * capability: none; non-blocking; tier: empirical
  */
@@ -4220,6 +7263,10 @@ RtValue rt_io_tcp_shutdown(RtValue fd, RtValue how);
 
 /**
  * Simple's name: a TCP socket; `family` 4 or 2 (AF_INET) = IPv4, 6 or 10 (AF_INET6) = IPv6. A Socket handle.
+ *
+ * Errors:
+ *   InvalidArgument: family must be 4 (or AF_INET 2) or 6 (or AF_INET6 10)
+ *   Io: an operating-system failure (details.errno)
  *
  * rt_io_tcp_socket_create(family: int) -> handle<Socket>
  * capability: none; non-blocking; tier: empirical
@@ -4229,6 +7276,10 @@ RtValue rt_io_tcp_socket_create(RtValue family);
 /**
  * Simple's name: sends all of `data`; the count sent.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *
  * rt_io_tcp_write(fd: handle<Socket>, data: bytes) -> int
  * capability: none; blocking; tier: empirical
  */
@@ -4237,13 +7288,25 @@ RtValue rt_io_tcp_write(RtValue fd, RtValue data);
 /**
  * Simple's name: sends all of a text (UTF-8); the count sent.
  *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `fd` was closed
+ *
  * rt_io_tcp_write_text(fd: handle<Socket>, data: text) -> int
  * capability: none; blocking; tier: empirical
  */
 RtValue rt_io_tcp_write_text(RtValue fd, RtValue data);
 
 /**
- * Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time).
+ * Accepts a connection on a listening socket: `{socket, host, port}` (the peer).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout when none arrives in time
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
  *
  * rt_socket_accept(sock: handle<Socket>, opts: dict?) -> dict
  * capability: none; blocking; tier: empirical
@@ -4253,6 +7316,15 @@ RtValue rt_socket_accept(RtValue sock, RtValue opts);
 /**
  * Binds to `host`:`port` (port 0 = any free port; "0.0.0.0" / "::" = every interface). Needs `net.listen` for the address. Nil.
  *
+ * Errors:
+ *   InvalidArgument: malformed host; no … address for this host
+ *   NotFound: host name has no address; host name does not resolve
+ *   Timeout: deadline passed
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *   OutOfRange: port must be in 0..=65535
+ *   Cancelled: cancelled (a cancel token bound to this thread was triggered)
+ *
  * rt_socket_bind(sock: handle<Socket>, host: text, port: int) -> nil
  * capability: net.listen (scoped); non-blocking; tier: empirical
  */
@@ -4261,13 +7333,28 @@ RtValue rt_socket_bind(RtValue sock, RtValue host, RtValue port);
 /**
  * Closes a socket (idempotent): shuts it down first, so a call blocked on it in another thread returns. True.
  *
+ * Errors:
+ *   Closed: the handle was closed
+ *
  * rt_socket_close(sock: any) -> bool
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_socket_close(RtValue sock);
 
 /**
- * Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Options: timeout_ms. Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied.
+ * Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked
+ * against `net.connect`). Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does
+ * not resolve) / CapabilityDenied.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+ *   NotFound: host name has no address; host name does not resolve
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *   OutOfRange: port must be in 0..=65535
  *
  * rt_socket_connect(sock: handle<Socket>, host: text, port: int, opts: dict?) -> nil
  * capability: net.connect (scoped); blocking; tier: empirical
@@ -4277,6 +7364,10 @@ RtValue rt_socket_connect(RtValue sock, RtValue host, RtValue port, RtValue opts
 /**
  * Creates a socket. `family`: "ipv4" / "ipv6" (or 4 / 6); `type`: "tcp" / "udp" (or "stream" / "dgram"). Close-on-exec. A Socket handle.
  *
+ * Errors:
+ *   InvalidArgument: type must be "tcp" or "udp"; family must be 4, 6, "ipv4" or "ipv6"; family must be "ipv4" or "ipv6" (or 4, 6)
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_socket_create(family: any, kind: text) -> handle<Socket>
  * capability: none; non-blocking; tier: empirical
  */
@@ -4284,6 +7375,12 @@ RtValue rt_socket_create(RtValue family, RtValue kind);
 
 /**
  * Starts listening on a bound TCP socket (backlog 1..=65535; 128 is usual). Nil.
+ *
+ * Errors:
+ *   InvalidArgument: a UDP socket cannot listen
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *   OutOfRange: backlog must be in 1..=65535
  *
  * rt_socket_listen(sock: handle<Socket>, backlog: int) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -4293,13 +7390,42 @@ RtValue rt_socket_listen(RtValue sock, RtValue backlog);
 /**
  * The socket's own address: `{host, port}` (after bind or connect).
  *
+ * Errors:
+ *   InvalidArgument: not an IP socket
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *
  * rt_socket_local_addr(sock: handle<Socket>) -> dict
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_socket_local_addr(RtValue sock);
 
 /**
- * The connected peer's address: `{host, port}`; Error Io (ENOTCONN) when not connected.
+ * A connected pair of Unix stream sockets (socketpair(2)): `[a, b]`, two Socket handles. No capability: nothing outside the process is reached.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
+ *
+ * rt_socket_pair_create() -> array
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_socket_pair_create(void);
+
+/**
+ * The connected peer's address: `{host, port}`.
+ *
+ * Errors:
+ *   InvalidArgument: not an IP socket
+ *   Io: not connected (ENOTCONN)
+ *   Closed: `sock` was closed
  *
  * rt_socket_peer_addr(sock: handle<Socket>) -> dict
  * capability: none; non-blocking; tier: empirical
@@ -4307,7 +7433,16 @@ RtValue rt_socket_local_addr(RtValue sock);
 RtValue rt_socket_peer_addr(RtValue sock);
 
 /**
- * Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream. Options: timeout_ms (Error Timeout when nothing arrives in time).
+ * Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout when nothing arrives in time
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *   OutOfRange: max must be in 1..=67108864
  *
  * rt_socket_recv(sock: handle<Socket>, max: int, opts: dict?) -> bytes
  * capability: none; blocking; tier: empirical
@@ -4315,7 +7450,16 @@ RtValue rt_socket_peer_addr(RtValue sock);
 RtValue rt_socket_recv(RtValue sock, RtValue max, RtValue opts);
 
 /**
- * Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender). Options: timeout_ms.
+ * Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *   OutOfRange: max must be in 1..=67108864
  *
  * rt_socket_recv_from(sock: handle<Socket>, max: int, opts: dict?) -> dict
  * capability: none; blocking; tier: empirical
@@ -4323,7 +7467,16 @@ RtValue rt_socket_recv(RtValue sock, RtValue max, RtValue opts);
 RtValue rt_socket_recv_from(RtValue sock, RtValue max, RtValue opts);
 
 /**
- * Sends all of `data` (bytes or text) on a connected socket; the count sent. Options: timeout_ms. A peer that closed is Error Io (EPIPE), never a SIGPIPE.
+ * Sends all of `data` (bytes or text) on a connected socket; the count sent. A peer that closed is Error Io
+ * (EPIPE), never a SIGPIPE.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
  *
  * rt_socket_send(sock: handle<Socket>, data: any, opts: dict?) -> int
  * capability: none; blocking; tier: empirical
@@ -4333,6 +7486,18 @@ RtValue rt_socket_send(RtValue sock, RtValue data, RtValue opts);
 /**
  * Sends one datagram to `host`:`port` (needs `net.connect` for every address of the host; the first is used); the count sent.
  *
+ * Errors:
+ *   InvalidArgument: malformed host; no … address for this host
+ *   NotFound: host name has no address; host name does not resolve
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `sock` was closed
+ *   OutOfRange: port must be in 0..=65535
+ *   Busy: the resource is held by someone else
+ *
  * rt_socket_send_to(sock: handle<Socket>, data: any, host: text, port: int) -> int
  * capability: net.connect (scoped); blocking; tier: empirical
  */
@@ -4340,6 +7505,11 @@ RtValue rt_socket_send_to(RtValue sock, RtValue data, RtValue host, RtValue port
 
 /**
  * Sets a socket option: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking (bool); recv_buffer, send_buffer (bytes); read_timeout_ms, write_timeout_ms (0 = none). Nil.
+ *
+ * Errors:
+ *   InvalidArgument: option <name> takes a bool; option <name> takes milliseconds >= 0 (0 = none); option <name> takes a size in bytes; unknown socket option (known: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking, recv_buffer, send_buffer, read_timeout_ms, write_timeout_ms)
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
  *
  * rt_socket_set_option(sock: handle<Socket>, name: text, value: any) -> nil
  * capability: none; non-blocking; tier: empirical
@@ -4349,15 +7519,317 @@ RtValue rt_socket_set_option(RtValue sock, RtValue name, RtValue value);
 /**
  * Shuts down the reading side, the writing side (the peer then reads end of stream) or both: `how` is "read", "write" or "both". Nil.
  *
+ * Errors:
+ *   InvalidArgument: how must be "read", "write" or "both"
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: `sock` was closed
+ *
  * rt_socket_shutdown(sock: handle<Socket>, how: text) -> nil
  * capability: none; non-blocking; tier: empirical
  */
 RtValue rt_socket_shutdown(RtValue sock, RtValue how);
 
-/* ==== Domain process: 14 functions (libffi_process.so) ==== */
+/**
+ * Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a
+ * stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or
+ * `rt_io_tcp_accept`. Needs `fs.write` for the path. The socket file stays after close: remove it with
+ * `rt_file_delete`. A Socket handle.
+ *
+ * Options:
+ *   backlog (int 1..=65535, default 128): 128
+ *   replace (bool, default false): false
+ *
+ * Errors:
+ *   InvalidArgument: path is not UTF-8; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   NotFound: the path (or a directory on it) does not exist
+ *   AlreadyExists: a file that is not a socket is there; a file is already there (opts.replace removes a stale socket)
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: abstract Unix socket names are not served; use a path
+ *
+ * rt_socket_unix_listen(path: text, opts: dict?) -> handle<Socket>
+ * capability: fs.write (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_socket_unix_listen(RtValue path, RtValue opts);
+
+/**
+ * Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`,
+ * `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Needs `fs.write` for the path (connecting is
+ * writing to the socket file).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: it is no socket; an unknown option, or an option of the wrong kind or range
+ *   NotFound: no file is there, Io (ECONNREFUSED) when nothing listens
+ *   PermissionDenied: the operating system refused access
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: abstract Unix socket names are not served; use a path
+ *
+ * rt_unix_socket_connect(path: text, opts: dict?) -> handle<Socket>
+ * capability: fs.write (scoped); blocking; tier: empirical
+ */
+RtValue rt_unix_socket_connect(RtValue path, RtValue opts);
+
+/**
+ * The server side: performs the WebSocket handshake on a TCP socket accepted with `rt_socket_accept` (the
+ * request must be a WebSocket upgrade; a bad one is Error Parse and the socket is answered 400 by tungstenite).
+ * A WebSocket handle sharing the connection: close the WebSocket, not the Socket (closing the Socket shuts the
+ * connection down).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   max_message_bytes (int >= 1, default 64 MiB): max message bytes
+ *
+ * Errors:
+ *   InvalidArgument: a UDP socket cannot carry a WebSocket; malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Closed: the WebSocket is closed; `sock` was closed
+ *   LimitExceeded: message too large
+ *
+ * rt_ws_accept(sock: handle<Socket>, opts: dict?) -> handle<WebSocket>
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_accept(RtValue sock, RtValue opts);
+
+/**
+ * Simple's name: closes the WebSocket with a close frame (opts.code, default 1000; opts.reason) and waits up to opts.timeout_ms (default 1000) for the peer's close, then closes the connection. Idempotent. True.
+ *
+ * Options:
+ *   code (int 1000..=4999, default 1000): the close code sent
+ *   reason (text, default ""): the close reason sent
+ *   timeout_ms (int >= 0, default 1000): how long to wait for the peer's close frame
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Closed: the WebSocket is closed
+ *   LimitExceeded: a close reason is at most 123 bytes; message too large
+ *
+ * rt_ws_close(ws: any, opts: dict?) -> bool
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_close(RtValue ws, RtValue opts);
+
+/**
+ * Simple's name: opens a WebSocket to a `ws://` or `wss://` URL (TLS through rustls: the platform's roots, or
+ * opts.ca_file). Needs `net.connect` for every address of the host. A WebSocket handle; a refused upgrade is
+ * Error Io with details.status.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): connect + handshake
+ *   headers (dict of text): dict
+ *   protocols: array of subprotocol names
+ *   ca_file (text): the platform's roots, or opts.ca_file
+ *   max_message_bytes (int >= 1, default 64 MiB): 64 MiB; a larger message is Error LimitExceeded
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL; malformed header name; malformed header value; malformed protocol names
+ *   NotFound: host name has no address; host name does not resolve
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8; ca_file certificate rejected; ca_file is not valid PEM
+ *   Unsupported: only ws and wss URLs are supported
+ *   Closed: the WebSocket is closed
+ *   LimitExceeded: message too large
+ *
+ * rt_ws_connect(url: text, opts: dict?) -> handle<WebSocket>
+ * capability: net.connect (scoped); blocking; tier: empirical
+ */
+RtValue rt_ws_connect(RtValue url, RtValue opts);
+
+/**
+ * Sends a ping with `payload` (text or bytes, at most 125 bytes; nil = empty); the peer's pong is seen by `rt_ws_receive_message`. True.
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Closed: the WebSocket is closed; `ws` was closed
+ *   LimitExceeded: a ping payload is at most 125 bytes; message too large
+ *
+ * rt_ws_ping(ws: handle<WebSocket>, payload: any) -> bool
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_ping(RtValue ws, RtValue payload);
+
+/**
+ * Simple's name: the next data message: text for a text message, bytes for a binary one; nil once the peer
+ * closed the connection (its close is answered). Pings and pongs are handled and skipped. Honours the thread's
+ * deadline and cancel token.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout, nothing consumed
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Closed: the WebSocket is closed; `ws` was closed
+ *   LimitExceeded: message too large
+ *
+ * rt_ws_receive(ws: handle<WebSocket>, opts: dict?) -> any
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_receive(RtValue ws, RtValue opts);
+
+/**
+ * The next message of any kind as `{kind, data}`: kind "text" (data text), "binary", "ping", "pong" (data bytes)
+ * or "close" (`code` and `reason` when the peer gave them; data nil); nil once the connection is closed.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Closed: the WebSocket is closed; `ws` was closed
+ *   LimitExceeded: message too large
+ *
+ * rt_ws_receive_message(ws: handle<WebSocket>, opts: dict?) -> dict?
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_receive_message(RtValue ws, RtValue opts);
+
+/**
+ * Simple's name: sends a message: text as a text frame, bytes as a binary frame. True.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): Error Timeout when the peer does not take it in time; the frame stays queued and goes with the next send or receive
+ *
+ * Errors:
+ *   InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+ *   Parse: WebSocket protocol error; a text message is not UTF-8
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the WebSocket is closed; `ws` was closed
+ *   LimitExceeded: message too large
+ *   Busy: the resource is held by someone else
+ *
+ * rt_ws_send(ws: handle<WebSocket>, message: any, opts: dict?) -> bool
+ * capability: none; blocking; tier: empirical
+ */
+RtValue rt_ws_send(RtValue ws, RtValue message, RtValue opts);
+
+/* ==== Domain process: 37 functions (libffi_process.so) ==== */
+
+/**
+ * Simple's `rt_exec(cmd) -> i32`: rt_shell_exec under Simple's name. Runs `command` with `/bin/sh -c`, its
+ * stdout and stderr going to the host's own, and returns the exit code (128 + N when signal N killed it).
+ * Options and errors as rt_shell_exec.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdout: "capture", "inherit" or "null"
+ *   stderr: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+ *   Io: the supervisor of … did not report the program's pid
+ *
+ * rt_exec(command: text, opts: dict?) -> int
+ * capability: process.spawn; blocking; tier: verified
+ */
+RtValue rt_exec(RtValue command, RtValue opts);
+
+/**
+ * Simple's `rt_exec_output(cmd) -> text`: runs `command` with `/bin/sh -c` and returns its stdout (text; bytes
+ * with the option text: false), whatever the exit status (read it with rt_shell_exit_code). stderr goes to
+ * the host's own (option stderr: "capture" drops it, "null"). Options as rt_shell otherwise; a timeout is Error
+ * Timeout; output past max_output (default 64 MiB) is LimitExceeded.
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stderr: option stderr: "capture" drops it, "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): bytes with the option text: false, whatever the exit status read it with rt_shell_exit_code
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+ *   Io: the supervisor of … did not report the program's pid
+ *   Parse: malformed input (details.line/column/position where known)
+ *
+ * rt_exec_output(command: text, opts: dict?) -> any
+ * capability: process.spawn; blocking; tier: verified
+ */
+RtValue rt_exec_output(RtValue command, RtValue opts);
+
+/**
+ * Simple's `rt_execute_native(binary_path, args, timeout_ms) -> (text, text, i32)`: rt_process_run_timeout
+ * under Simple's name, with `timeout_ms` ≤ 0 meaning no deadline. Returns the dict {stdout, stderr, code,
+ * signal, timed_out}. Options as rt_process_run_timeout.
+ *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stderr: "capture", "inherit" or "null"
+ *   stdout: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   NotFound: what it names does not exist
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_execute_native(binary_path: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
+ * capability: process.spawn (scoped); blocking; tier: verified
+ */
+RtValue rt_execute_native(RtValue binary_path, RtValue args, RtValue timeout_ms, RtValue opts);
+
+/**
+ * Exits the calling process with status `code` (-2147483648..=2147483647; the system keeps `code & 255`), after
+ * flushing the host's stdout and stderr (Rust's and C's): atexit handlers run, no destructors of other threads
+ * do. Children spawned with kill_on_close keep running (their supervisors detach), as they would if the host
+ * called exit itself. Never returns otherwise. Marked blocking (it does not return): a passed thread deadline or
+ * a triggered cancel token is Error Timeout / Cancelled instead of the exit (docs/DEADLINES.md).
+ *
+ * Errors:
+ *   OutOfRange: for a code outside i32
+ *
+ * rt_exit(code: int) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_exit(RtValue code);
 
 /**
  * The id of the calling process.
+ *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_getpid() -> 4242
  *
  * rt_getpid() -> int
  * capability: none; non-blocking; tier: verified
@@ -4365,16 +7837,124 @@ RtValue rt_socket_shutdown(RtValue sock, RtValue how);
 RtValue rt_getpid(void);
 
 /**
- * Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those
- * that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then).
+ * Simple's end of a piped child: closes its stdin, SIGKILLs it and every descendant, waits until they
+ * are reaped, and closes the handle (its unread output is dropped). Returns true; a handle closed already
+ * is Error Closed (Simple's false for an unknown pid).
  *
- * rt_process_kill(child: handle<Child>, signal: int) -> bool
+ * Errors:
+ *   Closed: `child` was closed
+ *
+ * rt_process_close_piped(child: handle<Child>) -> bool
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_process_close_piped(RtValue child);
+
+/**
+ * Whether a process exists. `process` is a Child handle (its program still runs, as rt_process_is_running)
+ * or a process id (an int > 0: a process with that id exists, checked with `kill(pid, 0)`, which sends
+ * nothing; a process of another user counts; a zombie counts). The id form asks about any process of the
+ * machine, so it needs `sys.info`; the handle form needs nothing.
+ *
+ * Errors:
+ *   InvalidArgument: a process id must be in 1..=2147483647
+ *
+ * rt_process_exists(process: any) -> bool
+ * capability: sys.info (scoped); non-blocking; tier: verified
+ */
+RtValue rt_process_exists(RtValue process);
+
+/**
+ * Peak resident memory of the calling process so far (VmHWM of /proc/self/status), in KiB.
+ * Error Unsupported where /proc does not report it.
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: /proc/self/status has no VmHWM line
+ *   Busy: the resource is held by someone else
+ *
+ * rt_process_hwm_kib() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_process_hwm_kib(void);
+
+/**
+ * Simple's name for rt_process_is_running on a piped child (the same answer).
+ *
+ * Errors:
+ *   Closed: `child` was closed
+ *
+ * rt_process_is_alive(child: handle<Child>) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_process_is_alive(RtValue child);
+
+/**
+ * Whether a spawned child is still running (it has not exited). False once it exited, also before
+ * rt_process_wait; a closed handle is Error Closed (Simple: false for an unknown pid).
+ *
+ * Errors:
+ *   Closed: `child` was closed
+ *
+ * rt_process_is_running(child: handle<Child>) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_process_is_running(RtValue child);
+
+/**
+ * Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL; nil: SIGKILL, as Simple's one-argument
+ * `rt_process_kill(pid)` kills) to the child and every descendant (also those that left its process group).
+ * Returns true if sent, false if the child has already exited (nothing is sent then).
+ *
+ * Errors:
+ *   InvalidArgument: signal must be in 1..=<max>
+ *   Closed: `child` was closed
+ *
+ * rt_process_kill(child: handle<Child>, signal: int?) -> bool
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_process_kill(RtValue child, RtValue signal);
 
 /**
+ * Simple's `rt_process_output(cmd, args) -> text`: runs a program and returns its stdout (text; bytes with the
+ * option text: false) whatever its exit status; stderr goes to the host's own (option stderr). Options as
+ * rt_process_run; a timeout (option timeout_ms) is Error Timeout, output past max_output LimitExceeded.
+ *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stderr: option stderr
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): bytes with the option text: false whatever its exit status
+ *   timeout_ms (int >= 0): option timeout_ms is Error Timeout, output past max_output LimitExceeded
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_process_output(program: text, args: array<text>, opts: dict?) -> any
+ * capability: process.spawn (scoped); blocking; tier: verified
+ */
+RtValue rt_process_output(RtValue program, RtValue args, RtValue opts);
+
+/**
  * The process id of a spawned child (also its process group id). Its parent is the child's supervisor.
+ *
+ * Errors:
+ *   Closed: `child` was closed
  *
  * rt_process_pid(child: handle<Child>) -> int
  * capability: none; non-blocking; tier: verified
@@ -4383,6 +7963,12 @@ RtValue rt_process_pid(RtValue child);
 
 /**
  * Takes the stderr a spawned child has written so far and not yet read (never blocks; may be empty).
+ *
+ * Errors:
+ *   InvalidArgument: … is not captured (spawn option …)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Closed: `child` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_process_read_stderr(child: handle<Child>) -> any
  * capability: none; non-blocking; tier: verified
@@ -4393,16 +7979,46 @@ RtValue rt_process_read_stderr(RtValue child);
  * Takes the stdout a spawned child has written so far and not yet read (never blocks; may be empty).
  * Text mode keeps an incomplete UTF-8 character for the next read.
  *
+ * Errors:
+ *   InvalidArgument: … is not captured (spawn option …)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Closed: `child` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
  * rt_process_read_stdout(child: handle<Child>) -> any
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_process_read_stdout(RtValue child);
 
 /**
- * Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal).
- * Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output
- * (default 64 MiB per stream, Error LimitExceeded past it). Under a restricted policy the child inherits only the
- * variables env.read lets the caller read, and LD_*\/DYLD_* only with unscoped process.spawn (module docs).
+ * Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a
+ * signal). A non-zero exit status is a result, not an Error. Under a restricted policy the child inherits only
+ * the variables env.read lets the caller read, and LD_*\/DYLD_* only with unscoped process.spawn (module docs).
+ *
+ * Options:
+ *   stdin (text or bytes): what the child reads on its stdin (default: nothing, /dev/null)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+ *   stdout (text, default "capture"): "capture", "inherit" or "null"
+ *   stderr (text, default "capture"): "capture", "inherit" or "null"
+ *   cwd (text): the child's working directory (default: this process's)
+ *   env (dict of text or nil): variables to set; a nil value removes the variable
+ *   clear_env (bool, default false): start the child from an empty environment
+ *   text (bool, default true): stdout and stderr as text (false: bytes)
+ *   timeout_ms (int >= 0): kill the program and every descendant after this long (timed_out true in the result)
+ *   grace_ms (int >= 0, default 0): with timeout_ms, SIGTERM first and SIGKILL this much later
+ *   limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+ *   max_output (int, default 64 MiB): the most bytes captured per stream
+ *
+ * Errors:
+ *   NotFound: the program is not found (on PATH, or at the path given)
+ *   PermissionDenied: the program is not executable, or a limit exceeds the sandbox's limit
+ *   InvalidArgument: an empty program, a NUL byte in the program or an argument, an unknown or malformed option, cwd not a directory
+ *   LimitExceeded: a stream's output passed max_output
+ *   Parse: the output is not UTF-8 with text true
+ *   Io: the program could not be started (details.errno)
+ *
+ * Example:
+ *   rt_process_run("echo", ["hello", "from a child"]) -> {stdout: "hello from a child\n", stderr: "", code: 0, signal: nil, timed_out: false}
  *
  * rt_process_run(program: text, args: array<text>, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -4410,9 +8026,85 @@ RtValue rt_process_read_stdout(RtValue child);
 RtValue rt_process_run(RtValue program, RtValue args, RtValue opts);
 
 /**
+ * Runs a program with a deadline and at most `max_output_bytes` kept per stream: past it the first and the last
+ * halves are kept with `\n[output truncated: N bytes omitted]\n` between them (Simple's marker, outside the
+ * budget) and the program runs on (nothing is killed for its output). `timeout_ms` ≤ 0: no deadline; after it,
+ * the program and every descendant are killed (timed_out true). Returns the dict of rt_process_run plus
+ * stdout_omitted and stderr_omitted (bytes dropped); Simple's tuple (stdout, stderr, code) with code -1 on a
+ * timeout is {stdout, stderr, code, timed_out}. Options as rt_process_run except timeout_ms and max_output.
+ *
+ * Options:
+ *   stdin (text or bytes): what the child reads on its stdin
+ *   inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+ *   stdout (text, default "capture"): "capture", "inherit" or "null"
+ *   stderr (text, default "capture"): "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env (dict of text or nil): variables to set; a nil value removes the variable
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): output as text (false: bytes)
+ *   grace_ms (int >= 0, default 0): after the deadline, SIGTERM first and SIGKILL this much later
+ *   limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+ *
+ * Errors:
+ *   InvalidArgument: max_output_bytes must not be negative; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_process_run_bounded(program: text, args: array<text>, timeout_ms: int, max_output_bytes: int, opts: dict?) -> dict
+ * capability: process.spawn (scoped); blocking; tier: verified
+ */
+RtValue rt_process_run_bounded(RtValue program, RtValue args, RtValue timeout_ms, RtValue max_output_bytes, RtValue opts);
+
+/**
+ * Simple's `rt_process_run_inherit(cmd, args) -> i64`: runs a program in the foreground with the host's own
+ * stdin, stdout and stderr and returns its exit code (128 + N when signal N killed it).
+ *
+ * Options:
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+ *   limits: resource limits for the child (dict)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   NotFound: what it names does not exist
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_process_run_inherit(program: text, args: array<text>, opts: dict?) -> int
+ * capability: process.spawn (scoped); blocking; tier: verified
+ */
+RtValue rt_process_run_inherit(RtValue program, RtValue args, RtValue opts);
+
+/**
  * Runs a program with a deadline: after `timeout_ms` the program and every descendant (also those that left its
  * process group) get SIGTERM, then SIGKILL `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
  * timed_out true and the output captured so far.
+ *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdout: "capture", "inherit" or "null"
+ *   stderr: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   grace_ms (int >= 0, default 0): also those that left its process group get SIGTERM, then SIGKILL `grace_ms` later option, default 0 = SIGKILL at once
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_process_run_timeout(program: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -4424,6 +8116,27 @@ RtValue rt_process_run_timeout(RtValue program, RtValue args, RtValue timeout_ms
  * cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run
  * (options and environment rule as rt_process_run).
  *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdout: "capture", "inherit" or "null"
+ *   stderr: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   NotFound: what it names does not exist
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
  * rt_process_run_with_limits(program: text, args: array<text>, limits: dict, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
  */
@@ -4433,8 +8146,30 @@ RtValue rt_process_run_with_limits(RtValue program, RtValue args, RtValue limits
  * Starts a program and returns a Child handle at once; output is collected in the background.
  * Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits,
  * max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus
- * kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child).
+ * kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child)
+ * and stdin_pipe (default false; true: stdin is a pipe the host writes with rt_process_write_stdin /
+ * rt_process_write_stdin_some and closes with rt_process_stdin_close).
  * Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
+ *
+ * Options:
+ *   stdout: "capture", "inherit" or "null"
+ *   stderr: "capture", "inherit" or "null"
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   limits: resource limits for the child (dict)
+ *   kill_on_close (bool, default true): kill the child when its handle is closed or collected
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   NotFound: what it names does not exist
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid
  *
  * rt_process_spawn(program: text, args: array<text>, opts: dict?) -> handle<Child>
  * capability: process.spawn (scoped); non-blocking; tier: verified
@@ -4442,10 +8177,88 @@ RtValue rt_process_run_with_limits(RtValue program, RtValue args, RtValue limits
 RtValue rt_process_spawn(RtValue program, RtValue args, RtValue opts);
 
 /**
+ * Simple's `rt_process_spawn_async(cmd, args) -> i64`: starts a program with stdin from /dev/null and its
+ * stdout and stderr going to the host's own (Simple's defaults), and returns a Child handle (wait with
+ * rt_process_wait, test with rt_process_is_running, end with rt_process_kill). Options as rt_process_spawn
+ * (stdout/stderr "capture" to read them with rt_process_read_stdout/stderr).
+ *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+ *   stderr: "capture", "inherit" or "null"
+ *   stdout: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *   kill_on_close (bool, default true): kill the child when its handle is closed or collected
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid
+ *
+ * rt_process_spawn_async(program: text, args: array<text>, opts: dict?) -> handle<Child>
+ * capability: process.spawn (scoped); non-blocking; tier: verified
+ */
+RtValue rt_process_spawn_async(RtValue program, RtValue args, RtValue opts);
+
+/**
+ * Simple's `rt_process_spawn_piped(cmd, args) -> i64`: starts a program with stdin a pipe the host writes
+ * (rt_process_write_stdin, rt_process_write_stdin_some; rt_process_stdin_close for end of file), stdout
+ * captured (rt_process_read_stdout never blocks) and stderr going to the host's own (option stderr:
+ * "capture" / "null"). Returns a Child handle; rt_process_close_piped ends it. Options as rt_process_spawn
+ * except those choosing stdin.
+ *
+ * Options:
+ *   stdout (text, default "capture"): "capture", "inherit" or "null"
+ *   stderr (text, default "inherit"): "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env (dict of text or nil): variables to set; a nil value removes the variable
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): output as text (false: bytes)
+ *   limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+ *   kill_on_close (bool, default true): kill the child when its handle is closed or collected
+ *   max_output (int >= 0, default 64 MiB): bytes buffered and not yet read per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   NotFound: what it names does not exist
+ *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+ *   Io: the supervisor of … did not report the program's pid
+ *
+ * rt_process_spawn_piped(program: text, args: array<text>, opts: dict?) -> handle<Child>
+ * capability: process.spawn (scoped); non-blocking; tier: verified
+ */
+RtValue rt_process_spawn_piped(RtValue program, RtValue args, RtValue opts);
+
+/**
+ * Closes the write end of a piped stdin (the child reads end of file). True if it was open, false if it
+ * was closed already or the child was not spawned with a stdin pipe.
+ *
+ * Errors:
+ *   Closed: `child` was closed
+ *
+ * rt_process_stdin_close(child: handle<Child>) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_process_stdin_close(RtValue child);
+
+/**
  * Waits for a spawned child to exit and its output to end; returns {code, signal, stdout, stderr} with the output
  * not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit
  * it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns
  * Error Closed at once; output past max_output is Error LimitExceeded (the child was killed).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Closed: the Child handle was closed while waiting; `child` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_process_wait(child: handle<Child>, timeout_ms: int?) -> dict
  * capability: none; blocking; tier: verified
@@ -4453,7 +8266,39 @@ RtValue rt_process_spawn(RtValue program, RtValue args, RtValue opts);
 RtValue rt_process_wait(RtValue child, RtValue timeout_ms);
 
 /**
+ * Writes all of `data` (bytes or text) to the stdin of a child spawned with the option stdin_pipe (or by
+ * rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the wait:
+ * docs/DEADLINES.md; what was written stays written). Simple declares `-> bool`: ours is nil or an Error.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   Closed: its stdin is not a pipe, was closed, or the child closed its end (exited); `child` was closed
+ *
+ * rt_process_write_stdin(child: handle<Child>, data: bytes) -> nil
+ * capability: none; blocking; tier: verified
+ */
+RtValue rt_process_write_stdin(RtValue child, RtValue data);
+
+/**
+ * Writes at most `max_bytes` of `data[offset..data_len]` to a piped stdin without waiting and returns how many
+ * bytes were written: 0 when the pipe is full or `offset == data_len` (call again later from `offset + n`).
+ * `data_len` nil means the length of `data`.
+ *
+ * Errors:
+ *   InvalidArgument: `data_len` passes the end of `data` or `max_bytes` is 0; `offset` is negative; `max_bytes` is negative
+ *   Closed: `child` was closed
+ *   OutOfRange: `offset > data_len`; Closed as rt_process_write_stdin
+ *
+ * rt_process_write_stdin_some(child: handle<Child>, data: bytes, data_len: int?, offset: int, max_bytes: int) -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_process_write_stdin_some(RtValue child, RtValue data, RtValue data_len, RtValue offset, RtValue max_bytes);
+
+/**
  * The sandbox limits now in force for spawned children, as a dict of the keys set (empty when none).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_sandbox_limits() -> dict
  * capability: none; non-blocking; tier: verified
@@ -4466,6 +8311,10 @@ RtValue rt_sandbox_limits(void);
  * file_size_bytes). Like the capability policy it only narrows: a limit can be lowered, never
  * raised or removed (PermissionDenied, and nothing changes). A spawn's own `limits` may be lower.
  *
+ * Errors:
+ *   InvalidArgument: limits must be a dict
+ *   PermissionDenied: sandbox limit <key> is <cur> and can only be lowered; limit <key> is above this process's hard limit …
+ *
  * rt_sandbox_set_limits(limits: dict) -> nil
  * capability: none; non-blocking; tier: verified
  */
@@ -4477,6 +8326,30 @@ RtValue rt_sandbox_set_limits(RtValue limits);
  * max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted
  * policy the child inherits only the variables env.read lets the caller read (process.rs module docs).
  *
+ * Options:
+ *   stdin (text or bytes): what the child reads on its stdin
+ *   inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+ *   stdout (text, default "capture"): "capture", "inherit" or "null"
+ *   stderr (text, default "capture"): "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env (dict of text or nil): variables to set; a nil value removes the variable
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): stdout and stderr as text (false: bytes)
+ *   timeout_ms (int >= 0): kill the shell and every descendant after this long (timed_out true in the result)
+ *   grace_ms (int >= 0, default 0): with timeout_ms, SIGTERM first and SIGKILL this much later
+ *   limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+ *   max_output (int, default 64 MiB): the most bytes captured per stream
+ *
+ * Errors:
+ *   InvalidArgument: a NUL byte in the command, an unknown or malformed option, cwd not a directory
+ *   PermissionDenied: a limit exceeds the sandbox's limit or this process's hard limit
+ *   LimitExceeded: a stream's output passed max_output
+ *   Parse: the output is not UTF-8 with text true
+ *   Io: the shell could not be started or waited for (details.errno)
+ *
+ * Example:
+ *   rt_shell("echo hi; exit 3") -> {stdout: "hi\n", stderr: "", code: 3, signal: nil, timed_out: false}
+ *
  * rt_shell(command: text, opts: dict?) -> dict
  * capability: process.spawn; blocking; tier: verified
  */
@@ -4484,19 +8357,157 @@ RtValue rt_shell(RtValue command, RtValue opts);
 
 /**
  * Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the
- * exit code, or 128 + N when signal N killed it (as shells report). Options: stdin, inherit_stdin,
- * stdout/stderr ("inherit" or "null"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after every descendant
- * is killed), limits. Inherited environment as rt_shell.
+ * exit code, or 128 + N when signal N killed it (as shells report). Inherited environment as rt_shell.
+ *
+ * Options:
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdout: "inherit" or "null"
+ *   stderr: "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+ *   limits: resource limits for the child (dict)
+ *
+ * Errors:
+ *   InvalidArgument: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+ *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+ *   Io: the supervisor of … did not report the program's pid
  *
  * rt_shell_exec(command: text, opts: dict?) -> int
  * capability: process.spawn; blocking; tier: verified
  */
 RtValue rt_shell_exec(RtValue command, RtValue opts);
 
+/**
+ * Simple's `rt_shell_exec_tuple(cmd) -> (text, text, i64)`: rt_shell under Simple's name; returns the dict
+ * {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stdout: "capture", "inherit" or "null"
+ *   stderr: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+ *   Io: the supervisor of … did not report the program's pid
+ *
+ * rt_shell_exec_tuple(command: text, opts: dict?) -> dict
+ * capability: process.spawn; blocking; tier: verified
+ */
+RtValue rt_shell_exec_tuple(RtValue command, RtValue opts);
+
+/**
+ * The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec,
+ * rt_shell_exec_tuple, rt_exec, rt_exec_output, rt_shell_output): its code, or 128 + N when signal N
+ * killed it; 0 before the first. Per thread, as Simple's `rt_shell_exec` + `rt_shell_exit_code` pair.
+ *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * rt_shell_exit_code() -> int
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_shell_exit_code(void);
+
+/**
+ * Simple's `rt_shell_output(cmd) -> text`: the same as rt_exec_output (stdout of `/bin/sh -c command`).
+ *
+ * Options:
+ *   timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+ *   stdin (bytes): what the child reads (text or bytes)
+ *   inherit_stdin (bool, default false): the child reads this process's stdin
+ *   stderr: "capture", "inherit" or "null"
+ *   cwd (text): the working directory
+ *   env: variables to set (dict of text)
+ *   clear_env (bool, default false): start from an empty environment
+ *   text (bool, default true): decode the output as UTF-8 text instead of bytes
+ *   grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+ *   limits: resource limits for the child (dict)
+ *   max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+ *
+ * Errors:
+ *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+ *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+ *   Io: the supervisor of … did not report the program's pid
+ *   Parse: malformed input (details.line/column/position where known)
+ *
+ * rt_shell_output(command: text, opts: dict?) -> any
+ * capability: process.spawn; blocking; tier: verified
+ */
+RtValue rt_shell_output(RtValue command, RtValue opts);
+
+/**
+ * Flushes the host's stderr (Rust's and C's `stderr` streams; both are normally unbuffered).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
+ *
+ * rt_stderr_flush() -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_stderr_flush(void);
+
+/**
+ * Writes `s` (text or bytes) to the host's stderr (file descriptor 2) at once, all of it.
+ * An Error Io names the failure (e.g. stderr closed).
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *
+ * rt_stderr_write(s: bytes) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_stderr_write(RtValue s);
+
+/**
+ * Flushes the host's stdout: what Rust's `std::io::stdout` and C's `stdout` stream hold (a host with its own
+ * buffer, such as Python's sys.stdout, flushes that itself).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: the flush fails
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
+ *
+ * rt_stdout_flush() -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_stdout_flush(void);
+
 /* ==== Domain serde: 9 functions (libffi_serde.so) ==== */
 
 /**
  * Decodes bytes made by rt_bincode_encode back into the value tree; malformed or trailing input is Error Parse with the byte position.
+ *
+ * Errors:
+ *   Parse: invalid bincode value
+ *   LimitExceeded: nesting deeper than …
  *
  * rt_bincode_decode(data: bytes) -> any
  * capability: none; non-blocking; tier: verified
@@ -4506,13 +8517,30 @@ RtValue rt_bincode_decode(RtValue data);
 /**
  * Encodes any value tree (nil, bool, int, float, text, bytes, array, dict) as bincode 2 bytes; handles and cycles are Errors naming the path.
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
  * rt_bincode_encode(value: any) -> bytes
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_bincode_encode(RtValue value);
 
 /**
- * Parses JSON text (or UTF-8 bytes) into a value; opts.bigint = "float" (default) | "text" | "error" for integers beyond 64 bits.
+ * Parses JSON text (or UTF-8 bytes) into a value.
+ *
+ * Options:
+ *   bigint (text, default "float"): integers beyond 64 bits become a float ("float"), their digits as text ("text"), or Error OutOfRange ("error")
+ *
+ * Errors:
+ *   Parse: the text is not JSON, or not UTF-8 (details.line, column, position)
+ *   LimitExceeded: nesting deeper than the reader's limit
+ *   OutOfRange: an integer beyond 64 bits with bigint "error"
+ *   InvalidArgument: an unknown option, or bigint not one of its three values
+ *
+ * Example:
+ *   rt_json_parse("{\"name\":\"simple\",\"tags\":[1,2.5,null,true]}") -> {name: "simple", tags: [1, 2.5, nil, true]}
  *
  * rt_json_parse(text: bytes, opts: dict?) -> any
  * capability: none; non-blocking; tier: verified
@@ -4520,7 +8548,19 @@ RtValue rt_bincode_encode(RtValue value);
 RtValue rt_json_parse(RtValue text, RtValue opts);
 
 /**
- * Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b).
+ * Writes a value as JSON text.
+ *
+ * Options:
+ *   pretty (bool, default false): indent by 2 spaces, one item per line
+ *   sort_keys (bool, default false): write dict keys in sorted order
+ *
+ * Errors:
+ *   Unsupported: NaN or Infinity, bytes, a handle or another value with no JSON form (the message names its path, e.g. $.a[3].b)
+ *   InvalidArgument: the value contains itself (a cycle), or an unknown option
+ *   LimitExceeded: nesting deeper than the writer's limit
+ *
+ * Example:
+ *   rt_json_stringify({name: "simple", tags: [1, 2.5]}) -> "{\"name\":\"simple\",\"tags\":[1,2.5]}"
  *
  * rt_json_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
@@ -4530,6 +8570,10 @@ RtValue rt_json_stringify(RtValue value, RtValue opts);
 /**
  * Parses a TOML document into a dict (datetimes become RFC 3339 text).
  *
+ * Errors:
+ *   Parse: invalid …: <what> at line <line> column <col>
+ *   LimitExceeded: nesting deeper than … at line <line> column <col>; nesting deeper than the TOML parser's limit at line <line> column <col>
+ *
  * rt_toml_parse(text: text) -> dict
  * capability: none; non-blocking; tier: verified
  */
@@ -4538,13 +8582,32 @@ RtValue rt_toml_parse(RtValue text);
 /**
  * Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path.
  *
+ * Options:
+ *   pretty (bool, default false): indent the output
+ *   sort_keys (bool, default false): write dict keys in sorted order
+ *   datetimes (bool, default false): write texts that are TOML datetimes as datetimes
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Unsupported: no TOML representation
+ *
  * rt_toml_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_toml_stringify(RtValue value, RtValue opts);
 
 /**
- * Parses one YAML document (empty input = nil); opts: bigint ("float" | "text" | "error"), tags (keep custom tags as {tag, value}). Several documents: use rt_yaml_parse_all.
+ * Parses one YAML document (empty input = nil). Several documents: use rt_yaml_parse_all.
+ *
+ * Options:
+ *   bigint (text): "float" | "text" | "error"
+ *   tags (bool, default false): keep custom tags as {tag, value}
+ *
+ * Errors:
+ *   InvalidArgument: option bigint must be "float", "text" or "error"; an unknown option, or an option of the wrong kind or range
+ *   Parse: malformed input (details.line/column/position where known)
+ *   OutOfRange: an index or number is outside its range
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_yaml_parse(text: text, opts: dict?) -> any
  * capability: none; non-blocking; tier: verified
@@ -4554,6 +8617,15 @@ RtValue rt_yaml_parse(RtValue text, RtValue opts);
 /**
  * Parses every document of a YAML stream into an array (empty input = empty array); opts as rt_yaml_parse.
  *
+ * Options:
+ *   bigint (text): integers beyond 64 bits: "float", "text" or "error"
+ *   tags (bool, default false): keep YAML tags
+ *
+ * Errors:
+ *   InvalidArgument: option bigint must be "float", "text" or "error"; an unknown option, or an option of the wrong kind or range
+ *   Parse: malformed input (details.line/column/position where known)
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
  * rt_yaml_parse_all(text: text, opts: dict?) -> array
  * capability: none; non-blocking; tier: verified
  */
@@ -4561,6 +8633,14 @@ RtValue rt_yaml_parse_all(RtValue text, RtValue opts);
 
 /**
  * Writes a value as one YAML document; opts.sort_keys. Bytes, handles and cycles are Errors naming the path.
+ *
+ * Options:
+ *   sort_keys (bool, default false): write dict keys in sorted order
+ *
+ * Errors:
+ *   InvalidArgument: an unknown option, or an option of the wrong kind or range
+ *   Unsupported: no YAML representation
+ *   LimitExceeded: a size, depth or count limit was reached
  *
  * rt_yaml_stringify(value: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
@@ -4572,6 +8652,9 @@ RtValue rt_yaml_stringify(RtValue value, RtValue opts);
 /**
  * CPU architecture this library was built for: "x86_64", "aarch64", ...
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_arch_name() -> text
  * capability: sys.info; non-blocking; tier: verified
  */
@@ -4579,6 +8662,12 @@ RtValue rt_arch_name(void);
 
 /**
  * Logical CPUs this process may run on (affinity and cgroup quota respected).
+ *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_cpu_count() -> 16
  *
  * rt_cpu_count() -> int
  * capability: sys.info; non-blocking; tier: verified
@@ -4588,16 +8677,20 @@ RtValue rt_cpu_count(void);
 /**
  * Physical CPU cores of the machine.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_cpu_physical_count() -> int
  * capability: sys.info; non-blocking; tier: verified
  */
 RtValue rt_cpu_physical_count(void);
 
 /**
- * The arguments the process was started with (`/proc/self/cmdline` via
- * std::env::args_os), the program name first. In a host that embeds the
- * libraries (an interpreter) these are the host's arguments. Error Parse
- * (details.index) for an argument that is not UTF-8.
+ * The arguments the process was started with (`/proc/self/cmdline` via std::env::args_os), the program name
+ * first. In a host that embeds the libraries (an interpreter) these are the host's arguments.
+ *
+ * Errors:
+ *   Parse: for an argument that is not UTF-8 (details.index)
  *
  * rt_get_args() -> array<text>
  * capability: sys.info; non-blocking; tier: verified
@@ -4605,7 +8698,14 @@ RtValue rt_cpu_physical_count(void);
 RtValue rt_get_args(void);
 
 /**
- * The machine's host name (gethostname); Error Parse if it is not UTF-8.
+ * The machine's host name (gethostname).
+ *
+ * Errors:
+ *   Io: gethostname failed (details.errno)
+ *   Parse: the name is not UTF-8
+ *
+ * Example:
+ *   rt_hostname() -> "build-box"
  *
  * rt_hostname() -> text
  * capability: sys.info; non-blocking; tier: verified
@@ -4615,6 +8715,9 @@ RtValue rt_hostname(void);
 /**
  * RAM available for new work in bytes (MemAvailable), read fresh on each call.
  *
+ * Errors:
+ *   Unsupported: available memory is not readable on this system
+ *
  * rt_memory_available() -> int
  * capability: sys.info; non-blocking; tier: verified
  */
@@ -4623,6 +8726,9 @@ RtValue rt_memory_available(void);
 /**
  * Total RAM in bytes (MemTotal).
  *
+ * Errors:
+ *   Unsupported: total memory is not readable on this system
+ *
  * rt_memory_total() -> int
  * capability: sys.info; non-blocking; tier: verified
  */
@@ -4630,6 +8736,12 @@ RtValue rt_memory_total(void);
 
 /**
  * Operating system family this library was built for: "linux", "macos", "windows", ...
+ *
+ * Errors:
+ *   Only the implicit codes.
+ *
+ * Example:
+ *   rt_os_name() -> "linux"
  *
  * rt_os_name() -> text
  * capability: sys.info; non-blocking; tier: verified
@@ -4641,14 +8753,20 @@ RtValue rt_os_name(void);
 /**
  * Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set).
  *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
+ *
  * rt_current_time_ms() -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_current_time_ms(void);
 
 /**
- * Blocks the calling thread for at least `ms` milliseconds. Error
- * OutOfRange for a negative value or one above 2^31 ms.
+ * Blocks the calling thread for at least `ms` milliseconds.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: for a negative value or one above 2^31 ms
  *
  * rt_sleep_ms(ms: int) -> nil
  * capability: none; blocking; tier: verified
@@ -4656,8 +8774,11 @@ RtValue rt_current_time_ms(void);
 RtValue rt_sleep_ms(RtValue ms);
 
 /**
- * Blocks the calling thread for at least `seconds` seconds. Error
- * OutOfRange for a negative value or one above 2^31 ms.
+ * Blocks the calling thread for at least `seconds` seconds.
+ *
+ * Errors:
+ *   Io: an operating-system failure (details.errno)
+ *   OutOfRange: for a negative value or one above 2^31 ms
  *
  * rt_sleep_secs(seconds: int) -> nil
  * capability: none; blocking; tier: verified
@@ -4667,18 +8788,30 @@ RtValue rt_sleep_secs(RtValue seconds);
 /**
  * The current day of the month 1..=31 (UTC).
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_day() -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_time_day(void);
 
 /**
- * Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
- * `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns
- * (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options:
- * `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed),
- * `offset_minutes` (-1439..=1439, overrides the dict's; default 0), `z` (default true:
- * write `Z` for offset 0, false: `+00:00`). OutOfRange outside years 0000..=9999.
+ * Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`. `time` is unix
+ * microseconds (int) or the dict `rt_time_parse_iso8601` returns (`secs`, `nanos`, `offset_minutes`; `micros`
+ * must agree if present).
+ *
+ * Options:
+ *   digits (int: 0, 3, 6 or 9): fractional digits, truncating (default: as many as needed)
+ *   offset_minutes (int -1439..=1439, default 0): the offset to write; overrides the dict's
+ *   z (bool, default true): write `Z` for offset 0 (false: `+00:00`)
+ *
+ * Errors:
+ *   OutOfRange: the instant is outside years 0000..=9999
+ *   InvalidArgument: a time dict without secs or micros, or whose micros disagree; an unknown option or bad digits
+ *
+ * Example:
+ *   rt_time_format_iso8601(951825600500000) -> "2000-02-29T12:00:00.500Z"
  *
  * rt_time_format_iso8601(time: any, opts: dict?) -> text
  * capability: none; non-blocking; tier: verified
@@ -4688,6 +8821,9 @@ RtValue rt_time_format_iso8601(RtValue time, RtValue opts);
 /**
  * The current hour 0..=23 (UTC).
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_hour() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4695,6 +8831,9 @@ RtValue rt_time_hour(void);
 
 /**
  * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_millis() -> int
  * capability: none; non-blocking; tier: verified
@@ -4704,6 +8843,9 @@ RtValue rt_time_millis(void);
 /**
  * The current minute 0..=59 (UTC).
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_minute() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4711,6 +8853,17 @@ RtValue rt_time_minute(void);
 
 /**
  * Monotonic clock in nanoseconds (CLOCK_MONOTONIC: never goes back, arbitrary origin, for measuring intervals).
+ *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Busy: the resource is held by someone else
  *
  * rt_time_monotonic_ns() -> int
  * capability: none; non-blocking; tier: verified
@@ -4720,6 +8873,9 @@ RtValue rt_time_monotonic_ns(void);
 /**
  * The current month 1..=12 (UTC).
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_month() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4727,6 +8883,9 @@ RtValue rt_time_month(void);
 
 /**
  * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_ms() -> int
  * capability: none; non-blocking; tier: verified
@@ -4736,6 +8895,9 @@ RtValue rt_time_ms(void);
 /**
  * Simple's `rt_time_now`: wall-clock time now as unix microseconds (same as rt_time_now_unix_micros).
  *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_now() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4743,6 +8905,9 @@ RtValue rt_time_now(void);
 
 /**
  * Wall-clock time now as RFC 3339 text in UTC with microseconds (`2024-02-29T12:00:00.123456Z`).
+ *
+ * Errors:
+ *   OutOfRange: RFC 3339 needs a year 0000..=9999; timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_now_iso() -> text
  * capability: none; non-blocking; tier: verified
@@ -4752,6 +8917,9 @@ RtValue rt_time_now_iso(void);
 /**
  * Wall-clock time now as unix microseconds (`rt_time_now_unix_micros` under time.spl's name).
  *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_now_micros() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4759,6 +8927,9 @@ RtValue rt_time_now_micros(void);
 
 /**
  * Wall-clock time now as unix milliseconds (floor).
+ *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_now_ms() -> int
  * capability: none; non-blocking; tier: verified
@@ -4768,6 +8939,18 @@ RtValue rt_time_now_ms(void);
 /**
  * Wall-clock time now as unix nanoseconds (CLOCK_REALTIME; an int up to year 2262).
  *
+ * Errors:
+ *   InvalidArgument: an argument has a bad value
+ *   NotFound: what it names does not exist
+ *   AlreadyExists: the target exists already
+ *   PermissionDenied: the operating system refused access
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   OutOfRange: the clock is outside the years 1678..=2262
+ *   Busy: the resource is held by someone else
+ *
  * rt_time_now_nanos() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4775,6 +8958,9 @@ RtValue rt_time_now_nanos(void);
 
 /**
  * Wall-clock time now as unix seconds (floor).
+ *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_now_seconds() -> int
  * capability: none; non-blocking; tier: verified
@@ -4784,6 +8970,9 @@ RtValue rt_time_now_seconds(void);
 /**
  * Wall-clock time now as unix seconds with a fraction (float; microsecond resolution).
  *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
+ *
  * rt_time_now_seconds_f64() -> float
  * capability: none; non-blocking; tier: verified
  */
@@ -4792,6 +8981,12 @@ RtValue rt_time_now_seconds_f64(void);
 /**
  * Wall-clock time now as unix microseconds (UTC, may jump when the clock is set).
  *
+ * Errors:
+ *   OutOfRange: the system clock is outside the range of 64-bit microseconds (before year -290308 or past 294247)
+ *
+ * Example:
+ *   rt_time_now_unix_micros() -> 1764633600000000
+ *
  * rt_time_now_unix_micros() -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4799,6 +8994,9 @@ RtValue rt_time_now_unix_micros(void);
 
 /**
  * Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+ *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_now_unix_millis() -> int
  * capability: none; non-blocking; tier: verified
@@ -4811,6 +9009,9 @@ RtValue rt_time_now_unix_millis(void);
  * unix micros (floor), unix seconds, nanoseconds 0..=999999999 (1e9.. in a leap second)
  * and the written offset. Error Parse with details position (byte, from 0) and column.
  *
+ * Errors:
+ *   Parse: … at position …
+ *
  * rt_time_parse_iso8601(text: text) -> dict
  * capability: none; non-blocking; tier: verified
  */
@@ -4820,6 +9021,9 @@ RtValue rt_time_parse_iso8601(RtValue text);
  * Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded:
  * digits past the microsecond are dropped toward the past); allocation-free, for the common case.
  *
+ * Errors:
+ *   Parse: … at position …
+ *
  * rt_time_parse_iso8601_micros(text: text) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4827,6 +9031,9 @@ RtValue rt_time_parse_iso8601_micros(RtValue text);
 
 /**
  * The current second 0..=59 (UTC).
+ *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_second() -> int
  * capability: none; non-blocking; tier: verified
@@ -4836,6 +9043,10 @@ RtValue rt_time_second(void);
 /**
  * Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).
  *
+ * Errors:
+ *   InvalidArgument: `ms` is negative
+ *   Io: an operating-system failure (details.errno)
+ *
  * rt_time_sleep_ms(ms: int) -> nil
  * capability: none; blocking; tier: verified
  */
@@ -4843,6 +9054,9 @@ RtValue rt_time_sleep_ms(RtValue ms);
 
 /**
  * The current year (UTC).
+ *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
  *
  * rt_time_year() -> int
  * capability: none; non-blocking; tier: verified
@@ -4852,6 +9066,9 @@ RtValue rt_time_year(void);
 /**
  * The timestamp `days` days (of 86400 s, UTC has no DST) after `micros`; negative goes back.
  *
+ * Errors:
+ *   OutOfRange: result overflows
+ *
  * rt_timestamp_add_days(micros: int, days: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4860,6 +9077,9 @@ RtValue rt_timestamp_add_days(RtValue micros, RtValue days);
 /**
  * Whole days from `micros2` to `micros1` (`micros1 - micros2`, truncated toward zero).
  *
+ * Errors:
+ *   OutOfRange: difference overflows
+ *
  * rt_timestamp_diff_days(micros1: int, micros2: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4867,6 +9087,9 @@ RtValue rt_timestamp_diff_days(RtValue micros1, RtValue micros2);
 
 /**
  * Whole seconds from `b` to `a` (`a - b`, truncated toward zero).
+ *
+ * Errors:
+ *   OutOfRange: difference overflows
  *
  * rt_timestamp_diff_seconds(a: int, b: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -4878,6 +9101,9 @@ RtValue rt_timestamp_diff_seconds(RtValue a, RtValue b);
  * month, hour 0..=23, minute 0..=59, second 0..=59, microsecond 0..=999999.
  * Error OutOfRange naming the first field out of range.
  *
+ * Errors:
+ *   OutOfRange: an index or number is outside its range
+ *
  * rt_timestamp_from_components(year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4887,6 +9113,9 @@ RtValue rt_timestamp_from_components(RtValue year, RtValue month, RtValue day, R
  * Parses RFC 3339 text (any offset; see rt_time_parse_iso8601) to a
  * timestamp (floor-rounded to the microsecond). Error Parse with details.position.
  *
+ * Errors:
+ *   Parse: … at position …
+ *
  * rt_timestamp_from_iso(iso: text) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4894,6 +9123,9 @@ RtValue rt_timestamp_from_iso(RtValue iso);
 
 /**
  * Day of the month 1..=31 (UTC) of an instant in unix microseconds.
+ *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
  *
  * rt_timestamp_get_day(micros: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -4903,6 +9135,9 @@ RtValue rt_timestamp_get_day(RtValue micros);
 /**
  * Hour 0..=23 (UTC) of an instant in unix microseconds.
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
+ *
  * rt_timestamp_get_hour(micros: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4910,6 +9145,9 @@ RtValue rt_timestamp_get_hour(RtValue micros);
 
 /**
  * Microsecond of the second 0..=999999 of a timestamp (floor for negative instants).
+ *
+ * Errors:
+ *   Only the implicit codes.
  *
  * rt_timestamp_get_microsecond(micros: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -4919,6 +9157,9 @@ RtValue rt_timestamp_get_microsecond(RtValue micros);
 /**
  * Minute 0..=59 (UTC) of an instant in unix microseconds.
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
+ *
  * rt_timestamp_get_minute(micros: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4926,6 +9167,9 @@ RtValue rt_timestamp_get_minute(RtValue micros);
 
 /**
  * Month 1..=12 (UTC) of an instant in unix microseconds.
+ *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
  *
  * rt_timestamp_get_month(micros: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -4935,6 +9179,9 @@ RtValue rt_timestamp_get_month(RtValue micros);
 /**
  * Second 0..=59 (UTC) of an instant in unix microseconds (unix time has no leap seconds).
  *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
+ *
  * rt_timestamp_get_second(micros: int) -> int
  * capability: none; non-blocking; tier: verified
  */
@@ -4942,6 +9189,9 @@ RtValue rt_timestamp_get_second(RtValue micros);
 
 /**
  * Year (UTC) of an instant in unix microseconds, e.g. 2024; year 0 is 1 BC.
+ *
+ * Errors:
+ *   OutOfRange: timestamp is outside years -262143..=262142
  *
  * rt_timestamp_get_year(micros: int) -> int
  * capability: none; non-blocking; tier: verified
@@ -4951,14 +9201,19 @@ RtValue rt_timestamp_get_year(RtValue micros);
 /**
  * Simple's `rt_timestamp_now`: wall-clock time now as unix microseconds.
  *
+ * Errors:
+ *   OutOfRange: system clock is past year 294247; system clock is before year -290308
+ *
  * rt_timestamp_now() -> int
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_timestamp_now(void);
 
 /**
- * Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]`
- * and `YYYY-MM-DD` read as UTC. Error Parse for anything else.
+ * Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` and `YYYY-MM-DD` read as UTC.
+ *
+ * Errors:
+ *   Parse: for anything else
  *
  * rt_timestamp_parse(s: text) -> int
  * capability: none; non-blocking; tier: verified
@@ -4969,6 +9224,9 @@ RtValue rt_timestamp_parse(RtValue s);
  * RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
  * of a timestamp. Error OutOfRange outside years 0000..=9999.
  *
+ * Errors:
+ *   Only the implicit codes.
+ *
  * rt_timestamp_to_iso(ts: int) -> text
  * capability: none; non-blocking; tier: verified
  */
@@ -4978,10 +9236,680 @@ RtValue rt_timestamp_to_iso(RtValue ts);
  * `YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp.
  * Error OutOfRange outside years 0000..=9999.
  *
+ * Errors:
+ *   OutOfRange: the text form needs a year 0000..=9999; timestamp is outside years -262143..=262142
+ *
  * rt_timestamp_to_string(ts: int) -> text
  * capability: none; non-blocking; tier: verified
  */
 RtValue rt_timestamp_to_string(RtValue ts);
+
+/* ==== Domain vulkan: 42 functions (libffi_vulkan.so) ==== */
+
+/**
+ * Creates a buffer of `size_bytes` bytes.
+ *
+ * Options:
+ *   usage (default storage + both transfers): array of "storage", "uniform", "transfer_src", "transfer_dst"
+ *
+ * Errors:
+ *   InvalidArgument: size_bytes must be positive; unknown usage (storage, uniform, transfer_src, transfer_dst); usage must name at least one use; an unknown option, or an option of the wrong kind or range
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `device` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_buffer_create(device: handle<vk_device>, size_bytes: int, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_buffer_create(RtValue device, RtValue size_bytes, RtValue opts);
+
+/**
+ * Destroys a buffer (its memory goes with it once nothing else uses it).
+ *
+ * Errors:
+ *   Closed: `buffer` was closed
+ *   Busy: while a command buffer that records it is open
+ *
+ * rt_vk_buffer_destroy(buffer: handle<vk_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_buffer_destroy(RtValue buffer);
+
+/**
+ * Starts recording (resetting what was recorded before).
+ *
+ * Errors:
+ *   InvalidArgument: the command buffer is already recording
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `cb` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *   Busy: while a submission of this buffer has not finished (wait for its fence)
+ *
+ * rt_vk_command_begin(cb: handle<vk_command_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_command_begin(RtValue cb);
+
+/**
+ * Allocates a primary command buffer from `pool`.
+ *
+ * Errors:
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `pool` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_command_buffer(pool: handle<vk_command_pool>) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_command_buffer(RtValue pool);
+
+/**
+ * Ends recording.
+ *
+ * Errors:
+ *   InvalidArgument: the command buffer is not recording (call rt_vk_command_begin); rendering is still open: call rt_vk_render_end first
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `cb` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_command_end(cb: handle<vk_command_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_command_end(RtValue cb);
+
+/**
+ * A command pool on the device's compute queue family (buffers resettable).
+ *
+ * Errors:
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `device` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_command_pool(device: handle<vk_device>) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_command_pool(RtValue device);
+
+/**
+ * Creates a logical device on physical device `index` (the first one when nil) with every queue of one queue
+ * family: the first with graphics and compute, else the first with compute. Dynamic rendering (Vulkan 1.3) and
+ * VK_KHR_swapchain are enabled where the device has them.
+ *
+ * Options:
+ *   queue_family (int): an index of a compute-capable family, instead
+ *
+ * Errors:
+ *   InvalidArgument: queue_family must be the index of a compute-capable family; an unknown option, or an option of the wrong kind or range
+ *   Unsupported: the device has no compute queue
+ *   Closed: `instance` was closed
+ *   OutOfRange: no physical device <i> (… present)
+ *
+ * rt_vk_device_create(instance: handle<vk_instance>, index: int?, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_device_create(RtValue instance, RtValue index, RtValue opts);
+
+/**
+ * Destroys a device.
+ *
+ * Errors:
+ *   Closed: `device` was closed
+ *   Busy: while objects made from it are open
+ *
+ * rt_vk_device_destroy(device: handle<vk_device>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_device_destroy(RtValue device);
+
+/**
+ * Records a dispatch of compute `pipeline` with `groups` workgroups (an int or 1-3 ints, checked against the
+ * device's limits). `buffers` gives one `vk_buffer` per descriptor binding of the shader, in (set, binding)
+ * order; each must have memory bound. A barrier after the dispatch makes its writes visible to later dispatches,
+ * transfers and the host.
+ *
+ * Options:
+ *   push_constants (bytes): bytes of exactly the shader's push-constant size
+ *
+ * Errors:
+ *   InvalidArgument: the pipeline belongs to another device; a graphics pipeline cannot be dispatched (rt_vk_draw_record draws with it); the command buffer is not recording (call rt_vk_command_begin); rendering is open: dispatch before rt_vk_render_start or after rt_vk_render_end
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `cb` was closed; `pipeline` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_dispatch(cb: handle<vk_command_buffer>, pipeline: handle<vk_pipeline>, buffers: array<any>, groups: any, opts: dict?) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_dispatch(RtValue cb, RtValue pipeline, RtValue buffers, RtValue groups, RtValue opts);
+
+/**
+ * Records a draw of `vertex_count` vertices with graphics `pipeline` between `rt_vk_render_start` and
+ * `rt_vk_render_end`.
+ *
+ * Options:
+ *   buffers: one `vk_buffer` per descriptor binding of the shaders, in (set, binding) order
+ *   push_constants (bytes): bytes, exactly the shaders' push-constant size
+ *   instance_count (int, default 1): 1
+ *   first_vertex (int, default 0): 0
+ *
+ * Errors:
+ *   InvalidArgument: the pipeline belongs to another device; a compute pipeline cannot draw (rt_vk_dispatch runs it); the command buffer is not recording (call rt_vk_command_begin); no rendering is open: call rt_vk_render_start first
+ *   Closed: `cb` was closed; `pipeline` was closed
+ *   OutOfRange: an index or number is outside its range
+ *
+ * rt_vk_draw_record(cb: handle<vk_command_buffer>, pipeline: handle<vk_pipeline>, vertex_count: int, opts: dict?) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_draw_record(RtValue cb, RtValue pipeline, RtValue vertex_count, RtValue opts);
+
+/**
+ * Waits for a fence: true when it signalled, false when `timeout_ms`
+ * (nil: no limit besides the thread's deadline) passed first.
+ *
+ * Errors:
+ *   InvalidArgument: timeout_ms must be 0 or more
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `fence` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_fence_wait(fence: handle<vk_fence>, timeout_ms: int?) -> bool
+ * capability: gpu; blocking; tier: empirical
+ */
+RtValue rt_vk_fence_wait(RtValue fence, RtValue timeout_ms);
+
+/**
+ * Records a copy of the whole of `image` into `buffer` (rows tightly packed, top row first: width × height ×
+ * texel bytes, see `rt_vk_image_info_get`), followed by a barrier that makes the bytes visible to the host and
+ * to shaders; read them with `rt_vk_memory_map` after the fence. The image must have been rendered
+ * (`rt_vk_render_end` recorded before).
+ *
+ * Errors:
+ *   InvalidArgument: the image or buffer belongs to another device; the buffer was created without usage transfer_dst; the buffer has no memory bound (rt_vk_memory_allocate); the command buffer is not recording (call rt_vk_command_begin)
+ *   Closed: `cb` was closed; `image` was closed; `buffer` was closed
+ *   OutOfRange: the buffer is too small
+ *
+ * rt_vk_image_copy(cb: handle<vk_command_buffer>, image: handle<vk_image>, buffer: handle<vk_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_image_copy(RtValue cb, RtValue image, RtValue buffer);
+
+/**
+ * Creates a `width` × `height` colour image in device memory, usable as a render target (`rt_vk_render_start`)
+ * and as a copy source (`rt_vk_image_copy`).
+ *
+ * Options:
+ *   format (text): "rgba8" (default, R8G8B8A8_UNORM), "bgra8", "rgba8_srgb", "bgra8_srgb", "rgba32f"
+ *
+ * Errors:
+ *   InvalidArgument: format must be one of …; an unknown option, or an option of the wrong kind or range
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: for a format the device cannot render to
+ *   Closed: the device is being destroyed; `device` was closed
+ *   OutOfRange: for a size beyond the device's limit
+ *   LimitExceeded: gpu-allocator: <e> (<width>x<height> image)
+ *
+ * rt_vk_image_create(device: handle<vk_device>, width: int, height: int, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_image_create(RtValue device, RtValue width, RtValue height, RtValue opts);
+
+/**
+ * Destroys an image.
+ *
+ * Errors:
+ *   Closed: `image` was closed
+ *   Busy: while a command buffer that records it is open
+ *
+ * rt_vk_image_destroy(image: handle<vk_image>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_image_destroy(RtValue image);
+
+/**
+ * `{width, height, format, size_bytes}` of an image (size_bytes: what
+ * `rt_vk_image_copy` writes, rows tightly packed).
+ *
+ * Errors:
+ *   Closed: `image` was closed
+ *
+ * rt_vk_image_info_get(image: handle<vk_image>) -> dict
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_image_info_get(RtValue image);
+
+/**
+ * Creates a Vulkan instance (API 1.3 where the loader has it, else what it has). The surface extensions
+ * (VK_KHR_surface, xlib, xcb) are enabled where present.
+ *
+ * Options:
+ *   app_name (text, default "simple-rt"): text
+ *   validation (bool, default false): true: enable VK_LAYER_KHRONOS_validation and collect its messages through VK_EXT_debug_utils, read them with `rt_vk_instance_messages_drain`; Error Unsupported when the layer is not installed
+ *   severity (text, default "warning"): the lowest severity collected: "verbose", "info", "warning" (default), "error"
+ *
+ * Errors:
+ *   InvalidArgument: app_name contains a NUL byte; severity must be verbose, info, warning or error; an unknown option, or an option of the wrong kind or range
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: no Vulkan loader is installed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_instance_create(opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_instance_create(RtValue opts);
+
+/**
+ * Destroys an instance.
+ *
+ * Errors:
+ *   Closed: `instance` was closed
+ *   Busy: while devices made from it are open
+ *
+ * rt_vk_instance_destroy(instance: handle<vk_instance>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_instance_destroy(RtValue instance);
+
+/**
+ * `{api_version, validation, surfaces}`: the API version asked for, whether
+ * the validation layer is on, whether windows can get surfaces (VK_KHR_surface
+ * with an X11 surface extension enabled).
+ *
+ * Errors:
+ *   Closed: `instance` was closed
+ *
+ * rt_vk_instance_info_get(instance: handle<vk_instance>) -> dict
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_instance_info_get(RtValue instance);
+
+/**
+ * Returns and removes the messages collected since the last call: an array
+ * of `{severity ("error"|"warning"|"info"|"verbose"), type
+ * ("validation", "general", "performance", comma-joined), id, message}`,
+ * oldest first (at most 10000 are kept: a first entry with id "dropped"
+ * counts the older ones lost). Empty when the instance was created without
+ * `validation`.
+ *
+ * Errors:
+ *   Closed: `instance` was closed
+ *
+ * rt_vk_instance_messages_drain(instance: handle<vk_instance>) -> array<dict>
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_instance_messages_drain(RtValue instance);
+
+/**
+ * Allocates memory for `buffer` through gpu-allocator and binds it. A buffer is bound once: a second call is
+ * Error AlreadyExists.
+ *
+ * Options:
+ *   location (text, default "cputogpu"): "cpu_to_gpu" (default: host-visible, coherent, mappable), "gpu_to_cpu" (host-visible, cached: for read-back), "gpu_only" (not mappable)
+ *
+ * Errors:
+ *   InvalidArgument: the buffer belongs to another device; location must be cpu_to_gpu, gpu_to_cpu or gpu_only; an unknown option, or an option of the wrong kind or range
+ *   AlreadyExists: the buffer has memory bound already
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: the device is being destroyed; `device` was closed; `buffer` was closed
+ *   LimitExceeded: gpu-allocator
+ *
+ * rt_vk_memory_allocate(device: handle<vk_device>, buffer: handle<vk_buffer>, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_memory_allocate(RtValue device, RtValue buffer, RtValue opts);
+
+/**
+ * Closes the memory handle. The memory itself is released when its buffer
+ * is destroyed too (a bound buffer keeps its memory: never a dangling binding).
+ *
+ * Errors:
+ *   Closed: `memory` was closed
+ *
+ * rt_vk_memory_free(memory: handle<vk_memory>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_memory_free(RtValue memory);
+
+/**
+ * Reads `len` bytes (the rest when nil) at `offset` (0 when nil) of
+ * host-visible memory: a copy of the mapped bytes at the time of the call
+ * (wait for the fence of the work that writes them first). The memory
+ * stays mapped for its whole life (gpu-allocator); write with `rt_vk_memory_write`.
+ *
+ * Errors:
+ *   InvalidArgument: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+ *   Closed: the memory was freed; `memory` was closed
+ *   OutOfRange: bytes <off>..… are outside the …-byte memory
+ *
+ * rt_vk_memory_map(memory: handle<vk_memory>, offset: int?, len: int?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_memory_map(RtValue memory, RtValue offset, RtValue len);
+
+/**
+ * Nothing to release: memory allocated here stays persistently mapped
+ * (gpu-allocator) until freed. Accepted for symmetry with `rt_vk_memory_map`.
+ *
+ * Errors:
+ *   Closed: `memory` was closed
+ *
+ * rt_vk_memory_unmap(memory: handle<vk_memory>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_memory_unmap(RtValue memory);
+
+/**
+ * Writes `data` into host-visible memory at `offset` (0 when nil). The memory is coherent: no flush needed.
+ *
+ * Errors:
+ *   InvalidArgument: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+ *   Closed: the memory was freed; `memory` was closed
+ *   OutOfRange: it does not fit
+ *
+ * rt_vk_memory_write(memory: handle<vk_memory>, data: bytes, offset: int?) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_memory_write(RtValue memory, RtValue data, RtValue offset);
+
+/**
+ * The physical devices: an array of dicts `{index, name, type ("cpu",
+ * "discrete_gpu", "integrated_gpu", "virtual_gpu", "other"), api_version,
+ * driver_version, vendor_id, device_id, memory_heaps: [{size,
+ * device_local}], queue_families: [{index, count, graphics, compute,
+ * transfer}], limits: {max_compute_work_group_count,
+ * max_compute_work_group_size, max_compute_work_group_invocations,
+ * max_storage_buffer_range, max_push_constants_size}}`.
+ *
+ * Errors:
+ *   Closed: `instance` was closed
+ *
+ * rt_vk_physical_devices(instance: handle<vk_instance>) -> array<dict>
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_physical_devices(RtValue instance);
+
+/**
+ * Builds a compute pipeline from a shader; the layout (descriptor sets, push-constant range) comes from the
+ * shader's reflection.
+ *
+ * Options:
+ *   entry (text, default "main"): the entry point, "main"
+ *
+ * Errors:
+ *   InvalidArgument: entry contains a NUL byte; an unknown option, or an option of the wrong kind or range
+ *   Closed: `shader` was closed
+ *
+ * rt_vk_pipeline_compute(shader: handle<vk_shader>, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_pipeline_compute(RtValue shader, RtValue opts);
+
+/**
+ * Builds a graphics pipeline from vertex and fragment SPIR-V (entry points "main"), rendering with Vulkan 1.3
+ * dynamic rendering into one colour image. The layout comes from reflecting both shaders (storage and uniform
+ * buffers, visible to both stages; one push-constant block). No vertex buffers: vertices come from the vertex
+ * shader (gl_VertexIndex, buffers).
+ *
+ * Options:
+ *   format (text, default "rgba8"): the colour format it renders to, as for `rt_vk_image_create`
+ *   topology (text, default "trianglelist"): "triangle_list" (default), "triangle_strip", "line_list", "point_list"
+ *   cull (text, default "none"): "none" (default), "back", "front"; counter-clockwise triangles face front
+ *   blend (bool, default false): false by default; true: alpha blending
+ *
+ * Errors:
+ *   InvalidArgument: topology must be triangle_list, triangle_strip, line_list or point_list; cull must be none, back or front; binding ….… has different types in the vertex and fragment shaders; format must be one of …
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: on a device without graphics queues or dynamic rendering
+ *   Closed: `device` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_pipeline_graphics(device: handle<vk_device>, vertex: bytes, fragment: bytes, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_pipeline_graphics(RtValue device, RtValue vertex, RtValue fragment, RtValue opts);
+
+/**
+ * Shows one frame: acquires the next swapchain image, fills it — with `image` (a rendered `vk_image`, scaled to
+ * the frame by a blit) or, without one, with `clear_color` ([r, g, b, a], default black) — and presents it on
+ * `queue`. Waits for the previous frame's copy first, so at most one frame is in flight. Returns `{index,
+ * suboptimal}`.
+ *
+ * Options:
+ *   image (vk_image): a rendered image to show, scaled to the frame by a blit
+ *   clear_color (array of 4 floats, default black): [r, g, b, a] to fill the frame with when there is no image
+ *   timeout_ms (int >= 0, default 5000): how long to wait for a swapchain image (Error Timeout past it)
+ *
+ * Errors:
+ *   InvalidArgument: the queue or the image belongs to another device, the image has not been rendered yet, timeout_ms is negative, or an unknown option
+ *   Unsupported: the device has no VK_KHR_swapchain, or cannot blit the image's format to the frame's
+ *   Closed: the swapchain is out of date (the window changed size: make a new one), or a handle was closed
+ *   Timeout: no image came within timeout_ms
+ *   Cancelled: the calling thread's cancel token fired while waiting
+ *   LimitExceeded: the device ran out of memory
+ *   Io: any other Vulkan failure
+ *
+ * rt_vk_present(queue: handle<vk_queue>, swapchain: handle<vk_swapchain>, opts: dict?) -> dict
+ * capability: gpu; blocking; tier: experimental
+ */
+RtValue rt_vk_present(RtValue queue, RtValue swapchain, RtValue opts);
+
+/**
+ * Queue `index` (0 when nil) of the device's compute queue family.
+ *
+ * Errors:
+ *   Closed: `device` was closed
+ *   OutOfRange: no queue <i> (the family has …)
+ *
+ * rt_vk_queue_get(device: handle<vk_device>, index: int?) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_queue_get(RtValue device, RtValue index);
+
+/**
+ * Records the end of rendering; the image is then ready to be copied
+ * (`rt_vk_image_copy`) by commands recorded after this one.
+ *
+ * Errors:
+ *   InvalidArgument: the command buffer is not recording (call rt_vk_command_begin); no rendering is open (rt_vk_render_start)
+ *   Closed: `cb` was closed
+ *
+ * rt_vk_render_end(cb: handle<vk_command_buffer>) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_render_end(RtValue cb);
+
+/**
+ * Records the start of rendering into `image` (Vulkan 1.3 dynamic rendering): the image is cleared (its earlier
+ * contents are discarded), and viewport and scissor cover it whole (y grows downwards, (-1,-1) is the top left
+ * corner). Draw with `rt_vk_draw_record`, then `rt_vk_render_end`.
+ *
+ * Options:
+ *   clear_color (default [0): [r, g, b, a], 0, 0, 1]
+ *
+ * Errors:
+ *   InvalidArgument: the image belongs to another device; the command buffer is not recording (call rt_vk_command_begin); rendering is already open: call rt_vk_render_end first; an unknown option, or an option of the wrong kind or range
+ *   Unsupported: the device has no graphics queue family with dynamic rendering
+ *   Closed: `cb` was closed; `image` was closed
+ *
+ * rt_vk_render_start(cb: handle<vk_command_buffer>, image: handle<vk_image>, opts: dict?) -> nil
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_render_start(RtValue cb, RtValue image, RtValue opts);
+
+/**
+ * What reflection found in a shader: `{bindings: [{set, binding, type
+ * ("storage_buffer"|"uniform_buffer"), name}], push_constant_size,
+ * local_size: [x, y, z]}`.
+ *
+ * Errors:
+ *   Closed: `shader` was closed
+ *
+ * rt_vk_shader_info_get(shader: handle<vk_shader>) -> dict
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_shader_info_get(RtValue shader);
+
+/**
+ * Loads a compute shader from SPIR-V bytes. Reflection (rspirv-reflect)
+ * reads its descriptor bindings (storage and uniform buffers), push-constant
+ * size and workgroup size; `rt_vk_shader_info_get` returns them and
+ * `rt_vk_pipeline_compute` builds the pipeline layout from them. Malformed
+ * SPIR-V is Error Parse before the driver sees it; vertex and fragment
+ * shaders go to `rt_vk_pipeline_graphics` as bytes instead.
+ *
+ * Errors:
+ *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: not a compute shader (no LocalSize): pass vertex and fragment SPIR-V to rt_vk_pipeline_graphics
+ *   Closed: `device` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_shader_load(device: handle<vk_device>, spirv: bytes) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_shader_load(RtValue device, RtValue spirv);
+
+/**
+ * Submits a recorded command buffer to `queue`; returns a `vk_fence` to wait on.
+ *
+ * Errors:
+ *   InvalidArgument: the command buffer belongs to another device; the command buffer is not recorded (begin, record, end first)
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: not supported (on this machine or build, or for this input)
+ *   Closed: `queue` was closed; `cb` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *   Busy: while an earlier submission of the same buffer runs
+ *
+ * rt_vk_submit(queue: handle<vk_queue>, cb: handle<vk_command_buffer>) -> any
+ * capability: gpu; non-blocking; tier: empirical
+ */
+RtValue rt_vk_submit(RtValue queue, RtValue cb);
+
+/**
+ * Creates a Vulkan surface for `window` (ash-window).
+ *
+ * Errors:
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: the instance lacks the surface extensions the window's display needs
+ *   Closed: `instance` was closed; `window` was closed
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_surface_create(instance: handle<vk_instance>, window: handle<vk_window>) -> any
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_surface_create(RtValue instance, RtValue window);
+
+/**
+ * Destroys a surface.
+ *
+ * Errors:
+ *   Closed: `surface` was closed
+ *   Busy: while a swapchain on it is open
+ *
+ * rt_vk_surface_destroy(surface: handle<vk_surface>) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_surface_destroy(RtValue surface);
+
+/**
+ * Creates a swapchain for `surface` on `device` (whose queue family must be able to present to it). Frames are
+ * `width` × `height` of the surface (`rt_vk_swapchain_info_get`); `rt_vk_present` fills and shows one.
+ *
+ * Options:
+ *   present_mode (text, default "fifo"): "fifo" (default, always there), "mailbox", "immediate"
+ *   images (int, default the surface's minimum + 1): how many
+ *
+ * Errors:
+ *   InvalidArgument: the surface belongs to another instance; present_mode must be fifo, mailbox or immediate; the window has no area (minimised?); an unknown option, or an option of the wrong kind or range
+ *   Timeout: the wait timed out
+ *   Io: an operating-system failure (details.errno)
+ *   Unsupported: the device has no VK_KHR_swapchain (the instance had no surface extensions, or the device lacks it); queue family … of the device cannot present to this surface; the surface does not offer present mode <present_mode> (it offers <modes>); the surface's images cannot be transfer destinations (needed to fill frames)
+ *   Closed: `device` was closed; `surface` was closed
+ *   OutOfRange: images must be … to <max_images> for this surface
+ *   LimitExceeded: a size, depth or count limit was reached
+ *
+ * rt_vk_swapchain_create(device: handle<vk_device>, surface: handle<vk_surface>, opts: dict?) -> any
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_swapchain_create(RtValue device, RtValue surface, RtValue opts);
+
+/**
+ * Destroys a swapchain (waits for the device to go idle first).
+ *
+ * Errors:
+ *   Closed: `swapchain` was closed
+ *
+ * rt_vk_swapchain_destroy(swapchain: handle<vk_swapchain>) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_swapchain_destroy(RtValue swapchain);
+
+/**
+ * `{width, height, images, format, present_mode, presented}` of a
+ * swapchain (format: a VkFormat name; presented: frames shown so far).
+ *
+ * Errors:
+ *   Closed: `swapchain` was closed
+ *
+ * rt_vk_swapchain_info_get(swapchain: handle<vk_swapchain>) -> dict
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_swapchain_info_get(RtValue swapchain);
+
+/**
+ * Opens a `width` × `height` window titled `title` on the X display named by DISPLAY (winit 0.30, X11; the event
+ * loop runs on a thread of its own).
+ *
+ * Errors:
+ *   Timeout: the event loop did not answer within 30 s
+ *   Io: winit could not create the window
+ *   Unsupported: there is no X display (DISPLAY unset or the server unreachable: the first window of the process decides)
+ *   OutOfRange: an index or number is outside its range
+ *
+ * rt_vk_window_create(title: text, width: int, height: int) -> any
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_window_create(RtValue title, RtValue width, RtValue height);
+
+/**
+ * Closes a window.
+ *
+ * Errors:
+ *   Closed: `window` was closed
+ *   Busy: while a surface made on it is open
+ *
+ * rt_vk_window_destroy(window: handle<vk_window>) -> nil
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_window_destroy(RtValue window);
+
+/**
+ * `{width, height, close_requested}`: the window's inner size in pixels
+ * and whether its close button was pressed.
+ *
+ * Errors:
+ *   Closed: `window` was closed
+ *
+ * rt_vk_window_info_get(window: handle<vk_window>) -> dict
+ * capability: gpu; non-blocking; tier: experimental
+ */
+RtValue rt_vk_window_info_get(RtValue window);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -263,9 +263,18 @@ pub fn decoder<'a, R: io::BufRead + 'a>(r: R) -> flate2::bufread::MultiGzDecoder
     flate2::bufread::MultiGzDecoder::new(r)
 }
 
-/// Compresses bytes or text to gzip. Option `level` 0..=9 (default 6).
+/// Compresses bytes or text to gzip.
 ///
 /// The header carries no name and mtime 0, so equal input gives equal output.
+///
+/// # Options
+/// - level (int 0..=9, default 6): the compression level (0: stored, 9: smallest)
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or level outside 0..=9
+///
+/// # Example
+/// rt_gzip_compress("hello hello hello hello") -> b"\x1f\x8b\x08..."
 #[rt_fn(tier = "verified")]
 pub fn rt_gzip_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
     opts.only(&["level"])?;
@@ -275,9 +284,18 @@ pub fn rt_gzip_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
     Ok(out)
 }
 
-/// Decompresses gzip data (all members). Option `max_output` (bytes, default 1 GiB): more is LimitExceeded.
+/// Decompresses gzip data (all members).
 ///
-/// Empty, corrupt or truncated input, a bad CRC or length, and trailing garbage are Error Parse.
+/// # Options
+/// - max_output (int >= 0, default 1 GiB): the most bytes of output
+///
+/// # Errors
+/// - Parse: empty, corrupt or truncated input, a bad CRC or length, or trailing garbage
+/// - LimitExceeded: the output would pass max_output
+/// - InvalidArgument: an unknown option, or max_output negative
+///
+/// # Example
+/// rt_gzip_decompress(rt_gzip_compress("hello")) -> b"hello"
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_gzip_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output"])?;
@@ -299,13 +317,22 @@ pub fn rt_gzip_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
     }
 }
 
-/// Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst).
+/// Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst). `dst` is written
+/// under a temporary name in its directory and renamed into place, so a failure leaves no partial output; a
+/// symlink `dst` is followed (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument;
+/// under a scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held. Returns
+/// {read, written, uncompressed}.
 ///
-/// Option `level` 0..=9 (default 6). `dst` is written under a temporary name in its directory
-/// and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed
-/// (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a
-/// scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held.
-/// Returns {read, written, uncompressed}.
+/// # Options
+/// - level (int 0..=9, default 6): the compression level
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: empty input is not <format> data
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_gzip_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["level"])?;
@@ -327,6 +354,17 @@ pub fn rt_gzip_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value
 /// Option `max_output` (bytes, default 64 GiB): more is LimitExceeded and no output is left.
 /// Corrupt input is Error Parse. `dst` is written as by rt_gzip_compress_file.
 /// Returns {read, written, uncompressed}.
+///
+/// # Options
+/// - max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: empty input is not <format> data
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_gzip_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output"])?;

@@ -188,15 +188,24 @@ pub(crate) fn archive_source(
     source_from(func, Box::new(r.stream()), &r.path, compression.or(r.compression), memlimit.unwrap_or(r.memlimit))
 }
 
-/// Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path
-/// or a TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form).
+/// Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path or a
+/// TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form).
 ///
-/// Returns an array of dicts {name, type, size, mode, mtime, link}: type is "file", "dir",
-/// "symlink", "hardlink", "char", "block", "fifo" or "other"; size is the file's real size
-/// (sparse files included); mode the permission bits; link the link target or nil.
-/// Options: `max_entries` (default 1000000, more is LimitExceeded), `compression`
-/// ("auto", "none", "gzip", "xz"), `memlimit` (xz decoder memory, default 1 GiB).
-/// Corrupt or truncated archives are Error Parse.
+/// Returns an array of dicts {name, type, size, mode, mtime, link}: type is "file", "dir", "symlink", "hardlink",
+/// "char", "block", "fifo" or "other"; size is the file's real size (sparse files included); mode the permission
+/// bits; link the link target or nil. Corrupt or truncated archives are Error Parse.
+///
+/// # Options
+/// - max_entries (int >= 0, default 1000000): more is LimitExceeded
+/// - compression (text): "auto", "none", "gzip", "xz"
+/// - memlimit (int, default 1 GiB): xz decoder memory
+///
+/// # Errors
+/// - InvalidArgument: option compression must be auto, none, gzip or xz; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Closed: the handle was closed
+/// - LimitExceeded: archive has more than max_entries (<max_entries>) entries
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<dict>")]
 pub fn rt_tar_list(archive: Value, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_entries", "compression", "memlimit"])?;
@@ -238,17 +247,29 @@ pub fn rt_tar_list(archive: Value, opts: Opts) -> RtResult<Value> {
 /// Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely. `archive` is a path or a
 /// TarReader handle (rt_tar_open; Simple's `rt_tar_extract(handle, output_dir)` form).
 ///
-/// Checks fs.read on the archive and fs.write on the target and on every entry's real
-/// destination. The target is opened once; every entry is created relative to it through
-/// descriptors, parents walked with O_NOFOLLOW, so no symlink (there before or swapped in
-/// meanwhile) can redirect a write. Refused with an Error naming the entry (details.entry):
-/// absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
-/// setuid/setgid bits are dropped and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
-/// `max_entries` (default 1000000) against bombs (LimitExceeded); `overwrite` (default true:
-/// existing files are replaced, never written through); `preserve_mtime` (default true);
-/// `compression` ("auto", "none", "gzip", "xz"); `memlimit` (xz decoder). The target is created
-/// if missing. Returns {entries, bytes}. Corrupt archives are Error Parse; entries extracted
-/// before a failure stay, a half-written file is removed.
+/// Checks fs.read on the archive and fs.write on the target and on every entry's real destination. The target is
+/// opened once; every entry is created relative to it through descriptors, parents walked with O_NOFOLLOW, so no
+/// symlink (there before or swapped in meanwhile) can redirect a write. Refused with an Error naming the entry
+/// (details.entry): absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
+/// setuid/setgid bits are dropped and owners not changed. The target is created if missing. Returns {entries,
+/// bytes}. Corrupt archives are Error Parse; entries extracted before a failure stay, a half-written file is
+/// removed.
+///
+/// # Options
+/// - max_entries (int >= 0, default 1000000): against bombs (LimitExceeded)
+/// - max_size (int >= 0, default 16 GiB): bytes written
+/// - memlimit (int): xz decoder
+/// - compression (text): "auto", "none", "gzip", "xz"
+/// - overwrite (bool, default true): existing files are replaced, never written through
+/// - preserve_mtime (bool, default true): preserve mtime
+///
+/// # Errors
+/// - InvalidArgument: entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: target exists and is not a directory
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: … device/FIFO entries are refused; entry type … is not supported
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_tar_extract(archive: Value, target_dir: &str, opts: Opts) -> RtResult<Value> {
     extract(FN, archive, target_dir, &opts, None)
@@ -685,22 +706,32 @@ impl<R: Read> Read for Exact<R> {
 
 /// Creates a tar archive at `output` from `sources` (fs.read on each source, fs.write on output).
 ///
-/// `sources` is a directory path (its contents are archived, named relative to it), a file path
-/// (archived under its file name), or an array of paths (each named as given, a leading `/`
-/// dropped, directories recursively; with option `base`, paths are relative to that directory).
-/// Options: `compression` ("auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none;
-/// "none", "gzip", "xz"), `level` (gzip 0..=9 / xz preset 0..=9, default 6), `deterministic`
-/// (bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names),
-/// `follow_symlinks` (default false: links are stored as links; true: each link is resolved
-/// and checked against fs.read like a path the caller names). Sources are walked through
-/// directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
-/// The archive is written under a temporary name and renamed into place; `output` is
-/// resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
+/// `sources` is a directory path (its contents are archived, named relative to it), a file path (archived under
+/// its file name), or an array of paths (each named as given, a leading `/` dropped, directories recursively;
+/// with option `base`, paths are relative to that directory). Sources are walked through directory descriptors
+/// (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported. The archive is written under a temporary
+/// name and renamed into place; `output` is resolved as the `dst` of rt_gzip_compress_file. Returns {entries,
+/// bytes}.
 ///
-/// `sources` nil (Simple's `rt_tar_create(path) -> i64`): returns a TarWriter handle instead; add
-/// entries with rt_tar_add_data / rt_tar_add_file and finish with rt_tar_close, which renames the
-/// archive into place (a writer never closed leaves nothing). Options then: `compression`, `level`,
-/// `mtime` (of entries added from data; default now).
+/// `sources` nil (Simple's `rt_tar_create(path) -> i64`): returns a TarWriter handle instead; add entries with
+/// rt_tar_add_data / rt_tar_add_file and finish with rt_tar_close, which renames the archive into place (a writer
+/// never closed leaves nothing). Options then: `compression`, `level`, `mtime` (of entries added from data;
+/// default now).
+///
+/// # Options
+/// - compression (text): "auto" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none; "none", "gzip", "xz"
+/// - level (int 0..=9, default 6): gzip 0..=9 / xz preset 0..=9
+/// - deterministic (bool, default false): bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names
+/// - mtime (int >= 0, default 0): `compression`, `level`, `mtime` of entries added from data
+/// - follow_symlinks (bool, default false): links are stored as links; true: each link is resolved and checked against fs.read like a path the caller names
+/// - base (text): with option `base`, paths are relative to that directory
+///
+/// # Errors
+/// - InvalidArgument: option base needs sources as an array of paths; sources is an empty array; with option base, sources must be relative; option compression must be auto, none, gzip or xz
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Unsupported: not supported (on this machine or build, or for this input)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "any")]
 pub fn rt_tar_create(output: &str, sources: Option<Value>, opts: Opts) -> RtResult<Value> {
     let Some(sources) = sources else {

@@ -141,9 +141,12 @@ impl TarWriter {
     }
 }
 
-/// Adds an entry `archive_path` holding `data` (bytes or text) to a TarWriter: a regular file, mode
-/// 0644, owner 0, mtime the writer's `mtime` option or now. Error InvalidArgument for an absolute name,
-/// `..` or an empty name; Closed after rt_tar_close. Simple declares `-> i64`: ours is nil or an Error.
+/// Adds an entry `archive_path` holding `data` (bytes or text) to a TarWriter: a regular file, mode 0644, owner
+/// 0, mtime the writer's `mtime` option or now. Simple declares `-> i64`: ours is nil or an Error.
+///
+/// # Errors
+/// - InvalidArgument: for an absolute name, `..` or an empty name; Closed after rt_tar_close
+/// - Closed: `tar` was closed
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_tar_add_data(tar: Handle<TarWriter>, archive_path: &str, data: &[u8]) -> RtResult<()> {
     tar.add(FN, archive_path, &mut &data[..], data.len() as u64, 0o644, None)
@@ -152,6 +155,13 @@ pub fn rt_tar_add_data(tar: Handle<TarWriter>, archive_path: &str, data: &[u8]) 
 /// Adds the regular file `file_path` (content streamed, permission bits and mtime kept, owner 0) as entry
 /// `archive_path`. Needs fs.read on `file_path`. A directory or other non-regular file is InvalidArgument;
 /// a file that changes size while it is read is Error Io.
+///
+/// # Errors
+/// - InvalidArgument: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `tar` was closed
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_tar_add_file(tar: Handle<TarWriter>, archive_path: &str, file_path: &str) -> RtResult<()> {
     let t = beneath::resolve(FN, "fs.read", file_path, Follow::Yes)?;
@@ -165,10 +175,20 @@ pub fn rt_tar_add_file(tar: Handle<TarWriter>, archive_path: &str, file_path: &s
     tar.add(FN, archive_path, &mut r, len, st.st_mode, Some(st.st_mtime.max(0) as u64))
 }
 
-/// Opens a tar archive (plain, gzip or xz; detected) for reading and returns a TarReader handle for
-/// rt_tar_list, rt_tar_extract and rt_tar_extract_file. Needs fs.read. Options `compression` ("auto",
-/// "none", "gzip", "xz") and `memlimit` (xz decoder memory) apply to every later call. The first header is
-/// read now: a file that is not a tar archive is Error Parse here.
+/// Opens a tar archive (plain, gzip or xz; detected) for reading and returns a TarReader handle for rt_tar_list,
+/// rt_tar_extract and rt_tar_extract_file. Needs fs.read. The first header is read now: a file that is not a tar
+/// archive is Error Parse here.
+///
+/// # Options
+/// - compression (text): "auto", "none", "gzip", "xz"
+/// - memlimit (int): xz decoder memory apply to every later call
+///
+/// # Errors
+/// - InvalidArgument: option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not a tar archive
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<TarReader>")]
 pub fn rt_tar_open(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["compression", "memlimit"])?;
@@ -186,8 +206,19 @@ pub fn rt_tar_open(path: &str, opts: Opts) -> RtResult<Value> {
     Ok(new_handle(TarReader { file: info.file, path: info.path, compression, memlimit }))
 }
 
-/// Finishes and closes a TarWriter (end-of-archive blocks, the compressor's trailer, then the temporary
-/// file renamed into place), or closes a TarReader. Error Closed when it was closed already.
+/// Finishes and closes a TarWriter (end-of-archive blocks, the compressor's trailer, then the temporary file
+/// renamed into place), or closes a TarReader.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: it was closed already
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_tar_close(tar: Value) -> RtResult<()> {
     let raw: RtValue = tar.raw();
@@ -225,12 +256,26 @@ fn key_of(name: &[u8]) -> Option<Vec<u8>> {
     member_components(name).ok().map(|c| c.join(&b'/'))
 }
 
-/// Extracts the one regular-file entry `archive_path` of a tar archive (a TarReader handle or a path) to the
-/// file `output_path` (written under a temporary name and renamed into place, so a failure leaves nothing)
-/// and returns the number of bytes written. `archive_path` is compared by its components (`./a` is `a`); the
-/// last entry of that name wins, as tar does. Options `max_size` (default 16 GiB, LimitExceeded),
-/// `compression`, `memlimit`. Error NotFound when there is no such entry, InvalidArgument when it is not a
-/// regular file. Needs fs.write on `output_path` (and fs.read on a path archive).
+/// Extracts the one regular-file entry `archive_path` of a tar archive (a TarReader handle or a path) to the file
+/// `output_path` (written under a temporary name and renamed into place, so a failure leaves nothing) and returns
+/// the number of bytes written. `archive_path` is compared by its components (`./a` is `a`); the last entry of
+/// that name wins, as tar does. Needs fs.write on `output_path` (and fs.read on a path archive).
+///
+/// # Options
+/// - max_size (int >= 0, default 16 GiB): LimitExceeded
+/// - compression (text): "auto", "none", "gzip" or "xz"
+/// - memlimit (int): the xz decoder's memory limit, in bytes
+///
+/// # Errors
+/// - InvalidArgument: it is not a regular file; an unknown option, or an option of the wrong kind or range
+/// - NotFound: there is no such entry
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: PAX sparse entries can be extracted with rt_tar_extract only
+/// - LimitExceeded: decompressed output exceeds max_output bytes
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_tar_extract_file(tar: Value, archive_path: &str, output_path: &str, opts: Opts) -> RtResult<u64> {
     opts.only(&["max_size", "compression", "memlimit"])?;
@@ -320,6 +365,18 @@ fn looks_like_tar(block: &[u8]) -> bool {
 /// checked): anything else is Error InvalidArgument. Needs fs.read on `tar_path`, fs.write on `output_path`.
 /// Returns {read, written, uncompressed} (Simple: 1). To build a .tar.gz from files in one call:
 /// rt_tar_create(output, sources) with an output named `.tar.gz`.
+///
+/// # Errors
+/// - InvalidArgument: tar_path is already compressed (gzip or xz), not a plain tar archive; tar_path is not a tar archive (no valid tar header at its start); path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: empty input is not <format> data
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: level must be 0..=9
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_targz_create(tar_path: &str, output_path: &str, level: Option<i64>) -> RtResult<Value> {
     let lvl = level.unwrap_or(6);
@@ -354,6 +411,20 @@ pub fn rt_targz_create(tar_path: &str, output_path: &str, level: Option<i64>) ->
 
 /// Simple's `rt_targz_extract(input_path, output_dir)`: rt_tar_extract of a gzip-compressed tar archive (gzip
 /// required: other input is Error Parse), with the same safety rules, options and result {entries, bytes}.
+///
+/// # Options
+/// - compression (text): "auto", "none", "gzip" or "xz"
+/// - memlimit (int): the xz decoder's memory limit, in bytes
+/// - max_size (int >= 0): the most bytes written (Error LimitExceeded past it)
+/// - max_entries (int >= 0): the most entries (Error LimitExceeded past it)
+/// - overwrite (bool, default true): replace existing files
+/// - preserve_mtime (bool, default true): preserve mtime
+///
+/// # Errors
+/// - InvalidArgument: rt_targz_extract reads gzip only: no compression option; entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself
+/// - AlreadyExists: target exists and is not a directory
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: … device/FIFO entries are refused; entry type … is not supported
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_targz_extract(input_path: &str, output_dir: &str, opts: Opts) -> RtResult<Value> {
     if !opts.get("compression").is_nil() {

@@ -126,8 +126,15 @@ pub(crate) fn index_size_hint(data: &[u8]) -> usize {
     }
 }
 
-/// Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool),
-/// `check` ("crc64" default, "crc32", "sha256", "none").
+/// Compresses bytes or text to .xz.
+///
+/// # Options
+/// - preset (int 0..=9, default 6): preset
+/// - extreme (bool, default false): bool
+/// - check (text): "crc64" default, "crc32", "sha256", "none"
+///
+/// # Errors
+/// - InvalidArgument: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; an unknown option, or an option of the wrong kind or range
 #[rt_fn(tier = "verified")]
 pub fn rt_xz_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
     opts.only(&["preset", "extreme", "check"])?;
@@ -142,6 +149,15 @@ pub fn rt_xz_compress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
 /// Options: `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB):
 /// past either, LimitExceeded. Empty, corrupt or truncated input, a failed check and trailing
 /// garbage are Error Parse.
+///
+/// # Options
+/// - max_output (int >= 0): `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB): past either, LimitExceeded
+/// - memlimit (int): bytes, default 1 GiB and `memlimit` decoder memory, default 1 GiB: past either, LimitExceeded
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Parse: empty input is not xz data
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output", "memlimit"])?;
@@ -169,6 +185,22 @@ pub fn rt_xz_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
 ///
 /// Options as rt_xz_compress. `dst` is written as by rt_gzip_compress_file (a temporary
 /// name renamed into place). Returns {read, written, uncompressed}.
+///
+/// # Options
+/// - preset (int 0..=9, default 6): preset
+/// - extreme (bool, default false): extreme
+/// - check (text): check
+///
+/// # Errors
+/// - InvalidArgument: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: empty input is not <format> data
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["preset", "extreme", "check"])?;
@@ -187,6 +219,18 @@ pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> 
 /// Options: `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either,
 /// LimitExceeded and no output is left. Corrupt input is Error Parse. `dst` is written as by
 /// rt_gzip_compress_file. Returns {read, written, uncompressed}.
+///
+/// # Options
+/// - max_output (int >= 0): `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either, LimitExceeded and no output is left
+/// - memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - Parse: empty input is not <format> data
+/// - LimitExceeded: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_xz_decompress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_output", "memlimit"])?;

@@ -56,11 +56,18 @@ fn entry_name(func: &'static str, name: &str) -> RtResult<String> {
     Ok(comps.iter().map(|c| String::from_utf8_lossy(c)).collect::<Vec<_>>().join("/"))
 }
 
-/// Creates (or replaces) a zip archive at `path` and returns a ZipWriter
-/// handle; add entries with rt_zip_add_data / rt_zip_add_file and write the
-/// central directory with rt_zip_close (a writer closed otherwise leaves an
-/// incomplete archive). Option `level` 0..=9 (deflate, default 6; 0 stores).
-/// Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+/// Creates (or replaces) a zip archive at `path` and returns a ZipWriter handle; add entries with rt_zip_add_data
+/// / rt_zip_add_file and write the central directory with rt_zip_close (a writer closed otherwise leaves an
+/// incomplete archive). Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+///
+/// # Options
+/// - level (int 0..=9, default 6): deflate, 0 stores
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "handle<ZipWriter>")]
 pub fn rt_zip_create(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["level"])?;
@@ -90,9 +97,11 @@ impl ZipWriter {
     }
 }
 
-/// Adds an entry `archive_path` holding `data` (bytes or text) to a
-/// ZipWriter, mode 0644. Error InvalidArgument for an absolute name, `..`
-/// or an empty name; Closed after rt_zip_close.
+/// Adds an entry `archive_path` holding `data` (bytes or text) to a ZipWriter, mode 0644.
+///
+/// # Errors
+/// - InvalidArgument: for an absolute name, `..` or an empty name; Closed after rt_zip_close
+/// - Closed: `zip` was closed
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_zip_add_data(zip: Handle<ZipWriter>, archive_path: &str, data: &[u8]) -> RtResult<()> {
     zip.add(FN, archive_path, &mut &data[..], 0o644)
@@ -100,6 +109,13 @@ pub fn rt_zip_add_data(zip: Handle<ZipWriter>, archive_path: &str, data: &[u8]) 
 
 /// Adds the regular file `file_path` (its content and permission bits) as
 /// entry `archive_path`, streamed. Needs fs.read on `file_path`.
+///
+/// # Errors
+/// - InvalidArgument: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `zip` was closed
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_zip_add_file(zip: Handle<ZipWriter>, archive_path: &str, file_path: &str) -> RtResult<()> {
     let t = beneath::resolve(FN, "fs.read", file_path, Follow::Yes)?;
@@ -112,8 +128,14 @@ pub fn rt_zip_add_file(zip: Handle<ZipWriter>, archive_path: &str, file_path: &s
     zip.add(FN, archive_path, &mut f, m.permissions().mode() & 0o777)
 }
 
-/// Opens a zip archive for reading and returns a ZipReader handle. Needs
-/// fs.read. Error Parse when it is not a zip archive.
+/// Opens a zip archive for reading and returns a ZipReader handle. Needs fs.read.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: no such entry in the archive
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: it is not a zip archive
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<ZipReader>")]
 pub fn rt_zip_open(path: &str) -> RtResult<Value> {
     let t = beneath::resolve(FN, "fs.read", path, Follow::Yes)?;
@@ -122,8 +144,18 @@ pub fn rt_zip_open(path: &str) -> RtResult<Value> {
     Ok(new_handle(ZipReader { r: Mutex::new(ar), path: path.to_string() }))
 }
 
-/// Finishes and closes a ZipWriter (writes the central directory), or
-/// closes a ZipReader. Error Closed when it was closed already.
+/// Finishes and closes a ZipWriter (writes the central directory), or closes a ZipReader.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: no such entry in the archive
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not a valid zip archive
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: it was closed already
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_zip_close(zip: Value) -> RtResult<()> {
     let raw: RtValue = zip.raw();
@@ -154,6 +186,12 @@ static KIND: Key = Key::new("kind");
 /// The entries of a ZipReader, in archive order: `{name, size,
 /// compressed_size, kind}` with kind "file", "dir" or "symlink" (Simple
 /// declares `-> text`: ours is an array of dicts, like rt_tar_list).
+///
+/// # Errors
+/// - NotFound: no such entry in the archive
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not a valid zip archive
+/// - Closed: `zip` was closed
 #[rt_fn(tier = "verified", ret = "array<dict>")]
 pub fn rt_zip_list(zip: Handle<ZipReader>) -> RtResult<Value> {
     let mut ar = zip.r.lock().unwrap_or_else(|e| e.into_inner());
@@ -184,13 +222,25 @@ fn kind<R: Read>(e: &zip::read::ZipFile<'_, R>) -> &'static str {
     }
 }
 
-/// Extracts every entry of a ZipReader into `output_dir` (created if
-/// missing) with tar's safety rules (see rt_tar_extract): absolute names,
-/// `..`, symlinks leading outside, and writes through links are refused
-/// with an Error naming the entry. Options `max_size` (bytes, default 16
-/// GiB), `max_entries` (default 1000000), `overwrite` (default true).
-/// Needs fs.write on the target and every entry's real destination.
-/// Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict.
+/// Extracts every entry of a ZipReader into `output_dir` (created if missing) with tar's safety rules (see
+/// rt_tar_extract): absolute names, `..`, symlinks leading outside, and writes through links are refused with an
+/// Error naming the entry. Needs fs.write on the target and every entry's real destination. Returns `{entries,
+/// bytes}`. Simple declares `-> i64`: ours is the dict.
+///
+/// # Options
+/// - max_size (int >= 0, default 16 GiB): bytes
+/// - max_entries (int >= 0, default 1000000): the most entries (Error LimitExceeded past it)
+/// - overwrite (bool, default true): replace existing files
+///
+/// # Errors
+/// - InvalidArgument: entry has an empty name; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: no such entry in the archive
+/// - AlreadyExists: target exists and is not a directory
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not a valid zip archive
+/// - Closed: `zip` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_zip_extract(zip: Handle<ZipReader>, output_dir: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["max_size", "max_entries", "overwrite"])?;
@@ -244,11 +294,20 @@ pub fn rt_zip_extract(zip: Handle<ZipReader>, output_dir: &str, opts: Opts) -> R
     Ok(d)
 }
 
-/// Extracts the one entry `archive_path` of a ZipReader to the file
-/// `output_path` (created or replaced; a new file is removed again on
-/// failure) and returns the number of bytes written. Option `max_size`
-/// (default 16 GiB, LimitExceeded). Error NotFound when the archive has no
-/// such entry, InvalidArgument when it is a directory. Needs fs.write.
+/// Extracts the one entry `archive_path` of a ZipReader to the file `output_path` (created or replaced; a new
+/// file is removed again on failure) and returns the number of bytes written. Needs fs.write.
+///
+/// # Options
+/// - max_size (int >= 0, default 16 GiB): LimitExceeded
+///
+/// # Errors
+/// - InvalidArgument: it is a directory; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the archive has no such entry
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not a valid zip archive
+/// - Closed: `zip` was closed
+/// - LimitExceeded: decompressed output exceeds max_output bytes
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_zip_extract_file(zip: Handle<ZipReader>, archive_path: &str, output_path: &str, opts: Opts) -> RtResult<u64> {
     opts.only(&["max_size"])?;
@@ -281,8 +340,10 @@ pub fn rt_zip_extract_file(zip: Handle<ZipReader>, archive_path: &str, output_pa
     }
 }
 
-/// Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or
-/// gzip header) at `level` 0..=9 (nil: 6). Error OutOfRange for another level.
+/// Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or gzip header) at `level` 0..=9 (nil: 6).
+///
+/// # Errors
+/// - OutOfRange: for another level
 #[rt_fn(tier = "verified")]
 pub fn rt_deflate_compress(data: &[u8], level: Option<i64>) -> RtResult<Vec<u8>> {
     let l = level.unwrap_or(6);
@@ -294,9 +355,15 @@ pub fn rt_deflate_compress(data: &[u8], level: Option<i64>) -> RtResult<Vec<u8>>
     enc.finish().map_err(|e| Error::internal(FN, e))
 }
 
-/// Decompresses a raw deflate stream (RFC 1951). Option `max_output`
-/// (bytes, default 1 GiB): more is LimitExceeded. Corrupt or truncated
-/// input is Error Parse.
+/// Decompresses a raw deflate stream (RFC 1951). Corrupt or truncated input is Error Parse.
+///
+/// # Options
+/// - max_output (int >= 0, default 1 GiB): bytes : more is LimitExceeded
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Parse: empty or truncated deflate stream
+/// - LimitExceeded: decompressed output exceeds max_output bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_deflate_decompress(data: &[u8], opts: Opts) -> RtResult<Vec<u8>> {
     opts.only(&["max_output"])?;

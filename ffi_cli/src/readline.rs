@@ -72,7 +72,24 @@ fn plain_line(func: &'static str) -> RtResult<Option<String>> {
     }
 }
 
-/// Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true).
+/// Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and
+/// Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at
+/// end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted.
+///
+/// # Options
+/// - history (bool, default true): add the line to the history, true
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: input line is not UTF-8
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - LimitExceeded: input line longer than 16 MiB
+/// - Busy: the resource is held by someone else
+/// - Interrupted: interrupted (Ctrl-C)
 #[rt_fn(cap = "tty", blocking, tier = "empirical")]
 pub fn rt_readline(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     opts.only(&["history"])?;
@@ -108,24 +125,39 @@ pub fn rt_readline(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
 }
 
 /// Adds a line to the history (empty lines and a repeat of the last entry are skipped; at most 1,000 kept). Nil.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_readline_add_history(line: &str) {
     push_history(line);
 }
 
 /// The history, oldest first (array of text).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_readline_history() -> Vec<String> {
     HISTORY.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
 /// Empties the history. Nil.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_readline_clear_history() {
     HISTORY.lock().unwrap_or_else(|e| e.into_inner()).clear();
 }
 
 /// Appends the lines of a history file (one entry per line, as Python's readline writes them) to the history; the number loaded. Needs `fs.read` there.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "empirical")]
 pub fn rt_readline_history_load(path: &str) -> RtResult<i64> {
     let t = beneath::resolve(FN, "fs.read", path, beneath::Follow::Yes)?;
@@ -144,6 +176,12 @@ pub fn rt_readline_history_load(path: &str) -> RtResult<i64> {
 }
 
 /// Writes the history to a file, one entry per line (replaced atomically; the file is created 0600). The number written. Needs `fs.write` there.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "empirical")]
 pub fn rt_readline_history_save(path: &str) -> RtResult<i64> {
     let h = HISTORY.lock().unwrap_or_else(|e| e.into_inner()).clone();
@@ -170,6 +208,17 @@ impl Drop for Termios {
 }
 
 /// Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
+///
+/// # Options
+/// - stdin (bool, default false): Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin)
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: password is not UTF-8; input line is not UTF-8
+/// - Unsupported: stdin is not a terminal (set opts.stdin to read a password from it)
+/// - LimitExceeded: input line longer than 16 MiB
+/// - Interrupted: interrupted (Ctrl-C)
 #[rt_fn(cap = "tty", blocking, tier = "empirical")]
 pub fn rt_password_read(prompt: &str, opts: Opts) -> RtResult<Option<String>> {
     opts.only(&["stdin"])?;

@@ -191,6 +191,10 @@ fn ensure_pipe(func: &'static str) -> RtResult<()> {
 }
 
 /// Handles `signals` (a name like "SIGINT" / "INT" / "sigterm", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action (a handler installed before, the host's, is still called; rt_signal_install / rt_signal_check see the same arrivals). The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGCHLD, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+///
+/// # Errors
+/// - InvalidArgument: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "signal", tier = "empirical")]
 pub fn rt_signal_handler(signals: Value) -> RtResult<()> {
     let sigs = signals_arg(FN, signals)?;
@@ -204,6 +208,17 @@ pub fn rt_signal_handler(signals: Value) -> RtResult<()> {
 }
 
 /// Restores the default action for `signals` (as `rt_signal_handler` takes them), for rt_signal_install's latch too; arrivals already recorded stay pollable. Needs `signal`. Nil.
+///
+/// # Errors
+/// - InvalidArgument: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "signal", tier = "empirical")]
 pub fn rt_signal_reset(signals: Value) -> RtResult<()> {
     let sigs = signals_arg(FN, signals)?;
@@ -226,6 +241,10 @@ pub fn rt_signal_reset(signals: Value) -> RtResult<()> {
 /// for rt_signal_check instead of its default action; a handler installed before (the host's) is still
 /// called, and rt_signal_handler / rt_signal_poll see the same arrivals (one handler). Installing twice is
 /// harmless. Needs `signal`. Returns true (Simple: 1); refused signals are Error InvalidArgument.
+///
+/// # Errors
+/// - InvalidArgument: unknown signal number; signal number not supported (…); signal cannot be handled
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "signal", tier = "verified")]
 pub fn rt_signal_install(signal_num: i64) -> RtResult<bool> {
     let s = number(FN, signal_num)?;
@@ -241,6 +260,9 @@ pub fn rt_signal_install(signal_num: i64) -> RtResult<bool> {
 /// Simple's `rt_signal_check(signal_num) -> i64`: whether `signal_num` arrived since the last check (or since
 /// rt_signal_install), and clears the latch. False for a signal never installed. Signals outside the
 /// accepted set are Error InvalidArgument (Simple: 0).
+///
+/// # Errors
+/// - InvalidArgument: unknown signal number; signal number not supported (…); signal cannot be handled
 #[rt_fn(tier = "verified")]
 pub fn rt_signal_check(signal_num: i64) -> RtResult<bool> {
     let s = number(FN, signal_num)?;
@@ -248,6 +270,13 @@ pub fn rt_signal_check(signal_num: i64) -> RtResult<bool> {
 }
 
 /// The signals recorded since the last poll, in arrival order, as names ("SIGINT", ...); waits up to opts.timeout_ms (0 = do not wait; default 0) for the first. An empty array when none arrived.
+///
+/// # Options
+/// - timeout_ms (int, default 0): waits up to opts.timeout_ms 0 = do not wait
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_signal_poll(opts: Opts) -> RtResult<Vec<String>> {
     opts.only(&["timeout_ms"])?;

@@ -32,7 +32,20 @@ impl HandleType for Watch {
 
 const KINDS: [&str; 4] = ["create", "modify", "remove", "rename"];
 
-/// Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of "create", "modify", "remove", "rename"; all), debounce_ms (50). Needs `fs.read` for the path.
+/// Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`.
+/// Needs `fs.read` for the path.
+///
+/// # Options
+/// - recursive (bool, default true): true
+/// - kinds: array of "create", "modify", "remove", "rename"; all
+/// - debounce_ms (int 0..=60000, default 50): 50
+///
+/// # Errors
+/// - InvalidArgument: unknown event kind (known: create, modify, remove, rename); path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: cannot start the watcher
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "fs.read", scoped, tier = "empirical", ret = "handle<Watch>")]
 pub fn rt_watch_path(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["recursive", "kinds", "debounce_ms"])?;
@@ -85,6 +98,14 @@ fn visible(w: &Watch, p: &std::path::Path) -> bool {
 }
 
 /// Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`.
+///
+/// # Options
+/// - timeout_ms (int >= 0, default 0): see the module notes), waiting up to opts.timeout_ms (0 = do not wait
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: watcher error
+/// - Closed: the watcher stopped; `watch` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_watch_poll(watch: Handle<Watch>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -183,6 +204,9 @@ pub fn rt_watch_poll(watch: Handle<Watch>, opts: Opts) -> RtResult<Value> {
 }
 
 /// Stops a watch and closes its handle (idempotent). Nil.
+///
+/// # Errors
+/// - Closed: the handle was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_watch_close(watch: Value) -> RtResult<()> {
     match <Handle<Watch> as ffi_sdk::FromArg>::from_arg(watch.raw(), FN, 0, "watch") {

@@ -110,6 +110,10 @@ fn target_config(func: &'static str, jit: bool, target: i64) -> RtResult<Config>
 
 /// Makes a JIT module (Simple's `new_module(name, target)`; target 0 = x86_64, this host).
 /// Needs `codegen.jit`. Same handle as `rt_cranelift_init`.
+///
+/// # Errors
+/// - InvalidArgument: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind "object"
+/// - Unsupported: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
 #[rt_fn(cap = "codegen.jit", tier = "empirical")]
 pub fn rt_cranelift_new_module(name: &str, target: i64) -> RtResult<Value> {
     let mut c = target_config(FN, true, target)?;
@@ -118,6 +122,10 @@ pub fn rt_cranelift_new_module(name: &str, target: i64) -> RtResult<Value> {
 }
 
 /// Makes an object (AOT) module (target 0 = x86_64 Linux); write it with `rt_cranelift_emit_object`.
+///
+/// # Errors
+/// - InvalidArgument: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind "object"
+/// - Unsupported: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_new_aot_module(name: &str, target: i64) -> RtResult<Value> {
     let mut c = target_config(FN, false, target)?;
@@ -127,6 +135,9 @@ pub fn rt_cranelift_new_aot_module(name: &str, target: i64) -> RtResult<Value> {
 }
 
 /// Finalizes a JIT module's definitions (executing and addresses do it on demand too); returns the module.
+///
+/// # Errors
+/// - Closed: `module` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_finalize_module(module: Handle<CgModule>) -> RtResult<Value> {
     module.lock().finalize(FN)?;
@@ -134,6 +145,9 @@ pub fn rt_cranelift_finalize_module(module: Handle<CgModule>) -> RtResult<Value>
 }
 
 /// Closes a module (as `rt_handle_close`): its JIT code is freed once no call is using it.
+///
+/// # Errors
+/// - Closed: `module` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_free_module(module: Handle<CgModule>) -> RtResult<()> {
     module.close();
@@ -141,6 +155,9 @@ pub fn rt_cranelift_free_module(module: Handle<CgModule>) -> RtResult<()> {
 }
 
 /// A new signature: call_conv 0 System V, 1 Windows fastcall, 2 tail, other the host's.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_new_signature(call_conv: i64) -> RtResult<Value> {
     let cc = match call_conv {
@@ -153,6 +170,10 @@ pub fn rt_cranelift_new_signature(call_conv: i64) -> RtResult<Value> {
 }
 
 /// Adds a parameter of a type code to a signature.
+///
+/// # Errors
+/// - InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `sig` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_sig_add_param(sig: Handle<CgSig>, type_: i64) -> RtResult<()> {
     lock(&sig.0).params.push(AbiParam::new(ty(FN, type_)?));
@@ -160,6 +181,10 @@ pub fn rt_cranelift_sig_add_param(sig: Handle<CgSig>, type_: i64) -> RtResult<()
 }
 
 /// Sets the (single) return type of a signature.
+///
+/// # Errors
+/// - InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `sig` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_sig_set_return(sig: Handle<CgSig>, type_: i64) -> RtResult<()> {
     let t = ty(FN, type_)?;
@@ -182,6 +207,14 @@ fn linkage(func: &'static str, code: i64) -> RtResult<Linkage> {
 /// host function: in a JIT module it must be named in the module's `symbols` option, or a
 /// loaded rt function / process symbol when the module was made by `rt_cranelift_new_module`).
 /// Returns its function id.
+///
+/// # Errors
+/// - InvalidArgument: linkage must be 0 (export), 1 (import) or 2 (local); signature <b> differs from the declared <a>
+/// - AlreadyExists: a symbol of that name is already declared differently
+/// - Parse: verifier
+/// - Unsupported: Cranelift cannot compile this here; register allocation failed
+/// - Closed: `module` was closed; `sig` was closed
+/// - LimitExceeded: function exceeds Cranelift's limits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_declare_function(module: Handle<CgModule>, name: &str, sig: Handle<CgSig>, linkage: i64) -> RtResult<i64> {
     let l = self::linkage(FN, linkage)?;
@@ -209,6 +242,10 @@ pub fn rt_cranelift_declare_function(module: Handle<CgModule>, name: &str, sig: 
 
 /// Starts building a function named `name` (text, or a function id from
 /// `rt_cranelift_declare_function`) with a signature; returns the function context.
+///
+/// # Errors
+/// - InvalidArgument: no declared function with that id; a function needs a name
+/// - Closed: `module` was closed; `sig` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_begin_function(module: Handle<CgModule>, name: Value, sig: Handle<CgSig>) -> RtResult<Value> {
     let s = lock(&sig.0).clone();
@@ -234,6 +271,9 @@ pub fn rt_cranelift_begin_function(module: Handle<CgModule>, name: Value, sig: H
 }
 
 /// Ends building (no more instructions); returns the context for `rt_cranelift_define_function`.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_end_function(ctx: Handle<CgCtx>) -> RtResult<Value> {
     lock(&ctx.0).ended = true;
@@ -271,6 +311,14 @@ fn define(func: &'static str, module: &CgModule, ctx: &CgCtx, name: Option<&str>
 
 /// Verifies and compiles a built function into the module under its name (`func_id` is
 /// accepted for Simple's order and not needed). Returns true.
+///
+/// # Errors
+/// - InvalidArgument: the function context belongs to another module; signature <b> differs from the declared <a>
+/// - AlreadyExists: a function of that name is already defined; a symbol of that name is already declared differently
+/// - Parse: verifier
+/// - Unsupported: Cranelift cannot compile this here; register allocation failed
+/// - Closed: `module` was closed; `ctx` was closed
+/// - LimitExceeded: function exceeds Cranelift's limits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_define_function(module: Handle<CgModule>, func_id: Value, ctx: Handle<CgCtx>) -> RtResult<bool> {
     let _ = func_id;
@@ -278,18 +326,33 @@ pub fn rt_cranelift_define_function(module: Handle<CgModule>, func_id: Value, ct
 }
 
 /// As `rt_cranelift_define_function`, under `name` (Simple's AOT spelling).
+///
+/// # Errors
+/// - InvalidArgument: the function context belongs to another module; signature <b> differs from the declared <a>
+/// - AlreadyExists: a function of that name is already defined; a symbol of that name is already declared differently
+/// - Parse: verifier
+/// - Unsupported: Cranelift cannot compile this here; register allocation failed
+/// - Closed: `module` was closed; `ctx` was closed
+/// - LimitExceeded: function exceeds Cranelift's limits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_aot_define_function(module: Handle<CgModule>, name: &str, ctx: Handle<CgCtx>) -> RtResult<bool> {
     define(FN, &module, &ctx, Some(name))
 }
 
 /// A new block (an int).
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_create_block(ctx: Handle<CgCtx>) -> RtResult<i64> {
     Ok(lock(&ctx.0).func.dfg.make_block().as_u32() as i64)
 }
 
 /// Makes `block` the current block (placing it at the end of the function on first use).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_switch_to_block(ctx: Handle<CgCtx>, block: i64) -> RtResult<()> {
     let mut c = lock(&ctx.0);
@@ -303,12 +366,18 @@ pub fn rt_cranelift_switch_to_block(ctx: Handle<CgCtx>, block: i64) -> RtResult<
 
 /// Accepted for Simple's order: blocks here take values explicitly (no SSA variables), so
 /// nothing needs sealing. Checks the block exists.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_seal_block(ctx: Handle<CgCtx>, block: i64) -> RtResult<()> {
     lock(&ctx.0).block(FN, block).map(|_| ())
 }
 
 /// Accepted for Simple's order (see `rt_cranelift_seal_block`).
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_seal_all_blocks(ctx: Handle<CgCtx>) -> RtResult<()> {
     let _ = ctx;
@@ -316,6 +385,10 @@ pub fn rt_cranelift_seal_all_blocks(ctx: Handle<CgCtx>) -> RtResult<()> {
 }
 
 /// Adds a parameter of a type code to a block; returns its value.
+///
+/// # Errors
+/// - InvalidArgument: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_append_block_param(ctx: Handle<CgCtx>, block: i64, type_: i64) -> RtResult<i64> {
     let t = ty(FN, type_)?;
@@ -325,6 +398,10 @@ pub fn rt_cranelift_append_block_param(ctx: Handle<CgCtx>, block: i64, type_: i6
 }
 
 /// The value of a block's parameter `index`.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
+/// - OutOfRange: block <block> has … parameters
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_block_param(ctx: Handle<CgCtx>, block: i64, index: i64) -> RtResult<i64> {
     let c = lock(&ctx.0);
@@ -338,6 +415,10 @@ pub fn rt_cranelift_block_param(ctx: Handle<CgCtx>, block: i64, index: i64) -> R
 }
 
 /// Gives a block (the entry block) one parameter per function parameter.
+///
+/// # Errors
+/// - InvalidArgument: the block has parameters already
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_append_func_params(ctx: Handle<CgCtx>, block: i64) -> RtResult<()> {
     let mut c = lock(&ctx.0);
@@ -360,6 +441,10 @@ fn int_type(func: &'static str, t: Type) -> RtResult<Type> {
 }
 
 /// An integer constant of a type code.
+///
+/// # Errors
+/// - InvalidArgument: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_iconst(ctx: Handle<CgCtx>, type_: i64, value: i64) -> RtResult<i64> {
     let t = int_type(FN, ty(FN, type_)?)?;
@@ -369,6 +454,10 @@ pub fn rt_cranelift_iconst(ctx: Handle<CgCtx>, type_: i64, value: i64) -> RtResu
 }
 
 /// A float constant (type code 5 f32 or 6 f64).
+///
+/// # Errors
+/// - InvalidArgument: fconst needs type code 5 (f32) or 6 (f64); unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_fconst(ctx: Handle<CgCtx>, type_: i64, value: f64) -> RtResult<i64> {
     let t = ty(FN, type_)?;
@@ -382,12 +471,19 @@ pub fn rt_cranelift_fconst(ctx: Handle<CgCtx>, type_: i64, value: f64) -> RtResu
 }
 
 /// A boolean constant (i8 0 or 1).
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_bconst(ctx: Handle<CgCtx>, value: bool) -> RtResult<i64> {
     Ok(id(lock(&ctx.0).at(FN)?.ins().iconst(types::I8, value as i64)))
 }
 
 /// A zero of an integer type code (a null pointer).
+///
+/// # Errors
+/// - InvalidArgument: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_null(ctx: Handle<CgCtx>, type_: i64) -> RtResult<i64> {
     let t = int_type(FN, ty(FN, type_)?)?;
@@ -420,6 +516,11 @@ fn binop(func: &'static str, ctx: &CgCtx, a: i64, b: i64, k: K, f: fn(FuncCursor
 macro_rules! binops {
     ($($name:ident, $k:expr, $m:ident, $doc:literal;)*) => {$(
         #[doc = $doc]
+        ///
+        /// # Errors
+        /// - InvalidArgument: an operand is not a value of the function being built, the operands' types do not fit
+        ///   the operation, no block is current, or the function was ended already
+        /// - Closed: `ctx` was closed
         #[rt_fn(tier = "empirical")]
         pub fn $name(ctx: Handle<CgCtx>, a: i64, b: i64) -> RtResult<i64> {
             binop(FN, &ctx, a, b, $k, |mut c, x, y| c.ins().$m(x, y))
@@ -448,6 +549,10 @@ binops! {
 }
 
 /// Bitwise not.
+///
+/// # Errors
+/// - InvalidArgument: an integer type is needed
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_bnot(ctx: Handle<CgCtx>, a: i64) -> RtResult<i64> {
     let mut c = lock(&ctx.0);
@@ -457,6 +562,10 @@ pub fn rt_cranelift_bnot(ctx: Handle<CgCtx>, a: i64) -> RtResult<i64> {
 }
 
 /// Integer comparison (codes in the module doc); the result is an i64 0 or 1, as Simple's runtime gives.
+///
+/// # Errors
+/// - InvalidArgument: unknown icmp condition code (0..=9); operands must be integers of one type
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_icmp(ctx: Handle<CgCtx>, cond: i64, a: i64, b: i64) -> RtResult<i64> {
     let cc = match cond {
@@ -484,6 +593,10 @@ pub fn rt_cranelift_icmp(ctx: Handle<CgCtx>, cond: i64, a: i64, b: i64) -> RtRes
 }
 
 /// Float comparison (codes in the module doc); the result is an i64 0 or 1.
+///
+/// # Errors
+/// - InvalidArgument: unknown fcmp condition code (0..=5); operands must be floats of one type
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_fcmp(ctx: Handle<CgCtx>, cond: i64, a: i64, b: i64) -> RtResult<i64> {
     let cc = match cond {
@@ -511,6 +624,11 @@ fn offset32(func: &'static str, o: i64) -> RtResult<i32> {
 }
 
 /// Loads a value of a type code from `addr + offset`.
+///
+/// # Errors
+/// - InvalidArgument: address must be an i64; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+/// - Closed: `ctx` was closed
+/// - OutOfRange: offset must fit 32 bits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_load(ctx: Handle<CgCtx>, type_: i64, addr: i64, offset: i64) -> RtResult<i64> {
     let t = ty(FN, type_)?;
@@ -524,6 +642,11 @@ pub fn rt_cranelift_load(ctx: Handle<CgCtx>, type_: i64, addr: i64, offset: i64)
 }
 
 /// Stores a value to `addr + offset`.
+///
+/// # Errors
+/// - InvalidArgument: address must be an i64
+/// - Closed: `ctx` was closed
+/// - OutOfRange: offset must fit 32 bits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_store(ctx: Handle<CgCtx>, value: i64, addr: i64, offset: i64) -> RtResult<()> {
     let off = offset32(FN, offset)?;
@@ -538,6 +661,11 @@ pub fn rt_cranelift_store(ctx: Handle<CgCtx>, value: i64, addr: i64, offset: i64
 }
 
 /// A stack slot of `size` bytes aligned to `align` (a power of two ≤ 2^31); returns its number.
+///
+/// # Errors
+/// - InvalidArgument: align must be a power of two
+/// - Closed: `ctx` was closed
+/// - OutOfRange: size must be 0..2^32
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_stack_slot(ctx: Handle<CgCtx>, size: i64, align: i64) -> RtResult<i64> {
     let size = u32::try_from(size).map_err(|_| Error::new(Code::OutOfRange, FN, "size must be 0..2^32", size))?;
@@ -551,6 +679,11 @@ pub fn rt_cranelift_stack_slot(ctx: Handle<CgCtx>, size: i64, align: i64) -> RtR
 }
 
 /// The address (i64) of `slot + offset`.
+///
+/// # Errors
+/// - InvalidArgument: no such stack slot
+/// - Closed: `ctx` was closed
+/// - OutOfRange: offset must fit 32 bits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_stack_addr(ctx: Handle<CgCtx>, slot: i64, offset: i64) -> RtResult<i64> {
     let off = offset32(FN, offset)?;
@@ -572,6 +705,9 @@ fn staged_for(c: &mut Fctx, b: Block) -> Vec<ir::BlockArg> {
 }
 
 /// Jumps to `block` (a block with parameters takes the values staged with `rt_cranelift_call_arg`).
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_jump(ctx: Handle<CgCtx>, block: i64) -> RtResult<()> {
     let mut c = lock(&ctx.0);
@@ -582,6 +718,10 @@ pub fn rt_cranelift_jump(ctx: Handle<CgCtx>, block: i64) -> RtResult<()> {
 }
 
 /// Branches to `then_block` if `cond` is non-zero, else to `else_block`.
+///
+/// # Errors
+/// - InvalidArgument: an integer type is needed
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_brif(ctx: Handle<CgCtx>, cond: i64, then_block: i64, else_block: i64) -> RtResult<()> {
     let mut c = lock(&ctx.0);
@@ -594,6 +734,9 @@ pub fn rt_cranelift_brif(ctx: Handle<CgCtx>, cond: i64, then_block: i64, else_bl
 }
 
 /// Returns `value`.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_return(ctx: Handle<CgCtx>, value: i64) -> RtResult<()> {
     let mut c = lock(&ctx.0);
@@ -603,6 +746,9 @@ pub fn rt_cranelift_return(ctx: Handle<CgCtx>, value: i64) -> RtResult<()> {
 }
 
 /// Returns nothing.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_return_void(ctx: Handle<CgCtx>) -> RtResult<()> {
     lock(&ctx.0).at(FN)?.ins().return_(&[]);
@@ -610,6 +756,10 @@ pub fn rt_cranelift_return_void(ctx: Handle<CgCtx>) -> RtResult<()> {
 }
 
 /// Traps with user code `code` (1..=255; a trap kills the process running the code).
+///
+/// # Errors
+/// - Closed: `ctx` was closed
+/// - OutOfRange: trap code must be 1..=255
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_trap(ctx: Handle<CgCtx>, code: i64) -> RtResult<()> {
     let tc = u8::try_from(code)
@@ -621,6 +771,9 @@ pub fn rt_cranelift_trap(ctx: Handle<CgCtx>, code: i64) -> RtResult<()> {
 }
 
 /// Forgets the staged call arguments.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_call_args_clear(ctx: Handle<CgCtx>) -> RtResult<()> {
     lock(&ctx.0).staged.clear();
@@ -628,6 +781,9 @@ pub fn rt_cranelift_call_args_clear(ctx: Handle<CgCtx>) -> RtResult<()> {
 }
 
 /// Stages an argument for the next call (or jump to a block with parameters). Returns true.
+///
+/// # Errors
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_call_arg(ctx: Handle<CgCtx>, value: i64) -> RtResult<bool> {
     let mut c = lock(&ctx.0);
@@ -661,6 +817,10 @@ fn check_call_types(func: &'static str, c: &Fctx, sig: &Signature, args: &[ir::V
 /// Calls a function reference (from `rt_cranelift_import_function`) with `args` (an array
 /// of value ids) or, when args is 0/nil as Simple passes, the staged arguments. Returns the
 /// first result's value, or nil when the callee returns nothing.
+///
+/// # Errors
+/// - InvalidArgument: no such function reference (see rt_cranelift_import_function); arguments <got> do not match the signature <sig>
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_call(ctx: Handle<CgCtx>, func: i64, args: Value, args_len: Value) -> RtResult<Value> {
     let _ = args_len;
@@ -679,6 +839,10 @@ pub fn rt_cranelift_call(ctx: Handle<CgCtx>, func: i64, args: Value, args_len: V
 }
 
 /// Calls the address `addr` (an i64 value) with a signature handle; arguments as `rt_cranelift_call`.
+///
+/// # Errors
+/// - InvalidArgument: address must be an i64; arguments <got> do not match the signature <sig>
+/// - Closed: `ctx` was closed; `sig` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_call_indirect(ctx: Handle<CgCtx>, sig: Handle<CgSig>, addr: i64, args: Value, args_len: Value) -> RtResult<Value> {
     let _ = args_len;
@@ -698,6 +862,10 @@ pub fn rt_cranelift_call_indirect(ctx: Handle<CgCtx>, sig: Handle<CgSig>, addr: 
 
 /// Makes a declared function (id from `rt_cranelift_declare_function`) callable in this
 /// function; returns the function reference for `rt_cranelift_call`.
+///
+/// # Errors
+/// - InvalidArgument: no declared function with that id
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_import_function(ctx: Handle<CgCtx>, func_handle: i64) -> RtResult<i64> {
     let mut c = lock(&ctx.0);
@@ -716,6 +884,14 @@ pub fn rt_cranelift_import_function(ctx: Handle<CgCtx>, func_handle: i64) -> RtR
 
 /// A read-only data object holding `bytes` (8-byte aligned); returns its id for
 /// `rt_cranelift_data_addr_in_func`.
+///
+/// # Errors
+/// - InvalidArgument: signature <b> differs from the declared <a>
+/// - AlreadyExists: a symbol of that name is already declared differently
+/// - Parse: verifier
+/// - Unsupported: Cranelift cannot compile this here; register allocation failed
+/// - Closed: `module` was closed
+/// - LimitExceeded: function exceeds Cranelift's limits
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_declare_string_data(module: Handle<CgModule>, bytes: &[u8]) -> RtResult<i64> {
     let mut m = module.lock();
@@ -732,6 +908,10 @@ pub fn rt_cranelift_declare_string_data(module: Handle<CgModule>, bytes: &[u8]) 
 }
 
 /// The address (i64) of a data object in the function being built.
+///
+/// # Errors
+/// - InvalidArgument: no data object with that id
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_data_addr_in_func(ctx: Handle<CgCtx>, data_id: i64) -> RtResult<i64> {
     let mut c = lock(&ctx.0);
@@ -749,6 +929,10 @@ pub fn rt_cranelift_data_addr_in_func(ctx: Handle<CgCtx>, data_id: i64) -> RtRes
 }
 
 /// The address (i64) of a function of the module, by name, in the function being built.
+///
+/// # Errors
+/// - NotFound: no function of that name declared in the module
+/// - Closed: `ctx` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cranelift_function_addr_in_func(ctx: Handle<CgCtx>, name: &str) -> RtResult<i64> {
     let mut c = lock(&ctx.0);
@@ -766,6 +950,9 @@ pub fn rt_cranelift_function_addr_in_func(ctx: Handle<CgCtx>, name: &str) -> RtR
 }
 
 /// The address of a JIT-compiled function by name (as `rt_cranelift_function_address`).
+///
+/// # Errors
+/// - Closed: `module` was closed
 #[rt_fn(cap = "codegen.jit", tier = "empirical")]
 pub fn rt_cranelift_get_function_ptr(module: Handle<CgModule>, name: &str) -> RtResult<i64> {
     Ok(module.lock().address(FN, name)? as i64)
@@ -820,6 +1007,11 @@ fn convert(func: &'static str, ctx: &CgCtx, to: i64, value: i64, k: Conv) -> RtR
 macro_rules! convs {
     ($($name:ident, $k:expr, $doc:literal;)*) => {$(
         #[doc = $doc]
+        ///
+        /// # Errors
+        /// - InvalidArgument: `to_type` is not a type code, `value` is not a value of the function being built, the
+        ///   conversion does not exist between the two types, no block is current, or the function was ended already
+        /// - Closed: `ctx` was closed
         #[rt_fn(tier = "empirical")]
         pub fn $name(ctx: Handle<CgCtx>, to_type: i64, value: i64) -> RtResult<i64> {
             convert(FN, &ctx, to_type, value, $k)

@@ -268,6 +268,19 @@ pub(crate) fn new_module(func: &'static str, c: Config) -> RtResult<Value> {
 /// of names (a function of a loaded rt library, else a symbol of the process) or a dict
 /// name → address (int); `name` the object's name.
 /// Returns a `cranelift_module` handle; `rt_handle_close` frees its code.
+///
+/// # Options
+/// - kind (text, default "jit"): `kind` "jit" default
+/// - target (text): `target` a triple object modules
+/// - opt_level (text): `opt_level` "none", "speed" (default) or "speed_and_size"
+/// - flags: `flags` a dict of Cranelift settings, shared or ISA `{"has_avx": true, "enable_llvm_abi_extensions": true}`
+/// - symbols: the host functions CLIF code may import (array of names, or dict name -> address)
+/// - name (text): `name` the object's name
+///
+/// # Errors
+/// - InvalidArgument: option kind must be "jit" or "object"; option flags must be a dict of setting to bool, int or text; flag <k> must be a bool, int or text; symbols: address of <k> must be a non-zero int
+/// - CapabilityDenied: the process policy refused
+/// - Unsupported: no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host; Cranelift cannot target this host
 #[rt_fn(scoped, tier = "empirical")]
 pub fn rt_cranelift_init(opts: Opts) -> RtResult<Value> {
     opts.only(&["kind", "target", "opt_level", "flags", "symbols", "name"])?;
@@ -701,6 +714,13 @@ fn clip_line(text: &str, line: usize) -> String {
 /// `return v2` / `}` gives `["add"]`; `rt_cranelift_jit_execute(m, "add", [40, 2])` is 42; a C
 /// host casts `rt_int_get(rt_cranelift_function_address(m, "add"))` to
 /// `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs).
+///
+/// # Errors
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - Parse: CLIF line <line>: …; no function in the CLIF text; verifier, function <name>, line <line> column <col>
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `module` was closed
 #[rt_fn(scoped, tier = "verified")]
 pub fn rt_cranelift_compile_fn(module: Handle<CgModule>, clif_text: &str) -> RtResult<Vec<String>> {
     if module.is_jit {
@@ -717,6 +737,13 @@ pub fn rt_cranelift_compile_fn(module: Handle<CgModule>, clif_text: &str) -> RtR
 /// for several results, nil for none. A wrong argument count or kind is an Error and no
 /// call is made; i128/f16/f128 are Error Unsupported. Finalizes the module on first use.
 /// Needs `codegen.jit`. A trap in the code (e.g. division by zero) kills the process.
+///
+/// # Errors
+/// - InvalidArgument: function <name> takes … arguments, got <n>
+/// - NotFound: what it names does not exist
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `module` was closed
+/// - OutOfRange: … does not fit <ty> (<lo>..=<hi>)
 #[rt_fn(cap = "codegen.jit", tier = "verified")]
 pub fn rt_cranelift_jit_execute(module: Handle<CgModule>, name: &str, args: Array) -> RtResult<Value> {
     let (tramp, sig) = module.lock().trampoline(FN, name)?;
@@ -769,6 +796,9 @@ pub(crate) fn execute_with(func: &'static str, tramp: usize, sig: &Signature, na
 /// The address of a JIT-compiled function (finalizing the module first), as an int a host
 /// can cast to the function's C type and call directly (the signature is the CLIF one, host
 /// calling convention by default). Valid until the module is closed. Needs `codegen.jit`.
+///
+/// # Errors
+/// - Closed: `module` was closed
 #[rt_fn(cap = "codegen.jit", tier = "empirical")]
 pub fn rt_cranelift_function_address(module: Handle<CgModule>, name: &str) -> RtResult<i64> {
     Ok(module.lock().address(FN, name)? as i64)
@@ -778,6 +808,13 @@ pub fn rt_cranelift_function_address(module: Handle<CgModule>, name: &str) -> Rt
 /// it; the file is replaced atomically), ready for `cc main.c obj.o`. Defined functions
 /// are exported under their CLIF names. The module is finished by this: further compiles
 /// are Error Closed. Returns true.
+///
+/// # Errors
+/// - InvalidArgument: a jit module has no object file: make the module with kind "object"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: the object module was emitted already; `module` was closed
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_cranelift_emit_object(module: Handle<CgModule>, path: &str) -> RtResult<bool> {
     let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::Yes)?;

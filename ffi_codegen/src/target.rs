@@ -26,6 +26,12 @@ pub(crate) fn set_shared(b: &mut settings::Builder, name: &str, value: &str) -> 
 }
 
 /// The host's target triple, as Cranelift names it (e.g. `x86_64-unknown-linux-gnu`).
+///
+/// # Errors
+/// Only the implicit codes.
+///
+/// # Example
+/// rt_target_triple() -> "x86_64-unknown-linux-gnu"
 #[rt_fn(tier = "verified")]
 pub fn rt_target_triple() -> RtResult<String> {
     Ok(target_lexicon::Triple::host().to_string())
@@ -33,6 +39,9 @@ pub fn rt_target_triple() -> RtResult<String> {
 
 /// The CPU features Cranelift will use for JIT code on this host, detected at run time
 /// (its ISA flags that are on, e.g. `has_sse41`, `has_avx`, `has_bmi2`), sorted.
+///
+/// # Errors
+/// - Unsupported: no Cranelift backend for this host; Cranelift cannot target this host
 #[rt_fn(tier = "empirical")]
 pub fn rt_target_features() -> RtResult<Vec<String>> {
     let isa = native_isa(FN, settings::builder())?;

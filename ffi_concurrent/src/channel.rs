@@ -101,6 +101,9 @@ static CHANNEL_VT: abi::HandleVTable =
     abi::HandleVTable { type_name: <Channel as HandleType>::NAME, acquire: chan_acquire, release: chan_release };
 
 /// A channel of values: `capacity` 0 = rendezvous (a send waits for a receiver), n = bounded (0..=16777216), nil = unbounded.
+///
+/// # Errors
+/// - OutOfRange: capacity must be in 0..=… or nil (unbounded)
 #[rt_fn(ret = "handle<Channel>", tier = "empirical")]
 pub fn rt_channel_create(capacity: Option<i64>) -> RtResult<Value> {
     let cb = |(tx, rx): (Sender<Slot>, Receiver<Slot>)| {
@@ -293,9 +296,9 @@ fn timeout_error(func: &str, what: &str, d: Duration) -> Error {
     Error::new(Code::Timeout, func, what, format!("timeout_ms {ms}")).with("timeout_ms", ms)
 }
 
-const SEND_DOC: &str = "Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits).";
-const RECV_DOC: &str = "Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed.";
-const TRY_RECV_DOC: &str = "Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})` (Error Timeout when empty, Error Closed when closed and drained).";
+const SEND_DOC: &str = "Sends `value` (pinned while in the channel), waiting while a bounded channel is full.\n\n# Options\n- timeout_ms (int >= 0): how long to wait for room (Error Timeout past it)\n\n# Errors\n- Closed: the channel is closed (also when it closes while the send waits)\n- InvalidArgument: an unknown option, or timeout_ms not an int >= 0";
+const RECV_DOC: &str = "Receives the next value, waiting while the channel is empty. On a closed channel the values still in it are received first.\n\n# Options\n- timeout_ms (int >= 0): how long to wait for a value, 0: do not wait (Error Timeout past it)\n\n# Errors\n- Closed: the channel is closed and drained\n- InvalidArgument: an unknown option, or timeout_ms not an int >= 0";
+const TRY_RECV_DOC: &str = "Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})`.\n\n# Errors\n- Timeout: the channel is empty\n- Closed: the channel is closed and drained";
 
 // ---- the exports ----
 //
@@ -727,6 +730,9 @@ fn cb_recv_wait(func: &'static str, ch: &Channel, c: &Cb, timeout: Option<Durati
 }
 
 /// Closes the channel: sends fail with Error Closed from now on, receivers drain what is left and then get Error Closed; blocked senders and receivers wake. True if it was open (idempotent).
+///
+/// # Errors
+/// - Closed: `channel` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_channel_close(channel: Handle<Channel>) -> bool {
     let was_open = !channel.closed.swap(true, Ordering::SeqCst);
@@ -738,12 +744,18 @@ pub fn rt_channel_close(channel: Handle<Channel>) -> bool {
 }
 
 /// Whether `rt_channel_close` was called on the channel.
+///
+/// # Errors
+/// - Closed: `channel` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_channel_is_closed(channel: Handle<Channel>) -> bool {
     channel.closed.load(Ordering::Acquire)
 }
 
 /// Number of values waiting in the channel (a snapshot).
+///
+/// # Errors
+/// - Closed: `channel` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_channel_len(channel: Handle<Channel>) -> i64 {
     match &channel.flavor {
@@ -753,6 +765,9 @@ pub fn rt_channel_len(channel: Handle<Channel>) -> i64 {
 }
 
 /// The channel's capacity: an int, or nil for an unbounded channel.
+///
+/// # Errors
+/// - Closed: `channel` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_channel_capacity(channel: Handle<Channel>) -> Option<i64> {
     channel.capacity.map(|c| c as i64)

@@ -163,7 +163,17 @@ fn items_ptr(array: Value) -> (*const RtValue, usize) {
     }
 }
 
-/// `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`.
+/// `[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered
+/// function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned
+/// (its code; message and details name the element's `index`). Capability `thread`.
+///
+/// # Options
+/// - threads (int 1..=4096): at most this many workers (default: one per CPU)
+///
+/// # Errors
+/// - InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+/// - NotFound: argument … (<name>) names no registered function
+/// - Closed: argument … (<name>) is a closed Callback handle
 #[rt_fn(cap = "thread", blocking, ret = "array", tier = "empirical")]
 pub fn rt_parallel_map(callable: Value, array: Array, opts: Opts) -> RtResult<Value> {
     let c = prepare(FN, callable)?;
@@ -186,7 +196,16 @@ pub fn rt_parallel_map(callable: Value, array: Array, opts: Opts) -> RtResult<Va
     Ok(out)
 }
 
-/// Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`.
+/// Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as
+/// `rt_parallel_map`). Capability `thread`.
+///
+/// # Options
+/// - threads (int 1..=4096): threads
+///
+/// # Errors
+/// - InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+/// - NotFound: argument … (<name>) names no registered function
+/// - Closed: argument … (<name>) is a closed Callback handle
 #[rt_fn(cap = "thread", blocking, tier = "empirical")]
 pub fn rt_parallel_for_each(callable: Value, array: Array, opts: Opts) -> RtResult<()> {
     let c = prepare(FN, callable)?;

@@ -133,6 +133,9 @@ impl RtMutex {
 }
 
 /// A mutex holding `initial` (kept pinned while held).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(ret = "handle<Mutex>", tier = "empirical")]
 pub fn rt_mutex_new(initial: Value) -> Value {
     new_handle(RtMutex {
@@ -144,7 +147,15 @@ pub fn rt_mutex_new(initial: Value) -> Value {
     })
 }
 
-/// Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
+/// Locks the mutex for the calling thread and returns the value it holds. Locking a mutex the calling thread
+/// holds is Error InvalidArgument (it would deadlock).
+///
+/// # Options
+/// - timeout_ms: 0: do not wait : Error Timeout when another thread holds it that long
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds this mutex already (would deadlock); an unknown option, or an option of the wrong kind or range
+/// - Closed: `mutex` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_mutex_lock(mutex: Handle<RtMutex>, opts: FastOpts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -161,7 +172,11 @@ pub fn rt_mutex_lock(mutex: Handle<RtMutex>, opts: FastOpts) -> RtResult<Value> 
     Ok(mutex.held())
 }
 
-/// Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
+/// Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it).
+///
+/// # Errors
+/// - InvalidArgument: the calling thread does not hold it
+/// - Closed: `mutex` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtResult<()> {
     let me = crate::current_id();
@@ -185,6 +200,9 @@ pub fn rt_mutex_unlock(mutex: Handle<RtMutex>, new_value: Option<Value>) -> RtRe
 }
 
 /// Whether some thread holds the mutex now (a snapshot).
+///
+/// # Errors
+/// - Closed: `mutex` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_mutex_is_locked(mutex: Handle<RtMutex>) -> bool {
     mutex.owner.load(Ordering::Acquire) != 0
@@ -227,6 +245,9 @@ impl HandleType for RtRwLock {
 }
 
 /// A readers-writer lock holding `initial` (kept pinned while held).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(ret = "handle<RwLock>", tier = "empirical")]
 pub fn rt_rwlock_new(initial: Value) -> Value {
     new_handle(RtRwLock {
@@ -264,14 +285,26 @@ fn write_lock(func: &'static str, rw: &RtRwLock, d: Option<Instant>, t: Option<D
     Ok(g.value.get())
 }
 
-/// Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock.
+/// Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and
+/// returns the value.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds the write lock; an unknown option, or an option of the wrong kind or range
+/// - Closed: `rwlock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_rwlock_read_lock(rwlock: Handle<RtRwLock>, opts: Opts) -> RtResult<Value> {
     let (t, d) = deadline(FN, &opts)?;
     read_lock(FN, &rwlock, d, t)
 }
 
-/// Releases one read lock of the calling thread. Error InvalidArgument when it holds none.
+/// Releases one read lock of the calling thread.
+///
+/// # Errors
+/// - InvalidArgument: it holds none
+/// - Closed: `rwlock` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_rwlock_read_unlock(rwlock: Handle<RtRwLock>) -> RtResult<()> {
     let me = crate::current_id();
@@ -291,14 +324,25 @@ pub fn rt_rwlock_read_unlock(rwlock: Handle<RtRwLock>) -> RtResult<()> {
     Ok(())
 }
 
-/// Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade).
+/// Takes the write lock for the calling thread and returns the value.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds a read or the write lock (no upgrade); an unknown option, or an option of the wrong kind or range
+/// - Closed: `rwlock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_rwlock_write_lock(rwlock: Handle<RtRwLock>, opts: Opts) -> RtResult<Value> {
     let (t, d) = deadline(FN, &opts)?;
     write_lock(FN, &rwlock, d, t)
 }
 
-/// Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it.
+/// Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first.
+///
+/// # Errors
+/// - InvalidArgument: it does not hold it
+/// - Closed: `rwlock` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_rwlock_write_unlock(rwlock: Handle<RtRwLock>, new_value: Option<Value>) -> RtResult<()> {
     let me = crate::current_id();
@@ -317,6 +361,9 @@ pub fn rt_rwlock_write_unlock(rwlock: Handle<RtRwLock>, new_value: Option<Value>
 }
 
 /// Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock).
+///
+/// # Errors
+/// - Closed: `rwlock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_rwlock_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     let me = crate::current_id();
@@ -327,7 +374,11 @@ pub fn rt_rwlock_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     Ok(g.value.get())
 }
 
-/// Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock.
+/// Simple's name: as `rt_rwlock_read` without waiting:
+///
+/// # Errors
+/// - Closed: `rwlock` was closed
+/// - Busy: while another thread holds the write lock
 #[rt_fn(tier = "empirical")]
 pub fn rt_rwlock_try_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     let me = crate::current_id();
@@ -339,12 +390,21 @@ pub fn rt_rwlock_try_read(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
 }
 
 /// Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`).
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds this rwlock already (would deadlock)
+/// - Closed: `rwlock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_rwlock_write(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     write_lock(FN, &rwlock, None, None)
 }
 
-/// Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock.
+/// Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`).
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds this rwlock already (would deadlock)
+/// - Closed: `rwlock` was closed
+/// - Busy: any other thread holds a lock
 #[rt_fn(tier = "empirical")]
 pub fn rt_rwlock_try_write(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     let me = crate::current_id();
@@ -359,7 +419,12 @@ pub fn rt_rwlock_try_write(rwlock: Handle<RtRwLock>) -> RtResult<Value> {
     Ok(g.value.get())
 }
 
-/// Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock.
+/// Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and
+/// returns the old value.
+///
+/// # Errors
+/// - InvalidArgument: the calling thread holds a read lock
+/// - Closed: `rwlock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_rwlock_set(rwlock: Handle<RtRwLock>, new_value: Value) -> RtResult<Value> {
     let me = crate::current_id();

@@ -109,7 +109,19 @@ fn spawn_args(func: &'static str, callable: &Callable, arg: Value) -> RtResult<V
     }
 }
 
-/// Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns. Options: `name` (text), `stack_size` (bytes, 65536..=1 GiB). Capability `thread`.
+/// Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered
+/// function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call
+/// returns.
+///
+/// # Options
+/// - name (text): the thread's name (no NUL)
+/// - stack_size (int 65536..=1 GiB): the thread's stack, in bytes
+///
+/// # Errors
+/// - NotFound: `callable` names no registered function
+/// - InvalidArgument: the callable's arity does not fit `arg`, an unknown option, or a bad name or stack_size
+/// - Closed: the Callback handle was closed
+/// - Io: the thread could not be created (details.errno)
 #[rt_fn(cap = "thread", ret = "handle<Thread>", tier = "empirical")]
 pub fn rt_thread_spawn(callable: Value, arg: Value, opts: Opts) -> RtResult<Value> {
     let c = Callable::from_value(FN, 0, "callable", callable)?;
@@ -118,6 +130,12 @@ pub fn rt_thread_spawn(callable: Value, arg: Value, opts: Opts) -> RtResult<Valu
 }
 
 /// Simple's name: `rt_thread_spawn(closure, nil, nil)` (the callable takes 0 or 1 argument; 1 gets nil). Capability `thread`.
+///
+/// # Errors
+/// - InvalidArgument: the callable must take 0 or 1 argument; argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+/// - NotFound: argument … (<name>) names no registered function
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: argument … (<name>) is a closed Callback handle
 #[rt_fn(cap = "thread", ret = "handle<Thread>", tier = "empirical")]
 pub fn rt_thread_spawn_isolated(closure: Value) -> RtResult<Value> {
     let c = Callable::from_value(FN, 0, "closure", closure)?;
@@ -130,6 +148,12 @@ pub fn rt_thread_spawn_isolated(closure: Value) -> RtResult<Value> {
 }
 
 /// Simple's name: runs `closure(data1, data2)` on a new thread (a callable of arity 2, e.g. from `rt_callback_new2`); both stay pinned until the call returns. Capability `thread`.
+///
+/// # Errors
+/// - InvalidArgument: argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+/// - NotFound: argument … (<name>) names no registered function
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: argument … (<name>) is a closed Callback handle
 #[rt_fn(cap = "thread", ret = "handle<Thread>", tier = "empirical")]
 pub fn rt_thread_spawn_isolated2(closure: Value, data1: Value, data2: Value) -> RtResult<Value> {
     let c = Callable::from_value(FN, 0, "closure", closure)?;
@@ -137,7 +161,15 @@ pub fn rt_thread_spawn_isolated2(closure: Value, data1: Value, data2: Value) -> 
     start(FN, c, vec![Slot::new(data1), Slot::new(data2)], Opts::new(FN, Value::NIL))
 }
 
-/// Waits for the thread and returns its callable's result (or that Error). Option `timeout_ms`: Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later). Joining a second time is Error InvalidArgument.
+/// Waits for the thread and returns its callable's result (or that Error). Joining a second time is Error
+/// InvalidArgument.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later)
+///
+/// # Errors
+/// - InvalidArgument: a thread cannot join itself; the thread was joined already; an unknown option, or an option of the wrong kind or range
+/// - Closed: `thread` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_thread_join(thread: Handle<ArcThread>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -184,18 +216,27 @@ pub fn rt_thread_join(thread: Handle<ArcThread>, opts: Opts) -> RtResult<Value> 
 }
 
 /// Whether the thread's callable has returned.
+///
+/// # Errors
+/// - Closed: `thread` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_is_done(thread: Handle<ArcThread>) -> bool {
     thread.state.lock().done
 }
 
 /// Releases a Thread handle without joining (the thread runs on, detached; its result is dropped). Same as `rt_handle_close`.
+///
+/// # Errors
+/// - Closed: `thread` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_free(thread: Handle<ArcThread>) {
     thread.close();
 }
 
 /// The id of a Thread handle's thread, or with nil the calling thread's id (process-unique ints from 1, not OS ids).
+///
+/// # Errors
+/// - Closed: `thread` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_id(thread: Option<Handle<ArcThread>>) -> i64 {
     match thread {
@@ -205,12 +246,19 @@ pub fn rt_thread_id(thread: Option<Handle<ArcThread>>) -> i64 {
 }
 
 /// The name a Thread was spawned with ("" when none).
+///
+/// # Errors
+/// - Closed: `thread` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_name(thread: Handle<ArcThread>) -> String {
     thread.name.clone()
 }
 
 /// Sleeps the calling thread for `ms` milliseconds (0..=2^31).
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: ms must be in 0..=2147483648
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_thread_sleep_ms(ms: i64) -> RtResult<()> {
     if !(0..=(1i64 << 31)).contains(&ms) {
@@ -221,6 +269,9 @@ pub fn rt_thread_sleep_ms(ms: i64) -> RtResult<()> {
 }
 
 /// How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_available_parallelism() -> i64 {
     std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1)

@@ -13,18 +13,27 @@ impl HandleType for ThreadLocal {
 }
 
 /// A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(ret = "handle<ThreadLocal>", tier = "empirical")]
 pub fn rt_thread_local_new() -> Value {
     new_handle(ThreadLocal(Mutex::new(HashMap::new())))
 }
 
 /// The calling thread's value (nil when unset).
+///
+/// # Errors
+/// - Closed: `tls` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_local_get(tls: Handle<ThreadLocal>) -> Value {
     tls.0.lock().get(&crate::current_id()).map_or(Value::NIL, Slot::get)
 }
 
 /// Sets the calling thread's value (nil removes it).
+///
+/// # Errors
+/// - Closed: `tls` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_thread_local_set(tls: Handle<ThreadLocal>, value: Value) {
     let me = crate::current_id();

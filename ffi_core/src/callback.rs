@@ -21,14 +21,14 @@ fn make(func: &'static str, f: *mut c_void, user_data: *mut c_void, arity: u32) 
     new_handle(unsafe { Callback::new(f as *const c_void, user_data, arity) }).raw()
 }
 
-/// A callable value (a Callback handle) for `func`, a `RtCallback1`:
-/// `RtValue (*)(void *user_data, RtValue arg)`. Library threads call it
-/// with `user_data` as given (from any thread, possibly several at once).
-/// It returns a value or an Error; the word it returns must stay reachable
-/// until it returns (on the stack of the calling thread, which is
-/// registered) or be pinned after `rt_callback_set_flags(cb, 1)`. Error
-/// InvalidArgument for a NULL `func`. Pass a function pointer through
-/// `rt_callback_fn1` (ISO C has no direct conversion to `void *`).
+/// A callable value (a Callback handle) for `func`, a `RtCallback1`: `RtValue (*)(void *user_data, RtValue arg)`.
+/// Library threads call it with `user_data` as given (from any thread, possibly several at once). It returns a
+/// value or an Error; the word it returns must stay reachable until it returns (on the stack of the calling
+/// thread, which is registered) or be pinned after `rt_callback_set_flags(cb, 1)`. Pass a function pointer
+/// through `rt_callback_fn1` (ISO C has no direct conversion to `void *`).
+///
+/// # Errors
+/// - InvalidArgument: for a NULL `func`
 #[rt_host(tier = "empirical")]
 pub fn rt_callback_new(func: *mut c_void, user_data: *mut c_void) -> RtValue {
     make("rt_callback_new", func, user_data, 1)
@@ -36,6 +36,9 @@ pub fn rt_callback_new(func: *mut c_void, user_data: *mut c_void) -> RtValue {
 
 /// As `rt_callback_new` for a two-argument `RtCallback2`:
 /// `RtValue (*)(void *user_data, RtValue a, RtValue b)`.
+///
+/// # Errors
+/// - InvalidArgument: func must not be NULL
 #[rt_host(tier = "empirical")]
 pub fn rt_callback_new2(func: *mut c_void, user_data: *mut c_void) -> RtValue {
     make("rt_callback_new2", func, user_data, 2)
@@ -55,6 +58,10 @@ fn with_callback(func: &'static str, cb: RtValue, f: impl FnOnce(&Callback)) -> 
 /// when the callback is released: after the handle is closed or collected
 /// and the last call using it has returned (on whichever thread that is).
 /// Nil, or Error (not a Callback, closed, a release already set).
+///
+/// # Errors
+/// - InvalidArgument: a release function is set already
+/// - Closed: the handle was closed
 #[rt_host(tier = "empirical")]
 pub fn rt_callback_on_release(callback: RtValue, release: *mut c_void) -> RtValue {
     let mut clash = false;
@@ -75,6 +82,10 @@ pub fn rt_callback_on_release(callback: RtValue, release: *mut c_void) -> RtValu
 /// returns its result with one pin, which the library drops once it holds
 /// the word where the collector sees it). Nil, or Error (not a Callback,
 /// closed, unknown flag bits).
+///
+/// # Errors
+/// - InvalidArgument: unknown flag bits
+/// - Closed: the handle was closed
 #[rt_host(tier = "empirical")]
 pub fn rt_callback_set_flags(callback: RtValue, flags: u32) -> RtValue {
     if flags & !CB_RESULT_PINNED != 0 {

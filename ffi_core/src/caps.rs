@@ -392,6 +392,9 @@ fn parse_grant(func: &str, cap: &str, fam: Option<Family>, v: Value) -> RtResult
 }
 
 /// Narrows the process policy (never widens; deny beats allow). Returns nil, or Error InvalidArgument for an unknown capability or malformed scope, and then changes nothing.
+///
+/// # Errors
+/// - InvalidArgument: policy keys must be text; unknown capability; policy value for <cap> must be true, false or an array of scopes; "*" takes true or false, not scopes
 #[rt_fn(tier = "verified")]
 pub fn rt_cap_restrict(policy: Dict) -> RtResult<()> {
     let mut layer: Vec<Option<Grant>> = vec![None; CAPS.len()];
@@ -428,6 +431,9 @@ pub fn rt_cap_restrict(policy: Dict) -> RtResult<()> {
 }
 
 /// The policy now in force, as a dict with every capability: true, false or its scopes.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(ret = "dict", tier = "verified")]
 pub fn rt_cap_current() -> Value {
     let d = Value::dict();
@@ -452,6 +458,17 @@ pub fn rt_cap_current() -> Value {
 }
 
 /// Whether `cap` is granted for `resource` (nil or "" = unscoped use); path scopes are checked on the canonical path.
+///
+/// # Errors
+/// - InvalidArgument: unknown capability; path is empty; path contains a NUL byte
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified")]
 pub fn rt_cap_check(cap: &str, resource: Option<&str>) -> RtResult<bool> {
     let i = cap_index(cap).ok_or_else(|| Error::invalid(FN, "unknown capability", ffi_sdk::error::quote(cap)))?;
@@ -468,6 +485,12 @@ pub fn rt_cap_check(cap: &str, resource: Option<&str>) -> RtResult<bool> {
 }
 
 /// Appends every capability decision to `path` as JSON lines (needs fs.write there); nil stops auditing (needs unscoped fs.write).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, tier = "empirical")]
 pub fn rt_cap_audit(path: Option<&str>) -> RtResult<()> {
     match path {
@@ -487,6 +510,9 @@ pub fn rt_cap_audit(path: Option<&str>) -> RtResult<()> {
 }
 
 /// Parses the text form `cap=scope,scope;cap=true|false;*=false` into a policy dict for `rt_cap_restrict`.
+///
+/// # Errors
+/// - Parse: rule … has no '='
 #[rt_fn(ret = "dict", tier = "verified")]
 pub fn rt_cap_parse(text: &str) -> RtResult<Value> {
     let d = Value::dict();

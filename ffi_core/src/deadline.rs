@@ -383,11 +383,13 @@ pub fn rt_deadline_remaining() -> i64 {
     d.saturating_sub(mono_us()) as i64
 }
 
-/// Makes a new cancel token (a CancelToken handle), not triggered. Bind it to
-/// a thread with `rt_cancel_bind`; trigger it from any thread with
-/// `rt_cancel_trigger`, or from a signal handler with
-/// `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`. Error
-/// LimitExceeded past 65,536 live tokens.
+/// Makes a new cancel token (a CancelToken handle), not triggered. Bind it to a thread with `rt_cancel_bind`;
+/// trigger it from any thread with `rt_cancel_trigger`, or from a signal handler with
+/// `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - LimitExceeded: past 65,536 live tokens
 #[rt_fn(tier = "empirical", ret = "handle<CancelToken>")]
 pub fn rt_cancel_new() -> RtResult<Value> {
     Ok(new_handle(Token::new(FN)?))
@@ -396,6 +398,9 @@ pub fn rt_cancel_new() -> RtResult<Value> {
 /// Triggers `token` (from any thread; idempotent, permanent): every blocking
 /// call on a thread it is bound to returns Error Cancelled promptly, and
 /// later ones at once, with nothing half-done.
+///
+/// # Errors
+/// - Closed: `token` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cancel_trigger(token: Handle<Token>) -> RtResult<()> {
     trigger_id(token.id());
@@ -403,6 +408,9 @@ pub fn rt_cancel_trigger(token: Handle<Token>) -> RtResult<()> {
 }
 
 /// Whether `token` was triggered.
+///
+/// # Errors
+/// - Closed: `token` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cancel_is_cancelled(token: Handle<Token>) -> RtResult<bool> {
     Ok(token.cancelled())
@@ -410,6 +418,9 @@ pub fn rt_cancel_is_cancelled(token: Handle<Token>) -> RtResult<bool> {
 
 /// The plain integer id of `token` for `rt_cancel_trigger_signal_safe`
 /// (valid while the token is alive; keep the handle reachable).
+///
+/// # Errors
+/// - Closed: `token` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cancel_id(token: Handle<Token>) -> RtResult<i64> {
     Ok(token.id() as i64)
@@ -427,6 +438,9 @@ pub fn rt_cancel_trigger_signal_safe(token_id: u64) -> i32 {
 /// Binds `token` to the calling thread's scope (a stack: an inner bind adds a
 /// token, the outer ones stay in force) until `rt_cancel_unbind`. Threads
 /// spawned through ffi_concurrent inherit the bound tokens.
+///
+/// # Errors
+/// - Closed: `token` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_cancel_bind(token: Handle<Token>) -> RtResult<()> {
     let a = token.arc();
@@ -438,6 +452,9 @@ pub fn rt_cancel_bind(token: Handle<Token>) -> RtResult<()> {
 }
 
 /// Unbinds the token bound last on the calling thread; false when none was bound.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_cancel_unbind() -> RtResult<bool> {
     let popped = TLS.with(|t| {

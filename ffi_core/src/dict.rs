@@ -316,6 +316,9 @@ pub fn rt_dict_new() -> RtValue {
 }
 
 /// Sets `key` to `value` (an existing key keeps its position); returns the dict or an Error.
+///
+/// # Errors
+/// - LimitExceeded: dict is full
 #[rt_host(tier = "verified")]
 pub fn rt_dict_set(dict: RtValue, key: RtValue, value: RtValue) -> RtValue {
     let d = match dict_ptr("rt_dict_set", dict) {
@@ -465,7 +468,10 @@ unsafe fn entry_at(func: &str, dict: RtValue, i: usize, off: usize) -> RtValue {
     Error::new(Code::OutOfRange, func, "index out of range", format!("index {i}, length {len}")).into_value().raw()
 }
 
-/// Key number `i` in insertion order; Error OutOfRange past the end.
+/// Key number `i` in insertion order.
+///
+/// # Errors
+/// - OutOfRange: past the end
 #[rt_host(tier = "verified")]
 pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue {
     // SAFETY: `entry_at` checks the kind of `dict` itself and reads entry `i` only below
@@ -473,7 +479,10 @@ pub fn rt_dict_key_at(dict: RtValue, i: usize) -> RtValue {
     unsafe { entry_at("rt_dict_key_at", dict, i, 0) }
 }
 
-/// Value number `i` in insertion order; Error OutOfRange past the end.
+/// Value number `i` in insertion order.
+///
+/// # Errors
+/// - OutOfRange: past the end
 #[rt_host(tier = "verified")]
 pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue {
     // SAFETY: as for `rt_dict_key_at`.
@@ -481,12 +490,18 @@ pub fn rt_dict_value_at(dict: RtValue, i: usize) -> RtValue {
 }
 
 /// Whether two values are equal as dict keys: by content for text, bytes, int, float (bitwise), bool, nil; else identity.
+///
+/// # Errors
+/// Only the implicit codes.
 #[ffi_sdk::rt_fn(tier = "verified")]
 pub fn rt_value_equal(a: Value, b: Value) -> bool {
     key_eq(a.raw(), b.raw())
 }
 
 /// Hash of a value consistent with `rt_value_equal` (stable within a process only).
+///
+/// # Errors
+/// Only the implicit codes.
 #[ffi_sdk::rt_fn(tier = "verified")]
 pub fn rt_value_hash(v: Value) -> i64 {
     key_hash(v.raw()) as i64

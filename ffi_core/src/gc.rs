@@ -364,6 +364,9 @@ pub fn run_finalizers() -> usize {
 }
 
 /// Starts the collector; it also starts by itself when the library loads, so this only confirms it.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_gc_init() {
     init();
@@ -384,6 +387,9 @@ pub unsafe fn rt_gc_free(p: *mut c_void) {
 }
 
 /// Runs a full collection, then the finalizers it made ready.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_gc_collect() {
     thread_enter();
@@ -394,6 +400,9 @@ pub fn rt_gc_collect() {
 }
 
 /// Stops automatic collections until `rt_gc_enable` (nests).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_gc_disable() {
     thread_enter();
@@ -403,7 +412,10 @@ pub fn rt_gc_disable() {
     unsafe { GC_disable() };
 }
 
-/// Undoes one `rt_gc_disable`; Error InvalidArgument when collections are not disabled.
+/// Undoes one `rt_gc_disable`.
+///
+/// # Errors
+/// - InvalidArgument: collections are not disabled
 #[rt_fn(tier = "verified")]
 pub fn rt_gc_enable() -> RtResult<()> {
     let prev = DISABLED.fetch_update(Ordering::AcqRel, Ordering::Acquire, |d| d.checked_sub(1));
@@ -420,6 +432,9 @@ pub fn rt_gc_enable() -> RtResult<()> {
 }
 
 /// Collector statistics: heap_size, free_bytes, unmapped_bytes, total_allocated, bytes_since_gc, collections, finalized, disabled.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(ret = "dict", tier = "verified")]
 pub fn rt_gc_stats() -> Value {
     let d = Value::dict();

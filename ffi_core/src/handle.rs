@@ -606,7 +606,14 @@ pub unsafe extern "C" fn rt__handle_close(v: RtValue) -> u32 {
     }
 }
 
-/// Closes any handle now (releases its resource once calls in flight return); true if it was open, false if already closed.
+/// Closes any handle now (releases its resource once calls in flight return); true if it was open, false if
+/// already closed.
+///
+/// # Errors
+/// Only the implicit codes.
+///
+/// # Example
+/// rt_handle_close(rt_regex_new("[0-9]+")) -> true
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_close(handle: Value) -> RtResult<bool> {
     // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), the one
@@ -619,6 +626,9 @@ pub fn rt_handle_close(handle: Value) -> RtResult<bool> {
 }
 
 /// The type name of a handle (`Regex`, `FileLock`, `Child`, ...).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_type(handle: Value) -> RtResult<String> {
     // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), so
@@ -633,6 +643,9 @@ pub fn rt_handle_type(handle: Value) -> RtResult<String> {
 }
 
 /// Whether a handle is still open.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_handle_is_open(handle: Value) -> RtResult<bool> {
     // SAFETY: `handle` is this call's argument, a live runtime word (`Value` contract), so

@@ -140,12 +140,18 @@ pub unsafe fn rt_registry_lookup(name: *const u8, n: usize, arity: *mut u32) -> 
 }
 
 /// Names that more than one loaded library defined (should be empty).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_registry_duplicates() -> Vec<String> {
     with(|r| r.duplicates.clone())
 }
 
 /// The ABI as JSON (text): version, word tags, kinds, error codes, capabilities. Feeds the generated header.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_abi_info_json() -> String {
     let kinds: Vec<Json> = abi::Kind::ALL.iter().map(|k| json!({"name": k.name(), "value": *k as u32})).collect();

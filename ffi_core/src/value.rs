@@ -146,7 +146,11 @@ unsafe fn blob_new(func: &str, hk: u32, p: *const u8, n: usize) -> RtValue {
     word(o)
 }
 
-/// A string copied from `n` bytes at `p`; Error InvalidArgument when they are not UTF-8.
+/// A string copied from `n` bytes at `p`.
+///
+/// # Errors
+/// - InvalidArgument: they are not UTF-8
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_host(tier = "verified")]
 pub unsafe fn rt_string_new(p: *const u8, n: usize) -> RtValue {
     if !p.is_null() && n != 0 && n <= gc::MAX_ALLOC {
@@ -220,6 +224,10 @@ pub fn rt_string_len(v: RtValue) -> usize {
 }
 
 /// A bytes value copied from `n` bytes at `p` (any content).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_host(tier = "verified")]
 pub unsafe fn rt_bytes_new(p: *const u8, n: usize) -> RtValue {
     blob_new("rt_bytes_new", abi::HK_BYTES, p, n)
@@ -238,6 +246,9 @@ pub fn rt_bytes_len(v: RtValue) -> usize {
 }
 
 /// An empty array with room for `capacity` items.
+///
+/// # Errors
+/// - LimitExceeded: capacity too large
 #[rt_host(tier = "verified")]
 pub fn rt_array_new(capacity: usize) -> RtValue {
     if capacity > gc::MAX_ALLOC / 8 {
@@ -323,7 +334,10 @@ pub fn rt_array_len(array: RtValue) -> usize {
     }
 }
 
-/// Item `i`; Error OutOfRange past the end, TypeMismatch if not an array.
+/// Item `i`.
+///
+/// # Errors
+/// - OutOfRange: past the end
 #[rt_host(tier = "verified")]
 pub fn rt_array_get(array: RtValue, i: usize) -> RtValue {
     let a = match array_ptr("rt_array_get", array) {
@@ -345,6 +359,9 @@ pub fn rt_array_get(array: RtValue, i: usize) -> RtValue {
 }
 
 /// Replaces item `i`; returns the array, or Error OutOfRange / TypeMismatch.
+///
+/// # Errors
+/// - OutOfRange: index out of range
 #[rt_host(tier = "verified")]
 pub fn rt_array_set(array: RtValue, i: usize, item: RtValue) -> RtValue {
     let a = match array_ptr("rt_array_set", array) {

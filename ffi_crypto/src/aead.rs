@@ -30,9 +30,14 @@ fn key(func: &'static str, k: &[u8]) -> RtResult<LessSafeKey> {
     Ok(LessSafeKey::new(uk))
 }
 
-/// Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex
-/// digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex
-/// of nonce + ciphertext + 16-byte tag. Error InvalidArgument for a bad key.
+/// Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex digits or 32 bytes) and a fresh random
+/// 96-bit nonce; returns lowercase hex of nonce + ciphertext + 16-byte tag.
+///
+/// # Errors
+/// - InvalidArgument: for a bad key
+/// - Io: the OS random source failed
+/// - Parse: malformed input (details.line/column/position where known)
+/// - OutOfRange: length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_encrypt_aes256(key: &[u8], data: &[u8]) -> RtResult<String> {
     let k = self::key(FN, key)?;
@@ -47,10 +52,12 @@ pub fn rt_encrypt_aes256(key: &[u8], data: &[u8]) -> RtResult<String> {
     Ok(hex(&out))
 }
 
-/// Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes)
-/// under `key`: the plaintext as text when it is UTF-8, else as bytes.
-/// Error Parse for malformed input, InvalidArgument ("authentication
-/// failed") for a wrong key or altered data.
+/// Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes) under `key`: the plaintext as text when
+/// it is UTF-8, else as bytes.
+///
+/// # Errors
+/// - InvalidArgument: authentication failed (wrong key or altered data); key must be 64 hex digits or 32 bytes
+/// - Parse: for malformed input, InvalidArgument ("authentication failed") for a wrong key or altered data
 #[rt_fn(tier = "verified", ret = "any")]
 pub fn rt_decrypt_aes256(key: &[u8], encrypted: Value) -> RtResult<Value> {
     let k = self::key(FN, key)?;

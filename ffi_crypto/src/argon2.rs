@@ -65,10 +65,19 @@ fn phc_err(func: &'static str, e: ::argon2::password_hash::Error) -> Error {
 
 /// Argon2id hash of `password` as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
 ///
-/// Options: `m_cost` (KiB, default 19456, at most 1048576 else LimitExceeded), `t_cost` (passes,
-/// default 2, at most 1000), `p_cost` (lanes, default 1), `output_len` (bytes, 10..=64, default 32),
-/// `salt` (bytes, 8..=48; default 16 random bytes from the OS — give one only for tests),
-/// `secret` (bytes: a pepper, needed again to verify), `data` (associated data, at most 32 bytes).
+/// # Options
+/// - m_cost (int >= 1, default 19456): KiB, at most 1048576 else LimitExceeded
+/// - t_cost (int >= 1, default 2): passes, at most 1000
+/// - p_cost (int >= 1, default 1): lanes
+/// - output_len (int 10..=64, default 32): bytes, 10..=64
+/// - salt (bytes, default 16 random bytes from the OS — give one only for tests): bytes, 8..=48
+/// - secret (bytes): bytes: a pepper, needed again to verify
+/// - data (bytes): associated data, at most 32 bytes
+///
+/// # Errors
+/// - InvalidArgument: m_cost must be at least 8 * p_cost KiB; option data must be at most 32 bytes; option salt must be …..=… bytes; p_cost must be in 1..=…
+/// - Io: the OS random source failed
+/// - LimitExceeded: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
     opts.only(&["m_cost", "t_cost", "p_cost", "output_len", "salt", "secret", "data"])?;
@@ -121,12 +130,19 @@ pub fn rt_argon2_hash(password: &[u8], opts: Opts) -> RtResult<String> {
 
 /// True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
 ///
-/// A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it
-/// (its own v=16 test vectors have none); `v=19` must be explicit, as every current encoder
-/// (rt_argon2_hash included) writes it. Comparison is constant-time. A wrong password is
-/// `false`; a malformed hash string is Error Parse; parameters beyond the limits of
-/// rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
-/// Option `secret` (bytes): the pepper used to hash.
+/// A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it (its own v=16 test
+/// vectors have none); `v=19` must be explicit, as every current encoder (rt_argon2_hash included) writes it.
+/// Comparison is constant-time. A wrong password is `false`; a malformed hash string is Error Parse; parameters
+/// beyond the limits of rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
+///
+/// # Options
+/// - secret (bytes): bytes : the pepper used to hash
+///
+/// # Errors
+/// - InvalidArgument: p_cost must be in 1..=…; argon2 refused the parameters; an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed PHC string; not an argon2 hash (algorithm …); unknown argon2 version <v>; PHC string lacks the salt or the hash
+/// - LimitExceeded: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_argon2_verify(password: &[u8], hash: &str, opts: Opts) -> RtResult<bool> {
     opts.only(&["secret"])?;

@@ -16,18 +16,27 @@ pub fn sha512(data: &[u8]) -> [u8; 64] {
 }
 
 /// SHA-512 of bytes or text (its UTF-8), as 128 lowercase hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha512_hash(data: &[u8]) -> String {
     hex(&sha512(data))
 }
 
 /// SHA-512 of bytes or text (its UTF-8), as 64 raw bytes.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha512_bytes(data: &[u8]) -> Vec<u8> {
     sha512(data).to_vec()
 }
 
 /// SHA3-256 (FIPS 202) of bytes or text, as 64 lowercase hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha3_256_hash(data: &[u8]) -> String {
     hex(&sha3::Sha3_256::digest(data))
@@ -35,36 +44,54 @@ pub fn rt_sha3_256_hash(data: &[u8]) -> String {
 
 /// BLAKE3 (32-byte output) of bytes or text, as 64 lowercase hex digits.
 /// One thread; blake3 picks AVX-512 / AVX2 / SSE4.1 at run time.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_blake3_hash(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
 }
 
 /// BLAKE3 of bytes or text, as 32 raw bytes.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_blake3_bytes(data: &[u8]) -> Vec<u8> {
     blake3::hash(data).as_bytes().to_vec()
 }
 
 /// Simple's name for rt_sha256_hash: SHA-256 of bytes or text as 64 hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hash_sha256(data: &[u8]) -> String {
     hex(&sha256(data))
 }
 
 /// Simple's name for rt_sha512_hash: SHA-512 as 128 hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hash_sha512(data: &[u8]) -> String {
     hex(&sha512(data))
 }
 
 /// Simple's name for rt_sha3_256_hash: SHA3-256 as 64 hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hash_sha3_256(data: &[u8]) -> String {
     hex(&sha3::Sha3_256::digest(data))
 }
 
 /// Simple's name for rt_blake3_hash: BLAKE3 as 64 hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hash_blake3(data: &[u8]) -> String {
     blake3::hash(data).to_hex().to_string()
@@ -77,12 +104,18 @@ fn hmac(alg: ring::hmac::Algorithm, key: &[u8], data: &[u8]) -> String {
 
 /// HMAC-SHA-256 (RFC 2104) of `data` under `key` (bytes or text, any
 /// length), as 64 lowercase hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hmac_sha256(key: &[u8], data: &[u8]) -> String {
     hmac(ring::hmac::HMAC_SHA256, key, data)
 }
 
 /// HMAC-SHA-512 of `data` under `key`, as 128 lowercase hex digits.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_hmac_sha512(key: &[u8], data: &[u8]) -> String {
     hmac(ring::hmac::HMAC_SHA512, key, data)
@@ -93,10 +126,12 @@ pub const PBKDF2_MAX_ITERATIONS: i64 = 10_000_000;
 /// Longest PBKDF2 output accepted, in bytes.
 pub const PBKDF2_MAX_LEN: i64 = 1024;
 
-/// PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as
-/// given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7)
-/// and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange
-/// for iterations or length outside those bounds.
+/// PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as given: text as its UTF-8 bytes, not
+/// hex-decoded), `iterations` (1..=10^7) and `length` output bytes (1..=1024), as lowercase hex.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: for iterations or length outside those bounds
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_derive_key_pbkdf2(password: &[u8], salt: &[u8], iterations: i64, length: i64) -> RtResult<String> {
     if !(1..=PBKDF2_MAX_ITERATIONS).contains(&iterations) {
@@ -116,12 +151,18 @@ pub fn rt_derive_key_pbkdf2(password: &[u8], salt: &[u8], iterations: i64, lengt
 
 /// CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an
 /// int 0..=2^32-1.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_crc32(data: &[u8]) -> u32 {
     crc32fast::hash(data)
 }
 
 /// Simple's name for rt_crc32 over text (its UTF-8 bytes; bytes are accepted too).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_crc32_text(content: &[u8]) -> u32 {
     crc32fast::hash(content)

@@ -37,28 +37,43 @@ fn decode(func: &'static str, engine: &impl Engine, text: &[u8]) -> RtResult<Vec
 }
 
 /// Base64 (standard alphabet `+/`, with `=` padding) of bytes or text.
+///
+/// # Errors
+/// Only the implicit codes.
+///
+/// # Example
+/// rt_base64_encode("hello") -> "aGVsbG8="
 #[rt_fn(tier = "verified")]
 pub fn rt_base64_encode(data: &[u8]) -> String {
     STANDARD.encode(data)
 }
 
-/// Decodes standard base64 (padding required; ASCII whitespace ignored) to
-/// bytes. Error Parse (details.position) for a bad character or length.
+/// Decodes standard base64 (padding required; ASCII whitespace ignored) to bytes.
+///
+/// # Errors
+/// - Parse: a character outside the alphabet, or a bad length or padding (details.position)
+///
+/// # Example
+/// rt_base64_decode("aGVsbG8=") -> b"hello"
 #[rt_fn(tier = "verified")]
 pub fn rt_base64_decode(text: &[u8]) -> RtResult<Vec<u8>> {
     decode(FN, &STANDARD, text)
 }
 
-/// URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses)
-/// of the first `len` bytes of `input` (Simple passes the length; nil or -1
-/// means all). Error OutOfRange when `len` exceeds the input.
+/// URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses) of the first `len` bytes of `input`
+/// (Simple passes the length; nil or -1 means all).
+///
+/// # Errors
+/// - OutOfRange: `len` exceeds the input
 #[rt_fn(tier = "verified")]
 pub fn rt_base64url_encode(input: &[u8], len: Option<i64>) -> RtResult<String> {
     Ok(URL_SAFE_NO_PAD.encode(prefix(FN, input, len)?))
 }
 
 /// Decodes URL-safe base64; trailing `=` padding is accepted and ignored.
-/// Error Parse (details.position) for a character outside `A-Za-z0-9-_`.
+///
+/// # Errors
+/// - Parse: for a character outside `A-Za-z0-9-_` (details.position)
 #[rt_fn(tier = "verified")]
 pub fn rt_base64url_decode(text: &[u8]) -> RtResult<Vec<u8>> {
     let end = text.iter().rposition(|&b| b != b'=').map_or(0, |i| i + 1);

@@ -53,6 +53,9 @@ pub fn ahash(data: &[u8]) -> u64 {
 ///
 /// Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
 /// the seed's 64 bits are likewise taken as unsigned. Same values as `xxhsum -H64`.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_xxhash64(data: &[u8], seed: Option<i64>) -> u64 {
     xxh64(data, seed.unwrap_or(0) as u64)
@@ -62,6 +65,9 @@ pub fn rt_xxhash64(data: &[u8], seed: Option<i64>) -> u64 {
 ///
 /// Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
 /// the seed's 64 bits are likewise taken as unsigned. AVX2 or SSE2 chosen at run time.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_xxhash3(data: &[u8], seed: Option<i64>) -> u64 {
     xxh3(data, seed.unwrap_or(0) as u64)
@@ -73,6 +79,9 @@ pub fn rt_xxhash3(data: &[u8], seed: Option<i64>) -> u64 {
 /// one build), but values change across versions of this library and of aHash and
 /// between CPUs: never store them or send them elsewhere. Not a cryptographic hash.
 /// Returns the unsigned 64-bit hash's bits in a 64-bit int.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical")]
 pub fn rt_ahash(data: &[u8]) -> u64 {
     ahash(data)

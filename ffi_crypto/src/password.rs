@@ -20,6 +20,9 @@ fn renamed<T>(func: &'static str, from: &str, r: RtResult<T>) -> RtResult<T> {
 
 /// Argon2id hash of `password` with the default parameters of
 /// rt_argon2_hash (m=19456 KiB, t=2, p=1, random 16-byte salt), as a PHC string.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_password_hash(password: &[u8]) -> RtResult<String> {
     renamed(FN, "rt_argon2_hash", crate::argon2::__rt_argon2_hash(password, Opts::new(FN, Value::NIL)))
@@ -28,6 +31,9 @@ pub fn rt_password_hash(password: &[u8]) -> RtResult<String> {
 /// True when `password` matches an Argon2 PHC `hash` (rt_argon2_verify's
 /// rules: constant time, LimitExceeded for hostile parameters, Parse for a
 /// malformed hash). Simple declares `-> i64` (1/0): ours is a bool.
+///
+/// # Errors
+/// - Parse: malformed input (details.line/column/position where known)
 #[rt_fn(tier = "verified")]
 pub fn rt_password_verify(password: &[u8], hash: &str) -> RtResult<bool> {
     renamed(FN, "rt_argon2_verify", crate::argon2::__rt_argon2_verify(password, hash, Opts::new(FN, Value::NIL)))
@@ -36,6 +42,12 @@ pub fn rt_password_verify(password: &[u8], hash: &str) -> RtResult<bool> {
 /// bcrypt hash (`$2b$`, random salt) of `password` at `cost` (4..=20).
 /// bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument
 /// rather than silently truncated.
+///
+/// # Errors
+/// - InvalidArgument: bcrypt reads at most 72 bytes of a password; bcrypt failed
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: cost must be 4..=31
+/// - LimitExceeded: cost above … is refused (hours per hash)
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_password_hash_bcrypt(password: &[u8], cost: i64) -> RtResult<String> {
     if !(4..=31).contains(&cost) {
@@ -53,8 +65,12 @@ pub fn rt_password_hash_bcrypt(password: &[u8], cost: i64) -> RtResult<String> {
     })?
 }
 
-/// True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
-/// `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
+/// True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: for a malformed hash
+/// - LimitExceeded: for a cost above 20
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_password_verify_bcrypt(password: &[u8], hash: &str) -> RtResult<bool> {
     let shown = ffi_sdk::error::quote(hash);

@@ -20,12 +20,20 @@ pub fn random(func: &'static str, n: i64) -> RtResult<Vec<u8>> {
 
 /// `length` cryptographically secure random bytes (OS source), as bytes.
 /// Error OutOfRange outside 0..=1048576.
+///
+/// # Errors
+/// - Io: the OS random source failed
+/// - OutOfRange: length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_random_bytes(length: i64) -> RtResult<Vec<u8>> {
     random(FN, length)
 }
 
 /// `length` random bytes as 2*length lowercase hex digits.
+///
+/// # Errors
+/// - Io: the OS random source failed
+/// - OutOfRange: length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_random_hex(length: i64) -> RtResult<String> {
     Ok(hex(&random(FN, length)?))
@@ -33,6 +41,10 @@ pub fn rt_random_hex(length: i64) -> RtResult<String> {
 
 /// A random key of `length` bytes (1..=1048576), as standard base64 text
 /// (as Simple's `generate_key` documents).
+///
+/// # Errors
+/// - Io: the OS random source failed
+/// - OutOfRange: length must be at least 1 byte; length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_generate_key(length: i64) -> RtResult<String> {
     if length < 1 {
@@ -42,6 +54,10 @@ pub fn rt_generate_key(length: i64) -> RtResult<String> {
 }
 
 /// A random key of `length` bytes (1..=1048576), as lowercase hex.
+///
+/// # Errors
+/// - Io: the OS random source failed
+/// - OutOfRange: length must be at least 1 byte; length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_generate_key_hex(length: i64) -> RtResult<String> {
     if length < 1 {
@@ -52,6 +68,10 @@ pub fn rt_generate_key_hex(length: i64) -> RtResult<String> {
 
 /// A random (version 4, RFC 9562) UUID in its hyphenated lowercase form
 /// (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`), from the OS random source.
+///
+/// # Errors
+/// - Io: the OS random source failed
+/// - OutOfRange: length must be 0..=… bytes
 #[rt_fn(tier = "verified")]
 pub fn rt_uuid_v4() -> RtResult<String> {
     let b = random(FN, 16)?;

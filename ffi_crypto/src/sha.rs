@@ -32,24 +32,39 @@ pub fn hex(bytes: &[u8]) -> String {
 /// SHA-256 of bytes or text (its UTF-8), as 64 lowercase hex digits.
 ///
 /// Empty input is valid (the digest of the empty string).
+///
+/// # Errors
+/// Only the implicit codes.
+///
+/// # Example
+/// rt_sha256_hash("abc") -> "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #[rt_fn(tier = "verified")]
 pub fn rt_sha256_hash(data: &[u8]) -> String {
     hex(&sha256(data))
 }
 
 /// SHA-256 of bytes or text (its UTF-8), as 32 raw bytes.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha256_bytes(data: &[u8]) -> Vec<u8> {
     sha256(data).to_vec()
 }
 
 /// SHA-1 of bytes or text (its UTF-8), as 40 lowercase hex digits (for legacy formats: git, not security).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha1_hash(data: &[u8]) -> String {
     hex(&sha1(data))
 }
 
 /// SHA-1 of bytes or text (its UTF-8), as 20 raw bytes.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_sha1_bytes(data: &[u8]) -> Vec<u8> {
     sha1(data).to_vec()

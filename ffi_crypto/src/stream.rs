@@ -96,6 +96,12 @@ impl Hasher {
 }
 
 /// A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes.
+///
+/// # Options
+/// - seed (int): option `seed` (int) for the xxHashes
+///
+/// # Errors
+/// - InvalidArgument: unknown algorithm (known: …); option seed applies only to xxh64 and xxh3; an unknown option, or an option of the wrong kind or range
 #[rt_fn(tier = "verified", ret = "handle<Hasher>")]
 pub fn rt_hasher_new(algorithm: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["seed"])?;
@@ -110,6 +116,9 @@ pub fn rt_hasher_new(algorithm: &str, opts: Opts) -> RtResult<Value> {
 }
 
 /// Feeds bytes or text (its UTF-8) to a hasher; Error Closed once it is finished.
+///
+/// # Errors
+/// - Closed: the hasher is finished; make a new one; `hasher` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_hasher_update(hasher: Handle<Hasher>, data: &[u8]) -> RtResult<()> {
     if hasher.update(data) {
@@ -122,6 +131,9 @@ pub fn rt_hasher_update(hasher: Handle<Hasher>, data: &[u8]) -> RtResult<()> {
 /// Finishes a hasher: hex text for sha256/sha1, int (unsigned 64-bit bits) for xxh64/xxh3.
 ///
 /// Finishing again returns the same result; updating after finish is Error Closed.
+///
+/// # Errors
+/// - Closed: `hasher` was closed
 #[rt_fn(tier = "verified", ret = "any")]
 pub fn rt_hasher_finish(hasher: Handle<Hasher>) -> Value {
     let d = hasher.finish();
@@ -136,6 +148,9 @@ pub fn rt_hasher_finish(hasher: Handle<Hasher>) -> Value {
 }
 
 /// Finishes a hasher and returns the raw digest bytes (xxHashes: 8 bytes, big-endian as xxhsum prints).
+///
+/// # Errors
+/// - Closed: `hasher` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_hasher_finish_bytes(hasher: Handle<Hasher>) -> Vec<u8> {
     hasher.finish()

@@ -237,6 +237,9 @@ fn range(func: &str, what: &str, off: i64, len: i64, size: usize) -> RtResult<(u
 // ------------------------------------------------------------------ devices
 
 /// The number of CUDA devices: 0 when no driver is installed (never an Error for that).
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_device_count() -> RtResult<i64> {
     match driver_state() {
@@ -247,6 +250,9 @@ pub fn rt_cuda_device_count() -> RtResult<i64> {
 }
 
 /// The calling thread's current device ordinal (0 until `rt_cuda_device_set`).
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_device_get() -> RtResult<i64> {
     driver(FN)?;
@@ -254,6 +260,10 @@ pub fn rt_cuda_device_get() -> RtResult<i64> {
 }
 
 /// Makes `device` the calling thread's current device (used by malloc, streams, events and launches).
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: no CUDA device <device> (<n> present)
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_device_set(device: i64) -> RtResult<()> {
     let n = driver(FN)?;
@@ -265,6 +275,15 @@ pub fn rt_cuda_device_set(device: i64) -> RtResult<()> {
 }
 
 /// The name of `device` (the current one when nil).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_device_name(device: Option<i64>) -> RtResult<String> {
     let ctx = device_ctx(FN, device)?;
@@ -281,6 +300,15 @@ fn device_ctx(func: &str, device: Option<i64>) -> RtResult<Arc<CudaContext>> {
 
 /// Memory of `device` (the current one when nil): `{free, total}` in bytes,
 /// plus `compute_capability` ("8.0").
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental", ret = "dict")]
 pub fn rt_cuda_device_memory(device: Option<i64>) -> RtResult<Value> {
     let ctx = device_ctx(FN, device)?;
@@ -297,6 +325,11 @@ pub fn rt_cuda_device_memory(device: Option<i64>) -> RtResult<Value> {
 
 /// Allocates `size` bytes (zeroed) on the current device: a `cuda_buffer`
 /// handle, freed by `rt_cuda_free`, `rt_handle_close` or the collector.
+///
+/// # Errors
+/// - InvalidArgument: size must be 0 or more
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: no CUDA device <ordinal> (<n> present)
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_malloc(size: i64) -> RtResult<Value> {
     let ctx = current(FN)?;
@@ -310,6 +343,10 @@ pub fn rt_cuda_malloc(size: i64) -> RtResult<Value> {
 }
 
 /// Frees a buffer (the same as closing its handle; idempotent). Later use is Error Closed.
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `buffer` was closed
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_free(buffer: Dev<CudaBuffer>) -> RtResult<()> {
     driver(FN)?;
@@ -324,8 +361,12 @@ fn take_pending(g: &mut BufInner, stream: &CudaStream, func: &str) -> RtResult<(
     Ok(())
 }
 
-/// Copies `data` into `dst` at byte `offset` (0 when nil); Error OutOfRange
-/// when it does not fit. Returns when the copy is complete.
+/// Copies `data` into `dst` at byte `offset` (0 when nil). Returns when the copy is complete.
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the buffer was freed; `dst` was closed
+/// - OutOfRange: it does not fit
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_memcpy_h2d(dst: Dev<CudaBuffer>, data: &[u8], offset: Option<i64>) -> RtResult<()> {
     driver(FN)?;
@@ -342,8 +383,12 @@ pub fn rt_cuda_memcpy_h2d(dst: Dev<CudaBuffer>, data: &[u8], offset: Option<i64>
     sync_stream(FN, &stream)
 }
 
-/// Copies `len` bytes (the rest of the buffer when nil) from byte `offset`
-/// (0 when nil) of `src` into new bytes; Error OutOfRange past the end.
+/// Copies `len` bytes (the rest of the buffer when nil) from byte `offset` (0 when nil) of `src` into new bytes.
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the buffer was freed; `src` was closed
+/// - OutOfRange: past the end
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_memcpy_d2h(src: Dev<CudaBuffer>, offset: Option<i64>, len: Option<i64>) -> RtResult<Value> {
     driver(FN)?;
@@ -364,9 +409,18 @@ pub fn rt_cuda_memcpy_d2h(src: Dev<CudaBuffer>, offset: Option<i64>, len: Option
     Ok(out)
 }
 
-/// Copies between buffers (the same buffer allowed when the ranges do not
-/// overlap). Options: `len` (default: the smaller of what is left in each),
-/// `src_offset`, `dst_offset` (0). Error OutOfRange past either end.
+/// Copies between buffers (the same buffer allowed when the ranges do not overlap).
+///
+/// # Options
+/// - len (int): default: the smaller of what is left in each
+/// - src_offset (int, default 0): src offset
+/// - dst_offset (int, default 0): 0
+///
+/// # Errors
+/// - InvalidArgument: the source and destination ranges overlap; an unknown option, or an option of the wrong kind or range
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the buffer was freed; the source buffer was freed; the destination buffer was freed; `dst` was closed
+/// - OutOfRange: past either end
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_memcpy_d2d(dst: Dev<CudaBuffer>, src: Dev<CudaBuffer>, opts: Opts) -> RtResult<()> {
     driver(FN)?;
@@ -417,6 +471,10 @@ pub fn rt_cuda_memcpy_d2d(dst: Dev<CudaBuffer>, src: Dev<CudaBuffer>, opts: Opts
 // ------------------------------------------------------------------ streams and events
 
 /// A new stream on the current device (handle type `cuda_stream`).
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: no CUDA device <ordinal> (<n> present)
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_stream_create() -> RtResult<Value> {
     let ctx = current(FN)?;
@@ -425,6 +483,10 @@ pub fn rt_cuda_stream_create() -> RtResult<Value> {
 }
 
 /// Waits until all work queued on `stream` is complete.
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `stream` was closed
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_stream_sync(stream: Dev<StreamH>) -> RtResult<()> {
     driver(FN)?;
@@ -432,6 +494,10 @@ pub fn rt_cuda_stream_sync(stream: Dev<StreamH>) -> RtResult<()> {
 }
 
 /// Destroys a stream (the same as closing its handle; queued work still completes).
+///
+/// # Errors
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `stream` was closed
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_stream_destroy(stream: Dev<StreamH>) -> RtResult<()> {
     driver(FN)?;
@@ -439,8 +505,15 @@ pub fn rt_cuda_stream_destroy(stream: Dev<StreamH>) -> RtResult<()> {
     Ok(())
 }
 
-/// A new event on the current device (handle type `cuda_event`). Options:
-/// `timing` (default true; false makes a lighter event `rt_cuda_event_elapsed` refuses).
+/// A new event on the current device (handle type `cuda_event`).
+///
+/// # Options
+/// - timing (bool, default true): false makes a lighter event `rt_cuda_event_elapsed` refuses
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - OutOfRange: no CUDA device <ordinal> (<n> present)
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_event_create(opts: Opts) -> RtResult<Value> {
     let ctx = current(FN)?;
@@ -452,6 +525,15 @@ pub fn rt_cuda_event_create(opts: Opts) -> RtResult<Value> {
 }
 
 /// Records `event` on `stream` (the device's default stream when nil).
+///
+/// # Errors
+/// - InvalidArgument: the stream and the buffer are on different devices
+/// - NotFound: what it names does not exist
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `event` was closed; `stream` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_event_record(event: Dev<EventH>, stream: Option<Dev<StreamH>>) -> RtResult<()> {
     driver(FN)?;
@@ -464,6 +546,15 @@ pub fn rt_cuda_event_record(event: Dev<EventH>, stream: Option<Dev<StreamH>>) ->
 }
 
 /// Waits until the work before the event's last record is complete.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `event` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_event_sync(event: Dev<EventH>) -> RtResult<()> {
     driver(FN)?;
@@ -476,6 +567,15 @@ pub fn rt_cuda_event_sync(event: Dev<EventH>) -> RtResult<()> {
 }
 
 /// Milliseconds between two recorded, completed timing events (a float).
+///
+/// # Errors
+/// - InvalidArgument: the <which> event was made with timing: false; the <which> event was never recorded
+/// - NotFound: what it names does not exist
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `start` was closed; `end` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_cuda_event_elapsed(start: Dev<EventH>, end: Dev<EventH>) -> RtResult<f64> {
     driver(FN)?;
@@ -567,15 +667,22 @@ fn int_param(func: &str, i: usize, p: Param, v: Value) -> RtResult<u64> {
     Ok(x as u64 & mask)
 }
 
-/// Launches kernel `name` from PTX text `ptx` on the current device with
-/// `grid` and `block` (an int or an array of 1-3 ints). `args` must match
-/// the kernel's `.param` list as declared in the PTX: a `cuda_buffer` handle
-/// for a 64-bit pointer parameter, ints (range checked) for integer ones,
-/// floats or ints for `.f32`/`.f64`. Options: `stream` (a `cuda_stream`;
-/// default: the device's default stream), `shared_mem` (dynamic shared bytes,
-/// 0), `sync` (default true: return when the kernel has finished; false:
-/// return at once, later copies and frees of the buffers wait for it).
-/// The loaded module is cached per device and PTX text.
+/// Launches kernel `name` from PTX text `ptx` on the current device with `grid` and `block` (an int or an array
+/// of 1-3 ints). `args` must match the kernel's `.param` list as declared in the PTX: a `cuda_buffer` handle for
+/// a 64-bit pointer parameter, ints (range checked) for integer ones, floats or ints for `.f32`/`.f64`. The
+/// loaded module is cached per device and PTX text.
+///
+/// # Options
+/// - stream: a `cuda_stream`; default: the device's default stream
+/// - shared_mem (int >= 0, default 0): dynamic shared bytes, 0
+/// - sync (bool, default true): return when the kernel has finished; false: return at once, later copies and frees of the buffers wait for it
+///
+/// # Errors
+/// - InvalidArgument: bad kernel name; PTX text contains a NUL byte; kernel <name> takes … arguments (…), got …; kernel argument <i> is a buffer on another device
+/// - NotFound: no kernel (.entry) of that name in the PTX (kernels: …)
+/// - Unsupported: kernel argument <i>: by-value arrays, structs and .f16 parameters are not supported
+/// - Closed: a buffer argument was freed
+/// - OutOfRange: no CUDA device <ordinal> (<n> present); kernel argument <i> does not fit …
 #[rt_fn(cap = "gpu", blocking, tier = "experimental")]
 pub fn rt_cuda_launch_kernel(ptx: &str, name: &str, grid: Value, block: Value, args: Array, opts: Opts) -> RtResult<()> {
     let ctx = current(FN)?;

@@ -70,6 +70,12 @@ fn range(func: &'static str, len: usize, offset: u64, n: usize) -> RtResult<usiz
 }
 
 /// A new arena of zeroed byte buffers freed together on close; opts.limit = most bytes it may hand out (default 1 GiB).
+///
+/// # Options
+/// - limit (int >= 0, default 1 GiB): the most bytes the arena may hand out
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
 #[rt_fn(tier = "verified", ret = "handle<Arena>")]
 pub fn rt_arena_new(opts: Opts) -> RtResult<Value> {
     opts.only(&["limit"])?;
@@ -85,6 +91,11 @@ pub fn rt_arena_new(opts: Opts) -> RtResult<Value> {
 }
 
 /// Allocates a zeroed buffer of `size` bytes (16-byte aligned, never moves) in the arena; returns its id (0, 1, 2... in order).
+///
+/// # Errors
+/// - InvalidArgument: `size` is negative
+/// - Closed: `arena` was closed
+/// - LimitExceeded: arena limit reached; out of memory
 #[rt_fn(tier = "verified")]
 pub fn rt_arena_alloc(arena: Handle<Arena>, size: u64) -> RtResult<i64> {
     let mut a = arena.inner.lock();
@@ -112,7 +123,12 @@ pub fn rt_arena_alloc(arena: Handle<Arena>, size: u64) -> RtResult<i64> {
     Ok((a.bufs.len() - 1) as i64)
 }
 
-/// Copies `data` into buffer `id` at byte `offset`; Error OutOfRange when it does not fit.
+/// Copies `data` into buffer `id` at byte `offset`.
+///
+/// # Errors
+/// - InvalidArgument: `offset` is negative
+/// - Closed: `arena` was closed
+/// - OutOfRange: it does not fit
 #[rt_fn(tier = "verified")]
 pub fn rt_arena_write(arena: Handle<Arena>, id: i64, offset: u64, data: &[u8]) -> RtResult<()> {
     let a = arena.inner.lock();
@@ -127,7 +143,12 @@ pub fn rt_arena_write(arena: Handle<Arena>, id: i64, offset: u64, data: &[u8]) -
     Ok(())
 }
 
-/// Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end.
+/// Reads `len` bytes of buffer `id` from byte `offset`.
+///
+/// # Errors
+/// - InvalidArgument: `offset` is negative; `len` is negative
+/// - Closed: `arena` was closed
+/// - OutOfRange: past its end
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_arena_read(arena: Handle<Arena>, id: i64, offset: u64, len: u64) -> RtResult<Value> {
     let a = arena.inner.lock();
@@ -142,6 +163,10 @@ pub fn rt_arena_read(arena: Handle<Arena>, id: i64, offset: u64, len: u64) -> Rt
 }
 
 /// Size in bytes of buffer `id`.
+///
+/// # Errors
+/// - Closed: `arena` was closed
+/// - OutOfRange: an index or number is outside its range
 #[rt_fn(tier = "verified")]
 pub fn rt_arena_size(arena: Handle<Arena>, id: i64) -> RtResult<i64> {
     let a = arena.inner.lock();
@@ -149,6 +174,9 @@ pub fn rt_arena_size(arena: Handle<Arena>, id: i64) -> RtResult<i64> {
 }
 
 /// Address of buffer `id` for C hosts: 16-byte aligned, stable, valid until the arena is released (then dangling: the host's responsibility).
+///
+/// # Errors
+/// - Closed: `arena` was closed
 #[rt_fn(tier = "experimental")]
 pub fn rt_arena_ptr(arena: Handle<Arena>, id: i64) -> RtResult<i64> {
     let a = arena.inner.lock();
@@ -156,6 +184,9 @@ pub fn rt_arena_ptr(arena: Handle<Arena>, id: i64) -> RtResult<i64> {
 }
 
 /// `{buffers, bytes, limit}`: buffers handed out, bytes requested in total, and the limit.
+///
+/// # Errors
+/// - Closed: `arena` was closed
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_arena_stats(arena: Handle<Arena>) -> RtResult<Value> {
     let a = arena.inner.lock();

@@ -88,12 +88,18 @@ fn take(old: Option<Root>) -> Value {
 // ---------------------------------------------------------------- Map
 
 /// A new concurrent hash map of values (keys: text, int, bytes, bool).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified", ret = "handle<Map>")]
 pub fn rt_map_new() -> Value {
     new_handle(Map { map: DashMap::new() })
 }
 
 /// Sets `key` to `value` (pinned while stored); returns the previous value, or nil.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_set(map: Handle<Map>, key: Value, value: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -101,6 +107,9 @@ pub fn rt_map_set(map: Handle<Map>, key: Value, value: Value) -> RtResult<Value>
 }
 
 /// The value at `key`, or nil when absent (use rt_map_has to tell a stored nil apart).
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_get(map: Handle<Map>, key: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -108,6 +117,9 @@ pub fn rt_map_get(map: Handle<Map>, key: Value) -> RtResult<Value> {
 }
 
 /// Whether `key` is present.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_has(map: Handle<Map>, key: Value) -> RtResult<bool> {
     let k = Key::from_value(FN, key)?;
@@ -115,6 +127,9 @@ pub fn rt_map_has(map: Handle<Map>, key: Value) -> RtResult<bool> {
 }
 
 /// Removes `key`; returns its value (now unpinned), or nil when absent.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_remove(map: Handle<Map>, key: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -122,12 +137,18 @@ pub fn rt_map_remove(map: Handle<Map>, key: Value) -> RtResult<Value> {
 }
 
 /// Number of entries.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_len(map: Handle<Map>) -> i64 {
     map.map.len() as i64
 }
 
 /// Snapshot of the keys (no particular order).
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified", ret = "array")]
 pub fn rt_map_keys(map: Handle<Map>) -> Value {
     let out = Value::array(map.map.len());
@@ -138,6 +159,9 @@ pub fn rt_map_keys(map: Handle<Map>) -> Value {
 }
 
 /// Snapshot of the entries as a dict (no particular order).
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_map_to_dict(map: Handle<Map>) -> RtResult<Value> {
     let out = Value::dict();
@@ -148,6 +172,9 @@ pub fn rt_map_to_dict(map: Handle<Map>) -> RtResult<Value> {
 }
 
 /// Removes every entry (unpinning the values).
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_map_clear(map: Handle<Map>) {
     map.map.clear();
@@ -156,12 +183,18 @@ pub fn rt_map_clear(map: Handle<Map>) {
 // ---------------------------------------------------------------- OrderedMap
 
 /// A new insertion-ordered map of values (keys: text, int, bytes, bool).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified", ret = "handle<OrderedMap>")]
 pub fn rt_omap_new() -> Value {
     new_handle(OrderedMap { map: RwLock::new(IndexMap::new()) })
 }
 
 /// Sets `key` to `value` (a new key goes last, an existing one keeps its place); returns the previous value, or nil.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_set(map: Handle<OrderedMap>, key: Value, value: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -171,6 +204,9 @@ pub fn rt_omap_set(map: Handle<OrderedMap>, key: Value, value: Value) -> RtResul
 }
 
 /// The value at `key`, or nil when absent.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_get(map: Handle<OrderedMap>, key: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -178,6 +214,9 @@ pub fn rt_omap_get(map: Handle<OrderedMap>, key: Value) -> RtResult<Value> {
 }
 
 /// Whether `key` is present.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_has(map: Handle<OrderedMap>, key: Value) -> RtResult<bool> {
     let k = Key::from_value(FN, key)?;
@@ -185,6 +224,9 @@ pub fn rt_omap_has(map: Handle<OrderedMap>, key: Value) -> RtResult<bool> {
 }
 
 /// Removes `key`, keeping the order of the others (O(n)); returns its value, or nil when absent.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_remove(map: Handle<OrderedMap>, key: Value) -> RtResult<Value> {
     let k = Key::from_value(FN, key)?;
@@ -193,12 +235,18 @@ pub fn rt_omap_remove(map: Handle<OrderedMap>, key: Value) -> RtResult<Value> {
 }
 
 /// Number of entries.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_len(map: Handle<OrderedMap>) -> i64 {
     map.map.read().len() as i64
 }
 
 /// Snapshot of the keys in insertion order.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified", ret = "array")]
 pub fn rt_omap_keys(map: Handle<OrderedMap>) -> Value {
     let m = map.map.read();
@@ -210,6 +258,9 @@ pub fn rt_omap_keys(map: Handle<OrderedMap>) -> Value {
 }
 
 /// Snapshot of the entries as a dict, in insertion order.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_omap_to_dict(map: Handle<OrderedMap>) -> RtResult<Value> {
     let m = map.map.read();
@@ -220,7 +271,12 @@ pub fn rt_omap_to_dict(map: Handle<OrderedMap>) -> RtResult<Value> {
     Ok(out)
 }
 
-/// Entry `index` in insertion order as `[key, value]`; Error OutOfRange past the end.
+/// Entry `index` in insertion order as `[key, value]`.
+///
+/// # Errors
+/// - InvalidArgument: `index` is negative
+/// - Closed: `map` was closed
+/// - OutOfRange: past the end
 #[rt_fn(tier = "verified", ret = "array")]
 pub fn rt_omap_at(map: Handle<OrderedMap>, index: u64) -> RtResult<Value> {
     let m = map.map.read();
@@ -232,6 +288,9 @@ pub fn rt_omap_at(map: Handle<OrderedMap>, index: u64) -> RtResult<Value> {
 }
 
 /// Removes every entry (unpinning the values).
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_omap_clear(map: Handle<OrderedMap>) {
     map.map.write().clear();

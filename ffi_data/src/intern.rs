@@ -89,6 +89,12 @@ fn interner() -> &'static Interner {
 }
 
 /// Interns `text`: the same small int symbol for equal texts, process-wide (thread-safe).
+///
+/// # Errors
+/// - LimitExceeded: the interner is full
+///
+/// # Example
+/// rt_intern_string("simple") -> a symbol (small int); rt_intern_resolve of it -> "simple"
 #[rt_fn(tier = "verified")]
 pub fn rt_intern_string(text: &str) -> RtResult<i64> {
     let i = interner();
@@ -103,7 +109,13 @@ pub fn rt_intern_string(text: &str) -> RtResult<i64> {
     Ok(idx as i64)
 }
 
-/// The text of an interned symbol; Error NotFound for a symbol never returned by rt_intern_string.
+/// The text of an interned symbol.
+///
+/// # Errors
+/// - NotFound: `symbol` was never returned by rt_intern_string
+///
+/// # Example
+/// rt_intern_resolve(rt_intern_string("simple")) -> "simple"
 #[rt_fn(tier = "verified", ret = "text")]
 pub fn rt_intern_resolve(symbol: i64) -> RtResult<Value> {
     let i = interner();

@@ -148,7 +148,24 @@ fn syntax_error(func: &'static str, pattern: &str, f: Flags, e: &regex::Error) -
     }
 }
 
-/// Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern.
+/// Compiles a regular expression (regex crate syntax) into a Regex handle. Cached by pattern.
+///
+/// # Options
+/// - case_insensitive (bool, default false): letters match either case
+/// - multi_line (bool, default false): `^` and `$` match at line starts and ends
+/// - dot_all (bool, default false): `.` also matches a newline
+/// - ignore_whitespace (bool, default false): whitespace and `#` comments in the pattern are ignored
+/// - ascii (bool, default false): `\w`, `\d`, `\s` and friends match ASCII only
+/// - max_pattern_len (int >= 1, default 1 MiB): the longest pattern text accepted, checked before parsing
+/// - size_limit (int >= 1, default 10 MiB): the largest compiled program
+///
+/// # Errors
+/// - Parse: the pattern is not valid (the message says where)
+/// - LimitExceeded: the pattern is longer than max_pattern_len, or compiles to more than size_limit
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+///
+/// # Example
+/// rt_regex_new("[0-9]+") -> Regex handle
 #[rt_fn(tier = "verified", ret = "handle<Regex>")]
 pub fn rt_regex_new(pattern: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&[
@@ -174,6 +191,9 @@ pub fn rt_regex_new(pattern: &str, opts: Opts) -> RtResult<Value> {
 }
 
 /// Whether the regex matches anywhere in `text`.
+///
+/// # Errors
+/// - Closed: `re` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_regex_is_match(re: Handle<Regex>, text: &str) -> bool {
     re.re.is_match(text)
@@ -208,6 +228,12 @@ fn match_dict(m: regex::Match<'_>, char_start: usize) -> RtResult<Value> {
 }
 
 /// The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none.
+///
+/// # Errors
+/// - Closed: `re` was closed
+///
+/// # Example
+/// rt_regex_find(rt_regex_new("[0-9]+"), "order 66 shipped in 3 days") -> {text: "66", start: 6, end: 8, char_start: 6, char_end: 8}
 #[rt_fn(tier = "verified", ret = "dict?")]
 pub fn rt_regex_find(re: Handle<Regex>, text: &str) -> RtResult<Value> {
     match re.re.find(text) {
@@ -217,6 +243,9 @@ pub fn rt_regex_find(re: Handle<Regex>, text: &str) -> RtResult<Value> {
 }
 
 /// Groups of the first match as a dict: int keys 0..n (0 = whole match) and each group's name; nil for a group that did not take part; nil when no match.
+///
+/// # Errors
+/// - Closed: `re` was closed
 #[rt_fn(tier = "verified", ret = "dict?")]
 pub fn rt_regex_captures(re: Handle<Regex>, text: &str) -> RtResult<Value> {
     let Some(caps) = re.re.captures(text) else { return Ok(Value::NIL) };
@@ -234,6 +263,14 @@ pub fn rt_regex_captures(re: Handle<Regex>, text: &str) -> RtResult<Value> {
 }
 
 /// All non-overlapping matches, left to right: an array of texts, or with opts.offsets an array of match dicts; opts.limit caps the count.
+///
+/// # Options
+/// - offsets (bool, default false): an array of texts, or with opts.offsets an array of match dicts
+/// - limit (int >= 0): the most matches returned
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Closed: `re` was closed
 #[rt_fn(tier = "verified", ret = "array")]
 pub fn rt_regex_find_all(re: Handle<Regex>, text: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["offsets", "limit"])?;
@@ -256,7 +293,16 @@ pub fn rt_regex_find_all(re: Handle<Regex>, text: &str, opts: Opts) -> RtResult<
     Ok(out)
 }
 
-/// Replaces matches with `replacement` ($1, ${name}, $$ for a dollar); opts: all (default true; false = first only), limit (max replacements), literal (no $ expansion).
+/// Replaces matches with `replacement` ($1, ${name}, $$ for a dollar).
+///
+/// # Options
+/// - all (bool, default true): false = first only
+/// - limit (int >= 1): max replacements
+/// - literal (bool, default false): no $ expansion
+///
+/// # Errors
+/// - InvalidArgument: options all=false and limit conflict; an unknown option, or an option of the wrong kind or range
+/// - Closed: `re` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_regex_replace(re: Handle<Regex>, text: &str, replacement: &str, opts: Opts) -> RtResult<String> {
     opts.only(&["all", "limit", "literal"])?;
@@ -280,6 +326,13 @@ pub fn rt_regex_replace(re: Handle<Regex>, text: &str, replacement: &str, opts: 
 }
 
 /// Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest).
+///
+/// # Options
+/// - limit (int >= 1): at most that many pieces (the last holds the rest)
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Closed: `re` was closed
 #[rt_fn(tier = "verified", ret = "array<text>")]
 pub fn rt_regex_split(re: Handle<Regex>, text: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["limit"])?;

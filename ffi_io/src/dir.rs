@@ -14,17 +14,27 @@ use std::path::{Path, PathBuf};
 /// Name of rt_dir_walk for the walker's messages.
 const WALK: &str = "rt_dir_walk";
 
-/// Creates one directory. Error NotFound when the parent is missing,
-/// AlreadyExists when the path exists (whatever it is).
+/// Creates one directory.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the parent is missing
+/// - AlreadyExists: the path exists (whatever it is)
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_create(path: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::No)?;
     t.mkdir(0o777).map_err(|e| t.err(&e))
 }
 
-/// Creates a directory and every missing parent; nothing to do when it
-/// exists as a directory. Error InvalidArgument when it (or a parent) is a
-/// file.
+/// Creates a directory and every missing parent; nothing to do when it exists as a directory.
+///
+/// # Errors
+/// - InvalidArgument: it (or a parent) is a file
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_create_all(path: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::Yes)?;
@@ -41,7 +51,16 @@ pub fn rt_dir_create_all(path: &str) -> RtResult<()> {
 }
 
 /// Names of the entries of a directory (not `.`/`..`), sorted bytewise.
-/// Error InvalidArgument for a file, Parse for a name that is not UTF-8.
+///
+/// # Errors
+/// - NotFound: the directory does not exist
+/// - InvalidArgument: the path names a file, not a directory
+/// - PermissionDenied: the operating system refused to read it
+/// - Parse: an entry's name is not UTF-8
+/// - Io: any other failure (details.errno)
+///
+/// # Example
+/// rt_dir_list("/tmp/demo") -> ["a.txt", "hello.txt", "sub"]
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<text>")]
 pub fn rt_dir_list(path: &str) -> RtResult<Value> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -65,19 +84,25 @@ pub fn rt_dir_list(path: &str) -> RtResult<Value> {
     Ok(out)
 }
 
-/// Every path under a directory (the root itself excluded), depth first,
-/// entries of each directory sorted bytewise by name, so the order is
-/// deterministic. Paths start with `path` as given. Symlinks are listed but
-/// not followed unless `follow_links` (then dangling links are skipped). A
-/// directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are
-/// Error Io), `max_depth` (int, 1 = only the entries of `path`),
-/// `files_only` (bool: leave directories out), `skip_errors` (bool: skip
-/// unreadable directories instead of failing).
-/// Capabilities: fs.read is checked on the root (Error CapabilityDenied).
-/// With `follow_links`, a link whose target lies outside what fs.read allows
-/// is filtered out: neither listed nor entered (like unveil, the caller
-/// sees only what it may read; one stray link does not make a permitted
-/// tree unwalkable). Without it nothing outside the root is ever read.
+/// Every path under a directory (the root itself excluded), depth first, entries of each directory sorted
+/// bytewise by name, so the order is deterministic. Paths start with `path` as given. Symlinks are listed but not
+/// followed unless `follow_links` (then dangling links are skipped). A directory or entry that disappears during
+/// the walk is skipped. Capabilities: fs.read is checked on the root (Error CapabilityDenied). With
+/// `follow_links`, a link whose target lies outside what fs.read allows is filtered out: neither listed nor
+/// entered (like unveil, the caller sees only what it may read; one stray link does not make a permitted tree
+/// unwalkable). Without it nothing outside the root is ever read.
+///
+/// # Options
+/// - follow_links (bool, default false): bool, loops are Error Io
+/// - max_depth (int >= 1): int, 1 = only the entries of `path`
+/// - files_only (bool, default false): bool: leave directories out
+/// - skip_errors (bool, default false): bool: skip unreadable directories instead of failing
+///
+/// # Errors
+/// - InvalidArgument: not a directory; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<text>")]
 pub fn rt_dir_walk(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["follow_links", "max_depth", "files_only", "skip_errors"])?;
@@ -251,16 +276,26 @@ impl Walk {
     }
 }
 
-/// Removes an empty directory. Error InvalidArgument for a file, Io
-/// (ENOTEMPTY) when it is not empty (use rt_dir_remove_all).
+/// Removes an empty directory.
+///
+/// # Errors
+/// - InvalidArgument: for a file, Io (ENOTEMPTY) when it is not empty (use rt_dir_remove_all)
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_dir_remove(path: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::No)?;
     t.rmdir().map_err(|e| t.err(&e))
 }
 
-/// Removes a directory and everything in it. Symlinks inside are removed,
-/// never followed. Error InvalidArgument for a file, NotFound when missing.
+/// Removes a directory and everything in it. Symlinks inside are removed, never followed.
+///
+/// # Errors
+/// - InvalidArgument: for a file
+/// - NotFound: missing
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_dir_remove_all(path: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::No)?;

@@ -44,8 +44,13 @@ fn read_var(func: &'static str, name: &str) -> RtResult<Option<String>> {
     }
 }
 
-/// The current working directory (absolute). Needs fs.read on it: its name
-/// tells where the process runs. Error NotFound when it was removed.
+/// The current working directory (absolute). Needs fs.read on it: its name tells where the process runs.
+///
+/// # Errors
+/// - NotFound: it was removed
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: path is not UTF-8
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_env_cwd() -> RtResult<String> {
     let d = std::env::current_dir().map_err(|e| io_err(FN, "current directory", &e))?;
@@ -53,8 +58,11 @@ pub fn rt_env_cwd() -> RtResult<String> {
     Ok(path_text(FN, &d)?.to_string())
 }
 
-/// The user's home directory (`$HOME`, else the password database; `dirs`
-/// crate). Needs env.read for HOME. Error NotFound when there is none.
+/// The user's home directory (`$HOME`, else the password database; `dirs` crate). Needs env.read for HOME.
+///
+/// # Errors
+/// - NotFound: there is none
+/// - Parse: path is not UTF-8
 #[rt_fn(cap = "env.read", scoped, tier = "verified")]
 pub fn rt_env_home() -> RtResult<String> {
     ffi_sdk::cap::check(FN, "env.read", "HOME")?;
@@ -68,10 +76,15 @@ pub fn rt_env_home() -> RtResult<String> {
     }
 }
 
-/// The value of an environment variable; nil only when it is unset (an
-/// empty value is ""). Error InvalidArgument for an invalid name (empty, or
-/// containing '=' or NUL), Parse when the value is not UTF-8. Needs env.read
-/// for the name.
+/// The value of an environment variable; nil only when it is unset (an empty value is ""). Needs env.read for the
+/// name.
+///
+/// # Errors
+/// - InvalidArgument: the name is empty or contains '=' or NUL
+/// - Parse: the value is not UTF-8
+///
+/// # Example
+/// rt_env_get("HOME") -> "/root"
 #[rt_fn(cap = "env.read", scoped, tier = "verified")]
 pub fn rt_env_get(name: &str) -> RtResult<Option<String>> {
     valid_name(FN, name)?;
@@ -79,11 +92,12 @@ pub fn rt_env_get(name: &str) -> RtResult<Option<String>> {
     read_var(FN, name)
 }
 
-/// Sets an environment variable of this process (inherited by children
-/// started later). Needs env.write for the name. Error InvalidArgument for an
-/// invalid name or a value containing NUL. Not thread-safe against C code
-/// reading the environment concurrently: see the module documentation;
-/// calls through this library are serialized by a process-wide lock.
+/// Sets an environment variable of this process (inherited by children started later). Needs env.write for the
+/// name. Not thread-safe against C code reading the environment concurrently: see the module documentation; calls
+/// through this library are serialized by a process-wide lock.
+///
+/// # Errors
+/// - InvalidArgument: for an invalid name or a value containing NUL
 #[rt_fn(cap = "env.write", scoped, tier = "verified")]
 pub fn rt_env_set(name: &str, value: &str) -> RtResult<()> {
     valid_name(FN, name)?;
@@ -98,6 +112,9 @@ pub fn rt_env_set(name: &str, value: &str) -> RtResult<()> {
 
 /// Removes an environment variable (nothing to do when it is unset). Same
 /// rules and thread-safety constraint as rt_env_set.
+///
+/// # Errors
+/// - InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
 #[rt_fn(cap = "env.write", scoped, tier = "verified")]
 pub fn rt_env_unset(name: &str) -> RtResult<()> {
     valid_name(FN, name)?;
@@ -108,6 +125,9 @@ pub fn rt_env_unset(name: &str) -> RtResult<()> {
 }
 
 /// Simple's name for rt_env_unset: removes a variable (nothing to do when unset).
+///
+/// # Errors
+/// - InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
 #[rt_fn(cap = "env.write", scoped, tier = "verified")]
 pub fn rt_env_remove(name: &str) -> RtResult<()> {
     valid_name(FN, name)?;
@@ -120,6 +140,9 @@ pub fn rt_env_remove(name: &str) -> RtResult<()> {
 /// Every environment variable as an array of `[name, value]` pairs, sorted
 /// by name. Under a scoped env.read only the variables it allows are listed;
 /// a name or value that is not UTF-8 is skipped.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "env.read", scoped, tier = "verified", ret = "array<array<text>>")]
 pub fn rt_env_vars() -> RtResult<Value> {
     let mut vars: Vec<(String, String)> = {
@@ -139,9 +162,12 @@ pub fn rt_env_vars() -> RtResult<Value> {
     Ok(out)
 }
 
-/// An environment variable read as an int (decimal, optional sign, spaces
-/// trimmed); `default_value` when it is unset or empty. Error Parse when it
-/// is set to something else.
+/// An environment variable read as an int (decimal, optional sign, spaces trimmed); `default_value` when it is
+/// unset or empty.
+///
+/// # Errors
+/// - InvalidArgument: variable name is empty; variable name contains '='; variable name contains a NUL byte
+/// - Parse: it is set to something else
 #[rt_fn(cap = "env.read", scoped, tier = "verified")]
 pub fn rt_env_get_i64(name: &str, default_value: i64) -> RtResult<i64> {
     valid_name(FN, name)?;
@@ -157,6 +183,9 @@ pub fn rt_env_get_i64(name: &str, default_value: i64) -> RtResult<i64> {
 
 /// The directory for temporary files: `$TMPDIR` when set and not empty,
 /// else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR.
+///
+/// # Errors
+/// - Parse: path is not UTF-8
 #[rt_fn(cap = "env.read", scoped, tier = "verified")]
 pub fn rt_env_temp() -> RtResult<String> {
     ffi_sdk::cap::check(FN, "env.read", "TMPDIR")?;

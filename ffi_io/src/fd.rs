@@ -69,12 +69,25 @@ fn open(func: &'static str, path: &str, mode: i64) -> RtResult<Value> {
 /// read-write (create, keep content), 5 create new (AlreadyExists when
 /// present). Reading needs fs.read, every other mode fs.write (3 and 4 both).
 /// Simple declares `-> i32` (a descriptor): ours is the handle.
+///
+/// # Errors
+/// - InvalidArgument: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<File>")]
 pub fn rt_file_open(path: &str, mode: i64) -> RtResult<Value> {
     open(FN, path, mode)
 }
 
 /// Same as rt_file_open (Simple's `rt_io_file_open` name).
+///
+/// # Errors
+/// - InvalidArgument: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<File>")]
 pub fn rt_io_file_open(path: &str, mode: i64) -> RtResult<Value> {
     open(FN, path, mode)
@@ -88,32 +101,47 @@ fn close(func: &'static str, f: &Handle<OpenFile>) -> RtResult<()> {
 }
 
 /// Closes a File handle (Error Closed when it was closed already).
+///
+/// # Errors
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_file_close(file: Handle<OpenFile>) -> RtResult<()> {
     close(FN, &file)
 }
 
 /// Closes a File handle (Simple's `rt_io_file_close` name).
+///
+/// # Errors
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_io_file_close(file: Handle<OpenFile>) -> RtResult<()> {
     close(FN, &file)
 }
 
 /// Closes a File handle (Simple's `rt_fd_close` name).
+///
+/// # Errors
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_fd_close(file: Handle<OpenFile>) -> RtResult<()> {
     close(FN, &file)
 }
 
 /// Flushes a File handle's data and metadata to the disk (fdatasync + fsync).
+///
+/// # Errors
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_io_file_flush(file: Handle<OpenFile>) -> RtResult<()> {
     file.with(|f| f.flush().and_then(|()| f.sync_all()), FN)
 }
 
-/// Moves a File handle's position: `whence` 0 from the start, 1 from the
-/// current position, 2 from the end (lseek); returns the new position.
-/// Error InvalidArgument for another whence or a position before the start.
+/// Moves a File handle's position: `whence` 0 from the start, 1 from the current position, 2 from the end
+/// (lseek); returns the new position.
+///
+/// # Errors
+/// - InvalidArgument: for another whence or a position before the start
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_io_file_seek(file: Handle<OpenFile>, offset: i64, whence: i64) -> RtResult<u64> {
     let pos = match whence {
@@ -127,6 +155,9 @@ pub fn rt_io_file_seek(file: Handle<OpenFile>, offset: i64, whence: i64) -> RtRe
 }
 
 /// Size in bytes of the file behind a File handle (fstat).
+///
+/// # Errors
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_io_file_meta_size(file: Handle<OpenFile>) -> RtResult<u64> {
     file.with(|f| f.metadata().map(|m| m.len()), FN)
@@ -173,13 +204,21 @@ fn write_all(func: &'static str, file: &Handle<OpenFile>, data: &[u8]) -> RtResu
 }
 
 /// Writes all of `data` (bytes or text) at the handle's position.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `file` was closed
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_io_file_write_all(file: Handle<OpenFile>, data: &[u8]) -> RtResult<()> {
     write_all(FN, &file, data)
 }
 
-/// Writes the first `len` bytes of `data` (all of it when `len` is nil or
-/// -1) and returns the number written. Error OutOfRange when `len` exceeds `data`.
+/// Writes the first `len` bytes of `data` (all of it when `len` is nil or -1) and returns the number written.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `file` was closed
+/// - OutOfRange: `len` exceeds `data`
 #[rt_fn(tier = "verified", blocking)]
 pub fn rt_fd_write(file: Handle<OpenFile>, data: &[u8], len: Option<i64>) -> RtResult<u64> {
     let n = match len {
@@ -197,6 +236,11 @@ pub fn rt_fd_write(file: Handle<OpenFile>, data: &[u8], len: Option<i64>) -> RtR
 /// `stop_byte` (0..=255), or `max` bytes (>= 1), or the end of the file,
 /// whichever comes first; "" at the end. The result is text when it is
 /// UTF-8, else bytes. The position is left just after what was returned.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `file` was closed
+/// - OutOfRange: stop_byte must be 0..=255; max must be 1..=2^30
 #[rt_fn(tier = "verified", blocking, ret = "any")]
 pub fn rt_fd_read_until(file: Handle<OpenFile>, stop_byte: i64, max: i64) -> RtResult<Value> {
     if !(0..=255).contains(&stop_byte) {

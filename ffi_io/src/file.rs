@@ -150,14 +150,31 @@ fn stat_opt(t: &Target) -> RtResult<Option<libc::stat>> {
 /// True when `path` names a regular file (symlinks followed); false when nothing
 /// is there or it is another kind (a directory: use rt_path_exists). Error for
 /// other failures (e.g. a parent that cannot be searched).
+///
+/// # Errors
+/// - InvalidArgument: the path is empty, contains a NUL byte, or names '/', '.' or '..'
+/// - PermissionDenied: a directory on the path cannot be searched
+/// - Io: any other failure of stat (details.errno)
+///
+/// # Example
+/// rt_file_exists("/etc/hostname") -> true
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_exists(path: &str) -> RtResult<bool> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
     Ok(stat_opt(&t)?.is_some_and(|st| beneath::is(&st, libc::S_IFREG)))
 }
 
-/// Reads a file as UTF-8 text. Error Parse (details.position = first bad byte)
-/// when the content is not UTF-8: read it with rt_file_read_bytes instead.
+/// Reads a file as UTF-8 text.
+///
+/// # Errors
+/// - NotFound: the file (or a directory on its path) does not exist
+/// - InvalidArgument: the path names a directory, or a component of it is not a directory
+/// - PermissionDenied: the operating system refused to open it
+/// - Parse: the content is not UTF-8 (details.position = the first bad byte); read it with rt_file_read_bytes instead
+/// - Io: any other read failure (details.errno)
+///
+/// # Example
+/// rt_file_read_text("/tmp/hello.txt") -> "hello from simple-rt\n"
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "text")]
 pub fn rt_file_read_text(path: &str) -> RtResult<Value> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -174,14 +191,32 @@ pub fn rt_file_read_text(path: &str) -> RtResult<Value> {
 }
 
 /// Reads a file as bytes (binary-safe).
+///
+/// # Errors
+/// - NotFound: the file (or a directory on its path) does not exist
+/// - InvalidArgument: the path names a directory, or a component of it is not a directory
+/// - PermissionDenied: the operating system refused to open it
+/// - Io: any other read failure (details.errno)
+///
+/// # Example
+/// rt_file_read_bytes("/tmp/hello.txt") -> b"hello from simple-rt\n"
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "bytes")]
 pub fn rt_file_read_bytes(path: &str) -> RtResult<Value> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
     read_value(FN, path, &t)
 }
 
-/// Writes text to a file, creating it or replacing its content. A new file
-/// is removed again when the write fails. Not atomic: see rt_file_atomic_write.
+/// Writes text to a file, creating it or replacing its content. A new file is removed again when the write fails.
+/// Not atomic: see rt_file_atomic_write.
+///
+/// # Errors
+/// - NotFound: a directory on the path does not exist
+/// - InvalidArgument: the path names a directory, or a component of it is not a directory
+/// - PermissionDenied: the operating system refused to create or open it
+/// - Io: the write failed (details.errno; ENOSPC, EIO...)
+///
+/// # Example
+/// rt_file_write_text("/tmp/hello.txt", "hello from simple-rt\n") -> nil
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write_text(path: &str, text: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::Yes)?;
@@ -189,6 +224,12 @@ pub fn rt_file_write_text(path: &str, text: &str) -> RtResult<()> {
 }
 
 /// Writes bytes (or text as UTF-8) to a file, creating it or replacing its content.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write_bytes(path: &str, data: &[u8]) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::Yes)?;
@@ -197,15 +238,26 @@ pub fn rt_file_write_bytes(path: &str, data: &[u8]) -> RtResult<()> {
 
 /// Appends text to a file, creating it when missing (O_APPEND: concurrent
 /// appenders do not overwrite each other).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_append_text(path: &str, text: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::Yes)?;
     write_file(FN, path, &t, text.as_bytes(), true)
 }
 
-/// Copies a regular file's content and permissions to `dst` (created or
-/// replaced); returns the number of bytes copied. Needs fs.read for src and
-/// fs.write for dst. Error InvalidArgument when both name the same file.
+/// Copies a regular file's content and permissions to `dst` (created or replaced); returns the number of bytes
+/// copied. Needs fs.read for src and fs.write for dst.
+///
+/// # Errors
+/// - InvalidArgument: both name the same file
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
     let s = target(FN, "fs.read", src, Follow::Yes)?;
@@ -254,8 +306,13 @@ pub fn rt_file_copy(src: &str, dst: &str) -> RtResult<u64> {
     }
 }
 
-/// Deletes a file (a symlink itself, not its target). Error NotFound when it
-/// is missing, InvalidArgument for a directory (use rt_dir_remove).
+/// Deletes a file (a symlink itself, not its target).
+///
+/// # Errors
+/// - InvalidArgument: for a directory (use rt_dir_remove)
+/// - NotFound: it is missing
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_file_delete(path: &str) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::No)?;
@@ -292,6 +349,12 @@ impl Drop for TempGuard<'_> {
 /// owner. A symlink is followed: its target is replaced and the link kept.
 /// The temp file never outlives a failure. Under a scoped fs.write a file
 /// with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
+///
+/// # Errors
+/// - InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
     atomic_write(FN, path, data, None)
@@ -376,6 +439,12 @@ pub fn atomic_write(func: &'static str, path: &str, data: &[u8], mode: Option<u3
 }
 
 /// Last modification time in microseconds since the Unix epoch (symlinks followed).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_modified_time(path: &str) -> RtResult<i64> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -383,7 +452,13 @@ pub fn rt_file_modified_time(path: &str) -> RtResult<i64> {
     Ok(st.st_mtime.saturating_mul(1_000_000).saturating_add(st.st_mtime_nsec / 1000))
 }
 
-/// Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory.
+/// Size of a file in bytes (symlinks followed).
+///
+/// # Errors
+/// - InvalidArgument: for a directory
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_size(path: &str) -> RtResult<u64> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -400,6 +475,12 @@ pub const HASH_BUF: usize = 256 * 1024;
 /// SHA-256 of a file's content as 64 lowercase hex digits, streamed through
 /// a fixed 256 KiB buffer (constant memory). Same implementation as
 /// ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_hash_sha256(path: &str) -> RtResult<String> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;

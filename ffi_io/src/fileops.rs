@@ -12,20 +12,29 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::FileExt;
 
 /// Simple's name for rt_file_read_text (the `_rv` runtime-value variant).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "text")]
 pub fn rt_file_read_text_rv(path: &str) -> RtResult<Value> {
     renamed(FN, "rt_file_read_text", file::__rt_file_read_text(path))
 }
 
 /// Simple's name for rt_file_read_text (declared `-> text?`: ours is text or an Error).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "text")]
 pub fn rt_fs_read_text(path: &str) -> RtResult<Value> {
     renamed(FN, "rt_file_read_text", file::__rt_file_read_text(path))
 }
 
-/// The lines of a UTF-8 text file, without their `\n` (or `\r\n`) ends; a
-/// final line end does not add an empty line ("" gives []). Error Parse when
-/// the content is not UTF-8.
+/// The lines of a UTF-8 text file, without their `\n` (or `\r\n`) ends; a final line end does not add an empty
+/// line ("" gives []).
+///
+/// # Errors
+/// - NotFound: the path (or a directory on it) does not exist
+/// - Parse: the content is not UTF-8
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<text>")]
 pub fn rt_file_read_lines(path: &str) -> RtResult<Value> {
     let v = renamed(FN, "rt_file_read_text", file::__rt_file_read_text(path))?;
@@ -38,6 +47,9 @@ pub fn rt_file_read_lines(path: &str) -> RtResult<Value> {
 }
 
 /// Simple's `rt_write_file`: rt_file_write_text under another name.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_write_file(path: &str, content: &str) -> RtResult<()> {
     renamed(FN, "rt_file_write_text", file::__rt_file_write_text(path, content))
@@ -45,31 +57,48 @@ pub fn rt_write_file(path: &str, content: &str) -> RtResult<()> {
 
 /// Writes text or bytes to a file (created or replaced, as rt_file_write_bytes)
 /// and returns the number of bytes written.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write(path: &str, content: &[u8]) -> RtResult<u64> {
     renamed(FN, "rt_file_write_bytes", file::__rt_file_write_bytes(path, content))?;
     Ok(content.len() as u64)
 }
 
-/// Simple's name for rt_file_delete (a symlink itself; Error NotFound when missing).
+/// Simple's name for rt_file_delete (a symlink itself.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: missing)
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_file_remove(path: &str) -> RtResult<()> {
     renamed(FN, "rt_file_delete", file::__rt_file_delete(path))
 }
 
 /// Simple's name for rt_file_delete.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: the path (or a directory on it) does not exist
 #[rt_fn(cap = "fs.write", scoped, tier = "verified")]
 pub fn rt_io_file_delete(path: &str) -> RtResult<()> {
     renamed(FN, "rt_file_delete", file::__rt_file_delete(path))
 }
 
 /// Simple's name for rt_file_exists (true only for a regular file).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_io_file_exists(path: &str) -> RtResult<bool> {
     renamed(FN, "rt_file_exists", file::__rt_file_exists(path))
 }
 
 /// Simple's name for rt_file_exists (true only for a regular file).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_exists_str(path: &str) -> RtResult<bool> {
     renamed(FN, "rt_file_exists", file::__rt_file_exists(path))
@@ -77,18 +106,30 @@ pub fn rt_file_exists_str(path: &str) -> RtResult<bool> {
 
 /// SHA-256 of a file's content as 64 hex digits (Simple's `rt_file_hash`;
 /// rt_file_hash_sha256's streaming implementation).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_hash(path: &str) -> RtResult<String> {
     renamed(FN, "rt_file_hash_sha256", file::__rt_file_hash_sha256(path))
 }
 
 /// Last modification time in unix microseconds (rt_file_modified_time under Simple's name).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_modified(path: &str) -> RtResult<i64> {
     renamed(FN, "rt_file_modified_time", file::__rt_file_modified_time(path))
 }
 
 /// Permission bits of a file (`st_mode & 0o7777`, e.g. 0o644 = 420; symlinks followed).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_mode(path: &str) -> RtResult<i64> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -122,6 +163,12 @@ fn kind_name(st: &libc::stat) -> &'static str {
 /// modified_us, inode, nlink, uid, gid}`; kind is "file", "dir", "symlink",
 /// "fifo", "socket", "char_device", "block_device". Simple declares `-> i64`
 /// (a size or status code): ours is the dict.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified", ret = "dict")]
 pub fn rt_file_stat(path: &str) -> RtResult<Value> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -142,10 +189,15 @@ pub fn rt_file_stat(path: &str) -> RtResult<Value> {
     Ok(d)
 }
 
-/// Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is
-/// moved itself. Across file systems (EXDEV) a regular file is copied (with
-/// its permissions) and the source removed. Needs fs.write on both paths.
-/// Error NotFound when `src` is missing.
+/// Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is moved itself. Across file systems
+/// (EXDEV) a regular file is copied (with its permissions) and the source removed. Needs fs.write on both paths.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: `src` is missing
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: moving a non-file across file systems: <src> -> <dst>
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_move(src: &str, dst: &str) -> RtResult<()> {
     let s = target(FN, "fs.write", src, Follow::No)?;
@@ -183,20 +235,37 @@ fn sync_path(func: &'static str, path: &str) -> RtResult<()> {
 }
 
 /// Flushes a file's content and metadata to the disk (fsync). Needs fs.write.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_sync(path: &str) -> RtResult<()> {
     sync_path(FN, path)
 }
 
 /// Same as rt_file_sync (Simple's `io/file_ops.spl` name).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_fsync(path: &str) -> RtResult<()> {
     sync_path(FN, path)
 }
 
-/// Creates a new file with `content`; Error AlreadyExists when anything
-/// (a dangling symlink included) is at the path. The new file is removed
-/// again when the write fails.
+/// Creates a new file with `content`. The new file is removed again when the write fails.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: anything (a dangling symlink included) is at the path
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_create_excl(path: &str, content: &[u8]) -> RtResult<()> {
     let t = target(FN, "fs.write", path, Follow::No)?;
@@ -211,6 +280,13 @@ pub fn rt_file_create_excl(path: &str, content: &[u8]) -> RtResult<()> {
 
 /// rt_file_atomic_write, then the permission bits `mode` (0..=0o7777) set on
 /// the new file before it replaces the old one (the rename is the last step).
+///
+/// # Errors
+/// - InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: could not create a unique temporary file
+/// - OutOfRange: mode must be 0..=0o7777
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_atomic_write_mode(path: &str, content: &[u8], mode: i64) -> RtResult<()> {
     if !(0..=0o7777).contains(&mode) {
@@ -249,23 +325,43 @@ fn utf8(func: &'static str, path: &str, b: Vec<u8>) -> RtResult<String> {
     })
 }
 
-/// Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter
-/// or "" past the end). Error Parse when the window is not UTF-8 (a cut
-/// through a multi-byte character included), OutOfRange for negative values.
+/// Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter or "" past the end).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: the window is not UTF-8 (a cut through a multi-byte character included)
+/// - OutOfRange: for negative values
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_read_text_at(path: &str, offset: i64, size: i64) -> RtResult<String> {
     utf8(FN, path, read_at(FN, path, offset, size)?)
 }
 
 /// Same as rt_file_read_text_at (Simple declares `-> text?`: ours is text or an Error).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: content is not UTF-8 (invalid byte at offset <pos>)
+/// - OutOfRange: offset and size must be >= 0
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_read_text_at_checked(path: &str, offset: i64, size: i64) -> RtResult<String> {
     utf8(FN, path, read_at(FN, path, offset, size)?)
 }
 
-/// Writes `data` at byte `offset` of an existing file (pwrite; the file grows
-/// when the write passes its end, a gap reads as zeros) and returns the
-/// number of bytes written. Error NotFound when the file is missing.
+/// Writes `data` at byte `offset` of an existing file (pwrite; the file grows when the write passes its end, a
+/// gap reads as zeros) and returns the number of bytes written.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the file is missing
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: offset must be >= 0
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_file_write_text_at(path: &str, offset: i64, data: &[u8]) -> RtResult<u64> {
     if offset < 0 {
@@ -280,6 +376,12 @@ pub fn rt_file_write_text_at(path: &str, offset: i64, data: &[u8]) -> RtResult<u
 
 /// True when `path` is a regular file itself: a symlink (to anything) is
 /// false, as is a missing path.
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_is_regular_no_follow(path: &str) -> RtResult<bool> {
     let t = target(FN, "fs.read", path, Follow::No)?;
@@ -290,10 +392,17 @@ pub fn rt_file_is_regular_no_follow(path: &str) -> RtResult<bool> {
     }
 }
 
-/// Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the
-/// open descriptor) as UTF-8 text, refusing one larger than `max_bytes`
-/// (LimitExceeded) before reading it. Error InvalidArgument for a symlink
-/// or a non-regular file (fifo, device: never opened for blocking reads).
+/// Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the open descriptor) as UTF-8 text,
+/// refusing one larger than `max_bytes` (LimitExceeded) before reading it.
+///
+/// # Errors
+/// - InvalidArgument: for a symlink or a non-regular file (fifo, device: never opened for blocking reads)
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: content is not UTF-8 (invalid byte at offset <pos>)
+/// - OutOfRange: max_bytes must be >= 0
+/// - LimitExceeded: file has … bytes, more than max_bytes <max_bytes>; file grew past max_bytes <max_bytes>
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_read_regular_no_follow_bounded(path: &str, max_bytes: i64) -> RtResult<String> {
     if max_bytes < 0 {
@@ -324,12 +433,18 @@ pub fn rt_file_read_regular_no_follow_bounded(path: &str, max_bytes: i64) -> RtR
 
 /// A whole file read through a read-only mapping, as bytes (Simple declares
 /// `[i64]`: ours is bytes). Same rules as rt_file_mmap_read.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "bytes")]
 pub fn rt_file_mmap_read_bytes(path: &str) -> RtResult<Value> {
     renamed(FN, "rt_file_mmap_read", crate::mmap::__rt_file_mmap_read(path, Opts::new(FN, Value::NIL)))
 }
 
 /// A whole file read through a read-only mapping, as UTF-8 text (Error Parse otherwise).
+///
+/// # Errors
+/// - Parse: content is not UTF-8 (invalid byte at offset <pos>)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "text")]
 pub fn rt_file_mmap_read_text(path: &str) -> RtResult<Value> {
     let v = renamed(FN, "rt_file_mmap_read", crate::mmap::__rt_file_mmap_read(path, Opts::new(FN, Value::NIL)))?;

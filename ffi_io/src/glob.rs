@@ -18,19 +18,24 @@ pub fn literal_base(pattern: &str) -> PathBuf {
     }
 }
 
-/// Paths matching a pattern, in the glob crate's order (each directory's
-/// entries sorted by name, so deterministic). Options: `case_sensitive`
-/// (default true), `literal_separator` (default false: `*` may match `/`),
-/// `literal_leading_dot` (default false: `*` matches hidden names too),
-/// `skip_errors` (default false: an unreadable directory is an Error; entries
-/// that vanish meanwhile are always skipped). Error Parse (details.position,
-/// 0-based character index) for a malformed pattern.
-/// Capabilities: fs.read is checked on the literal directory the pattern
-/// starts from (`/srv/*/x` → `/srv`): denied there, the call fails with
-/// CapabilityDenied. Matches whose canonical path fs.read does not allow
-/// (reached through a symlink, say) are filtered out: the caller gets only
-/// what it could read, as with unveil, and one stray link does not make a
-/// permitted pattern fail.
+/// Paths matching a pattern, in the glob crate's order (each directory's entries sorted by name, so
+/// deterministic). Capabilities: fs.read is checked on the literal directory the pattern starts from (`/srv/*/x`
+/// → `/srv`): denied there, the call fails with CapabilityDenied. Matches whose canonical path fs.read does not
+/// allow (reached through a symlink, say) are filtered out: the caller gets only what it could read, as with
+/// unveil, and one stray link does not make a permitted pattern fail.
+///
+/// # Options
+/// - case_sensitive (bool, default true): case sensitive
+/// - literal_separator (bool, default false): `*` may match `/`
+/// - literal_leading_dot (bool, default false): `*` matches hidden names too
+/// - skip_errors (bool, default false): an unreadable directory is an Error; entries that vanish meanwhile are always skipped
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: for a malformed pattern (details.position, 0-based character index)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "array<text>")]
 pub fn rt_glob(pattern: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["case_sensitive", "literal_separator", "literal_leading_dot", "skip_errors"])?;

@@ -65,11 +65,19 @@ fn busy(func: &'static str, path: &str, shared: bool) -> Error {
         .with("path", path)
 }
 
-/// Locks a file and returns a FileLock handle; blocks until the lock is
-/// granted. Options: `shared` (bool, default false: exclusive), `timeout_ms`
-/// (int: give up with Error Timeout after this long), `create` (bool, default
-/// true: create a missing file, which needs fs.write). Release it with
-/// rt_file_unlock or rt_handle_close. Directories can be locked too.
+/// Locks a file and returns a FileLock handle; blocks until the lock is granted. Release it with rt_file_unlock
+/// or rt_handle_close. Directories can be locked too.
+///
+/// # Options
+/// - shared (bool, default false): bool, exclusive
+/// - timeout_ms (int >= 0): int: give up with Error Timeout after this long
+/// - create (bool, default true): bool, create a missing file, which needs fs.write
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<FileLock>")]
 pub fn rt_file_lock(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["shared", "timeout_ms", "create"])?;
@@ -122,9 +130,20 @@ pub fn rt_file_lock(path: &str, opts: Opts) -> RtResult<Value> {
     Ok(new_handle(FileLock { file, path: path.to_string(), shared }))
 }
 
-/// Tries to lock a file without waiting: a FileLock handle, or Error Busy
-/// when another holder (process or handle) has a conflicting lock. Options:
-/// `shared` (bool, default false), `create` (bool, default true).
+/// Tries to lock a file without waiting: a FileLock handle, or Error Busy when another holder (process or handle)
+/// has a conflicting lock.
+///
+/// # Options
+/// - shared (bool, default false): bool
+/// - create (bool, default true): bool
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Busy: the file is locked by another holder (<what> lock wanted)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified", ret = "handle<FileLock>")]
 pub fn rt_file_try_lock(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["shared", "create"])?;
@@ -141,8 +160,12 @@ pub fn rt_file_try_lock(path: &str, opts: Opts) -> RtResult<Value> {
     }
 }
 
-/// Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its
-/// handle. Error Closed when it was released already.
+/// Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its handle.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Closed: it was released already; `lock` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_file_unlock(lock: Handle<FileLock>) -> RtResult<()> {
     lock.file.unlock().map_err(|e| io_err(FN, &lock.path, &e))?;

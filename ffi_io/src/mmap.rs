@@ -89,12 +89,22 @@ pub(crate) fn map_file(func: &'static str, path: &str, offset: u64, length: Opti
     unsafe { o.map(&f) }.map_err(|e| io_err(func, path, &e))
 }
 
-/// Maps a file read-only (memmap2). Options: `offset` and `length` (ints, a
-/// window of the file; default the whole file), `handle` (bool, default
-/// false). Without `handle`: the content as bytes, copied out of the mapping,
-/// which is then unmapped. With `handle: true`: a MappedFile handle; read it
-/// with rt_file_mmap_len / rt_file_mmap_slice; closing it (rt_handle_close)
-/// unmaps. SIGBUS caveat: see the module documentation.
+/// Maps a file read-only (memmap2). Without `handle`: the content as bytes, copied out of the mapping, which is
+/// then unmapped. With `handle: true`: a MappedFile handle; read it with rt_file_mmap_len / rt_file_mmap_slice;
+/// closing it (rt_handle_close) unmaps. SIGBUS caveat: see the module documentation.
+///
+/// # Options
+/// - offset (int >= 0, default 0): offset
+/// - length (int >= 0, default the whole file): ints, a window of the file
+/// - handle (bool, default false): bool
+///
+/// # Errors
+/// - InvalidArgument: is a directory; only regular files can be mapped; path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+/// - LimitExceeded: mapping too large
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified")]
 pub fn rt_file_mmap_read(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["offset", "length", "handle"])?;
@@ -110,13 +120,20 @@ pub fn rt_file_mmap_read(path: &str, opts: Opts) -> RtResult<Value> {
 }
 
 /// Length in bytes of a MappedFile's mapping.
+///
+/// # Errors
+/// - Closed: `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_file_mmap_len(map: Handle<MappedFile>) -> u64 {
     map.len() as u64
 }
 
-/// Copies `length` bytes at `offset` out of a MappedFile as bytes. Error
-/// OutOfRange when the window passes the end of the mapping.
+/// Copies `length` bytes at `offset` out of a MappedFile as bytes.
+///
+/// # Errors
+/// - InvalidArgument: `offset` is negative; `length` is negative
+/// - Closed: `map` was closed
+/// - OutOfRange: the window passes the end of the mapping
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_file_mmap_slice(map: Handle<MappedFile>, offset: u64, length: u64) -> RtResult<Value> {
     let n = map.len() as u64;

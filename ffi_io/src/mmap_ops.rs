@@ -30,6 +30,14 @@ fn readonly_arg(func: &'static str, v: Value) -> RtResult<bool> {
 /// flushed with rt_msync; changes reach the file. The window must lie inside the file (OutOfRange otherwise:
 /// a mapping never extends a file). Read with rt_file_mmap_slice / rt_file_mmap_len; rt_munmap (or
 /// rt_handle_close) unmaps. SIGBUS caveat of rt_file_mmap_read applies (a file truncated by others).
+///
+/// # Errors
+/// - InvalidArgument: size must not be negative (0 maps to the end of the file); offset must not be negative; only regular files can be mapped; is a directory
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - OutOfRange: offset <off> is past the end of the file (<total> bytes); offset <off> + size <l> is past the end of the file (<total> bytes); offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+/// - LimitExceeded: mapping too large
 #[rt_fn(cap = "fs.read", scoped, blocking, tier = "verified", ret = "handle<MappedFile>")]
 pub fn rt_mmap(path: &str, size: i64, offset: i64, readonly: Value) -> RtResult<Value> {
     let ro = readonly_arg(FN, readonly)?;
@@ -79,9 +87,13 @@ fn whole(func: &'static str, map: &MappedFile, size: Option<i64>) -> RtResult<()
     }
 }
 
-/// Unmaps a mapping made by rt_mmap or rt_file_mmap_read (closes its handle; a writable mapping's changes
-/// are already in the file's pages). `size` nil, 0 or the mapping's length (Simple passes it); another
-/// value is InvalidArgument. Error Closed when it was unmapped already. Simple: `-> bool`; ours nil.
+/// Unmaps a mapping made by rt_mmap or rt_file_mmap_read (closes its handle; a writable mapping's changes are
+/// already in the file's pages). `size` nil, 0 or the mapping's length (Simple passes it); another value is
+/// InvalidArgument. Simple: `-> bool`; ours nil.
+///
+/// # Errors
+/// - InvalidArgument: size must be the mapping's length (… bytes), 0 or nil
+/// - Closed: it was unmapped already; `map` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_munmap(map: Handle<MappedFile>, size: Option<i64>) -> RtResult<()> {
     whole(FN, &map, size)?;
@@ -89,9 +101,13 @@ pub fn rt_munmap(map: Handle<MappedFile>, size: Option<i64>) -> RtResult<()> {
     Ok(())
 }
 
-/// Writes the changes of a writable mapping to its file and waits for the write (msync MS_SYNC) — all of it,
-/// or the first `size` bytes. A read-only mapping has nothing to write: nil at once. Error OutOfRange when
-/// `size` passes the end. Simple: `-> bool`; ours nil.
+/// Writes the changes of a writable mapping to its file and waits for the write (msync MS_SYNC) — all of it, or
+/// the first `size` bytes. A read-only mapping has nothing to write: nil at once. Simple: `-> bool`; ours nil.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `map` was closed
+/// - OutOfRange: `size` passes the end
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_msync(map: Handle<MappedFile>, size: Option<i64>) -> RtResult<()> {
     let n = map.len();
@@ -109,10 +125,15 @@ pub fn rt_msync(map: Handle<MappedFile>, size: Option<i64>) -> RtResult<()> {
     }
 }
 
-/// Advises the kernel how a mapping (all of it, or its first `size` bytes; nil or 0: all) will be used:
-/// `advice` 0 normal, 1 random, 2 sequential, 3 will need, 4 don't need (POSIX_MADV_* numbers; the pages
-/// are dropped and read again from the file when touched, nothing written is lost). Error InvalidArgument
-/// for another advice, OutOfRange for `size`. Simple: `-> bool`; ours nil.
+/// Advises the kernel how a mapping (all of it, or its first `size` bytes; nil or 0: all) will be used: `advice`
+/// 0 normal, 1 random, 2 sequential, 3 will need, 4 don't need (POSIX_MADV_* numbers; the pages are dropped and
+/// read again from the file when touched, nothing written is lost). Simple: `-> bool`; ours nil.
+///
+/// # Errors
+/// - InvalidArgument: for another advice
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `map` was closed
+/// - OutOfRange: for `size`
 #[rt_fn(tier = "verified")]
 pub fn rt_madvise(map: Handle<MappedFile>, size: Option<i64>, advice: i64) -> RtResult<()> {
     let n = map.len();
@@ -148,9 +169,14 @@ pub fn rt_madvise(map: Handle<MappedFile>, size: Option<i64>, advice: i64) -> Rt
     r.map_err(|e| io_err(FN, &map.path, &e))
 }
 
-/// Copies `data` (bytes or text) into a writable mapping at `offset` and returns the number of bytes written
-/// (all of `data`). The file sees it at once (a shared mapping); rt_msync makes it durable. Error
-/// PermissionDenied on a read-only mapping, OutOfRange when `offset + len(data)` passes the mapping's end.
+/// Copies `data` (bytes or text) into a writable mapping at `offset` and returns the number of bytes written (all
+/// of `data`). The file sees it at once (a shared mapping); rt_msync makes it durable.
+///
+/// # Errors
+/// - InvalidArgument: `offset` is negative
+/// - PermissionDenied: on a read-only mapping
+/// - Closed: `map` was closed
+/// - OutOfRange: `offset + len(data)` passes the mapping's end
 #[rt_fn(tier = "verified")]
 pub fn rt_file_mmap_write(map: Handle<MappedFile>, offset: u64, data: &[u8]) -> RtResult<u64> {
     let Map::Rw(m) = &map.map else {

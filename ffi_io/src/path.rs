@@ -13,6 +13,9 @@ fn text_of(p: &std::ffi::OsStr) -> String {
 
 /// The final component of a path (`/a/b.txt` → `b.txt`, `a/b/` → `b`);
 /// nil when there is none (`/`, or a path ending in `..`).
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_basename(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -21,6 +24,9 @@ pub fn rt_path_basename(path: &str) -> RtResult<Option<String>> {
 
 /// The path without its final component (`/a/b` → `/a`, `b` → ``, `/a` →
 /// `/`); nil when there is none (`/`).
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_dirname(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -29,6 +35,12 @@ pub fn rt_path_dirname(path: &str) -> RtResult<Option<String>> {
 
 /// Joins two paths with one separator; an absolute `part` replaces `base`
 /// (`Path::join`): `a` + `b/c` → `a/b/c`, `a` + `/x` → `/x`.
+///
+/// # Errors
+/// - InvalidArgument: a path is empty or contains a NUL byte
+///
+/// # Example
+/// rt_path_join("a", "b/c") -> "a/b/c"
 #[rt_fn(tier = "verified")]
 pub fn rt_path_join(base: &str, part: &str) -> RtResult<String> {
     let b = paths::validate(FN, base)?;
@@ -38,6 +50,12 @@ pub fn rt_path_join(base: &str, part: &str) -> RtResult<String> {
 
 /// True when something exists at `path` (symlinks followed: a dangling link
 /// is false). Error for failures other than "not there" (e.g. permission).
+///
+/// # Errors
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_path_exists(path: &str) -> RtResult<bool> {
     let t = target(FN, "fs.read", path, Follow::Yes)?;
@@ -50,6 +68,9 @@ pub fn rt_path_exists(path: &str) -> RtResult<bool> {
 
 /// The extension of the final component without the dot (`a/b.tar.gz` →
 /// `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives "".
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_extension(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -58,6 +79,9 @@ pub fn rt_path_extension(path: &str) -> RtResult<Option<String>> {
 
 /// The final component without its extension (`a/b.tar.gz` → `b.tar`,
 /// `a/.bashrc` → `.bashrc`); nil when there is no final component.
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_stem(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -68,6 +92,12 @@ pub fn rt_path_stem(path: &str) -> RtResult<Option<String>> {
 /// the disk otherwise: symlinks and `..` are kept (std::path::absolute; use
 /// rt_path_normalize to fold `..`). A relative path needs fs.read on the
 /// working directory (it reveals its name).
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_path_absolute(path: &str) -> RtResult<String> {
     let p = paths::validate(FN, path)?;
@@ -110,6 +140,9 @@ pub fn normalize(p: &str) -> String {
 /// repeated and trailing separators, folds `dir/..`, drops `..` above `/`,
 /// keeps leading `..` of a relative path; `a/..` → `.`. Lexical: when `dir`
 /// is a symlink the operating system may resolve `dir/..` elsewhere.
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_normalize(path: &str) -> RtResult<String> {
     let _ = paths::validate(FN, path)?;
@@ -118,6 +151,9 @@ pub fn rt_path_normalize(path: &str) -> RtResult<String> {
 
 /// Simple's name for rt_path_dirname: the path without its final component;
 /// nil when there is none (`/`).
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_parent(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -125,6 +161,9 @@ pub fn rt_path_parent(path: &str) -> RtResult<Option<String>> {
 }
 
 /// Simple's name for rt_path_basename: the final component; nil when there is none.
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_filename(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -132,6 +171,9 @@ pub fn rt_path_filename(path: &str) -> RtResult<Option<String>> {
 }
 
 /// Simple's name for rt_path_extension: the extension without the dot; nil when there is none.
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
 #[rt_fn(tier = "verified")]
 pub fn rt_path_ext(path: &str) -> RtResult<Option<String>> {
     let p = paths::validate(FN, path)?;
@@ -139,15 +181,23 @@ pub fn rt_path_ext(path: &str) -> RtResult<Option<String>> {
 }
 
 /// The path separator of this platform: "/".
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_path_separator() -> &'static str {
     std::path::MAIN_SEPARATOR_STR
 }
 
-/// The canonical absolute path (realpath: every symlink and `..` resolved).
-/// Error NotFound when the path (or a component) does not exist. Needs
-/// fs.read on the canonical path, and on the working directory for a
-/// relative path.
+/// The canonical absolute path (realpath: every symlink and `..` resolved). Needs fs.read on the canonical path,
+/// and on the working directory for a relative path.
+///
+/// # Errors
+/// - InvalidArgument: path is empty; path contains a NUL byte
+/// - NotFound: the path (or a component) does not exist
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: path is not UTF-8
 #[rt_fn(cap = "fs.read", scoped, tier = "verified")]
 pub fn rt_file_canonicalize(path: &str) -> RtResult<String> {
     let p = paths::validate(FN, path)?;

@@ -117,7 +117,24 @@ fn server_opts() -> &'static [&'static str] {
     &["host", "threads", "max_body_bytes", "backlog"]
 }
 
-/// Simple's name: an HTTP server listening on `port` (0 = any free port; `rt_http_server_port` tells which) of opts.host (default "127.0.0.1"; "0.0.0.0" / "::" for every interface). Options: host, threads (1..=256 serving threads for `rt_http_server_start`, default 4), max_body_bytes (request bodies over it are answered 413, default 16 MiB), backlog (default 1024). Needs `net.listen` for `host:port=address`. An HttpServer handle; nothing is served before `rt_http_server_start` or `rt_http_server_next`.
+/// Simple's name: an HTTP server listening on `port` (0 = any free port; `rt_http_server_port` tells which) of
+/// opts.host (default "127.0.0.1"; "0.0.0.0" / "::" for every interface). Needs `net.listen` for
+/// `host:port=address`. An HttpServer handle; nothing is served before `rt_http_server_start` or
+/// `rt_http_server_next`.
+///
+/// # Options
+/// - host (text, default "127.0.0.1"): `rt_http_server_port` tells which) of opts.host (default "127.0.0.1"
+/// - threads (int 1..=256, default 4): 1..=256 serving threads for `rt_http_server_start`
+/// - max_body_bytes (int >= 0, default 16 MiB): request bodies over it are answered 413
+/// - backlog (int 1..=65535, default 1024): backlog
+///
+/// # Errors
+/// - InvalidArgument: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+/// - NotFound: host name has no address; host name does not resolve
+/// - Timeout: deadline passed
+/// - Io: starting the server
+/// - OutOfRange: port must be in 0..=65535
+/// - Cancelled: cancelled (a cancel token bound to this thread was triggered)
 #[rt_fn(cap = "net.listen", scoped, tier = "empirical", ret = "handle<HttpServer>")]
 pub fn rt_http_server_create(port: i64, opts: Opts) -> RtResult<Value> {
     opts.only(server_opts())?;
@@ -155,18 +172,27 @@ pub fn rt_http_server_create(port: i64, opts: Opts) -> RtResult<Value> {
 }
 
 /// The port the server listens on (the one chosen when created with port 0).
+///
+/// # Errors
+/// - Closed: `server` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_server_port(server: Handle<Server>) -> i64 {
     server.addr.port() as i64
 }
 
 /// The server's address: `{host, port}`.
+///
+/// # Errors
+/// - Closed: `server` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_http_server_addr(server: Handle<Server>) -> Value {
     addr::addr_dict(&server.addr)
 }
 
 /// `{served, handler_errors, serving}`: requests answered so far, handler calls that returned an Error or an unusable value (answered 500), and whether `rt_http_server_start` is running.
+///
+/// # Errors
+/// - Closed: `server` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_http_server_stats(server: Handle<Server>) -> Value {
     Value::dict()
@@ -193,6 +219,11 @@ fn check_prefix(func: &'static str, p: &str) -> RtResult<()> {
 }
 
 /// Simple's name: routes `method` ("GET", ..., or "*" for any) and `path` to `handler`, a callable (a registered function name or a Callback handle) taking `(request)` or `(request, response)`. `path` matches exactly, or as a prefix when it ends in "*" ("/api/*"). The handler returns the answer: an HttpResponse handle, a dict `{status, headers, body}`, text or bytes (200), an int (a status, empty body), or nil to send the `response` it was given (200 and empty unless it changed it). An Error or any other value is answered 500 and counted in `rt_http_server_stats`. Routes are tried in the order added. True.
+///
+/// # Errors
+/// - InvalidArgument: the handler must take 1 (request) or 2 (request, response) arguments; method must be an HTTP method name or "*"; path must start with '/' and hold no '?', '#', spaces or control characters; argument … (<name>) names a host-surface function (C types), not a callable
+/// - NotFound: argument … (<name>) names no registered function
+/// - Closed: argument … (<name>) is a closed Callback handle; `server` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_server_route(server: Handle<Server>, method: &str, path: &str, handler: Value) -> RtResult<bool> {
     let method = check_method(FN, method)?;
@@ -210,6 +241,18 @@ pub fn rt_http_server_route(server: Handle<Server>, method: &str, path: &str, ha
 }
 
 /// Simple's name: serves the files under directory `dir` at URL prefix `path` ("/static"): GET and HEAD, a directory's index.html, Content-Type by extension, 404 for what is missing or outside `dir` (no "..", symlinks leading out of `dir` refused). Needs `fs.read` for `dir` now and for every file served. Routes are tried first. True.
+///
+/// # Errors
+/// - InvalidArgument: not a directory; path must start with '/' and hold no '?', '#', spaces or control characters; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `server` was closed
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "fs.read", scoped, tier = "empirical")]
 pub fn rt_http_server_static(server: Handle<Server>, path: &str, dir: &str) -> RtResult<bool> {
     check_prefix(FN, path)?;
@@ -278,6 +321,14 @@ fn wait_slice(own: Option<Instant>) -> Duration {
 }
 
 /// Pull mode: waits for the next request and returns it as an HttpRequest handle (answer it with `rt_http_request_respond`; one dropped unanswered is answered 500 when collected or closed), or nil when opts.timeout_ms passes first. Bodies over the server's max_body_bytes are answered 413 here and skipped. Honours the thread's deadline and cancel token (Error Timeout / Cancelled, no request taken).
+///
+/// # Options
+/// - timeout_ms (int >= 0): one dropped unanswered is answered 500 when collected or closed, or nil when opts.timeout_ms passes first
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: the server was destroyed; `server` was closed
 #[rt_fn(blocking, tier = "empirical", ret = "handle<HttpRequest>?")]
 pub fn rt_http_server_next(server: Handle<Server>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -462,6 +513,17 @@ fn serve_loop(func: &'static str, server: &Server) -> RtResult<()> {
 }
 
 /// Simple's name: serves requests with the routes and static directories until `rt_http_server_stop` (from a handler or another thread) or `rt_http_server_destroy`: true. Runs the server's `threads` serving threads (this one included; handlers run on them concurrently, each thread registered with the collector and under this thread's deadline and cancel tokens); a passed deadline or a triggered token stops them all and is Error Timeout / Cancelled (requests already taken are answered first). Error Busy when the server is already being served.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the server was destroyed; `server` was closed
+/// - Busy: the server is already being served
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_http_server_start(server: Handle<Server>) -> RtResult<bool> {
     if server.closed.load(Ordering::Relaxed) {
@@ -513,6 +575,9 @@ pub fn rt_http_server_start(server: Handle<Server>) -> RtResult<bool> {
 }
 
 /// Simple's name: asks `rt_http_server_start` to return (it does once the requests in hand are answered; idempotent; callable from a handler). The server keeps listening: start again, or destroy it. True.
+///
+/// # Errors
+/// - Closed: `server` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_server_stop(server: Handle<Server>) -> bool {
     server.stop.store(true, Ordering::SeqCst);
@@ -523,6 +588,9 @@ pub fn rt_http_server_stop(server: Handle<Server>) -> bool {
 }
 
 /// Simple's name: stops serving and closes the server (the listening socket is closed once `rt_http_server_start` has returned; idempotent). Nil.
+///
+/// # Errors
+/// - Closed: the handle was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_server_destroy(server: Value) -> RtResult<()> {
     match <Handle<Server> as ffi_sdk::FromArg>::from_arg(server.raw(), FN, 0, "server") {
@@ -543,12 +611,18 @@ pub fn rt_http_server_destroy(server: Value) -> RtResult<()> {
 // ---------------------------------------------------------------- requests
 
 /// Simple's name: the request's method ("GET", ...).
+///
+/// # Errors
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_method(request: Handle<Request>) -> String {
     request.method.clone()
 }
 
 /// Simple's name: the request's path as sent (no query; percent escapes kept).
+///
+/// # Errors
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_path(request: Handle<Request>) -> String {
     request.url.split(['?', '#']).next().unwrap_or("").to_string()
@@ -564,12 +638,19 @@ fn header_of(req: &Request, key: &str) -> Option<String> {
 }
 
 /// Simple's name: a request header (name case-insensitive; repeated headers joined with ", "), or nil.
+///
+/// # Errors
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_header(request: Handle<Request>, key: &str) -> Option<String> {
     header_of(&request, key)
 }
 
-/// Simple's name: the request body as text; Error Parse when it is not UTF-8 (`rt_http_request_info` has the bytes).
+/// Simple's name: the request body as text.
+///
+/// # Errors
+/// - Parse: it is not UTF-8 (`rt_http_request_info` has the bytes)
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_body(request: Handle<Request>) -> RtResult<String> {
     String::from_utf8(request.body.clone())
@@ -589,6 +670,9 @@ fn query_pairs(q: &str) -> Vec<(String, String)> {
 }
 
 /// Simple's name: a query parameter's value (decoded; the first when repeated), or nil.
+///
+/// # Errors
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_query(request: Handle<Request>, key: &str) -> Option<String> {
     let q = request.url.split_once('?').map(|x| x.1).unwrap_or("");
@@ -597,6 +681,9 @@ pub fn rt_http_request_query(request: Handle<Request>, key: &str) -> Option<Stri
 }
 
 /// The whole request as a dict: `{method, url, path, query (dict, decoded; the last of a repeated key), headers (dict, names lower-case, repeats joined with ", "), body (bytes), remote ({host, port})}`.
+///
+/// # Errors
+/// - Closed: `request` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_http_request_info(request: Handle<Request>) -> Value {
     let q = request.url.split_once('?').map(|x| x.1).unwrap_or("");
@@ -672,7 +759,16 @@ fn status(func: &'static str, s: i64) -> RtResult<u16> {
     Ok(s as u16)
 }
 
-/// Answers a request taken with `rt_http_server_next` (or a handler's own request, which is then not answered again): `response` is an HttpResponse handle, a dict `{status, headers, body}` (body text, bytes, or a dict/array sent as JSON; or `json`), text or bytes (200), or an int status. True; Error Closed when the request was already answered. The request handle is closed.
+/// Answers a request taken with `rt_http_server_next` (or a handler's own request, which is then not answered
+/// again): `response` is an HttpResponse handle, a dict `{status, headers, body}` (body text, bytes, or a
+/// dict/array sent as JSON; or `json`), text or bytes (200), or an int status. True. The request handle is
+/// closed.
+///
+/// # Errors
+/// - InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON; malformed header name
+/// - Closed: the request was already answered; `request` was closed
+/// - OutOfRange: status must be in 100..=999
+/// - LimitExceeded: body nests deeper than 512
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_request_respond(request: Handle<Request>, response: Value) -> RtResult<bool> {
     let r = resp_of(FN, response, &Value::NIL)?;
@@ -684,6 +780,11 @@ pub fn rt_http_request_respond(request: Handle<Request>, response: Value) -> RtR
 // ---------------------------------------------------------------- responses
 
 /// Simple's name: a response with `status` (100..=999) and `body` (text, bytes, a dict/array sent as JSON, or nil). An HttpResponse handle for `rt_http_response_*`, a route handler's result or `rt_http_request_respond`.
+///
+/// # Errors
+/// - InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+/// - OutOfRange: status must be in 100..=999
+/// - LimitExceeded: body nests deeper than 512
 #[rt_fn(tier = "empirical", ret = "handle<HttpResponse>")]
 pub fn rt_http_response_create(status_code: i64, body: Value) -> RtResult<Value> {
     let s = status(FN, status_code)?;
@@ -710,6 +811,10 @@ fn set_header(func: &'static str, r: &mut Resp, key: &str, value: &str) -> RtRes
 }
 
 /// Simple's name: sets a response header (replacing one of the same name; Set-Cookie adds). True.
+///
+/// # Errors
+/// - InvalidArgument: malformed header name; malformed header value (ASCII without CR, LF or NUL)
+/// - Closed: `response` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_response_set_header(response: Handle<Response>, key: &str, value: &str) -> RtResult<bool> {
     set_header(FN, &mut lock(&response.0), key, value)?;
@@ -717,6 +822,10 @@ pub fn rt_http_response_set_header(response: Handle<Response>, key: &str, value:
 }
 
 /// Sets the response status (100..=999). True.
+///
+/// # Errors
+/// - Closed: `response` was closed
+/// - OutOfRange: status must be in 100..=999
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_response_set_status(response: Handle<Response>, status_code: i64) -> RtResult<bool> {
     lock(&response.0).status = status(FN, status_code)?;
@@ -724,6 +833,11 @@ pub fn rt_http_response_set_status(response: Handle<Response>, status_code: i64)
 }
 
 /// Sets the response body: text, bytes, or a dict/array sent as JSON (Content-Type set unless one is). True.
+///
+/// # Errors
+/// - InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+/// - Closed: `response` was closed
+/// - LimitExceeded: body nests deeper than 512
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_response_set_body(response: Handle<Response>, body: Value) -> RtResult<bool> {
     let (b, ct) = crate::http::body_of(FN, body)?;
@@ -737,7 +851,13 @@ pub fn rt_http_response_set_body(response: Handle<Response>, body: Value) -> RtR
     Ok(true)
 }
 
-/// Simple's name: makes `json` the body with Content-Type application/json: a JSON text (checked: Error Parse when malformed) or a dict/array (serialised). True.
+/// Simple's name: makes `json` the body with Content-Type application/json: a JSON text (checked: True.
+///
+/// # Errors
+/// - InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+/// - Parse: malformed) or a dict/array (serialised)
+/// - Closed: `response` was closed
+/// - LimitExceeded: body nests deeper than 512
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_response_json(response: Handle<Response>, json: Value) -> RtResult<bool> {
     let body = if let Some(t) = json.as_text() {
@@ -754,6 +874,9 @@ pub fn rt_http_response_json(response: Handle<Response>, json: Value) -> RtResul
 }
 
 /// `{status, headers, body}` of a response (headers a dict, body bytes).
+///
+/// # Errors
+/// - Closed: `response` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_http_response_info(response: Handle<Response>) -> Value {
     let r = lock(&response.0).clone();
@@ -794,6 +917,9 @@ fn from_json(j: &serde_json::Value) -> Value {
 }
 
 /// Simple's name: parses JSON text into values (objects as dicts in order, arrays, text, ints, floats, bools, nil); Error Parse with details.line / column when malformed (nesting limit 128, serde_json's). The same conversion as ffi_serde's `rt_json_parse`, under the name http_ffi.spl declares.
+///
+/// # Errors
+/// - Parse: malformed JSON
 #[rt_fn(tier = "empirical", ret = "any")]
 pub fn rt_http_parse_json(json: &str) -> RtResult<Value> {
     let j: serde_json::Value = serde_json::from_str(json)
@@ -802,6 +928,10 @@ pub fn rt_http_parse_json(json: &str) -> RtResult<Value> {
 }
 
 /// Simple's name: JSON text of a value (dict, array, text, number, bool, nil; NaN and infinity are Errors), compact.
+///
+/// # Errors
+/// - InvalidArgument: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+/// - LimitExceeded: body nests deeper than 512
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_stringify_json(obj: Value) -> RtResult<String> {
     Ok(crate::http::to_json(FN, obj, 0)?.to_string())

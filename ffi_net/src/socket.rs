@@ -95,6 +95,10 @@ fn parse_family(func: &'static str, v: Value) -> RtResult<bool> {
 }
 
 /// Creates a socket. `family`: "ipv4" / "ipv6" (or 4 / 6); `type`: "tcp" / "udp" (or "stream" / "dgram"). Close-on-exec. A Socket handle.
+///
+/// # Errors
+/// - InvalidArgument: type must be "tcp" or "udp"; family must be 4, 6, "ipv4" or "ipv6"; family must be "ipv4" or "ipv6" (or 4, 6)
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_socket_create(family: Value, kind: &str) -> RtResult<Value> {
     let v6 = parse_family(FN, family)?;
@@ -162,7 +166,19 @@ pub fn connect_sock(func: &'static str, sock: &Sock, host: &str, port: u16, dead
     Err(Error::io(func, quote(&format!("{host}:{port}")), &e))
 }
 
-/// Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Options: timeout_ms. Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied.
+/// Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked
+/// against `net.connect`). Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does
+/// not resolve) / CapabilityDenied.
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+/// - NotFound: host name has no address; host name does not resolve
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
+/// - OutOfRange: port must be in 0..=65535
 #[rt_fn(cap = "net.connect", scoped, blocking, tier = "empirical")]
 pub fn rt_socket_connect(sock: Handle<Sock>, host: &str, port: i64, opts: Opts) -> RtResult<()> {
     opts.only(&["timeout_ms"])?;
@@ -180,6 +196,15 @@ pub fn bind_sock(func: &'static str, sock: &Sock, host: &str, port: u16) -> RtRe
 }
 
 /// Binds to `host`:`port` (port 0 = any free port; "0.0.0.0" / "::" = every interface). Needs `net.listen` for the address. Nil.
+///
+/// # Errors
+/// - InvalidArgument: malformed host; no … address for this host
+/// - NotFound: host name has no address; host name does not resolve
+/// - Timeout: deadline passed
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
+/// - OutOfRange: port must be in 0..=65535
+/// - Cancelled: cancelled (a cancel token bound to this thread was triggered)
 #[rt_fn(cap = "net.listen", scoped, tier = "empirical")]
 pub fn rt_socket_bind(sock: Handle<Sock>, host: &str, port: i64) -> RtResult<()> {
     let port = addr::port(FN, port)?;
@@ -187,6 +212,12 @@ pub fn rt_socket_bind(sock: Handle<Sock>, host: &str, port: i64) -> RtResult<()>
 }
 
 /// Starts listening on a bound TCP socket (backlog 1..=65535; 128 is usual). Nil.
+///
+/// # Errors
+/// - InvalidArgument: a UDP socket cannot listen
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
+/// - OutOfRange: backlog must be in 1..=65535
 #[rt_fn(tier = "empirical")]
 pub fn rt_socket_listen(sock: Handle<Sock>, backlog: i64) -> RtResult<()> {
     if !(1..=65535).contains(&backlog) {
@@ -236,7 +267,15 @@ fn connect_honouring(func: &'static str, sock: &Sock, a: &SocketAddr, deadline: 
     r
 }
 
-/// Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time).
+/// Accepts a connection on a listening socket: `{socket, host, port}` (the peer).
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout when none arrives in time
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
 #[rt_fn(blocking, tier = "empirical", ret = "dict")]
 pub fn rt_socket_accept(sock: Handle<Sock>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -268,7 +307,16 @@ pub fn send_all(func: &'static str, sock: &Sock, data: &[u8], d: Option<Instant>
     Ok(off)
 }
 
-/// Sends all of `data` (bytes or text) on a connected socket; the count sent. Options: timeout_ms. A peer that closed is Error Io (EPIPE), never a SIGPIPE.
+/// Sends all of `data` (bytes or text) on a connected socket; the count sent. A peer that closed is Error Io
+/// (EPIPE), never a SIGPIPE.
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_socket_send(sock: Handle<Sock>, data: Value, opts: Opts) -> RtResult<i64> {
     opts.only(&["timeout_ms"])?;
@@ -309,7 +357,16 @@ fn max_arg(func: &'static str, max: i64) -> RtResult<usize> {
     Ok(max as usize)
 }
 
-/// Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream. Options: timeout_ms (Error Timeout when nothing arrives in time).
+/// Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout when nothing arrives in time
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
+/// - OutOfRange: max must be in 1..=67108864
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_socket_recv(sock: Handle<Sock>, max: i64, opts: Opts) -> RtResult<Vec<u8>> {
     opts.only(&["timeout_ms"])?;
@@ -319,6 +376,18 @@ pub fn rt_socket_recv(sock: Handle<Sock>, max: i64, opts: Opts) -> RtResult<Vec<
 }
 
 /// Sends one datagram to `host`:`port` (needs `net.connect` for every address of the host; the first is used); the count sent.
+///
+/// # Errors
+/// - InvalidArgument: malformed host; no … address for this host
+/// - NotFound: host name has no address; host name does not resolve
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `sock` was closed
+/// - OutOfRange: port must be in 0..=65535
+/// - Busy: the resource is held by someone else
 #[rt_fn(cap = "net.connect", scoped, blocking, tier = "empirical")]
 pub fn rt_socket_send_to(sock: Handle<Sock>, data: Value, host: &str, port: i64) -> RtResult<i64> {
     let b = data.as_text_or_bytes().ok_or_else(|| ffi_sdk::args::kind_error(FN, 1, "data", "bytes or text", data))?;
@@ -333,7 +402,16 @@ pub fn rt_socket_send_to(sock: Handle<Sock>, data: Value, host: &str, port: i64)
     Ok(n as i64)
 }
 
-/// Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender). Options: timeout_ms.
+/// Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender).
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
+/// - OutOfRange: max must be in 1..=67108864
 #[rt_fn(blocking, tier = "empirical", ret = "dict")]
 pub fn rt_socket_recv_from(sock: Handle<Sock>, max: i64, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -368,6 +446,11 @@ pub fn parse_how(func: &'static str, how: &str) -> RtResult<Shutdown> {
 }
 
 /// Shuts down the reading side, the writing side (the peer then reads end of stream) or both: `how` is "read", "write" or "both". Nil.
+///
+/// # Errors
+/// - InvalidArgument: how must be "read", "write" or "both"
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_socket_shutdown(sock: Handle<Sock>, how: &str) -> RtResult<()> {
     let h = parse_how(FN, how)?;
@@ -408,12 +491,22 @@ pub fn set_option(func: &'static str, sock: &Sock, name: &str, v: Value) -> RtRe
 }
 
 /// Sets a socket option: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking (bool); recv_buffer, send_buffer (bytes); read_timeout_ms, write_timeout_ms (0 = none). Nil.
+///
+/// # Errors
+/// - InvalidArgument: option <name> takes a bool; option <name> takes milliseconds >= 0 (0 = none); option <name> takes a size in bytes; unknown socket option (known: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking, recv_buffer, send_buffer, read_timeout_ms, write_timeout_ms)
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_socket_set_option(sock: Handle<Sock>, name: &str, value: Value) -> RtResult<()> {
     set_option(FN, &sock, name, value)
 }
 
 /// The socket's own address: `{host, port}` (after bind or connect).
+///
+/// # Errors
+/// - InvalidArgument: not an IP socket
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `sock` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_socket_local_addr(sock: Handle<Sock>) -> RtResult<Value> {
     let a = sock.s.local_addr().map_err(|e| io_err(FN, "getsockname", &e))?;
@@ -421,7 +514,12 @@ pub fn rt_socket_local_addr(sock: Handle<Sock>) -> RtResult<Value> {
     Ok(addr_dict(&a))
 }
 
-/// The connected peer's address: `{host, port}`; Error Io (ENOTCONN) when not connected.
+/// The connected peer's address: `{host, port}`.
+///
+/// # Errors
+/// - InvalidArgument: not an IP socket
+/// - Io: not connected (ENOTCONN)
+/// - Closed: `sock` was closed
 #[rt_fn(tier = "empirical", ret = "dict")]
 pub fn rt_socket_peer_addr(sock: Handle<Sock>) -> RtResult<Value> {
     let a = sock.s.peer_addr().map_err(|e| io_err(FN, "getpeername", &e))?;
@@ -430,6 +528,9 @@ pub fn rt_socket_peer_addr(sock: Handle<Sock>) -> RtResult<Value> {
 }
 
 /// Closes a socket (idempotent): shuts it down first, so a call blocked on it in another thread returns. True.
+///
+/// # Errors
+/// - Closed: the handle was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_socket_close(sock: Value) -> RtResult<bool> {
     close_value(FN, sock)

@@ -23,6 +23,10 @@ fn family_for(func: &'static str, host: &str, port: u16) -> RtResult<bool> {
 }
 
 /// Simple's name: a TCP socket; `family` 4 or 2 (AF_INET) = IPv4, 6 or 10 (AF_INET6) = IPv6. A Socket handle.
+///
+/// # Errors
+/// - InvalidArgument: family must be 4 (or AF_INET 2) or 6 (or AF_INET6 10)
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_socket_create(family: i64) -> RtResult<Value> {
     let v6 = match family {
@@ -34,6 +38,14 @@ pub fn rt_io_tcp_socket_create(family: i64) -> RtResult<Value> {
 }
 
 /// Simple's name: a listening TCP socket on `addr` ("host:port"; SO_REUSEADDR, backlog 128). Needs `net.listen`.
+///
+/// # Errors
+/// - InvalidArgument: `addr` is not host:port or [v6]:port, or the host has no address
+/// - OutOfRange: the port is outside 0..=65535
+/// - Io: the bind or listen failed (details.errno; EADDRINUSE...)
+///
+/// # Example
+/// rt_io_tcp_bind("127.0.0.1:0") -> Socket handle
 #[rt_fn(cap = "net.listen", scoped, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_bind(addr: &str) -> RtResult<Value> {
     let (h, p) = addr::split_addr(FN, addr)?;
@@ -45,6 +57,15 @@ pub fn rt_io_tcp_bind(addr: &str) -> RtResult<Value> {
 }
 
 /// Simple's name: binds a socket made by `rt_io_tcp_socket_create` to `addr`. True.
+///
+/// # Errors
+/// - InvalidArgument: expected host:port or [v6]:port; malformed host; no … address for this host
+/// - NotFound: host name has no address; host name does not resolve
+/// - Timeout: deadline passed
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: port must be in 0..=65535
+/// - Cancelled: cancelled (a cancel token bound to this thread was triggered)
 #[rt_fn(cap = "net.listen", scoped, tier = "empirical")]
 pub fn rt_io_tcp_bind_fd(fd: Handle<Sock>, addr: &str) -> RtResult<bool> {
     let (h, p) = addr::split_addr(FN, addr)?;
@@ -53,6 +74,11 @@ pub fn rt_io_tcp_bind_fd(fd: Handle<Sock>, addr: &str) -> RtResult<bool> {
 }
 
 /// Simple's name: listens on a bound socket (backlog 1..=65535). True.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: backlog must be in 1..=65535
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_listen(fd: Handle<Sock>, backlog: i64) -> RtResult<bool> {
     if !(1..=65535).contains(&backlog) {
@@ -63,12 +89,21 @@ pub fn rt_io_tcp_listen(fd: Handle<Sock>, backlog: i64) -> RtResult<bool> {
 }
 
 /// Simple's name: accepts a connection (blocks): a Socket handle.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
 #[rt_fn(blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_accept(fd: Handle<Sock>) -> RtResult<Value> {
     Ok(new_handle(socket::accept_sock(FN, &fd, None)?.0))
 }
 
 /// Simple's name: accepts a connection within `ms` milliseconds: a Socket handle, or Error Timeout.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: ms must be >= 0
 #[rt_fn(blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_accept_timeout(fd: Handle<Sock>, ms: i64) -> RtResult<Value> {
     if ms < 0 {
@@ -84,13 +119,28 @@ fn connect(func: &'static str, a: &str, d: Option<Instant>) -> RtResult<Value> {
     Ok(new_handle(s))
 }
 
-/// Simple's name: connects to `addr` ("host:port"): a Socket handle. Needs `net.connect` for every address of the host.
+/// Simple's name: connects to `addr` ("host:port"): a Socket handle. Needs `net.connect` for every address of the
+/// host.
+///
+/// # Errors
+/// - InvalidArgument: `addr` is not host:port or [v6]:port
+/// - OutOfRange: the port is outside 0..=65535
+/// - NotFound: the host name does not resolve
+/// - Io: every address refused or failed (details.errno)
+///
+/// # Example
+/// rt_io_tcp_connect("127.0.0.1:8080") -> Socket handle
 #[rt_fn(cap = "net.connect", scoped, blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_connect(addr: &str) -> RtResult<Value> {
     connect(FN, addr, None)
 }
 
 /// Simple's name: connects within `ms` milliseconds, else Error Timeout.
+///
+/// # Errors
+/// - InvalidArgument: expected host:port or [v6]:port; no … address for this host
+/// - NotFound: host name has no address; host name does not resolve
+/// - OutOfRange: ms must be >= 0; port must be in 0..=65535
 #[rt_fn(cap = "net.connect", scoped, blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_connect_timeout(addr: &str, ms: i64) -> RtResult<Value> {
     if ms < 0 {
@@ -100,6 +150,11 @@ pub fn rt_io_tcp_connect_timeout(addr: &str, ms: i64) -> RtResult<Value> {
 }
 
 /// Simple's name: reads up to `size` bytes (1..=64 MiB); nil at end of stream.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: size must be in 1..=67108864
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_io_tcp_read(fd: Handle<Sock>, size: i64) -> RtResult<Option<Vec<u8>>> {
     if !(1..=(64 << 20)).contains(&size) {
@@ -148,7 +203,13 @@ fn line(func: &'static str, fd: &Sock) -> RtResult<Option<Vec<u8>>> {
     }
 }
 
-/// Simple's name: reads one line (through "\n", which is dropped with a "\r" before it); nil at end of stream; Error Parse when not UTF-8.
+/// Simple's name: reads one line (through "\n", which is dropped with a "\r" before it); nil at end of stream.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: not UTF-8
+/// - Closed: `fd` was closed
+/// - LimitExceeded: line longer than 1 MiB
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_io_tcp_read_line(fd: Handle<Sock>) -> RtResult<Option<String>> {
     match line(FN, &fd)? {
@@ -158,24 +219,40 @@ pub fn rt_io_tcp_read_line(fd: Handle<Sock>) -> RtResult<Option<String>> {
 }
 
 /// Simple's name: reads and discards one line; the number of bytes discarded (-1 at end of stream).
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - LimitExceeded: line longer than 1 MiB
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_io_tcp_drain_line(fd: Handle<Sock>) -> RtResult<i64> {
     Ok(line(FN, &fd)?.map(|l| l.len() as i64).unwrap_or(-1))
 }
 
 /// Simple's name: sends all of `data`; the count sent.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_io_tcp_write(fd: Handle<Sock>, data: &[u8]) -> RtResult<i64> {
     Ok(socket::send_all(FN, &fd, data, None)? as i64)
 }
 
 /// Simple's name: sends all of a text (UTF-8); the count sent.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_io_tcp_write_text(fd: Handle<Sock>, data: &str) -> RtResult<i64> {
     Ok(socket::send_all(FN, &fd, data.as_bytes(), None)? as i64)
 }
 
 /// Simple's name: nothing is buffered on the sending side; true.
+///
+/// # Errors
+/// - Closed: `fd` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_flush(fd: Handle<Sock>) -> RtResult<bool> {
     let _ = &fd;
@@ -185,6 +262,10 @@ pub fn rt_io_tcp_flush(fd: Handle<Sock>) -> RtResult<bool> {
 macro_rules! flag {
     ($name:ident, $opt:literal, $doc:literal) => {
         #[doc = $doc]
+        ///
+        /// # Errors
+        /// - Closed: `fd` was closed
+        /// - Io: the socket refused the setting (details.errno)
         #[rt_fn(tier = "empirical")]
         pub fn $name(fd: Handle<Sock>, enabled: bool) -> RtResult<bool> {
             socket::set_option(FN, &fd, $opt, if enabled { Value::TRUE } else { Value::FALSE })?;
@@ -208,18 +289,33 @@ fn set_timeout(func: &'static str, fd: &Sock, ms: i64, read: bool) -> RtResult<b
 }
 
 /// Simple's name: reads wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: ms must be >= 0 (0 = none)
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_set_read_timeout(fd: Handle<Sock>, ms: i64) -> RtResult<bool> {
     set_timeout(FN, &fd, ms, true)
 }
 
 /// Simple's name: writes wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
+/// - OutOfRange: ms must be >= 0 (0 = none)
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_set_write_timeout(fd: Handle<Sock>, ms: i64) -> RtResult<bool> {
     set_timeout(FN, &fd, ms, false)
 }
 
 /// Simple's name: shuts down reading (0), writing (1) or both (2). True.
+///
+/// # Errors
+/// - InvalidArgument: how must be 0 (read), 1 (write) or 2 (both); how must be "read", "write" or "both"
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: `fd` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_shutdown(fd: Handle<Sock>, how: i64) -> RtResult<bool> {
     let h = match how {
@@ -237,18 +333,27 @@ fn addr_text(a: std::io::Result<socket2::SockAddr>) -> Option<String> {
 }
 
 /// Simple's name: the local address as "host:port" ("[v6]:port"); nil when unbound.
+///
+/// # Errors
+/// - Closed: `fd` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_local_addr(fd: Handle<Sock>) -> Option<String> {
     addr_text(fd.s.local_addr())
 }
 
 /// Simple's name: the peer's address as "host:port"; nil when not connected.
+///
+/// # Errors
+/// - Closed: `fd` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_peer_addr(fd: Handle<Sock>) -> Option<String> {
     addr_text(fd.s.peer_addr())
 }
 
 /// Simple's name: closes the socket (idempotent). True.
+///
+/// # Errors
+/// - Closed: the handle was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_io_tcp_close(fd: Value) -> RtResult<bool> {
     socket::close_value(FN, fd)

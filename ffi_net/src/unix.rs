@@ -80,7 +80,19 @@ fn connect(func: &'static str, path: &str, end: Option<Instant>) -> RtResult<Val
     Ok(new_handle(Sock::new(s, false, false)))
 }
 
-/// Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`, `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Options: timeout_ms. Needs `fs.write` for the path (connecting is writing to the socket file). Error NotFound when no file is there, Io (ECONNREFUSED) when nothing listens, InvalidArgument when it is no socket.
+/// Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`,
+/// `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Needs `fs.write` for the path (connecting is
+/// writing to the socket file).
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: it is no socket; an unknown option, or an option of the wrong kind or range
+/// - NotFound: no file is there, Io (ECONNREFUSED) when nothing listens
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: abstract Unix socket names are not served; use a path
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_unix_socket_connect(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -88,7 +100,22 @@ pub fn rt_unix_socket_connect(path: &str, opts: Opts) -> RtResult<Value> {
     connect(FN, path, end)
 }
 
-/// Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or `rt_io_tcp_accept`. Options: backlog (128), replace (false). Needs `fs.write` for the path. The socket file stays after close: remove it with `rt_file_delete`. A Socket handle.
+/// Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a
+/// stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or
+/// `rt_io_tcp_accept`. Needs `fs.write` for the path. The socket file stays after close: remove it with
+/// `rt_file_delete`. A Socket handle.
+///
+/// # Options
+/// - backlog (int 1..=65535, default 128): 128
+/// - replace (bool, default false): false
+///
+/// # Errors
+/// - InvalidArgument: path is not UTF-8; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - NotFound: the path (or a directory on it) does not exist
+/// - AlreadyExists: a file that is not a socket is there; a file is already there (opts.replace removes a stale socket)
+/// - PermissionDenied: the operating system refused access
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: abstract Unix socket names are not served; use a path
 #[rt_fn(cap = "fs.write", scoped, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
     opts.only(&["backlog", "replace"])?;
@@ -127,6 +154,17 @@ pub fn rt_socket_unix_listen(path: &str, opts: Opts) -> RtResult<Value> {
 }
 
 /// A connected pair of Unix stream sockets (socketpair(2)): `[a, b]`, two Socket handles. No capability: nothing outside the process is reached.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "empirical", ret = "array")]
 pub fn rt_socket_pair_create() -> RtResult<Value> {
     let mut fds = [0i32; 2];

@@ -20,12 +20,18 @@ pub fn form_encode(pairs: &[(String, String)]) -> String {
 }
 
 /// Percent-encodes text for a URL component (query value or path segment): every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (UTF-8).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_http_url_encode(text: &str) -> String {
     encode(text)
 }
 
-/// Decodes %XX escapes ('+' stays '+'); Error Parse when the result is not UTF-8.
+/// Decodes %XX escapes ('+' stays '+').
+///
+/// # Errors
+/// - Parse: the result is not UTF-8
 #[rt_fn(tier = "verified")]
 pub fn rt_http_url_decode(text: &str) -> RtResult<String> {
     String::from_utf8(decode_bytes(text.as_bytes()))

@@ -153,7 +153,25 @@ fn tls_config(func: &'static str, ca_file: Option<&str>) -> RtResult<Arc<rustls:
 
 const CONNECT_OPTS: &[&str] = &["headers", "timeout_ms", "ca_file", "protocols", "max_message_bytes"];
 
-/// Simple's name: opens a WebSocket to a `ws://` or `wss://` URL (TLS through rustls: the platform's roots, or opts.ca_file). Options: headers (dict), protocols (array of subprotocol names), timeout_ms (connect + handshake), ca_file, max_message_bytes (64 MiB; a larger message is Error LimitExceeded). Needs `net.connect` for every address of the host. A WebSocket handle; a refused upgrade is Error Io with details.status.
+/// Simple's name: opens a WebSocket to a `ws://` or `wss://` URL (TLS through rustls: the platform's roots, or
+/// opts.ca_file). Needs `net.connect` for every address of the host. A WebSocket handle; a refused upgrade is
+/// Error Io with details.status.
+///
+/// # Options
+/// - timeout_ms (int >= 0): connect + handshake
+/// - headers (dict of text): dict
+/// - protocols: array of subprotocol names
+/// - ca_file (text): the platform's roots, or opts.ca_file
+/// - max_message_bytes (int >= 1, default 64 MiB): 64 MiB; a larger message is Error LimitExceeded
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL; malformed header name; malformed header value; malformed protocol names
+/// - NotFound: host name has no address; host name does not resolve
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8; ca_file certificate rejected; ca_file is not valid PEM
+/// - Unsupported: only ws and wss URLs are supported
+/// - Closed: the WebSocket is closed
+/// - LimitExceeded: message too large
 #[rt_fn(cap = "net.connect", scoped, blocking, tier = "empirical", ret = "handle<WebSocket>")]
 pub fn rt_ws_connect(url: &str, opts: Opts) -> RtResult<Value> {
     use tungstenite::client::IntoClientRequest;
@@ -234,7 +252,21 @@ pub fn rt_ws_connect(url: &str, opts: Opts) -> RtResult<Value> {
     }
 }
 
-/// The server side: performs the WebSocket handshake on a TCP socket accepted with `rt_socket_accept` (the request must be a WebSocket upgrade; a bad one is Error Parse and the socket is answered 400 by tungstenite). Options: timeout_ms, max_message_bytes. A WebSocket handle sharing the connection: close the WebSocket, not the Socket (closing the Socket shuts the connection down).
+/// The server side: performs the WebSocket handshake on a TCP socket accepted with `rt_socket_accept` (the
+/// request must be a WebSocket upgrade; a bad one is Error Parse and the socket is answered 400 by tungstenite).
+/// A WebSocket handle sharing the connection: close the WebSocket, not the Socket (closing the Socket shuts the
+/// connection down).
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - max_message_bytes (int >= 1, default 64 MiB): max message bytes
+///
+/// # Errors
+/// - InvalidArgument: a UDP socket cannot carry a WebSocket; malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Closed: the WebSocket is closed; `sock` was closed
+/// - LimitExceeded: message too large
 #[rt_fn(blocking, tier = "empirical", ret = "handle<WebSocket>")]
 pub fn rt_ws_accept(sock: Handle<Sock>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms", "max_message_bytes"])?;
@@ -299,7 +331,22 @@ fn end_of(opts: &Opts) -> RtResult<Option<Instant>> {
     Ok(addr::deadline(opts.int_in("timeout_ms", 0, i64::MAX / 4)?))
 }
 
-/// Simple's name: sends a message: text as a text frame, bytes as a binary frame. Options: timeout_ms (Error Timeout when the peer does not take it in time; the frame stays queued and goes with the next send or receive). True.
+/// Simple's name: sends a message: text as a text frame, bytes as a binary frame. True.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout when the peer does not take it in time; the frame stays queued and goes with the next send or receive
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the WebSocket is closed; `ws` was closed
+/// - LimitExceeded: message too large
+/// - Busy: the resource is held by someone else
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_ws_send(ws: Handle<Ws>, message: Value, opts: Opts) -> RtResult<bool> {
     opts.only(&["timeout_ms"])?;
@@ -314,6 +361,13 @@ pub fn rt_ws_send(ws: Handle<Ws>, message: Value, opts: Opts) -> RtResult<bool> 
 }
 
 /// Sends a ping with `payload` (text or bytes, at most 125 bytes; nil = empty); the peer's pong is seen by `rt_ws_receive_message`. True.
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Closed: the WebSocket is closed; `ws` was closed
+/// - LimitExceeded: a ping payload is at most 125 bytes; message too large
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_ws_ping(ws: Handle<Ws>, payload: Value) -> RtResult<bool> {
     let b = if payload.is_nil() {
@@ -349,7 +403,19 @@ fn next(func: &'static str, w: &Ws, end: Option<Instant>) -> RtResult<Option<Mes
     }
 }
 
-/// Simple's name: the next data message: text for a text message, bytes for a binary one; nil once the peer closed the connection (its close is answered). Pings and pongs are handled and skipped. Options: timeout_ms (Error Timeout, nothing consumed). Honours the thread's deadline and cancel token.
+/// Simple's name: the next data message: text for a text message, bytes for a binary one; nil once the peer
+/// closed the connection (its close is answered). Pings and pongs are handled and skipped. Honours the thread's
+/// deadline and cancel token.
+///
+/// # Options
+/// - timeout_ms (int >= 0): Error Timeout, nothing consumed
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Closed: the WebSocket is closed; `ws` was closed
+/// - LimitExceeded: message too large
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_ws_receive(ws: Handle<Ws>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -364,7 +430,18 @@ pub fn rt_ws_receive(ws: Handle<Ws>, opts: Opts) -> RtResult<Value> {
     }
 }
 
-/// The next message of any kind as `{kind, data}`: kind "text" (data text), "binary", "ping", "pong" (data bytes) or "close" (`code` and `reason` when the peer gave them; data nil); nil once the connection is closed. Options: timeout_ms.
+/// The next message of any kind as `{kind, data}`: kind "text" (data text), "binary", "ping", "pong" (data bytes)
+/// or "close" (`code` and `reason` when the peer gave them; data nil); nil once the connection is closed.
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Closed: the WebSocket is closed; `ws` was closed
+/// - LimitExceeded: message too large
 #[rt_fn(blocking, tier = "empirical", ret = "dict?")]
 pub fn rt_ws_receive_message(ws: Handle<Ws>, opts: Opts) -> RtResult<Value> {
     opts.only(&["timeout_ms"])?;
@@ -393,6 +470,18 @@ pub fn rt_ws_receive_message(ws: Handle<Ws>, opts: Opts) -> RtResult<Value> {
 }
 
 /// Simple's name: closes the WebSocket with a close frame (opts.code, default 1000; opts.reason) and waits up to opts.timeout_ms (default 1000) for the peer's close, then closes the connection. Idempotent. True.
+///
+/// # Options
+/// - code (int 1000..=4999, default 1000): the close code sent
+/// - reason (text, default ""): the close reason sent
+/// - timeout_ms (int >= 0, default 1000): how long to wait for the peer's close frame
+///
+/// # Errors
+/// - InvalidArgument: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+/// - Io: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+/// - Parse: WebSocket protocol error; a text message is not UTF-8
+/// - Closed: the WebSocket is closed
+/// - LimitExceeded: a close reason is at most 123 bytes; message too large
 #[rt_fn(blocking, tier = "empirical")]
 pub fn rt_ws_close(ws: Value, opts: Opts) -> RtResult<bool> {
     opts.only(&["code", "reason", "timeout_ms"])?;

@@ -231,6 +231,26 @@ const SPAWN_OPTS: &[&str] =
 /// and stdin_pipe (default false; true: stdin is a pipe the host writes with rt_process_write_stdin /
 /// rt_process_write_stdin_some and closes with rt_process_stdin_close).
 /// Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
+///
+/// # Options
+/// - stdout: "capture", "inherit" or "null"
+/// - stderr: "capture", "inherit" or "null"
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): decode the output as UTF-8 text instead of bytes
+/// - limits: resource limits for the child (dict)
+/// - kill_on_close (bool, default true): kill the child when its handle is closed or collected
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - NotFound: what it names does not exist
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_OPTS, Out::Capture)?;
@@ -291,6 +311,13 @@ pub(crate) fn spawn_child(func: &'static str, program: &str, args: &[String], o:
 /// not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit
 /// it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns
 /// Error Closed at once; output past max_output is Error LimitExceeded (the child was killed).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Closed: the Child handle was closed while waiting; `child` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResult<Value> {
     let deadline = timeout_ms.map(|ms| Instant::now() + Duration::from_millis(ms));
@@ -372,6 +399,10 @@ pub fn rt_process_wait(child: Handle<Child>, timeout_ms: Option<u64>) -> RtResul
 /// Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL; nil: SIGKILL, as Simple's one-argument
 /// `rt_process_kill(pid)` kills) to the child and every descendant (also those that left its process group).
 /// Returns true if sent, false if the child has already exited (nothing is sent then).
+///
+/// # Errors
+/// - InvalidArgument: signal must be in 1..=<max>
+/// - Closed: `child` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_process_kill(child: Handle<Child>, signal: Option<i64>) -> RtResult<bool> {
     let signal = signal.unwrap_or(libc::SIGKILL as i64);
@@ -389,6 +420,9 @@ pub fn rt_process_kill(child: Handle<Child>, signal: Option<i64>) -> RtResult<bo
 }
 
 /// The process id of a spawned child (also its process group id). Its parent is the child's supervisor.
+///
+/// # Errors
+/// - Closed: `child` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_process_pid(child: Handle<Child>) -> i64 {
     child.core.pid as i64
@@ -427,12 +461,24 @@ fn read_stream(func: &'static str, child: &Child, s: usize) -> RtResult<Value> {
 
 /// Takes the stdout a spawned child has written so far and not yet read (never blocks; may be empty).
 /// Text mode keeps an incomplete UTF-8 character for the next read.
+///
+/// # Errors
+/// - InvalidArgument: … is not captured (spawn option …)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Closed: `child` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(tier = "verified", ret = "any")]
 pub fn rt_process_read_stdout(child: Handle<Child>) -> RtResult<Value> {
     read_stream(FN, &child, 0)
 }
 
 /// Takes the stderr a spawned child has written so far and not yet read (never blocks; may be empty).
+///
+/// # Errors
+/// - InvalidArgument: … is not captured (spawn option …)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Closed: `child` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(tier = "verified", ret = "any")]
 pub fn rt_process_read_stderr(child: Handle<Child>) -> RtResult<Value> {
     read_stream(FN, &child, 1)
@@ -486,9 +532,12 @@ impl Child {
 }
 
 /// Writes all of `data` (bytes or text) to the stdin of a child spawned with the option stdin_pipe (or by
-/// rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the
-/// wait: docs/DEADLINES.md; what was written stays written). Error Closed when its stdin is not a pipe, was
-/// closed, or the child closed its end (exited). Simple declares `-> bool`: ours is nil or an Error.
+/// rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the wait:
+/// docs/DEADLINES.md; what was written stays written). Simple declares `-> bool`: ours is nil or an Error.
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
+/// - Closed: its stdin is not a pipe, was closed, or the child closed its end (exited); `child` was closed
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_process_write_stdin(child: Handle<Child>, data: &[u8]) -> RtResult<()> {
     // Write through the shared core only: holding the handle would keep a close (another thread) from
@@ -513,8 +562,12 @@ pub fn rt_process_write_stdin(child: Handle<Child>, data: &[u8]) -> RtResult<()>
 
 /// Writes at most `max_bytes` of `data[offset..data_len]` to a piped stdin without waiting and returns how many
 /// bytes were written: 0 when the pipe is full or `offset == data_len` (call again later from `offset + n`).
-/// `data_len` nil means the length of `data`. Error InvalidArgument when `data_len` passes the end of `data`
-/// or `max_bytes` is 0, OutOfRange when `offset > data_len`; Closed as rt_process_write_stdin.
+/// `data_len` nil means the length of `data`.
+///
+/// # Errors
+/// - InvalidArgument: `data_len` passes the end of `data` or `max_bytes` is 0; `offset` is negative; `max_bytes` is negative
+/// - Closed: `child` was closed
+/// - OutOfRange: `offset > data_len`; Closed as rt_process_write_stdin
 #[rt_fn(tier = "verified")]
 pub fn rt_process_write_stdin_some(child: Handle<Child>, data: &[u8], data_len: Option<u64>, offset: u64, max_bytes: u64) -> RtResult<u64> {
     let len = data_len.unwrap_or(data.len() as u64);
@@ -538,6 +591,9 @@ pub fn rt_process_write_stdin_some(child: Handle<Child>, data: &[u8], data_len: 
 
 /// Closes the write end of a piped stdin (the child reads end of file). True if it was open, false if it
 /// was closed already or the child was not spawned with a stdin pipe.
+///
+/// # Errors
+/// - Closed: `child` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_process_stdin_close(child: Handle<Child>) -> bool {
     child.core.stdin.lock().unwrap_or_else(|e| e.into_inner()).take().is_some()
@@ -546,6 +602,9 @@ pub fn rt_process_stdin_close(child: Handle<Child>) -> bool {
 /// Simple's end of a piped child: closes its stdin, SIGKILLs it and every descendant, waits until they
 /// are reaped, and closes the handle (its unread output is dropped). Returns true; a handle closed already
 /// is Error Closed (Simple's false for an unknown pid).
+///
+/// # Errors
+/// - Closed: `child` was closed
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_process_close_piped(child: Handle<Child>) -> bool {
     drop(child.core.stdin.lock().unwrap_or_else(|e| e.into_inner()).take());
@@ -556,12 +615,18 @@ pub fn rt_process_close_piped(child: Handle<Child>) -> bool {
 
 /// Whether a spawned child is still running (it has not exited). False once it exited, also before
 /// rt_process_wait; a closed handle is Error Closed (Simple: false for an unknown pid).
+///
+/// # Errors
+/// - Closed: `child` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_process_is_running(child: Handle<Child>) -> bool {
     child.running()
 }
 
 /// Simple's name for rt_process_is_running on a piped child (the same answer).
+///
+/// # Errors
+/// - Closed: `child` was closed
 #[rt_fn(tier = "verified")]
 pub fn rt_process_is_alive(child: Handle<Child>) -> bool {
     child.running()
@@ -571,6 +636,9 @@ pub fn rt_process_is_alive(child: Handle<Child>) -> bool {
 /// or a process id (an int > 0: a process with that id exists, checked with `kill(pid, 0)`, which sends
 /// nothing; a process of another user counts; a zombie counts). The id form asks about any process of the
 /// machine, so it needs `sys.info`; the handle form needs nothing.
+///
+/// # Errors
+/// - InvalidArgument: a process id must be in 1..=2147483647
 #[rt_fn(cap = "sys.info", scoped, tier = "verified")]
 pub fn rt_process_exists(process: Value) -> RtResult<bool> {
     if let Some(pid) = process.as_int() {

@@ -21,6 +21,25 @@ fn spawn_keys_without_stdin() -> Vec<&'static str> {
 /// stdout and stderr going to the host's own (Simple's defaults), and returns a Child handle (wait with
 /// rt_process_wait, test with rt_process_is_running, end with rt_process_kill). Options as rt_process_spawn
 /// (stdout/stderr "capture" to read them with rt_process_read_stdout/stderr).
+///
+/// # Options
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+/// - stderr: "capture", "inherit" or "null"
+/// - stdout: "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): decode the output as UTF-8 text instead of bytes
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+/// - kill_on_close (bool, default true): kill the child when its handle is closed or collected
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn_async(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_KEYS, Out::Inherit)?;
@@ -32,6 +51,23 @@ pub fn rt_process_spawn_async(program: &str, args: Vec<String>, opts: Opts) -> R
 /// captured (rt_process_read_stdout never blocks) and stderr going to the host's own (option stderr:
 /// "capture" / "null"). Returns a Child handle; rt_process_close_piped ends it. Options as rt_process_spawn
 /// except those choosing stdin.
+///
+/// # Options
+/// - stdout (text, default "capture"): "capture", "inherit" or "null"
+/// - stderr (text, default "inherit"): "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env (dict of text or nil): variables to set; a nil value removes the variable
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): output as text (false: bytes)
+/// - limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+/// - kill_on_close (bool, default true): kill the child when its handle is closed or collected
+/// - max_output (int >= 0, default 64 MiB): bytes buffered and not yet read per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - NotFound: what it names does not exist
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn_piped(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let keys = spawn_keys_without_stdin();
@@ -56,6 +92,25 @@ fn timeout_of(ms: i64) -> Option<Duration> {
 /// the program and every descendant are killed (timed_out true). Returns the dict of rt_process_run plus
 /// stdout_omitted and stderr_omitted (bytes dropped); Simple's tuple (stdout, stderr, code) with code -1 on a
 /// timeout is {stdout, stderr, code, timed_out}. Options as rt_process_run except timeout_ms and max_output.
+///
+/// # Options
+/// - stdin (text or bytes): what the child reads on its stdin
+/// - inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+/// - stdout (text, default "capture"): "capture", "inherit" or "null"
+/// - stderr (text, default "capture"): "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env (dict of text or nil): variables to set; a nil value removes the variable
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): output as text (false: bytes)
+/// - grace_ms (int >= 0, default 0): after the deadline, SIGTERM first and SIGKILL this much later
+/// - limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+///
+/// # Errors
+/// - InvalidArgument: max_output_bytes must not be negative; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_bounded(program: &str, args: Vec<String>, timeout_ms: i64, max_output_bytes: i64, opts: Opts) -> RtResult<Value> {
     let keys: Vec<&str> = RUN_KEYS.iter().copied().filter(|k| *k != "max_output").collect();
@@ -82,8 +137,22 @@ fn code_of(oc: &Outcome) -> i64 {
 }
 
 /// Simple's `rt_process_run_inherit(cmd, args) -> i64`: runs a program in the foreground with the host's own
-/// stdin, stdout and stderr and returns its exit code (128 + N when signal N killed it). Options: cwd, env,
-/// clear_env, timeout_ms, grace_ms (Error Timeout after every descendant is killed), limits.
+/// stdin, stdout and stderr and returns its exit code (128 + N when signal N killed it).
+///
+/// # Options
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+/// - limits: resource limits for the child (dict)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - NotFound: what it names does not exist
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified")]
 pub fn rt_process_run_inherit(program: &str, args: Vec<String>, opts: Opts) -> RtResult<i64> {
     let mut o = Options::read(FN, &opts, &["cwd", "env", "clear_env", "timeout_ms", "grace_ms", "limits"], Out::Inherit)?;
@@ -100,6 +169,27 @@ pub fn rt_process_run_inherit(program: &str, args: Vec<String>, opts: Opts) -> R
 /// Simple's `rt_execute_native(binary_path, args, timeout_ms) -> (text, text, i32)`: rt_process_run_timeout
 /// under Simple's name, with `timeout_ms` ≤ 0 meaning no deadline. Returns the dict {stdout, stderr, code,
 /// signal, timed_out}. Options as rt_process_run_timeout.
+///
+/// # Options
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stderr: "capture", "inherit" or "null"
+/// - stdout: "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): decode the output as UTF-8 text instead of bytes
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - NotFound: what it names does not exist
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_execute_native(binary_path: &str, args: Vec<String>, timeout_ms: i64, opts: Opts) -> RtResult<Value> {
     let mut o = Options::read(FN, &opts, RUN_KEYS, Out::Capture)?;
@@ -111,6 +201,26 @@ pub fn rt_execute_native(binary_path: &str, args: Vec<String>, timeout_ms: i64, 
 /// Simple's `rt_process_output(cmd, args) -> text`: runs a program and returns its stdout (text; bytes with the
 /// option text: false) whatever its exit status; stderr goes to the host's own (option stderr). Options as
 /// rt_process_run; a timeout (option timeout_ms) is Error Timeout, output past max_output LimitExceeded.
+///
+/// # Options
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stderr: option stderr
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): bytes with the option text: false whatever its exit status
+/// - timeout_ms (int >= 0): option timeout_ms is Error Timeout, output past max_output LimitExceeded
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+/// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "any")]
 pub fn rt_process_output(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let keys = ["stdin", "inherit_stdin", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output"];

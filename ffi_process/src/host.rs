@@ -7,12 +7,14 @@
 use ffi_sdk::prelude::*;
 use std::io::Write;
 
-/// Exits the calling process with status `code` (-2147483648..=2147483647; the system keeps `code & 255`),
-/// after flushing the host's stdout and stderr (Rust's and C's): atexit handlers run, no destructors of
-/// other threads do. Children spawned with kill_on_close keep running (their supervisors detach), as they
-/// would if the host called exit itself. Error OutOfRange for a code outside i32. Never returns otherwise.
-/// Marked blocking (it does not return): a passed thread deadline or a triggered cancel token is Error
-/// Timeout / Cancelled instead of the exit (docs/DEADLINES.md).
+/// Exits the calling process with status `code` (-2147483648..=2147483647; the system keeps `code & 255`), after
+/// flushing the host's stdout and stderr (Rust's and C's): atexit handlers run, no destructors of other threads
+/// do. Children spawned with kill_on_close keep running (their supervisors detach), as they would if the host
+/// called exit itself. Never returns otherwise. Marked blocking (it does not return): a passed thread deadline or
+/// a triggered cancel token is Error Timeout / Cancelled instead of the exit (docs/DEADLINES.md).
+///
+/// # Errors
+/// - OutOfRange: for a code outside i32
 #[rt_fn(blocking, tier = "verified")]
 pub fn rt_exit(code: i64) -> RtResult<()> {
     let c = i32::try_from(code).map_err(|_| Error::new(Code::OutOfRange, FN, "exit code must fit in 32 bits", code))?;
@@ -23,6 +25,17 @@ pub fn rt_exit(code: i64) -> RtResult<()> {
 
 /// Peak resident memory of the calling process so far (VmHWM of /proc/self/status), in KiB.
 /// Error Unsupported where /proc does not report it.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: /proc/self/status has no VmHWM line
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified")]
 pub fn rt_process_hwm_kib() -> RtResult<i64> {
     let s = std::fs::read_to_string("/proc/self/status").map_err(|e| Error::io(FN, "/proc/self/status", &e))?;
@@ -56,6 +69,9 @@ fn flush_stdout() -> std::io::Result<()> {
 
 /// Writes `s` (text or bytes) to the host's stderr (file descriptor 2) at once, all of it.
 /// An Error Io names the failure (e.g. stderr closed).
+///
+/// # Errors
+/// - Io: an operating-system failure (details.errno)
 #[rt_fn(tier = "verified")]
 pub fn rt_stderr_write(s: &[u8]) -> RtResult<()> {
     let mut done = 0;
@@ -80,13 +96,35 @@ pub fn rt_stderr_write(s: &[u8]) -> RtResult<()> {
 }
 
 /// Flushes the host's stdout: what Rust's `std::io::stdout` and C's `stdout` stream hold (a host with its own
-/// buffer, such as Python's sys.stdout, flushes that itself). Error Io when the flush fails.
+/// buffer, such as Python's sys.stdout, flushes that itself).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: the flush fails
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified")]
 pub fn rt_stdout_flush() -> RtResult<()> {
     flush_stdout().map_err(|e| Error::io(FN, "stdout", &e))
 }
 
 /// Flushes the host's stderr (Rust's and C's `stderr` streams; both are normally unbuffered).
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - NotFound: what it names does not exist
+/// - AlreadyExists: the target exists already
+/// - PermissionDenied: the operating system refused access
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Busy: the resource is held by someone else
 #[rt_fn(tier = "verified")]
 pub fn rt_stderr_flush() -> RtResult<()> {
     // fflush(NULL) would flush every stream; stderr through its own lock instead.

@@ -159,6 +159,10 @@ fn check_hard(func: &'static str, l: &Limits) -> RtResult<()> {
 /// Keys as in the `limits` option (cpu_seconds, address_space_bytes, open_files, processes,
 /// file_size_bytes). Like the capability policy it only narrows: a limit can be lowered, never
 /// raised or removed (PermissionDenied, and nothing changes). A spawn's own `limits` may be lower.
+///
+/// # Errors
+/// - InvalidArgument: limits must be a dict
+/// - PermissionDenied: sandbox limit <key> is <cur> and can only be lowered; limit <key> is above this process's hard limit …
 #[rt_fn(tier = "verified")]
 pub fn rt_sandbox_set_limits(limits: Dict) -> RtResult<()> {
     let want = Limits::parse(FN, limits.0)?;
@@ -180,6 +184,9 @@ pub fn rt_sandbox_set_limits(limits: Dict) -> RtResult<()> {
 }
 
 /// The sandbox limits now in force for spawned children, as a dict of the keys set (empty when none).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_sandbox_limits() -> Value {
     sandbox().to_value()

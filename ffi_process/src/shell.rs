@@ -66,15 +66,54 @@ fn shell_dict(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value>
 /// Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits,
 /// max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted
 /// policy the child inherits only the variables env.read lets the caller read (process.rs module docs).
+///
+/// # Options
+/// - stdin (text or bytes): what the child reads on its stdin
+/// - inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+/// - stdout (text, default "capture"): "capture", "inherit" or "null"
+/// - stderr (text, default "capture"): "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env (dict of text or nil): variables to set; a nil value removes the variable
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): stdout and stderr as text (false: bytes)
+/// - timeout_ms (int >= 0): kill the shell and every descendant after this long (timed_out true in the result)
+/// - grace_ms (int >= 0, default 0): with timeout_ms, SIGTERM first and SIGKILL this much later
+/// - limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+/// - max_output (int, default 64 MiB): the most bytes captured per stream
+///
+/// # Errors
+/// - InvalidArgument: a NUL byte in the command, an unknown or malformed option, cwd not a directory
+/// - PermissionDenied: a limit exceeds the sandbox's limit or this process's hard limit
+/// - LimitExceeded: a stream's output passed max_output
+/// - Parse: the output is not UTF-8 with text true
+/// - Io: the shell could not be started or waited for (details.errno)
+///
+/// # Example
+/// rt_shell("echo hi; exit 3") -> {stdout: "hi\n", stderr: "", code: 3, signal: nil, timed_out: false}
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
 pub fn rt_shell(command: &str, opts: Opts) -> RtResult<Value> {
     shell_dict(FN, command, &opts)
 }
 
 /// Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the
-/// exit code, or 128 + N when signal N killed it (as shells report). Options: stdin, inherit_stdin,
-/// stdout/stderr ("inherit" or "null"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after every descendant
-/// is killed), limits. Inherited environment as rt_shell.
+/// exit code, or 128 + N when signal N killed it (as shells report). Inherited environment as rt_shell.
+///
+/// # Options
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stdout: "inherit" or "null"
+/// - stderr: "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+/// - limits: resource limits for the child (dict)
+///
+/// # Errors
+/// - InvalidArgument: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+/// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified")]
 pub fn rt_shell_exec(command: &str, opts: Opts) -> RtResult<i64> {
     let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "timeout_ms", "grace_ms", "limits"];
@@ -102,6 +141,23 @@ const EXEC_KEYS: &[&str] = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd"
 /// Simple's `rt_exec(cmd) -> i32`: rt_shell_exec under Simple's name. Runs `command` with `/bin/sh -c`, its
 /// stdout and stderr going to the host's own, and returns the exit code (128 + N when signal N killed it).
 /// Options and errors as rt_shell_exec.
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stdout: "capture", "inherit" or "null"
+/// - stderr: "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified")]
 pub fn rt_exec(command: &str, opts: Opts) -> RtResult<i64> {
     let o = Options::read(FN, &opts, EXEC_KEYS, Out::Inherit)?;
@@ -130,12 +186,50 @@ fn output_of(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value> 
 /// with the option text: false), whatever the exit status (read it with rt_shell_exit_code). stderr goes to
 /// the host's own (option stderr: "capture" drops it, "null"). Options as rt_shell otherwise; a timeout is Error
 /// Timeout; output past max_output (default 64 MiB) is LimitExceeded.
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stderr: option stderr: "capture" drops it, "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): bytes with the option text: false, whatever the exit status read it with rt_shell_exit_code
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+/// - Io: the supervisor of … did not report the program's pid
+/// - Parse: malformed input (details.line/column/position where known)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
 pub fn rt_exec_output(command: &str, opts: Opts) -> RtResult<Value> {
     output_of(FN, command, &opts)
 }
 
 /// Simple's `rt_shell_output(cmd) -> text`: the same as rt_exec_output (stdout of `/bin/sh -c command`).
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stderr: "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): decode the output as UTF-8 text instead of bytes
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+/// - Io: the supervisor of … did not report the program's pid
+/// - Parse: malformed input (details.line/column/position where known)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
 pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
     output_of(FN, command, &opts)
@@ -143,6 +237,25 @@ pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
 
 /// Simple's `rt_shell_exec_tuple(cmd) -> (text, text, i64)`: rt_shell under Simple's name; returns the dict
 /// {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code).
+///
+/// # Options
+/// - timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+/// - stdin (bytes): what the child reads (text or bytes)
+/// - inherit_stdin (bool, default false): the child reads this process's stdin
+/// - stdout: "capture", "inherit" or "null"
+/// - stderr: "capture", "inherit" or "null"
+/// - cwd (text): the working directory
+/// - env: variables to set (dict of text)
+/// - clear_env (bool, default false): start from an empty environment
+/// - text (bool, default true): decode the output as UTF-8 text instead of bytes
+/// - grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+/// - limits: resource limits for the child (dict)
+/// - max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+///
+/// # Errors
+/// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+/// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+/// - Io: the supervisor of … did not report the program's pid
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
 pub fn rt_shell_exec_tuple(command: &str, opts: Opts) -> RtResult<Value> {
     shell_dict(FN, command, &opts)
@@ -151,6 +264,9 @@ pub fn rt_shell_exec_tuple(command: &str, opts: Opts) -> RtResult<Value> {
 /// The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec,
 /// rt_shell_exec_tuple, rt_exec, rt_exec_output, rt_shell_output): its code, or 128 + N when signal N
 /// killed it; 0 before the first. Per thread, as Simple's `rt_shell_exec` + `rt_shell_exit_code` pair.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_shell_exit_code() -> i64 {
     LAST_CODE.with(|c| c.get())

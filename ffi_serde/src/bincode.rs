@@ -150,6 +150,11 @@ impl Encode for Enc<'_> {
 }
 
 /// Encodes any value tree (nil, bool, int, float, text, bytes, array, dict) as bincode 2 bytes; handles and cycles are Errors naming the path.
+///
+/// # Errors
+/// - InvalidArgument: an argument has a bad value
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(tier = "verified", ret = "bytes")]
 pub fn rt_bincode_encode(value: Value) -> RtResult<Value> {
     let ctx = EncCtx { err: FirstError::default() };
@@ -254,6 +259,10 @@ fn len(d: &mut Dec<'_>) -> Result<usize, DecodeError> {
 }
 
 /// Decodes bytes made by rt_bincode_encode back into the value tree; malformed or trailing input is Error Parse with the byte position.
+///
+/// # Errors
+/// - Parse: invalid bincode value
+/// - LimitExceeded: nesting deeper than …
 #[rt_fn(tier = "verified")]
 pub fn rt_bincode_decode(data: &[u8]) -> RtResult<Value> {
     let mut d: Dec<'_> = bincode::de::DecoderImpl::new(Src { rest: data }, config(), ());

@@ -67,6 +67,10 @@ fn max_nesting(src: &str) -> (usize, usize) {
 }
 
 /// Parses a TOML document into a dict (datetimes become RFC 3339 text).
+///
+/// # Errors
+/// - Parse: invalid …: <what> at line <line> column <col>
+/// - LimitExceeded: nesting deeper than … at line <line> column <col>; nesting deeper than the TOML parser's limit at line <line> column <col>
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_toml_parse(text: &str) -> RtResult<Value> {
     let (depth, at) = max_nesting(text);
@@ -104,6 +108,15 @@ pub fn rt_toml_parse(text: &str) -> RtResult<Value> {
 }
 
 /// Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path.
+///
+/// # Options
+/// - pretty (bool, default false): indent the output
+/// - sort_keys (bool, default false): write dict keys in sorted order
+/// - datetimes (bool, default false): write texts that are TOML datetimes as datetimes
+///
+/// # Errors
+/// - InvalidArgument: an unknown option, or an option of the wrong kind or range
+/// - Unsupported: no TOML representation
 #[rt_fn(tier = "verified", ret = "text")]
 pub fn rt_toml_stringify(value: Value, opts: Opts) -> RtResult<Value> {
     opts.only(&["pretty", "sort_keys", "datetimes"])?;

@@ -2,10 +2,11 @@
 
 use ffi_sdk::prelude::*;
 
-/// The arguments the process was started with (`/proc/self/cmdline` via
-/// std::env::args_os), the program name first. In a host that embeds the
-/// libraries (an interpreter) these are the host's arguments. Error Parse
-/// (details.index) for an argument that is not UTF-8.
+/// The arguments the process was started with (`/proc/self/cmdline` via std::env::args_os), the program name
+/// first. In a host that embeds the libraries (an interpreter) these are the host's arguments.
+///
+/// # Errors
+/// - Parse: for an argument that is not UTF-8 (details.index)
 #[rt_fn(cap = "sys.info", tier = "verified", ret = "array<text>")]
 pub fn rt_get_args() -> RtResult<Value> {
     let out = Value::array(0);

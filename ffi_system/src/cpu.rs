@@ -60,6 +60,12 @@ pub fn cpu_count() -> usize {
 }
 
 /// Logical CPUs this process may run on (affinity and cgroup quota respected).
+///
+/// # Errors
+/// Only the implicit codes.
+///
+/// # Example
+/// rt_cpu_count() -> 16
 // The affinity is read on each call, the cgroup quota once (module docs).
 #[rt_fn(cap = "sys.info", tier = "verified")]
 pub fn rt_cpu_count() -> i64 {
@@ -67,6 +73,9 @@ pub fn rt_cpu_count() -> i64 {
 }
 
 /// Physical CPU cores of the machine.
+///
+/// # Errors
+/// Only the implicit codes.
 // Read once, then cached (module docs).
 #[rt_fn(cap = "sys.info", tier = "verified")]
 pub fn rt_cpu_physical_count() -> i64 {
@@ -79,6 +88,9 @@ fn memory() -> System {
 }
 
 /// Total RAM in bytes (MemTotal).
+///
+/// # Errors
+/// - Unsupported: total memory is not readable on this system
 #[rt_fn(cap = "sys.info", tier = "verified")]
 pub fn rt_memory_total() -> RtResult<u64> {
     match memory().total_memory() {
@@ -88,6 +100,9 @@ pub fn rt_memory_total() -> RtResult<u64> {
 }
 
 /// RAM available for new work in bytes (MemAvailable), read fresh on each call.
+///
+/// # Errors
+/// - Unsupported: available memory is not readable on this system
 #[rt_fn(cap = "sys.info", tier = "verified")]
 pub fn rt_memory_available() -> RtResult<u64> {
     let s = memory();

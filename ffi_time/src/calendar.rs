@@ -12,6 +12,9 @@ const DAY_US: i64 = 86_400_000_000;
 
 /// RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
 /// of a timestamp. Error OutOfRange outside years 0000..=9999.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_to_iso(ts: i64) -> RtResult<String> {
     iso(FN, ts)
@@ -19,6 +22,9 @@ pub fn rt_timestamp_to_iso(ts: i64) -> RtResult<String> {
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp.
 /// Error OutOfRange outside years 0000..=9999.
+///
+/// # Errors
+/// - OutOfRange: the text form needs a year 0000..=9999; timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_to_string(ts: i64) -> RtResult<String> {
     let t = utc_of_micros(FN, ts)?;
@@ -31,6 +37,9 @@ pub fn rt_timestamp_to_string(ts: i64) -> RtResult<String> {
 
 /// Parses RFC 3339 text (any offset; see rt_time_parse_iso8601) to a
 /// timestamp (floor-rounded to the microsecond). Error Parse with details.position.
+///
+/// # Errors
+/// - Parse: … at position …
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_from_iso(iso: &str) -> RtResult<i64> {
     parse_rfc3339(iso).map(|st| st.micros()).map_err(|f| {
@@ -38,8 +47,10 @@ pub fn rt_timestamp_from_iso(iso: &str) -> RtResult<i64> {
     })
 }
 
-/// Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]`
-/// and `YYYY-MM-DD` read as UTC. Error Parse for anything else.
+/// Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` and `YYYY-MM-DD` read as UTC.
+///
+/// # Errors
+/// - Parse: for anything else
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_parse(s: &str) -> RtResult<i64> {
     if let Ok(st) = parse_rfc3339(s) {
@@ -60,6 +71,9 @@ pub fn rt_timestamp_parse(s: &str) -> RtResult<i64> {
 }
 
 /// Whole seconds from `b` to `a` (`a - b`, truncated toward zero).
+///
+/// # Errors
+/// - OutOfRange: difference overflows
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_diff_seconds(a: i64, b: i64) -> RtResult<i64> {
     a.checked_sub(b)
@@ -68,6 +82,9 @@ pub fn rt_timestamp_diff_seconds(a: i64, b: i64) -> RtResult<i64> {
 }
 
 /// Whole days from `micros2` to `micros1` (`micros1 - micros2`, truncated toward zero).
+///
+/// # Errors
+/// - OutOfRange: difference overflows
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_diff_days(micros1: i64, micros2: i64) -> RtResult<i64> {
     micros1
@@ -77,6 +94,9 @@ pub fn rt_timestamp_diff_days(micros1: i64, micros2: i64) -> RtResult<i64> {
 }
 
 /// The timestamp `days` days (of 86400 s, UTC has no DST) after `micros`; negative goes back.
+///
+/// # Errors
+/// - OutOfRange: result overflows
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_add_days(micros: i64, days: i64) -> RtResult<i64> {
     days.checked_mul(DAY_US)
@@ -87,6 +107,9 @@ pub fn rt_timestamp_add_days(micros: i64, days: i64) -> RtResult<i64> {
 /// The timestamp of a UTC date and time: month 1..=12, day valid for the
 /// month, hour 0..=23, minute 0..=59, second 0..=59, microsecond 0..=999999.
 /// Error OutOfRange naming the first field out of range.
+///
+/// # Errors
+/// - OutOfRange: an index or number is outside its range
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_from_components(
     year: i64,
@@ -122,6 +145,9 @@ pub fn rt_timestamp_from_components(
 }
 
 /// Microsecond of the second 0..=999999 of a timestamp (floor for negative instants).
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_microsecond(micros: i64) -> i64 {
     micros.rem_euclid(1_000_000)

@@ -440,12 +440,21 @@ fn stamp_of(func: &'static str, v: Value) -> RtResult<Stamp> {
     Ok(st)
 }
 
-/// Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
-/// `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns
-/// (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options:
-/// `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed),
-/// `offset_minutes` (-1439..=1439, overrides the dict's; default 0), `z` (default true:
-/// write `Z` for offset 0, false: `+00:00`). OutOfRange outside years 0000..=9999.
+/// Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`. `time` is unix
+/// microseconds (int) or the dict `rt_time_parse_iso8601` returns (`secs`, `nanos`, `offset_minutes`; `micros`
+/// must agree if present).
+///
+/// # Options
+/// - digits (int: 0, 3, 6 or 9): fractional digits, truncating (default: as many as needed)
+/// - offset_minutes (int -1439..=1439, default 0): the offset to write; overrides the dict's
+/// - z (bool, default true): write `Z` for offset 0 (false: `+00:00`)
+///
+/// # Errors
+/// - OutOfRange: the instant is outside years 0000..=9999
+/// - InvalidArgument: a time dict without secs or micros, or whose micros disagree; an unknown option or bad digits
+///
+/// # Example
+/// rt_time_format_iso8601(951825600500000) -> "2000-02-29T12:00:00.500Z"
 #[rt_fn(tier = "verified", ret = "text")]
 pub fn rt_time_format_iso8601(time: Value, opts: Opts) -> RtResult<Value> {
     opts.only(&["digits", "offset_minutes", "z"])?;
@@ -476,6 +485,9 @@ static OFFSET_MINUTES: Key = Key::new("offset_minutes");
 /// separator, leap second `23:59:60` UTC) into `{micros, secs, nanos, offset_minutes}`:
 /// unix micros (floor), unix seconds, nanoseconds 0..=999999999 (1e9.. in a leap second)
 /// and the written offset. Error Parse with details position (byte, from 0) and column.
+///
+/// # Errors
+/// - Parse: … at position …
 #[rt_fn(tier = "verified", ret = "dict")]
 pub fn rt_time_parse_iso8601(text: &str) -> RtResult<Value> {
     match parse_rfc3339(text) {
@@ -506,6 +518,9 @@ fn parse_error(func: &'static str, text: &str, f: ParseFail) -> Error {
 
 /// Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded:
 /// digits past the microsecond are dropped toward the past); allocation-free, for the common case.
+///
+/// # Errors
+/// - Parse: … at position …
 #[rt_fn(tier = "verified")]
 pub fn rt_time_parse_iso8601_micros(text: &str) -> RtResult<i64> {
     parse_rfc3339(text).map(|st| st.micros()).map_err(|f| parse_error(FN, text, f))

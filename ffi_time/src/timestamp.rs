@@ -15,36 +15,54 @@ pub fn utc_of_micros(func: &'static str, micros: i64) -> RtResult<DateTime<Utc>>
 }
 
 /// Year (UTC) of an instant in unix microseconds, e.g. 2024; year 0 is 1 BC.
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_year(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.year() as i64)
 }
 
 /// Month 1..=12 (UTC) of an instant in unix microseconds.
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_month(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.month() as i64)
 }
 
 /// Day of the month 1..=31 (UTC) of an instant in unix microseconds.
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_day(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.day() as i64)
 }
 
 /// Hour 0..=23 (UTC) of an instant in unix microseconds.
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_hour(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.hour() as i64)
 }
 
 /// Minute 0..=59 (UTC) of an instant in unix microseconds.
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_minute(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.minute() as i64)
 }
 
 /// Second 0..=59 (UTC) of an instant in unix microseconds (unix time has no leap seconds).
+///
+/// # Errors
+/// - OutOfRange: timestamp is outside years -262143..=262142
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_get_second(micros: i64) -> RtResult<i64> {
     Ok(utc_of_micros(FN, micros)?.second() as i64)

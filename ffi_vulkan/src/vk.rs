@@ -169,14 +169,20 @@ fn has_ext(props: &[vk::ExtensionProperties], name: &std::ffi::CStr) -> bool {
     props.iter().any(|e| e.extension_name_as_c_str().is_ok_and(|n| n == name))
 }
 
-/// Creates a Vulkan instance (API 1.3 where the loader has it, else what it
-/// has). Options: `app_name` (text), `validation` (true: enable
-/// VK_LAYER_KHRONOS_validation and collect its messages through
-/// VK_EXT_debug_utils, read them with `rt_vk_instance_messages_drain`; Error
-/// Unsupported when the layer is not installed; default false), `severity`
-/// (the lowest severity collected: "verbose", "info", "warning" (default),
-/// "error"). The surface extensions (VK_KHR_surface, xlib, xcb) are enabled
-/// where present. Error Unsupported when no Vulkan loader is installed.
+/// Creates a Vulkan instance (API 1.3 where the loader has it, else what it has). The surface extensions
+/// (VK_KHR_surface, xlib, xcb) are enabled where present.
+///
+/// # Options
+/// - app_name (text, default "simple-rt"): text
+/// - validation (bool, default false): true: enable VK_LAYER_KHRONOS_validation and collect its messages through VK_EXT_debug_utils, read them with `rt_vk_instance_messages_drain`; Error Unsupported when the layer is not installed
+/// - severity (text, default "warning"): the lowest severity collected: "verbose", "info", "warning" (default), "error"
+///
+/// # Errors
+/// - InvalidArgument: app_name contains a NUL byte; severity must be verbose, info, warning or error; an unknown option, or an option of the wrong kind or range
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: no Vulkan loader is installed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_instance_create(opts: Opts) -> RtResult<Value> {
     opts.only(&["app_name", "validation", "severity"])?;
@@ -271,6 +277,9 @@ pub fn rt_vk_instance_create(opts: Opts) -> RtResult<Value> {
 /// oldest first (at most 10000 are kept: a first entry with id "dropped"
 /// counts the older ones lost). Empty when the instance was created without
 /// `validation`.
+///
+/// # Errors
+/// - Closed: `instance` was closed
 #[rt_fn(cap = "gpu", tier = "empirical", ret = "array<dict>")]
 pub fn rt_vk_instance_messages_drain(instance: Handle<Instance>) -> RtResult<Value> {
     let msgs: Vec<Msg> = lock(&instance.messages.msgs).drain(..).collect();
@@ -288,6 +297,9 @@ pub fn rt_vk_instance_messages_drain(instance: Handle<Instance>) -> RtResult<Val
 /// `{api_version, validation, surfaces}`: the API version asked for, whether
 /// the validation layer is on, whether windows can get surfaces (VK_KHR_surface
 /// with an X11 surface extension enabled).
+///
+/// # Errors
+/// - Closed: `instance` was closed
 #[rt_fn(cap = "gpu", tier = "empirical", ret = "dict")]
 pub fn rt_vk_instance_info_get(instance: Handle<Instance>) -> RtResult<Value> {
     let d = Value::dict();
@@ -315,7 +327,11 @@ pub(crate) fn destroy_checked<P: HasChildren + HandleType>(func: &str, h: &Handl
     Ok(())
 }
 
-/// Destroys an instance. Error Busy while devices made from it are open.
+/// Destroys an instance.
+///
+/// # Errors
+/// - Closed: `instance` was closed
+/// - Busy: while devices made from it are open
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_instance_destroy(instance: Handle<Instance>) -> RtResult<()> {
     destroy_checked(FN, &instance, "instance")
@@ -338,6 +354,9 @@ fn version(v: u32) -> String {
 /// transfer}], limits: {max_compute_work_group_count,
 /// max_compute_work_group_size, max_compute_work_group_invocations,
 /// max_storage_buffer_range, max_push_constants_size}}`.
+///
+/// # Errors
+/// - Closed: `instance` was closed
 #[rt_fn(cap = "gpu", tier = "empirical", ret = "array<dict>")]
 pub fn rt_vk_physical_devices(instance: Handle<Instance>) -> RtResult<Value> {
     let pds = physical(FN, &instance)?;
@@ -453,11 +472,18 @@ impl Drop for Device {
     }
 }
 
-/// Creates a logical device on physical device `index` (the first one when
-/// nil) with every queue of one queue family: the first with graphics and
-/// compute, else the first with compute. Dynamic rendering (Vulkan 1.3) and
-/// VK_KHR_swapchain are enabled where the device has them. Options:
-/// `queue_family` (an index of a compute-capable family, instead).
+/// Creates a logical device on physical device `index` (the first one when nil) with every queue of one queue
+/// family: the first with graphics and compute, else the first with compute. Dynamic rendering (Vulkan 1.3) and
+/// VK_KHR_swapchain are enabled where the device has them.
+///
+/// # Options
+/// - queue_family (int): an index of a compute-capable family, instead
+///
+/// # Errors
+/// - InvalidArgument: queue_family must be the index of a compute-capable family; an unknown option, or an option of the wrong kind or range
+/// - Unsupported: the device has no compute queue
+/// - Closed: `instance` was closed
+/// - OutOfRange: no physical device <i> (… present)
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_device_create(instance: Handle<Instance>, index: Option<i64>, opts: Opts) -> RtResult<Value> {
     opts.only(&["queue_family"])?;
@@ -549,7 +575,11 @@ pub fn rt_vk_device_create(instance: Handle<Instance>, index: Option<i64>, opts:
     }))
 }
 
-/// Destroys a device. Error Busy while objects made from it are open.
+/// Destroys a device.
+///
+/// # Errors
+/// - Closed: `device` was closed
+/// - Busy: while objects made from it are open
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_device_destroy(device: Handle<Device>) -> RtResult<()> {
     destroy_checked(FN, &device, "device")
@@ -566,6 +596,10 @@ impl HandleType for Queue {
 }
 
 /// Queue `index` (0 when nil) of the device's compute queue family.
+///
+/// # Errors
+/// - Closed: `device` was closed
+/// - OutOfRange: no queue <i> (the family has …)
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_queue_get(device: Handle<Device>, index: Option<i64>) -> RtResult<Value> {
     let i = index.unwrap_or(0);
@@ -601,8 +635,18 @@ impl Drop for Buffer {
     }
 }
 
-/// Creates a buffer of `size_bytes` bytes. Options: `usage` (array of "storage",
-/// "uniform", "transfer_src", "transfer_dst"; default storage + both transfers).
+/// Creates a buffer of `size_bytes` bytes.
+///
+/// # Options
+/// - usage (default storage + both transfers): array of "storage", "uniform", "transfer_src", "transfer_dst"
+///
+/// # Errors
+/// - InvalidArgument: size_bytes must be positive; unknown usage (storage, uniform, transfer_src, transfer_dst); usage must name at least one use; an unknown option, or an option of the wrong kind or range
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `device` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_buffer_create(device: Handle<Device>, size_bytes: i64, opts: Opts) -> RtResult<Value> {
     opts.only(&["usage"])?;
@@ -644,7 +688,10 @@ pub fn rt_vk_buffer_create(device: Handle<Device>, size_bytes: i64, opts: Opts) 
 }
 
 /// Destroys a buffer (its memory goes with it once nothing else uses it).
-/// Error Busy while a command buffer that records it is open.
+///
+/// # Errors
+/// - Closed: `buffer` was closed
+/// - Busy: while a command buffer that records it is open
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_buffer_destroy(buffer: Handle<Buffer>) -> RtResult<()> {
     destroy_checked(FN, &buffer, "buffer")
@@ -674,10 +721,20 @@ impl HandleType for MemoryRef {
     const NAME: &'static str = "vk_memory";
 }
 
-/// Allocates memory for `buffer` through gpu-allocator and binds it.
-/// Options: `location` ("cpu_to_gpu" (default: host-visible, coherent,
-/// mappable), "gpu_to_cpu" (host-visible, cached: for read-back), "gpu_only"
-/// (not mappable)). A buffer is bound once: a second call is Error AlreadyExists.
+/// Allocates memory for `buffer` through gpu-allocator and binds it. A buffer is bound once: a second call is
+/// Error AlreadyExists.
+///
+/// # Options
+/// - location (text, default "cputogpu"): "cpu_to_gpu" (default: host-visible, coherent, mappable), "gpu_to_cpu" (host-visible, cached: for read-back), "gpu_only" (not mappable)
+///
+/// # Errors
+/// - InvalidArgument: the buffer belongs to another device; location must be cpu_to_gpu, gpu_to_cpu or gpu_only; an unknown option, or an option of the wrong kind or range
+/// - AlreadyExists: the buffer has memory bound already
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: the device is being destroyed; `device` was closed; `buffer` was closed
+/// - LimitExceeded: gpu-allocator
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_memory_allocate(device: Handle<Device>, buffer: Handle<Buffer>, opts: Opts) -> RtResult<Value> {
     opts.only(&["location"])?;
@@ -724,6 +781,9 @@ pub fn rt_vk_memory_allocate(device: Handle<Device>, buffer: Handle<Buffer>, opt
 
 /// Closes the memory handle. The memory itself is released when its buffer
 /// is destroyed too (a bound buffer keeps its memory: never a dangling binding).
+///
+/// # Errors
+/// - Closed: `memory` was closed
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_memory_free(memory: Handle<MemoryRef>) -> RtResult<()> {
     memory.close();
@@ -746,6 +806,11 @@ fn mem_range(func: &str, m: &Memory, offset: Option<i64>, len: Option<i64>) -> R
 /// host-visible memory: a copy of the mapped bytes at the time of the call
 /// (wait for the fence of the work that writes them first). The memory
 /// stays mapped for its whole life (gpu-allocator); write with `rt_vk_memory_write`.
+///
+/// # Errors
+/// - InvalidArgument: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+/// - Closed: the memory was freed; `memory` was closed
+/// - OutOfRange: bytes <off>..… are outside the …-byte memory
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_memory_map(memory: Handle<MemoryRef>, offset: Option<i64>, len: Option<i64>) -> RtResult<Value> {
     let m = &memory.0;
@@ -756,8 +821,12 @@ pub fn rt_vk_memory_map(memory: Handle<MemoryRef>, offset: Option<i64>, len: Opt
     Ok(Value::bytes(&s[off..off + n]))
 }
 
-/// Writes `data` into host-visible memory at `offset` (0 when nil); Error
-/// OutOfRange when it does not fit. The memory is coherent: no flush needed.
+/// Writes `data` into host-visible memory at `offset` (0 when nil). The memory is coherent: no flush needed.
+///
+/// # Errors
+/// - InvalidArgument: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+/// - Closed: the memory was freed; `memory` was closed
+/// - OutOfRange: it does not fit
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_memory_write(memory: Handle<MemoryRef>, data: &[u8], offset: Option<i64>) -> RtResult<()> {
     let m = &memory.0;
@@ -771,6 +840,9 @@ pub fn rt_vk_memory_write(memory: Handle<MemoryRef>, data: &[u8], offset: Option
 
 /// Nothing to release: memory allocated here stays persistently mapped
 /// (gpu-allocator) until freed. Accepted for symmetry with `rt_vk_memory_map`.
+///
+/// # Errors
+/// - Closed: `memory` was closed
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_memory_unmap(memory: Handle<MemoryRef>) -> RtResult<()> {
     let _ = &memory.0;
@@ -908,6 +980,12 @@ pub(crate) fn make_module(func: &str, d: &ash::Device, spirv: &[u8]) -> RtResult
 /// `rt_vk_pipeline_compute` builds the pipeline layout from them. Malformed
 /// SPIR-V is Error Parse before the driver sees it; vertex and fragment
 /// shaders go to `rt_vk_pipeline_graphics` as bytes instead.
+///
+/// # Errors
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: not a compute shader (no LocalSize): pass vertex and fragment SPIR-V to rt_vk_pipeline_graphics
+/// - Closed: `device` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_shader_load(device: Handle<Device>, spirv: &[u8]) -> RtResult<Value> {
     let r = reflect(FN, "shader", spirv, &device.limits)?;
@@ -921,6 +999,9 @@ pub fn rt_vk_shader_load(device: Handle<Device>, spirv: &[u8]) -> RtResult<Value
 /// What reflection found in a shader: `{bindings: [{set, binding, type
 /// ("storage_buffer"|"uniform_buffer"), name}], push_constant_size,
 /// local_size: [x, y, z]}`.
+///
+/// # Errors
+/// - Closed: `shader` was closed
 #[rt_fn(cap = "gpu", tier = "empirical", ret = "dict")]
 pub fn rt_vk_shader_info_get(shader: Handle<Shader>) -> RtResult<Value> {
     let d = Value::dict();
@@ -1040,9 +1121,15 @@ pub(crate) fn drop_layout(d: &ash::Device, set_layouts: &[(u32, vk::DescriptorSe
     }
 }
 
-/// Builds a compute pipeline from a shader; the layout (descriptor sets,
-/// push-constant range) comes from the shader's reflection. Options: `entry`
-/// (the entry point, "main").
+/// Builds a compute pipeline from a shader; the layout (descriptor sets, push-constant range) comes from the
+/// shader's reflection.
+///
+/// # Options
+/// - entry (text, default "main"): the entry point, "main"
+///
+/// # Errors
+/// - InvalidArgument: entry contains a NUL byte; an unknown option, or an option of the wrong kind or range
+/// - Closed: `shader` was closed
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_pipeline_compute(shader: Handle<Shader>, opts: Opts) -> RtResult<Value> {
     opts.only(&["entry"])?;
@@ -1099,6 +1186,13 @@ impl Drop for CommandPool {
 }
 
 /// A command pool on the device's compute queue family (buffers resettable).
+///
+/// # Errors
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `device` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_command_pool(device: Handle<Device>) -> RtResult<Value> {
     let ci = vk::CommandPoolCreateInfo::default()
@@ -1208,6 +1302,13 @@ impl Drop for CommandBuffer {
 }
 
 /// Allocates a primary command buffer from `pool`.
+///
+/// # Errors
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `pool` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_command_buffer(pool: Handle<CommandPool>) -> RtResult<Value> {
     let p = lock(&pool.pool);
@@ -1228,8 +1329,16 @@ pub(crate) fn running(inner: &CbInner) -> bool {
     inner.last.as_ref().and_then(Weak::upgrade).is_some_and(|f| !f.signalled())
 }
 
-/// Starts recording (resetting what was recorded before). Error Busy while a
-/// submission of this buffer has not finished (wait for its fence).
+/// Starts recording (resetting what was recorded before).
+///
+/// # Errors
+/// - InvalidArgument: the command buffer is already recording
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `cb` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
+/// - Busy: while a submission of this buffer has not finished (wait for its fence)
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_command_begin(cb: Handle<CommandBuffer>) -> RtResult<()> {
     let mut inner = lock(&cb.inner);
@@ -1253,6 +1362,14 @@ pub fn rt_vk_command_begin(cb: Handle<CommandBuffer>) -> RtResult<()> {
 }
 
 /// Ends recording.
+///
+/// # Errors
+/// - InvalidArgument: the command buffer is not recording (call rt_vk_command_begin); rendering is still open: call rt_vk_render_end first
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `cb` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_command_end(cb: Handle<CommandBuffer>) -> RtResult<()> {
     let mut inner = lock(&cb.inner);
@@ -1390,12 +1507,21 @@ pub(crate) fn bind_resources(
     Ok(())
 }
 
-/// Records a dispatch of compute `pipeline` with `groups` workgroups (an int
-/// or 1-3 ints, checked against the device's limits). `buffers` gives one
-/// `vk_buffer` per descriptor binding of the shader, in (set, binding)
-/// order; each must have memory bound. Options: `push_constants` (bytes of
-/// exactly the shader's push-constant size). A barrier after the dispatch
-/// makes its writes visible to later dispatches, transfers and the host.
+/// Records a dispatch of compute `pipeline` with `groups` workgroups (an int or 1-3 ints, checked against the
+/// device's limits). `buffers` gives one `vk_buffer` per descriptor binding of the shader, in (set, binding)
+/// order; each must have memory bound. A barrier after the dispatch makes its writes visible to later dispatches,
+/// transfers and the host.
+///
+/// # Options
+/// - push_constants (bytes): bytes of exactly the shader's push-constant size
+///
+/// # Errors
+/// - InvalidArgument: the pipeline belongs to another device; a graphics pipeline cannot be dispatched (rt_vk_draw_record draws with it); the command buffer is not recording (call rt_vk_command_begin); rendering is open: dispatch before rt_vk_render_start or after rt_vk_render_end
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `cb` was closed; `pipeline` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_dispatch(cb: Handle<CommandBuffer>, pipeline: Handle<Pipeline>, buffers: Array, groups: Value, opts: Opts) -> RtResult<()> {
     opts.only(&["push_constants"])?;
@@ -1473,8 +1599,16 @@ impl Drop for Fence {
     }
 }
 
-/// Submits a recorded command buffer to `queue`; returns a `vk_fence` to wait
-/// on. Error Busy while an earlier submission of the same buffer runs.
+/// Submits a recorded command buffer to `queue`; returns a `vk_fence` to wait on.
+///
+/// # Errors
+/// - InvalidArgument: the command buffer belongs to another device; the command buffer is not recorded (begin, record, end first)
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `queue` was closed; `cb` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
+/// - Busy: while an earlier submission of the same buffer runs
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_submit(queue: Handle<Queue>, cb: Handle<CommandBuffer>) -> RtResult<Value> {
     let dev = &queue.dev;
@@ -1517,6 +1651,13 @@ pub fn rt_vk_submit(queue: Handle<Queue>, cb: Handle<CommandBuffer>) -> RtResult
 
 /// Waits for a fence: true when it signalled, false when `timeout_ms`
 /// (nil: no limit besides the thread's deadline) passed first.
+///
+/// # Errors
+/// - InvalidArgument: timeout_ms must be 0 or more
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: not supported (on this machine or build, or for this input)
+/// - Closed: `fence` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", blocking, tier = "empirical")]
 pub fn rt_vk_fence_wait(fence: Handle<Fence>, timeout_ms: Option<i64>) -> RtResult<bool> {
     if let Some(t) = timeout_ms {

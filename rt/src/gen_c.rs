@@ -28,6 +28,16 @@ pub fn upper_snake(s: &str) -> String {
     out
 }
 
+/// Data symbols `libffi_core.so` exports for the other libraries of the
+/// runtime only (through ffi_sdk), internal like every `rt__*` function: the
+/// header names them in its "Internal exports" note and declares none of them
+/// (docs/CONTRACT.md §3). tests/tests/internal_exports.rs checks this list
+/// against what the library exports.
+pub const INTERNAL_DATA: [&str; 3] = ["RT_CAP_SLOW", "RT_DEADLINE_ANY", "RT_REGISTRY_GEN"];
+
+/// Prefix of the functions `libffi_core.so` exports for the other libraries only.
+pub const INTERNAL_PREFIX: &str = "rt__";
+
 /// Helper names the header defines; an exported function must not take one.
 fn helper_names() -> Vec<String> {
     let mut v: Vec<String> = [
@@ -88,6 +98,9 @@ pub fn header(reg: &Registry, abi: &Abi, lay: &Layout) -> Result<String, String>
     for e in &reg.entries {
         if helpers.contains(&e.name) {
             return Err(format!("{} collides with an inline helper of the header", e.name));
+        }
+        if e.name.starts_with(INTERNAL_PREFIX) || INTERNAL_DATA.contains(&e.name.as_str()) {
+            return Err(format!("{} is registered but has an internal name ({INTERNAL_PREFIX}*)", e.name));
         }
         if e.params.len() > 8 && !e.host {
             return Err(format!("{} takes {} arguments; the calling convention allows 8", e.name, e.params.len()));
@@ -266,7 +279,12 @@ static inline void *rt_callback_release_fn(RtCallbackRelease f) { void *p; memcp
     o.push_str("} RtKind;\n");
 
     // Errors.
-    o.push_str("\n/* ---- Error codes (rt_error_code; 0 = not an Error; rt_error_name gives the name) ---- */\n");
+    o.push_str("\n/* ---- Error codes (rt_error_code; 0 = not an Error; rt_error_name gives the name) ----\n");
+    o.push_str(
+        " * Each function's comment lists under Errors the codes it returns besides the implicit ones:\n \
+         * TypeMismatch, Panic and Internal (any function), Timeout and Cancelled (blocking ones),\n \
+         * CapabilityDenied (those with a capability); docs/CONTRACT.md, \"Error codes per function\". */\n",
+    );
     o.push_str("#define RT_ERR_NONE 0u /* not an Error */\n");
     for e in &abi.errors {
         let _ = writeln!(o, "#define RT_ERR_{} {}u /* {}: {} */", upper_snake(&e.name), e.code, e.name, comment_safe(&e.doc));
@@ -323,12 +341,27 @@ static inline void *rt_callback_release_fn(RtCallbackRelease f) { void *p; memcp
     o.push_str("\n/* ==== Host surface: C types in and out, for building and reading values ==== */\n");
     for e in reg.host_fns() {
         o.push('\n');
-        let mut lines: Vec<String> = e.doc.lines().map(str::to_string).collect();
+        let mut lines: Vec<String> = crate::doc::plain_lines(&crate::doc::parse(&e.doc), false);
         lines.push(String::new());
         lines.push(format!("tier: {}{}", e.tier, if e.blocking { "; blocking" } else { "" }));
         doc_block(&mut o, &lines);
         let _ = writeln!(o, "{};", e.c_prototype());
     }
+
+    // Internal exports: named (so a reader of `nm -D` knows them), never declared.
+    let _ = write!(
+        o,
+        "
+/* ---- Internal exports (not for hosts) ----
+ * libffi_core.so also exports what the other libraries of the runtime use to
+ * reach its state (through ffi_sdk): every function named {INTERNAL_PREFIX}* (two
+ * underscores) and the data symbols {}.
+ * This header declares none of them: they are not part of the ABI, change
+ * without an ABI version change, and a host never calls or reads them
+ * (docs/CONTRACT.md section 3). */
+",
+        INTERNAL_DATA.join(", ")
+    );
 
     // Domain functions.
     for d in reg.domains() {
@@ -339,7 +372,7 @@ static inline void *rt_callback_release_fn(RtCallbackRelease f) { void *p; memcp
         let _ = writeln!(o, "\n/* ==== Domain {d}: {} functions (libffi_{d}.so) ==== */", fns.len());
         for e in fns {
             o.push('\n');
-            let mut lines: Vec<String> = e.doc.lines().map(str::to_string).collect();
+            let mut lines: Vec<String> = crate::doc::plain_lines(&crate::doc::parse(&e.doc), false);
             lines.push(String::new());
             lines.push(e.signature.clone());
             lines.push(meta_line(e));

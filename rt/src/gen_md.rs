@@ -2,6 +2,7 @@
 
 use crate::gen::MARK;
 use crate::gen_c::upper_snake;
+use crate::doc;
 use crate::model::{Abi, Entry, Registry};
 use std::fmt::Write;
 
@@ -44,7 +45,7 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
     o.push_str("\n## Host surface\n\nC types in and out, for building and reading values (in `libffi_core.so`).\n\n");
     o.push_str("| C prototype | Description |\n|---|---|\n");
     for e in reg.host_fns() {
-        let _ = writeln!(o, "| `{};` | {} |", cell(&e.c_prototype()), cell(&e.doc));
+        let _ = writeln!(o, "| `{};` | {} |", cell(&e.c_prototype()), cell(&host_cell(e)));
     }
 
     for d in &domains {
@@ -68,7 +69,7 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
         }
         for e in &fns {
             let _ = writeln!(o, "\n### {}\n\n```\n{}\n```\n", e.name, e.signature);
-            let _ = writeln!(o, "{}\n", e.doc.trim());
+            sections(&mut o, e);
             let _ = writeln!(
                 o,
                 "- capability: {}\n- blocking: {}\n- tier: {}",
@@ -100,6 +101,86 @@ pub fn reference(reg: &Registry, abi: &Abi) -> String {
     o
 }
 
+/// Where the implicit error codes are listed (relative to docs/API.md).
+const IMPLICIT: &str = "CONTRACT.md#error-codes-per-function";
+
+/// Prose lines for Markdown: a `# Heading` of the doc comment becomes a bold
+/// label, so no heading leaks into the reference's own structure.
+fn md_prose(o: &mut String, prose: &str) {
+    for l in prose.lines() {
+        match l.trim().strip_prefix('#').map(|h| h.trim_start_matches('#').trim()) {
+            Some(h) if !h.is_empty() => {
+                let _ = writeln!(o, "**{h}**");
+            }
+            _ => {
+                let _ = writeln!(o, "{l}");
+            }
+        }
+    }
+}
+
+/// A function's doc: prose, then the Options, Errors and Example sections as
+/// bold labelled lists.
+fn sections(o: &mut String, e: &Entry) {
+    let d = doc::parse(&e.doc);
+    md_prose(o, &d.prose);
+    o.push('\n');
+    if let Some(opts) = &d.options {
+        o.push_str("**Options** (keys of the `opts` dict; nil means all defaults):\n\n");
+        if !d.options_note.is_empty() {
+            let _ = writeln!(o, "{}\n", d.options_note);
+        }
+        for k in opts {
+            let spec = if k.spec.is_empty() { String::new() } else { format!(" ({})", k.spec) };
+            let _ = writeln!(o, "- `{}`{spec}: {}", k.key, k.meaning);
+        }
+        if !opts.is_empty() {
+            o.push('\n');
+        }
+    }
+    if let Some(errs) = &d.errors {
+        let mut implicit = doc::implicit_codes(e.blocking, e.capability.is_some()).join(", ");
+        if let Some(i) = implicit.rfind(", ") {
+            implicit.replace_range(i..i + 2, " and ");
+        }
+        if errs.is_empty() && (d.errors_note.is_empty() || d.errors_note.starts_with("Only the implicit")) {
+            let _ = writeln!(o, "**Errors**: only the [implicit]({IMPLICIT}) {implicit}.\n");
+            return example(o, &d);
+        }
+        let _ = writeln!(o, "**Errors** (besides the [implicit]({IMPLICIT}) {implicit}):\n");
+        if !d.errors_note.is_empty() {
+            let _ = writeln!(o, "{}\n", d.errors_note);
+        }
+        for x in errs {
+            let _ = writeln!(o, "- `{}`: {}", x.code, x.when);
+        }
+        if !errs.is_empty() {
+            o.push('\n');
+        }
+    }
+    example(o, &d);
+}
+
+fn example(o: &mut String, d: &doc::Doc) {
+    if !d.example.is_empty() {
+        let _ = writeln!(o, "**Example**\n\n```\n{}\n```\n", d.example.join("\n"));
+    }
+}
+
+/// A host-surface function's table cell: the prose, then its sections inline.
+fn host_cell(e: &Entry) -> String {
+    let d = doc::parse(&e.doc);
+    let mut s = d.prose.clone();
+    if let Some(errs) = d.errors.as_ref().filter(|x| !x.is_empty()) {
+        let list: Vec<String> = errs.iter().map(|x| format!("{} ({})", x.code, x.when)).collect();
+        s.push_str(&format!(" **Errors:** {}.", list.join("; ")));
+    }
+    if !d.example.is_empty() {
+        s.push_str(&format!(" **Example:** `{}`", d.example.join(" ")));
+    }
+    s
+}
+
 /// The deadlines section: the contract in brief and every function it covers.
 fn deadlines(o: &mut String, reg: &Registry, domains: &[String]) {
     o.push_str(
@@ -117,5 +198,32 @@ fn deadlines(o: &mut String, reg: &Registry, domains: &[String]) {
         if !names.is_empty() {
             let _ = writeln!(o, "| `{d}` | {} |", names.join(", "));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sections_render_as_bold_labelled_lists() {
+        let e = Entry {
+            name: "rt_x".into(),
+            doc: "Reads.\n\n# Safety\nNone.\n\n# Options\n- level (int 0..=9, default 6): how hard\n\n# Errors\n- NotFound: missing\n\n# Example\nrt_x(\"a\") -> 1".into(),
+            blocking: true,
+            capability: Some("fs.read".into()),
+            ..Default::default()
+        };
+        let mut o = String::new();
+        sections(&mut o, &e);
+        assert!(!o.lines().any(|l| l.starts_with('#')), "no heading leaks:\n{o}");
+        assert!(o.contains("**Safety**\nNone."), "{o}");
+        assert!(o.contains("**Options** (keys of the `opts` dict; nil means all defaults):\n\n- `level` (int 0..=9, default 6): how hard\n"), "{o}");
+        assert!(o.contains("Panic, Internal, Timeout, Cancelled and CapabilityDenied):\n\n- `NotFound`: missing\n"), "{o}");
+        assert!(o.contains("**Example**\n\n```\nrt_x(\"a\") -> 1\n```\n"), "{o}");
+        let e = Entry { name: "rt_y".into(), doc: "Adds.\n\n# Errors\nOnly the implicit codes.".into(), ..Default::default() };
+        let mut o = String::new();
+        sections(&mut o, &e);
+        assert!(o.ends_with("Adds.\n\n**Errors**: only the [implicit](CONTRACT.md#error-codes-per-function) TypeMismatch, Panic and Internal.\n\n"), "{o:?}");
     }
 }

@@ -28,7 +28,7 @@ fn py_type(ty: &str, param: bool) -> String {
     }
     if let Some(inner) = ty.strip_prefix("array<").and_then(|t| t.strip_suffix('>')) {
         let i = py_type(inner, param);
-        return if param { format!("Sequence[{i}]") } else { format!("list[{i}]") };
+        return if param { format!("Sequence[{i}] | Value") } else { format!("list[{i}]") };
     }
     if ty.starts_with("handle") {
         return "Handle".into();
@@ -37,13 +37,15 @@ fn py_type(ty: &str, param: bool) -> String {
         "int" => "int".into(),
         "float" => "float".into(),
         "bool" => "bool".into(),
+        // A `simple_rt.Value` (kept native) passes for any text, bytes, array or dict.
+        "text" if param => "str | Value".into(),
         "text" => "str".into(),
-        "bytes" if param => "bytes | bytearray | memoryview | str".into(),
+        "bytes" if param => "bytes | bytearray | memoryview | str | Value".into(),
         "bytes" => "bytes".into(),
         "nil" => "None".into(),
-        "dict" if param => "Mapping[str, Any]".into(),
+        "dict" if param => "Mapping[str, Any] | Value".into(),
         "dict" => "dict[str, Any]".into(),
-        "array" if param => "Sequence[Any]".into(),
+        "array" if param => "Sequence[Any] | Value".into(),
         "array" => "list[Any]".into(),
         _ => "Any".into(),
     }
@@ -100,7 +102,8 @@ fn function(o: &mut String, e: &Entry, heading: Option<String>) {
     }
     let _ = writeln!(o, "def {}({}):", e.name, sig.join(", "));
     o.push_str("    \"\"\"");
-    let mut lines: Vec<String> = e.doc.lines().map(doc_text).collect();
+    let mut lines: Vec<String> =
+        crate::doc::plain_lines(&crate::doc::parse(&e.doc), true).iter().map(|l| doc_text(l)).collect();
     if lines.is_empty() {
         lines.push(String::new());
     }
@@ -192,12 +195,14 @@ types]) as the registry declares them, for ctypes argtypes/restype.
 
 /// `_api.pyi`: type stubs of `_api.py` (parameter and result types from the
 /// registry; `Handle` for every handle kind; `**options` where the Python
-/// function takes them).
+/// function takes them). Each function is declared through `_native_form`
+/// (typing only, `_native.pyi`), which gives it its `.value(...)` form with
+/// the same parameters (result: `Value` or the plain result).
 pub fn stubs(reg: &Registry, abi: &Abi) -> String {
     let mut o = String::new();
     let _ = writeln!(o, "# {MARK}");
     o.push_str("\"\"\"Type stubs of the generated simple-rt API (see _api.py).\"\"\"\n\n");
-    o.push_str("from typing import Any, Mapping, Sequence\n\nfrom ._native import Handle\n\n");
+    o.push_str("from typing import Any, Mapping, Sequence\n\nfrom ._native import Handle, Value, _native_form\n\n");
     let _ = writeln!(o, "ABI_MAJOR: int\nABI_MINOR: int\nKINDS: dict[str, int]\nERRORS: dict[int, tuple[str, str]]");
     o.push_str("CAPABILITIES: dict[str, str]\nHOST: dict[str, tuple[str, list[str]]]\n");
     let _ = abi;
@@ -231,7 +236,7 @@ pub fn stubs(reg: &Registry, abi: &Abi) -> String {
             let summary = doc_text(&e.summary());
             let _ = writeln!(
                 o,
-                "def {}({}) -> {}:\n    \"\"\"{}\"\"\"\n    ...",
+                "@_native_form\ndef {}({}) -> {}:\n    \"\"\"{}\"\"\"\n    ...",
                 e.name,
                 ps.join(", "),
                 py_type(&e.returns, false),

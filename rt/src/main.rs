@@ -2,11 +2,16 @@
 //! be. It dlopens the libraries (RTLD_NOW | RTLD_LOCAL), resolves every
 //! function through the runtime's registry, and never links an ffi_* crate.
 //!
-//! Commands: `list`, `call`, `demo`, `gen`, `abi`, `simple-census` (see `rt help`).
+//! Commands: `list`, `call`, `demo`, `gen`, `abi`, `domains`, `simple-census`, `errors-check` (see `rt help`).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
 
 mod census;
 mod convert;
 mod demo;
+mod doc;
+mod domains;
+mod errors_check;
 mod gen;
 mod gen_c;
 mod gen_md;
@@ -37,15 +42,25 @@ commands:
                              bindings/python/simple_rt/_api.py, docs/API.md
                              (--all also takes in the feature domains torch/cuda/vulkan)
   abi                        the ABI description (rt_abi_info_json) as JSON
+  domains [--all]            the domain libraries of the default build, core first, one a
+                             line (--all adds the feature domains torch/cuda/vulkan); needs
+                             no library (./x.sh install reads it)
   simple-census [--missing] [--tsv FILE]
                              how many of the externs Simple's standard library declares in
-                             the in-scope files of ../shared/simple/externs.tsv the loaded
+                             the in-scope files of rt/data/simple_externs.tsv the loaded
                              registry serves (--missing lists the others)
+  errors-check [--root DIR] [--no-static] TRACE...
+                             check the `# Errors` / `# Options` sections of the docs:
+                             every (function, code) of the traces (RT_ERROR_TRACE=FILE
+                             while the tests run) documented or implicit, every domain
+                             function with an `# Errors` section, every opts.only key
+                             of the sources in `# Options` (docs/CONTRACT.md)
   help                       this text
 
 options:
   --lib-dir DIR   where libffi_*.so are (default: $SIMPLE_RT_LIB_DIR, else the directory of
-                  this executable, e.g. target/debug)
+                  this executable, e.g. target/debug, else ../lib beside it, e.g.
+                  /usr/local/lib for an installed /usr/local/bin/rt)
   --policy TEXT   narrow the capability policy first (rt_cap_parse + rt_cap_restrict),
                   e.g. 'fs.read=/tmp;sys.info=false;*=false'
 
@@ -96,7 +111,14 @@ fn lib_dir(g: &Global) -> Result<PathBuf, String> {
         return Ok(PathBuf::from(d));
     }
     let exe = std::env::current_exe().map_err(|e| format!("cannot find this executable's directory: {e}"))?;
-    exe.parent().map(|p| p.to_path_buf()).ok_or_else(|| "this executable has no parent directory".to_string())
+    let bin = exe.parent().ok_or_else(|| "this executable has no parent directory".to_string())?;
+    // Installed (`./x.sh install`): PREFIX/bin/rt beside PREFIX/lib/libffi_*.so.
+    if !bin.join("libffi_core.so").is_file() {
+        if let Some(lib) = bin.parent().map(|p| p.join("lib")).filter(|l| l.join("libffi_core.so").is_file()) {
+            return Ok(lib);
+        }
+    }
+    Ok(bin.to_path_buf())
 }
 
 fn load(g: &Global, which: Domains) -> Result<Runtime, ExitCode> {
@@ -144,7 +166,9 @@ fn main() -> ExitCode {
         "demo" => cmd_demo(g, rest),
         "gen" => cmd_gen(g, rest),
         "abi" => cmd_abi(g, rest),
+        "domains" => cmd_domains(g, rest),
         "simple-census" => cmd_census(g, rest),
+        "errors-check" => cmd_errors_check(g, rest),
         other => fail(format!("unknown command {other:?} (try `rt help`)")),
     }
 }
@@ -202,6 +226,8 @@ fn cmd_list(mut g: Global, rest: &[String]) -> ExitCode {
     let entries: Vec<&model::Entry> =
         rt.registry.entries.iter().filter(|e| domain.is_none_or(|d| &e.domain == d)).collect();
     if set.iter().any(|s| s == "--json") {
+        // SAFETY: `rt_registry_json(void) -> RtValue`, prototype checked against the registry
+        // by `Runtime::load`; the returned text is on this stack while `text` copies it.
         let text = rt.text(unsafe { (rt.h.registry_json)() }).unwrap_or_default();
         let all: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
         let picked: Vec<&serde_json::Value> = all
@@ -417,6 +443,21 @@ fn cmd_abi(mut g: Global, rest: &[String]) -> ExitCode {
     }
 }
 
+/// The project's one domain list (`rt/src/domains.rs`), for scripts.
+fn cmd_domains(mut g: Global, rest: &[String]) -> ExitCode {
+    let all = match flags(&mut g, rest, &["--all"], false) {
+        Ok((set, pos)) if pos.is_empty() => !set.is_empty(),
+        Ok(_) => return fail("usage: rt domains [--all]"),
+        Err(e) => return fail(e),
+    };
+    println!("core");
+    let list: Vec<&str> = if all { domains::DOMAINS.to_vec() } else { domains::default_domains().collect() };
+    for d in list {
+        println!("{d}");
+    }
+    ExitCode::SUCCESS
+}
+
 fn cmd_census(mut g: Global, rest: &[String]) -> ExitCode {
     let (set, pos) = match flags(&mut g, rest, &["--missing", "--tsv"], false) {
         Ok(x) => x,
@@ -440,7 +481,7 @@ fn cmd_census(mut g: Global, rest: &[String]) -> ExitCode {
     let tsv = match tsv {
         Some(t) => t,
         None => match gen::find_root() {
-            Ok(r) => r.join("../shared/simple/externs.tsv"),
+            Ok(r) => r.join("rt/data/simple_externs.tsv"),
             Err(e) => return fail(e),
         },
     };
@@ -452,4 +493,37 @@ fn cmd_census(mut g: Global, rest: &[String]) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(e),
     }
+}
+
+fn cmd_errors_check(mut g: Global, rest: &[String]) -> ExitCode {
+    let (set, pos) = match flags(&mut g, rest, &["--root", "--no-static"], false) {
+        Ok(x) => x,
+        Err(e) => return fail(e),
+    };
+    let mut root: Option<PathBuf> = None;
+    let mut pos = pos.into_iter();
+    for s in &set {
+        if let Some(v) = s.strip_prefix("--root=") {
+            root = Some(PathBuf::from(v));
+        } else if s == "--root" {
+            match pos.next() {
+                Some(v) => root = Some(PathBuf::from(v)),
+                None => return fail("--root needs a directory"),
+            }
+        }
+    }
+    let traces: Vec<PathBuf> = pos.map(PathBuf::from).collect();
+    let root = if set.iter().any(|s| s == "--no-static") {
+        None
+    } else {
+        match root.map_or_else(gen::find_root, Ok) {
+            Ok(r) => Some(r),
+            Err(e) => return fail(e),
+        }
+    };
+    let rt = match load(&g, Domains::All) {
+        Ok(r) => r,
+        Err(c) => return c,
+    };
+    errors_check::run(&rt.registry, &rt.abi, &traces, root.as_deref())
 }

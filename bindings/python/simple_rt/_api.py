@@ -129,8 +129,10 @@ HOST = {
 
 # ---- domain archive (libffi_archive.so) ----
 def rt_deflate_compress(data, level=None):
-    """Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or
-    gzip header) at `level` 0..=9 (nil: 6). Error OutOfRange for another level.
+    """Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or gzip header) at `level` 0..=9 (nil: 6).
+
+    Raises:
+      OutOfRangeError: for another level
 
     rt_deflate_compress(data: bytes, level: int?) -> bytes
     capability: none; non-blocking; tier: verified
@@ -139,9 +141,15 @@ def rt_deflate_compress(data, level=None):
 
 
 def rt_deflate_decompress(data, opts=None, **options):
-    """Decompresses a raw deflate stream (RFC 1951). Option `max_output`
-    (bytes, default 1 GiB): more is LimitExceeded. Corrupt or truncated
-    input is Error Parse.
+    """Decompresses a raw deflate stream (RFC 1951). Corrupt or truncated input is Error Parse.
+
+    Options:
+      max_output (int >= 0, default 1 GiB): bytes : more is LimitExceeded
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      ParseError: empty or truncated deflate stream
+      LimitExceededError: decompressed output exceeds max_output bytes
 
     rt_deflate_decompress(data: bytes, opts: dict?) -> bytes
     capability: none; non-blocking; tier: verified
@@ -152,9 +160,18 @@ def rt_deflate_decompress(data, opts=None, **options):
 
 
 def rt_gzip_compress(data, opts=None, **options):
-    """Compresses bytes or text to gzip. Option `level` 0..=9 (default 6).
+    """Compresses bytes or text to gzip.
 
     The header carries no name and mtime 0, so equal input gives equal output.
+
+    Options:
+      level (int 0..=9, default 6): the compression level (0: stored, 9: smallest)
+
+    Raises:
+      InvalidArgumentError: an unknown option, or level outside 0..=9
+
+    Example:
+      rt_gzip_compress(\"hello hello hello hello\") -> b\"\\x1f\\x8b\\x08...\"
 
     rt_gzip_compress(data: bytes, opts: dict?) -> bytes
     capability: none; non-blocking; tier: verified
@@ -165,13 +182,22 @@ def rt_gzip_compress(data, opts=None, **options):
 
 
 def rt_gzip_compress_file(src, dst, opts=None, **options):
-    """Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst).
+    """Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst). `dst` is written
+    under a temporary name in its directory and renamed into place, so a failure leaves no partial output; a
+    symlink `dst` is followed (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument;
+    under a scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held. Returns
+    {read, written, uncompressed}.
 
-    Option `level` 0..=9 (default 6). `dst` is written under a temporary name in its directory
-    and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed
-    (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a
-    scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held.
-    Returns {read, written, uncompressed}.
+    Options:
+      level (int 0..=9, default 6): the compression level
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: empty input is not <format> data
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
 
     rt_gzip_compress_file(src: text, dst: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
@@ -182,9 +208,18 @@ def rt_gzip_compress_file(src, dst, opts=None, **options):
 
 
 def rt_gzip_decompress(data, opts=None, **options):
-    """Decompresses gzip data (all members). Option `max_output` (bytes, default 1 GiB): more is LimitExceeded.
+    """Decompresses gzip data (all members).
 
-    Empty, corrupt or truncated input, a bad CRC or length, and trailing garbage are Error Parse.
+    Options:
+      max_output (int >= 0, default 1 GiB): the most bytes of output
+
+    Raises:
+      ParseError: empty, corrupt or truncated input, a bad CRC or length, or trailing garbage
+      LimitExceededError: the output would pass max_output
+      InvalidArgumentError: an unknown option, or max_output negative
+
+    Example:
+      rt_gzip_decompress(rt_gzip_compress(\"hello\")) -> b\"hello\"
 
     rt_gzip_decompress(data: bytes, opts: dict?) -> bytes
     capability: none; non-blocking; tier: verified
@@ -201,6 +236,17 @@ def rt_gzip_decompress_file(src, dst, opts=None, **options):
     Corrupt input is Error Parse. `dst` is written as by rt_gzip_compress_file.
     Returns {read, written, uncompressed}.
 
+    Options:
+      max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: empty input is not <format> data
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+
     rt_gzip_decompress_file(src: text, dst: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -209,22 +255,90 @@ def rt_gzip_decompress_file(src, dst, opts=None, **options):
     return _call("rt_gzip_decompress_file", src, dst, opts)
 
 
-def rt_tar_create(output, sources, opts=None, **options):
+def rt_tar_add_data(tar, archive_path, data):
+    """Adds an entry `archive_path` holding `data` (bytes or text) to a TarWriter: a regular file, mode 0644, owner
+    0, mtime the writer's `mtime` option or now. Simple declares `-> i64`: ours is nil or an Error.
+
+    Raises:
+      InvalidArgumentError: for an absolute name, `..` or an empty name; Closed after rt_tar_close
+      ClosedError: `tar` was closed
+
+    rt_tar_add_data(tar: handle<TarWriter>, archive_path: text, data: bytes) -> nil
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_tar_add_data", tar, archive_path, data)
+
+
+def rt_tar_add_file(tar, archive_path, file_path):
+    """Adds the regular file `file_path` (content streamed, permission bits and mtime kept, owner 0) as entry
+    `archive_path`. Needs fs.read on `file_path`. A directory or other non-regular file is InvalidArgument;
+    a file that changes size while it is read is Error Io.
+
+    Raises:
+      InvalidArgumentError: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `tar` was closed
+
+    rt_tar_add_file(tar: handle<TarWriter>, archive_path: text, file_path: text) -> nil
+    capability: fs.read (scoped); blocking; tier: verified
+    """
+    return _call("rt_tar_add_file", tar, archive_path, file_path)
+
+
+def rt_tar_close(tar):
+    """Finishes and closes a TarWriter (end-of-archive blocks, the compressor's trailer, then the temporary file
+    renamed into place), or closes a TarReader.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: it was closed already
+      BusyError: the resource is held by someone else
+
+    rt_tar_close(tar: any) -> nil
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_tar_close", tar)
+
+
+def rt_tar_create(output, sources=None, opts=None, **options):
     """Creates a tar archive at `output` from `sources` (fs.read on each source, fs.write on output).
 
-    `sources` is a directory path (its contents are archived, named relative to it), a file path
-    (archived under its file name), or an array of paths (each named as given, a leading `/`
-    dropped, directories recursively; with option `base`, paths are relative to that directory).
-    Options: `compression` (\"auto\" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none;
-    \"none\", \"gzip\", \"xz\"), `level` (gzip 0..=9 / xz preset 0..=9, default 6), `deterministic`
-    (bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names),
-    `follow_symlinks` (default false: links are stored as links; true: each link is resolved
-    and checked against fs.read like a path the caller names). Sources are walked through
-    directory descriptors (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported.
-    The archive is written under a temporary name and renamed into place; `output` is
-    resolved as the `dst` of rt_gzip_compress_file. Returns {entries, bytes}.
+    `sources` is a directory path (its contents are archived, named relative to it), a file path (archived under
+    its file name), or an array of paths (each named as given, a leading `/` dropped, directories recursively;
+    with option `base`, paths are relative to that directory). Sources are walked through directory descriptors
+    (O_NOFOLLOW). Device files, FIFOs and sockets are Error Unsupported. The archive is written under a temporary
+    name and renamed into place; `output` is resolved as the `dst` of rt_gzip_compress_file. Returns {entries,
+    bytes}.
 
-    rt_tar_create(output: text, sources: any, opts: dict?) -> dict
+    `sources` nil (Simple's `rt_tar_create(path) -> i64`): returns a TarWriter handle instead; add entries with
+    rt_tar_add_data / rt_tar_add_file and finish with rt_tar_close, which renames the archive into place (a writer
+    never closed leaves nothing). Options then: `compression`, `level`, `mtime` (of entries added from data;
+    default now).
+
+    Options:
+      compression (text): \"auto\" = by output name: .tar.gz/.tgz gzip, .tar.xz/.txz xz, else none; \"none\", \"gzip\", \"xz\"
+      level (int 0..=9, default 6): gzip 0..=9 / xz preset 0..=9
+      deterministic (bool, default false): bool: entries sorted by name, mtime = option `mtime` (default 0), uid/gid 0, no owner names
+      mtime (int >= 0, default 0): `compression`, `level`, `mtime` of entries added from data
+      follow_symlinks (bool, default false): links are stored as links; true: each link is resolved and checked against fs.read like a path the caller names
+      base (text): with option `base`, paths are relative to that directory
+
+    Raises:
+      InvalidArgumentError: option base needs sources as an array of paths; sources is an empty array; with option base, sources must be relative; option compression must be auto, none, gzip or xz
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      UnsupportedError: not supported (on this machine or build, or for this input)
+
+    rt_tar_create(output: text, sources: any?, opts: dict?) -> any
     capability: fs.write (scoped); blocking; tier: verified
     """
     if options:
@@ -233,21 +347,34 @@ def rt_tar_create(output, sources, opts=None, **options):
 
 
 def rt_tar_extract(archive, target_dir, opts=None, **options):
-    """Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely.
+    """Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely. `archive` is a path or a
+    TarReader handle (rt_tar_open; Simple's `rt_tar_extract(handle, output_dir)` form).
 
-    Checks fs.read on the archive and fs.write on the target and on every entry's real
-    destination. The target is opened once; every entry is created relative to it through
-    descriptors, parents walked with O_NOFOLLOW, so no symlink (there before or swapped in
-    meanwhile) can redirect a write. Refused with an Error naming the entry (details.entry):
-    absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
-    setuid/setgid bits are dropped and owners not changed. Options: `max_size` (bytes written, default 16 GiB) and
-    `max_entries` (default 1000000) against bombs (LimitExceeded); `overwrite` (default true:
-    existing files are replaced, never written through); `preserve_mtime` (default true);
-    `compression` (\"auto\", \"none\", \"gzip\", \"xz\"); `memlimit` (xz decoder). The target is created
-    if missing. Returns {entries, bytes}. Corrupt archives are Error Parse; entries extracted
-    before a failure stay, a half-written file is removed.
+    Checks fs.read on the archive and fs.write on the target and on every entry's real destination. The target is
+    opened once; every entry is created relative to it through descriptors, parents walked with O_NOFOLLOW, so no
+    symlink (there before or swapped in meanwhile) can redirect a write. Refused with an Error naming the entry
+    (details.entry): absolute names, `..`, links or parents leading outside the target, device files and FIFOs;
+    setuid/setgid bits are dropped and owners not changed. The target is created if missing. Returns {entries,
+    bytes}. Corrupt archives are Error Parse; entries extracted before a failure stay, a half-written file is
+    removed.
 
-    rt_tar_extract(archive: text, target_dir: text, opts: dict?) -> dict
+    Options:
+      max_entries (int >= 0, default 1000000): against bombs (LimitExceeded)
+      max_size (int >= 0, default 16 GiB): bytes written
+      memlimit (int): xz decoder
+      compression (text): \"auto\", \"none\", \"gzip\", \"xz\"
+      overwrite (bool, default true): existing files are replaced, never written through
+      preserve_mtime (bool, default true): preserve mtime
+
+    Raises:
+      InvalidArgumentError: entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: target exists and is not a directory
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: … device/FIFO entries are refused; entry type … is not supported
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_tar_extract(archive: any, target_dir: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
     """
     if options:
@@ -255,17 +382,57 @@ def rt_tar_extract(archive, target_dir, opts=None, **options):
     return _call("rt_tar_extract", archive, target_dir, opts)
 
 
+def rt_tar_extract_file(tar, archive_path, output_path, opts=None, **options):
+    """Extracts the one regular-file entry `archive_path` of a tar archive (a TarReader handle or a path) to the file
+    `output_path` (written under a temporary name and renamed into place, so a failure leaves nothing) and returns
+    the number of bytes written. `archive_path` is compared by its components (`./a` is `a`); the last entry of
+    that name wins, as tar does. Needs fs.write on `output_path` (and fs.read on a path archive).
+
+    Options:
+      max_size (int >= 0, default 16 GiB): LimitExceeded
+      compression (text): \"auto\", \"none\", \"gzip\" or \"xz\"
+      memlimit (int): the xz decoder's memory limit, in bytes
+
+    Raises:
+      InvalidArgumentError: it is not a regular file; an unknown option, or an option of the wrong kind or range
+      NotFoundError: there is no such entry
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: PAX sparse entries can be extracted with rt_tar_extract only
+      LimitExceededError: decompressed output exceeds max_output bytes
+      BusyError: the resource is held by someone else
+
+    rt_tar_extract_file(tar: any, archive_path: text, output_path: text, opts: dict?) -> int
+    capability: fs.write (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tar_extract_file", tar, archive_path, output_path, opts)
+
+
 def rt_tar_list(archive, opts=None, **options):
-    """Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read).
+    """Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path or a
+    TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form).
 
-    Returns an array of dicts {name, type, size, mode, mtime, link}: type is \"file\", \"dir\",
-    \"symlink\", \"hardlink\", \"char\", \"block\", \"fifo\" or \"other\"; size is the file's real size
-    (sparse files included); mode the permission bits; link the link target or nil.
-    Options: `max_entries` (default 1000000, more is LimitExceeded), `compression`
-    (\"auto\", \"none\", \"gzip\", \"xz\"), `memlimit` (xz decoder memory, default 1 GiB).
-    Corrupt or truncated archives are Error Parse.
+    Returns an array of dicts {name, type, size, mode, mtime, link}: type is \"file\", \"dir\", \"symlink\", \"hardlink\",
+    \"char\", \"block\", \"fifo\" or \"other\"; size is the file's real size (sparse files included); mode the permission
+    bits; link the link target or nil. Corrupt or truncated archives are Error Parse.
 
-    rt_tar_list(archive: text, opts: dict?) -> array<dict>
+    Options:
+      max_entries (int >= 0, default 1000000): more is LimitExceeded
+      compression (text): \"auto\", \"none\", \"gzip\", \"xz\"
+      memlimit (int, default 1 GiB): xz decoder memory
+
+    Raises:
+      InvalidArgumentError: option compression must be auto, none, gzip or xz; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      ParseError: malformed input (details.line/column/position where known)
+      ClosedError: the handle was closed
+      LimitExceededError: archive has more than max_entries (<max_entries>) entries
+
+    rt_tar_list(archive: any, opts: dict?) -> array<dict>
     capability: fs.read (scoped); blocking; tier: verified
     """
     if options:
@@ -273,9 +440,92 @@ def rt_tar_list(archive, opts=None, **options):
     return _call("rt_tar_list", archive, opts)
 
 
+def rt_tar_open(path, opts=None, **options):
+    """Opens a tar archive (plain, gzip or xz; detected) for reading and returns a TarReader handle for rt_tar_list,
+    rt_tar_extract and rt_tar_extract_file. Needs fs.read. The first header is read now: a file that is not a tar
+    archive is Error Parse here.
+
+    Options:
+      compression (text): \"auto\", \"none\", \"gzip\", \"xz\"
+      memlimit (int): xz decoder memory apply to every later call
+
+    Raises:
+      InvalidArgumentError: option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: not a tar archive
+
+    rt_tar_open(path: text, opts: dict?) -> handle<TarReader>
+    capability: fs.read (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tar_open", path, opts)
+
+
+def rt_targz_create(tar_path, output_path, level=None):
+    """Simple's `rt_targz_create(tar_path, output_path, level)`: compresses the existing tar archive `tar_path`
+    to the gzip file `output_path` (a `.tar.gz`) at `level` 0..=9 (nil: 6), in constant memory, written under a
+    temporary name and renamed into place. The input must be an uncompressed tar archive (its first header is
+    checked): anything else is Error InvalidArgument. Needs fs.read on `tar_path`, fs.write on `output_path`.
+    Returns {read, written, uncompressed} (Simple: 1). To build a .tar.gz from files in one call:
+    rt_tar_create(output, sources) with an output named `.tar.gz`.
+
+    Raises:
+      InvalidArgumentError: tar_path is already compressed (gzip or xz), not a plain tar archive; tar_path is not a tar archive (no valid tar header at its start); path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: empty input is not <format> data
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: level must be 0..=9
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+      BusyError: the resource is held by someone else
+
+    rt_targz_create(tar_path: text, output_path: text, level: int?) -> dict
+    capability: fs.write (scoped); blocking; tier: verified
+    """
+    return _call("rt_targz_create", tar_path, output_path, level)
+
+
+def rt_targz_extract(input_path, output_dir, opts=None, **options):
+    """Simple's `rt_targz_extract(input_path, output_dir)`: rt_tar_extract of a gzip-compressed tar archive (gzip
+    required: other input is Error Parse), with the same safety rules, options and result {entries, bytes}.
+
+    Options:
+      compression (text): \"auto\", \"none\", \"gzip\" or \"xz\"
+      memlimit (int): the xz decoder's memory limit, in bytes
+      max_size (int >= 0): the most bytes written (Error LimitExceeded past it)
+      max_entries (int >= 0): the most entries (Error LimitExceeded past it)
+      overwrite (bool, default true): replace existing files
+      preserve_mtime (bool, default true): preserve mtime
+
+    Raises:
+      InvalidArgumentError: rt_targz_extract reads gzip only: no compression option; entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself
+      AlreadyExistsError: target exists and is not a directory
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: … device/FIFO entries are refused; entry type … is not supported
+
+    rt_targz_extract(input_path: text, output_dir: text, opts: dict?) -> dict
+    capability: fs.write (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_targz_extract", input_path, output_dir, opts)
+
+
 def rt_xz_compress(data, opts=None, **options):
-    """Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool),
-    `check` (\"crc64\" default, \"crc32\", \"sha256\", \"none\").
+    """Compresses bytes or text to .xz.
+
+    Options:
+      preset (int 0..=9, default 6): preset
+      extreme (bool, default false): bool
+      check (text): \"crc64\" default, \"crc32\", \"sha256\", \"none\"
+
+    Raises:
+      InvalidArgumentError: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; an unknown option, or an option of the wrong kind or range
 
     rt_xz_compress(data: bytes, opts: dict?) -> bytes
     capability: none; non-blocking; tier: verified
@@ -290,6 +540,22 @@ def rt_xz_compress_file(src, dst, opts=None, **options):
 
     Options as rt_xz_compress. `dst` is written as by rt_gzip_compress_file (a temporary
     name renamed into place). Returns {read, written, uncompressed}.
+
+    Options:
+      preset (int 0..=9, default 6): preset
+      extreme (bool, default false): extreme
+      check (text): check
+
+    Raises:
+      InvalidArgumentError: option check must be crc64, crc32, sha256 or none; liblzma refused the preset; path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: empty input is not <format> data
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+      BusyError: the resource is held by someone else
 
     rt_xz_compress_file(src: text, dst: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
@@ -306,6 +572,15 @@ def rt_xz_decompress(data, opts=None, **options):
     past either, LimitExceeded. Empty, corrupt or truncated input, a failed check and trailing
     garbage are Error Parse.
 
+    Options:
+      max_output (int >= 0): `max_output` (bytes, default 1 GiB) and `memlimit` (decoder memory, default 1 GiB): past either, LimitExceeded
+      memlimit (int): bytes, default 1 GiB and `memlimit` decoder memory, default 1 GiB: past either, LimitExceeded
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      ParseError: empty input is not xz data
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+
     rt_xz_decompress(data: bytes, opts: dict?) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -321,6 +596,18 @@ def rt_xz_decompress_file(src, dst, opts=None, **options):
     LimitExceeded and no output is left. Corrupt input is Error Parse. `dst` is written as by
     rt_gzip_compress_file. Returns {read, written, uncompressed}.
 
+    Options:
+      max_output (int >= 0): `max_output` (bytes, default 64 GiB), `memlimit` (default 1 GiB): past either, LimitExceeded and no output is left
+      memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      ParseError: empty input is not <format> data
+      LimitExceededError: decompressed output exceeds max_output bytes; the xz stream needs more memory than memlimit allows
+
     rt_xz_decompress_file(src: text, dst: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -330,9 +617,11 @@ def rt_xz_decompress_file(src, dst, opts=None, **options):
 
 
 def rt_zip_add_data(zip, archive_path, data):
-    """Adds an entry `archive_path` holding `data` (bytes or text) to a
-    ZipWriter, mode 0644. Error InvalidArgument for an absolute name, `..`
-    or an empty name; Closed after rt_zip_close.
+    """Adds an entry `archive_path` holding `data` (bytes or text) to a ZipWriter, mode 0644.
+
+    Raises:
+      InvalidArgumentError: for an absolute name, `..` or an empty name; Closed after rt_zip_close
+      ClosedError: `zip` was closed
 
     rt_zip_add_data(zip: handle<ZipWriter>, archive_path: text, data: bytes) -> nil
     capability: none; blocking; tier: verified
@@ -344,6 +633,13 @@ def rt_zip_add_file(zip, archive_path, file_path):
     """Adds the regular file `file_path` (its content and permission bits) as
     entry `archive_path`, streamed. Needs fs.read on `file_path`.
 
+    Raises:
+      InvalidArgumentError: is not a regular file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `zip` was closed
+
     rt_zip_add_file(zip: handle<ZipWriter>, archive_path: text, file_path: text) -> nil
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -351,8 +647,18 @@ def rt_zip_add_file(zip, archive_path, file_path):
 
 
 def rt_zip_close(zip):
-    """Finishes and closes a ZipWriter (writes the central directory), or
-    closes a ZipReader. Error Closed when it was closed already.
+    """Finishes and closes a ZipWriter (writes the central directory), or closes a ZipReader.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: no such entry in the archive
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: not a valid zip archive
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: it was closed already
+      BusyError: the resource is held by someone else
 
     rt_zip_close(zip: any) -> nil
     capability: none; blocking; tier: verified
@@ -361,11 +667,18 @@ def rt_zip_close(zip):
 
 
 def rt_zip_create(path, opts=None, **options):
-    """Creates (or replaces) a zip archive at `path` and returns a ZipWriter
-    handle; add entries with rt_zip_add_data / rt_zip_add_file and write the
-    central directory with rt_zip_close (a writer closed otherwise leaves an
-    incomplete archive). Option `level` 0..=9 (deflate, default 6; 0 stores).
-    Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+    """Creates (or replaces) a zip archive at `path` and returns a ZipWriter handle; add entries with rt_zip_add_data
+    / rt_zip_add_file and write the central directory with rt_zip_close (a writer closed otherwise leaves an
+    incomplete archive). Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle.
+
+    Options:
+      level (int 0..=9, default 6): deflate, 0 stores
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_zip_create(path: text, opts: dict?) -> handle<ZipWriter>
     capability: fs.write (scoped); blocking; tier: verified
@@ -376,13 +689,25 @@ def rt_zip_create(path, opts=None, **options):
 
 
 def rt_zip_extract(zip, output_dir, opts=None, **options):
-    """Extracts every entry of a ZipReader into `output_dir` (created if
-    missing) with tar's safety rules (see rt_tar_extract): absolute names,
-    `..`, symlinks leading outside, and writes through links are refused
-    with an Error naming the entry. Options `max_size` (bytes, default 16
-    GiB), `max_entries` (default 1000000), `overwrite` (default true).
-    Needs fs.write on the target and every entry's real destination.
-    Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict.
+    """Extracts every entry of a ZipReader into `output_dir` (created if missing) with tar's safety rules (see
+    rt_tar_extract): absolute names, `..`, symlinks leading outside, and writes through links are refused with an
+    Error naming the entry. Needs fs.write on the target and every entry's real destination. Returns `{entries,
+    bytes}`. Simple declares `-> i64`: ours is the dict.
+
+    Options:
+      max_size (int >= 0, default 16 GiB): bytes
+      max_entries (int >= 0, default 1000000): the most entries (Error LimitExceeded past it)
+      overwrite (bool, default true): replace existing files
+
+    Raises:
+      InvalidArgumentError: entry has an empty name; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: no such entry in the archive
+      AlreadyExistsError: target exists and is not a directory
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: not a valid zip archive
+      ClosedError: `zip` was closed
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_zip_extract(zip: handle<ZipReader>, output_dir: text, opts: dict?) -> dict
     capability: fs.write (scoped); blocking; tier: verified
@@ -393,11 +718,20 @@ def rt_zip_extract(zip, output_dir, opts=None, **options):
 
 
 def rt_zip_extract_file(zip, archive_path, output_path, opts=None, **options):
-    """Extracts the one entry `archive_path` of a ZipReader to the file
-    `output_path` (created or replaced; a new file is removed again on
-    failure) and returns the number of bytes written. Option `max_size`
-    (default 16 GiB, LimitExceeded). Error NotFound when the archive has no
-    such entry, InvalidArgument when it is a directory. Needs fs.write.
+    """Extracts the one entry `archive_path` of a ZipReader to the file `output_path` (created or replaced; a new
+    file is removed again on failure) and returns the number of bytes written. Needs fs.write.
+
+    Options:
+      max_size (int >= 0, default 16 GiB): LimitExceeded
+
+    Raises:
+      InvalidArgumentError: it is a directory; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the archive has no such entry
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: not a valid zip archive
+      ClosedError: `zip` was closed
+      LimitExceededError: decompressed output exceeds max_output bytes
 
     rt_zip_extract_file(zip: handle<ZipReader>, archive_path: text, output_path: text, opts: dict?) -> int
     capability: fs.write (scoped); blocking; tier: verified
@@ -412,6 +746,12 @@ def rt_zip_list(zip):
     compressed_size, kind}` with kind \"file\", \"dir\" or \"symlink\" (Simple
     declares `-> text`: ours is an array of dicts, like rt_tar_list).
 
+    Raises:
+      NotFoundError: no such entry in the archive
+      IoError: an operating-system failure (details.errno)
+      ParseError: not a valid zip archive
+      ClosedError: `zip` was closed
+
     rt_zip_list(zip: handle<ZipReader>) -> array<dict>
     capability: none; non-blocking; tier: verified
     """
@@ -419,8 +759,14 @@ def rt_zip_list(zip):
 
 
 def rt_zip_open(path):
-    """Opens a zip archive for reading and returns a ZipReader handle. Needs
-    fs.read. Error Parse when it is not a zip archive.
+    """Opens a zip archive for reading and returns a ZipReader handle. Needs fs.read.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: no such entry in the archive
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: it is not a zip archive
 
     rt_zip_open(path: text) -> handle<ZipReader>
     capability: fs.read (scoped); blocking; tier: verified
@@ -432,6 +778,17 @@ def rt_zip_open(path):
 def rt_password_read(prompt, opts=None, **options):
     """Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message.
 
+    Options:
+      stdin (bool, default false): Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin)
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ParseError: password is not UTF-8; input line is not UTF-8
+      UnsupportedError: stdin is not a terminal (set opts.stdin to read a password from it)
+      LimitExceededError: input line longer than 16 MiB
+      InterruptedError_: interrupted (Ctrl-C)
+
     rt_password_read(prompt: text, opts: dict?) -> text?
     capability: tty; blocking; tier: empirical
     """
@@ -441,7 +798,24 @@ def rt_password_read(prompt, opts=None, **options):
 
 
 def rt_readline(prompt, opts=None, **options):
-    """Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true).
+    """Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and
+    Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at
+    end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted.
+
+    Options:
+      history (bool, default true): add the line to the history, true
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: input line is not UTF-8
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      LimitExceededError: input line longer than 16 MiB
+      BusyError: the resource is held by someone else
+      InterruptedError_: interrupted (Ctrl-C)
 
     rt_readline(prompt: text, opts: dict?) -> text?
     capability: tty; blocking; tier: empirical
@@ -454,6 +828,9 @@ def rt_readline(prompt, opts=None, **options):
 def rt_readline_add_history(line):
     """Adds a line to the history (empty lines and a repeat of the last entry are skipped; at most 1,000 kept). Nil.
 
+    Raises:
+      Only the implicit codes.
+
     rt_readline_add_history(line: text) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -462,6 +839,9 @@ def rt_readline_add_history(line):
 
 def rt_readline_clear_history():
     """Empties the history. Nil.
+
+    Raises:
+      Only the implicit codes.
 
     rt_readline_clear_history() -> nil
     capability: none; non-blocking; tier: empirical
@@ -472,6 +852,9 @@ def rt_readline_clear_history():
 def rt_readline_history():
     """The history, oldest first (array of text).
 
+    Raises:
+      Only the implicit codes.
+
     rt_readline_history() -> array<text>
     capability: none; non-blocking; tier: empirical
     """
@@ -480,6 +863,12 @@ def rt_readline_history():
 
 def rt_readline_history_load(path):
     """Appends the lines of a history file (one entry per line, as Python's readline writes them) to the history; the number loaded. Needs `fs.read` there.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_readline_history_load(path: text) -> int
     capability: fs.read (scoped); blocking; tier: empirical
@@ -490,14 +879,38 @@ def rt_readline_history_load(path):
 def rt_readline_history_save(path):
     """Writes the history to a file, one entry per line (replaced atomically; the file is created 0600). The number written. Needs `fs.write` there.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_readline_history_save(path: text) -> int
     capability: fs.write (scoped); blocking; tier: empirical
     """
     return _call("rt_readline_history_save", path)
 
 
+def rt_signal_check(signal_num):
+    """Simple's `rt_signal_check(signal_num) -> i64`: whether `signal_num` arrived since the last check (or since
+    rt_signal_install), and clears the latch. False for a signal never installed. Signals outside the
+    accepted set are Error InvalidArgument (Simple: 0).
+
+    Raises:
+      InvalidArgumentError: unknown signal number; signal number not supported (…); signal cannot be handled
+
+    rt_signal_check(signal_num: int) -> bool
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_signal_check", signal_num)
+
+
 def rt_signal_handler(signals):
-    """Handles `signals` (a name like \"SIGINT\" / \"INT\" / \"sigterm\", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action. The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+    """Handles `signals` (a name like \"SIGINT\" / \"INT\" / \"sigterm\", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action (a handler installed before, the host's, is still called; rt_signal_install / rt_signal_check see the same arrivals). The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGCHLD, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil.
+
+    Raises:
+      InvalidArgumentError: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+      IoError: an operating-system failure (details.errno)
 
     rt_signal_handler(signals: any) -> nil
     capability: signal; non-blocking; tier: empirical
@@ -505,8 +918,32 @@ def rt_signal_handler(signals):
     return _call("rt_signal_handler", signals)
 
 
+def rt_signal_install(signal_num):
+    """Simple's `rt_signal_install(signal_num) -> i64`: from now on signal `signal_num` (SIGHUP 1, SIGINT 2,
+    SIGQUIT 3, SIGUSR1 10, SIGUSR2 12, SIGPIPE 13, SIGALRM 14, SIGTERM 15, SIGWINCH 28) is caught and latched
+    for rt_signal_check instead of its default action; a handler installed before (the host's) is still
+    called, and rt_signal_handler / rt_signal_poll see the same arrivals (one handler). Installing twice is
+    harmless. Needs `signal`. Returns true (Simple: 1); refused signals are Error InvalidArgument.
+
+    Raises:
+      InvalidArgumentError: unknown signal number; signal number not supported (…); signal cannot be handled
+      IoError: an operating-system failure (details.errno)
+
+    rt_signal_install(signal_num: int) -> bool
+    capability: signal; non-blocking; tier: verified
+    """
+    return _call("rt_signal_install", signal_num)
+
+
 def rt_signal_poll(opts=None, **options):
     """The signals recorded since the last poll, in arrival order, as names (\"SIGINT\", ...); waits up to opts.timeout_ms (0 = do not wait; default 0) for the first. An empty array when none arrived.
+
+    Options:
+      timeout_ms (int, default 0): waits up to opts.timeout_ms 0 = do not wait
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
 
     rt_signal_poll(opts: dict?) -> array<text>
     capability: none; blocking; tier: empirical
@@ -517,7 +954,18 @@ def rt_signal_poll(opts=None, **options):
 
 
 def rt_signal_reset(signals):
-    """Restores the default action for `signals` (as `rt_signal_handler` takes them); arrivals already recorded stay pollable. Needs `signal`. Nil.
+    """Restores the default action for `signals` (as `rt_signal_handler` takes them), for rt_signal_install's latch too; arrivals already recorded stay pollable. Needs `signal`. Nil.
+
+    Raises:
+      InvalidArgumentError: no signal named; unknown or unsupported signal name (known: …); unknown signal number; signal number not supported (…)
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
 
     rt_signal_reset(signals: any) -> nil
     capability: signal; non-blocking; tier: empirical
@@ -528,6 +976,9 @@ def rt_signal_reset(signals):
 def rt_watch_close(watch):
     """Stops a watch and closes its handle (idempotent). Nil.
 
+    Raises:
+      ClosedError: the handle was closed
+
     rt_watch_close(watch: any) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -535,7 +986,20 @@ def rt_watch_close(watch):
 
 
 def rt_watch_path(path, opts=None, **options):
-    """Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of \"create\", \"modify\", \"remove\", \"rename\"; all), debounce_ms (50). Needs `fs.read` for the path.
+    """Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`.
+    Needs `fs.read` for the path.
+
+    Options:
+      recursive (bool, default true): true
+      kinds: array of \"create\", \"modify\", \"remove\", \"rename\"; all
+      debounce_ms (int 0..=60000, default 50): 50
+
+    Raises:
+      InvalidArgumentError: unknown event kind (known: create, modify, remove, rename); path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: cannot start the watcher
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_watch_path(path: text, opts: dict?) -> handle<Watch>
     capability: fs.read (scoped); non-blocking; tier: empirical
@@ -547,6 +1011,14 @@ def rt_watch_path(path, opts=None, **options):
 
 def rt_watch_poll(watch, opts=None, **options):
     """Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`.
+
+    Options:
+      timeout_ms (int >= 0, default 0): see the module notes), waiting up to opts.timeout_ms (0 = do not wait
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: watcher error
+      ClosedError: the watcher stopped; `watch` was closed
 
     rt_watch_poll(watch: handle<Watch>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -560,6 +1032,14 @@ def rt_watch_poll(watch, opts=None, **options):
 def rt_cranelift_aot_define_function(module, name, ctx):
     """As `rt_cranelift_define_function`, under `name` (Simple's AOT spelling).
 
+    Raises:
+      InvalidArgumentError: the function context belongs to another module; signature <b> differs from the declared <a>
+      AlreadyExistsError: a function of that name is already defined; a symbol of that name is already declared differently
+      ParseError: verifier
+      UnsupportedError: Cranelift cannot compile this here; register allocation failed
+      ClosedError: `module` was closed; `ctx` was closed
+      LimitExceededError: function exceeds Cranelift's limits
+
     rt_cranelift_aot_define_function(module: handle<cranelift_module>, name: text, ctx: handle<cranelift_function>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -568,6 +1048,10 @@ def rt_cranelift_aot_define_function(module, name, ctx):
 
 def rt_cranelift_append_block_param(ctx, block, type_):
     """Adds a parameter of a type code to a block; returns its value.
+
+    Raises:
+      InvalidArgumentError: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `ctx` was closed
 
     rt_cranelift_append_block_param(ctx: handle<cranelift_function>, block: int, type_: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -578,6 +1062,10 @@ def rt_cranelift_append_block_param(ctx, block, type_):
 def rt_cranelift_append_func_params(ctx, block):
     """Gives a block (the entry block) one parameter per function parameter.
 
+    Raises:
+      InvalidArgumentError: the block has parameters already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_append_func_params(ctx: handle<cranelift_function>, block: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -587,6 +1075,10 @@ def rt_cranelift_append_func_params(ctx, block):
 def rt_cranelift_band(ctx, a, b):
     """Bitwise and.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_band(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -595,6 +1087,9 @@ def rt_cranelift_band(ctx, a, b):
 
 def rt_cranelift_bconst(ctx, value):
     """A boolean constant (i8 0 or 1).
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_bconst(ctx: handle<cranelift_function>, value: bool) -> int
     capability: none; non-blocking; tier: empirical
@@ -606,6 +1101,10 @@ def rt_cranelift_begin_function(module, name, sig):
     """Starts building a function named `name` (text, or a function id from
     `rt_cranelift_declare_function`) with a signature; returns the function context.
 
+    Raises:
+      InvalidArgumentError: no declared function with that id; a function needs a name
+      ClosedError: `module` was closed; `sig` was closed
+
     rt_cranelift_begin_function(module: handle<cranelift_module>, name: any, sig: handle<cranelift_signature>) -> any
     capability: none; non-blocking; tier: empirical
     """
@@ -614,6 +1113,10 @@ def rt_cranelift_begin_function(module, name, sig):
 
 def rt_cranelift_bitcast(ctx, to_type, value):
     """Reinterprets the bits as another type code of the same width.
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_bitcast(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -624,6 +1127,10 @@ def rt_cranelift_bitcast(ctx, to_type, value):
 def rt_cranelift_block_param(ctx, block, index):
     """The value of a block's parameter `index`.
 
+    Raises:
+      ClosedError: `ctx` was closed
+      OutOfRangeError: block <block> has … parameters
+
     rt_cranelift_block_param(ctx: handle<cranelift_function>, block: int, index: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -632,6 +1139,10 @@ def rt_cranelift_block_param(ctx, block, index):
 
 def rt_cranelift_bnot(ctx, a):
     """Bitwise not.
+
+    Raises:
+      InvalidArgumentError: an integer type is needed
+      ClosedError: `ctx` was closed
 
     rt_cranelift_bnot(ctx: handle<cranelift_function>, a: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -642,6 +1153,10 @@ def rt_cranelift_bnot(ctx, a):
 def rt_cranelift_bor(ctx, a, b):
     """Bitwise or.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_bor(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -651,6 +1166,10 @@ def rt_cranelift_bor(ctx, a, b):
 def rt_cranelift_brif(ctx, cond, then_block, else_block):
     """Branches to `then_block` if `cond` is non-zero, else to `else_block`.
 
+    Raises:
+      InvalidArgumentError: an integer type is needed
+      ClosedError: `ctx` was closed
+
     rt_cranelift_brif(ctx: handle<cranelift_function>, cond: int, then_block: int, else_block: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -659,6 +1178,10 @@ def rt_cranelift_brif(ctx, cond, then_block, else_block):
 
 def rt_cranelift_bxor(ctx, a, b):
     """Bitwise exclusive or.
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_bxor(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -671,6 +1194,10 @@ def rt_cranelift_call(ctx, func, args, args_len):
     of value ids) or, when args is 0/nil as Simple passes, the staged arguments. Returns the
     first result's value, or nil when the callee returns nothing.
 
+    Raises:
+      InvalidArgumentError: no such function reference (see rt_cranelift_import_function); arguments <got> do not match the signature <sig>
+      ClosedError: `ctx` was closed
+
     rt_cranelift_call(ctx: handle<cranelift_function>, func: int, args: any, args_len: any) -> any
     capability: none; non-blocking; tier: empirical
     """
@@ -679,6 +1206,9 @@ def rt_cranelift_call(ctx, func, args, args_len):
 
 def rt_cranelift_call_arg(ctx, value):
     """Stages an argument for the next call (or jump to a block with parameters). Returns true.
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_call_arg(ctx: handle<cranelift_function>, value: int) -> bool
     capability: none; non-blocking; tier: empirical
@@ -689,6 +1219,9 @@ def rt_cranelift_call_arg(ctx, value):
 def rt_cranelift_call_args_clear(ctx):
     """Forgets the staged call arguments.
 
+    Raises:
+      ClosedError: `ctx` was closed
+
     rt_cranelift_call_args_clear(ctx: handle<cranelift_function>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -697,6 +1230,10 @@ def rt_cranelift_call_args_clear(ctx):
 
 def rt_cranelift_call_indirect(ctx, sig, addr, args, args_len):
     """Calls the address `addr` (an i64 value) with a signature handle; arguments as `rt_cranelift_call`.
+
+    Raises:
+      InvalidArgumentError: address must be an i64; arguments <got> do not match the signature <sig>
+      ClosedError: `ctx` was closed; `sig` was closed
 
     rt_cranelift_call_indirect(ctx: handle<cranelift_function>, sig: handle<cranelift_signature>, addr: int, args: any, args_len: any) -> any
     capability: none; non-blocking; tier: empirical
@@ -715,6 +1252,13 @@ def rt_cranelift_compile_fn(module, clif_text):
     host casts `rt_int_get(rt_cranelift_function_address(m, \"add\"))` to
     `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs).
 
+    Raises:
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      ParseError: CLIF line <line>: …; no function in the CLIF text; verifier, function <name>, line <line> column <col>
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `module` was closed
+
     rt_cranelift_compile_fn(module: handle<cranelift_module>, clif_text: text) -> array<text>
     capability: none; non-blocking; tier: verified
     """
@@ -724,6 +1268,9 @@ def rt_cranelift_compile_fn(module, clif_text):
 def rt_cranelift_create_block(ctx):
     """A new block (an int).
 
+    Raises:
+      ClosedError: `ctx` was closed
+
     rt_cranelift_create_block(ctx: handle<cranelift_function>) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -732,6 +1279,10 @@ def rt_cranelift_create_block(ctx):
 
 def rt_cranelift_data_addr_in_func(ctx, data_id):
     """The address (i64) of a data object in the function being built.
+
+    Raises:
+      InvalidArgumentError: no data object with that id
+      ClosedError: `ctx` was closed
 
     rt_cranelift_data_addr_in_func(ctx: handle<cranelift_function>, data_id: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -745,6 +1296,14 @@ def rt_cranelift_declare_function(module, name, sig, linkage):
     loaded rt function / process symbol when the module was made by `rt_cranelift_new_module`).
     Returns its function id.
 
+    Raises:
+      InvalidArgumentError: linkage must be 0 (export), 1 (import) or 2 (local); signature <b> differs from the declared <a>
+      AlreadyExistsError: a symbol of that name is already declared differently
+      ParseError: verifier
+      UnsupportedError: Cranelift cannot compile this here; register allocation failed
+      ClosedError: `module` was closed; `sig` was closed
+      LimitExceededError: function exceeds Cranelift's limits
+
     rt_cranelift_declare_function(module: handle<cranelift_module>, name: text, sig: handle<cranelift_signature>, linkage: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -755,6 +1314,14 @@ def rt_cranelift_declare_string_data(module, bytes):
     """A read-only data object holding `bytes` (8-byte aligned); returns its id for
     `rt_cranelift_data_addr_in_func`.
 
+    Raises:
+      InvalidArgumentError: signature <b> differs from the declared <a>
+      AlreadyExistsError: a symbol of that name is already declared differently
+      ParseError: verifier
+      UnsupportedError: Cranelift cannot compile this here; register allocation failed
+      ClosedError: `module` was closed
+      LimitExceededError: function exceeds Cranelift's limits
+
     rt_cranelift_declare_string_data(module: handle<cranelift_module>, bytes: bytes) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -764,6 +1331,14 @@ def rt_cranelift_declare_string_data(module, bytes):
 def rt_cranelift_define_function(module, func_id, ctx):
     """Verifies and compiles a built function into the module under its name (`func_id` is
     accepted for Simple's order and not needed). Returns true.
+
+    Raises:
+      InvalidArgumentError: the function context belongs to another module; signature <b> differs from the declared <a>
+      AlreadyExistsError: a function of that name is already defined; a symbol of that name is already declared differently
+      ParseError: verifier
+      UnsupportedError: Cranelift cannot compile this here; register allocation failed
+      ClosedError: `module` was closed; `ctx` was closed
+      LimitExceededError: function exceeds Cranelift's limits
 
     rt_cranelift_define_function(module: handle<cranelift_module>, func_id: any, ctx: handle<cranelift_function>) -> bool
     capability: none; non-blocking; tier: empirical
@@ -777,6 +1352,13 @@ def rt_cranelift_emit_object(module, path):
     are exported under their CLIF names. The module is finished by this: further compiles
     are Error Closed. Returns true.
 
+    Raises:
+      InvalidArgumentError: a jit module has no object file: make the module with kind \"object\"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ClosedError: the object module was emitted already; `module` was closed
+
     rt_cranelift_emit_object(module: handle<cranelift_module>, path: text) -> bool
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -785,6 +1367,9 @@ def rt_cranelift_emit_object(module, path):
 
 def rt_cranelift_end_function(ctx):
     """Ends building (no more instructions); returns the context for `rt_cranelift_define_function`.
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_end_function(ctx: handle<cranelift_function>) -> any
     capability: none; non-blocking; tier: empirical
@@ -795,6 +1380,10 @@ def rt_cranelift_end_function(ctx):
 def rt_cranelift_fadd(ctx, a, b):
     """Float addition.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -803,6 +1392,10 @@ def rt_cranelift_fadd(ctx, a, b):
 
 def rt_cranelift_fcmp(ctx, cond, a, b):
     """Float comparison (codes in the module doc); the result is an i64 0 or 1.
+
+    Raises:
+      InvalidArgumentError: unknown fcmp condition code (0..=5); operands must be floats of one type
+      ClosedError: `ctx` was closed
 
     rt_cranelift_fcmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -813,6 +1406,10 @@ def rt_cranelift_fcmp(ctx, cond, a, b):
 def rt_cranelift_fconst(ctx, type_, value):
     """A float constant (type code 5 f32 or 6 f64).
 
+    Raises:
+      InvalidArgumentError: fconst needs type code 5 (f32) or 6 (f64); unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fconst(ctx: handle<cranelift_function>, type_: int, value: float) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -821,6 +1418,10 @@ def rt_cranelift_fconst(ctx, type_, value):
 
 def rt_cranelift_fcvt_from_sint(ctx, to_type, value):
     """Signed integer to float.
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_fcvt_from_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -831,6 +1432,10 @@ def rt_cranelift_fcvt_from_sint(ctx, to_type, value):
 def rt_cranelift_fcvt_from_uint(ctx, to_type, value):
     """Unsigned integer to float.
 
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fcvt_from_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -839,6 +1444,10 @@ def rt_cranelift_fcvt_from_uint(ctx, to_type, value):
 
 def rt_cranelift_fcvt_to_sint(ctx, to_type, value):
     """Float to signed integer (i32/i64; traps on NaN or overflow).
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_fcvt_to_sint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -849,6 +1458,10 @@ def rt_cranelift_fcvt_to_sint(ctx, to_type, value):
 def rt_cranelift_fcvt_to_uint(ctx, to_type, value):
     """Float to unsigned integer (i32/i64; traps on NaN or overflow).
 
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fcvt_to_uint(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -857,6 +1470,10 @@ def rt_cranelift_fcvt_to_uint(ctx, to_type, value):
 
 def rt_cranelift_fdemote(ctx, to_type, value):
     """f64 to f32.
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_fdemote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -867,6 +1484,10 @@ def rt_cranelift_fdemote(ctx, to_type, value):
 def rt_cranelift_fdiv(ctx, a, b):
     """Float division.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -875,6 +1496,9 @@ def rt_cranelift_fdiv(ctx, a, b):
 
 def rt_cranelift_finalize_module(module):
     """Finalizes a JIT module's definitions (executing and addresses do it on demand too); returns the module.
+
+    Raises:
+      ClosedError: `module` was closed
 
     rt_cranelift_finalize_module(module: handle<cranelift_module>) -> any
     capability: none; non-blocking; tier: empirical
@@ -885,6 +1509,10 @@ def rt_cranelift_finalize_module(module):
 def rt_cranelift_fmul(ctx, a, b):
     """Float multiplication.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fmul(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -893,6 +1521,10 @@ def rt_cranelift_fmul(ctx, a, b):
 
 def rt_cranelift_fpromote(ctx, to_type, value):
     """f32 to f64.
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_fpromote(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -903,6 +1535,9 @@ def rt_cranelift_fpromote(ctx, to_type, value):
 def rt_cranelift_free_module(module):
     """Closes a module (as `rt_handle_close`): its JIT code is freed once no call is using it.
 
+    Raises:
+      ClosedError: `module` was closed
+
     rt_cranelift_free_module(module: handle<cranelift_module>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -912,6 +1547,10 @@ def rt_cranelift_free_module(module):
 def rt_cranelift_fsub(ctx, a, b):
     """Float subtraction.
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_fsub(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -920,6 +1559,10 @@ def rt_cranelift_fsub(ctx, a, b):
 
 def rt_cranelift_function_addr_in_func(ctx, name):
     """The address (i64) of a function of the module, by name, in the function being built.
+
+    Raises:
+      NotFoundError: no function of that name declared in the module
+      ClosedError: `ctx` was closed
 
     rt_cranelift_function_addr_in_func(ctx: handle<cranelift_function>, name: text) -> int
     capability: none; non-blocking; tier: empirical
@@ -932,6 +1575,9 @@ def rt_cranelift_function_address(module, name):
     can cast to the function's C type and call directly (the signature is the CLIF one, host
     calling convention by default). Valid until the module is closed. Needs `codegen.jit`.
 
+    Raises:
+      ClosedError: `module` was closed
+
     rt_cranelift_function_address(module: handle<cranelift_module>, name: text) -> int
     capability: codegen.jit; non-blocking; tier: empirical
     """
@@ -940,6 +1586,9 @@ def rt_cranelift_function_address(module, name):
 
 def rt_cranelift_get_function_ptr(module, name):
     """The address of a JIT-compiled function by name (as `rt_cranelift_function_address`).
+
+    Raises:
+      ClosedError: `module` was closed
 
     rt_cranelift_get_function_ptr(module: handle<cranelift_module>, name: text) -> int
     capability: codegen.jit; non-blocking; tier: empirical
@@ -950,6 +1599,10 @@ def rt_cranelift_get_function_ptr(module, name):
 def rt_cranelift_iadd(ctx, a, b):
     """Integer addition (wrapping).
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_iadd(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -959,6 +1612,10 @@ def rt_cranelift_iadd(ctx, a, b):
 def rt_cranelift_icmp(ctx, cond, a, b):
     """Integer comparison (codes in the module doc); the result is an i64 0 or 1, as Simple's runtime gives.
 
+    Raises:
+      InvalidArgumentError: unknown icmp condition code (0..=9); operands must be integers of one type
+      ClosedError: `ctx` was closed
+
     rt_cranelift_icmp(ctx: handle<cranelift_function>, cond: int, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -967,6 +1624,10 @@ def rt_cranelift_icmp(ctx, cond, a, b):
 
 def rt_cranelift_iconst(ctx, type_, value):
     """An integer constant of a type code.
+
+    Raises:
+      InvalidArgumentError: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `ctx` was closed
 
     rt_cranelift_iconst(ctx: handle<cranelift_function>, type_: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -978,6 +1639,10 @@ def rt_cranelift_import_function(ctx, func_handle):
     """Makes a declared function (id from `rt_cranelift_declare_function`) callable in this
     function; returns the function reference for `rt_cranelift_call`.
 
+    Raises:
+      InvalidArgumentError: no declared function with that id
+      ClosedError: `ctx` was closed
+
     rt_cranelift_import_function(ctx: handle<cranelift_function>, func_handle: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -986,6 +1651,10 @@ def rt_cranelift_import_function(ctx, func_handle):
 
 def rt_cranelift_imul(ctx, a, b):
     """Integer multiplication (wrapping).
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_imul(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1005,6 +1674,19 @@ def rt_cranelift_init(opts=None, **options):
     name → address (int); `name` the object's name.
     Returns a `cranelift_module` handle; `rt_handle_close` frees its code.
 
+    Options:
+      kind (text, default \"jit\"): `kind` \"jit\" default
+      target (text): `target` a triple object modules
+      opt_level (text): `opt_level` \"none\", \"speed\" (default) or \"speed_and_size\"
+      flags: `flags` a dict of Cranelift settings, shared or ISA `{\"has_avx\": true, \"enable_llvm_abi_extensions\": true}`
+      symbols: the host functions CLIF code may import (array of names, or dict name -> address)
+      name (text): `name` the object's name
+
+    Raises:
+      InvalidArgumentError: option kind must be \"jit\" or \"object\"; option flags must be a dict of setting to bool, int or text; flag <k> must be a bool, int or text; symbols: address of <k> must be a non-zero int
+      CapabilityDeniedError: the process policy refused
+      UnsupportedError: no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host; Cranelift cannot target this host
+
     rt_cranelift_init(opts: dict?) -> any
     capability: none; non-blocking; tier: empirical
     """
@@ -1016,6 +1698,10 @@ def rt_cranelift_init(opts=None, **options):
 def rt_cranelift_ireduce(ctx, to_type, value):
     """Truncates an integer to a narrower type code.
 
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_ireduce(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1025,6 +1711,10 @@ def rt_cranelift_ireduce(ctx, to_type, value):
 def rt_cranelift_ishl(ctx, a, b):
     """Shift left (amount modulo the width).
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_ishl(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1033,6 +1723,10 @@ def rt_cranelift_ishl(ctx, a, b):
 
 def rt_cranelift_isub(ctx, a, b):
     """Integer subtraction (wrapping).
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_isub(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1048,6 +1742,13 @@ def rt_cranelift_jit_execute(module, name, args):
     call is made; i128/f16/f128 are Error Unsupported. Finalizes the module on first use.
     Needs `codegen.jit`. A trap in the code (e.g. division by zero) kills the process.
 
+    Raises:
+      InvalidArgumentError: function <name> takes … arguments, got <n>
+      NotFoundError: what it names does not exist
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `module` was closed
+      OutOfRangeError: … does not fit <ty> (<lo>..=<hi>)
+
     rt_cranelift_jit_execute(module: handle<cranelift_module>, name: text, args: array<any>) -> any
     capability: codegen.jit; non-blocking; tier: verified
     """
@@ -1056,6 +1757,9 @@ def rt_cranelift_jit_execute(module, name, args):
 
 def rt_cranelift_jump(ctx, block):
     """Jumps to `block` (a block with parameters takes the values staged with `rt_cranelift_call_arg`).
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_jump(ctx: handle<cranelift_function>, block: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1066,6 +1770,11 @@ def rt_cranelift_jump(ctx, block):
 def rt_cranelift_load(ctx, type_, addr, offset):
     """Loads a value of a type code from `addr + offset`.
 
+    Raises:
+      InvalidArgumentError: address must be an i64; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `ctx` was closed
+      OutOfRangeError: offset must fit 32 bits
+
     rt_cranelift_load(ctx: handle<cranelift_function>, type_: int, addr: int, offset: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1074,6 +1783,10 @@ def rt_cranelift_load(ctx, type_, addr, offset):
 
 def rt_cranelift_new_aot_module(name, target):
     """Makes an object (AOT) module (target 0 = x86_64 Linux); write it with `rt_cranelift_emit_object`.
+
+    Raises:
+      InvalidArgumentError: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind \"object\"
+      UnsupportedError: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
 
     rt_cranelift_new_aot_module(name: text, target: int) -> any
     capability: none; non-blocking; tier: empirical
@@ -1085,6 +1798,10 @@ def rt_cranelift_new_module(name, target):
     """Makes a JIT module (Simple's `new_module(name, target)`; target 0 = x86_64, this host).
     Needs `codegen.jit`. Same handle as `rt_cranelift_init`.
 
+    Raises:
+      InvalidArgumentError: cannot make an object module; opt_level must be none, speed or speed_and_size; bad target triple; a jit module runs on this host: give no target, or use kind \"object\"
+      UnsupportedError: only x86_64 (target 0) is built into this library; no Cranelift backend in this build for that target; this CPU lacks a feature the settings ask for; no Cranelift backend for this host
+
     rt_cranelift_new_module(name: text, target: int) -> any
     capability: codegen.jit; non-blocking; tier: empirical
     """
@@ -1093,6 +1810,9 @@ def rt_cranelift_new_module(name, target):
 
 def rt_cranelift_new_signature(call_conv):
     """A new signature: call_conv 0 System V, 1 Windows fastcall, 2 tail, other the host's.
+
+    Raises:
+      Only the implicit codes.
 
     rt_cranelift_new_signature(call_conv: int) -> any
     capability: none; non-blocking; tier: empirical
@@ -1103,6 +1823,10 @@ def rt_cranelift_new_signature(call_conv):
 def rt_cranelift_null(ctx, type_):
     """A zero of an integer type code (a null pointer).
 
+    Raises:
+      InvalidArgumentError: an integer type is needed; unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `ctx` was closed
+
     rt_cranelift_null(ctx: handle<cranelift_function>, type_: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1111,6 +1835,9 @@ def rt_cranelift_null(ctx, type_):
 
 def rt_cranelift_return(ctx, value):
     """Returns `value`.
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_return(ctx: handle<cranelift_function>, value: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1121,6 +1848,9 @@ def rt_cranelift_return(ctx, value):
 def rt_cranelift_return_void(ctx):
     """Returns nothing.
 
+    Raises:
+      ClosedError: `ctx` was closed
+
     rt_cranelift_return_void(ctx: handle<cranelift_function>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1130,6 +1860,10 @@ def rt_cranelift_return_void(ctx):
 def rt_cranelift_sdiv(ctx, a, b):
     """Signed division (traps on zero or overflow).
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_sdiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1138,6 +1872,9 @@ def rt_cranelift_sdiv(ctx, a, b):
 
 def rt_cranelift_seal_all_blocks(ctx):
     """Accepted for Simple's order (see `rt_cranelift_seal_block`).
+
+    Raises:
+      ClosedError: `ctx` was closed
 
     rt_cranelift_seal_all_blocks(ctx: handle<cranelift_function>) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1149,6 +1886,9 @@ def rt_cranelift_seal_block(ctx, block):
     """Accepted for Simple's order: blocks here take values explicitly (no SSA variables), so
     nothing needs sealing. Checks the block exists.
 
+    Raises:
+      ClosedError: `ctx` was closed
+
     rt_cranelift_seal_block(ctx: handle<cranelift_function>, block: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1157,6 +1897,10 @@ def rt_cranelift_seal_block(ctx, block):
 
 def rt_cranelift_sextend(ctx, to_type, value):
     """Sign-extends an integer to a wider type code.
+
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_sextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1167,6 +1911,10 @@ def rt_cranelift_sextend(ctx, to_type, value):
 def rt_cranelift_sig_add_param(sig, type_):
     """Adds a parameter of a type code to a signature.
 
+    Raises:
+      InvalidArgumentError: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `sig` was closed
+
     rt_cranelift_sig_add_param(sig: handle<cranelift_signature>, type_: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1175,6 +1923,10 @@ def rt_cranelift_sig_add_param(sig, type_):
 
 def rt_cranelift_sig_set_return(sig, type_):
     """Sets the (single) return type of a signature.
+
+    Raises:
+      InvalidArgumentError: unknown type code (1 i8, 2 i16, 3 i32, 4 i64, 5 f32, 6 f64, 7 bool, 8 pointer)
+      ClosedError: `sig` was closed
 
     rt_cranelift_sig_set_return(sig: handle<cranelift_signature>, type_: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1185,6 +1937,10 @@ def rt_cranelift_sig_set_return(sig, type_):
 def rt_cranelift_srem(ctx, a, b):
     """Signed remainder (traps on zero).
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_srem(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1193,6 +1949,10 @@ def rt_cranelift_srem(ctx, a, b):
 
 def rt_cranelift_sshr(ctx, a, b):
     """Arithmetic shift right.
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_sshr(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1203,6 +1963,11 @@ def rt_cranelift_sshr(ctx, a, b):
 def rt_cranelift_stack_addr(ctx, slot, offset):
     """The address (i64) of `slot + offset`.
 
+    Raises:
+      InvalidArgumentError: no such stack slot
+      ClosedError: `ctx` was closed
+      OutOfRangeError: offset must fit 32 bits
+
     rt_cranelift_stack_addr(ctx: handle<cranelift_function>, slot: int, offset: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1211,6 +1976,11 @@ def rt_cranelift_stack_addr(ctx, slot, offset):
 
 def rt_cranelift_stack_slot(ctx, size, align):
     """A stack slot of `size` bytes aligned to `align` (a power of two ≤ 2^31); returns its number.
+
+    Raises:
+      InvalidArgumentError: align must be a power of two
+      ClosedError: `ctx` was closed
+      OutOfRangeError: size must be 0..2^32
 
     rt_cranelift_stack_slot(ctx: handle<cranelift_function>, size: int, align: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1221,6 +1991,11 @@ def rt_cranelift_stack_slot(ctx, size, align):
 def rt_cranelift_store(ctx, value, addr, offset):
     """Stores a value to `addr + offset`.
 
+    Raises:
+      InvalidArgumentError: address must be an i64
+      ClosedError: `ctx` was closed
+      OutOfRangeError: offset must fit 32 bits
+
     rt_cranelift_store(ctx: handle<cranelift_function>, value: int, addr: int, offset: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1229,6 +2004,10 @@ def rt_cranelift_store(ctx, value, addr, offset):
 
 def rt_cranelift_switch_to_block(ctx, block):
     """Makes `block` the current block (placing it at the end of the function on first use).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      ClosedError: `ctx` was closed
 
     rt_cranelift_switch_to_block(ctx: handle<cranelift_function>, block: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1239,6 +2018,10 @@ def rt_cranelift_switch_to_block(ctx, block):
 def rt_cranelift_trap(ctx, code):
     """Traps with user code `code` (1..=255; a trap kills the process running the code).
 
+    Raises:
+      ClosedError: `ctx` was closed
+      OutOfRangeError: trap code must be 1..=255
+
     rt_cranelift_trap(ctx: handle<cranelift_function>, code: int) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1247,6 +2030,10 @@ def rt_cranelift_trap(ctx, code):
 
 def rt_cranelift_udiv(ctx, a, b):
     """Unsigned division (traps on zero).
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_udiv(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1257,6 +2044,10 @@ def rt_cranelift_udiv(ctx, a, b):
 def rt_cranelift_uextend(ctx, to_type, value):
     """Zero-extends an integer to a wider type code.
 
+    Raises:
+      InvalidArgumentError: `to_type` is not a type code, `value` is not a value of the function being built, the conversion does not exist between the two types, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_uextend(ctx: handle<cranelift_function>, to_type: int, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1266,6 +2057,10 @@ def rt_cranelift_uextend(ctx, to_type, value):
 def rt_cranelift_urem(ctx, a, b):
     """Unsigned remainder (traps on zero).
 
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
+
     rt_cranelift_urem(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1274,6 +2069,10 @@ def rt_cranelift_urem(ctx, a, b):
 
 def rt_cranelift_ushr(ctx, a, b):
     """Logical shift right.
+
+    Raises:
+      InvalidArgumentError: an operand is not a value of the function being built, the operands' types do not fit the operation, no block is current, or the function was ended already
+      ClosedError: `ctx` was closed
 
     rt_cranelift_ushr(ctx: handle<cranelift_function>, a: int, b: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1285,6 +2084,9 @@ def rt_target_features():
     """The CPU features Cranelift will use for JIT code on this host, detected at run time
     (its ISA flags that are on, e.g. `has_sse41`, `has_avx`, `has_bmi2`), sorted.
 
+    Raises:
+      UnsupportedError: no Cranelift backend for this host; Cranelift cannot target this host
+
     rt_target_features() -> array<text>
     capability: none; non-blocking; tier: empirical
     """
@@ -1294,6 +2096,12 @@ def rt_target_features():
 def rt_target_triple():
     """The host's target triple, as Cranelift names it (e.g. `x86_64-unknown-linux-gnu`).
 
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_target_triple() -> \"x86_64-unknown-linux-gnu\"
+
     rt_target_triple() -> text
     capability: none; non-blocking; tier: verified
     """
@@ -1301,8 +2109,120 @@ def rt_target_triple():
 
 
 # ---- domain concurrent (libffi_concurrent.so) ----
+def rt_actor_id(actor):
+    """The actor's id: a process-unique int from 1, the same as `rt_thread_id(nil)`
+    on the actor's thread.
+
+    Raises:
+      ClosedError: when the actor's handle was closed
+
+    rt_actor_id(actor: handle<Actor>) -> int
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_actor_id", actor)
+
+
+def rt_actor_is_alive(actor):
+    """Whether the actor's handler is still running (false once it returned).
+
+    Raises:
+      ClosedError: when the actor's handle was closed
+
+    rt_actor_is_alive(actor: handle<Actor>) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_actor_is_alive", actor)
+
+
+def rt_actor_join(actor, opts=None, **options):
+    """Waits for the actor's handler to return and returns its result; an Error
+    the handler returned is returned as it is (its code and message). Same
+    semantics as `rt_thread_join`: on Timeout the actor runs on and can be
+    joined later; a second join is an Error.
+
+    Options:
+      timeout_ms (int, default none: wait until it returns): Error Timeout when it is still running then
+
+    Raises:
+      InvalidArgumentError: when the actor was joined already, an actor joins itself, an unknown option or a negative timeout_ms
+      ClosedError: when the actor's handle was closed
+
+    rt_actor_join(actor: handle<Actor>, opts: dict?) -> any
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_actor_join", actor, opts)
+
+
+def rt_actor_recv(opts=None, **options):
+    """Receives the next message of the calling actor's own mailbox, waiting
+    while it is empty.
+
+    Called by an actor's handler (`rt_actor_spawn`), on the actor's thread.
+    Honours the thread's deadline and cancel token (docs/DEADLINES.md).
+    `opts` may be omitted (nil).
+
+    Options:
+      timeout_ms (int, default none: wait until a message comes): Error Timeout when none came in time (0: do not wait)
+
+    Raises:
+      InvalidArgumentError: when not called from an actor thread, or on an unknown option or a negative timeout_ms
+      ClosedError: when the actor's handle was closed (the mailbox with it)
+
+    rt_actor_recv(opts: dict?) -> any
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_actor_recv", opts)
+
+
+def rt_actor_send(actor, message):
+    """Sends `message` to the actor's mailbox (pinned while queued; never waits:
+    the mailbox is unbounded). Messages from one sender arrive in order.
+
+    Raises:
+      ClosedError: when the actor has finished (its handler returned) or its handle was closed
+      TimeoutError_: when the calling thread's deadline has passed or a cancel token bound to it was triggered (nothing was sent)
+      CancelledError: when the calling thread's deadline has passed or a cancel token bound to it was triggered (nothing was sent)
+
+    rt_actor_send(actor: handle<Actor>, message: any) -> nil
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_actor_send", actor, message)
+
+
+def rt_actor_spawn(handler, context):
+    """Starts an actor: `handler(context)` on a new thread with a mailbox;
+    returns an Actor handle. Capability `thread`.
+
+    `handler` is a callable as for `rt_thread_spawn`: a registered
+    function's name (arity 1, or 0 with `context` nil) or a Callback handle;
+    it reads its mailbox with `rt_actor_recv`; others use `rt_actor_send`,
+    `rt_actor_join`, `rt_actor_id`, `rt_actor_is_alive`. `context` (Simple
+    passes an array of captures) stays pinned until the handler returns. The
+    thread runs under the caller's deadline and cancel tokens. The mailbox
+    closes when the handler returns or the handle is closed (the messages
+    still in it are dropped).
+
+    Raises:
+      NotFoundError: when `handler` names no registered function
+      InvalidArgumentError: when `handler` names a host-surface function, or its arity is not 1 (or 0 with `context` nil)
+      ClosedError: when `handler` is a closed Callback handle
+      IoError: when the operating system refuses a new thread
+
+    rt_actor_spawn(handler: any, context: any) -> handle<Actor>
+    capability: thread; non-blocking; tier: empirical
+    """
+    return _call("rt_actor_spawn", handler, context)
+
+
 def rt_atomic_bool_free(atomic):
     """Releases the atomic (same as `rt_handle_close`).
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_bool_free(atomic: handle<AtomicBool>) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1313,6 +2233,9 @@ def rt_atomic_bool_free(atomic):
 def rt_atomic_bool_load(atomic):
     """The current value.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_bool_load(atomic: handle<AtomicBool>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1321,6 +2244,9 @@ def rt_atomic_bool_load(atomic):
 
 def rt_atomic_bool_new(initial):
     """A new atomic bool holding `initial`.
+
+    Raises:
+      Only the implicit codes.
 
     rt_atomic_bool_new(initial: bool) -> handle<AtomicBool>
     capability: none; non-blocking; tier: empirical
@@ -1331,6 +2257,9 @@ def rt_atomic_bool_new(initial):
 def rt_atomic_bool_store(atomic, value):
     """Stores `value`.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_bool_store(atomic: handle<AtomicBool>, value: bool) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1339,6 +2268,9 @@ def rt_atomic_bool_store(atomic, value):
 
 def rt_atomic_bool_swap(atomic, value):
     """Stores `value`; returns the previous value.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_bool_swap(atomic: handle<AtomicBool>, value: bool) -> bool
     capability: none; non-blocking; tier: empirical
@@ -1349,6 +2281,9 @@ def rt_atomic_bool_swap(atomic, value):
 def rt_atomic_int_compare_exchange(atomic, current, new_value):
     """Stores `new_value` if the value is `current`; true when it did.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_int_compare_exchange(atomic: handle<AtomicInt>, current: int, new_value: int) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1357,6 +2292,9 @@ def rt_atomic_int_compare_exchange(atomic, current, new_value):
 
 def rt_atomic_int_fetch_add(atomic, value):
     """Adds `value` (wrapping at 64 bits); returns the previous value.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_int_fetch_add(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1367,6 +2305,9 @@ def rt_atomic_int_fetch_add(atomic, value):
 def rt_atomic_int_fetch_and(atomic, value):
     """Bitwise and with `value`; returns the previous value.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_int_fetch_and(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1375,6 +2316,9 @@ def rt_atomic_int_fetch_and(atomic, value):
 
 def rt_atomic_int_fetch_or(atomic, value):
     """Bitwise or with `value`; returns the previous value.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_int_fetch_or(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1385,6 +2329,9 @@ def rt_atomic_int_fetch_or(atomic, value):
 def rt_atomic_int_fetch_sub(atomic, value):
     """Subtracts `value` (wrapping at 64 bits); returns the previous value.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_int_fetch_sub(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1393,6 +2340,9 @@ def rt_atomic_int_fetch_sub(atomic, value):
 
 def rt_atomic_int_fetch_xor(atomic, value):
     """Bitwise xor with `value`; returns the previous value.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_int_fetch_xor(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
@@ -1403,6 +2353,9 @@ def rt_atomic_int_fetch_xor(atomic, value):
 def rt_atomic_int_free(atomic):
     """Releases the atomic (same as `rt_handle_close`).
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_int_free(atomic: handle<AtomicInt>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1411,6 +2364,9 @@ def rt_atomic_int_free(atomic):
 
 def rt_atomic_int_load(atomic):
     """The current value.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_int_load(atomic: handle<AtomicInt>) -> int
     capability: none; non-blocking; tier: empirical
@@ -1421,6 +2377,9 @@ def rt_atomic_int_load(atomic):
 def rt_atomic_int_new(initial):
     """A new atomic int holding `initial`.
 
+    Raises:
+      Only the implicit codes.
+
     rt_atomic_int_new(initial: int) -> handle<AtomicInt>
     capability: none; non-blocking; tier: empirical
     """
@@ -1429,6 +2388,9 @@ def rt_atomic_int_new(initial):
 
 def rt_atomic_int_store(atomic, value):
     """Stores `value`.
+
+    Raises:
+      ClosedError: `atomic` was closed
 
     rt_atomic_int_store(atomic: handle<AtomicInt>, value: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1439,6 +2401,9 @@ def rt_atomic_int_store(atomic, value):
 def rt_atomic_int_swap(atomic, value):
     """Stores `value`; returns the previous value.
 
+    Raises:
+      ClosedError: `atomic` was closed
+
     rt_atomic_int_swap(atomic: handle<AtomicInt>, value: int) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1447,6 +2412,9 @@ def rt_atomic_int_swap(atomic, value):
 
 def rt_channel_capacity(channel):
     """The channel's capacity: an int, or nil for an unbounded channel.
+
+    Raises:
+      ClosedError: `channel` was closed
 
     rt_channel_capacity(channel: handle<Channel>) -> int?
     capability: none; non-blocking; tier: empirical
@@ -1457,6 +2425,9 @@ def rt_channel_capacity(channel):
 def rt_channel_close(channel):
     """Closes the channel: sends fail with Error Closed from now on, receivers drain what is left and then get Error Closed; blocked senders and receivers wake. True if it was open (idempotent).
 
+    Raises:
+      ClosedError: `channel` was closed
+
     rt_channel_close(channel: handle<Channel>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1465,6 +2436,9 @@ def rt_channel_close(channel):
 
 def rt_channel_create(capacity=None):
     """A channel of values: `capacity` 0 = rendezvous (a send waits for a receiver), n = bounded (0..=16777216), nil = unbounded.
+
+    Raises:
+      OutOfRangeError: capacity must be in 0..=… or nil (unbounded)
 
     rt_channel_create(capacity: int?) -> handle<Channel>
     capability: none; non-blocking; tier: empirical
@@ -1475,6 +2449,9 @@ def rt_channel_create(capacity=None):
 def rt_channel_is_closed(channel):
     """Whether `rt_channel_close` was called on the channel.
 
+    Raises:
+      ClosedError: `channel` was closed
+
     rt_channel_is_closed(channel: handle<Channel>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1484,6 +2461,9 @@ def rt_channel_is_closed(channel):
 def rt_channel_len(channel):
     """Number of values waiting in the channel (a snapshot).
 
+    Raises:
+      ClosedError: `channel` was closed
+
     rt_channel_len(channel: handle<Channel>) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1491,7 +2471,14 @@ def rt_channel_len(channel):
 
 
 def rt_channel_recv(channel, opts=None, **options):
-    """Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed.
+    """Receives the next value, waiting while the channel is empty. On a closed channel the values still in it are received first.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait for a value, 0: do not wait (Error Timeout past it)
+
+    Raises:
+      ClosedError: the channel is closed and drained
+      InvalidArgumentError: an unknown option, or timeout_ms not an int >= 0
 
     rt_channel_recv(channel: handle<Channel>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -1502,7 +2489,14 @@ def rt_channel_recv(channel, opts=None, **options):
 
 
 def rt_channel_send(channel, value, opts=None, **options):
-    """Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits).
+    """Sends `value` (pinned while in the channel), waiting while a bounded channel is full.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait for room (Error Timeout past it)
+
+    Raises:
+      ClosedError: the channel is closed (also when it closes while the send waits)
+      InvalidArgumentError: an unknown option, or timeout_ms not an int >= 0
 
     rt_channel_send(channel: handle<Channel>, value: any, opts: dict?) -> nil
     capability: none; blocking; tier: empirical
@@ -1513,7 +2507,11 @@ def rt_channel_send(channel, value, opts=None, **options):
 
 
 def rt_channel_try_recv(channel):
-    """Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})` (Error Timeout when empty, Error Closed when closed and drained).
+    """Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})`.
+
+    Raises:
+      TimeoutError_: the channel is empty
+      ClosedError: the channel is closed and drained
 
     rt_channel_try_recv(channel: handle<Channel>) -> any
     capability: none; non-blocking; tier: empirical
@@ -1524,6 +2522,9 @@ def rt_channel_try_recv(channel):
 def rt_mutex_is_locked(mutex):
     """Whether some thread holds the mutex now (a snapshot).
 
+    Raises:
+      ClosedError: `mutex` was closed
+
     rt_mutex_is_locked(mutex: handle<Mutex>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1531,7 +2532,15 @@ def rt_mutex_is_locked(mutex):
 
 
 def rt_mutex_lock(mutex, opts=None, **options):
-    """Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock).
+    """Locks the mutex for the calling thread and returns the value it holds. Locking a mutex the calling thread
+    holds is Error InvalidArgument (it would deadlock).
+
+    Options:
+      timeout_ms: 0: do not wait : Error Timeout when another thread holds it that long
+
+    Raises:
+      InvalidArgumentError: the calling thread holds this mutex already (would deadlock); an unknown option, or an option of the wrong kind or range
+      ClosedError: `mutex` was closed
 
     rt_mutex_lock(mutex: handle<Mutex>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -1544,6 +2553,9 @@ def rt_mutex_lock(mutex, opts=None, **options):
 def rt_mutex_new(initial):
     """A mutex holding `initial` (kept pinned while held).
 
+    Raises:
+      Only the implicit codes.
+
     rt_mutex_new(initial: any) -> handle<Mutex>
     capability: none; non-blocking; tier: empirical
     """
@@ -1551,7 +2563,11 @@ def rt_mutex_new(initial):
 
 
 def rt_mutex_unlock(mutex, new_value=None):
-    """Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it.
+    """Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it).
+
+    Raises:
+      InvalidArgumentError: the calling thread does not hold it
+      ClosedError: `mutex` was closed
 
     rt_mutex_unlock(mutex: handle<Mutex>, new_value: any?) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1560,7 +2576,16 @@ def rt_mutex_unlock(mutex, new_value=None):
 
 
 def rt_parallel_for_each(callable, array, opts=None, **options):
-    """Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`.
+    """Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as
+    `rt_parallel_map`). Capability `thread`.
+
+    Options:
+      threads (int 1..=4096): threads
+
+    Raises:
+      InvalidArgumentError: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+      NotFoundError: argument … (<name>) names no registered function
+      ClosedError: argument … (<name>) is a closed Callback handle
 
     rt_parallel_for_each(callable: any, array: array<any>, opts: dict?) -> nil
     capability: thread; blocking; tier: empirical
@@ -1571,7 +2596,17 @@ def rt_parallel_for_each(callable, array, opts=None, **options):
 
 
 def rt_parallel_map(callable, array, opts=None, **options):
-    """`[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`.
+    """`[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered
+    function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned
+    (its code; message and details name the element's `index`). Capability `thread`.
+
+    Options:
+      threads (int 1..=4096): at most this many workers (default: one per CPU)
+
+    Raises:
+      InvalidArgumentError: argument … (<name>) names a host-surface function (C types), not a callable; an unknown option, or an option of the wrong kind or range
+      NotFoundError: argument … (<name>) names no registered function
+      ClosedError: argument … (<name>) is a closed Callback handle
 
     rt_parallel_map(callable: any, array: array<any>, opts: dict?) -> array
     capability: thread; blocking; tier: empirical
@@ -1584,6 +2619,9 @@ def rt_parallel_map(callable, array, opts=None, **options):
 def rt_rwlock_new(initial):
     """A readers-writer lock holding `initial` (kept pinned while held).
 
+    Raises:
+      Only the implicit codes.
+
     rt_rwlock_new(initial: any) -> handle<RwLock>
     capability: none; non-blocking; tier: empirical
     """
@@ -1593,6 +2631,9 @@ def rt_rwlock_new(initial):
 def rt_rwlock_read(rwlock):
     """Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock).
 
+    Raises:
+      ClosedError: `rwlock` was closed
+
     rt_rwlock_read(rwlock: handle<RwLock>) -> any
     capability: none; blocking; tier: empirical
     """
@@ -1600,7 +2641,15 @@ def rt_rwlock_read(rwlock):
 
 
 def rt_rwlock_read_lock(rwlock, opts=None, **options):
-    """Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock.
+    """Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and
+    returns the value.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout
+
+    Raises:
+      InvalidArgumentError: the calling thread holds the write lock; an unknown option, or an option of the wrong kind or range
+      ClosedError: `rwlock` was closed
 
     rt_rwlock_read_lock(rwlock: handle<RwLock>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -1611,7 +2660,11 @@ def rt_rwlock_read_lock(rwlock, opts=None, **options):
 
 
 def rt_rwlock_read_unlock(rwlock):
-    """Releases one read lock of the calling thread. Error InvalidArgument when it holds none.
+    """Releases one read lock of the calling thread.
+
+    Raises:
+      InvalidArgumentError: it holds none
+      ClosedError: `rwlock` was closed
 
     rt_rwlock_read_unlock(rwlock: handle<RwLock>) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1620,7 +2673,12 @@ def rt_rwlock_read_unlock(rwlock):
 
 
 def rt_rwlock_set(rwlock, new_value):
-    """Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock.
+    """Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and
+    returns the old value.
+
+    Raises:
+      InvalidArgumentError: the calling thread holds a read lock
+      ClosedError: `rwlock` was closed
 
     rt_rwlock_set(rwlock: handle<RwLock>, new_value: any) -> any
     capability: none; blocking; tier: empirical
@@ -1629,7 +2687,11 @@ def rt_rwlock_set(rwlock, new_value):
 
 
 def rt_rwlock_try_read(rwlock):
-    """Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock.
+    """Simple's name: as `rt_rwlock_read` without waiting:
+
+    Raises:
+      ClosedError: `rwlock` was closed
+      BusyError: while another thread holds the write lock
 
     rt_rwlock_try_read(rwlock: handle<RwLock>) -> any
     capability: none; non-blocking; tier: empirical
@@ -1638,7 +2700,12 @@ def rt_rwlock_try_read(rwlock):
 
 
 def rt_rwlock_try_write(rwlock):
-    """Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock.
+    """Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`).
+
+    Raises:
+      InvalidArgumentError: the calling thread holds this rwlock already (would deadlock)
+      ClosedError: `rwlock` was closed
+      BusyError: any other thread holds a lock
 
     rt_rwlock_try_write(rwlock: handle<RwLock>) -> any
     capability: none; non-blocking; tier: empirical
@@ -1649,6 +2716,10 @@ def rt_rwlock_try_write(rwlock):
 def rt_rwlock_write(rwlock):
     """Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`).
 
+    Raises:
+      InvalidArgumentError: the calling thread holds this rwlock already (would deadlock)
+      ClosedError: `rwlock` was closed
+
     rt_rwlock_write(rwlock: handle<RwLock>) -> any
     capability: none; blocking; tier: empirical
     """
@@ -1656,7 +2727,14 @@ def rt_rwlock_write(rwlock):
 
 
 def rt_rwlock_write_lock(rwlock, opts=None, **options):
-    """Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade).
+    """Takes the write lock for the calling thread and returns the value.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout
+
+    Raises:
+      InvalidArgumentError: the calling thread holds a read or the write lock (no upgrade); an unknown option, or an option of the wrong kind or range
+      ClosedError: `rwlock` was closed
 
     rt_rwlock_write_lock(rwlock: handle<RwLock>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -1667,7 +2745,11 @@ def rt_rwlock_write_lock(rwlock, opts=None, **options):
 
 
 def rt_rwlock_write_unlock(rwlock, new_value=None):
-    """Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it.
+    """Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first.
+
+    Raises:
+      InvalidArgumentError: it does not hold it
+      ClosedError: `rwlock` was closed
 
     rt_rwlock_write_unlock(rwlock: handle<RwLock>, new_value: any?) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1678,6 +2760,9 @@ def rt_rwlock_write_unlock(rwlock, new_value=None):
 def rt_thread_available_parallelism():
     """How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown.
 
+    Raises:
+      Only the implicit codes.
+
     rt_thread_available_parallelism() -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1686,6 +2771,9 @@ def rt_thread_available_parallelism():
 
 def rt_thread_free(thread):
     """Releases a Thread handle without joining (the thread runs on, detached; its result is dropped). Same as `rt_handle_close`.
+
+    Raises:
+      ClosedError: `thread` was closed
 
     rt_thread_free(thread: handle<Thread>) -> nil
     capability: none; non-blocking; tier: empirical
@@ -1696,6 +2784,9 @@ def rt_thread_free(thread):
 def rt_thread_id(thread=None):
     """The id of a Thread handle's thread, or with nil the calling thread's id (process-unique ints from 1, not OS ids).
 
+    Raises:
+      ClosedError: `thread` was closed
+
     rt_thread_id(thread: handle<Thread>?) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1705,6 +2796,9 @@ def rt_thread_id(thread=None):
 def rt_thread_is_done(thread):
     """Whether the thread's callable has returned.
 
+    Raises:
+      ClosedError: `thread` was closed
+
     rt_thread_is_done(thread: handle<Thread>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1712,7 +2806,15 @@ def rt_thread_is_done(thread):
 
 
 def rt_thread_join(thread, opts=None, **options):
-    """Waits for the thread and returns its callable's result (or that Error). Option `timeout_ms`: Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later). Joining a second time is Error InvalidArgument.
+    """Waits for the thread and returns its callable's result (or that Error). Joining a second time is Error
+    InvalidArgument.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later)
+
+    Raises:
+      InvalidArgumentError: a thread cannot join itself; the thread was joined already; an unknown option, or an option of the wrong kind or range
+      ClosedError: `thread` was closed
 
     rt_thread_join(thread: handle<Thread>, opts: dict?) -> any
     capability: none; blocking; tier: empirical
@@ -1725,6 +2827,9 @@ def rt_thread_join(thread, opts=None, **options):
 def rt_thread_local_get(tls):
     """The calling thread's value (nil when unset).
 
+    Raises:
+      ClosedError: `tls` was closed
+
     rt_thread_local_get(tls: handle<ThreadLocal>) -> any
     capability: none; non-blocking; tier: empirical
     """
@@ -1733,6 +2838,9 @@ def rt_thread_local_get(tls):
 
 def rt_thread_local_new():
     """A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released.
+
+    Raises:
+      Only the implicit codes.
 
     rt_thread_local_new() -> handle<ThreadLocal>
     capability: none; non-blocking; tier: empirical
@@ -1743,6 +2851,9 @@ def rt_thread_local_new():
 def rt_thread_local_set(tls, value):
     """Sets the calling thread's value (nil removes it).
 
+    Raises:
+      ClosedError: `tls` was closed
+
     rt_thread_local_set(tls: handle<ThreadLocal>, value: any) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1751,6 +2862,9 @@ def rt_thread_local_set(tls, value):
 
 def rt_thread_name(thread):
     """The name a Thread was spawned with (\"\" when none).
+
+    Raises:
+      ClosedError: `thread` was closed
 
     rt_thread_name(thread: handle<Thread>) -> text
     capability: none; non-blocking; tier: empirical
@@ -1761,6 +2875,10 @@ def rt_thread_name(thread):
 def rt_thread_sleep_ms(ms):
     """Sleeps the calling thread for `ms` milliseconds (0..=2^31).
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: ms must be in 0..=2147483648
+
     rt_thread_sleep_ms(ms: int) -> nil
     capability: none; blocking; tier: empirical
     """
@@ -1768,7 +2886,19 @@ def rt_thread_sleep_ms(ms):
 
 
 def rt_thread_spawn(callable, arg, opts=None, **options):
-    """Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns. Options: `name` (text), `stack_size` (bytes, 65536..=1 GiB). Capability `thread`.
+    """Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered
+    function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call
+    returns.
+
+    Options:
+      name (text): the thread's name (no NUL)
+      stack_size (int 65536..=1 GiB): the thread's stack, in bytes
+
+    Raises:
+      NotFoundError: `callable` names no registered function
+      InvalidArgumentError: the callable's arity does not fit `arg`, an unknown option, or a bad name or stack_size
+      ClosedError: the Callback handle was closed
+      IoError: the thread could not be created (details.errno)
 
     rt_thread_spawn(callable: any, arg: any, opts: dict?) -> handle<Thread>
     capability: thread; non-blocking; tier: empirical
@@ -1781,6 +2911,12 @@ def rt_thread_spawn(callable, arg, opts=None, **options):
 def rt_thread_spawn_isolated(closure):
     """Simple's name: `rt_thread_spawn(closure, nil, nil)` (the callable takes 0 or 1 argument; 1 gets nil). Capability `thread`.
 
+    Raises:
+      InvalidArgumentError: the callable must take 0 or 1 argument; argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+      NotFoundError: argument … (<name>) names no registered function
+      IoError: an operating-system failure (details.errno)
+      ClosedError: argument … (<name>) is a closed Callback handle
+
     rt_thread_spawn_isolated(closure: any) -> handle<Thread>
     capability: thread; non-blocking; tier: empirical
     """
@@ -1789,6 +2925,12 @@ def rt_thread_spawn_isolated(closure):
 
 def rt_thread_spawn_isolated2(closure, data1, data2):
     """Simple's name: runs `closure(data1, data2)` on a new thread (a callable of arity 2, e.g. from `rt_callback_new2`); both stay pinned until the call returns. Capability `thread`.
+
+    Raises:
+      InvalidArgumentError: argument … (<name>) names a host-surface function (C types), not a callable; option name must not contain NUL
+      NotFoundError: argument … (<name>) names no registered function
+      IoError: an operating-system failure (details.errno)
+      ClosedError: argument … (<name>) is a closed Callback handle
 
     rt_thread_spawn_isolated2(closure: any, data1: any, data2: any) -> handle<Thread>
     capability: thread; non-blocking; tier: empirical
@@ -1799,6 +2941,9 @@ def rt_thread_spawn_isolated2(closure, data1, data2):
 # ---- domain core (libffi_core.so) ----
 def rt_abi_info_json():
     """The ABI as JSON (text): version, word tags, kinds, error codes, capabilities. Feeds the generated header.
+
+    Raises:
+      Only the implicit codes.
 
     rt_abi_info_json() -> text
     capability: none; non-blocking; tier: verified
@@ -1811,6 +2956,9 @@ def rt_cancel_bind(token):
     token, the outer ones stay in force) until `rt_cancel_unbind`. Threads
     spawned through ffi_concurrent inherit the bound tokens.
 
+    Raises:
+      ClosedError: `token` was closed
+
     rt_cancel_bind(token: handle<CancelToken>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1821,6 +2969,9 @@ def rt_cancel_id(token):
     """The plain integer id of `token` for `rt_cancel_trigger_signal_safe`
     (valid while the token is alive; keep the handle reachable).
 
+    Raises:
+      ClosedError: `token` was closed
+
     rt_cancel_id(token: handle<CancelToken>) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -1830,6 +2981,9 @@ def rt_cancel_id(token):
 def rt_cancel_is_cancelled(token):
     """Whether `token` was triggered.
 
+    Raises:
+      ClosedError: `token` was closed
+
     rt_cancel_is_cancelled(token: handle<CancelToken>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -1837,11 +2991,13 @@ def rt_cancel_is_cancelled(token):
 
 
 def rt_cancel_new():
-    """Makes a new cancel token (a CancelToken handle), not triggered. Bind it to
-    a thread with `rt_cancel_bind`; trigger it from any thread with
-    `rt_cancel_trigger`, or from a signal handler with
-    `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`. Error
-    LimitExceeded past 65,536 live tokens.
+    """Makes a new cancel token (a CancelToken handle), not triggered. Bind it to a thread with `rt_cancel_bind`;
+    trigger it from any thread with `rt_cancel_trigger`, or from a signal handler with
+    `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      LimitExceededError: past 65,536 live tokens
 
     rt_cancel_new() -> handle<CancelToken>
     capability: none; non-blocking; tier: empirical
@@ -1854,6 +3010,9 @@ def rt_cancel_trigger(token):
     call on a thread it is bound to returns Error Cancelled promptly, and
     later ones at once, with nothing half-done.
 
+    Raises:
+      ClosedError: `token` was closed
+
     rt_cancel_trigger(token: handle<CancelToken>) -> nil
     capability: none; non-blocking; tier: empirical
     """
@@ -1862,6 +3021,9 @@ def rt_cancel_trigger(token):
 
 def rt_cancel_unbind():
     """Unbinds the token bound last on the calling thread; false when none was bound.
+
+    Raises:
+      Only the implicit codes.
 
     rt_cancel_unbind() -> bool
     capability: none; non-blocking; tier: empirical
@@ -1872,6 +3034,12 @@ def rt_cancel_unbind():
 def rt_cap_audit(path=None):
     """Appends every capability decision to `path` as JSON lines (needs fs.write there); nil stops auditing (needs unscoped fs.write).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_cap_audit(path: text?) -> nil
     capability: fs.write (scoped); non-blocking; tier: empirical
     """
@@ -1880,6 +3048,17 @@ def rt_cap_audit(path=None):
 
 def rt_cap_check(cap, resource=None):
     """Whether `cap` is granted for `resource` (nil or \"\" = unscoped use); path scopes are checked on the canonical path.
+
+    Raises:
+      InvalidArgumentError: unknown capability; path is empty; path contains a NUL byte
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
 
     rt_cap_check(cap: text, resource: text?) -> bool
     capability: none; non-blocking; tier: verified
@@ -1890,6 +3069,9 @@ def rt_cap_check(cap, resource=None):
 def rt_cap_current():
     """The policy now in force, as a dict with every capability: true, false or its scopes.
 
+    Raises:
+      Only the implicit codes.
+
     rt_cap_current() -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -1898,6 +3080,9 @@ def rt_cap_current():
 
 def rt_cap_parse(text):
     """Parses the text form `cap=scope,scope;cap=true|false;*=false` into a policy dict for `rt_cap_restrict`.
+
+    Raises:
+      ParseError: rule … has no '='
 
     rt_cap_parse(text: text) -> dict
     capability: none; non-blocking; tier: verified
@@ -1908,6 +3093,9 @@ def rt_cap_parse(text):
 def rt_cap_restrict(policy):
     """Narrows the process policy (never widens; deny beats allow). Returns nil, or Error InvalidArgument for an unknown capability or malformed scope, and then changes nothing.
 
+    Raises:
+      InvalidArgumentError: policy keys must be text; unknown capability; policy value for <cap> must be true, false or an array of scopes; \"*\" takes true or false, not scopes
+
     rt_cap_restrict(policy: dict) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -1916,6 +3104,9 @@ def rt_cap_restrict(policy):
 
 def rt_gc_collect():
     """Runs a full collection, then the finalizers it made ready.
+
+    Raises:
+      Only the implicit codes.
 
     rt_gc_collect() -> nil
     capability: none; blocking; tier: verified
@@ -1926,6 +3117,9 @@ def rt_gc_collect():
 def rt_gc_disable():
     """Stops automatic collections until `rt_gc_enable` (nests).
 
+    Raises:
+      Only the implicit codes.
+
     rt_gc_disable() -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -1933,7 +3127,10 @@ def rt_gc_disable():
 
 
 def rt_gc_enable():
-    """Undoes one `rt_gc_disable`; Error InvalidArgument when collections are not disabled.
+    """Undoes one `rt_gc_disable`.
+
+    Raises:
+      InvalidArgumentError: collections are not disabled
 
     rt_gc_enable() -> nil
     capability: none; non-blocking; tier: verified
@@ -1944,6 +3141,9 @@ def rt_gc_enable():
 def rt_gc_init():
     """Starts the collector; it also starts by itself when the library loads, so this only confirms it.
 
+    Raises:
+      Only the implicit codes.
+
     rt_gc_init() -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -1953,6 +3153,9 @@ def rt_gc_init():
 def rt_gc_stats():
     """Collector statistics: heap_size, free_bytes, unmapped_bytes, total_allocated, bytes_since_gc, collections, finalized, disabled.
 
+    Raises:
+      Only the implicit codes.
+
     rt_gc_stats() -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -1960,7 +3163,14 @@ def rt_gc_stats():
 
 
 def rt_handle_close(handle):
-    """Closes any handle now (releases its resource once calls in flight return); true if it was open, false if already closed.
+    """Closes any handle now (releases its resource once calls in flight return); true if it was open, false if
+    already closed.
+
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_handle_close(rt_regex_new(\"[0-9]+\")) -> true
 
     rt_handle_close(handle: any) -> bool
     capability: none; non-blocking; tier: verified
@@ -1971,6 +3181,9 @@ def rt_handle_close(handle):
 def rt_handle_is_open(handle):
     """Whether a handle is still open.
 
+    Raises:
+      Only the implicit codes.
+
     rt_handle_is_open(handle: any) -> bool
     capability: none; non-blocking; tier: verified
     """
@@ -1979,6 +3192,9 @@ def rt_handle_is_open(handle):
 
 def rt_handle_type(handle):
     """The type name of a handle (`Regex`, `FileLock`, `Child`, ...).
+
+    Raises:
+      Only the implicit codes.
 
     rt_handle_type(handle: any) -> text
     capability: none; non-blocking; tier: verified
@@ -1989,6 +3205,9 @@ def rt_handle_type(handle):
 def rt_registry_duplicates():
     """Names that more than one loaded library defined (should be empty).
 
+    Raises:
+      Only the implicit codes.
+
     rt_registry_duplicates() -> array<text>
     capability: none; non-blocking; tier: verified
     """
@@ -1998,6 +3217,9 @@ def rt_registry_duplicates():
 def rt_value_equal(a, b):
     """Whether two values are equal as dict keys: by content for text, bytes, int, float (bitwise), bool, nil; else identity.
 
+    Raises:
+      Only the implicit codes.
+
     rt_value_equal(a: any, b: any) -> bool
     capability: none; non-blocking; tier: verified
     """
@@ -2006,6 +3228,9 @@ def rt_value_equal(a, b):
 
 def rt_value_hash(v):
     """Hash of a value consistent with `rt_value_equal` (stable within a process only).
+
+    Raises:
+      Only the implicit codes.
 
     rt_value_hash(v: any) -> int
     capability: none; non-blocking; tier: verified
@@ -2022,6 +3247,9 @@ def rt_ahash(data):
     between CPUs: never store them or send them elsewhere. Not a cryptographic hash.
     Returns the unsigned 64-bit hash's bits in a 64-bit int.
 
+    Raises:
+      Only the implicit codes.
+
     rt_ahash(data: bytes) -> int
     capability: none; non-blocking; tier: empirical
     """
@@ -2031,10 +3259,19 @@ def rt_ahash(data):
 def rt_argon2_hash(password, opts=None, **options):
     """Argon2id hash of `password` as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`).
 
-    Options: `m_cost` (KiB, default 19456, at most 1048576 else LimitExceeded), `t_cost` (passes,
-    default 2, at most 1000), `p_cost` (lanes, default 1), `output_len` (bytes, 10..=64, default 32),
-    `salt` (bytes, 8..=48; default 16 random bytes from the OS — give one only for tests),
-    `secret` (bytes: a pepper, needed again to verify), `data` (associated data, at most 32 bytes).
+    Options:
+      m_cost (int >= 1, default 19456): KiB, at most 1048576 else LimitExceeded
+      t_cost (int >= 1, default 2): passes, at most 1000
+      p_cost (int >= 1, default 1): lanes
+      output_len (int 10..=64, default 32): bytes, 10..=64
+      salt (bytes, default 16 random bytes from the OS — give one only for tests): bytes, 8..=48
+      secret (bytes): bytes: a pepper, needed again to verify
+      data (bytes): associated data, at most 32 bytes
+
+    Raises:
+      InvalidArgumentError: m_cost must be at least 8 * p_cost KiB; option data must be at most 32 bytes; option salt must be …..=… bytes; p_cost must be in 1..=…
+      IoError: the OS random source failed
+      LimitExceededError: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
 
     rt_argon2_hash(password: bytes, opts: dict?) -> text
     capability: none; blocking; tier: verified
@@ -2047,12 +3284,19 @@ def rt_argon2_hash(password, opts=None, **options):
 def rt_argon2_verify(password, hash, opts=None, **options):
     """True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19).
 
-    A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it
-    (its own v=16 test vectors have none); `v=19` must be explicit, as every current encoder
-    (rt_argon2_hash included) writes it. Comparison is constant-time. A wrong password is
-    `false`; a malformed hash string is Error Parse; parameters beyond the limits of
-    rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
-    Option `secret` (bytes): the pepper used to hash.
+    A hash without a `v=` field is version 16 (0x10), as the reference implementation reads it (its own v=16 test
+    vectors have none); `v=19` must be explicit, as every current encoder (rt_argon2_hash included) writes it.
+    Comparison is constant-time. A wrong password is `false`; a malformed hash string is Error Parse; parameters
+    beyond the limits of rt_argon2_hash are LimitExceeded (so a hostile hash cannot exhaust memory).
+
+    Options:
+      secret (bytes): bytes : the pepper used to hash
+
+    Raises:
+      InvalidArgumentError: p_cost must be in 1..=…; argon2 refused the parameters; an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed PHC string; not an argon2 hash (algorithm …); unknown argon2 version <v>; PHC string lacks the salt or the hash
+      LimitExceededError: m_cost asks for more than … KiB (1 GiB) of memory; t_cost is above … passes; not enough memory for the requested m_cost
 
     rt_argon2_verify(password: bytes, hash: text, opts: dict?) -> bool
     capability: none; blocking; tier: verified
@@ -2063,8 +3307,13 @@ def rt_argon2_verify(password, hash, opts=None, **options):
 
 
 def rt_base64_decode(text):
-    """Decodes standard base64 (padding required; ASCII whitespace ignored) to
-    bytes. Error Parse (details.position) for a bad character or length.
+    """Decodes standard base64 (padding required; ASCII whitespace ignored) to bytes.
+
+    Raises:
+      ParseError: a character outside the alphabet, or a bad length or padding (details.position)
+
+    Example:
+      rt_base64_decode(\"aGVsbG8=\") -> b\"hello\"
 
     rt_base64_decode(text: bytes) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2075,6 +3324,12 @@ def rt_base64_decode(text):
 def rt_base64_encode(data):
     """Base64 (standard alphabet `+/`, with `=` padding) of bytes or text.
 
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_base64_encode(\"hello\") -> \"aGVsbG8=\"
+
     rt_base64_encode(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2083,7 +3338,9 @@ def rt_base64_encode(data):
 
 def rt_base64url_decode(text):
     """Decodes URL-safe base64; trailing `=` padding is accepted and ignored.
-    Error Parse (details.position) for a character outside `A-Za-z0-9-_`.
+
+    Raises:
+      ParseError: for a character outside `A-Za-z0-9-_` (details.position)
 
     rt_base64url_decode(text: bytes) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2092,9 +3349,11 @@ def rt_base64url_decode(text):
 
 
 def rt_base64url_encode(input, len=None):
-    """URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses)
-    of the first `len` bytes of `input` (Simple passes the length; nil or -1
-    means all). Error OutOfRange when `len` exceeds the input.
+    """URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses) of the first `len` bytes of `input`
+    (Simple passes the length; nil or -1 means all).
+
+    Raises:
+      OutOfRangeError: `len` exceeds the input
 
     rt_base64url_encode(input: bytes, len: int?) -> text
     capability: none; non-blocking; tier: verified
@@ -2104,6 +3363,9 @@ def rt_base64url_encode(input, len=None):
 
 def rt_blake3_bytes(data):
     """BLAKE3 of bytes or text, as 32 raw bytes.
+
+    Raises:
+      Only the implicit codes.
 
     rt_blake3_bytes(data: bytes) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2115,6 +3377,9 @@ def rt_blake3_hash(data):
     """BLAKE3 (32-byte output) of bytes or text, as 64 lowercase hex digits.
     One thread; blake3 picks AVX-512 / AVX2 / SSE4.1 at run time.
 
+    Raises:
+      Only the implicit codes.
+
     rt_blake3_hash(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2125,6 +3390,9 @@ def rt_crc32(data):
     """CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an
     int 0..=2^32-1.
 
+    Raises:
+      Only the implicit codes.
+
     rt_crc32(data: bytes) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2134,6 +3402,9 @@ def rt_crc32(data):
 def rt_crc32_text(content):
     """Simple's name for rt_crc32 over text (its UTF-8 bytes; bytes are accepted too).
 
+    Raises:
+      Only the implicit codes.
+
     rt_crc32_text(content: bytes) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2141,10 +3412,12 @@ def rt_crc32_text(content):
 
 
 def rt_decrypt_aes256(key, encrypted):
-    """Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes)
-    under `key`: the plaintext as text when it is UTF-8, else as bytes.
-    Error Parse for malformed input, InvalidArgument (\"authentication
-    failed\") for a wrong key or altered data.
+    """Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes) under `key`: the plaintext as text when
+    it is UTF-8, else as bytes.
+
+    Raises:
+      InvalidArgumentError: authentication failed (wrong key or altered data); key must be 64 hex digits or 32 bytes
+      ParseError: for malformed input, InvalidArgument (\"authentication failed\") for a wrong key or altered data
 
     rt_decrypt_aes256(key: bytes, encrypted: any) -> any
     capability: none; non-blocking; tier: verified
@@ -2153,10 +3426,12 @@ def rt_decrypt_aes256(key, encrypted):
 
 
 def rt_derive_key_pbkdf2(password, salt, iterations, length):
-    """PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as
-    given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7)
-    and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange
-    for iterations or length outside those bounds.
+    """PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as given: text as its UTF-8 bytes, not
+    hex-decoded), `iterations` (1..=10^7) and `length` output bytes (1..=1024), as lowercase hex.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: for iterations or length outside those bounds
 
     rt_derive_key_pbkdf2(password: bytes, salt: bytes, iterations: int, length: int) -> text
     capability: none; blocking; tier: verified
@@ -2166,6 +3441,9 @@ def rt_derive_key_pbkdf2(password, salt, iterations, length):
 
 def rt_ed25519_public_key(secret):
     """The Ed25519 public key (32 bytes) of a 32-byte secret seed.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
 
     rt_ed25519_public_key(secret: bytes) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2177,6 +3455,9 @@ def rt_ed25519_sign(message, secret):
     """The Ed25519 signature (64 bytes) of `message` under the 32-byte secret
     seed `secret` (RFC 8032: deterministic).
 
+    Raises:
+      Only the implicit codes.
+
     rt_ed25519_sign(message: bytes, secret: bytes) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -2184,11 +3465,11 @@ def rt_ed25519_sign(message, secret):
 
 
 def rt_ed25519_verify(message, pubkey, signature):
-    """True when `signature` (64 bytes) is a valid Ed25519 signature of
-    `message` under `pubkey` (32 bytes). Strict (RFC 8032 §5.1.7 with
-    canonical encodings, no small-order keys): a forged or malleated
-    signature is false. Error InvalidArgument for wrong lengths; a public
-    key that is not a curve point is false.
+    """True when `signature` (64 bytes) is a valid Ed25519 signature of `message` under `pubkey` (32 bytes). Strict
+    (RFC 8032 §5.1.7 with canonical encodings, no small-order keys): a forged or malleated signature is false.
+
+    Raises:
+      InvalidArgumentError: for wrong lengths; a public key that is not a curve point is false
 
     rt_ed25519_verify(message: bytes, pubkey: bytes, signature: bytes) -> bool
     capability: none; non-blocking; tier: verified
@@ -2197,9 +3478,14 @@ def rt_ed25519_verify(message, pubkey, signature):
 
 
 def rt_encrypt_aes256(key, data):
-    """Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex
-    digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex
-    of nonce + ciphertext + 16-byte tag. Error InvalidArgument for a bad key.
+    """Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex digits or 32 bytes) and a fresh random
+    96-bit nonce; returns lowercase hex of nonce + ciphertext + 16-byte tag.
+
+    Raises:
+      InvalidArgumentError: for a bad key
+      IoError: the OS random source failed
+      ParseError: malformed input (details.line/column/position where known)
+      OutOfRangeError: length must be 0..=… bytes
 
     rt_encrypt_aes256(key: bytes, data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2211,6 +3497,10 @@ def rt_generate_key(length):
     """A random key of `length` bytes (1..=1048576), as standard base64 text
     (as Simple's `generate_key` documents).
 
+    Raises:
+      IoError: the OS random source failed
+      OutOfRangeError: length must be at least 1 byte; length must be 0..=… bytes
+
     rt_generate_key(length: int) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2219,6 +3509,10 @@ def rt_generate_key(length):
 
 def rt_generate_key_hex(length):
     """A random key of `length` bytes (1..=1048576), as lowercase hex.
+
+    Raises:
+      IoError: the OS random source failed
+      OutOfRangeError: length must be at least 1 byte; length must be 0..=… bytes
 
     rt_generate_key_hex(length: int) -> text
     capability: none; non-blocking; tier: verified
@@ -2229,6 +3523,9 @@ def rt_generate_key_hex(length):
 def rt_hash_blake3(data):
     """Simple's name for rt_blake3_hash: BLAKE3 as 64 hex digits.
 
+    Raises:
+      Only the implicit codes.
+
     rt_hash_blake3(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2237,6 +3534,9 @@ def rt_hash_blake3(data):
 
 def rt_hash_sha256(data):
     """Simple's name for rt_sha256_hash: SHA-256 of bytes or text as 64 hex digits.
+
+    Raises:
+      Only the implicit codes.
 
     rt_hash_sha256(data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2247,6 +3547,9 @@ def rt_hash_sha256(data):
 def rt_hash_sha3_256(data):
     """Simple's name for rt_sha3_256_hash: SHA3-256 as 64 hex digits.
 
+    Raises:
+      Only the implicit codes.
+
     rt_hash_sha3_256(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2255,6 +3558,9 @@ def rt_hash_sha3_256(data):
 
 def rt_hash_sha512(data):
     """Simple's name for rt_sha512_hash: SHA-512 as 128 hex digits.
+
+    Raises:
+      Only the implicit codes.
 
     rt_hash_sha512(data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2267,6 +3573,9 @@ def rt_hasher_finish(hasher):
 
     Finishing again returns the same result; updating after finish is Error Closed.
 
+    Raises:
+      ClosedError: `hasher` was closed
+
     rt_hasher_finish(hasher: handle<Hasher>) -> any
     capability: none; non-blocking; tier: verified
     """
@@ -2276,6 +3585,9 @@ def rt_hasher_finish(hasher):
 def rt_hasher_finish_bytes(hasher):
     """Finishes a hasher and returns the raw digest bytes (xxHashes: 8 bytes, big-endian as xxhsum prints).
 
+    Raises:
+      ClosedError: `hasher` was closed
+
     rt_hasher_finish_bytes(hasher: handle<Hasher>) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -2284,6 +3596,12 @@ def rt_hasher_finish_bytes(hasher):
 
 def rt_hasher_new(algorithm, opts=None, **options):
     """A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes.
+
+    Options:
+      seed (int): option `seed` (int) for the xxHashes
+
+    Raises:
+      InvalidArgumentError: unknown algorithm (known: …); option seed applies only to xxh64 and xxh3; an unknown option, or an option of the wrong kind or range
 
     rt_hasher_new(algorithm: text, opts: dict?) -> handle<Hasher>
     capability: none; non-blocking; tier: verified
@@ -2296,6 +3614,9 @@ def rt_hasher_new(algorithm, opts=None, **options):
 def rt_hasher_update(hasher, data):
     """Feeds bytes or text (its UTF-8) to a hasher; Error Closed once it is finished.
 
+    Raises:
+      ClosedError: the hasher is finished; make a new one; `hasher` was closed
+
     rt_hasher_update(hasher: handle<Hasher>, data: bytes) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -2306,6 +3627,9 @@ def rt_hmac_sha256(key, data):
     """HMAC-SHA-256 (RFC 2104) of `data` under `key` (bytes or text, any
     length), as 64 lowercase hex digits.
 
+    Raises:
+      Only the implicit codes.
+
     rt_hmac_sha256(key: bytes, data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2314,6 +3638,9 @@ def rt_hmac_sha256(key, data):
 
 def rt_hmac_sha512(key, data):
     """HMAC-SHA-512 of `data` under `key`, as 128 lowercase hex digits.
+
+    Raises:
+      Only the implicit codes.
 
     rt_hmac_sha512(key: bytes, data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2324,6 +3651,9 @@ def rt_hmac_sha512(key, data):
 def rt_password_hash(password):
     """Argon2id hash of `password` with the default parameters of
     rt_argon2_hash (m=19456 KiB, t=2, p=1, random 16-byte salt), as a PHC string.
+
+    Raises:
+      Only the implicit codes.
 
     rt_password_hash(password: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2336,6 +3666,12 @@ def rt_password_hash_bcrypt(password, cost):
     bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument
     rather than silently truncated.
 
+    Raises:
+      InvalidArgumentError: bcrypt reads at most 72 bytes of a password; bcrypt failed
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: cost must be 4..=31
+      LimitExceededError: cost above … is refused (hours per hash)
+
     rt_password_hash_bcrypt(password: bytes, cost: int) -> text
     capability: none; blocking; tier: verified
     """
@@ -2347,6 +3683,9 @@ def rt_password_verify(password, hash):
     rules: constant time, LimitExceeded for hostile parameters, Parse for a
     malformed hash). Simple declares `-> i64` (1/0): ours is a bool.
 
+    Raises:
+      ParseError: malformed input (details.line/column/position where known)
+
     rt_password_verify(password: bytes, hash: text) -> bool
     capability: none; non-blocking; tier: verified
     """
@@ -2354,8 +3693,12 @@ def rt_password_verify(password, hash):
 
 
 def rt_password_verify_bcrypt(password, hash):
-    """True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`,
-    `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20.
+    """True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`, `$2y$`).
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ParseError: for a malformed hash
+      LimitExceededError: for a cost above 20
 
     rt_password_verify_bcrypt(password: bytes, hash: text) -> bool
     capability: none; blocking; tier: verified
@@ -2367,6 +3710,10 @@ def rt_random_bytes(length):
     """`length` cryptographically secure random bytes (OS source), as bytes.
     Error OutOfRange outside 0..=1048576.
 
+    Raises:
+      IoError: the OS random source failed
+      OutOfRangeError: length must be 0..=… bytes
+
     rt_random_bytes(length: int) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -2375,6 +3722,10 @@ def rt_random_bytes(length):
 
 def rt_random_hex(length):
     """`length` random bytes as 2*length lowercase hex digits.
+
+    Raises:
+      IoError: the OS random source failed
+      OutOfRangeError: length must be 0..=… bytes
 
     rt_random_hex(length: int) -> text
     capability: none; non-blocking; tier: verified
@@ -2385,6 +3736,9 @@ def rt_random_hex(length):
 def rt_sha1_bytes(data):
     """SHA-1 of bytes or text (its UTF-8), as 20 raw bytes.
 
+    Raises:
+      Only the implicit codes.
+
     rt_sha1_bytes(data: bytes) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -2394,6 +3748,9 @@ def rt_sha1_bytes(data):
 def rt_sha1_hash(data):
     """SHA-1 of bytes or text (its UTF-8), as 40 lowercase hex digits (for legacy formats: git, not security).
 
+    Raises:
+      Only the implicit codes.
+
     rt_sha1_hash(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2402,6 +3759,9 @@ def rt_sha1_hash(data):
 
 def rt_sha256_bytes(data):
     """SHA-256 of bytes or text (its UTF-8), as 32 raw bytes.
+
+    Raises:
+      Only the implicit codes.
 
     rt_sha256_bytes(data: bytes) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2414,6 +3774,12 @@ def rt_sha256_hash(data):
 
     Empty input is valid (the digest of the empty string).
 
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_sha256_hash(\"abc\") -> \"ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad\"
+
     rt_sha256_hash(data: bytes) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2422,6 +3788,9 @@ def rt_sha256_hash(data):
 
 def rt_sha3_256_hash(data):
     """SHA3-256 (FIPS 202) of bytes or text, as 64 lowercase hex digits.
+
+    Raises:
+      Only the implicit codes.
 
     rt_sha3_256_hash(data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2432,6 +3801,9 @@ def rt_sha3_256_hash(data):
 def rt_sha512_bytes(data):
     """SHA-512 of bytes or text (its UTF-8), as 64 raw bytes.
 
+    Raises:
+      Only the implicit codes.
+
     rt_sha512_bytes(data: bytes) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -2440,6 +3812,9 @@ def rt_sha512_bytes(data):
 
 def rt_sha512_hash(data):
     """SHA-512 of bytes or text (its UTF-8), as 128 lowercase hex digits.
+
+    Raises:
+      Only the implicit codes.
 
     rt_sha512_hash(data: bytes) -> text
     capability: none; non-blocking; tier: verified
@@ -2450,6 +3825,10 @@ def rt_sha512_hash(data):
 def rt_uuid_v4():
     """A random (version 4, RFC 9562) UUID in its hyphenated lowercase form
     (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`), from the OS random source.
+
+    Raises:
+      IoError: the OS random source failed
+      OutOfRangeError: length must be 0..=… bytes
 
     rt_uuid_v4() -> text
     capability: none; non-blocking; tier: verified
@@ -2463,6 +3842,9 @@ def rt_xxhash3(data, seed=None):
     Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
     the seed's 64 bits are likewise taken as unsigned. AVX2 or SSE2 chosen at run time.
 
+    Raises:
+      Only the implicit codes.
+
     rt_xxhash3(data: bytes, seed: int?) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2475,15 +3857,314 @@ def rt_xxhash64(data, seed=None):
     Returns the unsigned 64-bit hash's bits in a 64-bit int (>= 2^63 reads negative);
     the seed's 64 bits are likewise taken as unsigned. Same values as `xxhsum -H64`.
 
+    Raises:
+      Only the implicit codes.
+
     rt_xxhash64(data: bytes, seed: int?) -> int
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_xxhash64", data, seed)
 
 
+# ---- domain cuda (libffi_cuda.so) ----
+def rt_cuda_device_count():
+    """The number of CUDA devices: 0 when no driver is installed (never an Error for that).
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+
+    rt_cuda_device_count() -> int
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_device_count")
+
+
+def rt_cuda_device_get():
+    """The calling thread's current device ordinal (0 until `rt_cuda_device_set`).
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+
+    rt_cuda_device_get() -> int
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_device_get")
+
+
+def rt_cuda_device_memory(device=None):
+    """Memory of `device` (the current one when nil): `{free, total}` in bytes,
+    plus `compute_capability` (\"8.0\").
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_cuda_device_memory(device: int?) -> dict
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_device_memory", device)
+
+
+def rt_cuda_device_name(device=None):
+    """The name of `device` (the current one when nil).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: a device ordinal is never negative; no CUDA device <ordinal> (<n> present)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_cuda_device_name(device: int?) -> text
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_device_name", device)
+
+
+def rt_cuda_device_set(device):
+    """Makes `device` the calling thread's current device (used by malloc, streams, events and launches).
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: no CUDA device <device> (<n> present)
+
+    rt_cuda_device_set(device: int) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_device_set", device)
+
+
+def rt_cuda_event_create(opts=None, **options):
+    """A new event on the current device (handle type `cuda_event`).
+
+    Options:
+      timing (bool, default true): false makes a lighter event `rt_cuda_event_elapsed` refuses
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: no CUDA device <ordinal> (<n> present)
+
+    rt_cuda_event_create(opts: dict?) -> any
+    capability: gpu; non-blocking; tier: experimental
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_cuda_event_create", opts)
+
+
+def rt_cuda_event_elapsed(start, end):
+    """Milliseconds between two recorded, completed timing events (a float).
+
+    Raises:
+      InvalidArgumentError: the <which> event was made with timing: false; the <which> event was never recorded
+      NotFoundError: what it names does not exist
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `start` was closed; `end` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_cuda_event_elapsed(start: handle<cuda_event>, end: handle<cuda_event>) -> float
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_event_elapsed", start, end)
+
+
+def rt_cuda_event_record(event, stream=None):
+    """Records `event` on `stream` (the device's default stream when nil).
+
+    Raises:
+      InvalidArgumentError: the stream and the buffer are on different devices
+      NotFoundError: what it names does not exist
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `event` was closed; `stream` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_cuda_event_record(event: handle<cuda_event>, stream: handle<cuda_stream>?) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_event_record", event, stream)
+
+
+def rt_cuda_event_sync(event):
+    """Waits until the work before the event's last record is complete.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `event` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_cuda_event_sync(event: handle<cuda_event>) -> nil
+    capability: gpu; blocking; tier: experimental
+    """
+    return _call("rt_cuda_event_sync", event)
+
+
+def rt_cuda_free(buffer):
+    """Frees a buffer (the same as closing its handle; idempotent). Later use is Error Closed.
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `buffer` was closed
+
+    rt_cuda_free(buffer: handle<cuda_buffer>) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_free", buffer)
+
+
+def rt_cuda_launch_kernel(ptx, name, grid, block, args, opts=None, **options):
+    """Launches kernel `name` from PTX text `ptx` on the current device with `grid` and `block` (an int or an array
+    of 1-3 ints). `args` must match the kernel's `.param` list as declared in the PTX: a `cuda_buffer` handle for
+    a 64-bit pointer parameter, ints (range checked) for integer ones, floats or ints for `.f32`/`.f64`. The
+    loaded module is cached per device and PTX text.
+
+    Options:
+      stream: a `cuda_stream`; default: the device's default stream
+      shared_mem (int >= 0, default 0): dynamic shared bytes, 0
+      sync (bool, default true): return when the kernel has finished; false: return at once, later copies and frees of the buffers wait for it
+
+    Raises:
+      InvalidArgumentError: bad kernel name; PTX text contains a NUL byte; kernel <name> takes … arguments (…), got …; kernel argument <i> is a buffer on another device
+      NotFoundError: no kernel (.entry) of that name in the PTX (kernels: …)
+      UnsupportedError: kernel argument <i>: by-value arrays, structs and .f16 parameters are not supported
+      ClosedError: a buffer argument was freed
+      OutOfRangeError: no CUDA device <ordinal> (<n> present); kernel argument <i> does not fit …
+
+    rt_cuda_launch_kernel(ptx: text, name: text, grid: any, block: any, args: array<any>, opts: dict?) -> nil
+    capability: gpu; blocking; tier: experimental
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_cuda_launch_kernel", ptx, name, grid, block, args, opts)
+
+
+def rt_cuda_malloc(size):
+    """Allocates `size` bytes (zeroed) on the current device: a `cuda_buffer`
+    handle, freed by `rt_cuda_free`, `rt_handle_close` or the collector.
+
+    Raises:
+      InvalidArgumentError: size must be 0 or more
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: no CUDA device <ordinal> (<n> present)
+
+    rt_cuda_malloc(size: int) -> any
+    capability: gpu; blocking; tier: experimental
+    """
+    return _call("rt_cuda_malloc", size)
+
+
+def rt_cuda_memcpy_d2d(dst, src, opts=None, **options):
+    """Copies between buffers (the same buffer allowed when the ranges do not overlap).
+
+    Options:
+      len (int): default: the smaller of what is left in each
+      src_offset (int, default 0): src offset
+      dst_offset (int, default 0): 0
+
+    Raises:
+      InvalidArgumentError: the source and destination ranges overlap; an unknown option, or an option of the wrong kind or range
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the buffer was freed; the source buffer was freed; the destination buffer was freed; `dst` was closed
+      OutOfRangeError: past either end
+
+    rt_cuda_memcpy_d2d(dst: handle<cuda_buffer>, src: handle<cuda_buffer>, opts: dict?) -> nil
+    capability: gpu; blocking; tier: experimental
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_cuda_memcpy_d2d", dst, src, opts)
+
+
+def rt_cuda_memcpy_d2h(src, offset=None, len=None):
+    """Copies `len` bytes (the rest of the buffer when nil) from byte `offset` (0 when nil) of `src` into new bytes.
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the buffer was freed; `src` was closed
+      OutOfRangeError: past the end
+
+    rt_cuda_memcpy_d2h(src: handle<cuda_buffer>, offset: int?, len: int?) -> any
+    capability: gpu; blocking; tier: experimental
+    """
+    return _call("rt_cuda_memcpy_d2h", src, offset, len)
+
+
+def rt_cuda_memcpy_h2d(dst, data, offset=None):
+    """Copies `data` into `dst` at byte `offset` (0 when nil). Returns when the copy is complete.
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the buffer was freed; `dst` was closed
+      OutOfRangeError: it does not fit
+
+    rt_cuda_memcpy_h2d(dst: handle<cuda_buffer>, data: bytes, offset: int?) -> nil
+    capability: gpu; blocking; tier: experimental
+    """
+    return _call("rt_cuda_memcpy_h2d", dst, data, offset)
+
+
+def rt_cuda_stream_create():
+    """A new stream on the current device (handle type `cuda_stream`).
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: no CUDA device <ordinal> (<n> present)
+
+    rt_cuda_stream_create() -> any
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_stream_create")
+
+
+def rt_cuda_stream_destroy(stream):
+    """Destroys a stream (the same as closing its handle; queued work still completes).
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `stream` was closed
+
+    rt_cuda_stream_destroy(stream: handle<cuda_stream>) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_cuda_stream_destroy", stream)
+
+
+def rt_cuda_stream_sync(stream):
+    """Waits until all work queued on `stream` is complete.
+
+    Raises:
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `stream` was closed
+
+    rt_cuda_stream_sync(stream: handle<cuda_stream>) -> nil
+    capability: gpu; blocking; tier: experimental
+    """
+    return _call("rt_cuda_stream_sync", stream)
+
+
 # ---- domain data (libffi_data.so) ----
 def rt_arena_alloc(arena, size):
     """Allocates a zeroed buffer of `size` bytes (16-byte aligned, never moves) in the arena; returns its id (0, 1, 2... in order).
+
+    Raises:
+      InvalidArgumentError: `size` is negative
+      ClosedError: `arena` was closed
+      LimitExceededError: arena limit reached; out of memory
 
     rt_arena_alloc(arena: handle<Arena>, size: int) -> int
     capability: none; non-blocking; tier: verified
@@ -2493,6 +4174,12 @@ def rt_arena_alloc(arena, size):
 
 def rt_arena_new(opts=None, **options):
     """A new arena of zeroed byte buffers freed together on close; opts.limit = most bytes it may hand out (default 1 GiB).
+
+    Options:
+      limit (int >= 0, default 1 GiB): the most bytes the arena may hand out
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
 
     rt_arena_new(opts: dict?) -> handle<Arena>
     capability: none; non-blocking; tier: verified
@@ -2505,6 +4192,9 @@ def rt_arena_new(opts=None, **options):
 def rt_arena_ptr(arena, id):
     """Address of buffer `id` for C hosts: 16-byte aligned, stable, valid until the arena is released (then dangling: the host's responsibility).
 
+    Raises:
+      ClosedError: `arena` was closed
+
     rt_arena_ptr(arena: handle<Arena>, id: int) -> int
     capability: none; non-blocking; tier: experimental
     """
@@ -2512,7 +4202,12 @@ def rt_arena_ptr(arena, id):
 
 
 def rt_arena_read(arena, id, offset, len):
-    """Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end.
+    """Reads `len` bytes of buffer `id` from byte `offset`.
+
+    Raises:
+      InvalidArgumentError: `offset` is negative; `len` is negative
+      ClosedError: `arena` was closed
+      OutOfRangeError: past its end
 
     rt_arena_read(arena: handle<Arena>, id: int, offset: int, len: int) -> bytes
     capability: none; non-blocking; tier: verified
@@ -2523,6 +4218,10 @@ def rt_arena_read(arena, id, offset, len):
 def rt_arena_size(arena, id):
     """Size in bytes of buffer `id`.
 
+    Raises:
+      ClosedError: `arena` was closed
+      OutOfRangeError: an index or number is outside its range
+
     rt_arena_size(arena: handle<Arena>, id: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2532,6 +4231,9 @@ def rt_arena_size(arena, id):
 def rt_arena_stats(arena):
     """`{buffers, bytes, limit}`: buffers handed out, bytes requested in total, and the limit.
 
+    Raises:
+      ClosedError: `arena` was closed
+
     rt_arena_stats(arena: handle<Arena>) -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -2539,7 +4241,12 @@ def rt_arena_stats(arena):
 
 
 def rt_arena_write(arena, id, offset, data):
-    """Copies `data` into buffer `id` at byte `offset`; Error OutOfRange when it does not fit.
+    """Copies `data` into buffer `id` at byte `offset`.
+
+    Raises:
+      InvalidArgumentError: `offset` is negative
+      ClosedError: `arena` was closed
+      OutOfRangeError: it does not fit
 
     rt_arena_write(arena: handle<Arena>, id: int, offset: int, data: bytes) -> nil
     capability: none; non-blocking; tier: verified
@@ -2548,7 +4255,13 @@ def rt_arena_write(arena, id, offset, data):
 
 
 def rt_intern_resolve(symbol):
-    """The text of an interned symbol; Error NotFound for a symbol never returned by rt_intern_string.
+    """The text of an interned symbol.
+
+    Raises:
+      NotFoundError: `symbol` was never returned by rt_intern_string
+
+    Example:
+      rt_intern_resolve(rt_intern_string(\"simple\")) -> \"simple\"
 
     rt_intern_resolve(symbol: int) -> text
     capability: none; non-blocking; tier: verified
@@ -2559,6 +4272,12 @@ def rt_intern_resolve(symbol):
 def rt_intern_string(text):
     """Interns `text`: the same small int symbol for equal texts, process-wide (thread-safe).
 
+    Raises:
+      LimitExceededError: the interner is full
+
+    Example:
+      rt_intern_string(\"simple\") -> a symbol (small int); rt_intern_resolve of it -> \"simple\"
+
     rt_intern_string(text: text) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2567,6 +4286,9 @@ def rt_intern_string(text):
 
 def rt_map_clear(map):
     """Removes every entry (unpinning the values).
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_map_clear(map: handle<Map>) -> nil
     capability: none; non-blocking; tier: verified
@@ -2577,6 +4299,9 @@ def rt_map_clear(map):
 def rt_map_get(map, key):
     """The value at `key`, or nil when absent (use rt_map_has to tell a stored nil apart).
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_map_get(map: handle<Map>, key: any) -> any
     capability: none; non-blocking; tier: verified
     """
@@ -2585,6 +4310,9 @@ def rt_map_get(map, key):
 
 def rt_map_has(map, key):
     """Whether `key` is present.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_map_has(map: handle<Map>, key: any) -> bool
     capability: none; non-blocking; tier: verified
@@ -2595,6 +4323,9 @@ def rt_map_has(map, key):
 def rt_map_keys(map):
     """Snapshot of the keys (no particular order).
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_map_keys(map: handle<Map>) -> array
     capability: none; non-blocking; tier: verified
     """
@@ -2603,6 +4334,9 @@ def rt_map_keys(map):
 
 def rt_map_len(map):
     """Number of entries.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_map_len(map: handle<Map>) -> int
     capability: none; non-blocking; tier: verified
@@ -2613,6 +4347,9 @@ def rt_map_len(map):
 def rt_map_new():
     """A new concurrent hash map of values (keys: text, int, bytes, bool).
 
+    Raises:
+      Only the implicit codes.
+
     rt_map_new() -> handle<Map>
     capability: none; non-blocking; tier: verified
     """
@@ -2621,6 +4358,9 @@ def rt_map_new():
 
 def rt_map_remove(map, key):
     """Removes `key`; returns its value (now unpinned), or nil when absent.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_map_remove(map: handle<Map>, key: any) -> any
     capability: none; non-blocking; tier: verified
@@ -2631,6 +4371,9 @@ def rt_map_remove(map, key):
 def rt_map_set(map, key, value):
     """Sets `key` to `value` (pinned while stored); returns the previous value, or nil.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_map_set(map: handle<Map>, key: any, value: any) -> any
     capability: none; non-blocking; tier: verified
     """
@@ -2640,6 +4383,9 @@ def rt_map_set(map, key, value):
 def rt_map_to_dict(map):
     """Snapshot of the entries as a dict (no particular order).
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_map_to_dict(map: handle<Map>) -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -2647,7 +4393,12 @@ def rt_map_to_dict(map):
 
 
 def rt_omap_at(map, index):
-    """Entry `index` in insertion order as `[key, value]`; Error OutOfRange past the end.
+    """Entry `index` in insertion order as `[key, value]`.
+
+    Raises:
+      InvalidArgumentError: `index` is negative
+      ClosedError: `map` was closed
+      OutOfRangeError: past the end
 
     rt_omap_at(map: handle<OrderedMap>, index: int) -> array
     capability: none; non-blocking; tier: verified
@@ -2658,6 +4409,9 @@ def rt_omap_at(map, index):
 def rt_omap_clear(map):
     """Removes every entry (unpinning the values).
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_omap_clear(map: handle<OrderedMap>) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -2666,6 +4420,9 @@ def rt_omap_clear(map):
 
 def rt_omap_get(map, key):
     """The value at `key`, or nil when absent.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_omap_get(map: handle<OrderedMap>, key: any) -> any
     capability: none; non-blocking; tier: verified
@@ -2676,6 +4433,9 @@ def rt_omap_get(map, key):
 def rt_omap_has(map, key):
     """Whether `key` is present.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_omap_has(map: handle<OrderedMap>, key: any) -> bool
     capability: none; non-blocking; tier: verified
     """
@@ -2684,6 +4444,9 @@ def rt_omap_has(map, key):
 
 def rt_omap_keys(map):
     """Snapshot of the keys in insertion order.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_omap_keys(map: handle<OrderedMap>) -> array
     capability: none; non-blocking; tier: verified
@@ -2694,6 +4457,9 @@ def rt_omap_keys(map):
 def rt_omap_len(map):
     """Number of entries.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_omap_len(map: handle<OrderedMap>) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2702,6 +4468,9 @@ def rt_omap_len(map):
 
 def rt_omap_new():
     """A new insertion-ordered map of values (keys: text, int, bytes, bool).
+
+    Raises:
+      Only the implicit codes.
 
     rt_omap_new() -> handle<OrderedMap>
     capability: none; non-blocking; tier: verified
@@ -2712,6 +4481,9 @@ def rt_omap_new():
 def rt_omap_remove(map, key):
     """Removes `key`, keeping the order of the others (O(n)); returns its value, or nil when absent.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_omap_remove(map: handle<OrderedMap>, key: any) -> any
     capability: none; non-blocking; tier: verified
     """
@@ -2720,6 +4492,9 @@ def rt_omap_remove(map, key):
 
 def rt_omap_set(map, key, value):
     """Sets `key` to `value` (a new key goes last, an existing one keeps its place); returns the previous value, or nil.
+
+    Raises:
+      ClosedError: `map` was closed
 
     rt_omap_set(map: handle<OrderedMap>, key: any, value: any) -> any
     capability: none; non-blocking; tier: verified
@@ -2730,6 +4505,9 @@ def rt_omap_set(map, key, value):
 def rt_omap_to_dict(map):
     """Snapshot of the entries as a dict, in insertion order.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_omap_to_dict(map: handle<OrderedMap>) -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -2738,6 +4516,9 @@ def rt_omap_to_dict(map):
 
 def rt_regex_captures(re, text):
     """Groups of the first match as a dict: int keys 0..n (0 = whole match) and each group's name; nil for a group that did not take part; nil when no match.
+
+    Raises:
+      ClosedError: `re` was closed
 
     rt_regex_captures(re: handle<Regex>, text: text) -> dict?
     capability: none; non-blocking; tier: verified
@@ -2749,6 +4530,9 @@ def rt_regex_captures_len(re, text):
     """Number of groups (group 0 included) of the first match of `re` in
     `text`, 0 when it does not match.
 
+    Raises:
+      ClosedError: `re` was closed
+
     rt_regex_captures_len(re: handle<Regex>, text: text) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -2756,8 +4540,10 @@ def rt_regex_captures_len(re, text):
 
 
 def rt_regex_destroy(re):
-    """Releases a Regex handle (rt_handle_close under Simple's name). Error
-    Closed when it was released already.
+    """Releases a Regex handle (rt_handle_close under Simple's name).
+
+    Raises:
+      ClosedError: it was released already; `re` was closed
 
     rt_regex_destroy(re: handle<Regex>) -> nil
     capability: none; non-blocking; tier: verified
@@ -2768,6 +4554,12 @@ def rt_regex_destroy(re):
 def rt_regex_find(re, text):
     """The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none.
 
+    Raises:
+      ClosedError: `re` was closed
+
+    Example:
+      rt_regex_find(rt_regex_new(\"[0-9]+\"), \"order 66 shipped in 3 days\") -> {text: \"66\", start: 6, end: 8, char_start: 6, char_end: 8}
+
     rt_regex_find(re: handle<Regex>, text: text) -> dict?
     capability: none; non-blocking; tier: verified
     """
@@ -2776,6 +4568,14 @@ def rt_regex_find(re, text):
 
 def rt_regex_find_all(re, text, opts=None, **options):
     """All non-overlapping matches, left to right: an array of texts, or with opts.offsets an array of match dicts; opts.limit caps the count.
+
+    Options:
+      offsets (bool, default false): an array of texts, or with opts.offsets an array of match dicts
+      limit (int >= 0): the most matches returned
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      ClosedError: `re` was closed
 
     rt_regex_find_all(re: handle<Regex>, text: text, opts: dict?) -> array
     capability: none; non-blocking; tier: verified
@@ -2788,6 +4588,10 @@ def rt_regex_find_all(re, text, opts=None, **options):
 def rt_regex_find_quick(pattern, text):
     """The text of the first match of `pattern` in `text`; nil when none.
 
+    Raises:
+      ParseError: invalid pattern: <what> at line … column …; invalid pattern
+      LimitExceededError: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+
     rt_regex_find_quick(pattern: text, text: text) -> text?
     capability: none; non-blocking; tier: verified
     """
@@ -2797,6 +4601,9 @@ def rt_regex_find_quick(pattern, text):
 def rt_regex_is_match(re, text):
     """Whether the regex matches anywhere in `text`.
 
+    Raises:
+      ClosedError: `re` was closed
+
     rt_regex_is_match(re: handle<Regex>, text: text) -> bool
     capability: none; non-blocking; tier: verified
     """
@@ -2804,8 +4611,11 @@ def rt_regex_is_match(re, text):
 
 
 def rt_regex_is_match_quick(pattern, text):
-    """True when `pattern` matches somewhere in `text`. Error Parse for a bad
-    pattern, LimitExceeded beyond rt_regex_new's default limits.
+    """True when `pattern` matches somewhere in `text`.
+
+    Raises:
+      ParseError: for a bad pattern, LimitExceeded beyond rt_regex_new's default limits
+      LimitExceededError: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
 
     rt_regex_is_match_quick(pattern: text, text: text) -> bool
     capability: none; non-blocking; tier: verified
@@ -2814,7 +4624,24 @@ def rt_regex_is_match_quick(pattern, text):
 
 
 def rt_regex_new(pattern, opts=None, **options):
-    """Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern.
+    """Compiles a regular expression (regex crate syntax) into a Regex handle. Cached by pattern.
+
+    Options:
+      case_insensitive (bool, default false): letters match either case
+      multi_line (bool, default false): `^` and `$` match at line starts and ends
+      dot_all (bool, default false): `.` also matches a newline
+      ignore_whitespace (bool, default false): whitespace and `#` comments in the pattern are ignored
+      ascii (bool, default false): `\\w`, `\\d`, `\\s` and friends match ASCII only
+      max_pattern_len (int >= 1, default 1 MiB): the longest pattern text accepted, checked before parsing
+      size_limit (int >= 1, default 10 MiB): the largest compiled program
+
+    Raises:
+      ParseError: the pattern is not valid (the message says where)
+      LimitExceededError: the pattern is longer than max_pattern_len, or compiles to more than size_limit
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+
+    Example:
+      rt_regex_new(\"[0-9]+\") -> Regex handle
 
     rt_regex_new(pattern: text, opts: dict?) -> handle<Regex>
     capability: none; non-blocking; tier: verified
@@ -2825,7 +4652,16 @@ def rt_regex_new(pattern, opts=None, **options):
 
 
 def rt_regex_replace(re, text, replacement, opts=None, **options):
-    """Replaces matches with `replacement` ($1, ${name}, $$ for a dollar); opts: all (default true; false = first only), limit (max replacements), literal (no $ expansion).
+    """Replaces matches with `replacement` ($1, ${name}, $$ for a dollar).
+
+    Options:
+      all (bool, default true): false = first only
+      limit (int >= 1): max replacements
+      literal (bool, default false): no $ expansion
+
+    Raises:
+      InvalidArgumentError: options all=false and limit conflict; an unknown option, or an option of the wrong kind or range
+      ClosedError: `re` was closed
 
     rt_regex_replace(re: handle<Regex>, text: text, replacement: text, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
@@ -2839,6 +4675,9 @@ def rt_regex_replace_all(re, text, replacement):
     """Replaces every match of `re` in `text` with `replacement` (`$1`, `${name}`
     expand; `$$` is a dollar): rt_regex_replace with all matches.
 
+    Raises:
+      ClosedError: `re` was closed
+
     rt_regex_replace_all(re: handle<Regex>, text: text, replacement: text) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2847,6 +4686,10 @@ def rt_regex_replace_all(re, text, replacement):
 
 def rt_regex_replace_all_quick(pattern, text, replacement):
     """Replaces every match of `pattern` in `text` (`$1`, `${name}` expand).
+
+    Raises:
+      ParseError: invalid pattern: <what> at line … column …; invalid pattern
+      LimitExceededError: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
 
     rt_regex_replace_all_quick(pattern: text, text: text, replacement: text) -> text
     capability: none; non-blocking; tier: verified
@@ -2857,6 +4700,10 @@ def rt_regex_replace_all_quick(pattern, text, replacement):
 def rt_regex_replace_quick(pattern, text, replacement):
     """Replaces the first match of `pattern` in `text` (`$1`, `${name}` expand).
 
+    Raises:
+      ParseError: invalid pattern: <what> at line … column …; invalid pattern
+      LimitExceededError: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+
     rt_regex_replace_quick(pattern: text, text: text, replacement: text) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -2865,6 +4712,13 @@ def rt_regex_replace_quick(pattern, text, replacement):
 
 def rt_regex_split(re, text, opts=None, **options):
     """Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest).
+
+    Options:
+      limit (int >= 1): at most that many pieces (the last holds the rest)
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      ClosedError: `re` was closed
 
     rt_regex_split(re: handle<Regex>, text: text, opts: dict?) -> array<text>
     capability: none; non-blocking; tier: verified
@@ -2878,6 +4732,10 @@ def rt_regex_split_quick(pattern, text):
     """The pieces of `text` between matches of `pattern` (Simple declares
     `-> text`: ours is an array of text).
 
+    Raises:
+      ParseError: invalid pattern: <what> at line … column …; invalid pattern
+      LimitExceededError: compiled pattern exceeds the size limit of <limit> bytes (option size_limit); pattern is … bytes, over the length limit of <max_len> bytes (option max_pattern_len)
+
     rt_regex_split_quick(pattern: text, text: text) -> array<text>
     capability: none; non-blocking; tier: verified
     """
@@ -2886,8 +4744,14 @@ def rt_regex_split_quick(pattern, text):
 
 # ---- domain io (libffi_io.so) ----
 def rt_dir_create(path):
-    """Creates one directory. Error NotFound when the parent is missing,
-    AlreadyExists when the path exists (whatever it is).
+    """Creates one directory.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the parent is missing
+      AlreadyExistsError: the path exists (whatever it is)
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_create(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -2896,9 +4760,13 @@ def rt_dir_create(path):
 
 
 def rt_dir_create_all(path):
-    """Creates a directory and every missing parent; nothing to do when it
-    exists as a directory. Error InvalidArgument when it (or a parent) is a
-    file.
+    """Creates a directory and every missing parent; nothing to do when it exists as a directory.
+
+    Raises:
+      InvalidArgumentError: it (or a parent) is a file
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_create_all(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -2910,6 +4778,10 @@ def rt_dir_delete(path):
     """Simple's `rt_dir_delete`: removes an empty directory (rt_dir_remove; a
     tree is rt_dir_remove_all). Error NotFound, or Io (ENOTEMPTY) when not empty.
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      IoError: an operating-system failure (details.errno)
+
     rt_dir_delete(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
     """
@@ -2920,6 +4792,12 @@ def rt_dir_exists(path):
     """True when `path` is a directory (symlinks followed); false when nothing
     is there or it is another kind. Error for other failures.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_dir_exists(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -2929,6 +4807,9 @@ def rt_dir_exists(path):
 def rt_dir_glob(pattern):
     """Simple's name for rt_glob with default options.
 
+    Raises:
+      Only the implicit codes.
+
     rt_dir_glob(pattern: text) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -2937,7 +4818,16 @@ def rt_dir_glob(pattern):
 
 def rt_dir_list(path):
     """Names of the entries of a directory (not `.`/`..`), sorted bytewise.
-    Error InvalidArgument for a file, Parse for a name that is not UTF-8.
+
+    Raises:
+      NotFoundError: the directory does not exist
+      InvalidArgumentError: the path names a file, not a directory
+      PermissionDeniedError: the operating system refused to read it
+      ParseError: an entry's name is not UTF-8
+      IoError: any other failure (details.errno)
+
+    Example:
+      rt_dir_list(\"/tmp/demo\") -> [\"a.txt\", \"hello.txt\", \"sub\"]
 
     rt_dir_list(path: text) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
@@ -2946,8 +4836,13 @@ def rt_dir_list(path):
 
 
 def rt_dir_remove(path):
-    """Removes an empty directory. Error InvalidArgument for a file, Io
-    (ENOTEMPTY) when it is not empty (use rt_dir_remove_all).
+    """Removes an empty directory.
+
+    Raises:
+      InvalidArgumentError: for a file, Io (ENOTEMPTY) when it is not empty (use rt_dir_remove_all)
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_remove(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -2956,8 +4851,13 @@ def rt_dir_remove(path):
 
 
 def rt_dir_remove_all(path):
-    """Removes a directory and everything in it. Symlinks inside are removed,
-    never followed. Error InvalidArgument for a file, NotFound when missing.
+    """Removes a directory and everything in it. Symlinks inside are removed, never followed.
+
+    Raises:
+      InvalidArgumentError: for a file
+      NotFoundError: missing
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_remove_all(path: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -2966,8 +4866,13 @@ def rt_dir_remove_all(path):
 
 
 def rt_dir_sync(path):
-    """fsyncs a directory so entries created, renamed or removed in it reach the
-    disk. Needs fs.write. Error InvalidArgument when it is not a directory.
+    """fsyncs a directory so entries created, renamed or removed in it reach the disk. Needs fs.write.
+
+    Raises:
+      InvalidArgumentError: it is not a directory
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_sync(path: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -2976,19 +4881,25 @@ def rt_dir_sync(path):
 
 
 def rt_dir_walk(path, opts=None, **options):
-    """Every path under a directory (the root itself excluded), depth first,
-    entries of each directory sorted bytewise by name, so the order is
-    deterministic. Paths start with `path` as given. Symlinks are listed but
-    not followed unless `follow_links` (then dangling links are skipped). A
-    directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are
-    Error Io), `max_depth` (int, 1 = only the entries of `path`),
-    `files_only` (bool: leave directories out), `skip_errors` (bool: skip
-    unreadable directories instead of failing).
-    Capabilities: fs.read is checked on the root (Error CapabilityDenied).
-    With `follow_links`, a link whose target lies outside what fs.read allows
-    is filtered out: neither listed nor entered (like unveil, the caller
-    sees only what it may read; one stray link does not make a permitted
-    tree unwalkable). Without it nothing outside the root is ever read.
+    """Every path under a directory (the root itself excluded), depth first, entries of each directory sorted
+    bytewise by name, so the order is deterministic. Paths start with `path` as given. Symlinks are listed but not
+    followed unless `follow_links` (then dangling links are skipped). A directory or entry that disappears during
+    the walk is skipped. Capabilities: fs.read is checked on the root (Error CapabilityDenied). With
+    `follow_links`, a link whose target lies outside what fs.read allows is filtered out: neither listed nor
+    entered (like unveil, the caller sees only what it may read; one stray link does not make a permitted tree
+    unwalkable). Without it nothing outside the root is ever read.
+
+    Options:
+      follow_links (bool, default false): bool, loops are Error Io
+      max_depth (int >= 1): int, 1 = only the entries of `path`
+      files_only (bool, default false): bool: leave directories out
+      skip_errors (bool, default false): bool: skip unreadable directories instead of failing
+
+    Raises:
+      InvalidArgumentError: not a directory; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_dir_walk(path: text, opts: dict?) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
@@ -2999,8 +4910,13 @@ def rt_dir_walk(path, opts=None, **options):
 
 
 def rt_env_cwd():
-    """The current working directory (absolute). Needs fs.read on it: its name
-    tells where the process runs. Error NotFound when it was removed.
+    """The current working directory (absolute). Needs fs.read on it: its name tells where the process runs.
+
+    Raises:
+      NotFoundError: it was removed
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: path is not UTF-8
 
     rt_env_cwd() -> text
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3009,10 +4925,15 @@ def rt_env_cwd():
 
 
 def rt_env_get(name):
-    """The value of an environment variable; nil only when it is unset (an
-    empty value is \"\"). Error InvalidArgument for an invalid name (empty, or
-    containing '=' or NUL), Parse when the value is not UTF-8. Needs env.read
-    for the name.
+    """The value of an environment variable; nil only when it is unset (an empty value is \"\"). Needs env.read for the
+    name.
+
+    Raises:
+      InvalidArgumentError: the name is empty or contains '=' or NUL
+      ParseError: the value is not UTF-8
+
+    Example:
+      rt_env_get(\"HOME\") -> \"/root\"
 
     rt_env_get(name: text) -> text?
     capability: env.read (scoped); non-blocking; tier: verified
@@ -3021,9 +4942,12 @@ def rt_env_get(name):
 
 
 def rt_env_get_i64(name, default_value):
-    """An environment variable read as an int (decimal, optional sign, spaces
-    trimmed); `default_value` when it is unset or empty. Error Parse when it
-    is set to something else.
+    """An environment variable read as an int (decimal, optional sign, spaces trimmed); `default_value` when it is
+    unset or empty.
+
+    Raises:
+      InvalidArgumentError: variable name is empty; variable name contains '='; variable name contains a NUL byte
+      ParseError: it is set to something else
 
     rt_env_get_i64(name: text, default_value: int) -> int
     capability: env.read (scoped); non-blocking; tier: verified
@@ -3032,8 +4956,11 @@ def rt_env_get_i64(name, default_value):
 
 
 def rt_env_home():
-    """The user's home directory (`$HOME`, else the password database; `dirs`
-    crate). Needs env.read for HOME. Error NotFound when there is none.
+    """The user's home directory (`$HOME`, else the password database; `dirs` crate). Needs env.read for HOME.
+
+    Raises:
+      NotFoundError: there is none
+      ParseError: path is not UTF-8
 
     rt_env_home() -> text
     capability: env.read (scoped); non-blocking; tier: verified
@@ -3044,6 +4971,9 @@ def rt_env_home():
 def rt_env_remove(name):
     """Simple's name for rt_env_unset: removes a variable (nothing to do when unset).
 
+    Raises:
+      InvalidArgumentError: variable name is empty; variable name contains '='; variable name contains a NUL byte
+
     rt_env_remove(name: text) -> nil
     capability: env.write (scoped); non-blocking; tier: verified
     """
@@ -3051,11 +4981,12 @@ def rt_env_remove(name):
 
 
 def rt_env_set(name, value):
-    """Sets an environment variable of this process (inherited by children
-    started later). Needs env.write for the name. Error InvalidArgument for an
-    invalid name or a value containing NUL. Not thread-safe against C code
-    reading the environment concurrently: see the module documentation;
-    calls through this library are serialized by a process-wide lock.
+    """Sets an environment variable of this process (inherited by children started later). Needs env.write for the
+    name. Not thread-safe against C code reading the environment concurrently: see the module documentation; calls
+    through this library are serialized by a process-wide lock.
+
+    Raises:
+      InvalidArgumentError: for an invalid name or a value containing NUL
 
     rt_env_set(name: text, value: text) -> nil
     capability: env.write (scoped); non-blocking; tier: verified
@@ -3067,6 +4998,9 @@ def rt_env_temp():
     """The directory for temporary files: `$TMPDIR` when set and not empty,
     else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR.
 
+    Raises:
+      ParseError: path is not UTF-8
+
     rt_env_temp() -> text
     capability: env.read (scoped); non-blocking; tier: verified
     """
@@ -3076,6 +5010,9 @@ def rt_env_temp():
 def rt_env_unset(name):
     """Removes an environment variable (nothing to do when it is unset). Same
     rules and thread-safety constraint as rt_env_set.
+
+    Raises:
+      InvalidArgumentError: variable name is empty; variable name contains '='; variable name contains a NUL byte
 
     rt_env_unset(name: text) -> nil
     capability: env.write (scoped); non-blocking; tier: verified
@@ -3088,6 +5025,9 @@ def rt_env_vars():
     by name. Under a scoped env.read only the variables it allows are listed;
     a name or value that is not UTF-8 is skipped.
 
+    Raises:
+      Only the implicit codes.
+
     rt_env_vars() -> array<array<text>>
     capability: env.read (scoped); non-blocking; tier: verified
     """
@@ -3096,6 +5036,9 @@ def rt_env_vars():
 
 def rt_fd_close(file):
     """Closes a File handle (Simple's `rt_fd_close` name).
+
+    Raises:
+      ClosedError: `file` was closed
 
     rt_fd_close(file: handle<File>) -> nil
     capability: none; non-blocking; tier: verified
@@ -3109,6 +5052,11 @@ def rt_fd_read_until(file, stop_byte, max):
     whichever comes first; \"\" at the end. The result is text when it is
     UTF-8, else bytes. The position is left just after what was returned.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `file` was closed
+      OutOfRangeError: stop_byte must be 0..=255; max must be 1..=2^30
+
     rt_fd_read_until(file: handle<File>, stop_byte: int, max: int) -> any
     capability: none; blocking; tier: verified
     """
@@ -3116,8 +5064,12 @@ def rt_fd_read_until(file, stop_byte, max):
 
 
 def rt_fd_write(file, data, len=None):
-    """Writes the first `len` bytes of `data` (all of it when `len` is nil or
-    -1) and returns the number written. Error OutOfRange when `len` exceeds `data`.
+    """Writes the first `len` bytes of `data` (all of it when `len` is nil or -1) and returns the number written.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `file` was closed
+      OutOfRangeError: `len` exceeds `data`
 
     rt_fd_write(file: handle<File>, data: bytes, len: int?) -> int
     capability: none; blocking; tier: verified
@@ -3128,6 +5080,12 @@ def rt_fd_write(file, data, len=None):
 def rt_file_append_text(path, text):
     """Appends text to a file, creating it when missing (O_APPEND: concurrent
     appenders do not overwrite each other).
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_append_text(path: text, text: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -3145,6 +5103,12 @@ def rt_file_atomic_write(path, data):
     The temp file never outlives a failure. Under a scoped fs.write a file
     with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
 
+    Raises:
+      InvalidArgumentError: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+
     rt_file_atomic_write(path: text, data: bytes) -> nil
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3155,6 +5119,13 @@ def rt_file_atomic_write_mode(path, content, mode):
     """rt_file_atomic_write, then the permission bits `mode` (0..=0o7777) set on
     the new file before it replaces the old one (the rename is the last step).
 
+    Raises:
+      InvalidArgumentError: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: could not create a unique temporary file
+      OutOfRangeError: mode must be 0..=0o7777
+
     rt_file_atomic_write_mode(path: text, content: bytes, mode: int) -> nil
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3162,10 +5133,15 @@ def rt_file_atomic_write_mode(path, content, mode):
 
 
 def rt_file_canonicalize(path):
-    """The canonical absolute path (realpath: every symlink and `..` resolved).
-    Error NotFound when the path (or a component) does not exist. Needs
-    fs.read on the canonical path, and on the working directory for a
-    relative path.
+    """The canonical absolute path (realpath: every symlink and `..` resolved). Needs fs.read on the canonical path,
+    and on the working directory for a relative path.
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+      NotFoundError: the path (or a component) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: path is not UTF-8
 
     rt_file_canonicalize(path: text) -> text
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3176,6 +5152,9 @@ def rt_file_canonicalize(path):
 def rt_file_close(file):
     """Closes a File handle (Error Closed when it was closed already).
 
+    Raises:
+      ClosedError: `file` was closed
+
     rt_file_close(file: handle<File>) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -3183,9 +5162,14 @@ def rt_file_close(file):
 
 
 def rt_file_copy(src, dst):
-    """Copies a regular file's content and permissions to `dst` (created or
-    replaced); returns the number of bytes copied. Needs fs.read for src and
-    fs.write for dst. Error InvalidArgument when both name the same file.
+    """Copies a regular file's content and permissions to `dst` (created or replaced); returns the number of bytes
+    copied. Needs fs.read for src and fs.write for dst.
+
+    Raises:
+      InvalidArgumentError: both name the same file
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_copy(src: text, dst: text) -> int
     capability: fs.read (scoped); blocking; tier: verified
@@ -3194,9 +5178,14 @@ def rt_file_copy(src, dst):
 
 
 def rt_file_create_excl(path, content):
-    """Creates a new file with `content`; Error AlreadyExists when anything
-    (a dangling symlink included) is at the path. The new file is removed
-    again when the write fails.
+    """Creates a new file with `content`. The new file is removed again when the write fails.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: anything (a dangling symlink included) is at the path
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_create_excl(path: text, content: bytes) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -3205,8 +5194,13 @@ def rt_file_create_excl(path, content):
 
 
 def rt_file_delete(path):
-    """Deletes a file (a symlink itself, not its target). Error NotFound when it
-    is missing, InvalidArgument for a directory (use rt_dir_remove).
+    """Deletes a file (a symlink itself, not its target).
+
+    Raises:
+      InvalidArgumentError: for a directory (use rt_dir_remove)
+      NotFoundError: it is missing
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_delete(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -3219,6 +5213,14 @@ def rt_file_exists(path):
     is there or it is another kind (a directory: use rt_path_exists). Error for
     other failures (e.g. a parent that cannot be searched).
 
+    Raises:
+      InvalidArgumentError: the path is empty, contains a NUL byte, or names '/', '.' or '..'
+      PermissionDeniedError: a directory on the path cannot be searched
+      IoError: any other failure of stat (details.errno)
+
+    Example:
+      rt_file_exists(\"/etc/hostname\") -> true
+
     rt_file_exists(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3227,6 +5229,9 @@ def rt_file_exists(path):
 
 def rt_file_exists_str(path):
     """Simple's name for rt_file_exists (true only for a regular file).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
 
     rt_file_exists_str(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3237,6 +5242,12 @@ def rt_file_exists_str(path):
 def rt_file_fsync(path):
     """Same as rt_file_sync (Simple's `io/file_ops.spl` name).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_fsync(path: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3246,6 +5257,9 @@ def rt_file_fsync(path):
 def rt_file_hash(path):
     """SHA-256 of a file's content as 64 hex digits (Simple's `rt_file_hash`;
     rt_file_hash_sha256's streaming implementation).
+
+    Raises:
+      Only the implicit codes.
 
     rt_file_hash(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
@@ -3258,6 +5272,12 @@ def rt_file_hash_sha256(path):
     a fixed 256 KiB buffer (constant memory). Same implementation as
     ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_hash_sha256(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3268,6 +5288,12 @@ def rt_file_is_regular_no_follow(path):
     """True when `path` is a regular file itself: a symlink (to anything) is
     false, as is a missing path.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_is_regular_no_follow(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3277,6 +5303,9 @@ def rt_file_is_regular_no_follow(path):
 def rt_file_list_dir(path):
     """Simple's name for rt_dir_list: entry names, sorted bytewise.
 
+    Raises:
+      Only the implicit codes.
+
     rt_file_list_dir(path: text) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3284,11 +5313,19 @@ def rt_file_list_dir(path):
 
 
 def rt_file_lock(path, opts=None, **options):
-    """Locks a file and returns a FileLock handle; blocks until the lock is
-    granted. Options: `shared` (bool, default false: exclusive), `timeout_ms`
-    (int: give up with Error Timeout after this long), `create` (bool, default
-    true: create a missing file, which needs fs.write). Release it with
-    rt_file_unlock or rt_handle_close. Directories can be locked too.
+    """Locks a file and returns a FileLock handle; blocks until the lock is granted. Release it with rt_file_unlock
+    or rt_handle_close. Directories can be locked too.
+
+    Options:
+      shared (bool, default false): bool, exclusive
+      timeout_ms (int >= 0): int: give up with Error Timeout after this long
+      create (bool, default true): bool, create a missing file, which needs fs.write
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_lock(path: text, opts: dict?) -> handle<FileLock>
     capability: fs.read (scoped); blocking; tier: verified
@@ -3301,6 +5338,9 @@ def rt_file_lock(path, opts=None, **options):
 def rt_file_mmap_len(map):
     """Length in bytes of a MappedFile's mapping.
 
+    Raises:
+      ClosedError: `map` was closed
+
     rt_file_mmap_len(map: handle<MappedFile>) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -3308,12 +5348,22 @@ def rt_file_mmap_len(map):
 
 
 def rt_file_mmap_read(path, opts=None, **options):
-    """Maps a file read-only (memmap2). Options: `offset` and `length` (ints, a
-    window of the file; default the whole file), `handle` (bool, default
-    false). Without `handle`: the content as bytes, copied out of the mapping,
-    which is then unmapped. With `handle: true`: a MappedFile handle; read it
-    with rt_file_mmap_len / rt_file_mmap_slice; closing it (rt_handle_close)
-    unmaps. SIGBUS caveat: see the module documentation.
+    """Maps a file read-only (memmap2). Without `handle`: the content as bytes, copied out of the mapping, which is
+    then unmapped. With `handle: true`: a MappedFile handle; read it with rt_file_mmap_len / rt_file_mmap_slice;
+    closing it (rt_handle_close) unmaps. SIGBUS caveat: see the module documentation.
+
+    Options:
+      offset (int >= 0, default 0): offset
+      length (int >= 0, default the whole file): ints, a window of the file
+      handle (bool, default false): bool
+
+    Raises:
+      InvalidArgumentError: is a directory; only regular files can be mapped; path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+      LimitExceededError: mapping too large
 
     rt_file_mmap_read(path: text, opts: dict?) -> any
     capability: fs.read (scoped); blocking; tier: verified
@@ -3327,6 +5377,9 @@ def rt_file_mmap_read_bytes(path):
     """A whole file read through a read-only mapping, as bytes (Simple declares
     `[i64]`: ours is bytes). Same rules as rt_file_mmap_read.
 
+    Raises:
+      Only the implicit codes.
+
     rt_file_mmap_read_bytes(path: text) -> bytes
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3336,6 +5389,9 @@ def rt_file_mmap_read_bytes(path):
 def rt_file_mmap_read_text(path):
     """A whole file read through a read-only mapping, as UTF-8 text (Error Parse otherwise).
 
+    Raises:
+      ParseError: content is not UTF-8 (invalid byte at offset <pos>)
+
     rt_file_mmap_read_text(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3343,8 +5399,12 @@ def rt_file_mmap_read_text(path):
 
 
 def rt_file_mmap_slice(map, offset, length):
-    """Copies `length` bytes at `offset` out of a MappedFile as bytes. Error
-    OutOfRange when the window passes the end of the mapping.
+    """Copies `length` bytes at `offset` out of a MappedFile as bytes.
+
+    Raises:
+      InvalidArgumentError: `offset` is negative; `length` is negative
+      ClosedError: `map` was closed
+      OutOfRangeError: the window passes the end of the mapping
 
     rt_file_mmap_slice(map: handle<MappedFile>, offset: int, length: int) -> bytes
     capability: none; non-blocking; tier: verified
@@ -3352,8 +5412,30 @@ def rt_file_mmap_slice(map, offset, length):
     return _call("rt_file_mmap_slice", map, offset, length)
 
 
+def rt_file_mmap_write(map, offset, data):
+    """Copies `data` (bytes or text) into a writable mapping at `offset` and returns the number of bytes written (all
+    of `data`). The file sees it at once (a shared mapping); rt_msync makes it durable.
+
+    Raises:
+      InvalidArgumentError: `offset` is negative
+      PermissionDeniedError: on a read-only mapping
+      ClosedError: `map` was closed
+      OutOfRangeError: `offset + len(data)` passes the mapping's end
+
+    rt_file_mmap_write(map: handle<MappedFile>, offset: int, data: bytes) -> int
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_file_mmap_write", map, offset, data)
+
+
 def rt_file_mode(path):
     """Permission bits of a file (`st_mode & 0o7777`, e.g. 0o644 = 420; symlinks followed).
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_mode(path: text) -> int
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3364,6 +5446,9 @@ def rt_file_mode(path):
 def rt_file_modified(path):
     """Last modification time in unix microseconds (rt_file_modified_time under Simple's name).
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+
     rt_file_modified(path: text) -> int
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3373,6 +5458,12 @@ def rt_file_modified(path):
 def rt_file_modified_time(path):
     """Last modification time in microseconds since the Unix epoch (symlinks followed).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_modified_time(path: text) -> int
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3380,10 +5471,15 @@ def rt_file_modified_time(path):
 
 
 def rt_file_move(src, dst):
-    """Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is
-    moved itself. Across file systems (EXDEV) a regular file is copied (with
-    its permissions) and the source removed. Needs fs.write on both paths.
-    Error NotFound when `src` is missing.
+    """Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is moved itself. Across file systems
+    (EXDEV) a regular file is copied (with its permissions) and the source removed. Needs fs.write on both paths.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: `src` is missing
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: moving a non-file across file systems: <src> -> <dst>
 
     rt_file_move(src: text, dst: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -3398,6 +5494,13 @@ def rt_file_open(path, mode):
     present). Reading needs fs.read, every other mode fs.write (3 and 4 both).
     Simple declares `-> i32` (a descriptor): ours is the handle.
 
+    Raises:
+      InvalidArgumentError: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_open(path: text, mode: int) -> handle<File>
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3407,6 +5510,15 @@ def rt_file_open(path, mode):
 def rt_file_read_bytes(path):
     """Reads a file as bytes (binary-safe).
 
+    Raises:
+      NotFoundError: the file (or a directory on its path) does not exist
+      InvalidArgumentError: the path names a directory, or a component of it is not a directory
+      PermissionDeniedError: the operating system refused to open it
+      IoError: any other read failure (details.errno)
+
+    Example:
+      rt_file_read_bytes(\"/tmp/hello.txt\") -> b\"hello from simple-rt\\n\"
+
     rt_file_read_bytes(path: text) -> bytes
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3414,9 +5526,12 @@ def rt_file_read_bytes(path):
 
 
 def rt_file_read_lines(path):
-    """The lines of a UTF-8 text file, without their `\\n` (or `\\r\\n`) ends; a
-    final line end does not add an empty line (\"\" gives []). Error Parse when
-    the content is not UTF-8.
+    """The lines of a UTF-8 text file, without their `\\n` (or `\\r\\n`) ends; a final line end does not add an empty
+    line (\"\" gives []).
+
+    Raises:
+      NotFoundError: the path (or a directory on it) does not exist
+      ParseError: the content is not UTF-8
 
     rt_file_read_lines(path: text) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
@@ -3425,10 +5540,17 @@ def rt_file_read_lines(path):
 
 
 def rt_file_read_regular_no_follow_bounded(path, max_bytes):
-    """Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the
-    open descriptor) as UTF-8 text, refusing one larger than `max_bytes`
-    (LimitExceeded) before reading it. Error InvalidArgument for a symlink
-    or a non-regular file (fifo, device: never opened for blocking reads).
+    """Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the open descriptor) as UTF-8 text,
+    refusing one larger than `max_bytes` (LimitExceeded) before reading it.
+
+    Raises:
+      InvalidArgumentError: for a symlink or a non-regular file (fifo, device: never opened for blocking reads)
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: content is not UTF-8 (invalid byte at offset <pos>)
+      OutOfRangeError: max_bytes must be >= 0
+      LimitExceededError: file has … bytes, more than max_bytes <max_bytes>; file grew past max_bytes <max_bytes>
 
     rt_file_read_regular_no_follow_bounded(path: text, max_bytes: int) -> text
     capability: fs.read (scoped); blocking; tier: verified
@@ -3437,8 +5559,17 @@ def rt_file_read_regular_no_follow_bounded(path, max_bytes):
 
 
 def rt_file_read_text(path):
-    """Reads a file as UTF-8 text. Error Parse (details.position = first bad byte)
-    when the content is not UTF-8: read it with rt_file_read_bytes instead.
+    """Reads a file as UTF-8 text.
+
+    Raises:
+      NotFoundError: the file (or a directory on its path) does not exist
+      InvalidArgumentError: the path names a directory, or a component of it is not a directory
+      PermissionDeniedError: the operating system refused to open it
+      ParseError: the content is not UTF-8 (details.position = the first bad byte); read it with rt_file_read_bytes instead
+      IoError: any other read failure (details.errno)
+
+    Example:
+      rt_file_read_text(\"/tmp/hello.txt\") -> \"hello from simple-rt\\n\"
 
     rt_file_read_text(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
@@ -3447,9 +5578,15 @@ def rt_file_read_text(path):
 
 
 def rt_file_read_text_at(path, offset, size):
-    """Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter
-    or \"\" past the end). Error Parse when the window is not UTF-8 (a cut
-    through a multi-byte character included), OutOfRange for negative values.
+    """Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter or \"\" past the end).
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: the window is not UTF-8 (a cut through a multi-byte character included)
+      OutOfRangeError: for negative values
 
     rt_file_read_text_at(path: text, offset: int, size: int) -> text
     capability: fs.read (scoped); blocking; tier: verified
@@ -3460,6 +5597,14 @@ def rt_file_read_text_at(path, offset, size):
 def rt_file_read_text_at_checked(path, offset, size):
     """Same as rt_file_read_text_at (Simple declares `-> text?`: ours is text or an Error).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: content is not UTF-8 (invalid byte at offset <pos>)
+      OutOfRangeError: offset and size must be >= 0
+
     rt_file_read_text_at_checked(path: text, offset: int, size: int) -> text
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3469,6 +5614,9 @@ def rt_file_read_text_at_checked(path, offset, size):
 def rt_file_read_text_rv(path):
     """Simple's name for rt_file_read_text (the `_rv` runtime-value variant).
 
+    Raises:
+      Only the implicit codes.
+
     rt_file_read_text_rv(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3476,7 +5624,11 @@ def rt_file_read_text_rv(path):
 
 
 def rt_file_remove(path):
-    """Simple's name for rt_file_delete (a symlink itself; Error NotFound when missing).
+    """Simple's name for rt_file_delete (a symlink itself.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: missing)
 
     rt_file_remove(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -3485,7 +5637,13 @@ def rt_file_remove(path):
 
 
 def rt_file_size(path):
-    """Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory.
+    """Size of a file in bytes (symlinks followed).
+
+    Raises:
+      InvalidArgumentError: for a directory
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_file_size(path: text) -> int
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3499,6 +5657,12 @@ def rt_file_stat(path):
     \"fifo\", \"socket\", \"char_device\", \"block_device\". Simple declares `-> i64`
     (a size or status code): ours is the dict.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_stat(path: text) -> dict
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3508,6 +5672,12 @@ def rt_file_stat(path):
 def rt_file_sync(path):
     """Flushes a file's content and metadata to the disk (fsync). Needs fs.write.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_sync(path: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3515,9 +5685,20 @@ def rt_file_sync(path):
 
 
 def rt_file_try_lock(path, opts=None, **options):
-    """Tries to lock a file without waiting: a FileLock handle, or Error Busy
-    when another holder (process or handle) has a conflicting lock. Options:
-    `shared` (bool, default false), `create` (bool, default true).
+    """Tries to lock a file without waiting: a FileLock handle, or Error Busy when another holder (process or handle)
+    has a conflicting lock.
+
+    Options:
+      shared (bool, default false): bool
+      create (bool, default true): bool
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      BusyError: the file is locked by another holder (<what> lock wanted)
 
     rt_file_try_lock(path: text, opts: dict?) -> handle<FileLock>
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3528,8 +5709,12 @@ def rt_file_try_lock(path, opts=None, **options):
 
 
 def rt_file_unlock(lock):
-    """Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its
-    handle. Error Closed when it was released already.
+    """Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its handle.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      ClosedError: it was released already; `lock` was closed
 
     rt_file_unlock(lock: handle<FileLock>) -> nil
     capability: none; non-blocking; tier: verified
@@ -3541,6 +5726,9 @@ def rt_file_write(path, content):
     """Writes text or bytes to a file (created or replaced, as rt_file_write_bytes)
     and returns the number of bytes written.
 
+    Raises:
+      Only the implicit codes.
+
     rt_file_write(path: text, content: bytes) -> int
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3550,6 +5738,12 @@ def rt_file_write(path, content):
 def rt_file_write_bytes(path, data):
     """Writes bytes (or text as UTF-8) to a file, creating it or replacing its content.
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_file_write_bytes(path: text, data: bytes) -> nil
     capability: fs.write (scoped); blocking; tier: verified
     """
@@ -3557,8 +5751,17 @@ def rt_file_write_bytes(path, data):
 
 
 def rt_file_write_text(path, text):
-    """Writes text to a file, creating it or replacing its content. A new file
-    is removed again when the write fails. Not atomic: see rt_file_atomic_write.
+    """Writes text to a file, creating it or replacing its content. A new file is removed again when the write fails.
+    Not atomic: see rt_file_atomic_write.
+
+    Raises:
+      NotFoundError: a directory on the path does not exist
+      InvalidArgumentError: the path names a directory, or a component of it is not a directory
+      PermissionDeniedError: the operating system refused to create or open it
+      IoError: the write failed (details.errno; ENOSPC, EIO...)
+
+    Example:
+      rt_file_write_text(\"/tmp/hello.txt\", \"hello from simple-rt\\n\") -> nil
 
     rt_file_write_text(path: text, text: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -3567,9 +5770,15 @@ def rt_file_write_text(path, text):
 
 
 def rt_file_write_text_at(path, offset, data):
-    """Writes `data` at byte `offset` of an existing file (pwrite; the file grows
-    when the write passes its end, a gap reads as zeros) and returns the
-    number of bytes written. Error NotFound when the file is missing.
+    """Writes `data` at byte `offset` of an existing file (pwrite; the file grows when the write passes its end, a
+    gap reads as zeros) and returns the number of bytes written.
+
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the file is missing
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: offset must be >= 0
 
     rt_file_write_text_at(path: text, offset: int, data: bytes) -> int
     capability: fs.write (scoped); blocking; tier: verified
@@ -3580,6 +5789,9 @@ def rt_file_write_text_at(path, offset, data):
 def rt_fs_read_text(path):
     """Simple's name for rt_file_read_text (declared `-> text?`: ours is text or an Error).
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+
     rt_fs_read_text(path: text) -> text
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3587,19 +5799,24 @@ def rt_fs_read_text(path):
 
 
 def rt_glob(pattern, opts=None, **options):
-    """Paths matching a pattern, in the glob crate's order (each directory's
-    entries sorted by name, so deterministic). Options: `case_sensitive`
-    (default true), `literal_separator` (default false: `*` may match `/`),
-    `literal_leading_dot` (default false: `*` matches hidden names too),
-    `skip_errors` (default false: an unreadable directory is an Error; entries
-    that vanish meanwhile are always skipped). Error Parse (details.position,
-    0-based character index) for a malformed pattern.
-    Capabilities: fs.read is checked on the literal directory the pattern
-    starts from (`/srv/*/x` → `/srv`): denied there, the call fails with
-    CapabilityDenied. Matches whose canonical path fs.read does not allow
-    (reached through a symlink, say) are filtered out: the caller gets only
-    what it could read, as with unveil, and one stray link does not make a
-    permitted pattern fail.
+    """Paths matching a pattern, in the glob crate's order (each directory's entries sorted by name, so
+    deterministic). Capabilities: fs.read is checked on the literal directory the pattern starts from (`/srv/*/x`
+    → `/srv`): denied there, the call fails with CapabilityDenied. Matches whose canonical path fs.read does not
+    allow (reached through a symlink, say) are filtered out: the caller gets only what it could read, as with
+    unveil, and one stray link does not make a permitted pattern fail.
+
+    Options:
+      case_sensitive (bool, default true): case sensitive
+      literal_separator (bool, default false): `*` may match `/`
+      literal_leading_dot (bool, default false): `*` matches hidden names too
+      skip_errors (bool, default false): an unreadable directory is an Error; entries that vanish meanwhile are always skipped
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte; an unknown option, or an option of the wrong kind or range
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: for a malformed pattern (details.position, 0-based character index)
 
     rt_glob(pattern: text, opts: dict?) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
@@ -3612,6 +5829,9 @@ def rt_glob(pattern, opts=None, **options):
 def rt_io_file_close(file):
     """Closes a File handle (Simple's `rt_io_file_close` name).
 
+    Raises:
+      ClosedError: `file` was closed
+
     rt_io_file_close(file: handle<File>) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -3620,6 +5840,10 @@ def rt_io_file_close(file):
 
 def rt_io_file_delete(path):
     """Simple's name for rt_file_delete.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: the path (or a directory on it) does not exist
 
     rt_io_file_delete(path: text) -> nil
     capability: fs.write (scoped); non-blocking; tier: verified
@@ -3630,6 +5854,9 @@ def rt_io_file_delete(path):
 def rt_io_file_exists(path):
     """Simple's name for rt_file_exists (true only for a regular file).
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+
     rt_io_file_exists(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3638,6 +5865,9 @@ def rt_io_file_exists(path):
 
 def rt_io_file_flush(file):
     """Flushes a File handle's data and metadata to the disk (fdatasync + fsync).
+
+    Raises:
+      ClosedError: `file` was closed
 
     rt_io_file_flush(file: handle<File>) -> nil
     capability: none; blocking; tier: verified
@@ -3648,6 +5878,9 @@ def rt_io_file_flush(file):
 def rt_io_file_meta_size(file):
     """Size in bytes of the file behind a File handle (fstat).
 
+    Raises:
+      ClosedError: `file` was closed
+
     rt_io_file_meta_size(file: handle<File>) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -3657,6 +5890,12 @@ def rt_io_file_meta_size(file):
 def rt_io_file_open(path, mode):
     """Same as rt_file_open (Simple's `rt_io_file_open` name).
 
+    Raises:
+      InvalidArgumentError: is a directory; mode must be 0 read, 1 write, 2 append, 3 read-write, 4 read-write-create, 5 create-new; path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_io_file_open(path: text, mode: int) -> handle<File>
     capability: fs.read (scoped); blocking; tier: verified
     """
@@ -3664,9 +5903,12 @@ def rt_io_file_open(path, mode):
 
 
 def rt_io_file_seek(file, offset, whence):
-    """Moves a File handle's position: `whence` 0 from the start, 1 from the
-    current position, 2 from the end (lseek); returns the new position.
-    Error InvalidArgument for another whence or a position before the start.
+    """Moves a File handle's position: `whence` 0 from the start, 1 from the current position, 2 from the end
+    (lseek); returns the new position.
+
+    Raises:
+      InvalidArgumentError: for another whence or a position before the start
+      ClosedError: `file` was closed
 
     rt_io_file_seek(file: handle<File>, offset: int, whence: int) -> int
     capability: none; non-blocking; tier: verified
@@ -3676,6 +5918,10 @@ def rt_io_file_seek(file, offset, whence):
 
 def rt_io_file_write_all(file, data):
     """Writes all of `data` (bytes or text) at the handle's position.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `file` was closed
 
     rt_io_file_write_all(file: handle<File>, data: bytes) -> nil
     capability: none; blocking; tier: verified
@@ -3688,10 +5934,82 @@ def rt_list_dir_recursive(path, ext):
     symlinks not followed) whose name ends in extension `ext` (`\"rs\"` or
     `\".rs\"`; \"\" keeps every file). Paths start with `path` as given.
 
+    Raises:
+      Only the implicit codes.
+
     rt_list_dir_recursive(path: text, ext: text) -> array<text>
     capability: fs.read (scoped); blocking; tier: verified
     """
     return _call("rt_list_dir_recursive", path, ext)
+
+
+def rt_madvise(map, size, advice):
+    """Advises the kernel how a mapping (all of it, or its first `size` bytes; nil or 0: all) will be used: `advice`
+    0 normal, 1 random, 2 sequential, 3 will need, 4 don't need (POSIX_MADV_* numbers; the pages are dropped and
+    read again from the file when touched, nothing written is lost). Simple: `-> bool`; ours nil.
+
+    Raises:
+      InvalidArgumentError: for another advice
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `map` was closed
+      OutOfRangeError: for `size`
+
+    rt_madvise(map: handle<MappedFile>, size: int?, advice: int) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_madvise", map, size, advice)
+
+
+def rt_mmap(path, size, offset, readonly):
+    """Maps `size` bytes of `path` from `offset` (`size` 0: to the end of the file) and returns a MappedFile handle
+    (Simple gets an address: ours is the handle). `readonly` true / nonzero: a read-only private mapping (needs
+    fs.read); false / 0: a shared writable mapping (needs fs.read and fs.write), written with rt_file_mmap_write and
+    flushed with rt_msync; changes reach the file. The window must lie inside the file (OutOfRange otherwise:
+    a mapping never extends a file). Read with rt_file_mmap_slice / rt_file_mmap_len; rt_munmap (or
+    rt_handle_close) unmaps. SIGBUS caveat of rt_file_mmap_read applies (a file truncated by others).
+
+    Raises:
+      InvalidArgumentError: size must not be negative (0 maps to the end of the file); offset must not be negative; only regular files can be mapped; is a directory
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: offset <off> is past the end of the file (<total> bytes); offset <off> + size <l> is past the end of the file (<total> bytes); offset <offset> is past the end of the file (<size> bytes); offset <offset> + length <l> is past the end of the file (<size> bytes)
+      LimitExceededError: mapping too large
+
+    rt_mmap(path: text, size: int, offset: int, readonly: any) -> handle<MappedFile>
+    capability: fs.read (scoped); blocking; tier: verified
+    """
+    return _call("rt_mmap", path, size, offset, readonly)
+
+
+def rt_msync(map, size=None):
+    """Writes the changes of a writable mapping to its file and waits for the write (msync MS_SYNC) — all of it, or
+    the first `size` bytes. A read-only mapping has nothing to write: nil at once. Simple: `-> bool`; ours nil.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `map` was closed
+      OutOfRangeError: `size` passes the end
+
+    rt_msync(map: handle<MappedFile>, size: int?) -> nil
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_msync", map, size)
+
+
+def rt_munmap(map, size=None):
+    """Unmaps a mapping made by rt_mmap or rt_file_mmap_read (closes its handle; a writable mapping's changes are
+    already in the file's pages). `size` nil, 0 or the mapping's length (Simple passes it); another value is
+    InvalidArgument. Simple: `-> bool`; ours nil.
+
+    Raises:
+      InvalidArgumentError: size must be the mapping's length (… bytes), 0 or nil
+      ClosedError: it was unmapped already; `map` was closed
+
+    rt_munmap(map: handle<MappedFile>, size: int?) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_munmap", map, size)
 
 
 def rt_path_absolute(path):
@@ -3699,6 +6017,12 @@ def rt_path_absolute(path):
     the disk otherwise: symlinks and `..` are kept (std::path::absolute; use
     rt_path_normalize to fold `..`). A relative path needs fs.read on the
     working directory (it reveals its name).
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
 
     rt_path_absolute(path: text) -> text
     capability: fs.read (scoped); non-blocking; tier: verified
@@ -3710,6 +6034,9 @@ def rt_path_basename(path):
     """The final component of a path (`/a/b.txt` → `b.txt`, `a/b/` → `b`);
     nil when there is none (`/`, or a path ending in `..`).
 
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+
     rt_path_basename(path: text) -> text?
     capability: none; non-blocking; tier: verified
     """
@@ -3719,6 +6046,9 @@ def rt_path_basename(path):
 def rt_path_dirname(path):
     """The path without its final component (`/a/b` → `/a`, `b` → ``, `/a` →
     `/`); nil when there is none (`/`).
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
 
     rt_path_dirname(path: text) -> text?
     capability: none; non-blocking; tier: verified
@@ -3730,6 +6060,12 @@ def rt_path_exists(path):
     """True when something exists at `path` (symlinks followed: a dangling link
     is false). Error for failures other than \"not there\" (e.g. permission).
 
+    Raises:
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+
     rt_path_exists(path: text) -> bool
     capability: fs.read (scoped); non-blocking; tier: verified
     """
@@ -3738,6 +6074,9 @@ def rt_path_exists(path):
 
 def rt_path_ext(path):
     """Simple's name for rt_path_extension: the extension without the dot; nil when there is none.
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
 
     rt_path_ext(path: text) -> text?
     capability: none; non-blocking; tier: verified
@@ -3749,6 +6088,9 @@ def rt_path_extension(path):
     """The extension of the final component without the dot (`a/b.tar.gz` →
     `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives \"\".
 
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+
     rt_path_extension(path: text) -> text?
     capability: none; non-blocking; tier: verified
     """
@@ -3757,6 +6099,9 @@ def rt_path_extension(path):
 
 def rt_path_filename(path):
     """Simple's name for rt_path_basename: the final component; nil when there is none.
+
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
 
     rt_path_filename(path: text) -> text?
     capability: none; non-blocking; tier: verified
@@ -3767,6 +6112,12 @@ def rt_path_filename(path):
 def rt_path_join(base, part):
     """Joins two paths with one separator; an absolute `part` replaces `base`
     (`Path::join`): `a` + `b/c` → `a/b/c`, `a` + `/x` → `/x`.
+
+    Raises:
+      InvalidArgumentError: a path is empty or contains a NUL byte
+
+    Example:
+      rt_path_join(\"a\", \"b/c\") -> \"a/b/c\"
 
     rt_path_join(base: text, part: text) -> text
     capability: none; non-blocking; tier: verified
@@ -3780,6 +6131,9 @@ def rt_path_normalize(path):
     keeps leading `..` of a relative path; `a/..` → `.`. Lexical: when `dir`
     is a symlink the operating system may resolve `dir/..` elsewhere.
 
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+
     rt_path_normalize(path: text) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -3790,6 +6144,9 @@ def rt_path_parent(path):
     """Simple's name for rt_path_dirname: the path without its final component;
     nil when there is none (`/`).
 
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+
     rt_path_parent(path: text) -> text?
     capability: none; non-blocking; tier: verified
     """
@@ -3798,6 +6155,9 @@ def rt_path_parent(path):
 
 def rt_path_separator():
     """The path separator of this platform: \"/\".
+
+    Raises:
+      Only the implicit codes.
 
     rt_path_separator() -> text
     capability: none; non-blocking; tier: verified
@@ -3809,6 +6169,9 @@ def rt_path_stem(path):
     """The final component without its extension (`a/b.tar.gz` → `b.tar`,
     `a/.bashrc` → `.bashrc`); nil when there is no final component.
 
+    Raises:
+      InvalidArgumentError: path is empty; path contains a NUL byte
+
     rt_path_stem(path: text) -> text?
     capability: none; non-blocking; tier: verified
     """
@@ -3817,6 +6180,9 @@ def rt_path_stem(path):
 
 def rt_write_file(path, content):
     """Simple's `rt_write_file`: rt_file_write_text under another name.
+
+    Raises:
+      Only the implicit codes.
 
     rt_write_file(path: text, content: text) -> nil
     capability: fs.write (scoped); blocking; tier: verified
@@ -3828,6 +6194,9 @@ def rt_write_file(path, content):
 def rt_http_client_create():
     """Simple's name: a client handle holding default headers and a timeout.
 
+    Raises:
+      Only the implicit codes.
+
     rt_http_client_create() -> handle<HttpClient>
     capability: none; non-blocking; tier: empirical
     """
@@ -3836,6 +6205,9 @@ def rt_http_client_create():
 
 def rt_http_client_destroy(client):
     """Simple's name: closes a client handle (idempotent). Nil.
+
+    Raises:
+      ClosedError: the handle was closed
 
     rt_http_client_destroy(client: any) -> nil
     capability: none; non-blocking; tier: empirical
@@ -3846,6 +6218,15 @@ def rt_http_client_destroy(client):
 def rt_http_client_request(client, method, url, headers, body):
     """Simple's name: a request with the client's headers and timeout. `headers`: an array of \"Name: value\" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`.
 
+    Raises:
+      InvalidArgumentError: headers must be texts \"Name: value\"; a header text is \"Name: value\"; malformed HTTP method; opts.body and opts.multipart exclude each other
+      NotFoundError: host name does not resolve
+      IoError: HTTP status <status>; TLS error; connection failed
+      ParseError: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text; PEM
+      UnsupportedError: only http and https URLs are supported
+      ClosedError: `client` was closed
+      LimitExceededError: body nests deeper than 512; more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>
+
     rt_http_client_request(client: handle<HttpClient>, method: text, url: text, headers: any, body: any) -> dict
     capability: net.http (scoped); blocking; tier: empirical
     """
@@ -3854,6 +6235,10 @@ def rt_http_client_request(client, method, url, headers, body):
 
 def rt_http_client_set_header(client, key, value):
     """Simple's name: sets a default header on a client (replacing one of the same name). True.
+
+    Raises:
+      InvalidArgumentError: malformed header name; malformed header value
+      ClosedError: `client` was closed
 
     rt_http_client_set_header(client: handle<HttpClient>, key: text, value: text) -> bool
     capability: none; non-blocking; tier: empirical
@@ -3864,6 +6249,10 @@ def rt_http_client_set_header(client, key, value):
 def rt_http_client_set_timeout(client, timeout_ms):
     """Simple's name: the client's total timeout in milliseconds (0 = none). True.
 
+    Raises:
+      ClosedError: `client` was closed
+      OutOfRangeError: timeout_ms must be >= 0
+
     rt_http_client_set_timeout(client: handle<HttpClient>, timeout_ms: int) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -3872,6 +6261,29 @@ def rt_http_client_set_timeout(client, timeout_ms):
 
 def rt_http_delete(url, opts=None, **options):
     """HTTP DELETE; options and result as `rt_http_get`.
+
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: malformed query; malformed request; malformed URL; malformed HTTP method
+      NotFoundError: host name does not resolve
+      IoError: HTTP status <status>; TLS error; connection failed
+      ParseError: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+      UnsupportedError: only http and https URLs are supported
+      LimitExceededError: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 
     rt_http_delete(url: text, opts: dict?) -> dict
     capability: net.http (scoped); blocking; tier: empirical
@@ -3884,6 +6296,30 @@ def rt_http_delete(url, opts=None, **options):
 def rt_http_download(url, path, opts=None, **options):
     """Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`.
 
+    Options:
+      sha256: and matched opts.sha256, hex
+      headers: request headers (dict of text)
+      query: query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type: the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes: the most bytes read (Error LimitExceeded past it)
+      text: decode the output as UTF-8 text instead of bytes
+      error_status: a status >= 400 is Error Io with details.status instead of a result
+      decompress: decode gzip/deflate response bodies
+      ca_file: PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+      NotFoundError: host name does not resolve
+      IoError: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
+      ParseError: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP
+      UnsupportedError: only http and https URLs are supported
+      LimitExceededError: response body of <n> bytes is over the limit of <m>; download is over the limit of … bytes; body nests deeper than 512; more than … redirects
+
     rt_http_download(url: text, path: text, opts: dict?) -> dict
     capability: net.http (scoped); blocking; tier: empirical
     """
@@ -3893,7 +6329,34 @@ def rt_http_download(url, path, opts=None, **options):
 
 
 def rt_http_get(url, opts=None, **options):
-    """HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop.
+    """HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result
+    unless opts.error_status. Needs `net.http` for every address of every hop.
+
+    Options:
+      headers (dict of text): request headers
+      query (dict of text): query parameters added to the URL
+      timeout_ms (int >= 1): the whole exchange, redirects included (Error Timeout past it)
+      connect_timeout_ms (int >= 1): each connection attempt
+      max_redirects (int 0..=100, default 10): redirects followed; a hop to a denied host is CapabilityDenied
+      max_bytes (int >= 0, default 256 MiB): the largest body accepted, checked while reading
+      text (bool, default false): the body as text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status
+      decompress (bool, default true): decode gzip/deflate bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      body (text, bytes, dict or array): a request body (text or bytes as is, a dict or array as JSON)
+      content_type (text): the body's content type
+      multipart (array of dicts): parts {name, filename?, content_type?, data | path} sent as multipart/form-data
+
+    Raises:
+      InvalidArgumentError: a malformed URL, method, header or query, an unknown option, or body and multipart together
+      NotFoundError: the host name does not resolve
+      IoError: the connection failed or broke (details.errno), or a status >= 400 with error_status (details.status)
+      ParseError: a malformed response, a body that is not UTF-8 with text, or a ca_file that is not PEM
+      LimitExceededError: more than max_redirects redirects, or a body over max_bytes
+      UnsupportedError: a URL scheme other than http and https
+
+    Example:
+      rt_http_get(\"https://example.com/\", {timeout_ms: 5000}) -> {status: 200, headers: {...}, body: b\"<!doctype html>...\", url: \"https://example.com/\"}
 
     rt_http_get(url: text, opts: dict?) -> dict
     capability: net.http (scoped); blocking; tier: empirical
@@ -3906,6 +6369,29 @@ def rt_http_get(url, opts=None, **options):
 def rt_http_head(url, opts=None, **options):
     """HTTP HEAD; options and result as `rt_http_get` (body empty).
 
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: malformed query; malformed request; malformed URL; malformed HTTP method
+      NotFoundError: host name does not resolve
+      IoError: HTTP status <status>; TLS error; connection failed
+      ParseError: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+      UnsupportedError: only http and https URLs are supported
+      LimitExceededError: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+
     rt_http_head(url: text, opts: dict?) -> dict
     capability: net.http (scoped); blocking; tier: empirical
     """
@@ -3914,8 +6400,41 @@ def rt_http_head(url, opts=None, **options):
     return _call("rt_http_head", url, opts)
 
 
+def rt_http_parse_json(json):
+    """Simple's name: parses JSON text into values (objects as dicts in order, arrays, text, ints, floats, bools, nil); Error Parse with details.line / column when malformed (nesting limit 128, serde_json's). The same conversion as ffi_serde's `rt_json_parse`, under the name http_ffi.spl declares.
+
+    Raises:
+      ParseError: malformed JSON
+
+    rt_http_parse_json(json: text) -> any
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_parse_json", json)
+
+
 def rt_http_patch(url, body, opts):
     """HTTP PATCH; arguments and result as `rt_http_post`.
+
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+      IoError: HTTP status <status>
+      ParseError: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+      LimitExceededError: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 
     rt_http_patch(url: text, body: any, opts: any) -> dict
     capability: net.http (scoped); blocking; tier: empirical
@@ -3924,7 +6443,29 @@ def rt_http_patch(url, body, opts):
 
 
 def rt_http_post(url, body, opts):
-    """HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+    """HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type, and multipart with a nil body: an array of parts `{name, filename?, content_type?, data | path}` sent as multipart/form-data) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+      NotFoundError: what it names does not exist
+      IoError: HTTP status <status>
+      ParseError: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+      LimitExceededError: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 
     rt_http_post(url: text, body: any, opts: any) -> dict
     capability: net.http (scoped); blocking; tier: empirical
@@ -3935,6 +6476,27 @@ def rt_http_post(url, body, opts):
 def rt_http_put(url, body, opts):
     """HTTP PUT; arguments and result as `rt_http_post`.
 
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+      IoError: HTTP status <status>
+      ParseError: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+      LimitExceededError: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+
     rt_http_put(url: text, body: any, opts: any) -> dict
     capability: net.http (scoped); blocking; tier: empirical
     """
@@ -3942,7 +6504,30 @@ def rt_http_put(url, body, opts):
 
 
 def rt_http_request(method, url, opts=None, **options):
-    """Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`.
+    """Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON), content_type, and multipart (instead of body: an array of parts `{name, filename?, content_type?, data | path}`, sent as multipart/form-data; a part's path is read under `fs.read`). Result as `rt_http_get`.
+
+    Options:
+      headers (dict of text): request headers (dict of text)
+      query (dict of text): query parameters (dict of text)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      content_type (text): the request body's content type
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+      text (bool, default false): decode the output as UTF-8 text instead of bytes
+      error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+      decompress (bool, default true): decode gzip/deflate response bodies
+      ca_file (text): PEM roots to trust instead of the platform's
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+
+    Raises:
+      InvalidArgumentError: malformed query; malformed request; malformed URL; malformed HTTP method
+      NotFoundError: host name does not resolve
+      IoError: HTTP status <status>; TLS error; connection failed
+      ParseError: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+      UnsupportedError: only http and https URLs are supported
+      LimitExceededError: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 
     rt_http_request(method: text, url: text, opts: dict?) -> dict
     capability: net.http (scoped); blocking; tier: empirical
@@ -3952,8 +6537,392 @@ def rt_http_request(method, url, opts=None, **options):
     return _call("rt_http_request", method, url, opts)
 
 
+def rt_http_request_body(request):
+    """Simple's name: the request body as text.
+
+    Raises:
+      ParseError: it is not UTF-8 (`rt_http_request_info` has the bytes)
+      ClosedError: `request` was closed
+
+    rt_http_request_body(request: handle<HttpRequest>) -> text
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_body", request)
+
+
+def rt_http_request_header(request, key):
+    """Simple's name: a request header (name case-insensitive; repeated headers joined with \", \"), or nil.
+
+    Raises:
+      ClosedError: `request` was closed
+
+    rt_http_request_header(request: handle<HttpRequest>, key: text) -> text?
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_header", request, key)
+
+
+def rt_http_request_info(request):
+    """The whole request as a dict: `{method, url, path, query (dict, decoded; the last of a repeated key), headers (dict, names lower-case, repeats joined with \", \"), body (bytes), remote ({host, port})}`.
+
+    Raises:
+      ClosedError: `request` was closed
+
+    rt_http_request_info(request: handle<HttpRequest>) -> dict
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_info", request)
+
+
+def rt_http_request_method(request):
+    """Simple's name: the request's method (\"GET\", ...).
+
+    Raises:
+      ClosedError: `request` was closed
+
+    rt_http_request_method(request: handle<HttpRequest>) -> text
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_method", request)
+
+
+def rt_http_request_path(request):
+    """Simple's name: the request's path as sent (no query; percent escapes kept).
+
+    Raises:
+      ClosedError: `request` was closed
+
+    rt_http_request_path(request: handle<HttpRequest>) -> text
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_path", request)
+
+
+def rt_http_request_query(request, key):
+    """Simple's name: a query parameter's value (decoded; the first when repeated), or nil.
+
+    Raises:
+      ClosedError: `request` was closed
+
+    rt_http_request_query(request: handle<HttpRequest>, key: text) -> text?
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_query", request, key)
+
+
+def rt_http_request_respond(request, response):
+    """Answers a request taken with `rt_http_server_next` (or a handler's own request, which is then not answered
+    again): `response` is an HttpResponse handle, a dict `{status, headers, body}` (body text, bytes, or a
+    dict/array sent as JSON; or `json`), text or bytes (200), or an int status. True. The request handle is
+    closed.
+
+    Raises:
+      InvalidArgumentError: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON; malformed header name
+      ClosedError: the request was already answered; `request` was closed
+      OutOfRangeError: status must be in 100..=999
+      LimitExceededError: body nests deeper than 512
+
+    rt_http_request_respond(request: handle<HttpRequest>, response: any) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_request_respond", request, response)
+
+
+def rt_http_response_create(status_code, body):
+    """Simple's name: a response with `status` (100..=999) and `body` (text, bytes, a dict/array sent as JSON, or nil). An HttpResponse handle for `rt_http_response_*`, a route handler's result or `rt_http_request_respond`.
+
+    Raises:
+      InvalidArgumentError: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+      OutOfRangeError: status must be in 100..=999
+      LimitExceededError: body nests deeper than 512
+
+    rt_http_response_create(status_code: int, body: any) -> handle<HttpResponse>
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_create", status_code, body)
+
+
+def rt_http_response_info(response):
+    """`{status, headers, body}` of a response (headers a dict, body bytes).
+
+    Raises:
+      ClosedError: `response` was closed
+
+    rt_http_response_info(response: handle<HttpResponse>) -> dict
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_info", response)
+
+
+def rt_http_response_json(response, json):
+    """Simple's name: makes `json` the body with Content-Type application/json: a JSON text (checked: True.
+
+    Raises:
+      InvalidArgumentError: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+      ParseError: malformed) or a dict/array (serialised)
+      ClosedError: `response` was closed
+      LimitExceededError: body nests deeper than 512
+
+    rt_http_response_json(response: handle<HttpResponse>, json: any) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_json", response, json)
+
+
+def rt_http_response_set_body(response, body):
+    """Sets the response body: text, bytes, or a dict/array sent as JSON (Content-Type set unless one is). True.
+
+    Raises:
+      InvalidArgumentError: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+      ClosedError: `response` was closed
+      LimitExceededError: body nests deeper than 512
+
+    rt_http_response_set_body(response: handle<HttpResponse>, body: any) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_set_body", response, body)
+
+
+def rt_http_response_set_header(response, key, value):
+    """Simple's name: sets a response header (replacing one of the same name; Set-Cookie adds). True.
+
+    Raises:
+      InvalidArgumentError: malformed header name; malformed header value (ASCII without CR, LF or NUL)
+      ClosedError: `response` was closed
+
+    rt_http_response_set_header(response: handle<HttpResponse>, key: text, value: text) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_set_header", response, key, value)
+
+
+def rt_http_response_set_status(response, status_code):
+    """Sets the response status (100..=999). True.
+
+    Raises:
+      ClosedError: `response` was closed
+      OutOfRangeError: status must be in 100..=999
+
+    rt_http_response_set_status(response: handle<HttpResponse>, status_code: int) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_response_set_status", response, status_code)
+
+
+def rt_http_server_addr(server):
+    """The server's address: `{host, port}`.
+
+    Raises:
+      ClosedError: `server` was closed
+
+    rt_http_server_addr(server: handle<HttpServer>) -> dict
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_addr", server)
+
+
+def rt_http_server_create(port, opts=None, **options):
+    """Simple's name: an HTTP server listening on `port` (0 = any free port; `rt_http_server_port` tells which) of
+    opts.host (default \"127.0.0.1\"; \"0.0.0.0\" / \"::\" for every interface). Needs `net.listen` for
+    `host:port=address`. An HttpServer handle; nothing is served before `rt_http_server_start` or
+    `rt_http_server_next`.
+
+    Options:
+      host (text, default \"127.0.0.1\"): `rt_http_server_port` tells which) of opts.host (default \"127.0.0.1\"
+      threads (int 1..=256, default 4): 1..=256 serving threads for `rt_http_server_start`
+      max_body_bytes (int >= 0, default 16 MiB): request bodies over it are answered 413
+      backlog (int 1..=65535, default 1024): backlog
+
+    Raises:
+      InvalidArgumentError: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+      NotFoundError: host name has no address; host name does not resolve
+      TimeoutError_: deadline passed
+      IoError: starting the server
+      OutOfRangeError: port must be in 0..=65535
+      CancelledError: cancelled (a cancel token bound to this thread was triggered)
+
+    rt_http_server_create(port: int, opts: dict?) -> handle<HttpServer>
+    capability: net.listen (scoped); non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_http_server_create", port, opts)
+
+
+def rt_http_server_destroy(server):
+    """Simple's name: stops serving and closes the server (the listening socket is closed once `rt_http_server_start` has returned; idempotent). Nil.
+
+    Raises:
+      ClosedError: the handle was closed
+
+    rt_http_server_destroy(server: any) -> nil
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_destroy", server)
+
+
+def rt_http_server_next(server, opts=None, **options):
+    """Pull mode: waits for the next request and returns it as an HttpRequest handle (answer it with `rt_http_request_respond`; one dropped unanswered is answered 500 when collected or closed), or nil when opts.timeout_ms passes first. Bodies over the server's max_body_bytes are answered 413 here and skipped. Honours the thread's deadline and cancel token (Error Timeout / Cancelled, no request taken).
+
+    Options:
+      timeout_ms (int >= 0): one dropped unanswered is answered 500 when collected or closed, or nil when opts.timeout_ms passes first
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ClosedError: the server was destroyed; `server` was closed
+
+    rt_http_server_next(server: handle<HttpServer>, opts: dict?) -> handle<HttpRequest>?
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_http_server_next", server, opts)
+
+
+def rt_http_server_port(server):
+    """The port the server listens on (the one chosen when created with port 0).
+
+    Raises:
+      ClosedError: `server` was closed
+
+    rt_http_server_port(server: handle<HttpServer>) -> int
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_port", server)
+
+
+def rt_http_server_route(server, method, path, handler):
+    """Simple's name: routes `method` (\"GET\", ..., or \"*\" for any) and `path` to `handler`, a callable (a registered function name or a Callback handle) taking `(request)` or `(request, response)`. `path` matches exactly, or as a prefix when it ends in \"*\" (\"/api/*\"). The handler returns the answer: an HttpResponse handle, a dict `{status, headers, body}`, text or bytes (200), an int (a status, empty body), or nil to send the `response` it was given (200 and empty unless it changed it). An Error or any other value is answered 500 and counted in `rt_http_server_stats`. Routes are tried in the order added. True.
+
+    Raises:
+      InvalidArgumentError: the handler must take 1 (request) or 2 (request, response) arguments; method must be an HTTP method name or \"*\"; path must start with '/' and hold no '?', '#', spaces or control characters; argument … (<name>) names a host-surface function (C types), not a callable
+      NotFoundError: argument … (<name>) names no registered function
+      ClosedError: argument … (<name>) is a closed Callback handle; `server` was closed
+
+    rt_http_server_route(server: handle<HttpServer>, method: text, path: text, handler: any) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_route", server, method, path, handler)
+
+
+def rt_http_server_start(server):
+    """Simple's name: serves requests with the routes and static directories until `rt_http_server_stop` (from a handler or another thread) or `rt_http_server_destroy`: true. Runs the server's `threads` serving threads (this one included; handlers run on them concurrently, each thread registered with the collector and under this thread's deadline and cancel tokens); a passed deadline or a triggered token stops them all and is Error Timeout / Cancelled (requests already taken are answered first). Error Busy when the server is already being served.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the server was destroyed; `server` was closed
+      BusyError: the server is already being served
+
+    rt_http_server_start(server: handle<HttpServer>) -> bool
+    capability: none; blocking; tier: empirical
+    """
+    return _call("rt_http_server_start", server)
+
+
+def rt_http_server_static(server, path, dir):
+    """Simple's name: serves the files under directory `dir` at URL prefix `path` (\"/static\"): GET and HEAD, a directory's index.html, Content-Type by extension, 404 for what is missing or outside `dir` (no \"..\", symlinks leading out of `dir` refused). Needs `fs.read` for `dir` now and for every file served. Routes are tried first. True.
+
+    Raises:
+      InvalidArgumentError: not a directory; path must start with '/' and hold no '?', '#', spaces or control characters; path names '/', '.' or '..', not an entry: name the directory itself; path is empty
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `server` was closed
+      BusyError: the resource is held by someone else
+
+    rt_http_server_static(server: handle<HttpServer>, path: text, dir: text) -> bool
+    capability: fs.read (scoped); non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_static", server, path, dir)
+
+
+def rt_http_server_stats(server):
+    """`{served, handler_errors, serving}`: requests answered so far, handler calls that returned an Error or an unusable value (answered 500), and whether `rt_http_server_start` is running.
+
+    Raises:
+      ClosedError: `server` was closed
+
+    rt_http_server_stats(server: handle<HttpServer>) -> dict
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_stats", server)
+
+
+def rt_http_server_stop(server):
+    """Simple's name: asks `rt_http_server_start` to return (it does once the requests in hand are answered; idempotent; callable from a handler). The server keeps listening: start again, or destroy it. True.
+
+    Raises:
+      ClosedError: `server` was closed
+
+    rt_http_server_stop(server: handle<HttpServer>) -> bool
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_server_stop", server)
+
+
+def rt_http_stringify_json(obj):
+    """Simple's name: JSON text of a value (dict, array, text, number, bool, nil; NaN and infinity are Errors), compact.
+
+    Raises:
+      InvalidArgumentError: NaN and infinity have no JSON form; JSON object keys must be text; body cannot be sent as JSON
+      LimitExceededError: body nests deeper than 512
+
+    rt_http_stringify_json(obj: any) -> text
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_http_stringify_json", obj)
+
+
+def rt_http_upload(url, file_path, field_name, opts=None, **options):
+    """Simple's name: uploads the file at `file_path` as the multipart/form-data field `field_name` (filename its base name, application/octet-stream) in a POST to `url`. Options as `rt_http_get` (plus content_type for the part). Needs `net.http` and `fs.read` for the file. Result as `rt_http_get`.
+
+    Options:
+      content_type: the request body's content type
+      multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+      body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+      headers: request headers (dict of text)
+      query: query parameters (dict of text)
+      timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+      connect_timeout_ms: how long connecting may take, in milliseconds
+      max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+      max_bytes: the most bytes read (Error LimitExceeded past it)
+      text: decode the output as UTF-8 text instead of bytes
+      error_status: a status >= 400 is Error Io with details.status instead of a result
+      decompress: decode gzip/deflate response bodies
+      ca_file: PEM roots to trust instead of the platform's
+
+    Raises:
+      InvalidArgumentError: the upload makes the body: no opts.body or opts.multipart; malformed query; malformed request; malformed URL
+      NotFoundError: host name does not resolve
+      IoError: HTTP status <status>; TLS error; connection failed
+      ParseError: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+      UnsupportedError: only http and https URLs are supported
+      LimitExceededError: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
+
+    rt_http_upload(url: text, file_path: text, field_name: text, opts: dict?) -> dict
+    capability: net.http (scoped); blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_http_upload", url, file_path, field_name, opts)
+
+
 def rt_http_url_decode(text):
-    """Decodes %XX escapes ('+' stays '+'); Error Parse when the result is not UTF-8.
+    """Decodes %XX escapes ('+' stays '+').
+
+    Raises:
+      ParseError: the result is not UTF-8
 
     rt_http_url_decode(text: text) -> text
     capability: none; non-blocking; tier: verified
@@ -3964,6 +6933,9 @@ def rt_http_url_decode(text):
 def rt_http_url_encode(text):
     """Percent-encodes text for a URL component (query value or path segment): every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (UTF-8).
 
+    Raises:
+      Only the implicit codes.
+
     rt_http_url_encode(text: text) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -3972,6 +6944,10 @@ def rt_http_url_encode(text):
 
 def rt_io_tcp_accept(fd):
     """Simple's name: accepts a connection (blocks): a Socket handle.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
 
     rt_io_tcp_accept(fd: handle<Socket>) -> handle<Socket>
     capability: none; blocking; tier: empirical
@@ -3982,6 +6958,11 @@ def rt_io_tcp_accept(fd):
 def rt_io_tcp_accept_timeout(fd, ms):
     """Simple's name: accepts a connection within `ms` milliseconds: a Socket handle, or Error Timeout.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: ms must be >= 0
+
     rt_io_tcp_accept_timeout(fd: handle<Socket>, ms: int) -> handle<Socket>
     capability: none; blocking; tier: empirical
     """
@@ -3990,6 +6971,14 @@ def rt_io_tcp_accept_timeout(fd, ms):
 
 def rt_io_tcp_bind(addr):
     """Simple's name: a listening TCP socket on `addr` (\"host:port\"; SO_REUSEADDR, backlog 128). Needs `net.listen`.
+
+    Raises:
+      InvalidArgumentError: `addr` is not host:port or [v6]:port, or the host has no address
+      OutOfRangeError: the port is outside 0..=65535
+      IoError: the bind or listen failed (details.errno; EADDRINUSE...)
+
+    Example:
+      rt_io_tcp_bind(\"127.0.0.1:0\") -> Socket handle
 
     rt_io_tcp_bind(addr: text) -> handle<Socket>
     capability: net.listen (scoped); non-blocking; tier: empirical
@@ -4000,6 +6989,15 @@ def rt_io_tcp_bind(addr):
 def rt_io_tcp_bind_fd(fd, addr):
     """Simple's name: binds a socket made by `rt_io_tcp_socket_create` to `addr`. True.
 
+    Raises:
+      InvalidArgumentError: expected host:port or [v6]:port; malformed host; no … address for this host
+      NotFoundError: host name has no address; host name does not resolve
+      TimeoutError_: deadline passed
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: port must be in 0..=65535
+      CancelledError: cancelled (a cancel token bound to this thread was triggered)
+
     rt_io_tcp_bind_fd(fd: handle<Socket>, addr: text) -> bool
     capability: net.listen (scoped); non-blocking; tier: empirical
     """
@@ -4009,6 +7007,9 @@ def rt_io_tcp_bind_fd(fd, addr):
 def rt_io_tcp_close(fd):
     """Simple's name: closes the socket (idempotent). True.
 
+    Raises:
+      ClosedError: the handle was closed
+
     rt_io_tcp_close(fd: any) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4016,7 +7017,17 @@ def rt_io_tcp_close(fd):
 
 
 def rt_io_tcp_connect(addr):
-    """Simple's name: connects to `addr` (\"host:port\"): a Socket handle. Needs `net.connect` for every address of the host.
+    """Simple's name: connects to `addr` (\"host:port\"): a Socket handle. Needs `net.connect` for every address of the
+    host.
+
+    Raises:
+      InvalidArgumentError: `addr` is not host:port or [v6]:port
+      OutOfRangeError: the port is outside 0..=65535
+      NotFoundError: the host name does not resolve
+      IoError: every address refused or failed (details.errno)
+
+    Example:
+      rt_io_tcp_connect(\"127.0.0.1:8080\") -> Socket handle
 
     rt_io_tcp_connect(addr: text) -> handle<Socket>
     capability: net.connect (scoped); blocking; tier: empirical
@@ -4027,6 +7038,11 @@ def rt_io_tcp_connect(addr):
 def rt_io_tcp_connect_timeout(addr, ms):
     """Simple's name: connects within `ms` milliseconds, else Error Timeout.
 
+    Raises:
+      InvalidArgumentError: expected host:port or [v6]:port; no … address for this host
+      NotFoundError: host name has no address; host name does not resolve
+      OutOfRangeError: ms must be >= 0; port must be in 0..=65535
+
     rt_io_tcp_connect_timeout(addr: text, ms: int) -> handle<Socket>
     capability: net.connect (scoped); blocking; tier: empirical
     """
@@ -4035,6 +7051,11 @@ def rt_io_tcp_connect_timeout(addr, ms):
 
 def rt_io_tcp_drain_line(fd):
     """Simple's name: reads and discards one line; the number of bytes discarded (-1 at end of stream).
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      LimitExceededError: line longer than 1 MiB
 
     rt_io_tcp_drain_line(fd: handle<Socket>) -> int
     capability: none; blocking; tier: empirical
@@ -4045,6 +7066,9 @@ def rt_io_tcp_drain_line(fd):
 def rt_io_tcp_flush(fd):
     """Simple's name: nothing is buffered on the sending side; true.
 
+    Raises:
+      ClosedError: `fd` was closed
+
     rt_io_tcp_flush(fd: handle<Socket>) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4053,6 +7077,11 @@ def rt_io_tcp_flush(fd):
 
 def rt_io_tcp_listen(fd, backlog):
     """Simple's name: listens on a bound socket (backlog 1..=65535). True.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: backlog must be in 1..=65535
 
     rt_io_tcp_listen(fd: handle<Socket>, backlog: int) -> bool
     capability: none; non-blocking; tier: empirical
@@ -4063,6 +7092,9 @@ def rt_io_tcp_listen(fd, backlog):
 def rt_io_tcp_local_addr(fd):
     """Simple's name: the local address as \"host:port\" (\"[v6]:port\"); nil when unbound.
 
+    Raises:
+      ClosedError: `fd` was closed
+
     rt_io_tcp_local_addr(fd: handle<Socket>) -> text?
     capability: none; non-blocking; tier: empirical
     """
@@ -4071,6 +7103,9 @@ def rt_io_tcp_local_addr(fd):
 
 def rt_io_tcp_peer_addr(fd):
     """Simple's name: the peer's address as \"host:port\"; nil when not connected.
+
+    Raises:
+      ClosedError: `fd` was closed
 
     rt_io_tcp_peer_addr(fd: handle<Socket>) -> text?
     capability: none; non-blocking; tier: empirical
@@ -4081,6 +7116,11 @@ def rt_io_tcp_peer_addr(fd):
 def rt_io_tcp_read(fd, size):
     """Simple's name: reads up to `size` bytes (1..=64 MiB); nil at end of stream.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: size must be in 1..=67108864
+
     rt_io_tcp_read(fd: handle<Socket>, size: int) -> bytes?
     capability: none; blocking; tier: empirical
     """
@@ -4088,7 +7128,13 @@ def rt_io_tcp_read(fd, size):
 
 
 def rt_io_tcp_read_line(fd):
-    """Simple's name: reads one line (through \"\\n\", which is dropped with a \"\\r\" before it); nil at end of stream; Error Parse when not UTF-8.
+    """Simple's name: reads one line (through \"\\n\", which is dropped with a \"\\r\" before it); nil at end of stream.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ParseError: not UTF-8
+      ClosedError: `fd` was closed
+      LimitExceededError: line longer than 1 MiB
 
     rt_io_tcp_read_line(fd: handle<Socket>) -> text?
     capability: none; blocking; tier: empirical
@@ -4099,6 +7145,10 @@ def rt_io_tcp_read_line(fd):
 def rt_io_tcp_set_nodelay(fd, enabled):
     """Simple's name: TCP_NODELAY on or off. True.
 
+    Raises:
+      ClosedError: `fd` was closed
+      IoError: the socket refused the setting (details.errno)
+
     rt_io_tcp_set_nodelay(fd: handle<Socket>, enabled: bool) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4107,6 +7157,10 @@ def rt_io_tcp_set_nodelay(fd, enabled):
 
 def rt_io_tcp_set_nonblocking(fd, enabled):
     """Simple's name: non-blocking mode on or off (reads then fail with Error Timeout instead of waiting). True.
+
+    Raises:
+      ClosedError: `fd` was closed
+      IoError: the socket refused the setting (details.errno)
 
     rt_io_tcp_set_nonblocking(fd: handle<Socket>, enabled: bool) -> bool
     capability: none; non-blocking; tier: empirical
@@ -4117,6 +7171,11 @@ def rt_io_tcp_set_nonblocking(fd, enabled):
 def rt_io_tcp_set_read_timeout(fd, ms):
     """Simple's name: reads wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: ms must be >= 0 (0 = none)
+
     rt_io_tcp_set_read_timeout(fd: handle<Socket>, ms: int) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4125,6 +7184,10 @@ def rt_io_tcp_set_read_timeout(fd, ms):
 
 def rt_io_tcp_set_reuseaddr(fd, enabled):
     """Simple's name: SO_REUSEADDR on or off. True.
+
+    Raises:
+      ClosedError: `fd` was closed
+      IoError: the socket refused the setting (details.errno)
 
     rt_io_tcp_set_reuseaddr(fd: handle<Socket>, enabled: bool) -> bool
     capability: none; non-blocking; tier: empirical
@@ -4135,6 +7198,10 @@ def rt_io_tcp_set_reuseaddr(fd, enabled):
 def rt_io_tcp_set_reuseport(fd, enabled):
     """Simple's name: SO_REUSEPORT on or off. True.
 
+    Raises:
+      ClosedError: `fd` was closed
+      IoError: the socket refused the setting (details.errno)
+
     rt_io_tcp_set_reuseport(fd: handle<Socket>, enabled: bool) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4143,6 +7210,11 @@ def rt_io_tcp_set_reuseport(fd, enabled):
 
 def rt_io_tcp_set_write_timeout(fd, ms):
     """Simple's name: writes wait at most `ms` milliseconds (0 = forever), then Error Timeout. True.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+      OutOfRangeError: ms must be >= 0 (0 = none)
 
     rt_io_tcp_set_write_timeout(fd: handle<Socket>, ms: int) -> bool
     capability: none; non-blocking; tier: empirical
@@ -4153,6 +7225,11 @@ def rt_io_tcp_set_write_timeout(fd, ms):
 def rt_io_tcp_shutdown(fd, how):
     """Simple's name: shuts down reading (0), writing (1) or both (2). True.
 
+    Raises:
+      InvalidArgumentError: how must be 0 (read), 1 (write) or 2 (both); how must be \"read\", \"write\" or \"both\"
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+
     rt_io_tcp_shutdown(fd: handle<Socket>, how: int) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4161,6 +7238,10 @@ def rt_io_tcp_shutdown(fd, how):
 
 def rt_io_tcp_socket_create(family):
     """Simple's name: a TCP socket; `family` 4 or 2 (AF_INET) = IPv4, 6 or 10 (AF_INET6) = IPv6. A Socket handle.
+
+    Raises:
+      InvalidArgumentError: family must be 4 (or AF_INET 2) or 6 (or AF_INET6 10)
+      IoError: an operating-system failure (details.errno)
 
     rt_io_tcp_socket_create(family: int) -> handle<Socket>
     capability: none; non-blocking; tier: empirical
@@ -4171,6 +7252,10 @@ def rt_io_tcp_socket_create(family):
 def rt_io_tcp_write(fd, data):
     """Simple's name: sends all of `data`; the count sent.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+
     rt_io_tcp_write(fd: handle<Socket>, data: bytes) -> int
     capability: none; blocking; tier: empirical
     """
@@ -4180,6 +7265,10 @@ def rt_io_tcp_write(fd, data):
 def rt_io_tcp_write_text(fd, data):
     """Simple's name: sends all of a text (UTF-8); the count sent.
 
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `fd` was closed
+
     rt_io_tcp_write_text(fd: handle<Socket>, data: text) -> int
     capability: none; blocking; tier: empirical
     """
@@ -4187,7 +7276,15 @@ def rt_io_tcp_write_text(fd, data):
 
 
 def rt_socket_accept(sock, opts=None, **options):
-    """Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time).
+    """Accepts a connection on a listening socket: `{socket, host, port}` (the peer).
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout when none arrives in time
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
 
     rt_socket_accept(sock: handle<Socket>, opts: dict?) -> dict
     capability: none; blocking; tier: empirical
@@ -4200,6 +7297,15 @@ def rt_socket_accept(sock, opts=None, **options):
 def rt_socket_bind(sock, host, port):
     """Binds to `host`:`port` (port 0 = any free port; \"0.0.0.0\" / \"::\" = every interface). Needs `net.listen` for the address. Nil.
 
+    Raises:
+      InvalidArgumentError: malformed host; no … address for this host
+      NotFoundError: host name has no address; host name does not resolve
+      TimeoutError_: deadline passed
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+      OutOfRangeError: port must be in 0..=65535
+      CancelledError: cancelled (a cancel token bound to this thread was triggered)
+
     rt_socket_bind(sock: handle<Socket>, host: text, port: int) -> nil
     capability: net.listen (scoped); non-blocking; tier: empirical
     """
@@ -4209,6 +7315,9 @@ def rt_socket_bind(sock, host, port):
 def rt_socket_close(sock):
     """Closes a socket (idempotent): shuts it down first, so a call blocked on it in another thread returns. True.
 
+    Raises:
+      ClosedError: the handle was closed
+
     rt_socket_close(sock: any) -> bool
     capability: none; non-blocking; tier: empirical
     """
@@ -4216,7 +7325,19 @@ def rt_socket_close(sock):
 
 
 def rt_socket_connect(sock, host, port, opts=None, **options):
-    """Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Options: timeout_ms. Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied.
+    """Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked
+    against `net.connect`). Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does
+    not resolve) / CapabilityDenied.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: malformed host; no … address for this host; an unknown option, or an option of the wrong kind or range
+      NotFoundError: host name has no address; host name does not resolve
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+      OutOfRangeError: port must be in 0..=65535
 
     rt_socket_connect(sock: handle<Socket>, host: text, port: int, opts: dict?) -> nil
     capability: net.connect (scoped); blocking; tier: empirical
@@ -4229,6 +7350,10 @@ def rt_socket_connect(sock, host, port, opts=None, **options):
 def rt_socket_create(family, kind):
     """Creates a socket. `family`: \"ipv4\" / \"ipv6\" (or 4 / 6); `type`: \"tcp\" / \"udp\" (or \"stream\" / \"dgram\"). Close-on-exec. A Socket handle.
 
+    Raises:
+      InvalidArgumentError: type must be \"tcp\" or \"udp\"; family must be 4, 6, \"ipv4\" or \"ipv6\"; family must be \"ipv4\" or \"ipv6\" (or 4, 6)
+      IoError: an operating-system failure (details.errno)
+
     rt_socket_create(family: any, kind: text) -> handle<Socket>
     capability: none; non-blocking; tier: empirical
     """
@@ -4237,6 +7362,12 @@ def rt_socket_create(family, kind):
 
 def rt_socket_listen(sock, backlog):
     """Starts listening on a bound TCP socket (backlog 1..=65535; 128 is usual). Nil.
+
+    Raises:
+      InvalidArgumentError: a UDP socket cannot listen
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+      OutOfRangeError: backlog must be in 1..=65535
 
     rt_socket_listen(sock: handle<Socket>, backlog: int) -> nil
     capability: none; non-blocking; tier: empirical
@@ -4247,14 +7378,44 @@ def rt_socket_listen(sock, backlog):
 def rt_socket_local_addr(sock):
     """The socket's own address: `{host, port}` (after bind or connect).
 
+    Raises:
+      InvalidArgumentError: not an IP socket
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+
     rt_socket_local_addr(sock: handle<Socket>) -> dict
     capability: none; non-blocking; tier: empirical
     """
     return _call("rt_socket_local_addr", sock)
 
 
+def rt_socket_pair_create():
+    """A connected pair of Unix stream sockets (socketpair(2)): `[a, b]`, two Socket handles. No capability: nothing outside the process is reached.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
+
+    rt_socket_pair_create() -> array
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_socket_pair_create")
+
+
 def rt_socket_peer_addr(sock):
-    """The connected peer's address: `{host, port}`; Error Io (ENOTCONN) when not connected.
+    """The connected peer's address: `{host, port}`.
+
+    Raises:
+      InvalidArgumentError: not an IP socket
+      IoError: not connected (ENOTCONN)
+      ClosedError: `sock` was closed
 
     rt_socket_peer_addr(sock: handle<Socket>) -> dict
     capability: none; non-blocking; tier: empirical
@@ -4263,7 +7424,16 @@ def rt_socket_peer_addr(sock):
 
 
 def rt_socket_recv(sock, max, opts=None, **options):
-    """Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream. Options: timeout_ms (Error Timeout when nothing arrives in time).
+    """Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout when nothing arrives in time
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+      OutOfRangeError: max must be in 1..=67108864
 
     rt_socket_recv(sock: handle<Socket>, max: int, opts: dict?) -> bytes
     capability: none; blocking; tier: empirical
@@ -4274,7 +7444,16 @@ def rt_socket_recv(sock, max, opts=None, **options):
 
 
 def rt_socket_recv_from(sock, max, opts=None, **options):
-    """Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender). Options: timeout_ms.
+    """Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender).
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+      OutOfRangeError: max must be in 1..=67108864
 
     rt_socket_recv_from(sock: handle<Socket>, max: int, opts: dict?) -> dict
     capability: none; blocking; tier: empirical
@@ -4285,7 +7464,16 @@ def rt_socket_recv_from(sock, max, opts=None, **options):
 
 
 def rt_socket_send(sock, data, opts=None, **options):
-    """Sends all of `data` (bytes or text) on a connected socket; the count sent. Options: timeout_ms. A peer that closed is Error Io (EPIPE), never a SIGPIPE.
+    """Sends all of `data` (bytes or text) on a connected socket; the count sent. A peer that closed is Error Io
+    (EPIPE), never a SIGPIPE.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
 
     rt_socket_send(sock: handle<Socket>, data: any, opts: dict?) -> int
     capability: none; blocking; tier: empirical
@@ -4298,6 +7486,18 @@ def rt_socket_send(sock, data, opts=None, **options):
 def rt_socket_send_to(sock, data, host, port):
     """Sends one datagram to `host`:`port` (needs `net.connect` for every address of the host; the first is used); the count sent.
 
+    Raises:
+      InvalidArgumentError: malformed host; no … address for this host
+      NotFoundError: host name has no address; host name does not resolve
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `sock` was closed
+      OutOfRangeError: port must be in 0..=65535
+      BusyError: the resource is held by someone else
+
     rt_socket_send_to(sock: handle<Socket>, data: any, host: text, port: int) -> int
     capability: net.connect (scoped); blocking; tier: empirical
     """
@@ -4306,6 +7506,11 @@ def rt_socket_send_to(sock, data, host, port):
 
 def rt_socket_set_option(sock, name, value):
     """Sets a socket option: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking (bool); recv_buffer, send_buffer (bytes); read_timeout_ms, write_timeout_ms (0 = none). Nil.
+
+    Raises:
+      InvalidArgumentError: option <name> takes a bool; option <name> takes milliseconds >= 0 (0 = none); option <name> takes a size in bytes; unknown socket option (known: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking, recv_buffer, send_buffer, read_timeout_ms, write_timeout_ms)
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
 
     rt_socket_set_option(sock: handle<Socket>, name: text, value: any) -> nil
     capability: none; non-blocking; tier: empirical
@@ -4316,15 +7521,352 @@ def rt_socket_set_option(sock, name, value):
 def rt_socket_shutdown(sock, how):
     """Shuts down the reading side, the writing side (the peer then reads end of stream) or both: `how` is \"read\", \"write\" or \"both\". Nil.
 
+    Raises:
+      InvalidArgumentError: how must be \"read\", \"write\" or \"both\"
+      IoError: an operating-system failure (details.errno)
+      ClosedError: `sock` was closed
+
     rt_socket_shutdown(sock: handle<Socket>, how: text) -> nil
     capability: none; non-blocking; tier: empirical
     """
     return _call("rt_socket_shutdown", sock, how)
 
 
+def rt_socket_unix_listen(path, opts=None, **options):
+    """Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a
+    stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or
+    `rt_io_tcp_accept`. Needs `fs.write` for the path. The socket file stays after close: remove it with
+    `rt_file_delete`. A Socket handle.
+
+    Options:
+      backlog (int 1..=65535, default 128): 128
+      replace (bool, default false): false
+
+    Raises:
+      InvalidArgumentError: path is not UTF-8; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      NotFoundError: the path (or a directory on it) does not exist
+      AlreadyExistsError: a file that is not a socket is there; a file is already there (opts.replace removes a stale socket)
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: abstract Unix socket names are not served; use a path
+
+    rt_socket_unix_listen(path: text, opts: dict?) -> handle<Socket>
+    capability: fs.write (scoped); non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_socket_unix_listen", path, opts)
+
+
+def rt_unix_socket_connect(path, opts=None, **options):
+    """Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`,
+    `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Needs `fs.write` for the path (connecting is
+    writing to the socket file).
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: it is no socket; an unknown option, or an option of the wrong kind or range
+      NotFoundError: no file is there, Io (ECONNREFUSED) when nothing listens
+      PermissionDeniedError: the operating system refused access
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: abstract Unix socket names are not served; use a path
+
+    rt_unix_socket_connect(path: text, opts: dict?) -> handle<Socket>
+    capability: fs.write (scoped); blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_unix_socket_connect", path, opts)
+
+
+def rt_ws_accept(sock, opts=None, **options):
+    """The server side: performs the WebSocket handshake on a TCP socket accepted with `rt_socket_accept` (the
+    request must be a WebSocket upgrade; a bad one is Error Parse and the socket is answered 400 by tungstenite).
+    A WebSocket handle sharing the connection: close the WebSocket, not the Socket (closing the Socket shuts the
+    connection down).
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      max_message_bytes (int >= 1, default 64 MiB): max message bytes
+
+    Raises:
+      InvalidArgumentError: a UDP socket cannot carry a WebSocket; malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      ClosedError: the WebSocket is closed; `sock` was closed
+      LimitExceededError: message too large
+
+    rt_ws_accept(sock: handle<Socket>, opts: dict?) -> handle<WebSocket>
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_accept", sock, opts)
+
+
+def rt_ws_close(ws, opts=None, **options):
+    """Simple's name: closes the WebSocket with a close frame (opts.code, default 1000; opts.reason) and waits up to opts.timeout_ms (default 1000) for the peer's close, then closes the connection. Idempotent. True.
+
+    Options:
+      code (int 1000..=4999, default 1000): the close code sent
+      reason (text, default \"\"): the close reason sent
+      timeout_ms (int >= 0, default 1000): how long to wait for the peer's close frame
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      ClosedError: the WebSocket is closed
+      LimitExceededError: a close reason is at most 123 bytes; message too large
+
+    rt_ws_close(ws: any, opts: dict?) -> bool
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_close", ws, opts)
+
+
+def rt_ws_connect(url, opts=None, **options):
+    """Simple's name: opens a WebSocket to a `ws://` or `wss://` URL (TLS through rustls: the platform's roots, or
+    opts.ca_file). Needs `net.connect` for every address of the host. A WebSocket handle; a refused upgrade is
+    Error Io with details.status.
+
+    Options:
+      timeout_ms (int >= 0): connect + handshake
+      headers (dict of text): dict
+      protocols: array of subprotocol names
+      ca_file (text): the platform's roots, or opts.ca_file
+      max_message_bytes (int >= 1, default 64 MiB): 64 MiB; a larger message is Error LimitExceeded
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL; malformed header name; malformed header value; malformed protocol names
+      NotFoundError: host name has no address; host name does not resolve
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8; ca_file certificate rejected; ca_file is not valid PEM
+      UnsupportedError: only ws and wss URLs are supported
+      ClosedError: the WebSocket is closed
+      LimitExceededError: message too large
+
+    rt_ws_connect(url: text, opts: dict?) -> handle<WebSocket>
+    capability: net.connect (scoped); blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_connect", url, opts)
+
+
+def rt_ws_ping(ws, payload):
+    """Sends a ping with `payload` (text or bytes, at most 125 bytes; nil = empty); the peer's pong is seen by `rt_ws_receive_message`. True.
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      ClosedError: the WebSocket is closed; `ws` was closed
+      LimitExceededError: a ping payload is at most 125 bytes; message too large
+
+    rt_ws_ping(ws: handle<WebSocket>, payload: any) -> bool
+    capability: none; blocking; tier: empirical
+    """
+    return _call("rt_ws_ping", ws, payload)
+
+
+def rt_ws_receive(ws, opts=None, **options):
+    """Simple's name: the next data message: text for a text message, bytes for a binary one; nil once the peer
+    closed the connection (its close is answered). Pings and pongs are handled and skipped. Honours the thread's
+    deadline and cancel token.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout, nothing consumed
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      ClosedError: the WebSocket is closed; `ws` was closed
+      LimitExceededError: message too large
+
+    rt_ws_receive(ws: handle<WebSocket>, opts: dict?) -> any
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_receive", ws, opts)
+
+
+def rt_ws_receive_message(ws, opts=None, **options):
+    """The next message of any kind as `{kind, data}`: kind \"text\" (data text), \"binary\", \"ping\", \"pong\" (data bytes)
+    or \"close\" (`code` and `reason` when the peer gave them; data nil); nil once the connection is closed.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      ClosedError: the WebSocket is closed; `ws` was closed
+      LimitExceededError: message too large
+
+    rt_ws_receive_message(ws: handle<WebSocket>, opts: dict?) -> dict?
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_receive_message", ws, opts)
+
+
+def rt_ws_send(ws, message, opts=None, **options):
+    """Simple's name: sends a message: text as a text frame, bytes as a binary frame. True.
+
+    Options:
+      timeout_ms (int >= 0): Error Timeout when the peer does not take it in time; the frame stays queued and goes with the next send or receive
+
+    Raises:
+      InvalidArgumentError: malformed WebSocket URL; an unknown option, or an option of the wrong kind or range
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      IoError: TLS error; the server refused the WebSocket upgrade with HTTP status <s>; WebSocket error
+      ParseError: WebSocket protocol error; a text message is not UTF-8
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the WebSocket is closed; `ws` was closed
+      LimitExceededError: message too large
+      BusyError: the resource is held by someone else
+
+    rt_ws_send(ws: handle<WebSocket>, message: any, opts: dict?) -> bool
+    capability: none; blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_ws_send", ws, message, opts)
+
+
 # ---- domain process (libffi_process.so) ----
+def rt_exec(command, opts=None, **options):
+    """Simple's `rt_exec(cmd) -> i32`: rt_shell_exec under Simple's name. Runs `command` with `/bin/sh -c`, its
+    stdout and stderr going to the host's own, and returns the exit code (128 + N when signal N killed it).
+    Options and errors as rt_shell_exec.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdout: \"capture\", \"inherit\" or \"null\"
+      stderr: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+      IoError: the supervisor of … did not report the program's pid
+
+    rt_exec(command: text, opts: dict?) -> int
+    capability: process.spawn; blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_exec", command, opts)
+
+
+def rt_exec_output(command, opts=None, **options):
+    """Simple's `rt_exec_output(cmd) -> text`: runs `command` with `/bin/sh -c` and returns its stdout (text; bytes
+    with the option text: false), whatever the exit status (read it with rt_shell_exit_code). stderr goes to
+    the host's own (option stderr: \"capture\" drops it, \"null\"). Options as rt_shell otherwise; a timeout is Error
+    Timeout; output past max_output (default 64 MiB) is LimitExceeded.
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stderr: option stderr: \"capture\" drops it, \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): bytes with the option text: false, whatever the exit status read it with rt_shell_exit_code
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+      IoError: the supervisor of … did not report the program's pid
+      ParseError: malformed input (details.line/column/position where known)
+
+    rt_exec_output(command: text, opts: dict?) -> any
+    capability: process.spawn; blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_exec_output", command, opts)
+
+
+def rt_execute_native(binary_path, args, timeout_ms, opts=None, **options):
+    """Simple's `rt_execute_native(binary_path, args, timeout_ms) -> (text, text, i32)`: rt_process_run_timeout
+    under Simple's name, with `timeout_ms` ≤ 0 meaning no deadline. Returns the dict {stdout, stderr, code,
+    signal, timed_out}. Options as rt_process_run_timeout.
+
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stderr: \"capture\", \"inherit\" or \"null\"
+      stdout: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      NotFoundError: what it names does not exist
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_execute_native(binary_path: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
+    capability: process.spawn (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_execute_native", binary_path, args, timeout_ms, opts)
+
+
+def rt_exit(code):
+    """Exits the calling process with status `code` (-2147483648..=2147483647; the system keeps `code & 255`), after
+    flushing the host's stdout and stderr (Rust's and C's): atexit handlers run, no destructors of other threads
+    do. Children spawned with kill_on_close keep running (their supervisors detach), as they would if the host
+    called exit itself. Never returns otherwise. Marked blocking (it does not return): a passed thread deadline or
+    a triggered cancel token is Error Timeout / Cancelled instead of the exit (docs/DEADLINES.md).
+
+    Raises:
+      OutOfRangeError: for a code outside i32
+
+    rt_exit(code: int) -> nil
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_exit", code)
+
+
 def rt_getpid():
     """The id of the calling process.
+
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_getpid() -> 4242
 
     rt_getpid() -> int
     capability: none; non-blocking; tier: verified
@@ -4332,18 +7874,134 @@ def rt_getpid():
     return _call("rt_getpid")
 
 
-def rt_process_kill(child, signal):
-    """Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those
-    that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then).
+def rt_process_close_piped(child):
+    """Simple's end of a piped child: closes its stdin, SIGKILLs it and every descendant, waits until they
+    are reaped, and closes the handle (its unread output is dropped). Returns true; a handle closed already
+    is Error Closed (Simple's false for an unknown pid).
 
-    rt_process_kill(child: handle<Child>, signal: int) -> bool
+    Raises:
+      ClosedError: `child` was closed
+
+    rt_process_close_piped(child: handle<Child>) -> bool
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_process_close_piped", child)
+
+
+def rt_process_exists(process):
+    """Whether a process exists. `process` is a Child handle (its program still runs, as rt_process_is_running)
+    or a process id (an int > 0: a process with that id exists, checked with `kill(pid, 0)`, which sends
+    nothing; a process of another user counts; a zombie counts). The id form asks about any process of the
+    machine, so it needs `sys.info`; the handle form needs nothing.
+
+    Raises:
+      InvalidArgumentError: a process id must be in 1..=2147483647
+
+    rt_process_exists(process: any) -> bool
+    capability: sys.info (scoped); non-blocking; tier: verified
+    """
+    return _call("rt_process_exists", process)
+
+
+def rt_process_hwm_kib():
+    """Peak resident memory of the calling process so far (VmHWM of /proc/self/status), in KiB.
+    Error Unsupported where /proc does not report it.
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: /proc/self/status has no VmHWM line
+      BusyError: the resource is held by someone else
+
+    rt_process_hwm_kib() -> int
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_process_hwm_kib")
+
+
+def rt_process_is_alive(child):
+    """Simple's name for rt_process_is_running on a piped child (the same answer).
+
+    Raises:
+      ClosedError: `child` was closed
+
+    rt_process_is_alive(child: handle<Child>) -> bool
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_process_is_alive", child)
+
+
+def rt_process_is_running(child):
+    """Whether a spawned child is still running (it has not exited). False once it exited, also before
+    rt_process_wait; a closed handle is Error Closed (Simple: false for an unknown pid).
+
+    Raises:
+      ClosedError: `child` was closed
+
+    rt_process_is_running(child: handle<Child>) -> bool
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_process_is_running", child)
+
+
+def rt_process_kill(child, signal=None):
+    """Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL; nil: SIGKILL, as Simple's one-argument
+    `rt_process_kill(pid)` kills) to the child and every descendant (also those that left its process group).
+    Returns true if sent, false if the child has already exited (nothing is sent then).
+
+    Raises:
+      InvalidArgumentError: signal must be in 1..=<max>
+      ClosedError: `child` was closed
+
+    rt_process_kill(child: handle<Child>, signal: int?) -> bool
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_process_kill", child, signal)
 
 
+def rt_process_output(program, args, opts=None, **options):
+    """Simple's `rt_process_output(cmd, args) -> text`: runs a program and returns its stdout (text; bytes with the
+    option text: false) whatever its exit status; stderr goes to the host's own (option stderr). Options as
+    rt_process_run; a timeout (option timeout_ms) is Error Timeout, output past max_output LimitExceeded.
+
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stderr: option stderr
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): bytes with the option text: false whatever its exit status
+      timeout_ms (int >= 0): option timeout_ms is Error Timeout, output past max_output LimitExceeded
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_process_output(program: text, args: array<text>, opts: dict?) -> any
+    capability: process.spawn (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_process_output", program, args, opts)
+
+
 def rt_process_pid(child):
     """The process id of a spawned child (also its process group id). Its parent is the child's supervisor.
+
+    Raises:
+      ClosedError: `child` was closed
 
     rt_process_pid(child: handle<Child>) -> int
     capability: none; non-blocking; tier: verified
@@ -4353,6 +8011,12 @@ def rt_process_pid(child):
 
 def rt_process_read_stderr(child):
     """Takes the stderr a spawned child has written so far and not yet read (never blocks; may be empty).
+
+    Raises:
+      InvalidArgumentError: … is not captured (spawn option …)
+      ParseError: malformed input (details.line/column/position where known)
+      ClosedError: `child` was closed
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_process_read_stderr(child: handle<Child>) -> any
     capability: none; non-blocking; tier: verified
@@ -4364,6 +8028,12 @@ def rt_process_read_stdout(child):
     """Takes the stdout a spawned child has written so far and not yet read (never blocks; may be empty).
     Text mode keeps an incomplete UTF-8 character for the next read.
 
+    Raises:
+      InvalidArgumentError: … is not captured (spawn option …)
+      ParseError: malformed input (details.line/column/position where known)
+      ClosedError: `child` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
     rt_process_read_stdout(child: handle<Child>) -> any
     capability: none; non-blocking; tier: verified
     """
@@ -4371,10 +8041,34 @@ def rt_process_read_stdout(child):
 
 
 def rt_process_run(program, args, opts=None, **options):
-    """Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal).
-    Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output
-    (default 64 MiB per stream, Error LimitExceeded past it). Under a restricted policy the child inherits only the
-    variables env.read lets the caller read, and LD_*/DYLD_* only with unscoped process.spawn (module docs).
+    """Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a
+    signal). A non-zero exit status is a result, not an Error. Under a restricted policy the child inherits only
+    the variables env.read lets the caller read, and LD_*/DYLD_* only with unscoped process.spawn (module docs).
+
+    Options:
+      stdin (text or bytes): what the child reads on its stdin (default: nothing, /dev/null)
+      inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+      stdout (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      stderr (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      cwd (text): the child's working directory (default: this process's)
+      env (dict of text or nil): variables to set; a nil value removes the variable
+      clear_env (bool, default false): start the child from an empty environment
+      text (bool, default true): stdout and stderr as text (false: bytes)
+      timeout_ms (int >= 0): kill the program and every descendant after this long (timed_out true in the result)
+      grace_ms (int >= 0, default 0): with timeout_ms, SIGTERM first and SIGKILL this much later
+      limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+      max_output (int, default 64 MiB): the most bytes captured per stream
+
+    Raises:
+      NotFoundError: the program is not found (on PATH, or at the path given)
+      PermissionDeniedError: the program is not executable, or a limit exceeds the sandbox's limit
+      InvalidArgumentError: an empty program, a NUL byte in the program or an argument, an unknown or malformed option, cwd not a directory
+      LimitExceededError: a stream's output passed max_output
+      ParseError: the output is not UTF-8 with text true
+      IoError: the program could not be started (details.errno)
+
+    Example:
+      rt_process_run(\"echo\", [\"hello\", \"from a child\"]) -> {stdout: \"hello from a child\\n\", stderr: \"\", code: 0, signal: nil, timed_out: false}
 
     rt_process_run(program: text, args: array<text>, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -4384,10 +8078,92 @@ def rt_process_run(program, args, opts=None, **options):
     return _call("rt_process_run", program, args, opts)
 
 
+def rt_process_run_bounded(program, args, timeout_ms, max_output_bytes, opts=None, **options):
+    """Runs a program with a deadline and at most `max_output_bytes` kept per stream: past it the first and the last
+    halves are kept with `\\n[output truncated: N bytes omitted]\\n` between them (Simple's marker, outside the
+    budget) and the program runs on (nothing is killed for its output). `timeout_ms` ≤ 0: no deadline; after it,
+    the program and every descendant are killed (timed_out true). Returns the dict of rt_process_run plus
+    stdout_omitted and stderr_omitted (bytes dropped); Simple's tuple (stdout, stderr, code) with code -1 on a
+    timeout is {stdout, stderr, code, timed_out}. Options as rt_process_run except timeout_ms and max_output.
+
+    Options:
+      stdin (text or bytes): what the child reads on its stdin
+      inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+      stdout (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      stderr (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env (dict of text or nil): variables to set; a nil value removes the variable
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): output as text (false: bytes)
+      grace_ms (int >= 0, default 0): after the deadline, SIGTERM first and SIGKILL this much later
+      limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+
+    Raises:
+      InvalidArgumentError: max_output_bytes must not be negative; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_process_run_bounded(program: text, args: array<text>, timeout_ms: int, max_output_bytes: int, opts: dict?) -> dict
+    capability: process.spawn (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_process_run_bounded", program, args, timeout_ms, max_output_bytes, opts)
+
+
+def rt_process_run_inherit(program, args, opts=None, **options):
+    """Simple's `rt_process_run_inherit(cmd, args) -> i64`: runs a program in the foreground with the host's own
+    stdin, stdout and stderr and returns its exit code (128 + N when signal N killed it).
+
+    Options:
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+      limits: resource limits for the child (dict)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      NotFoundError: what it names does not exist
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_process_run_inherit(program: text, args: array<text>, opts: dict?) -> int
+    capability: process.spawn (scoped); blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_process_run_inherit", program, args, opts)
+
+
 def rt_process_run_timeout(program, args, timeout_ms, opts=None, **options):
     """Runs a program with a deadline: after `timeout_ms` the program and every descendant (also those that left its
     process group) get SIGTERM, then SIGKILL `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with
     timed_out true and the output captured so far.
+
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdout: \"capture\", \"inherit\" or \"null\"
+      stderr: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      grace_ms (int >= 0, default 0): also those that left its process group get SIGTERM, then SIGKILL `grace_ms` later option, default 0 = SIGKILL at once
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_process_run_timeout(program: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -4402,6 +8178,27 @@ def rt_process_run_with_limits(program, args, limits, opts=None, **options):
     cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run
     (options and environment rule as rt_process_run).
 
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdout: \"capture\", \"inherit\" or \"null\"
+      stderr: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      NotFoundError: what it names does not exist
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
+
     rt_process_run_with_limits(program: text, args: array<text>, limits: dict, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
     """
@@ -4414,8 +8211,30 @@ def rt_process_spawn(program, args, opts=None, **options):
     """Starts a program and returns a Child handle at once; output is collected in the background.
     Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits,
     max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus
-    kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child).
+    kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child)
+    and stdin_pipe (default false; true: stdin is a pipe the host writes with rt_process_write_stdin /
+    rt_process_write_stdin_some and closes with rt_process_stdin_close).
     Environment under a restricted policy: see the module docs of process.rs (SPEC §7).
+
+    Options:
+      stdout: \"capture\", \"inherit\" or \"null\"
+      stderr: \"capture\", \"inherit\" or \"null\"
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      limits: resource limits for the child (dict)
+      kill_on_close (bool, default true): kill the child when its handle is closed or collected
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      NotFoundError: what it names does not exist
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid
 
     rt_process_spawn(program: text, args: array<text>, opts: dict?) -> handle<Child>
     capability: process.spawn (scoped); non-blocking; tier: verified
@@ -4425,11 +8244,96 @@ def rt_process_spawn(program, args, opts=None, **options):
     return _call("rt_process_spawn", program, args, opts)
 
 
+def rt_process_spawn_async(program, args, opts=None, **options):
+    """Simple's `rt_process_spawn_async(cmd, args) -> i64`: starts a program with stdin from /dev/null and its
+    stdout and stderr going to the host's own (Simple's defaults), and returns a Child handle (wait with
+    rt_process_wait, test with rt_process_is_running, end with rt_process_kill). Options as rt_process_spawn
+    (stdout/stderr \"capture\" to read them with rt_process_read_stdout/stderr).
+
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdin_pipe (bool, default false): give the child a stdin pipe to write to (rt_process_write_stdin)
+      stderr: \"capture\", \"inherit\" or \"null\"
+      stdout: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+      kill_on_close (bool, default true): kill the child when its handle is closed or collected
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid
+
+    rt_process_spawn_async(program: text, args: array<text>, opts: dict?) -> handle<Child>
+    capability: process.spawn (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_process_spawn_async", program, args, opts)
+
+
+def rt_process_spawn_piped(program, args, opts=None, **options):
+    """Simple's `rt_process_spawn_piped(cmd, args) -> i64`: starts a program with stdin a pipe the host writes
+    (rt_process_write_stdin, rt_process_write_stdin_some; rt_process_stdin_close for end of file), stdout
+    captured (rt_process_read_stdout never blocks) and stderr going to the host's own (option stderr:
+    \"capture\" / \"null\"). Returns a Child handle; rt_process_close_piped ends it. Options as rt_process_spawn
+    except those choosing stdin.
+
+    Options:
+      stdout (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      stderr (text, default \"inherit\"): \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env (dict of text or nil): variables to set; a nil value removes the variable
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): output as text (false: bytes)
+      limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+      kill_on_close (bool, default true): kill the child when its handle is closed or collected
+      max_output (int >= 0, default 64 MiB): bytes buffered and not yet read per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      NotFoundError: what it names does not exist
+      PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
+      IoError: the supervisor of … did not report the program's pid
+
+    rt_process_spawn_piped(program: text, args: array<text>, opts: dict?) -> handle<Child>
+    capability: process.spawn (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_process_spawn_piped", program, args, opts)
+
+
+def rt_process_stdin_close(child):
+    """Closes the write end of a piped stdin (the child reads end of file). True if it was open, false if it
+    was closed already or the child was not spawned with a stdin pipe.
+
+    Raises:
+      ClosedError: `child` was closed
+
+    rt_process_stdin_close(child: handle<Child>) -> bool
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_process_stdin_close", child)
+
+
 def rt_process_wait(child, timeout_ms=None):
     """Waits for a spawned child to exit and its output to end; returns {code, signal, stdout, stderr} with the output
     not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit
     it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns
     Error Closed at once; output past max_output is Error LimitExceeded (the child was killed).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      ClosedError: the Child handle was closed while waiting; `child` was closed
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_process_wait(child: handle<Child>, timeout_ms: int?) -> dict
     capability: none; blocking; tier: verified
@@ -4437,8 +8341,42 @@ def rt_process_wait(child, timeout_ms=None):
     return _call("rt_process_wait", child, timeout_ms)
 
 
+def rt_process_write_stdin(child, data):
+    """Writes all of `data` (bytes or text) to the stdin of a child spawned with the option stdin_pipe (or by
+    rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the wait:
+    docs/DEADLINES.md; what was written stays written). Simple declares `-> bool`: ours is nil or an Error.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      ClosedError: its stdin is not a pipe, was closed, or the child closed its end (exited); `child` was closed
+
+    rt_process_write_stdin(child: handle<Child>, data: bytes) -> nil
+    capability: none; blocking; tier: verified
+    """
+    return _call("rt_process_write_stdin", child, data)
+
+
+def rt_process_write_stdin_some(child, data, data_len, offset, max_bytes):
+    """Writes at most `max_bytes` of `data[offset..data_len]` to a piped stdin without waiting and returns how many
+    bytes were written: 0 when the pipe is full or `offset == data_len` (call again later from `offset + n`).
+    `data_len` nil means the length of `data`.
+
+    Raises:
+      InvalidArgumentError: `data_len` passes the end of `data` or `max_bytes` is 0; `offset` is negative; `max_bytes` is negative
+      ClosedError: `child` was closed
+      OutOfRangeError: `offset > data_len`; Closed as rt_process_write_stdin
+
+    rt_process_write_stdin_some(child: handle<Child>, data: bytes, data_len: int?, offset: int, max_bytes: int) -> int
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_process_write_stdin_some", child, data, data_len, offset, max_bytes)
+
+
 def rt_sandbox_limits():
     """The sandbox limits now in force for spawned children, as a dict of the keys set (empty when none).
+
+    Raises:
+      Only the implicit codes.
 
     rt_sandbox_limits() -> dict
     capability: none; non-blocking; tier: verified
@@ -4452,6 +8390,10 @@ def rt_sandbox_set_limits(limits):
     file_size_bytes). Like the capability policy it only narrows: a limit can be lowered, never
     raised or removed (PermissionDenied, and nothing changes). A spawn's own `limits` may be lower.
 
+    Raises:
+      InvalidArgumentError: limits must be a dict
+      PermissionDeniedError: sandbox limit <key> is <cur> and can only be lowered; limit <key> is above this process's hard limit …
+
     rt_sandbox_set_limits(limits: dict) -> nil
     capability: none; non-blocking; tier: verified
     """
@@ -4464,6 +8406,30 @@ def rt_shell(command, opts=None, **options):
     max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted
     policy the child inherits only the variables env.read lets the caller read (process.rs module docs).
 
+    Options:
+      stdin (text or bytes): what the child reads on its stdin
+      inherit_stdin (bool, default false): the child reads this process's stdin (excludes stdin)
+      stdout (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      stderr (text, default \"capture\"): \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env (dict of text or nil): variables to set; a nil value removes the variable
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): stdout and stderr as text (false: bytes)
+      timeout_ms (int >= 0): kill the shell and every descendant after this long (timed_out true in the result)
+      grace_ms (int >= 0, default 0): with timeout_ms, SIGTERM first and SIGKILL this much later
+      limits (dict): resource limits for the child (rt_sandbox_set_limits keys)
+      max_output (int, default 64 MiB): the most bytes captured per stream
+
+    Raises:
+      InvalidArgumentError: a NUL byte in the command, an unknown or malformed option, cwd not a directory
+      PermissionDeniedError: a limit exceeds the sandbox's limit or this process's hard limit
+      LimitExceededError: a stream's output passed max_output
+      ParseError: the output is not UTF-8 with text true
+      IoError: the shell could not be started or waited for (details.errno)
+
+    Example:
+      rt_shell(\"echo hi; exit 3\") -> {stdout: \"hi\\n\", stderr: \"\", code: 3, signal: nil, timed_out: false}
+
     rt_shell(command: text, opts: dict?) -> dict
     capability: process.spawn; blocking; tier: verified
     """
@@ -4474,9 +8440,24 @@ def rt_shell(command, opts=None, **options):
 
 def rt_shell_exec(command, opts=None, **options):
     """Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the
-    exit code, or 128 + N when signal N killed it (as shells report). Options: stdin, inherit_stdin,
-    stdout/stderr (\"inherit\" or \"null\"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after every descendant
-    is killed), limits. Inherited environment as rt_shell.
+    exit code, or 128 + N when signal N killed it (as shells report). Inherited environment as rt_shell.
+
+    Options:
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdout: \"inherit\" or \"null\"
+      stderr: \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      grace_ms (int >= 0, default 0): Error Timeout after every descendant is killed
+      limits: resource limits for the child (dict)
+
+    Raises:
+      InvalidArgumentError: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
+      PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+      IoError: the supervisor of … did not report the program's pid
 
     rt_shell_exec(command: text, opts: dict?) -> int
     capability: process.spawn; blocking; tier: verified
@@ -4486,9 +8467,142 @@ def rt_shell_exec(command, opts=None, **options):
     return _call("rt_shell_exec", command, opts)
 
 
+def rt_shell_exec_tuple(command, opts=None, **options):
+    """Simple's `rt_shell_exec_tuple(cmd) -> (text, text, i64)`: rt_shell under Simple's name; returns the dict
+    {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code).
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stdout: \"capture\", \"inherit\" or \"null\"
+      stderr: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+      IoError: the supervisor of … did not report the program's pid
+
+    rt_shell_exec_tuple(command: text, opts: dict?) -> dict
+    capability: process.spawn; blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_shell_exec_tuple", command, opts)
+
+
+def rt_shell_exit_code():
+    """The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec,
+    rt_shell_exec_tuple, rt_exec, rt_exec_output, rt_shell_output): its code, or 128 + N when signal N
+    killed it; 0 before the first. Per thread, as Simple's `rt_shell_exec` + `rt_shell_exit_code` pair.
+
+    Raises:
+      Only the implicit codes.
+
+    rt_shell_exit_code() -> int
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_shell_exit_code")
+
+
+def rt_shell_output(command, opts=None, **options):
+    """Simple's `rt_shell_output(cmd) -> text`: the same as rt_exec_output (stdout of `/bin/sh -c command`).
+
+    Options:
+      timeout_ms (int >= 0): how long to wait, in milliseconds (Error Timeout past it)
+      stdin (bytes): what the child reads (text or bytes)
+      inherit_stdin (bool, default false): the child reads this process's stdin
+      stderr: \"capture\", \"inherit\" or \"null\"
+      cwd (text): the working directory
+      env: variables to set (dict of text)
+      clear_env (bool, default false): start from an empty environment
+      text (bool, default true): decode the output as UTF-8 text instead of bytes
+      grace_ms (int >= 0, default 0): after SIGTERM at the timeout, how long before SIGKILL
+      limits: resource limits for the child (dict)
+      max_output (int >= 0): the most bytes captured per stream (Error LimitExceeded past it)
+
+    Raises:
+      InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
+      PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
+      IoError: the supervisor of … did not report the program's pid
+      ParseError: malformed input (details.line/column/position where known)
+
+    rt_shell_output(command: text, opts: dict?) -> any
+    capability: process.spawn; blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_shell_output", command, opts)
+
+
+def rt_stderr_flush():
+    """Flushes the host's stderr (Rust's and C's `stderr` streams; both are normally unbuffered).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
+
+    rt_stderr_flush() -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_stderr_flush")
+
+
+def rt_stderr_write(s):
+    """Writes `s` (text or bytes) to the host's stderr (file descriptor 2) at once, all of it.
+    An Error Io names the failure (e.g. stderr closed).
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+
+    rt_stderr_write(s: bytes) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_stderr_write", s)
+
+
+def rt_stdout_flush():
+    """Flushes the host's stdout: what Rust's `std::io::stdout` and C's `stdout` stream hold (a host with its own
+    buffer, such as Python's sys.stdout, flushes that itself).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: the flush fails
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
+
+    rt_stdout_flush() -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_stdout_flush")
+
+
 # ---- domain serde (libffi_serde.so) ----
 def rt_bincode_decode(data):
     """Decodes bytes made by rt_bincode_encode back into the value tree; malformed or trailing input is Error Parse with the byte position.
+
+    Raises:
+      ParseError: invalid bincode value
+      LimitExceededError: nesting deeper than …
 
     rt_bincode_decode(data: bytes) -> any
     capability: none; non-blocking; tier: verified
@@ -4499,6 +8613,11 @@ def rt_bincode_decode(data):
 def rt_bincode_encode(value):
     """Encodes any value tree (nil, bool, int, float, text, bytes, array, dict) as bincode 2 bytes; handles and cycles are Errors naming the path.
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      LimitExceededError: a size, depth or count limit was reached
+
     rt_bincode_encode(value: any) -> bytes
     capability: none; non-blocking; tier: verified
     """
@@ -4506,7 +8625,19 @@ def rt_bincode_encode(value):
 
 
 def rt_json_parse(text, opts=None, **options):
-    """Parses JSON text (or UTF-8 bytes) into a value; opts.bigint = \"float\" (default) | \"text\" | \"error\" for integers beyond 64 bits.
+    """Parses JSON text (or UTF-8 bytes) into a value.
+
+    Options:
+      bigint (text, default \"float\"): integers beyond 64 bits become a float (\"float\"), their digits as text (\"text\"), or Error OutOfRange (\"error\")
+
+    Raises:
+      ParseError: the text is not JSON, or not UTF-8 (details.line, column, position)
+      LimitExceededError: nesting deeper than the reader's limit
+      OutOfRangeError: an integer beyond 64 bits with bigint \"error\"
+      InvalidArgumentError: an unknown option, or bigint not one of its three values
+
+    Example:
+      rt_json_parse(\"{\\\"name\\\":\\\"simple\\\",\\\"tags\\\":[1,2.5,null,true]}\") -> {name: \"simple\", tags: [1, 2.5, nil, true]}
 
     rt_json_parse(text: bytes, opts: dict?) -> any
     capability: none; non-blocking; tier: verified
@@ -4517,7 +8648,19 @@ def rt_json_parse(text, opts=None, **options):
 
 
 def rt_json_stringify(value, opts=None, **options):
-    """Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b).
+    """Writes a value as JSON text.
+
+    Options:
+      pretty (bool, default false): indent by 2 spaces, one item per line
+      sort_keys (bool, default false): write dict keys in sorted order
+
+    Raises:
+      UnsupportedError: NaN or Infinity, bytes, a handle or another value with no JSON form (the message names its path, e.g. $.a[3].b)
+      InvalidArgumentError: the value contains itself (a cycle), or an unknown option
+      LimitExceededError: nesting deeper than the writer's limit
+
+    Example:
+      rt_json_stringify({name: \"simple\", tags: [1, 2.5]}) -> \"{\\\"name\\\":\\\"simple\\\",\\\"tags\\\":[1,2.5]}\"
 
     rt_json_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
@@ -4530,6 +8673,10 @@ def rt_json_stringify(value, opts=None, **options):
 def rt_toml_parse(text):
     """Parses a TOML document into a dict (datetimes become RFC 3339 text).
 
+    Raises:
+      ParseError: invalid …: <what> at line <line> column <col>
+      LimitExceededError: nesting deeper than … at line <line> column <col>; nesting deeper than the TOML parser's limit at line <line> column <col>
+
     rt_toml_parse(text: text) -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -4538,6 +8685,15 @@ def rt_toml_parse(text):
 
 def rt_toml_stringify(value, opts=None, **options):
     """Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path.
+
+    Options:
+      pretty (bool, default false): indent the output
+      sort_keys (bool, default false): write dict keys in sorted order
+      datetimes (bool, default false): write texts that are TOML datetimes as datetimes
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      UnsupportedError: no TOML representation
 
     rt_toml_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
@@ -4548,7 +8704,17 @@ def rt_toml_stringify(value, opts=None, **options):
 
 
 def rt_yaml_parse(text, opts=None, **options):
-    """Parses one YAML document (empty input = nil); opts: bigint (\"float\" | \"text\" | \"error\"), tags (keep custom tags as {tag, value}). Several documents: use rt_yaml_parse_all.
+    """Parses one YAML document (empty input = nil). Several documents: use rt_yaml_parse_all.
+
+    Options:
+      bigint (text): \"float\" | \"text\" | \"error\"
+      tags (bool, default false): keep custom tags as {tag, value}
+
+    Raises:
+      InvalidArgumentError: option bigint must be \"float\", \"text\" or \"error\"; an unknown option, or an option of the wrong kind or range
+      ParseError: malformed input (details.line/column/position where known)
+      OutOfRangeError: an index or number is outside its range
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_yaml_parse(text: text, opts: dict?) -> any
     capability: none; non-blocking; tier: verified
@@ -4561,6 +8727,15 @@ def rt_yaml_parse(text, opts=None, **options):
 def rt_yaml_parse_all(text, opts=None, **options):
     """Parses every document of a YAML stream into an array (empty input = empty array); opts as rt_yaml_parse.
 
+    Options:
+      bigint (text): integers beyond 64 bits: \"float\", \"text\" or \"error\"
+      tags (bool, default false): keep YAML tags
+
+    Raises:
+      InvalidArgumentError: option bigint must be \"float\", \"text\" or \"error\"; an unknown option, or an option of the wrong kind or range
+      ParseError: malformed input (details.line/column/position where known)
+      LimitExceededError: a size, depth or count limit was reached
+
     rt_yaml_parse_all(text: text, opts: dict?) -> array
     capability: none; non-blocking; tier: verified
     """
@@ -4571,6 +8746,14 @@ def rt_yaml_parse_all(text, opts=None, **options):
 
 def rt_yaml_stringify(value, opts=None, **options):
     """Writes a value as one YAML document; opts.sort_keys. Bytes, handles and cycles are Errors naming the path.
+
+    Options:
+      sort_keys (bool, default false): write dict keys in sorted order
+
+    Raises:
+      InvalidArgumentError: an unknown option, or an option of the wrong kind or range
+      UnsupportedError: no YAML representation
+      LimitExceededError: a size, depth or count limit was reached
 
     rt_yaml_stringify(value: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
@@ -4584,6 +8767,9 @@ def rt_yaml_stringify(value, opts=None, **options):
 def rt_arch_name():
     """CPU architecture this library was built for: \"x86_64\", \"aarch64\", ...
 
+    Raises:
+      Only the implicit codes.
+
     rt_arch_name() -> text
     capability: sys.info; non-blocking; tier: verified
     """
@@ -4592,6 +8778,12 @@ def rt_arch_name():
 
 def rt_cpu_count():
     """Logical CPUs this process may run on (affinity and cgroup quota respected).
+
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_cpu_count() -> 16
 
     rt_cpu_count() -> int
     capability: sys.info; non-blocking; tier: verified
@@ -4602,6 +8794,9 @@ def rt_cpu_count():
 def rt_cpu_physical_count():
     """Physical CPU cores of the machine.
 
+    Raises:
+      Only the implicit codes.
+
     rt_cpu_physical_count() -> int
     capability: sys.info; non-blocking; tier: verified
     """
@@ -4609,10 +8804,11 @@ def rt_cpu_physical_count():
 
 
 def rt_get_args():
-    """The arguments the process was started with (`/proc/self/cmdline` via
-    std::env::args_os), the program name first. In a host that embeds the
-    libraries (an interpreter) these are the host's arguments. Error Parse
-    (details.index) for an argument that is not UTF-8.
+    """The arguments the process was started with (`/proc/self/cmdline` via std::env::args_os), the program name
+    first. In a host that embeds the libraries (an interpreter) these are the host's arguments.
+
+    Raises:
+      ParseError: for an argument that is not UTF-8 (details.index)
 
     rt_get_args() -> array<text>
     capability: sys.info; non-blocking; tier: verified
@@ -4621,7 +8817,14 @@ def rt_get_args():
 
 
 def rt_hostname():
-    """The machine's host name (gethostname); Error Parse if it is not UTF-8.
+    """The machine's host name (gethostname).
+
+    Raises:
+      IoError: gethostname failed (details.errno)
+      ParseError: the name is not UTF-8
+
+    Example:
+      rt_hostname() -> \"build-box\"
 
     rt_hostname() -> text
     capability: sys.info; non-blocking; tier: verified
@@ -4632,6 +8835,9 @@ def rt_hostname():
 def rt_memory_available():
     """RAM available for new work in bytes (MemAvailable), read fresh on each call.
 
+    Raises:
+      UnsupportedError: available memory is not readable on this system
+
     rt_memory_available() -> int
     capability: sys.info; non-blocking; tier: verified
     """
@@ -4641,6 +8847,9 @@ def rt_memory_available():
 def rt_memory_total():
     """Total RAM in bytes (MemTotal).
 
+    Raises:
+      UnsupportedError: total memory is not readable on this system
+
     rt_memory_total() -> int
     capability: sys.info; non-blocking; tier: verified
     """
@@ -4649,6 +8858,12 @@ def rt_memory_total():
 
 def rt_os_name():
     """Operating system family this library was built for: \"linux\", \"macos\", \"windows\", ...
+
+    Raises:
+      Only the implicit codes.
+
+    Example:
+      rt_os_name() -> \"linux\"
 
     rt_os_name() -> text
     capability: sys.info; non-blocking; tier: verified
@@ -4660,6 +8875,9 @@ def rt_os_name():
 def rt_current_time_ms():
     """Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set).
 
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
+
     rt_current_time_ms() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4667,8 +8885,11 @@ def rt_current_time_ms():
 
 
 def rt_sleep_ms(ms):
-    """Blocks the calling thread for at least `ms` milliseconds. Error
-    OutOfRange for a negative value or one above 2^31 ms.
+    """Blocks the calling thread for at least `ms` milliseconds.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: for a negative value or one above 2^31 ms
 
     rt_sleep_ms(ms: int) -> nil
     capability: none; blocking; tier: verified
@@ -4677,8 +8898,11 @@ def rt_sleep_ms(ms):
 
 
 def rt_sleep_secs(seconds):
-    """Blocks the calling thread for at least `seconds` seconds. Error
-    OutOfRange for a negative value or one above 2^31 ms.
+    """Blocks the calling thread for at least `seconds` seconds.
+
+    Raises:
+      IoError: an operating-system failure (details.errno)
+      OutOfRangeError: for a negative value or one above 2^31 ms
 
     rt_sleep_secs(seconds: int) -> nil
     capability: none; blocking; tier: verified
@@ -4689,6 +8913,9 @@ def rt_sleep_secs(seconds):
 def rt_time_day():
     """The current day of the month 1..=31 (UTC).
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+
     rt_time_day() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4696,12 +8923,21 @@ def rt_time_day():
 
 
 def rt_time_format_iso8601(time, opts=None, **options):
-    """Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`.
-    `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns
-    (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options:
-    `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed),
-    `offset_minutes` (-1439..=1439, overrides the dict's; default 0), `z` (default true:
-    write `Z` for offset 0, false: `+00:00`). OutOfRange outside years 0000..=9999.
+    """Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`. `time` is unix
+    microseconds (int) or the dict `rt_time_parse_iso8601` returns (`secs`, `nanos`, `offset_minutes`; `micros`
+    must agree if present).
+
+    Options:
+      digits (int: 0, 3, 6 or 9): fractional digits, truncating (default: as many as needed)
+      offset_minutes (int -1439..=1439, default 0): the offset to write; overrides the dict's
+      z (bool, default true): write `Z` for offset 0 (false: `+00:00`)
+
+    Raises:
+      OutOfRangeError: the instant is outside years 0000..=9999
+      InvalidArgumentError: a time dict without secs or micros, or whose micros disagree; an unknown option or bad digits
+
+    Example:
+      rt_time_format_iso8601(951825600500000) -> \"2000-02-29T12:00:00.500Z\"
 
     rt_time_format_iso8601(time: any, opts: dict?) -> text
     capability: none; non-blocking; tier: verified
@@ -4714,6 +8950,9 @@ def rt_time_format_iso8601(time, opts=None, **options):
 def rt_time_hour():
     """The current hour 0..=23 (UTC).
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+
     rt_time_hour() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4722,6 +8961,9 @@ def rt_time_hour():
 
 def rt_time_millis():
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
 
     rt_time_millis() -> int
     capability: none; non-blocking; tier: verified
@@ -4732,6 +8974,9 @@ def rt_time_millis():
 def rt_time_minute():
     """The current minute 0..=59 (UTC).
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+
     rt_time_minute() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4740,6 +8985,17 @@ def rt_time_minute():
 
 def rt_time_monotonic_ns():
     """Monotonic clock in nanoseconds (CLOCK_MONOTONIC: never goes back, arbitrary origin, for measuring intervals).
+
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      BusyError: the resource is held by someone else
 
     rt_time_monotonic_ns() -> int
     capability: none; non-blocking; tier: verified
@@ -4750,6 +9006,9 @@ def rt_time_monotonic_ns():
 def rt_time_month():
     """The current month 1..=12 (UTC).
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
+
     rt_time_month() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4758,6 +9017,9 @@ def rt_time_month():
 
 def rt_time_ms():
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
 
     rt_time_ms() -> int
     capability: none; non-blocking; tier: verified
@@ -4768,6 +9030,9 @@ def rt_time_ms():
 def rt_time_now():
     """Simple's `rt_time_now`: wall-clock time now as unix microseconds (same as rt_time_now_unix_micros).
 
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
+
     rt_time_now() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4776,6 +9041,9 @@ def rt_time_now():
 
 def rt_time_now_iso():
     """Wall-clock time now as RFC 3339 text in UTC with microseconds (`2024-02-29T12:00:00.123456Z`).
+
+    Raises:
+      OutOfRangeError: RFC 3339 needs a year 0000..=9999; timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
 
     rt_time_now_iso() -> text
     capability: none; non-blocking; tier: verified
@@ -4786,6 +9054,9 @@ def rt_time_now_iso():
 def rt_time_now_micros():
     """Wall-clock time now as unix microseconds (`rt_time_now_unix_micros` under time.spl's name).
 
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
+
     rt_time_now_micros() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4794,6 +9065,9 @@ def rt_time_now_micros():
 
 def rt_time_now_ms():
     """Wall-clock time now as unix milliseconds (floor).
+
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
 
     rt_time_now_ms() -> int
     capability: none; non-blocking; tier: verified
@@ -4804,6 +9078,18 @@ def rt_time_now_ms():
 def rt_time_now_nanos():
     """Wall-clock time now as unix nanoseconds (CLOCK_REALTIME; an int up to year 2262).
 
+    Raises:
+      InvalidArgumentError: an argument has a bad value
+      NotFoundError: what it names does not exist
+      AlreadyExistsError: the target exists already
+      PermissionDeniedError: the operating system refused access
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      OutOfRangeError: the clock is outside the years 1678..=2262
+      BusyError: the resource is held by someone else
+
     rt_time_now_nanos() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4812,6 +9098,9 @@ def rt_time_now_nanos():
 
 def rt_time_now_seconds():
     """Wall-clock time now as unix seconds (floor).
+
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
 
     rt_time_now_seconds() -> int
     capability: none; non-blocking; tier: verified
@@ -4822,6 +9111,9 @@ def rt_time_now_seconds():
 def rt_time_now_seconds_f64():
     """Wall-clock time now as unix seconds with a fraction (float; microsecond resolution).
 
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
+
     rt_time_now_seconds_f64() -> float
     capability: none; non-blocking; tier: verified
     """
@@ -4831,6 +9123,12 @@ def rt_time_now_seconds_f64():
 def rt_time_now_unix_micros():
     """Wall-clock time now as unix microseconds (UTC, may jump when the clock is set).
 
+    Raises:
+      OutOfRangeError: the system clock is outside the range of 64-bit microseconds (before year -290308 or past 294247)
+
+    Example:
+      rt_time_now_unix_micros() -> 1764633600000000
+
     rt_time_now_unix_micros() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4839,6 +9137,9 @@ def rt_time_now_unix_micros():
 
 def rt_time_now_unix_millis():
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms.
+
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
 
     rt_time_now_unix_millis() -> int
     capability: none; non-blocking; tier: verified
@@ -4852,6 +9153,9 @@ def rt_time_parse_iso8601(text):
     unix micros (floor), unix seconds, nanoseconds 0..=999999999 (1e9.. in a leap second)
     and the written offset. Error Parse with details position (byte, from 0) and column.
 
+    Raises:
+      ParseError: … at position …
+
     rt_time_parse_iso8601(text: text) -> dict
     capability: none; non-blocking; tier: verified
     """
@@ -4862,6 +9166,9 @@ def rt_time_parse_iso8601_micros(text):
     """Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded:
     digits past the microsecond are dropped toward the past); allocation-free, for the common case.
 
+    Raises:
+      ParseError: … at position …
+
     rt_time_parse_iso8601_micros(text: text) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4870,6 +9177,9 @@ def rt_time_parse_iso8601_micros(text):
 
 def rt_time_second():
     """The current second 0..=59 (UTC).
+
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
 
     rt_time_second() -> int
     capability: none; non-blocking; tier: verified
@@ -4880,6 +9190,10 @@ def rt_time_second():
 def rt_time_sleep_ms(ms):
     """Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error).
 
+    Raises:
+      InvalidArgumentError: `ms` is negative
+      IoError: an operating-system failure (details.errno)
+
     rt_time_sleep_ms(ms: int) -> nil
     capability: none; blocking; tier: verified
     """
@@ -4888,6 +9202,9 @@ def rt_time_sleep_ms(ms):
 
 def rt_time_year():
     """The current year (UTC).
+
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142; system clock is past year 294247; system clock is before year -290308
 
     rt_time_year() -> int
     capability: none; non-blocking; tier: verified
@@ -4898,6 +9215,9 @@ def rt_time_year():
 def rt_timestamp_add_days(micros, days):
     """The timestamp `days` days (of 86400 s, UTC has no DST) after `micros`; negative goes back.
 
+    Raises:
+      OutOfRangeError: result overflows
+
     rt_timestamp_add_days(micros: int, days: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4907,6 +9227,9 @@ def rt_timestamp_add_days(micros, days):
 def rt_timestamp_diff_days(micros1, micros2):
     """Whole days from `micros2` to `micros1` (`micros1 - micros2`, truncated toward zero).
 
+    Raises:
+      OutOfRangeError: difference overflows
+
     rt_timestamp_diff_days(micros1: int, micros2: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4915,6 +9238,9 @@ def rt_timestamp_diff_days(micros1, micros2):
 
 def rt_timestamp_diff_seconds(a, b):
     """Whole seconds from `b` to `a` (`a - b`, truncated toward zero).
+
+    Raises:
+      OutOfRangeError: difference overflows
 
     rt_timestamp_diff_seconds(a: int, b: int) -> int
     capability: none; non-blocking; tier: verified
@@ -4927,6 +9253,9 @@ def rt_timestamp_from_components(year, month, day, hour, minute, second, microse
     month, hour 0..=23, minute 0..=59, second 0..=59, microsecond 0..=999999.
     Error OutOfRange naming the first field out of range.
 
+    Raises:
+      OutOfRangeError: an index or number is outside its range
+
     rt_timestamp_from_components(year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4937,6 +9266,9 @@ def rt_timestamp_from_iso(iso):
     """Parses RFC 3339 text (any offset; see rt_time_parse_iso8601) to a
     timestamp (floor-rounded to the microsecond). Error Parse with details.position.
 
+    Raises:
+      ParseError: … at position …
+
     rt_timestamp_from_iso(iso: text) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4945,6 +9277,9 @@ def rt_timestamp_from_iso(iso):
 
 def rt_timestamp_get_day(micros):
     """Day of the month 1..=31 (UTC) of an instant in unix microseconds.
+
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
 
     rt_timestamp_get_day(micros: int) -> int
     capability: none; non-blocking; tier: verified
@@ -4955,6 +9290,9 @@ def rt_timestamp_get_day(micros):
 def rt_timestamp_get_hour(micros):
     """Hour 0..=23 (UTC) of an instant in unix microseconds.
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
+
     rt_timestamp_get_hour(micros: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4963,6 +9301,9 @@ def rt_timestamp_get_hour(micros):
 
 def rt_timestamp_get_microsecond(micros):
     """Microsecond of the second 0..=999999 of a timestamp (floor for negative instants).
+
+    Raises:
+      Only the implicit codes.
 
     rt_timestamp_get_microsecond(micros: int) -> int
     capability: none; non-blocking; tier: verified
@@ -4973,6 +9314,9 @@ def rt_timestamp_get_microsecond(micros):
 def rt_timestamp_get_minute(micros):
     """Minute 0..=59 (UTC) of an instant in unix microseconds.
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
+
     rt_timestamp_get_minute(micros: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4981,6 +9325,9 @@ def rt_timestamp_get_minute(micros):
 
 def rt_timestamp_get_month(micros):
     """Month 1..=12 (UTC) of an instant in unix microseconds.
+
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
 
     rt_timestamp_get_month(micros: int) -> int
     capability: none; non-blocking; tier: verified
@@ -4991,6 +9338,9 @@ def rt_timestamp_get_month(micros):
 def rt_timestamp_get_second(micros):
     """Second 0..=59 (UTC) of an instant in unix microseconds (unix time has no leap seconds).
 
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
+
     rt_timestamp_get_second(micros: int) -> int
     capability: none; non-blocking; tier: verified
     """
@@ -4999,6 +9349,9 @@ def rt_timestamp_get_second(micros):
 
 def rt_timestamp_get_year(micros):
     """Year (UTC) of an instant in unix microseconds, e.g. 2024; year 0 is 1 BC.
+
+    Raises:
+      OutOfRangeError: timestamp is outside years -262143..=262142
 
     rt_timestamp_get_year(micros: int) -> int
     capability: none; non-blocking; tier: verified
@@ -5009,6 +9362,9 @@ def rt_timestamp_get_year(micros):
 def rt_timestamp_now():
     """Simple's `rt_timestamp_now`: wall-clock time now as unix microseconds.
 
+    Raises:
+      OutOfRangeError: system clock is past year 294247; system clock is before year -290308
+
     rt_timestamp_now() -> int
     capability: none; non-blocking; tier: verified
     """
@@ -5016,8 +9372,10 @@ def rt_timestamp_now():
 
 
 def rt_timestamp_parse(s):
-    """Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]`
-    and `YYYY-MM-DD` read as UTC. Error Parse for anything else.
+    """Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` and `YYYY-MM-DD` read as UTC.
+
+    Raises:
+      ParseError: for anything else
 
     rt_timestamp_parse(s: text) -> int
     capability: none; non-blocking; tier: verified
@@ -5029,6 +9387,9 @@ def rt_timestamp_to_iso(ts):
     """RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
     of a timestamp. Error OutOfRange outside years 0000..=9999.
 
+    Raises:
+      Only the implicit codes.
+
     rt_timestamp_to_iso(ts: int) -> text
     capability: none; non-blocking; tier: verified
     """
@@ -5039,10 +9400,745 @@ def rt_timestamp_to_string(ts):
     """`YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp.
     Error OutOfRange outside years 0000..=9999.
 
+    Raises:
+      OutOfRangeError: the text form needs a year 0000..=9999; timestamp is outside years -262143..=262142
+
     rt_timestamp_to_string(ts: int) -> text
     capability: none; non-blocking; tier: verified
     """
     return _call("rt_timestamp_to_string", ts)
+
+
+# ---- domain vulkan (libffi_vulkan.so) ----
+def rt_vk_buffer_create(device, size_bytes, opts=None, **options):
+    """Creates a buffer of `size_bytes` bytes.
+
+    Options:
+      usage (default storage + both transfers): array of \"storage\", \"uniform\", \"transfer_src\", \"transfer_dst\"
+
+    Raises:
+      InvalidArgumentError: size_bytes must be positive; unknown usage (storage, uniform, transfer_src, transfer_dst); usage must name at least one use; an unknown option, or an option of the wrong kind or range
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `device` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_buffer_create(device: handle<vk_device>, size_bytes: int, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_buffer_create", device, size_bytes, opts)
+
+
+def rt_vk_buffer_destroy(buffer):
+    """Destroys a buffer (its memory goes with it once nothing else uses it).
+
+    Raises:
+      ClosedError: `buffer` was closed
+      BusyError: while a command buffer that records it is open
+
+    rt_vk_buffer_destroy(buffer: handle<vk_buffer>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_buffer_destroy", buffer)
+
+
+def rt_vk_command_begin(cb):
+    """Starts recording (resetting what was recorded before).
+
+    Raises:
+      InvalidArgumentError: the command buffer is already recording
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `cb` was closed
+      LimitExceededError: a size, depth or count limit was reached
+      BusyError: while a submission of this buffer has not finished (wait for its fence)
+
+    rt_vk_command_begin(cb: handle<vk_command_buffer>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_command_begin", cb)
+
+
+def rt_vk_command_buffer(pool):
+    """Allocates a primary command buffer from `pool`.
+
+    Raises:
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `pool` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_command_buffer(pool: handle<vk_command_pool>) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_command_buffer", pool)
+
+
+def rt_vk_command_end(cb):
+    """Ends recording.
+
+    Raises:
+      InvalidArgumentError: the command buffer is not recording (call rt_vk_command_begin); rendering is still open: call rt_vk_render_end first
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `cb` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_command_end(cb: handle<vk_command_buffer>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_command_end", cb)
+
+
+def rt_vk_command_pool(device):
+    """A command pool on the device's compute queue family (buffers resettable).
+
+    Raises:
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `device` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_command_pool(device: handle<vk_device>) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_command_pool", device)
+
+
+def rt_vk_device_create(instance, index=None, opts=None, **options):
+    """Creates a logical device on physical device `index` (the first one when nil) with every queue of one queue
+    family: the first with graphics and compute, else the first with compute. Dynamic rendering (Vulkan 1.3) and
+    VK_KHR_swapchain are enabled where the device has them.
+
+    Options:
+      queue_family (int): an index of a compute-capable family, instead
+
+    Raises:
+      InvalidArgumentError: queue_family must be the index of a compute-capable family; an unknown option, or an option of the wrong kind or range
+      UnsupportedError: the device has no compute queue
+      ClosedError: `instance` was closed
+      OutOfRangeError: no physical device <i> (… present)
+
+    rt_vk_device_create(instance: handle<vk_instance>, index: int?, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_device_create", instance, index, opts)
+
+
+def rt_vk_device_destroy(device):
+    """Destroys a device.
+
+    Raises:
+      ClosedError: `device` was closed
+      BusyError: while objects made from it are open
+
+    rt_vk_device_destroy(device: handle<vk_device>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_device_destroy", device)
+
+
+def rt_vk_dispatch(cb, pipeline, buffers, groups, opts=None, **options):
+    """Records a dispatch of compute `pipeline` with `groups` workgroups (an int or 1-3 ints, checked against the
+    device's limits). `buffers` gives one `vk_buffer` per descriptor binding of the shader, in (set, binding)
+    order; each must have memory bound. A barrier after the dispatch makes its writes visible to later dispatches,
+    transfers and the host.
+
+    Options:
+      push_constants (bytes): bytes of exactly the shader's push-constant size
+
+    Raises:
+      InvalidArgumentError: the pipeline belongs to another device; a graphics pipeline cannot be dispatched (rt_vk_draw_record draws with it); the command buffer is not recording (call rt_vk_command_begin); rendering is open: dispatch before rt_vk_render_start or after rt_vk_render_end
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `cb` was closed; `pipeline` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_dispatch(cb: handle<vk_command_buffer>, pipeline: handle<vk_pipeline>, buffers: array<any>, groups: any, opts: dict?) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_dispatch", cb, pipeline, buffers, groups, opts)
+
+
+def rt_vk_draw_record(cb, pipeline, vertex_count, opts=None, **options):
+    """Records a draw of `vertex_count` vertices with graphics `pipeline` between `rt_vk_render_start` and
+    `rt_vk_render_end`.
+
+    Options:
+      buffers: one `vk_buffer` per descriptor binding of the shaders, in (set, binding) order
+      push_constants (bytes): bytes, exactly the shaders' push-constant size
+      instance_count (int, default 1): 1
+      first_vertex (int, default 0): 0
+
+    Raises:
+      InvalidArgumentError: the pipeline belongs to another device; a compute pipeline cannot draw (rt_vk_dispatch runs it); the command buffer is not recording (call rt_vk_command_begin); no rendering is open: call rt_vk_render_start first
+      ClosedError: `cb` was closed; `pipeline` was closed
+      OutOfRangeError: an index or number is outside its range
+
+    rt_vk_draw_record(cb: handle<vk_command_buffer>, pipeline: handle<vk_pipeline>, vertex_count: int, opts: dict?) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_draw_record", cb, pipeline, vertex_count, opts)
+
+
+def rt_vk_fence_wait(fence, timeout_ms=None):
+    """Waits for a fence: true when it signalled, false when `timeout_ms`
+    (nil: no limit besides the thread's deadline) passed first.
+
+    Raises:
+      InvalidArgumentError: timeout_ms must be 0 or more
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `fence` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_fence_wait(fence: handle<vk_fence>, timeout_ms: int?) -> bool
+    capability: gpu; blocking; tier: empirical
+    """
+    return _call("rt_vk_fence_wait", fence, timeout_ms)
+
+
+def rt_vk_image_copy(cb, image, buffer):
+    """Records a copy of the whole of `image` into `buffer` (rows tightly packed, top row first: width × height ×
+    texel bytes, see `rt_vk_image_info_get`), followed by a barrier that makes the bytes visible to the host and
+    to shaders; read them with `rt_vk_memory_map` after the fence. The image must have been rendered
+    (`rt_vk_render_end` recorded before).
+
+    Raises:
+      InvalidArgumentError: the image or buffer belongs to another device; the buffer was created without usage transfer_dst; the buffer has no memory bound (rt_vk_memory_allocate); the command buffer is not recording (call rt_vk_command_begin)
+      ClosedError: `cb` was closed; `image` was closed; `buffer` was closed
+      OutOfRangeError: the buffer is too small
+
+    rt_vk_image_copy(cb: handle<vk_command_buffer>, image: handle<vk_image>, buffer: handle<vk_buffer>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_image_copy", cb, image, buffer)
+
+
+def rt_vk_image_create(device, width, height, opts=None, **options):
+    """Creates a `width` × `height` colour image in device memory, usable as a render target (`rt_vk_render_start`)
+    and as a copy source (`rt_vk_image_copy`).
+
+    Options:
+      format (text): \"rgba8\" (default, R8G8B8A8_UNORM), \"bgra8\", \"rgba8_srgb\", \"bgra8_srgb\", \"rgba32f\"
+
+    Raises:
+      InvalidArgumentError: format must be one of …; an unknown option, or an option of the wrong kind or range
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: for a format the device cannot render to
+      ClosedError: the device is being destroyed; `device` was closed
+      OutOfRangeError: for a size beyond the device's limit
+      LimitExceededError: gpu-allocator: <e> (<width>x<height> image)
+
+    rt_vk_image_create(device: handle<vk_device>, width: int, height: int, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_image_create", device, width, height, opts)
+
+
+def rt_vk_image_destroy(image):
+    """Destroys an image.
+
+    Raises:
+      ClosedError: `image` was closed
+      BusyError: while a command buffer that records it is open
+
+    rt_vk_image_destroy(image: handle<vk_image>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_image_destroy", image)
+
+
+def rt_vk_image_info_get(image):
+    """`{width, height, format, size_bytes}` of an image (size_bytes: what
+    `rt_vk_image_copy` writes, rows tightly packed).
+
+    Raises:
+      ClosedError: `image` was closed
+
+    rt_vk_image_info_get(image: handle<vk_image>) -> dict
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_image_info_get", image)
+
+
+def rt_vk_instance_create(opts=None, **options):
+    """Creates a Vulkan instance (API 1.3 where the loader has it, else what it has). The surface extensions
+    (VK_KHR_surface, xlib, xcb) are enabled where present.
+
+    Options:
+      app_name (text, default \"simple-rt\"): text
+      validation (bool, default false): true: enable VK_LAYER_KHRONOS_validation and collect its messages through VK_EXT_debug_utils, read them with `rt_vk_instance_messages_drain`; Error Unsupported when the layer is not installed
+      severity (text, default \"warning\"): the lowest severity collected: \"verbose\", \"info\", \"warning\" (default), \"error\"
+
+    Raises:
+      InvalidArgumentError: app_name contains a NUL byte; severity must be verbose, info, warning or error; an unknown option, or an option of the wrong kind or range
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: no Vulkan loader is installed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_instance_create(opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_instance_create", opts)
+
+
+def rt_vk_instance_destroy(instance):
+    """Destroys an instance.
+
+    Raises:
+      ClosedError: `instance` was closed
+      BusyError: while devices made from it are open
+
+    rt_vk_instance_destroy(instance: handle<vk_instance>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_instance_destroy", instance)
+
+
+def rt_vk_instance_info_get(instance):
+    """`{api_version, validation, surfaces}`: the API version asked for, whether
+    the validation layer is on, whether windows can get surfaces (VK_KHR_surface
+    with an X11 surface extension enabled).
+
+    Raises:
+      ClosedError: `instance` was closed
+
+    rt_vk_instance_info_get(instance: handle<vk_instance>) -> dict
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_instance_info_get", instance)
+
+
+def rt_vk_instance_messages_drain(instance):
+    """Returns and removes the messages collected since the last call: an array
+    of `{severity (\"error\"|\"warning\"|\"info\"|\"verbose\"), type
+    (\"validation\", \"general\", \"performance\", comma-joined), id, message}`,
+    oldest first (at most 10000 are kept: a first entry with id \"dropped\"
+    counts the older ones lost). Empty when the instance was created without
+    `validation`.
+
+    Raises:
+      ClosedError: `instance` was closed
+
+    rt_vk_instance_messages_drain(instance: handle<vk_instance>) -> array<dict>
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_instance_messages_drain", instance)
+
+
+def rt_vk_memory_allocate(device, buffer, opts=None, **options):
+    """Allocates memory for `buffer` through gpu-allocator and binds it. A buffer is bound once: a second call is
+    Error AlreadyExists.
+
+    Options:
+      location (text, default \"cputogpu\"): \"cpu_to_gpu\" (default: host-visible, coherent, mappable), \"gpu_to_cpu\" (host-visible, cached: for read-back), \"gpu_only\" (not mappable)
+
+    Raises:
+      InvalidArgumentError: the buffer belongs to another device; location must be cpu_to_gpu, gpu_to_cpu or gpu_only; an unknown option, or an option of the wrong kind or range
+      AlreadyExistsError: the buffer has memory bound already
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: the device is being destroyed; `device` was closed; `buffer` was closed
+      LimitExceededError: gpu-allocator
+
+    rt_vk_memory_allocate(device: handle<vk_device>, buffer: handle<vk_buffer>, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_memory_allocate", device, buffer, opts)
+
+
+def rt_vk_memory_free(memory):
+    """Closes the memory handle. The memory itself is released when its buffer
+    is destroyed too (a bound buffer keeps its memory: never a dangling binding).
+
+    Raises:
+      ClosedError: `memory` was closed
+
+    rt_vk_memory_free(memory: handle<vk_memory>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_memory_free", memory)
+
+
+def rt_vk_memory_map(memory, offset=None, len=None):
+    """Reads `len` bytes (the rest when nil) at `offset` (0 when nil) of
+    host-visible memory: a copy of the mapped bytes at the time of the call
+    (wait for the fence of the work that writes them first). The memory
+    stays mapped for its whole life (gpu-allocator); write with `rt_vk_memory_write`.
+
+    Raises:
+      InvalidArgumentError: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+      ClosedError: the memory was freed; `memory` was closed
+      OutOfRangeError: bytes <off>..… are outside the …-byte memory
+
+    rt_vk_memory_map(memory: handle<vk_memory>, offset: int?, len: int?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_memory_map", memory, offset, len)
+
+
+def rt_vk_memory_unmap(memory):
+    """Nothing to release: memory allocated here stays persistently mapped
+    (gpu-allocator) until freed. Accepted for symmetry with `rt_vk_memory_map`.
+
+    Raises:
+      ClosedError: `memory` was closed
+
+    rt_vk_memory_unmap(memory: handle<vk_memory>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_memory_unmap", memory)
+
+
+def rt_vk_memory_write(memory, data, offset=None):
+    """Writes `data` into host-visible memory at `offset` (0 when nil). The memory is coherent: no flush needed.
+
+    Raises:
+      InvalidArgumentError: the memory is not mapped; the memory is not host-visible (allocated with location gpu_only)
+      ClosedError: the memory was freed; `memory` was closed
+      OutOfRangeError: it does not fit
+
+    rt_vk_memory_write(memory: handle<vk_memory>, data: bytes, offset: int?) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_memory_write", memory, data, offset)
+
+
+def rt_vk_physical_devices(instance):
+    """The physical devices: an array of dicts `{index, name, type (\"cpu\",
+    \"discrete_gpu\", \"integrated_gpu\", \"virtual_gpu\", \"other\"), api_version,
+    driver_version, vendor_id, device_id, memory_heaps: [{size,
+    device_local}], queue_families: [{index, count, graphics, compute,
+    transfer}], limits: {max_compute_work_group_count,
+    max_compute_work_group_size, max_compute_work_group_invocations,
+    max_storage_buffer_range, max_push_constants_size}}`.
+
+    Raises:
+      ClosedError: `instance` was closed
+
+    rt_vk_physical_devices(instance: handle<vk_instance>) -> array<dict>
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_physical_devices", instance)
+
+
+def rt_vk_pipeline_compute(shader, opts=None, **options):
+    """Builds a compute pipeline from a shader; the layout (descriptor sets, push-constant range) comes from the
+    shader's reflection.
+
+    Options:
+      entry (text, default \"main\"): the entry point, \"main\"
+
+    Raises:
+      InvalidArgumentError: entry contains a NUL byte; an unknown option, or an option of the wrong kind or range
+      ClosedError: `shader` was closed
+
+    rt_vk_pipeline_compute(shader: handle<vk_shader>, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_pipeline_compute", shader, opts)
+
+
+def rt_vk_pipeline_graphics(device, vertex, fragment, opts=None, **options):
+    """Builds a graphics pipeline from vertex and fragment SPIR-V (entry points \"main\"), rendering with Vulkan 1.3
+    dynamic rendering into one colour image. The layout comes from reflecting both shaders (storage and uniform
+    buffers, visible to both stages; one push-constant block). No vertex buffers: vertices come from the vertex
+    shader (gl_VertexIndex, buffers).
+
+    Options:
+      format (text, default \"rgba8\"): the colour format it renders to, as for `rt_vk_image_create`
+      topology (text, default \"trianglelist\"): \"triangle_list\" (default), \"triangle_strip\", \"line_list\", \"point_list\"
+      cull (text, default \"none\"): \"none\" (default), \"back\", \"front\"; counter-clockwise triangles face front
+      blend (bool, default false): false by default; true: alpha blending
+
+    Raises:
+      InvalidArgumentError: topology must be triangle_list, triangle_strip, line_list or point_list; cull must be none, back or front; binding ….… has different types in the vertex and fragment shaders; format must be one of …
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: on a device without graphics queues or dynamic rendering
+      ClosedError: `device` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_pipeline_graphics(device: handle<vk_device>, vertex: bytes, fragment: bytes, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_pipeline_graphics", device, vertex, fragment, opts)
+
+
+def rt_vk_present(queue, swapchain, opts=None, **options):
+    """Shows one frame: acquires the next swapchain image, fills it — with `image` (a rendered `vk_image`, scaled to
+    the frame by a blit) or, without one, with `clear_color` ([r, g, b, a], default black) — and presents it on
+    `queue`. Waits for the previous frame's copy first, so at most one frame is in flight. Returns `{index,
+    suboptimal}`.
+
+    Options:
+      image (vk_image): a rendered image to show, scaled to the frame by a blit
+      clear_color (array of 4 floats, default black): [r, g, b, a] to fill the frame with when there is no image
+      timeout_ms (int >= 0, default 5000): how long to wait for a swapchain image (Error Timeout past it)
+
+    Raises:
+      InvalidArgumentError: the queue or the image belongs to another device, the image has not been rendered yet, timeout_ms is negative, or an unknown option
+      UnsupportedError: the device has no VK_KHR_swapchain, or cannot blit the image's format to the frame's
+      ClosedError: the swapchain is out of date (the window changed size: make a new one), or a handle was closed
+      TimeoutError_: no image came within timeout_ms
+      CancelledError: the calling thread's cancel token fired while waiting
+      LimitExceededError: the device ran out of memory
+      IoError: any other Vulkan failure
+
+    rt_vk_present(queue: handle<vk_queue>, swapchain: handle<vk_swapchain>, opts: dict?) -> dict
+    capability: gpu; blocking; tier: experimental
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_present", queue, swapchain, opts)
+
+
+def rt_vk_queue_get(device, index=None):
+    """Queue `index` (0 when nil) of the device's compute queue family.
+
+    Raises:
+      ClosedError: `device` was closed
+      OutOfRangeError: no queue <i> (the family has …)
+
+    rt_vk_queue_get(device: handle<vk_device>, index: int?) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_queue_get", device, index)
+
+
+def rt_vk_render_end(cb):
+    """Records the end of rendering; the image is then ready to be copied
+    (`rt_vk_image_copy`) by commands recorded after this one.
+
+    Raises:
+      InvalidArgumentError: the command buffer is not recording (call rt_vk_command_begin); no rendering is open (rt_vk_render_start)
+      ClosedError: `cb` was closed
+
+    rt_vk_render_end(cb: handle<vk_command_buffer>) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_render_end", cb)
+
+
+def rt_vk_render_start(cb, image, opts=None, **options):
+    """Records the start of rendering into `image` (Vulkan 1.3 dynamic rendering): the image is cleared (its earlier
+    contents are discarded), and viewport and scissor cover it whole (y grows downwards, (-1,-1) is the top left
+    corner). Draw with `rt_vk_draw_record`, then `rt_vk_render_end`.
+
+    Options:
+      clear_color (default [0): [r, g, b, a], 0, 0, 1]
+
+    Raises:
+      InvalidArgumentError: the image belongs to another device; the command buffer is not recording (call rt_vk_command_begin); rendering is already open: call rt_vk_render_end first; an unknown option, or an option of the wrong kind or range
+      UnsupportedError: the device has no graphics queue family with dynamic rendering
+      ClosedError: `cb` was closed; `image` was closed
+
+    rt_vk_render_start(cb: handle<vk_command_buffer>, image: handle<vk_image>, opts: dict?) -> nil
+    capability: gpu; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_render_start", cb, image, opts)
+
+
+def rt_vk_shader_info_get(shader):
+    """What reflection found in a shader: `{bindings: [{set, binding, type
+    (\"storage_buffer\"|\"uniform_buffer\"), name}], push_constant_size,
+    local_size: [x, y, z]}`.
+
+    Raises:
+      ClosedError: `shader` was closed
+
+    rt_vk_shader_info_get(shader: handle<vk_shader>) -> dict
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_shader_info_get", shader)
+
+
+def rt_vk_shader_load(device, spirv):
+    """Loads a compute shader from SPIR-V bytes. Reflection (rspirv-reflect)
+    reads its descriptor bindings (storage and uniform buffers), push-constant
+    size and workgroup size; `rt_vk_shader_info_get` returns them and
+    `rt_vk_pipeline_compute` builds the pipeline layout from them. Malformed
+    SPIR-V is Error Parse before the driver sees it; vertex and fragment
+    shaders go to `rt_vk_pipeline_graphics` as bytes instead.
+
+    Raises:
+      ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: not a compute shader (no LocalSize): pass vertex and fragment SPIR-V to rt_vk_pipeline_graphics
+      ClosedError: `device` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_shader_load(device: handle<vk_device>, spirv: bytes) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_shader_load", device, spirv)
+
+
+def rt_vk_submit(queue, cb):
+    """Submits a recorded command buffer to `queue`; returns a `vk_fence` to wait on.
+
+    Raises:
+      InvalidArgumentError: the command buffer belongs to another device; the command buffer is not recorded (begin, record, end first)
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: not supported (on this machine or build, or for this input)
+      ClosedError: `queue` was closed; `cb` was closed
+      LimitExceededError: a size, depth or count limit was reached
+      BusyError: while an earlier submission of the same buffer runs
+
+    rt_vk_submit(queue: handle<vk_queue>, cb: handle<vk_command_buffer>) -> any
+    capability: gpu; non-blocking; tier: empirical
+    """
+    return _call("rt_vk_submit", queue, cb)
+
+
+def rt_vk_surface_create(instance, window):
+    """Creates a Vulkan surface for `window` (ash-window).
+
+    Raises:
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: the instance lacks the surface extensions the window's display needs
+      ClosedError: `instance` was closed; `window` was closed
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_surface_create(instance: handle<vk_instance>, window: handle<vk_window>) -> any
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_surface_create", instance, window)
+
+
+def rt_vk_surface_destroy(surface):
+    """Destroys a surface.
+
+    Raises:
+      ClosedError: `surface` was closed
+      BusyError: while a swapchain on it is open
+
+    rt_vk_surface_destroy(surface: handle<vk_surface>) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_surface_destroy", surface)
+
+
+def rt_vk_swapchain_create(device, surface, opts=None, **options):
+    """Creates a swapchain for `surface` on `device` (whose queue family must be able to present to it). Frames are
+    `width` × `height` of the surface (`rt_vk_swapchain_info_get`); `rt_vk_present` fills and shows one.
+
+    Options:
+      present_mode (text, default \"fifo\"): \"fifo\" (default, always there), \"mailbox\", \"immediate\"
+      images (int, default the surface's minimum + 1): how many
+
+    Raises:
+      InvalidArgumentError: the surface belongs to another instance; present_mode must be fifo, mailbox or immediate; the window has no area (minimised?); an unknown option, or an option of the wrong kind or range
+      TimeoutError_: the wait timed out
+      IoError: an operating-system failure (details.errno)
+      UnsupportedError: the device has no VK_KHR_swapchain (the instance had no surface extensions, or the device lacks it); queue family … of the device cannot present to this surface; the surface does not offer present mode <present_mode> (it offers <modes>); the surface's images cannot be transfer destinations (needed to fill frames)
+      ClosedError: `device` was closed; `surface` was closed
+      OutOfRangeError: images must be … to <max_images> for this surface
+      LimitExceededError: a size, depth or count limit was reached
+
+    rt_vk_swapchain_create(device: handle<vk_device>, surface: handle<vk_surface>, opts: dict?) -> any
+    capability: gpu; non-blocking; tier: experimental
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_vk_swapchain_create", device, surface, opts)
+
+
+def rt_vk_swapchain_destroy(swapchain):
+    """Destroys a swapchain (waits for the device to go idle first).
+
+    Raises:
+      ClosedError: `swapchain` was closed
+
+    rt_vk_swapchain_destroy(swapchain: handle<vk_swapchain>) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_swapchain_destroy", swapchain)
+
+
+def rt_vk_swapchain_info_get(swapchain):
+    """`{width, height, images, format, present_mode, presented}` of a
+    swapchain (format: a VkFormat name; presented: frames shown so far).
+
+    Raises:
+      ClosedError: `swapchain` was closed
+
+    rt_vk_swapchain_info_get(swapchain: handle<vk_swapchain>) -> dict
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_swapchain_info_get", swapchain)
+
+
+def rt_vk_window_create(title, width, height):
+    """Opens a `width` × `height` window titled `title` on the X display named by DISPLAY (winit 0.30, X11; the event
+    loop runs on a thread of its own).
+
+    Raises:
+      TimeoutError_: the event loop did not answer within 30 s
+      IoError: winit could not create the window
+      UnsupportedError: there is no X display (DISPLAY unset or the server unreachable: the first window of the process decides)
+      OutOfRangeError: an index or number is outside its range
+
+    rt_vk_window_create(title: text, width: int, height: int) -> any
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_window_create", title, width, height)
+
+
+def rt_vk_window_destroy(window):
+    """Closes a window.
+
+    Raises:
+      ClosedError: `window` was closed
+      BusyError: while a surface made on it is open
+
+    rt_vk_window_destroy(window: handle<vk_window>) -> nil
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_window_destroy", window)
+
+
+def rt_vk_window_info_get(window):
+    """`{width, height, close_requested}`: the window's inner size in pixels
+    and whether its close button was pressed.
+
+    Raises:
+      ClosedError: `window` was closed
+
+    rt_vk_window_info_get(window: handle<vk_window>) -> dict
+    capability: gpu; non-blocking; tier: experimental
+    """
+    return _call("rt_vk_window_info_get", window)
 
 
 __all__ = [
@@ -5052,9 +10148,16 @@ __all__ = [
     "rt_gzip_compress_file",
     "rt_gzip_decompress",
     "rt_gzip_decompress_file",
+    "rt_tar_add_data",
+    "rt_tar_add_file",
+    "rt_tar_close",
     "rt_tar_create",
     "rt_tar_extract",
+    "rt_tar_extract_file",
     "rt_tar_list",
+    "rt_tar_open",
+    "rt_targz_create",
+    "rt_targz_extract",
     "rt_xz_compress",
     "rt_xz_compress_file",
     "rt_xz_decompress",
@@ -5074,7 +10177,9 @@ __all__ = [
     "rt_readline_history",
     "rt_readline_history_load",
     "rt_readline_history_save",
+    "rt_signal_check",
     "rt_signal_handler",
+    "rt_signal_install",
     "rt_signal_poll",
     "rt_signal_reset",
     "rt_watch_close",
@@ -5158,6 +10263,12 @@ __all__ = [
     "rt_cranelift_ushr",
     "rt_target_features",
     "rt_target_triple",
+    "rt_actor_id",
+    "rt_actor_is_alive",
+    "rt_actor_join",
+    "rt_actor_recv",
+    "rt_actor_send",
+    "rt_actor_spawn",
     "rt_atomic_bool_free",
     "rt_atomic_bool_load",
     "rt_atomic_bool_new",
@@ -5279,6 +10390,24 @@ __all__ = [
     "rt_uuid_v4",
     "rt_xxhash3",
     "rt_xxhash64",
+    "rt_cuda_device_count",
+    "rt_cuda_device_get",
+    "rt_cuda_device_memory",
+    "rt_cuda_device_name",
+    "rt_cuda_device_set",
+    "rt_cuda_event_create",
+    "rt_cuda_event_elapsed",
+    "rt_cuda_event_record",
+    "rt_cuda_event_sync",
+    "rt_cuda_free",
+    "rt_cuda_launch_kernel",
+    "rt_cuda_malloc",
+    "rt_cuda_memcpy_d2d",
+    "rt_cuda_memcpy_d2h",
+    "rt_cuda_memcpy_h2d",
+    "rt_cuda_stream_create",
+    "rt_cuda_stream_destroy",
+    "rt_cuda_stream_sync",
     "rt_arena_alloc",
     "rt_arena_new",
     "rt_arena_ptr",
@@ -5365,6 +10494,7 @@ __all__ = [
     "rt_file_mmap_read_bytes",
     "rt_file_mmap_read_text",
     "rt_file_mmap_slice",
+    "rt_file_mmap_write",
     "rt_file_mode",
     "rt_file_modified",
     "rt_file_modified_time",
@@ -5398,6 +10528,10 @@ __all__ = [
     "rt_io_file_seek",
     "rt_io_file_write_all",
     "rt_list_dir_recursive",
+    "rt_madvise",
+    "rt_mmap",
+    "rt_msync",
+    "rt_munmap",
     "rt_path_absolute",
     "rt_path_basename",
     "rt_path_dirname",
@@ -5420,10 +10554,36 @@ __all__ = [
     "rt_http_download",
     "rt_http_get",
     "rt_http_head",
+    "rt_http_parse_json",
     "rt_http_patch",
     "rt_http_post",
     "rt_http_put",
     "rt_http_request",
+    "rt_http_request_body",
+    "rt_http_request_header",
+    "rt_http_request_info",
+    "rt_http_request_method",
+    "rt_http_request_path",
+    "rt_http_request_query",
+    "rt_http_request_respond",
+    "rt_http_response_create",
+    "rt_http_response_info",
+    "rt_http_response_json",
+    "rt_http_response_set_body",
+    "rt_http_response_set_header",
+    "rt_http_response_set_status",
+    "rt_http_server_addr",
+    "rt_http_server_create",
+    "rt_http_server_destroy",
+    "rt_http_server_next",
+    "rt_http_server_port",
+    "rt_http_server_route",
+    "rt_http_server_start",
+    "rt_http_server_static",
+    "rt_http_server_stats",
+    "rt_http_server_stop",
+    "rt_http_stringify_json",
+    "rt_http_upload",
     "rt_http_url_decode",
     "rt_http_url_encode",
     "rt_io_tcp_accept",
@@ -5457,6 +10617,7 @@ __all__ = [
     "rt_socket_create",
     "rt_socket_listen",
     "rt_socket_local_addr",
+    "rt_socket_pair_create",
     "rt_socket_peer_addr",
     "rt_socket_recv",
     "rt_socket_recv_from",
@@ -5464,20 +10625,52 @@ __all__ = [
     "rt_socket_send_to",
     "rt_socket_set_option",
     "rt_socket_shutdown",
+    "rt_socket_unix_listen",
+    "rt_unix_socket_connect",
+    "rt_ws_accept",
+    "rt_ws_close",
+    "rt_ws_connect",
+    "rt_ws_ping",
+    "rt_ws_receive",
+    "rt_ws_receive_message",
+    "rt_ws_send",
+    "rt_exec",
+    "rt_exec_output",
+    "rt_execute_native",
+    "rt_exit",
     "rt_getpid",
+    "rt_process_close_piped",
+    "rt_process_exists",
+    "rt_process_hwm_kib",
+    "rt_process_is_alive",
+    "rt_process_is_running",
     "rt_process_kill",
+    "rt_process_output",
     "rt_process_pid",
     "rt_process_read_stderr",
     "rt_process_read_stdout",
     "rt_process_run",
+    "rt_process_run_bounded",
+    "rt_process_run_inherit",
     "rt_process_run_timeout",
     "rt_process_run_with_limits",
     "rt_process_spawn",
+    "rt_process_spawn_async",
+    "rt_process_spawn_piped",
+    "rt_process_stdin_close",
     "rt_process_wait",
+    "rt_process_write_stdin",
+    "rt_process_write_stdin_some",
     "rt_sandbox_limits",
     "rt_sandbox_set_limits",
     "rt_shell",
     "rt_shell_exec",
+    "rt_shell_exec_tuple",
+    "rt_shell_exit_code",
+    "rt_shell_output",
+    "rt_stderr_flush",
+    "rt_stderr_write",
+    "rt_stdout_flush",
     "rt_bincode_decode",
     "rt_bincode_encode",
     "rt_json_parse",
@@ -5536,4 +10729,46 @@ __all__ = [
     "rt_timestamp_parse",
     "rt_timestamp_to_iso",
     "rt_timestamp_to_string",
+    "rt_vk_buffer_create",
+    "rt_vk_buffer_destroy",
+    "rt_vk_command_begin",
+    "rt_vk_command_buffer",
+    "rt_vk_command_end",
+    "rt_vk_command_pool",
+    "rt_vk_device_create",
+    "rt_vk_device_destroy",
+    "rt_vk_dispatch",
+    "rt_vk_draw_record",
+    "rt_vk_fence_wait",
+    "rt_vk_image_copy",
+    "rt_vk_image_create",
+    "rt_vk_image_destroy",
+    "rt_vk_image_info_get",
+    "rt_vk_instance_create",
+    "rt_vk_instance_destroy",
+    "rt_vk_instance_info_get",
+    "rt_vk_instance_messages_drain",
+    "rt_vk_memory_allocate",
+    "rt_vk_memory_free",
+    "rt_vk_memory_map",
+    "rt_vk_memory_unmap",
+    "rt_vk_memory_write",
+    "rt_vk_physical_devices",
+    "rt_vk_pipeline_compute",
+    "rt_vk_pipeline_graphics",
+    "rt_vk_present",
+    "rt_vk_queue_get",
+    "rt_vk_render_end",
+    "rt_vk_render_start",
+    "rt_vk_shader_info_get",
+    "rt_vk_shader_load",
+    "rt_vk_submit",
+    "rt_vk_surface_create",
+    "rt_vk_surface_destroy",
+    "rt_vk_swapchain_create",
+    "rt_vk_swapchain_destroy",
+    "rt_vk_swapchain_info_get",
+    "rt_vk_window_create",
+    "rt_vk_window_destroy",
+    "rt_vk_window_info_get",
 ]

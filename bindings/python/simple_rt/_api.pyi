@@ -3,7 +3,7 @@
 
 from typing import Any, Mapping, Sequence
 
-from ._native import Handle
+from ._native import Handle, Value, _native_form
 
 ABI_MAJOR: int
 ABI_MINOR: int
@@ -13,1499 +13,2549 @@ CAPABILITIES: dict[str, str]
 HOST: dict[str, tuple[str, list[str]]]
 
 # ---- domain archive (libffi_archive.so) ----
-def rt_deflate_compress(data: bytes | bytearray | memoryview | str, level: int | None = None) -> bytes:
-    """Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or gzip header) at `level` 0..=9 (nil: 6). Error OutOfRange for another level."""
+@_native_form
+def rt_deflate_compress(data: bytes | bytearray | memoryview | str | Value, level: int | None = None) -> bytes:
+    """Compresses bytes or text to a raw deflate stream (RFC 1951: no zlib or gzip header) at `level` 0..=9 (nil: 6)."""
     ...
-def rt_deflate_decompress(data: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
-    """Decompresses a raw deflate stream (RFC 1951). Option `max_output` (bytes, default 1 GiB): more is LimitExceeded. Corrupt or truncated input is Error Parse."""
+@_native_form
+def rt_deflate_decompress(data: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
+    """Decompresses a raw deflate stream (RFC 1951). Corrupt or truncated input is Error Parse."""
     ...
-def rt_gzip_compress(data: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
-    """Compresses bytes or text to gzip. Option `level` 0..=9 (default 6)."""
+@_native_form
+def rt_gzip_compress(data: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
+    """Compresses bytes or text to gzip."""
     ...
-def rt_gzip_compress_file(src: str, dst: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst)."""
+@_native_form
+def rt_gzip_compress_file(src: str | Value, dst: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Compresses file `src` to gzip file `dst` in constant memory (fs.read src, fs.write dst). `dst` is written under a temporary name in its directory and renamed into place, so a failure leaves no partial output; a symlink `dst` is followed (its target replaced, the link kept); a `dst` ending in `/` is InvalidArgument; under a scoped fs.write a `dst` with other hard links is CapabilityDenied unless fs.hardlink is held. Returns {read, written, uncompressed}."""
     ...
-def rt_gzip_decompress(data: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
-    """Decompresses gzip data (all members). Option `max_output` (bytes, default 1 GiB): more is LimitExceeded."""
+@_native_form
+def rt_gzip_decompress(data: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
+    """Decompresses gzip data (all members)."""
     ...
-def rt_gzip_decompress_file(src: str, dst: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_gzip_decompress_file(src: str | Value, dst: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Decompresses gzip file `src` (all members) to `dst` in constant memory (fs.read src, fs.write dst)."""
     ...
-def rt_tar_create(output: str, sources: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_tar_add_data(tar: Handle, archive_path: str | Value, data: bytes | bytearray | memoryview | str | Value) -> None:
+    """Adds an entry `archive_path` holding `data` (bytes or text) to a TarWriter: a regular file, mode 0644, owner 0, mtime the writer's `mtime` option or now. Simple declares `-> i64`: ours is nil or an Error."""
+    ...
+@_native_form
+def rt_tar_add_file(tar: Handle, archive_path: str | Value, file_path: str | Value) -> None:
+    """Adds the regular file `file_path` (content streamed, permission bits and mtime kept, owner 0) as entry `archive_path`. Needs fs.read on `file_path`. A directory or other non-regular file is InvalidArgument; a file that changes size while it is read is Error Io."""
+    ...
+@_native_form
+def rt_tar_close(tar: Any) -> None:
+    """Finishes and closes a TarWriter (end-of-archive blocks, the compressor's trailer, then the temporary file renamed into place), or closes a TarReader."""
+    ...
+@_native_form
+def rt_tar_create(output: str | Value, sources: Any = None, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
     """Creates a tar archive at `output` from `sources` (fs.read on each source, fs.write on output)."""
     ...
-def rt_tar_extract(archive: str, target_dir: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely."""
+@_native_form
+def rt_tar_extract(archive: Any, target_dir: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Extracts a tar archive (plain, gzip or xz; detected) into `target_dir`, safely. `archive` is a path or a TarReader handle (rt_tar_open; Simple's `rt_tar_extract(handle, output_dir)` form)."""
     ...
-def rt_tar_list(archive: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[dict[str, Any]]:
-    """Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read)."""
+@_native_form
+def rt_tar_extract_file(tar: Any, archive_path: str | Value, output_path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Extracts the one regular-file entry `archive_path` of a tar archive (a TarReader handle or a path) to the file `output_path` (written under a temporary name and renamed into place, so a failure leaves nothing) and returns the number of bytes written. `archive_path` is compared by its components (`./a` is `a`); the last entry of that name wins, as tar does. Needs fs.write on `output_path` (and fs.read on a path archive)."""
     ...
-def rt_xz_compress(data: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
-    """Compresses bytes or text to .xz. Options: `preset` 0..=9 (default 6), `extreme` (bool), `check` (\"crc64\" default, \"crc32\", \"sha256\", \"none\")."""
+@_native_form
+def rt_tar_list(archive: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[dict[str, Any]]:
+    """Lists a tar archive (plain, gzip or xz; detected) without extracting (fs.read). `archive` is a path or a TarReader handle (rt_tar_open; Simple's `rt_tar_list(handle) -> text` form)."""
     ...
-def rt_xz_compress_file(src: str, dst: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_tar_open(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Opens a tar archive (plain, gzip or xz; detected) for reading and returns a TarReader handle for rt_tar_list, rt_tar_extract and rt_tar_extract_file. Needs fs.read. The first header is read now: a file that is not a tar archive is Error Parse here."""
+    ...
+@_native_form
+def rt_targz_create(tar_path: str | Value, output_path: str | Value, level: int | None = None) -> dict[str, Any]:
+    """Simple's `rt_targz_create(tar_path, output_path, level)`: compresses the existing tar archive `tar_path` to the gzip file `output_path` (a `.tar.gz`) at `level` 0..=9 (nil: 6), in constant memory, written under a temporary name and renamed into place. The input must be an uncompressed tar archive (its first header is checked): anything else is Error InvalidArgument. Needs fs.read on `tar_path`, fs.write on `output_path`. Returns {read, written, uncompressed} (Simple: 1). To build a .tar.gz from files in one call: rt_tar_create(output, sources) with an output named `.tar.gz`."""
+    ...
+@_native_form
+def rt_targz_extract(input_path: str | Value, output_dir: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Simple's `rt_targz_extract(input_path, output_dir)`: rt_tar_extract of a gzip-compressed tar archive (gzip required: other input is Error Parse), with the same safety rules, options and result {entries, bytes}."""
+    ...
+@_native_form
+def rt_xz_compress(data: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
+    """Compresses bytes or text to .xz."""
+    ...
+@_native_form
+def rt_xz_compress_file(src: str | Value, dst: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Compresses file `src` to .xz file `dst` in constant memory (fs.read src, fs.write dst)."""
     ...
-def rt_xz_decompress(data: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
+@_native_form
+def rt_xz_decompress(data: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
     """Decompresses .xz data (all concatenated streams, any check type)."""
     ...
-def rt_xz_decompress_file(src: str, dst: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_xz_decompress_file(src: str | Value, dst: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Decompresses .xz file `src` (all streams) to `dst` in constant memory (fs.read src, fs.write dst)."""
     ...
-def rt_zip_add_data(zip: Handle, archive_path: str, data: bytes | bytearray | memoryview | str) -> None:
-    """Adds an entry `archive_path` holding `data` (bytes or text) to a ZipWriter, mode 0644. Error InvalidArgument for an absolute name, `..` or an empty name; Closed after rt_zip_close."""
+@_native_form
+def rt_zip_add_data(zip: Handle, archive_path: str | Value, data: bytes | bytearray | memoryview | str | Value) -> None:
+    """Adds an entry `archive_path` holding `data` (bytes or text) to a ZipWriter, mode 0644."""
     ...
-def rt_zip_add_file(zip: Handle, archive_path: str, file_path: str) -> None:
+@_native_form
+def rt_zip_add_file(zip: Handle, archive_path: str | Value, file_path: str | Value) -> None:
     """Adds the regular file `file_path` (its content and permission bits) as entry `archive_path`, streamed. Needs fs.read on `file_path`."""
     ...
+@_native_form
 def rt_zip_close(zip: Any) -> None:
-    """Finishes and closes a ZipWriter (writes the central directory), or closes a ZipReader. Error Closed when it was closed already."""
+    """Finishes and closes a ZipWriter (writes the central directory), or closes a ZipReader."""
     ...
-def rt_zip_create(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Creates (or replaces) a zip archive at `path` and returns a ZipWriter handle; add entries with rt_zip_add_data / rt_zip_add_file and write the central directory with rt_zip_close (a writer closed otherwise leaves an incomplete archive). Option `level` 0..=9 (deflate, default 6; 0 stores). Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle."""
+@_native_form
+def rt_zip_create(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Creates (or replaces) a zip archive at `path` and returns a ZipWriter handle; add entries with rt_zip_add_data / rt_zip_add_file and write the central directory with rt_zip_close (a writer closed otherwise leaves an incomplete archive). Needs fs.write on `path`. Simple declares `-> i64`: ours is the handle."""
     ...
-def rt_zip_extract(zip: Handle, output_dir: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Extracts every entry of a ZipReader into `output_dir` (created if missing) with tar's safety rules (see rt_tar_extract): absolute names, `..`, symlinks leading outside, and writes through links are refused with an Error naming the entry. Options `max_size` (bytes, default 16 GiB), `max_entries` (default 1000000), `overwrite` (default true). Needs fs.write on the target and every entry's real destination. Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict."""
+@_native_form
+def rt_zip_extract(zip: Handle, output_dir: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Extracts every entry of a ZipReader into `output_dir` (created if missing) with tar's safety rules (see rt_tar_extract): absolute names, `..`, symlinks leading outside, and writes through links are refused with an Error naming the entry. Needs fs.write on the target and every entry's real destination. Returns `{entries, bytes}`. Simple declares `-> i64`: ours is the dict."""
     ...
-def rt_zip_extract_file(zip: Handle, archive_path: str, output_path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> int:
-    """Extracts the one entry `archive_path` of a ZipReader to the file `output_path` (created or replaced; a new file is removed again on failure) and returns the number of bytes written. Option `max_size` (default 16 GiB, LimitExceeded). Error NotFound when the archive has no such entry, InvalidArgument when it is a directory. Needs fs.write."""
+@_native_form
+def rt_zip_extract_file(zip: Handle, archive_path: str | Value, output_path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Extracts the one entry `archive_path` of a ZipReader to the file `output_path` (created or replaced; a new file is removed again on failure) and returns the number of bytes written. Needs fs.write."""
     ...
+@_native_form
 def rt_zip_list(zip: Handle) -> list[dict[str, Any]]:
     """The entries of a ZipReader, in archive order: `{name, size, compressed_size, kind}` with kind \"file\", \"dir\" or \"symlink\" (Simple declares `-> text`: ours is an array of dicts, like rt_tar_list)."""
     ...
-def rt_zip_open(path: str) -> Handle:
-    """Opens a zip archive for reading and returns a ZipReader handle. Needs fs.read. Error Parse when it is not a zip archive."""
+@_native_form
+def rt_zip_open(path: str | Value) -> Handle:
+    """Opens a zip archive for reading and returns a ZipReader handle. Needs fs.read."""
     ...
 
 # ---- domain cli (libffi_cli.so) ----
-def rt_password_read(prompt: str, opts: Mapping[str, Any] | None = None, **options: Any) -> str | None:
+@_native_form
+def rt_password_read(prompt: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str | None:
     """Reads a password with no echo on the terminal (prompt on stderr). Backspace and Ctrl-U edit; Enter ends; Ctrl-C is Error Interrupted; Ctrl-D on an empty line is nil. Without a terminal it is Error Unsupported unless opts.stdin is true (then one plain line is read from stdin). The password is never part of a message."""
     ...
-def rt_readline(prompt: str, opts: Mapping[str, Any] | None = None, **options: Any) -> str | None:
-    """Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted. Options: history (add the line to the history, true)."""
+@_native_form
+def rt_readline(prompt: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str | None:
+    """Reads a line: on a terminal with line editing (arrows, Home/End, Ctrl-A/E/K/U/W, history with Up/Down and Ctrl-R), otherwise a plain line from stdin (prompt written to stdout). The line without its newline; nil at end of input (Ctrl-D on an empty line); Ctrl-C is Error Interrupted."""
     ...
-def rt_readline_add_history(line: str) -> None:
+@_native_form
+def rt_readline_add_history(line: str | Value) -> None:
     """Adds a line to the history (empty lines and a repeat of the last entry are skipped; at most 1,000 kept). Nil."""
     ...
+@_native_form
 def rt_readline_clear_history() -> None:
     """Empties the history. Nil."""
     ...
+@_native_form
 def rt_readline_history() -> list[str]:
     """The history, oldest first (array of text)."""
     ...
-def rt_readline_history_load(path: str) -> int:
+@_native_form
+def rt_readline_history_load(path: str | Value) -> int:
     """Appends the lines of a history file (one entry per line, as Python's readline writes them) to the history; the number loaded. Needs `fs.read` there."""
     ...
-def rt_readline_history_save(path: str) -> int:
+@_native_form
+def rt_readline_history_save(path: str | Value) -> int:
     """Writes the history to a file, one entry per line (replaced atomically; the file is created 0600). The number written. Needs `fs.write` there."""
     ...
-def rt_signal_handler(signals: Any) -> None:
-    """Handles `signals` (a name like \"SIGINT\" / \"INT\" / \"sigterm\", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action. The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil."""
+@_native_form
+def rt_signal_check(signal_num: int) -> bool:
+    """Simple's `rt_signal_check(signal_num) -> i64`: whether `signal_num` arrived since the last check (or since rt_signal_install), and clears the latch. False for a signal never installed. Signals outside the accepted set are Error InvalidArgument (Simple: 0)."""
     ...
-def rt_signal_poll(opts: Mapping[str, Any] | None = None, **options: Any) -> list[str]:
+@_native_form
+def rt_signal_handler(signals: Any) -> None:
+    """Handles `signals` (a name like \"SIGINT\" / \"INT\" / \"sigterm\", a number, or an array of them: SIGINT, SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT, SIGWINCH, SIGALRM, SIGPIPE) from now on: each arrival is recorded for `rt_signal_poll` instead of the default action (a handler installed before, the host's, is still called; rt_signal_install / rt_signal_check see the same arrivals). The collector's signals (SIGPWR, SIGRTMIN+6), SIGXCPU, SIGCHLD, SIGKILL and SIGSTOP are refused (InvalidArgument). Needs `signal`. Nil."""
+    ...
+@_native_form
+def rt_signal_install(signal_num: int) -> bool:
+    """Simple's `rt_signal_install(signal_num) -> i64`: from now on signal `signal_num` (SIGHUP 1, SIGINT 2, SIGQUIT 3, SIGUSR1 10, SIGUSR2 12, SIGPIPE 13, SIGALRM 14, SIGTERM 15, SIGWINCH 28) is caught and latched for rt_signal_check instead of its default action; a handler installed before (the host's) is still called, and rt_signal_handler / rt_signal_poll see the same arrivals (one handler). Installing twice is harmless. Needs `signal`. Returns true (Simple: 1); refused signals are Error InvalidArgument."""
+    ...
+@_native_form
+def rt_signal_poll(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[str]:
     """The signals recorded since the last poll, in arrival order, as names (\"SIGINT\", ...); waits up to opts.timeout_ms (0 = do not wait; default 0) for the first. An empty array when none arrived."""
     ...
+@_native_form
 def rt_signal_reset(signals: Any) -> None:
-    """Restores the default action for `signals` (as `rt_signal_handler` takes them); arrivals already recorded stay pollable. Needs `signal`. Nil."""
+    """Restores the default action for `signals` (as `rt_signal_handler` takes them), for rt_signal_install's latch too; arrivals already recorded stay pollable. Needs `signal`. Nil."""
     ...
+@_native_form
 def rt_watch_close(watch: Any) -> None:
     """Stops a watch and closes its handle (idempotent). Nil."""
     ...
-def rt_watch_path(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Options: recursive (true), kinds (array of \"create\", \"modify\", \"remove\", \"rename\"; all), debounce_ms (50). Needs `fs.read` for the path."""
+@_native_form
+def rt_watch_path(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Watches a file or directory (recursively unless opts.recursive is false): a Watch handle for `rt_watch_poll`. Needs `fs.read` for the path."""
     ...
-def rt_watch_poll(watch: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
+@_native_form
+def rt_watch_poll(watch: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
     """Events since the last poll: an array of `{kind, paths}` (see the module notes), waiting up to opts.timeout_ms (0 = do not wait; default 0) for the first and then gathering those that follow within the watch's debounce_ms. Empty when nothing happened. Error Closed after `rt_watch_close`."""
     ...
 
 # ---- domain codegen (libffi_codegen.so) ----
-def rt_cranelift_aot_define_function(module: Handle, name: str, ctx: Handle) -> bool:
+@_native_form
+def rt_cranelift_aot_define_function(module: Handle, name: str | Value, ctx: Handle) -> bool:
     """As `rt_cranelift_define_function`, under `name` (Simple's AOT spelling)."""
     ...
+@_native_form
 def rt_cranelift_append_block_param(ctx: Handle, block: int, type_: int) -> int:
     """Adds a parameter of a type code to a block; returns its value."""
     ...
+@_native_form
 def rt_cranelift_append_func_params(ctx: Handle, block: int) -> None:
     """Gives a block (the entry block) one parameter per function parameter."""
     ...
+@_native_form
 def rt_cranelift_band(ctx: Handle, a: int, b: int) -> int:
     """Bitwise and."""
     ...
+@_native_form
 def rt_cranelift_bconst(ctx: Handle, value: bool) -> int:
     """A boolean constant (i8 0 or 1)."""
     ...
+@_native_form
 def rt_cranelift_begin_function(module: Handle, name: Any, sig: Handle) -> Any:
     """Starts building a function named `name` (text, or a function id from `rt_cranelift_declare_function`) with a signature; returns the function context."""
     ...
+@_native_form
 def rt_cranelift_bitcast(ctx: Handle, to_type: int, value: int) -> int:
     """Reinterprets the bits as another type code of the same width."""
     ...
+@_native_form
 def rt_cranelift_block_param(ctx: Handle, block: int, index: int) -> int:
     """The value of a block's parameter `index`."""
     ...
+@_native_form
 def rt_cranelift_bnot(ctx: Handle, a: int) -> int:
     """Bitwise not."""
     ...
+@_native_form
 def rt_cranelift_bor(ctx: Handle, a: int, b: int) -> int:
     """Bitwise or."""
     ...
+@_native_form
 def rt_cranelift_brif(ctx: Handle, cond: int, then_block: int, else_block: int) -> None:
     """Branches to `then_block` if `cond` is non-zero, else to `else_block`."""
     ...
+@_native_form
 def rt_cranelift_bxor(ctx: Handle, a: int, b: int) -> int:
     """Bitwise exclusive or."""
     ...
+@_native_form
 def rt_cranelift_call(ctx: Handle, func: int, args: Any, args_len: Any) -> Any:
     """Calls a function reference (from `rt_cranelift_import_function`) with `args` (an array of value ids) or, when args is 0/nil as Simple passes, the staged arguments. Returns the first result's value, or nil when the callee returns nothing."""
     ...
+@_native_form
 def rt_cranelift_call_arg(ctx: Handle, value: int) -> bool:
     """Stages an argument for the next call (or jump to a block with parameters). Returns true."""
     ...
+@_native_form
 def rt_cranelift_call_args_clear(ctx: Handle) -> None:
     """Forgets the staged call arguments."""
     ...
+@_native_form
 def rt_cranelift_call_indirect(ctx: Handle, sig: Handle, addr: int, args: Any, args_len: Any) -> Any:
     """Calls the address `addr` (an i64 value) with a signature handle; arguments as `rt_cranelift_call`."""
     ...
-def rt_cranelift_compile_fn(module: Handle, clif_text: str) -> list[str]:
+@_native_form
+def rt_cranelift_compile_fn(module: Handle, clif_text: str | Value) -> list[str]:
     """Compiles CLIF text (one or more functions) into the module; returns the names defined. Every function is verified first: a parse or verifier failure is Error Parse with `details.line`/`column` and the verifier's message. Functions may call each other and import the host functions named in the module's `symbols` option. Example (the `rt demo` codegen step): `m = rt_cranelift_init(nil)`; compiling the CLIF lines `function %add(i64, i64) -> i64 {` / `block0(v0: i64, v1: i64):` / `v2 = iadd v0, v1` / `return v2` / `}` gives `[\"add\"]`; `rt_cranelift_jit_execute(m, \"add\", [40, 2])` is 42; a C host casts `rt_int_get(rt_cranelift_function_address(m, \"add\"))` to `int64_t (*)(int64_t, int64_t)` and calls it directly (tests/tests/c_codegen.rs)."""
     ...
+@_native_form
 def rt_cranelift_create_block(ctx: Handle) -> int:
     """A new block (an int)."""
     ...
+@_native_form
 def rt_cranelift_data_addr_in_func(ctx: Handle, data_id: int) -> int:
     """The address (i64) of a data object in the function being built."""
     ...
-def rt_cranelift_declare_function(module: Handle, name: str, sig: Handle, linkage: int) -> int:
+@_native_form
+def rt_cranelift_declare_function(module: Handle, name: str | Value, sig: Handle, linkage: int) -> int:
     """Declares a function in the module (for forward references, or linkage 1 to import a host function: in a JIT module it must be named in the module's `symbols` option, or a loaded rt function / process symbol when the module was made by `rt_cranelift_new_module`). Returns its function id."""
     ...
-def rt_cranelift_declare_string_data(module: Handle, bytes: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_cranelift_declare_string_data(module: Handle, bytes: bytes | bytearray | memoryview | str | Value) -> int:
     """A read-only data object holding `bytes` (8-byte aligned); returns its id for `rt_cranelift_data_addr_in_func`."""
     ...
+@_native_form
 def rt_cranelift_define_function(module: Handle, func_id: Any, ctx: Handle) -> bool:
     """Verifies and compiles a built function into the module under its name (`func_id` is accepted for Simple's order and not needed). Returns true."""
     ...
-def rt_cranelift_emit_object(module: Handle, path: str) -> bool:
+@_native_form
+def rt_cranelift_emit_object(module: Handle, path: str | Value) -> bool:
     """Writes an object module's code as an ELF object file to `path` (needs `fs.write` for it; the file is replaced atomically), ready for `cc main.c obj.o`. Defined functions are exported under their CLIF names. The module is finished by this: further compiles are Error Closed. Returns true."""
     ...
+@_native_form
 def rt_cranelift_end_function(ctx: Handle) -> Any:
     """Ends building (no more instructions); returns the context for `rt_cranelift_define_function`."""
     ...
+@_native_form
 def rt_cranelift_fadd(ctx: Handle, a: int, b: int) -> int:
     """Float addition."""
     ...
+@_native_form
 def rt_cranelift_fcmp(ctx: Handle, cond: int, a: int, b: int) -> int:
     """Float comparison (codes in the module doc); the result is an i64 0 or 1."""
     ...
+@_native_form
 def rt_cranelift_fconst(ctx: Handle, type_: int, value: float) -> int:
     """A float constant (type code 5 f32 or 6 f64)."""
     ...
+@_native_form
 def rt_cranelift_fcvt_from_sint(ctx: Handle, to_type: int, value: int) -> int:
     """Signed integer to float."""
     ...
+@_native_form
 def rt_cranelift_fcvt_from_uint(ctx: Handle, to_type: int, value: int) -> int:
     """Unsigned integer to float."""
     ...
+@_native_form
 def rt_cranelift_fcvt_to_sint(ctx: Handle, to_type: int, value: int) -> int:
     """Float to signed integer (i32/i64; traps on NaN or overflow)."""
     ...
+@_native_form
 def rt_cranelift_fcvt_to_uint(ctx: Handle, to_type: int, value: int) -> int:
     """Float to unsigned integer (i32/i64; traps on NaN or overflow)."""
     ...
+@_native_form
 def rt_cranelift_fdemote(ctx: Handle, to_type: int, value: int) -> int:
     """f64 to f32."""
     ...
+@_native_form
 def rt_cranelift_fdiv(ctx: Handle, a: int, b: int) -> int:
     """Float division."""
     ...
+@_native_form
 def rt_cranelift_finalize_module(module: Handle) -> Any:
     """Finalizes a JIT module's definitions (executing and addresses do it on demand too); returns the module."""
     ...
+@_native_form
 def rt_cranelift_fmul(ctx: Handle, a: int, b: int) -> int:
     """Float multiplication."""
     ...
+@_native_form
 def rt_cranelift_fpromote(ctx: Handle, to_type: int, value: int) -> int:
     """f32 to f64."""
     ...
+@_native_form
 def rt_cranelift_free_module(module: Handle) -> None:
     """Closes a module (as `rt_handle_close`): its JIT code is freed once no call is using it."""
     ...
+@_native_form
 def rt_cranelift_fsub(ctx: Handle, a: int, b: int) -> int:
     """Float subtraction."""
     ...
-def rt_cranelift_function_addr_in_func(ctx: Handle, name: str) -> int:
+@_native_form
+def rt_cranelift_function_addr_in_func(ctx: Handle, name: str | Value) -> int:
     """The address (i64) of a function of the module, by name, in the function being built."""
     ...
-def rt_cranelift_function_address(module: Handle, name: str) -> int:
+@_native_form
+def rt_cranelift_function_address(module: Handle, name: str | Value) -> int:
     """The address of a JIT-compiled function (finalizing the module first), as an int a host can cast to the function's C type and call directly (the signature is the CLIF one, host calling convention by default). Valid until the module is closed. Needs `codegen.jit`."""
     ...
-def rt_cranelift_get_function_ptr(module: Handle, name: str) -> int:
+@_native_form
+def rt_cranelift_get_function_ptr(module: Handle, name: str | Value) -> int:
     """The address of a JIT-compiled function by name (as `rt_cranelift_function_address`)."""
     ...
+@_native_form
 def rt_cranelift_iadd(ctx: Handle, a: int, b: int) -> int:
     """Integer addition (wrapping)."""
     ...
+@_native_form
 def rt_cranelift_icmp(ctx: Handle, cond: int, a: int, b: int) -> int:
     """Integer comparison (codes in the module doc); the result is an i64 0 or 1, as Simple's runtime gives."""
     ...
+@_native_form
 def rt_cranelift_iconst(ctx: Handle, type_: int, value: int) -> int:
     """An integer constant of a type code."""
     ...
+@_native_form
 def rt_cranelift_import_function(ctx: Handle, func_handle: int) -> int:
     """Makes a declared function (id from `rt_cranelift_declare_function`) callable in this function; returns the function reference for `rt_cranelift_call`."""
     ...
+@_native_form
 def rt_cranelift_imul(ctx: Handle, a: int, b: int) -> int:
     """Integer multiplication (wrapping)."""
     ...
-def rt_cranelift_init(opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
+@_native_form
+def rt_cranelift_init(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
     """Makes a Cranelift module for JIT or AOT compilation."""
     ...
+@_native_form
 def rt_cranelift_ireduce(ctx: Handle, to_type: int, value: int) -> int:
     """Truncates an integer to a narrower type code."""
     ...
+@_native_form
 def rt_cranelift_ishl(ctx: Handle, a: int, b: int) -> int:
     """Shift left (amount modulo the width)."""
     ...
+@_native_form
 def rt_cranelift_isub(ctx: Handle, a: int, b: int) -> int:
     """Integer subtraction (wrapping)."""
     ...
-def rt_cranelift_jit_execute(module: Handle, name: str, args: Sequence[Any]) -> Any:
+@_native_form
+def rt_cranelift_jit_execute(module: Handle, name: str | Value, args: Sequence[Any] | Value) -> Any:
     """Runs a JIT-compiled function: `args` (an array) converted by its signature (i8..i64 from ints in the type's signed or unsigned range, f32/f64 from floats or ints, vectors from arrays of lanes); the result is the value (ints sign-extended), an array for several results, nil for none. A wrong argument count or kind is an Error and no call is made; i128/f16/f128 are Error Unsupported. Finalizes the module on first use. Needs `codegen.jit`. A trap in the code (e.g. division by zero) kills the process."""
     ...
+@_native_form
 def rt_cranelift_jump(ctx: Handle, block: int) -> None:
     """Jumps to `block` (a block with parameters takes the values staged with `rt_cranelift_call_arg`)."""
     ...
+@_native_form
 def rt_cranelift_load(ctx: Handle, type_: int, addr: int, offset: int) -> int:
     """Loads a value of a type code from `addr + offset`."""
     ...
-def rt_cranelift_new_aot_module(name: str, target: int) -> Any:
+@_native_form
+def rt_cranelift_new_aot_module(name: str | Value, target: int) -> Any:
     """Makes an object (AOT) module (target 0 = x86_64 Linux); write it with `rt_cranelift_emit_object`."""
     ...
-def rt_cranelift_new_module(name: str, target: int) -> Any:
+@_native_form
+def rt_cranelift_new_module(name: str | Value, target: int) -> Any:
     """Makes a JIT module (Simple's `new_module(name, target)`; target 0 = x86_64, this host). Needs `codegen.jit`. Same handle as `rt_cranelift_init`."""
     ...
+@_native_form
 def rt_cranelift_new_signature(call_conv: int) -> Any:
     """A new signature: call_conv 0 System V, 1 Windows fastcall, 2 tail, other the host's."""
     ...
+@_native_form
 def rt_cranelift_null(ctx: Handle, type_: int) -> int:
     """A zero of an integer type code (a null pointer)."""
     ...
+@_native_form
 def rt_cranelift_return(ctx: Handle, value: int) -> None:
     """Returns `value`."""
     ...
+@_native_form
 def rt_cranelift_return_void(ctx: Handle) -> None:
     """Returns nothing."""
     ...
+@_native_form
 def rt_cranelift_sdiv(ctx: Handle, a: int, b: int) -> int:
     """Signed division (traps on zero or overflow)."""
     ...
+@_native_form
 def rt_cranelift_seal_all_blocks(ctx: Handle) -> None:
     """Accepted for Simple's order (see `rt_cranelift_seal_block`)."""
     ...
+@_native_form
 def rt_cranelift_seal_block(ctx: Handle, block: int) -> None:
     """Accepted for Simple's order: blocks here take values explicitly (no SSA variables), so nothing needs sealing. Checks the block exists."""
     ...
+@_native_form
 def rt_cranelift_sextend(ctx: Handle, to_type: int, value: int) -> int:
     """Sign-extends an integer to a wider type code."""
     ...
+@_native_form
 def rt_cranelift_sig_add_param(sig: Handle, type_: int) -> None:
     """Adds a parameter of a type code to a signature."""
     ...
+@_native_form
 def rt_cranelift_sig_set_return(sig: Handle, type_: int) -> None:
     """Sets the (single) return type of a signature."""
     ...
+@_native_form
 def rt_cranelift_srem(ctx: Handle, a: int, b: int) -> int:
     """Signed remainder (traps on zero)."""
     ...
+@_native_form
 def rt_cranelift_sshr(ctx: Handle, a: int, b: int) -> int:
     """Arithmetic shift right."""
     ...
+@_native_form
 def rt_cranelift_stack_addr(ctx: Handle, slot: int, offset: int) -> int:
     """The address (i64) of `slot + offset`."""
     ...
+@_native_form
 def rt_cranelift_stack_slot(ctx: Handle, size: int, align: int) -> int:
     """A stack slot of `size` bytes aligned to `align` (a power of two ≤ 2^31); returns its number."""
     ...
+@_native_form
 def rt_cranelift_store(ctx: Handle, value: int, addr: int, offset: int) -> None:
     """Stores a value to `addr + offset`."""
     ...
+@_native_form
 def rt_cranelift_switch_to_block(ctx: Handle, block: int) -> None:
     """Makes `block` the current block (placing it at the end of the function on first use)."""
     ...
+@_native_form
 def rt_cranelift_trap(ctx: Handle, code: int) -> None:
     """Traps with user code `code` (1..=255; a trap kills the process running the code)."""
     ...
+@_native_form
 def rt_cranelift_udiv(ctx: Handle, a: int, b: int) -> int:
     """Unsigned division (traps on zero)."""
     ...
+@_native_form
 def rt_cranelift_uextend(ctx: Handle, to_type: int, value: int) -> int:
     """Zero-extends an integer to a wider type code."""
     ...
+@_native_form
 def rt_cranelift_urem(ctx: Handle, a: int, b: int) -> int:
     """Unsigned remainder (traps on zero)."""
     ...
+@_native_form
 def rt_cranelift_ushr(ctx: Handle, a: int, b: int) -> int:
     """Logical shift right."""
     ...
+@_native_form
 def rt_target_features() -> list[str]:
     """The CPU features Cranelift will use for JIT code on this host, detected at run time (its ISA flags that are on, e.g. `has_sse41`, `has_avx`, `has_bmi2`), sorted."""
     ...
+@_native_form
 def rt_target_triple() -> str:
     """The host's target triple, as Cranelift names it (e.g. `x86_64-unknown-linux-gnu`)."""
     ...
 
 # ---- domain concurrent (libffi_concurrent.so) ----
+@_native_form
+def rt_actor_id(actor: Handle) -> int:
+    """The actor's id: a process-unique int from 1, the same as `rt_thread_id(nil)` on the actor's thread."""
+    ...
+@_native_form
+def rt_actor_is_alive(actor: Handle) -> bool:
+    """Whether the actor's handler is still running (false once it returned)."""
+    ...
+@_native_form
+def rt_actor_join(actor: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Waits for the actor's handler to return and returns its result; an Error the handler returned is returned as it is (its code and message). Same semantics as `rt_thread_join`: on Timeout the actor runs on and can be joined later; a second join is an Error."""
+    ...
+@_native_form
+def rt_actor_recv(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Receives the next message of the calling actor's own mailbox, waiting while it is empty."""
+    ...
+@_native_form
+def rt_actor_send(actor: Handle, message: Any) -> None:
+    """Sends `message` to the actor's mailbox (pinned while queued; never waits: the mailbox is unbounded). Messages from one sender arrive in order."""
+    ...
+@_native_form
+def rt_actor_spawn(handler: Any, context: Any) -> Handle:
+    """Starts an actor: `handler(context)` on a new thread with a mailbox; returns an Actor handle. Capability `thread`."""
+    ...
+@_native_form
 def rt_atomic_bool_free(atomic: Handle) -> None:
     """Releases the atomic (same as `rt_handle_close`)."""
     ...
+@_native_form
 def rt_atomic_bool_load(atomic: Handle) -> bool:
     """The current value."""
     ...
+@_native_form
 def rt_atomic_bool_new(initial: bool) -> Handle:
     """A new atomic bool holding `initial`."""
     ...
+@_native_form
 def rt_atomic_bool_store(atomic: Handle, value: bool) -> None:
     """Stores `value`."""
     ...
+@_native_form
 def rt_atomic_bool_swap(atomic: Handle, value: bool) -> bool:
     """Stores `value`; returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_compare_exchange(atomic: Handle, current: int, new_value: int) -> bool:
     """Stores `new_value` if the value is `current`; true when it did."""
     ...
+@_native_form
 def rt_atomic_int_fetch_add(atomic: Handle, value: int) -> int:
     """Adds `value` (wrapping at 64 bits); returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_fetch_and(atomic: Handle, value: int) -> int:
     """Bitwise and with `value`; returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_fetch_or(atomic: Handle, value: int) -> int:
     """Bitwise or with `value`; returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_fetch_sub(atomic: Handle, value: int) -> int:
     """Subtracts `value` (wrapping at 64 bits); returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_fetch_xor(atomic: Handle, value: int) -> int:
     """Bitwise xor with `value`; returns the previous value."""
     ...
+@_native_form
 def rt_atomic_int_free(atomic: Handle) -> None:
     """Releases the atomic (same as `rt_handle_close`)."""
     ...
+@_native_form
 def rt_atomic_int_load(atomic: Handle) -> int:
     """The current value."""
     ...
+@_native_form
 def rt_atomic_int_new(initial: int) -> Handle:
     """A new atomic int holding `initial`."""
     ...
+@_native_form
 def rt_atomic_int_store(atomic: Handle, value: int) -> None:
     """Stores `value`."""
     ...
+@_native_form
 def rt_atomic_int_swap(atomic: Handle, value: int) -> int:
     """Stores `value`; returns the previous value."""
     ...
+@_native_form
 def rt_channel_capacity(channel: Handle) -> int | None:
     """The channel's capacity: an int, or nil for an unbounded channel."""
     ...
+@_native_form
 def rt_channel_close(channel: Handle) -> bool:
     """Closes the channel: sends fail with Error Closed from now on, receivers drain what is left and then get Error Closed; blocked senders and receivers wake. True if it was open (idempotent)."""
     ...
+@_native_form
 def rt_channel_create(capacity: int | None = None) -> Handle:
     """A channel of values: `capacity` 0 = rendezvous (a send waits for a receiver), n = bounded (0..=16777216), nil = unbounded."""
     ...
+@_native_form
 def rt_channel_is_closed(channel: Handle) -> bool:
     """Whether `rt_channel_close` was called on the channel."""
     ...
+@_native_form
 def rt_channel_len(channel: Handle) -> int:
     """Number of values waiting in the channel (a snapshot)."""
     ...
-def rt_channel_recv(channel: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Receives the next value, waiting while the channel is empty. Option `timeout_ms` (0: do not wait): Error Timeout. On a closed channel the values still in it are received first, then Error Closed."""
+@_native_form
+def rt_channel_recv(channel: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Receives the next value, waiting while the channel is empty. On a closed channel the values still in it are received first."""
     ...
-def rt_channel_send(channel: Handle, value: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> None:
-    """Sends `value` (pinned while in the channel), waiting while a bounded channel is full. Option `timeout_ms`: Error Timeout. Error Closed on a closed channel (also when it closes while the send waits)."""
+@_native_form
+def rt_channel_send(channel: Handle, value: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Sends `value` (pinned while in the channel), waiting while a bounded channel is full."""
     ...
+@_native_form
 def rt_channel_try_recv(channel: Handle) -> Any:
-    """Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})` (Error Timeout when empty, Error Closed when closed and drained)."""
+    """Receives a value without waiting: `rt_channel_recv(channel, {timeout_ms: 0})`."""
     ...
+@_native_form
 def rt_mutex_is_locked(mutex: Handle) -> bool:
     """Whether some thread holds the mutex now (a snapshot)."""
     ...
-def rt_mutex_lock(mutex: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Locks the mutex for the calling thread and returns the value it holds. Option `timeout_ms` (0: do not wait): Error Timeout when another thread holds it that long. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock)."""
+@_native_form
+def rt_mutex_lock(mutex: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Locks the mutex for the calling thread and returns the value it holds. Locking a mutex the calling thread holds is Error InvalidArgument (it would deadlock)."""
     ...
+@_native_form
 def rt_mutex_new(initial: Any) -> Handle:
     """A mutex holding `initial` (kept pinned while held)."""
     ...
+@_native_form
 def rt_mutex_unlock(mutex: Handle, new_value: Any = None) -> None:
-    """Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it). Error InvalidArgument when the calling thread does not hold it."""
+    """Unlocks the mutex the calling thread holds; a non-nil `new_value` replaces the value first (nil keeps it)."""
     ...
-def rt_parallel_for_each(callable: Any, array: Sequence[Any], opts: Mapping[str, Any] | None = None, **options: Any) -> None:
-    """Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Option `threads`. Capability `thread`."""
+@_native_form
+def rt_parallel_for_each(callable: Any, array: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Calls `callable(x)` for every item on the worker pool (in no set order); nil, or the first Error (as `rt_parallel_map`). Capability `thread`."""
     ...
-def rt_parallel_map(callable: Any, array: Sequence[Any], opts: Mapping[str, Any] | None = None, **options: Any) -> list[Any]:
-    """`[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Option `threads`: at most this many workers (default: one per CPU). Capability `thread`."""
+@_native_form
+def rt_parallel_map(callable: Any, array: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[Any]:
+    """`[callable(x) for x in array]`, computed on the worker pool, in input order. `callable`: a registered function's name of arity 1 or a Callback handle. The first Error a call returns stops the rest and is returned (its code; message and details name the element's `index`). Capability `thread`."""
     ...
+@_native_form
 def rt_rwlock_new(initial: Any) -> Handle:
     """A readers-writer lock holding `initial` (kept pinned while held)."""
     ...
+@_native_form
 def rt_rwlock_read(rwlock: Handle) -> Any:
     """Simple's name: the value under a read lock taken and released at once (waits for a writer; the value itself when the calling thread holds the write lock)."""
     ...
-def rt_rwlock_read_lock(rwlock: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds the write lock."""
+@_native_form
+def rt_rwlock_read_lock(rwlock: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Takes a read lock for the calling thread (several threads may read at once; one thread may nest reads) and returns the value."""
     ...
+@_native_form
 def rt_rwlock_read_unlock(rwlock: Handle) -> None:
-    """Releases one read lock of the calling thread. Error InvalidArgument when it holds none."""
+    """Releases one read lock of the calling thread."""
     ...
+@_native_form
 def rt_rwlock_set(rwlock: Handle, new_value: Any) -> Any:
-    """Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value. Error InvalidArgument when the calling thread holds a read lock."""
+    """Simple's name: replaces the value under the write lock (taken and released at once, waiting as needed) and returns the old value."""
     ...
+@_native_form
 def rt_rwlock_try_read(rwlock: Handle) -> Any:
-    """Simple's name: as `rt_rwlock_read` without waiting: Error Busy while another thread holds the write lock."""
+    """Simple's name: as `rt_rwlock_read` without waiting:"""
     ...
+@_native_form
 def rt_rwlock_try_write(rwlock: Handle) -> Any:
-    """Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`); Error Busy when any other thread holds a lock."""
+    """Simple's name: the write lock without waiting (held until `rt_rwlock_write_unlock`)."""
     ...
+@_native_form
 def rt_rwlock_write(rwlock: Handle) -> Any:
     """Simple's name: `rt_rwlock_write_lock(rwlock, nil)` (the write lock stays held until `rt_rwlock_write_unlock`)."""
     ...
-def rt_rwlock_write_lock(rwlock: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Takes the write lock for the calling thread and returns the value. Option `timeout_ms`: Error Timeout. Error InvalidArgument when the calling thread holds a read or the write lock (no upgrade)."""
+@_native_form
+def rt_rwlock_write_lock(rwlock: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Takes the write lock for the calling thread and returns the value."""
     ...
+@_native_form
 def rt_rwlock_write_unlock(rwlock: Handle, new_value: Any = None) -> None:
-    """Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first. Error InvalidArgument when it does not hold it."""
+    """Releases the write lock the calling thread holds; a non-nil `new_value` replaces the value first."""
     ...
+@_native_form
 def rt_thread_available_parallelism() -> int:
     """How many threads can run at once (`std::thread::available_parallelism`; cgroup and affinity aware); 1 when unknown."""
     ...
+@_native_form
 def rt_thread_free(thread: Handle) -> None:
     """Releases a Thread handle without joining (the thread runs on, detached; its result is dropped). Same as `rt_handle_close`."""
     ...
+@_native_form
 def rt_thread_id(thread: Handle | None = None) -> int:
     """The id of a Thread handle's thread, or with nil the calling thread's id (process-unique ints from 1, not OS ids)."""
     ...
+@_native_form
 def rt_thread_is_done(thread: Handle) -> bool:
     """Whether the thread's callable has returned."""
     ...
-def rt_thread_join(thread: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Waits for the thread and returns its callable's result (or that Error). Option `timeout_ms`: Error Timeout when it passes (the thread keeps running, the handle stays valid, join again later). Joining a second time is Error InvalidArgument."""
+@_native_form
+def rt_thread_join(thread: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Waits for the thread and returns its callable's result (or that Error). Joining a second time is Error InvalidArgument."""
     ...
+@_native_form
 def rt_thread_local_get(tls: Handle) -> Any:
     """The calling thread's value (nil when unset)."""
     ...
+@_native_form
 def rt_thread_local_new() -> Handle:
     """A new thread-local slot (nil on every thread until set). A value set by a thread stays pinned until that thread sets nil or the handle is released."""
     ...
+@_native_form
 def rt_thread_local_set(tls: Handle, value: Any) -> None:
     """Sets the calling thread's value (nil removes it)."""
     ...
+@_native_form
 def rt_thread_name(thread: Handle) -> str:
     """The name a Thread was spawned with (\"\" when none)."""
     ...
+@_native_form
 def rt_thread_sleep_ms(ms: int) -> None:
     """Sleeps the calling thread for `ms` milliseconds (0..=2^31)."""
     ...
-def rt_thread_spawn(callable: Any, arg: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns. Options: `name` (text), `stack_size` (bytes, 65536..=1 GiB). Capability `thread`."""
+@_native_form
+def rt_thread_spawn(callable: Any, arg: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Runs `callable(arg)` on a new thread; returns a Thread handle for `rt_thread_join`. `callable`: a registered function's name (arity 1, or 0 with `arg` nil) or a Callback handle. `arg` stays pinned until the call returns."""
     ...
+@_native_form
 def rt_thread_spawn_isolated(closure: Any) -> Handle:
     """Simple's name: `rt_thread_spawn(closure, nil, nil)` (the callable takes 0 or 1 argument; 1 gets nil). Capability `thread`."""
     ...
+@_native_form
 def rt_thread_spawn_isolated2(closure: Any, data1: Any, data2: Any) -> Handle:
     """Simple's name: runs `closure(data1, data2)` on a new thread (a callable of arity 2, e.g. from `rt_callback_new2`); both stay pinned until the call returns. Capability `thread`."""
     ...
 
 # ---- domain core (libffi_core.so) ----
+@_native_form
 def rt_abi_info_json() -> str:
     """The ABI as JSON (text): version, word tags, kinds, error codes, capabilities. Feeds the generated header."""
     ...
+@_native_form
 def rt_cancel_bind(token: Handle) -> None:
     """Binds `token` to the calling thread's scope (a stack: an inner bind adds a token, the outer ones stay in force) until `rt_cancel_unbind`. Threads spawned through ffi_concurrent inherit the bound tokens."""
     ...
+@_native_form
 def rt_cancel_id(token: Handle) -> int:
     """The plain integer id of `token` for `rt_cancel_trigger_signal_safe` (valid while the token is alive; keep the handle reachable)."""
     ...
+@_native_form
 def rt_cancel_is_cancelled(token: Handle) -> bool:
     """Whether `token` was triggered."""
     ...
+@_native_form
 def rt_cancel_new() -> Handle:
-    """Makes a new cancel token (a CancelToken handle), not triggered. Bind it to a thread with `rt_cancel_bind`; trigger it from any thread with `rt_cancel_trigger`, or from a signal handler with `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`. Error LimitExceeded past 65,536 live tokens."""
+    """Makes a new cancel token (a CancelToken handle), not triggered. Bind it to a thread with `rt_cancel_bind`; trigger it from any thread with `rt_cancel_trigger`, or from a signal handler with `rt_cancel_trigger_signal_safe(rt_cancel_id(token))`."""
     ...
+@_native_form
 def rt_cancel_trigger(token: Handle) -> None:
     """Triggers `token` (from any thread; idempotent, permanent): every blocking call on a thread it is bound to returns Error Cancelled promptly, and later ones at once, with nothing half-done."""
     ...
+@_native_form
 def rt_cancel_unbind() -> bool:
     """Unbinds the token bound last on the calling thread; false when none was bound."""
     ...
-def rt_cap_audit(path: str | None = None) -> None:
+@_native_form
+def rt_cap_audit(path: str | Value | None = None) -> None:
     """Appends every capability decision to `path` as JSON lines (needs fs.write there); nil stops auditing (needs unscoped fs.write)."""
     ...
-def rt_cap_check(cap: str, resource: str | None = None) -> bool:
+@_native_form
+def rt_cap_check(cap: str | Value, resource: str | Value | None = None) -> bool:
     """Whether `cap` is granted for `resource` (nil or \"\" = unscoped use); path scopes are checked on the canonical path."""
     ...
+@_native_form
 def rt_cap_current() -> dict[str, Any]:
     """The policy now in force, as a dict with every capability: true, false or its scopes."""
     ...
-def rt_cap_parse(text: str) -> dict[str, Any]:
+@_native_form
+def rt_cap_parse(text: str | Value) -> dict[str, Any]:
     """Parses the text form `cap=scope,scope;cap=true|false;*=false` into a policy dict for `rt_cap_restrict`."""
     ...
-def rt_cap_restrict(policy: Mapping[str, Any]) -> None:
+@_native_form
+def rt_cap_restrict(policy: Mapping[str, Any] | Value) -> None:
     """Narrows the process policy (never widens; deny beats allow). Returns nil, or Error InvalidArgument for an unknown capability or malformed scope, and then changes nothing."""
     ...
+@_native_form
 def rt_gc_collect() -> None:
     """Runs a full collection, then the finalizers it made ready."""
     ...
+@_native_form
 def rt_gc_disable() -> None:
     """Stops automatic collections until `rt_gc_enable` (nests)."""
     ...
+@_native_form
 def rt_gc_enable() -> None:
-    """Undoes one `rt_gc_disable`; Error InvalidArgument when collections are not disabled."""
+    """Undoes one `rt_gc_disable`."""
     ...
+@_native_form
 def rt_gc_init() -> None:
     """Starts the collector; it also starts by itself when the library loads, so this only confirms it."""
     ...
+@_native_form
 def rt_gc_stats() -> dict[str, Any]:
     """Collector statistics: heap_size, free_bytes, unmapped_bytes, total_allocated, bytes_since_gc, collections, finalized, disabled."""
     ...
+@_native_form
 def rt_handle_close(handle: Any) -> bool:
     """Closes any handle now (releases its resource once calls in flight return); true if it was open, false if already closed."""
     ...
+@_native_form
 def rt_handle_is_open(handle: Any) -> bool:
     """Whether a handle is still open."""
     ...
+@_native_form
 def rt_handle_type(handle: Any) -> str:
     """The type name of a handle (`Regex`, `FileLock`, `Child`, ...)."""
     ...
+@_native_form
 def rt_registry_duplicates() -> list[str]:
     """Names that more than one loaded library defined (should be empty)."""
     ...
+@_native_form
 def rt_value_equal(a: Any, b: Any) -> bool:
     """Whether two values are equal as dict keys: by content for text, bytes, int, float (bitwise), bool, nil; else identity."""
     ...
+@_native_form
 def rt_value_hash(v: Any) -> int:
     """Hash of a value consistent with `rt_value_equal` (stable within a process only)."""
     ...
 
 # ---- domain crypto (libffi_crypto.so) ----
-def rt_ahash(data: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_ahash(data: bytes | bytearray | memoryview | str | Value) -> int:
     """aHash of bytes or text, for in-process hash tables ONLY."""
     ...
-def rt_argon2_hash(password: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
+@_native_form
+def rt_argon2_hash(password: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
     """Argon2id hash of `password` as a PHC string (`$argon2id$v=19$m=..,t=..,p=..$salt$hash`)."""
     ...
-def rt_argon2_verify(password: bytes | bytearray | memoryview | str, hash: str, opts: Mapping[str, Any] | None = None, **options: Any) -> bool:
+@_native_form
+def rt_argon2_verify(password: bytes | bytearray | memoryview | str | Value, hash: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bool:
     """True when `password` matches the PHC `hash` (argon2id, argon2i or argon2d; v=16 or v=19)."""
     ...
-def rt_base64_decode(text: bytes | bytearray | memoryview | str) -> bytes:
-    """Decodes standard base64 (padding required; ASCII whitespace ignored) to bytes. Error Parse (details.position) for a bad character or length."""
+@_native_form
+def rt_base64_decode(text: bytes | bytearray | memoryview | str | Value) -> bytes:
+    """Decodes standard base64 (padding required; ASCII whitespace ignored) to bytes."""
     ...
-def rt_base64_encode(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_base64_encode(data: bytes | bytearray | memoryview | str | Value) -> str:
     """Base64 (standard alphabet `+/`, with `=` padding) of bytes or text."""
     ...
-def rt_base64url_decode(text: bytes | bytearray | memoryview | str) -> bytes:
-    """Decodes URL-safe base64; trailing `=` padding is accepted and ignored. Error Parse (details.position) for a character outside `A-Za-z0-9-_`."""
+@_native_form
+def rt_base64url_decode(text: bytes | bytearray | memoryview | str | Value) -> bytes:
+    """Decodes URL-safe base64; trailing `=` padding is accepted and ignored."""
     ...
-def rt_base64url_encode(input: bytes | bytearray | memoryview | str, len: int | None = None) -> str:
-    """URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses) of the first `len` bytes of `input` (Simple passes the length; nil or -1 means all). Error OutOfRange when `len` exceeds the input."""
+@_native_form
+def rt_base64url_encode(input: bytes | bytearray | memoryview | str | Value, len: int | None = None) -> str:
+    """URL-safe base64 (alphabet `-_`, no padding: RFC 4648 §5, as JWT uses) of the first `len` bytes of `input` (Simple passes the length; nil or -1 means all)."""
     ...
-def rt_blake3_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_blake3_bytes(data: bytes | bytearray | memoryview | str | Value) -> bytes:
     """BLAKE3 of bytes or text, as 32 raw bytes."""
     ...
-def rt_blake3_hash(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_blake3_hash(data: bytes | bytearray | memoryview | str | Value) -> str:
     """BLAKE3 (32-byte output) of bytes or text, as 64 lowercase hex digits. One thread; blake3 picks AVX-512 / AVX2 / SSE4.1 at run time."""
     ...
-def rt_crc32(data: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_crc32(data: bytes | bytearray | memoryview | str | Value) -> int:
     """CRC-32 (IEEE 802.3, the zlib/gzip/zip checksum) of bytes or text, as an int 0..=2^32-1."""
     ...
-def rt_crc32_text(content: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_crc32_text(content: bytes | bytearray | memoryview | str | Value) -> int:
     """Simple's name for rt_crc32 over text (its UTF-8 bytes; bytes are accepted too)."""
     ...
-def rt_decrypt_aes256(key: bytes | bytearray | memoryview | str, encrypted: Any) -> Any:
-    """Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes) under `key`: the plaintext as text when it is UTF-8, else as bytes. Error Parse for malformed input, InvalidArgument (\"authentication failed\") for a wrong key or altered data."""
+@_native_form
+def rt_decrypt_aes256(key: bytes | bytearray | memoryview | str | Value, encrypted: Any) -> Any:
+    """Decrypts the output of rt_encrypt_aes256 (hex text, or the raw bytes) under `key`: the plaintext as text when it is UTF-8, else as bytes."""
     ...
-def rt_derive_key_pbkdf2(password: bytes | bytearray | memoryview | str, salt: bytes | bytearray | memoryview | str, iterations: int, length: int) -> str:
-    """PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7) and `length` output bytes (1..=1024), as lowercase hex. Error OutOfRange for iterations or length outside those bounds."""
+@_native_form
+def rt_derive_key_pbkdf2(password: bytes | bytearray | memoryview | str | Value, salt: bytes | bytearray | memoryview | str | Value, iterations: int, length: int) -> str:
+    """PBKDF2-HMAC-SHA-256 (RFC 8018) of `password` with `salt` (both used as given: text as its UTF-8 bytes, not hex-decoded), `iterations` (1..=10^7) and `length` output bytes (1..=1024), as lowercase hex."""
     ...
-def rt_ed25519_public_key(secret: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_ed25519_public_key(secret: bytes | bytearray | memoryview | str | Value) -> bytes:
     """The Ed25519 public key (32 bytes) of a 32-byte secret seed."""
     ...
-def rt_ed25519_sign(message: bytes | bytearray | memoryview | str, secret: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_ed25519_sign(message: bytes | bytearray | memoryview | str | Value, secret: bytes | bytearray | memoryview | str | Value) -> bytes:
     """The Ed25519 signature (64 bytes) of `message` under the 32-byte secret seed `secret` (RFC 8032: deterministic)."""
     ...
-def rt_ed25519_verify(message: bytes | bytearray | memoryview | str, pubkey: bytes | bytearray | memoryview | str, signature: bytes | bytearray | memoryview | str) -> bool:
-    """True when `signature` (64 bytes) is a valid Ed25519 signature of `message` under `pubkey` (32 bytes). Strict (RFC 8032 §5.1.7 with canonical encodings, no small-order keys): a forged or malleated signature is false. Error InvalidArgument for wrong lengths; a public key that is not a curve point is false."""
+@_native_form
+def rt_ed25519_verify(message: bytes | bytearray | memoryview | str | Value, pubkey: bytes | bytearray | memoryview | str | Value, signature: bytes | bytearray | memoryview | str | Value) -> bool:
+    """True when `signature` (64 bytes) is a valid Ed25519 signature of `message` under `pubkey` (32 bytes). Strict (RFC 8032 §5.1.7 with canonical encodings, no small-order keys): a forged or malleated signature is false."""
     ...
-def rt_encrypt_aes256(key: bytes | bytearray | memoryview | str, data: bytes | bytearray | memoryview | str) -> str:
-    """Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex of nonce + ciphertext + 16-byte tag. Error InvalidArgument for a bad key."""
+@_native_form
+def rt_encrypt_aes256(key: bytes | bytearray | memoryview | str | Value, data: bytes | bytearray | memoryview | str | Value) -> str:
+    """Encrypts `data` (bytes or text) with AES-256-GCM under `key` (64 hex digits or 32 bytes) and a fresh random 96-bit nonce; returns lowercase hex of nonce + ciphertext + 16-byte tag."""
     ...
+@_native_form
 def rt_generate_key(length: int) -> str:
     """A random key of `length` bytes (1..=1048576), as standard base64 text (as Simple's `generate_key` documents)."""
     ...
+@_native_form
 def rt_generate_key_hex(length: int) -> str:
     """A random key of `length` bytes (1..=1048576), as lowercase hex."""
     ...
-def rt_hash_blake3(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hash_blake3(data: bytes | bytearray | memoryview | str | Value) -> str:
     """Simple's name for rt_blake3_hash: BLAKE3 as 64 hex digits."""
     ...
-def rt_hash_sha256(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hash_sha256(data: bytes | bytearray | memoryview | str | Value) -> str:
     """Simple's name for rt_sha256_hash: SHA-256 of bytes or text as 64 hex digits."""
     ...
-def rt_hash_sha3_256(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hash_sha3_256(data: bytes | bytearray | memoryview | str | Value) -> str:
     """Simple's name for rt_sha3_256_hash: SHA3-256 as 64 hex digits."""
     ...
-def rt_hash_sha512(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hash_sha512(data: bytes | bytearray | memoryview | str | Value) -> str:
     """Simple's name for rt_sha512_hash: SHA-512 as 128 hex digits."""
     ...
+@_native_form
 def rt_hasher_finish(hasher: Handle) -> Any:
     """Finishes a hasher: hex text for sha256/sha1, int (unsigned 64-bit bits) for xxh64/xxh3."""
     ...
+@_native_form
 def rt_hasher_finish_bytes(hasher: Handle) -> bytes:
     """Finishes a hasher and returns the raw digest bytes (xxHashes: 8 bytes, big-endian as xxhsum prints)."""
     ...
-def rt_hasher_new(algorithm: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
+@_native_form
+def rt_hasher_new(algorithm: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
     """A new streaming hasher for `algorithm` (sha256, sha1, xxh64, xxh3); option `seed` (int) for the xxHashes."""
     ...
-def rt_hasher_update(hasher: Handle, data: bytes | bytearray | memoryview | str) -> None:
+@_native_form
+def rt_hasher_update(hasher: Handle, data: bytes | bytearray | memoryview | str | Value) -> None:
     """Feeds bytes or text (its UTF-8) to a hasher; Error Closed once it is finished."""
     ...
-def rt_hmac_sha256(key: bytes | bytearray | memoryview | str, data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hmac_sha256(key: bytes | bytearray | memoryview | str | Value, data: bytes | bytearray | memoryview | str | Value) -> str:
     """HMAC-SHA-256 (RFC 2104) of `data` under `key` (bytes or text, any length), as 64 lowercase hex digits."""
     ...
-def rt_hmac_sha512(key: bytes | bytearray | memoryview | str, data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_hmac_sha512(key: bytes | bytearray | memoryview | str | Value, data: bytes | bytearray | memoryview | str | Value) -> str:
     """HMAC-SHA-512 of `data` under `key`, as 128 lowercase hex digits."""
     ...
-def rt_password_hash(password: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_password_hash(password: bytes | bytearray | memoryview | str | Value) -> str:
     """Argon2id hash of `password` with the default parameters of rt_argon2_hash (m=19456 KiB, t=2, p=1, random 16-byte salt), as a PHC string."""
     ...
-def rt_password_hash_bcrypt(password: bytes | bytearray | memoryview | str, cost: int) -> str:
+@_native_form
+def rt_password_hash_bcrypt(password: bytes | bytearray | memoryview | str | Value, cost: int) -> str:
     """bcrypt hash (`$2b$`, random salt) of `password` at `cost` (4..=20). bcrypt reads at most 72 bytes: a longer password is Error InvalidArgument rather than silently truncated."""
     ...
-def rt_password_verify(password: bytes | bytearray | memoryview | str, hash: str) -> bool:
+@_native_form
+def rt_password_verify(password: bytes | bytearray | memoryview | str | Value, hash: str | Value) -> bool:
     """True when `password` matches an Argon2 PHC `hash` (rt_argon2_verify's rules: constant time, LimitExceeded for hostile parameters, Parse for a malformed hash). Simple declares `-> i64` (1/0): ours is a bool."""
     ...
-def rt_password_verify_bcrypt(password: bytes | bytearray | memoryview | str, hash: str) -> bool:
-    """True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`, `$2y$`). Error Parse for a malformed hash, LimitExceeded for a cost above 20."""
+@_native_form
+def rt_password_verify_bcrypt(password: bytes | bytearray | memoryview | str | Value, hash: str | Value) -> bool:
+    """True when `password` matches a bcrypt `hash` (`$2a$`, `$2b$`, `$2x$`, `$2y$`)."""
     ...
+@_native_form
 def rt_random_bytes(length: int) -> bytes:
     """`length` cryptographically secure random bytes (OS source), as bytes. Error OutOfRange outside 0..=1048576."""
     ...
+@_native_form
 def rt_random_hex(length: int) -> str:
     """`length` random bytes as 2*length lowercase hex digits."""
     ...
-def rt_sha1_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_sha1_bytes(data: bytes | bytearray | memoryview | str | Value) -> bytes:
     """SHA-1 of bytes or text (its UTF-8), as 20 raw bytes."""
     ...
-def rt_sha1_hash(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_sha1_hash(data: bytes | bytearray | memoryview | str | Value) -> str:
     """SHA-1 of bytes or text (its UTF-8), as 40 lowercase hex digits (for legacy formats: git, not security)."""
     ...
-def rt_sha256_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_sha256_bytes(data: bytes | bytearray | memoryview | str | Value) -> bytes:
     """SHA-256 of bytes or text (its UTF-8), as 32 raw bytes."""
     ...
-def rt_sha256_hash(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_sha256_hash(data: bytes | bytearray | memoryview | str | Value) -> str:
     """SHA-256 of bytes or text (its UTF-8), as 64 lowercase hex digits."""
     ...
-def rt_sha3_256_hash(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_sha3_256_hash(data: bytes | bytearray | memoryview | str | Value) -> str:
     """SHA3-256 (FIPS 202) of bytes or text, as 64 lowercase hex digits."""
     ...
-def rt_sha512_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+@_native_form
+def rt_sha512_bytes(data: bytes | bytearray | memoryview | str | Value) -> bytes:
     """SHA-512 of bytes or text (its UTF-8), as 64 raw bytes."""
     ...
-def rt_sha512_hash(data: bytes | bytearray | memoryview | str) -> str:
+@_native_form
+def rt_sha512_hash(data: bytes | bytearray | memoryview | str | Value) -> str:
     """SHA-512 of bytes or text (its UTF-8), as 128 lowercase hex digits."""
     ...
+@_native_form
 def rt_uuid_v4() -> str:
     """A random (version 4, RFC 9562) UUID in its hyphenated lowercase form (`xxxxxxxx-xxxx-4xxx-[89ab]xxx-xxxxxxxxxxxx`), from the OS random source."""
     ...
-def rt_xxhash3(data: bytes | bytearray | memoryview | str, seed: int | None = None) -> int:
+@_native_form
+def rt_xxhash3(data: bytes | bytearray | memoryview | str | Value, seed: int | None = None) -> int:
     """XXH3-64 of bytes or text (its UTF-8); `seed` nil = 0 (XXH3_64bits)."""
     ...
-def rt_xxhash64(data: bytes | bytearray | memoryview | str, seed: int | None = None) -> int:
+@_native_form
+def rt_xxhash64(data: bytes | bytearray | memoryview | str | Value, seed: int | None = None) -> int:
     """XXH64 of bytes or text (its UTF-8); `seed` nil = 0."""
     ...
 
+# ---- domain cuda (libffi_cuda.so) ----
+@_native_form
+def rt_cuda_device_count() -> int:
+    """The number of CUDA devices: 0 when no driver is installed (never an Error for that)."""
+    ...
+@_native_form
+def rt_cuda_device_get() -> int:
+    """The calling thread's current device ordinal (0 until `rt_cuda_device_set`)."""
+    ...
+@_native_form
+def rt_cuda_device_memory(device: int | None = None) -> dict[str, Any]:
+    """Memory of `device` (the current one when nil): `{free, total}` in bytes, plus `compute_capability` (\"8.0\")."""
+    ...
+@_native_form
+def rt_cuda_device_name(device: int | None = None) -> str:
+    """The name of `device` (the current one when nil)."""
+    ...
+@_native_form
+def rt_cuda_device_set(device: int) -> None:
+    """Makes `device` the calling thread's current device (used by malloc, streams, events and launches)."""
+    ...
+@_native_form
+def rt_cuda_event_create(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """A new event on the current device (handle type `cuda_event`)."""
+    ...
+@_native_form
+def rt_cuda_event_elapsed(start: Handle, end: Handle) -> float:
+    """Milliseconds between two recorded, completed timing events (a float)."""
+    ...
+@_native_form
+def rt_cuda_event_record(event: Handle, stream: Handle | None = None) -> None:
+    """Records `event` on `stream` (the device's default stream when nil)."""
+    ...
+@_native_form
+def rt_cuda_event_sync(event: Handle) -> None:
+    """Waits until the work before the event's last record is complete."""
+    ...
+@_native_form
+def rt_cuda_free(buffer: Handle) -> None:
+    """Frees a buffer (the same as closing its handle; idempotent). Later use is Error Closed."""
+    ...
+@_native_form
+def rt_cuda_launch_kernel(ptx: str | Value, name: str | Value, grid: Any, block: Any, args: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Launches kernel `name` from PTX text `ptx` on the current device with `grid` and `block` (an int or an array of 1-3 ints). `args` must match the kernel's `.param` list as declared in the PTX: a `cuda_buffer` handle for a 64-bit pointer parameter, ints (range checked) for integer ones, floats or ints for `.f32`/`.f64`. The loaded module is cached per device and PTX text."""
+    ...
+@_native_form
+def rt_cuda_malloc(size: int) -> Any:
+    """Allocates `size` bytes (zeroed) on the current device: a `cuda_buffer` handle, freed by `rt_cuda_free`, `rt_handle_close` or the collector."""
+    ...
+@_native_form
+def rt_cuda_memcpy_d2d(dst: Handle, src: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Copies between buffers (the same buffer allowed when the ranges do not overlap)."""
+    ...
+@_native_form
+def rt_cuda_memcpy_d2h(src: Handle, offset: int | None = None, len: int | None = None) -> Any:
+    """Copies `len` bytes (the rest of the buffer when nil) from byte `offset` (0 when nil) of `src` into new bytes."""
+    ...
+@_native_form
+def rt_cuda_memcpy_h2d(dst: Handle, data: bytes | bytearray | memoryview | str | Value, offset: int | None = None) -> None:
+    """Copies `data` into `dst` at byte `offset` (0 when nil). Returns when the copy is complete."""
+    ...
+@_native_form
+def rt_cuda_stream_create() -> Any:
+    """A new stream on the current device (handle type `cuda_stream`)."""
+    ...
+@_native_form
+def rt_cuda_stream_destroy(stream: Handle) -> None:
+    """Destroys a stream (the same as closing its handle; queued work still completes)."""
+    ...
+@_native_form
+def rt_cuda_stream_sync(stream: Handle) -> None:
+    """Waits until all work queued on `stream` is complete."""
+    ...
+
 # ---- domain data (libffi_data.so) ----
+@_native_form
 def rt_arena_alloc(arena: Handle, size: int) -> int:
     """Allocates a zeroed buffer of `size` bytes (16-byte aligned, never moves) in the arena; returns its id (0, 1, 2... in order)."""
     ...
-def rt_arena_new(opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
+@_native_form
+def rt_arena_new(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
     """A new arena of zeroed byte buffers freed together on close; opts.limit = most bytes it may hand out (default 1 GiB)."""
     ...
+@_native_form
 def rt_arena_ptr(arena: Handle, id: int) -> int:
     """Address of buffer `id` for C hosts: 16-byte aligned, stable, valid until the arena is released (then dangling: the host's responsibility)."""
     ...
+@_native_form
 def rt_arena_read(arena: Handle, id: int, offset: int, len: int) -> bytes:
-    """Reads `len` bytes of buffer `id` from byte `offset`; Error OutOfRange past its end."""
+    """Reads `len` bytes of buffer `id` from byte `offset`."""
     ...
+@_native_form
 def rt_arena_size(arena: Handle, id: int) -> int:
     """Size in bytes of buffer `id`."""
     ...
+@_native_form
 def rt_arena_stats(arena: Handle) -> dict[str, Any]:
     """`{buffers, bytes, limit}`: buffers handed out, bytes requested in total, and the limit."""
     ...
-def rt_arena_write(arena: Handle, id: int, offset: int, data: bytes | bytearray | memoryview | str) -> None:
-    """Copies `data` into buffer `id` at byte `offset`; Error OutOfRange when it does not fit."""
+@_native_form
+def rt_arena_write(arena: Handle, id: int, offset: int, data: bytes | bytearray | memoryview | str | Value) -> None:
+    """Copies `data` into buffer `id` at byte `offset`."""
     ...
+@_native_form
 def rt_intern_resolve(symbol: int) -> str:
-    """The text of an interned symbol; Error NotFound for a symbol never returned by rt_intern_string."""
+    """The text of an interned symbol."""
     ...
-def rt_intern_string(text: str) -> int:
+@_native_form
+def rt_intern_string(text: str | Value) -> int:
     """Interns `text`: the same small int symbol for equal texts, process-wide (thread-safe)."""
     ...
+@_native_form
 def rt_map_clear(map: Handle) -> None:
     """Removes every entry (unpinning the values)."""
     ...
+@_native_form
 def rt_map_get(map: Handle, key: Any) -> Any:
     """The value at `key`, or nil when absent (use rt_map_has to tell a stored nil apart)."""
     ...
+@_native_form
 def rt_map_has(map: Handle, key: Any) -> bool:
     """Whether `key` is present."""
     ...
+@_native_form
 def rt_map_keys(map: Handle) -> list[Any]:
     """Snapshot of the keys (no particular order)."""
     ...
+@_native_form
 def rt_map_len(map: Handle) -> int:
     """Number of entries."""
     ...
+@_native_form
 def rt_map_new() -> Handle:
     """A new concurrent hash map of values (keys: text, int, bytes, bool)."""
     ...
+@_native_form
 def rt_map_remove(map: Handle, key: Any) -> Any:
     """Removes `key`; returns its value (now unpinned), or nil when absent."""
     ...
+@_native_form
 def rt_map_set(map: Handle, key: Any, value: Any) -> Any:
     """Sets `key` to `value` (pinned while stored); returns the previous value, or nil."""
     ...
+@_native_form
 def rt_map_to_dict(map: Handle) -> dict[str, Any]:
     """Snapshot of the entries as a dict (no particular order)."""
     ...
+@_native_form
 def rt_omap_at(map: Handle, index: int) -> list[Any]:
-    """Entry `index` in insertion order as `[key, value]`; Error OutOfRange past the end."""
+    """Entry `index` in insertion order as `[key, value]`."""
     ...
+@_native_form
 def rt_omap_clear(map: Handle) -> None:
     """Removes every entry (unpinning the values)."""
     ...
+@_native_form
 def rt_omap_get(map: Handle, key: Any) -> Any:
     """The value at `key`, or nil when absent."""
     ...
+@_native_form
 def rt_omap_has(map: Handle, key: Any) -> bool:
     """Whether `key` is present."""
     ...
+@_native_form
 def rt_omap_keys(map: Handle) -> list[Any]:
     """Snapshot of the keys in insertion order."""
     ...
+@_native_form
 def rt_omap_len(map: Handle) -> int:
     """Number of entries."""
     ...
+@_native_form
 def rt_omap_new() -> Handle:
     """A new insertion-ordered map of values (keys: text, int, bytes, bool)."""
     ...
+@_native_form
 def rt_omap_remove(map: Handle, key: Any) -> Any:
     """Removes `key`, keeping the order of the others (O(n)); returns its value, or nil when absent."""
     ...
+@_native_form
 def rt_omap_set(map: Handle, key: Any, value: Any) -> Any:
     """Sets `key` to `value` (a new key goes last, an existing one keeps its place); returns the previous value, or nil."""
     ...
+@_native_form
 def rt_omap_to_dict(map: Handle) -> dict[str, Any]:
     """Snapshot of the entries as a dict, in insertion order."""
     ...
-def rt_regex_captures(re: Handle, text: str) -> dict[str, Any] | None:
+@_native_form
+def rt_regex_captures(re: Handle, text: str | Value) -> dict[str, Any] | None:
     """Groups of the first match as a dict: int keys 0..n (0 = whole match) and each group's name; nil for a group that did not take part; nil when no match."""
     ...
-def rt_regex_captures_len(re: Handle, text: str) -> int:
+@_native_form
+def rt_regex_captures_len(re: Handle, text: str | Value) -> int:
     """Number of groups (group 0 included) of the first match of `re` in `text`, 0 when it does not match."""
     ...
+@_native_form
 def rt_regex_destroy(re: Handle) -> None:
-    """Releases a Regex handle (rt_handle_close under Simple's name). Error Closed when it was released already."""
+    """Releases a Regex handle (rt_handle_close under Simple's name)."""
     ...
-def rt_regex_find(re: Handle, text: str) -> dict[str, Any] | None:
+@_native_form
+def rt_regex_find(re: Handle, text: str | Value) -> dict[str, Any] | None:
     """The first match as `{text, start, end, char_start, char_end}` (byte and code-point offsets), or nil when none."""
     ...
-def rt_regex_find_all(re: Handle, text: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[Any]:
+@_native_form
+def rt_regex_find_all(re: Handle, text: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[Any]:
     """All non-overlapping matches, left to right: an array of texts, or with opts.offsets an array of match dicts; opts.limit caps the count."""
     ...
-def rt_regex_find_quick(pattern: str, text: str) -> str | None:
+@_native_form
+def rt_regex_find_quick(pattern: str | Value, text: str | Value) -> str | None:
     """The text of the first match of `pattern` in `text`; nil when none."""
     ...
-def rt_regex_is_match(re: Handle, text: str) -> bool:
+@_native_form
+def rt_regex_is_match(re: Handle, text: str | Value) -> bool:
     """Whether the regex matches anywhere in `text`."""
     ...
-def rt_regex_is_match_quick(pattern: str, text: str) -> bool:
-    """True when `pattern` matches somewhere in `text`. Error Parse for a bad pattern, LimitExceeded beyond rt_regex_new's default limits."""
+@_native_form
+def rt_regex_is_match_quick(pattern: str | Value, text: str | Value) -> bool:
+    """True when `pattern` matches somewhere in `text`."""
     ...
-def rt_regex_new(pattern: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Compiles a regular expression (regex crate syntax); opts: case_insensitive, multi_line, dot_all, ignore_whitespace, ascii, max_pattern_len (bytes of pattern text, default 1 MiB: a longer pattern is LimitExceeded before it is parsed), size_limit (bytes of compiled program, default 10 MiB, else LimitExceeded). Cached by pattern."""
+@_native_form
+def rt_regex_new(pattern: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Compiles a regular expression (regex crate syntax) into a Regex handle. Cached by pattern."""
     ...
-def rt_regex_replace(re: Handle, text: str, replacement: str, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
-    """Replaces matches with `replacement` ($1, ${name}, $$ for a dollar); opts: all (default true; false = first only), limit (max replacements), literal (no $ expansion)."""
+@_native_form
+def rt_regex_replace(re: Handle, text: str | Value, replacement: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
+    """Replaces matches with `replacement` ($1, ${name}, $$ for a dollar)."""
     ...
-def rt_regex_replace_all(re: Handle, text: str, replacement: str) -> str:
+@_native_form
+def rt_regex_replace_all(re: Handle, text: str | Value, replacement: str | Value) -> str:
     """Replaces every match of `re` in `text` with `replacement` (`$1`, `${name}` expand; `$$` is a dollar): rt_regex_replace with all matches."""
     ...
-def rt_regex_replace_all_quick(pattern: str, text: str, replacement: str) -> str:
+@_native_form
+def rt_regex_replace_all_quick(pattern: str | Value, text: str | Value, replacement: str | Value) -> str:
     """Replaces every match of `pattern` in `text` (`$1`, `${name}` expand)."""
     ...
-def rt_regex_replace_quick(pattern: str, text: str, replacement: str) -> str:
+@_native_form
+def rt_regex_replace_quick(pattern: str | Value, text: str | Value, replacement: str | Value) -> str:
     """Replaces the first match of `pattern` in `text` (`$1`, `${name}` expand)."""
     ...
-def rt_regex_split(re: Handle, text: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[str]:
+@_native_form
+def rt_regex_split(re: Handle, text: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[str]:
     """Splits `text` at every match: an array of the texts between; opts.limit = at most that many pieces (the last holds the rest)."""
     ...
-def rt_regex_split_quick(pattern: str, text: str) -> list[str]:
+@_native_form
+def rt_regex_split_quick(pattern: str | Value, text: str | Value) -> list[str]:
     """The pieces of `text` between matches of `pattern` (Simple declares `-> text`: ours is an array of text)."""
     ...
 
 # ---- domain io (libffi_io.so) ----
-def rt_dir_create(path: str) -> None:
-    """Creates one directory. Error NotFound when the parent is missing, AlreadyExists when the path exists (whatever it is)."""
+@_native_form
+def rt_dir_create(path: str | Value) -> None:
+    """Creates one directory."""
     ...
-def rt_dir_create_all(path: str) -> None:
-    """Creates a directory and every missing parent; nothing to do when it exists as a directory. Error InvalidArgument when it (or a parent) is a file."""
+@_native_form
+def rt_dir_create_all(path: str | Value) -> None:
+    """Creates a directory and every missing parent; nothing to do when it exists as a directory."""
     ...
-def rt_dir_delete(path: str) -> None:
+@_native_form
+def rt_dir_delete(path: str | Value) -> None:
     """Simple's `rt_dir_delete`: removes an empty directory (rt_dir_remove; a tree is rt_dir_remove_all). Error NotFound, or Io (ENOTEMPTY) when not empty."""
     ...
-def rt_dir_exists(path: str) -> bool:
+@_native_form
+def rt_dir_exists(path: str | Value) -> bool:
     """True when `path` is a directory (symlinks followed); false when nothing is there or it is another kind. Error for other failures."""
     ...
-def rt_dir_glob(pattern: str) -> list[str]:
+@_native_form
+def rt_dir_glob(pattern: str | Value) -> list[str]:
     """Simple's name for rt_glob with default options."""
     ...
-def rt_dir_list(path: str) -> list[str]:
-    """Names of the entries of a directory (not `.`/`..`), sorted bytewise. Error InvalidArgument for a file, Parse for a name that is not UTF-8."""
+@_native_form
+def rt_dir_list(path: str | Value) -> list[str]:
+    """Names of the entries of a directory (not `.`/`..`), sorted bytewise."""
     ...
-def rt_dir_remove(path: str) -> None:
-    """Removes an empty directory. Error InvalidArgument for a file, Io (ENOTEMPTY) when it is not empty (use rt_dir_remove_all)."""
+@_native_form
+def rt_dir_remove(path: str | Value) -> None:
+    """Removes an empty directory."""
     ...
-def rt_dir_remove_all(path: str) -> None:
-    """Removes a directory and everything in it. Symlinks inside are removed, never followed. Error InvalidArgument for a file, NotFound when missing."""
+@_native_form
+def rt_dir_remove_all(path: str | Value) -> None:
+    """Removes a directory and everything in it. Symlinks inside are removed, never followed."""
     ...
-def rt_dir_sync(path: str) -> None:
-    """fsyncs a directory so entries created, renamed or removed in it reach the disk. Needs fs.write. Error InvalidArgument when it is not a directory."""
+@_native_form
+def rt_dir_sync(path: str | Value) -> None:
+    """fsyncs a directory so entries created, renamed or removed in it reach the disk. Needs fs.write."""
     ...
-def rt_dir_walk(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[str]:
-    """Every path under a directory (the root itself excluded), depth first, entries of each directory sorted bytewise by name, so the order is deterministic. Paths start with `path` as given. Symlinks are listed but not followed unless `follow_links` (then dangling links are skipped). A directory or entry that disappears during the walk is skipped. Options: `follow_links` (bool, default false; loops are Error Io), `max_depth` (int, 1 = only the entries of `path`), `files_only` (bool: leave directories out), `skip_errors` (bool: skip unreadable directories instead of failing). Capabilities: fs.read is checked on the root (Error CapabilityDenied). With `follow_links`, a link whose target lies outside what fs.read allows is filtered out: neither listed nor entered (like unveil, the caller sees only what it may read; one stray link does not make a permitted tree unwalkable). Without it nothing outside the root is ever read."""
+@_native_form
+def rt_dir_walk(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[str]:
+    """Every path under a directory (the root itself excluded), depth first, entries of each directory sorted bytewise by name, so the order is deterministic. Paths start with `path` as given. Symlinks are listed but not followed unless `follow_links` (then dangling links are skipped). A directory or entry that disappears during the walk is skipped. Capabilities: fs.read is checked on the root (Error CapabilityDenied). With `follow_links`, a link whose target lies outside what fs.read allows is filtered out: neither listed nor entered (like unveil, the caller sees only what it may read; one stray link does not make a permitted tree unwalkable). Without it nothing outside the root is ever read."""
     ...
+@_native_form
 def rt_env_cwd() -> str:
-    """The current working directory (absolute). Needs fs.read on it: its name tells where the process runs. Error NotFound when it was removed."""
+    """The current working directory (absolute). Needs fs.read on it: its name tells where the process runs."""
     ...
-def rt_env_get(name: str) -> str | None:
-    """The value of an environment variable; nil only when it is unset (an empty value is \"\"). Error InvalidArgument for an invalid name (empty, or containing '=' or NUL), Parse when the value is not UTF-8. Needs env.read for the name."""
+@_native_form
+def rt_env_get(name: str | Value) -> str | None:
+    """The value of an environment variable; nil only when it is unset (an empty value is \"\"). Needs env.read for the name."""
     ...
-def rt_env_get_i64(name: str, default_value: int) -> int:
-    """An environment variable read as an int (decimal, optional sign, spaces trimmed); `default_value` when it is unset or empty. Error Parse when it is set to something else."""
+@_native_form
+def rt_env_get_i64(name: str | Value, default_value: int) -> int:
+    """An environment variable read as an int (decimal, optional sign, spaces trimmed); `default_value` when it is unset or empty."""
     ...
+@_native_form
 def rt_env_home() -> str:
-    """The user's home directory (`$HOME`, else the password database; `dirs` crate). Needs env.read for HOME. Error NotFound when there is none."""
+    """The user's home directory (`$HOME`, else the password database; `dirs` crate). Needs env.read for HOME."""
     ...
-def rt_env_remove(name: str) -> None:
+@_native_form
+def rt_env_remove(name: str | Value) -> None:
     """Simple's name for rt_env_unset: removes a variable (nothing to do when unset)."""
     ...
-def rt_env_set(name: str, value: str) -> None:
-    """Sets an environment variable of this process (inherited by children started later). Needs env.write for the name. Error InvalidArgument for an invalid name or a value containing NUL. Not thread-safe against C code reading the environment concurrently: see the module documentation; calls through this library are serialized by a process-wide lock."""
+@_native_form
+def rt_env_set(name: str | Value, value: str | Value) -> None:
+    """Sets an environment variable of this process (inherited by children started later). Needs env.write for the name. Not thread-safe against C code reading the environment concurrently: see the module documentation; calls through this library are serialized by a process-wide lock."""
     ...
+@_native_form
 def rt_env_temp() -> str:
     """The directory for temporary files: `$TMPDIR` when set and not empty, else `/tmp` (std::env::temp_dir). Needs env.read for TMPDIR."""
     ...
-def rt_env_unset(name: str) -> None:
+@_native_form
+def rt_env_unset(name: str | Value) -> None:
     """Removes an environment variable (nothing to do when it is unset). Same rules and thread-safety constraint as rt_env_set."""
     ...
+@_native_form
 def rt_env_vars() -> list[list[str]]:
     """Every environment variable as an array of `[name, value]` pairs, sorted by name. Under a scoped env.read only the variables it allows are listed; a name or value that is not UTF-8 is skipped."""
     ...
+@_native_form
 def rt_fd_close(file: Handle) -> None:
     """Closes a File handle (Simple's `rt_fd_close` name)."""
     ...
+@_native_form
 def rt_fd_read_until(file: Handle, stop_byte: int, max: int) -> Any:
     """Reads from the handle's position up to and including the first byte `stop_byte` (0..=255), or `max` bytes (>= 1), or the end of the file, whichever comes first; \"\" at the end. The result is text when it is UTF-8, else bytes. The position is left just after what was returned."""
     ...
-def rt_fd_write(file: Handle, data: bytes | bytearray | memoryview | str, len: int | None = None) -> int:
-    """Writes the first `len` bytes of `data` (all of it when `len` is nil or -1) and returns the number written. Error OutOfRange when `len` exceeds `data`."""
+@_native_form
+def rt_fd_write(file: Handle, data: bytes | bytearray | memoryview | str | Value, len: int | None = None) -> int:
+    """Writes the first `len` bytes of `data` (all of it when `len` is nil or -1) and returns the number written."""
     ...
-def rt_file_append_text(path: str, text: str) -> None:
+@_native_form
+def rt_file_append_text(path: str | Value, text: str | Value) -> None:
     """Appends text to a file, creating it when missing (O_APPEND: concurrent appenders do not overwrite each other)."""
     ...
-def rt_file_atomic_write(path: str, data: bytes | bytearray | memoryview | str) -> None:
+@_native_form
+def rt_file_atomic_write(path: str | Value, data: bytes | bytearray | memoryview | str | Value) -> None:
     """Replaces a file's content atomically: readers see the old or the new content, never a mix, also after a crash. Writes a uniquely named temp file in the same directory, fsyncs it, renames it over the target and fsyncs the directory. Keeps the permission bits of the file it replaces (a new file gets 0666 minus the umask) and, where the process may, its owner. A symlink is followed: its target is replaced and the link kept. The temp file never outlives a failure. Under a scoped fs.write a file with other hard links is refused (CapabilityDenied) unless fs.hardlink is held."""
     ...
-def rt_file_atomic_write_mode(path: str, content: bytes | bytearray | memoryview | str, mode: int) -> None:
+@_native_form
+def rt_file_atomic_write_mode(path: str | Value, content: bytes | bytearray | memoryview | str | Value, mode: int) -> None:
     """rt_file_atomic_write, then the permission bits `mode` (0..=0o7777) set on the new file before it replaces the old one (the rename is the last step)."""
     ...
-def rt_file_canonicalize(path: str) -> str:
-    """The canonical absolute path (realpath: every symlink and `..` resolved). Error NotFound when the path (or a component) does not exist. Needs fs.read on the canonical path, and on the working directory for a relative path."""
+@_native_form
+def rt_file_canonicalize(path: str | Value) -> str:
+    """The canonical absolute path (realpath: every symlink and `..` resolved). Needs fs.read on the canonical path, and on the working directory for a relative path."""
     ...
+@_native_form
 def rt_file_close(file: Handle) -> None:
     """Closes a File handle (Error Closed when it was closed already)."""
     ...
-def rt_file_copy(src: str, dst: str) -> int:
-    """Copies a regular file's content and permissions to `dst` (created or replaced); returns the number of bytes copied. Needs fs.read for src and fs.write for dst. Error InvalidArgument when both name the same file."""
+@_native_form
+def rt_file_copy(src: str | Value, dst: str | Value) -> int:
+    """Copies a regular file's content and permissions to `dst` (created or replaced); returns the number of bytes copied. Needs fs.read for src and fs.write for dst."""
     ...
-def rt_file_create_excl(path: str, content: bytes | bytearray | memoryview | str) -> None:
-    """Creates a new file with `content`; Error AlreadyExists when anything (a dangling symlink included) is at the path. The new file is removed again when the write fails."""
+@_native_form
+def rt_file_create_excl(path: str | Value, content: bytes | bytearray | memoryview | str | Value) -> None:
+    """Creates a new file with `content`. The new file is removed again when the write fails."""
     ...
-def rt_file_delete(path: str) -> None:
-    """Deletes a file (a symlink itself, not its target). Error NotFound when it is missing, InvalidArgument for a directory (use rt_dir_remove)."""
+@_native_form
+def rt_file_delete(path: str | Value) -> None:
+    """Deletes a file (a symlink itself, not its target)."""
     ...
-def rt_file_exists(path: str) -> bool:
+@_native_form
+def rt_file_exists(path: str | Value) -> bool:
     """True when `path` names a regular file (symlinks followed); false when nothing is there or it is another kind (a directory: use rt_path_exists). Error for other failures (e.g. a parent that cannot be searched)."""
     ...
-def rt_file_exists_str(path: str) -> bool:
+@_native_form
+def rt_file_exists_str(path: str | Value) -> bool:
     """Simple's name for rt_file_exists (true only for a regular file)."""
     ...
-def rt_file_fsync(path: str) -> None:
+@_native_form
+def rt_file_fsync(path: str | Value) -> None:
     """Same as rt_file_sync (Simple's `io/file_ops.spl` name)."""
     ...
-def rt_file_hash(path: str) -> str:
+@_native_form
+def rt_file_hash(path: str | Value) -> str:
     """SHA-256 of a file's content as 64 hex digits (Simple's `rt_file_hash`; rt_file_hash_sha256's streaming implementation)."""
     ...
-def rt_file_hash_sha256(path: str) -> str:
+@_native_form
+def rt_file_hash_sha256(path: str | Value) -> str:
     """SHA-256 of a file's content as 64 lowercase hex digits, streamed through a fixed 256 KiB buffer (constant memory). Same implementation as ffi_crypto's `rt_sha256_hash` (ring: SHA-NI or AVX assembly chosen at run time)."""
     ...
-def rt_file_is_regular_no_follow(path: str) -> bool:
+@_native_form
+def rt_file_is_regular_no_follow(path: str | Value) -> bool:
     """True when `path` is a regular file itself: a symlink (to anything) is false, as is a missing path."""
     ...
-def rt_file_list_dir(path: str) -> list[str]:
+@_native_form
+def rt_file_list_dir(path: str | Value) -> list[str]:
     """Simple's name for rt_dir_list: entry names, sorted bytewise."""
     ...
-def rt_file_lock(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Locks a file and returns a FileLock handle; blocks until the lock is granted. Options: `shared` (bool, default false: exclusive), `timeout_ms` (int: give up with Error Timeout after this long), `create` (bool, default true: create a missing file, which needs fs.write). Release it with rt_file_unlock or rt_handle_close. Directories can be locked too."""
+@_native_form
+def rt_file_lock(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Locks a file and returns a FileLock handle; blocks until the lock is granted. Release it with rt_file_unlock or rt_handle_close. Directories can be locked too."""
     ...
+@_native_form
 def rt_file_mmap_len(map: Handle) -> int:
     """Length in bytes of a MappedFile's mapping."""
     ...
-def rt_file_mmap_read(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Maps a file read-only (memmap2). Options: `offset` and `length` (ints, a window of the file; default the whole file), `handle` (bool, default false). Without `handle`: the content as bytes, copied out of the mapping, which is then unmapped. With `handle: true`: a MappedFile handle; read it with rt_file_mmap_len / rt_file_mmap_slice; closing it (rt_handle_close) unmaps. SIGBUS caveat: see the module documentation."""
+@_native_form
+def rt_file_mmap_read(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Maps a file read-only (memmap2). Without `handle`: the content as bytes, copied out of the mapping, which is then unmapped. With `handle: true`: a MappedFile handle; read it with rt_file_mmap_len / rt_file_mmap_slice; closing it (rt_handle_close) unmaps. SIGBUS caveat: see the module documentation."""
     ...
-def rt_file_mmap_read_bytes(path: str) -> bytes:
+@_native_form
+def rt_file_mmap_read_bytes(path: str | Value) -> bytes:
     """A whole file read through a read-only mapping, as bytes (Simple declares `[i64]`: ours is bytes). Same rules as rt_file_mmap_read."""
     ...
-def rt_file_mmap_read_text(path: str) -> str:
+@_native_form
+def rt_file_mmap_read_text(path: str | Value) -> str:
     """A whole file read through a read-only mapping, as UTF-8 text (Error Parse otherwise)."""
     ...
+@_native_form
 def rt_file_mmap_slice(map: Handle, offset: int, length: int) -> bytes:
-    """Copies `length` bytes at `offset` out of a MappedFile as bytes. Error OutOfRange when the window passes the end of the mapping."""
+    """Copies `length` bytes at `offset` out of a MappedFile as bytes."""
     ...
-def rt_file_mode(path: str) -> int:
+@_native_form
+def rt_file_mmap_write(map: Handle, offset: int, data: bytes | bytearray | memoryview | str | Value) -> int:
+    """Copies `data` (bytes or text) into a writable mapping at `offset` and returns the number of bytes written (all of `data`). The file sees it at once (a shared mapping); rt_msync makes it durable."""
+    ...
+@_native_form
+def rt_file_mode(path: str | Value) -> int:
     """Permission bits of a file (`st_mode & 0o7777`, e.g. 0o644 = 420; symlinks followed)."""
     ...
-def rt_file_modified(path: str) -> int:
+@_native_form
+def rt_file_modified(path: str | Value) -> int:
     """Last modification time in unix microseconds (rt_file_modified_time under Simple's name)."""
     ...
-def rt_file_modified_time(path: str) -> int:
+@_native_form
+def rt_file_modified_time(path: str | Value) -> int:
     """Last modification time in microseconds since the Unix epoch (symlinks followed)."""
     ...
-def rt_file_move(src: str, dst: str) -> None:
-    """Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is moved itself. Across file systems (EXDEV) a regular file is copied (with its permissions) and the source removed. Needs fs.write on both paths. Error NotFound when `src` is missing."""
+@_native_form
+def rt_file_move(src: str | Value, dst: str | Value) -> None:
+    """Moves (renames) `src` to `dst`, replacing a file at `dst`: a symlink is moved itself. Across file systems (EXDEV) a regular file is copied (with its permissions) and the source removed. Needs fs.write on both paths."""
     ...
-def rt_file_open(path: str, mode: int) -> Handle:
+@_native_form
+def rt_file_open(path: str | Value, mode: int) -> Handle:
     """Opens a file and returns a File handle. `mode`: 0 read, 1 write (create or truncate), 2 append (create), 3 read-write (existing file), 4 read-write (create, keep content), 5 create new (AlreadyExists when present). Reading needs fs.read, every other mode fs.write (3 and 4 both). Simple declares `-> i32` (a descriptor): ours is the handle."""
     ...
-def rt_file_read_bytes(path: str) -> bytes:
+@_native_form
+def rt_file_read_bytes(path: str | Value) -> bytes:
     """Reads a file as bytes (binary-safe)."""
     ...
-def rt_file_read_lines(path: str) -> list[str]:
-    """The lines of a UTF-8 text file, without their `\\n` (or `\\r\\n`) ends; a final line end does not add an empty line (\"\" gives []). Error Parse when the content is not UTF-8."""
+@_native_form
+def rt_file_read_lines(path: str | Value) -> list[str]:
+    """The lines of a UTF-8 text file, without their `\\n` (or `\\r\\n`) ends; a final line end does not add an empty line (\"\" gives [])."""
     ...
-def rt_file_read_regular_no_follow_bounded(path: str, max_bytes: int) -> str:
-    """Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the open descriptor) as UTF-8 text, refusing one larger than `max_bytes` (LimitExceeded) before reading it. Error InvalidArgument for a symlink or a non-regular file (fifo, device: never opened for blocking reads)."""
+@_native_form
+def rt_file_read_regular_no_follow_bounded(path: str | Value, max_bytes: int) -> str:
+    """Reads a regular file that is not a symlink (O_NOFOLLOW, checked on the open descriptor) as UTF-8 text, refusing one larger than `max_bytes` (LimitExceeded) before reading it."""
     ...
-def rt_file_read_text(path: str) -> str:
-    """Reads a file as UTF-8 text. Error Parse (details.position = first bad byte) when the content is not UTF-8: read it with rt_file_read_bytes instead."""
+@_native_form
+def rt_file_read_text(path: str | Value) -> str:
+    """Reads a file as UTF-8 text."""
     ...
-def rt_file_read_text_at(path: str, offset: int, size: int) -> str:
-    """Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter or \"\" past the end). Error Parse when the window is not UTF-8 (a cut through a multi-byte character included), OutOfRange for negative values."""
+@_native_form
+def rt_file_read_text_at(path: str | Value, offset: int, size: int) -> str:
+    """Up to `size` bytes of a file from byte `offset`, as UTF-8 text (shorter or \"\" past the end)."""
     ...
-def rt_file_read_text_at_checked(path: str, offset: int, size: int) -> str:
+@_native_form
+def rt_file_read_text_at_checked(path: str | Value, offset: int, size: int) -> str:
     """Same as rt_file_read_text_at (Simple declares `-> text?`: ours is text or an Error)."""
     ...
-def rt_file_read_text_rv(path: str) -> str:
+@_native_form
+def rt_file_read_text_rv(path: str | Value) -> str:
     """Simple's name for rt_file_read_text (the `_rv` runtime-value variant)."""
     ...
-def rt_file_remove(path: str) -> None:
-    """Simple's name for rt_file_delete (a symlink itself; Error NotFound when missing)."""
+@_native_form
+def rt_file_remove(path: str | Value) -> None:
+    """Simple's name for rt_file_delete (a symlink itself."""
     ...
-def rt_file_size(path: str) -> int:
-    """Size of a file in bytes (symlinks followed). Error InvalidArgument for a directory."""
+@_native_form
+def rt_file_size(path: str | Value) -> int:
+    """Size of a file in bytes (symlinks followed)."""
     ...
-def rt_file_stat(path: str) -> dict[str, Any]:
+@_native_form
+def rt_file_stat(path: str | Value) -> dict[str, Any]:
     """Status of a path (symlinks followed) as a dict `{kind, size, mode, modified_us, inode, nlink, uid, gid}`; kind is \"file\", \"dir\", \"symlink\", \"fifo\", \"socket\", \"char_device\", \"block_device\". Simple declares `-> i64` (a size or status code): ours is the dict."""
     ...
-def rt_file_sync(path: str) -> None:
+@_native_form
+def rt_file_sync(path: str | Value) -> None:
     """Flushes a file's content and metadata to the disk (fsync). Needs fs.write."""
     ...
-def rt_file_try_lock(path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Tries to lock a file without waiting: a FileLock handle, or Error Busy when another holder (process or handle) has a conflicting lock. Options: `shared` (bool, default false), `create` (bool, default true)."""
+@_native_form
+def rt_file_try_lock(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Tries to lock a file without waiting: a FileLock handle, or Error Busy when another holder (process or handle) has a conflicting lock."""
     ...
+@_native_form
 def rt_file_unlock(lock: Handle) -> None:
-    """Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its handle. Error Closed when it was released already."""
+    """Releases a lock taken by rt_file_lock / rt_file_try_lock and closes its handle."""
     ...
-def rt_file_write(path: str, content: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_file_write(path: str | Value, content: bytes | bytearray | memoryview | str | Value) -> int:
     """Writes text or bytes to a file (created or replaced, as rt_file_write_bytes) and returns the number of bytes written."""
     ...
-def rt_file_write_bytes(path: str, data: bytes | bytearray | memoryview | str) -> None:
+@_native_form
+def rt_file_write_bytes(path: str | Value, data: bytes | bytearray | memoryview | str | Value) -> None:
     """Writes bytes (or text as UTF-8) to a file, creating it or replacing its content."""
     ...
-def rt_file_write_text(path: str, text: str) -> None:
+@_native_form
+def rt_file_write_text(path: str | Value, text: str | Value) -> None:
     """Writes text to a file, creating it or replacing its content. A new file is removed again when the write fails. Not atomic: see rt_file_atomic_write."""
     ...
-def rt_file_write_text_at(path: str, offset: int, data: bytes | bytearray | memoryview | str) -> int:
-    """Writes `data` at byte `offset` of an existing file (pwrite; the file grows when the write passes its end, a gap reads as zeros) and returns the number of bytes written. Error NotFound when the file is missing."""
+@_native_form
+def rt_file_write_text_at(path: str | Value, offset: int, data: bytes | bytearray | memoryview | str | Value) -> int:
+    """Writes `data` at byte `offset` of an existing file (pwrite; the file grows when the write passes its end, a gap reads as zeros) and returns the number of bytes written."""
     ...
-def rt_fs_read_text(path: str) -> str:
+@_native_form
+def rt_fs_read_text(path: str | Value) -> str:
     """Simple's name for rt_file_read_text (declared `-> text?`: ours is text or an Error)."""
     ...
-def rt_glob(pattern: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[str]:
-    """Paths matching a pattern, in the glob crate's order (each directory's entries sorted by name, so deterministic). Options: `case_sensitive` (default true), `literal_separator` (default false: `*` may match `/`), `literal_leading_dot` (default false: `*` matches hidden names too), `skip_errors` (default false: an unreadable directory is an Error; entries that vanish meanwhile are always skipped). Error Parse (details.position, 0-based character index) for a malformed pattern. Capabilities: fs.read is checked on the literal directory the pattern starts from (`/srv/*/x` → `/srv`): denied there, the call fails with CapabilityDenied. Matches whose canonical path fs.read does not allow (reached through a symlink, say) are filtered out: the caller gets only what it could read, as with unveil, and one stray link does not make a permitted pattern fail."""
+@_native_form
+def rt_glob(pattern: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[str]:
+    """Paths matching a pattern, in the glob crate's order (each directory's entries sorted by name, so deterministic). Capabilities: fs.read is checked on the literal directory the pattern starts from (`/srv/*/x` → `/srv`): denied there, the call fails with CapabilityDenied. Matches whose canonical path fs.read does not allow (reached through a symlink, say) are filtered out: the caller gets only what it could read, as with unveil, and one stray link does not make a permitted pattern fail."""
     ...
+@_native_form
 def rt_io_file_close(file: Handle) -> None:
     """Closes a File handle (Simple's `rt_io_file_close` name)."""
     ...
-def rt_io_file_delete(path: str) -> None:
+@_native_form
+def rt_io_file_delete(path: str | Value) -> None:
     """Simple's name for rt_file_delete."""
     ...
-def rt_io_file_exists(path: str) -> bool:
+@_native_form
+def rt_io_file_exists(path: str | Value) -> bool:
     """Simple's name for rt_file_exists (true only for a regular file)."""
     ...
+@_native_form
 def rt_io_file_flush(file: Handle) -> None:
     """Flushes a File handle's data and metadata to the disk (fdatasync + fsync)."""
     ...
+@_native_form
 def rt_io_file_meta_size(file: Handle) -> int:
     """Size in bytes of the file behind a File handle (fstat)."""
     ...
-def rt_io_file_open(path: str, mode: int) -> Handle:
+@_native_form
+def rt_io_file_open(path: str | Value, mode: int) -> Handle:
     """Same as rt_file_open (Simple's `rt_io_file_open` name)."""
     ...
+@_native_form
 def rt_io_file_seek(file: Handle, offset: int, whence: int) -> int:
-    """Moves a File handle's position: `whence` 0 from the start, 1 from the current position, 2 from the end (lseek); returns the new position. Error InvalidArgument for another whence or a position before the start."""
+    """Moves a File handle's position: `whence` 0 from the start, 1 from the current position, 2 from the end (lseek); returns the new position."""
     ...
-def rt_io_file_write_all(file: Handle, data: bytes | bytearray | memoryview | str) -> None:
+@_native_form
+def rt_io_file_write_all(file: Handle, data: bytes | bytearray | memoryview | str | Value) -> None:
     """Writes all of `data` (bytes or text) at the handle's position."""
     ...
-def rt_list_dir_recursive(path: str, ext: str) -> list[str]:
+@_native_form
+def rt_list_dir_recursive(path: str | Value, ext: str | Value) -> list[str]:
     """Every regular file under `path` (rt_dir_walk order: depth first, sorted, symlinks not followed) whose name ends in extension `ext` (`\"rs\"` or `\".rs\"`; \"\" keeps every file). Paths start with `path` as given."""
     ...
-def rt_path_absolute(path: str) -> str:
+@_native_form
+def rt_madvise(map: Handle, size: int | None, advice: int) -> None:
+    """Advises the kernel how a mapping (all of it, or its first `size` bytes; nil or 0: all) will be used: `advice` 0 normal, 1 random, 2 sequential, 3 will need, 4 don't need (POSIX_MADV_* numbers; the pages are dropped and read again from the file when touched, nothing written is lost). Simple: `-> bool`; ours nil."""
+    ...
+@_native_form
+def rt_mmap(path: str | Value, size: int, offset: int, readonly: Any) -> Handle:
+    """Maps `size` bytes of `path` from `offset` (`size` 0: to the end of the file) and returns a MappedFile handle (Simple gets an address: ours is the handle). `readonly` true / nonzero: a read-only private mapping (needs fs.read); false / 0: a shared writable mapping (needs fs.read and fs.write), written with rt_file_mmap_write and flushed with rt_msync; changes reach the file. The window must lie inside the file (OutOfRange otherwise: a mapping never extends a file). Read with rt_file_mmap_slice / rt_file_mmap_len; rt_munmap (or rt_handle_close) unmaps. SIGBUS caveat of rt_file_mmap_read applies (a file truncated by others)."""
+    ...
+@_native_form
+def rt_msync(map: Handle, size: int | None = None) -> None:
+    """Writes the changes of a writable mapping to its file and waits for the write (msync MS_SYNC) — all of it, or the first `size` bytes. A read-only mapping has nothing to write: nil at once. Simple: `-> bool`; ours nil."""
+    ...
+@_native_form
+def rt_munmap(map: Handle, size: int | None = None) -> None:
+    """Unmaps a mapping made by rt_mmap or rt_file_mmap_read (closes its handle; a writable mapping's changes are already in the file's pages). `size` nil, 0 or the mapping's length (Simple passes it); another value is InvalidArgument. Simple: `-> bool`; ours nil."""
+    ...
+@_native_form
+def rt_path_absolute(path: str | Value) -> str:
     """The path made absolute against the working directory, without touching the disk otherwise: symlinks and `..` are kept (std::path::absolute; use rt_path_normalize to fold `..`). A relative path needs fs.read on the working directory (it reveals its name)."""
     ...
-def rt_path_basename(path: str) -> str | None:
+@_native_form
+def rt_path_basename(path: str | Value) -> str | None:
     """The final component of a path (`/a/b.txt` → `b.txt`, `a/b/` → `b`); nil when there is none (`/`, or a path ending in `..`)."""
     ...
-def rt_path_dirname(path: str) -> str | None:
+@_native_form
+def rt_path_dirname(path: str | Value) -> str | None:
     """The path without its final component (`/a/b` → `/a`, `b` → ``, `/a` → `/`); nil when there is none (`/`)."""
     ...
-def rt_path_exists(path: str) -> bool:
+@_native_form
+def rt_path_exists(path: str | Value) -> bool:
     """True when something exists at `path` (symlinks followed: a dangling link is false). Error for failures other than \"not there\" (e.g. permission)."""
     ...
-def rt_path_ext(path: str) -> str | None:
+@_native_form
+def rt_path_ext(path: str | Value) -> str | None:
     """Simple's name for rt_path_extension: the extension without the dot; nil when there is none."""
     ...
-def rt_path_extension(path: str) -> str | None:
+@_native_form
+def rt_path_extension(path: str | Value) -> str | None:
     """The extension of the final component without the dot (`a/b.tar.gz` → `gz`); nil when there is none (`a/b`, `a/.bashrc`); `a/b.` gives \"\"."""
     ...
-def rt_path_filename(path: str) -> str | None:
+@_native_form
+def rt_path_filename(path: str | Value) -> str | None:
     """Simple's name for rt_path_basename: the final component; nil when there is none."""
     ...
-def rt_path_join(base: str, part: str) -> str:
+@_native_form
+def rt_path_join(base: str | Value, part: str | Value) -> str:
     """Joins two paths with one separator; an absolute `part` replaces `base` (`Path::join`): `a` + `b/c` → `a/b/c`, `a` + `/x` → `/x`."""
     ...
-def rt_path_normalize(path: str) -> str:
+@_native_form
+def rt_path_normalize(path: str | Value) -> str:
     """Normalizes a path without touching the disk: drops `.` components, repeated and trailing separators, folds `dir/..`, drops `..` above `/`, keeps leading `..` of a relative path; `a/..` → `.`. Lexical: when `dir` is a symlink the operating system may resolve `dir/..` elsewhere."""
     ...
-def rt_path_parent(path: str) -> str | None:
+@_native_form
+def rt_path_parent(path: str | Value) -> str | None:
     """Simple's name for rt_path_dirname: the path without its final component; nil when there is none (`/`)."""
     ...
+@_native_form
 def rt_path_separator() -> str:
     """The path separator of this platform: \"/\"."""
     ...
-def rt_path_stem(path: str) -> str | None:
+@_native_form
+def rt_path_stem(path: str | Value) -> str | None:
     """The final component without its extension (`a/b.tar.gz` → `b.tar`, `a/.bashrc` → `.bashrc`); nil when there is no final component."""
     ...
-def rt_write_file(path: str, content: str) -> None:
+@_native_form
+def rt_write_file(path: str | Value, content: str | Value) -> None:
     """Simple's `rt_write_file`: rt_file_write_text under another name."""
     ...
 
 # ---- domain net (libffi_net.so) ----
+@_native_form
 def rt_http_client_create() -> Handle:
     """Simple's name: a client handle holding default headers and a timeout."""
     ...
+@_native_form
 def rt_http_client_destroy(client: Any) -> None:
     """Simple's name: closes a client handle (idempotent). Nil."""
     ...
-def rt_http_client_request(client: Handle, method: str, url: str, headers: Any, body: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_client_request(client: Handle, method: str | Value, url: str | Value, headers: Any, body: Any) -> dict[str, Any]:
     """Simple's name: a request with the client's headers and timeout. `headers`: an array of \"Name: value\" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`."""
     ...
-def rt_http_client_set_header(client: Handle, key: str, value: str) -> bool:
+@_native_form
+def rt_http_client_set_header(client: Handle, key: str | Value, value: str | Value) -> bool:
     """Simple's name: sets a default header on a client (replacing one of the same name). True."""
     ...
+@_native_form
 def rt_http_client_set_timeout(client: Handle, timeout_ms: int) -> bool:
     """Simple's name: the client's total timeout in milliseconds (0 = none). True."""
     ...
-def rt_http_delete(url: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_delete(url: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """HTTP DELETE; options and result as `rt_http_get`."""
     ...
-def rt_http_download(url: str, path: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_download(url: str | Value, path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`."""
     ...
-def rt_http_get(url: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop."""
+@_native_form
+def rt_http_get(url: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result unless opts.error_status. Needs `net.http` for every address of every hop."""
     ...
-def rt_http_head(url: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_head(url: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """HTTP HEAD; options and result as `rt_http_get` (body empty)."""
     ...
-def rt_http_patch(url: str, body: Any, opts: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_parse_json(json: str | Value) -> Any:
+    """Simple's name: parses JSON text into values (objects as dicts in order, arrays, text, ints, floats, bools, nil); Error Parse with details.line / column when malformed (nesting limit 128, serde_json's). The same conversion as ffi_serde's `rt_json_parse`, under the name http_ffi.spl declares."""
+    ...
+@_native_form
+def rt_http_patch(url: str | Value, body: Any, opts: Any) -> dict[str, Any]:
     """HTTP PATCH; arguments and result as `rt_http_post`."""
     ...
-def rt_http_post(url: str, body: Any, opts: Any) -> dict[str, Any]:
-    """HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type) or, as Simple passes it, a content-type text. Result as `rt_http_get`."""
+@_native_form
+def rt_http_post(url: str | Value, body: Any, opts: Any) -> dict[str, Any]:
+    """HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type, and multipart with a nil body: an array of parts `{name, filename?, content_type?, data | path}` sent as multipart/form-data) or, as Simple passes it, a content-type text. Result as `rt_http_get`."""
     ...
-def rt_http_put(url: str, body: Any, opts: Any) -> dict[str, Any]:
+@_native_form
+def rt_http_put(url: str | Value, body: Any, opts: Any) -> dict[str, Any]:
     """HTTP PUT; arguments and result as `rt_http_post`."""
     ...
-def rt_http_request(method: str, url: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON) and content_type. Result as `rt_http_get`."""
+@_native_form
+def rt_http_request(method: str | Value, url: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON), content_type, and multipart (instead of body: an array of parts `{name, filename?, content_type?, data | path}`, sent as multipart/form-data; a part's path is read under `fs.read`). Result as `rt_http_get`."""
     ...
-def rt_http_url_decode(text: str) -> str:
-    """Decodes %XX escapes ('+' stays '+'); Error Parse when the result is not UTF-8."""
+@_native_form
+def rt_http_request_body(request: Handle) -> str:
+    """Simple's name: the request body as text."""
     ...
-def rt_http_url_encode(text: str) -> str:
+@_native_form
+def rt_http_request_header(request: Handle, key: str | Value) -> str | None:
+    """Simple's name: a request header (name case-insensitive; repeated headers joined with \", \"), or nil."""
+    ...
+@_native_form
+def rt_http_request_info(request: Handle) -> dict[str, Any]:
+    """The whole request as a dict: `{method, url, path, query (dict, decoded; the last of a repeated key), headers (dict, names lower-case, repeats joined with \", \"), body (bytes), remote ({host, port})}`."""
+    ...
+@_native_form
+def rt_http_request_method(request: Handle) -> str:
+    """Simple's name: the request's method (\"GET\", ...)."""
+    ...
+@_native_form
+def rt_http_request_path(request: Handle) -> str:
+    """Simple's name: the request's path as sent (no query; percent escapes kept)."""
+    ...
+@_native_form
+def rt_http_request_query(request: Handle, key: str | Value) -> str | None:
+    """Simple's name: a query parameter's value (decoded; the first when repeated), or nil."""
+    ...
+@_native_form
+def rt_http_request_respond(request: Handle, response: Any) -> bool:
+    """Answers a request taken with `rt_http_server_next` (or a handler's own request, which is then not answered again): `response` is an HttpResponse handle, a dict `{status, headers, body}` (body text, bytes, or a dict/array sent as JSON; or `json`), text or bytes (200), or an int status. True. The request handle is closed."""
+    ...
+@_native_form
+def rt_http_response_create(status_code: int, body: Any) -> Handle:
+    """Simple's name: a response with `status` (100..=999) and `body` (text, bytes, a dict/array sent as JSON, or nil). An HttpResponse handle for `rt_http_response_*`, a route handler's result or `rt_http_request_respond`."""
+    ...
+@_native_form
+def rt_http_response_info(response: Handle) -> dict[str, Any]:
+    """`{status, headers, body}` of a response (headers a dict, body bytes)."""
+    ...
+@_native_form
+def rt_http_response_json(response: Handle, json: Any) -> bool:
+    """Simple's name: makes `json` the body with Content-Type application/json: a JSON text (checked: True."""
+    ...
+@_native_form
+def rt_http_response_set_body(response: Handle, body: Any) -> bool:
+    """Sets the response body: text, bytes, or a dict/array sent as JSON (Content-Type set unless one is). True."""
+    ...
+@_native_form
+def rt_http_response_set_header(response: Handle, key: str | Value, value: str | Value) -> bool:
+    """Simple's name: sets a response header (replacing one of the same name; Set-Cookie adds). True."""
+    ...
+@_native_form
+def rt_http_response_set_status(response: Handle, status_code: int) -> bool:
+    """Sets the response status (100..=999). True."""
+    ...
+@_native_form
+def rt_http_server_addr(server: Handle) -> dict[str, Any]:
+    """The server's address: `{host, port}`."""
+    ...
+@_native_form
+def rt_http_server_create(port: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Simple's name: an HTTP server listening on `port` (0 = any free port; `rt_http_server_port` tells which) of opts.host (default \"127.0.0.1\"; \"0.0.0.0\" / \"::\" for every interface). Needs `net.listen` for `host:port=address`. An HttpServer handle; nothing is served before `rt_http_server_start` or `rt_http_server_next`."""
+    ...
+@_native_form
+def rt_http_server_destroy(server: Any) -> None:
+    """Simple's name: stops serving and closes the server (the listening socket is closed once `rt_http_server_start` has returned; idempotent). Nil."""
+    ...
+@_native_form
+def rt_http_server_next(server: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle | None:
+    """Pull mode: waits for the next request and returns it as an HttpRequest handle (answer it with `rt_http_request_respond`; one dropped unanswered is answered 500 when collected or closed), or nil when opts.timeout_ms passes first. Bodies over the server's max_body_bytes are answered 413 here and skipped. Honours the thread's deadline and cancel token (Error Timeout / Cancelled, no request taken)."""
+    ...
+@_native_form
+def rt_http_server_port(server: Handle) -> int:
+    """The port the server listens on (the one chosen when created with port 0)."""
+    ...
+@_native_form
+def rt_http_server_route(server: Handle, method: str | Value, path: str | Value, handler: Any) -> bool:
+    """Simple's name: routes `method` (\"GET\", ..., or \"*\" for any) and `path` to `handler`, a callable (a registered function name or a Callback handle) taking `(request)` or `(request, response)`. `path` matches exactly, or as a prefix when it ends in \"*\" (\"/api/*\"). The handler returns the answer: an HttpResponse handle, a dict `{status, headers, body}`, text or bytes (200), an int (a status, empty body), or nil to send the `response` it was given (200 and empty unless it changed it). An Error or any other value is answered 500 and counted in `rt_http_server_stats`. Routes are tried in the order added. True."""
+    ...
+@_native_form
+def rt_http_server_start(server: Handle) -> bool:
+    """Simple's name: serves requests with the routes and static directories until `rt_http_server_stop` (from a handler or another thread) or `rt_http_server_destroy`: true. Runs the server's `threads` serving threads (this one included; handlers run on them concurrently, each thread registered with the collector and under this thread's deadline and cancel tokens); a passed deadline or a triggered token stops them all and is Error Timeout / Cancelled (requests already taken are answered first). Error Busy when the server is already being served."""
+    ...
+@_native_form
+def rt_http_server_static(server: Handle, path: str | Value, dir: str | Value) -> bool:
+    """Simple's name: serves the files under directory `dir` at URL prefix `path` (\"/static\"): GET and HEAD, a directory's index.html, Content-Type by extension, 404 for what is missing or outside `dir` (no \"..\", symlinks leading out of `dir` refused). Needs `fs.read` for `dir` now and for every file served. Routes are tried first. True."""
+    ...
+@_native_form
+def rt_http_server_stats(server: Handle) -> dict[str, Any]:
+    """`{served, handler_errors, serving}`: requests answered so far, handler calls that returned an Error or an unusable value (answered 500), and whether `rt_http_server_start` is running."""
+    ...
+@_native_form
+def rt_http_server_stop(server: Handle) -> bool:
+    """Simple's name: asks `rt_http_server_start` to return (it does once the requests in hand are answered; idempotent; callable from a handler). The server keeps listening: start again, or destroy it. True."""
+    ...
+@_native_form
+def rt_http_stringify_json(obj: Any) -> str:
+    """Simple's name: JSON text of a value (dict, array, text, number, bool, nil; NaN and infinity are Errors), compact."""
+    ...
+@_native_form
+def rt_http_upload(url: str | Value, file_path: str | Value, field_name: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Simple's name: uploads the file at `file_path` as the multipart/form-data field `field_name` (filename its base name, application/octet-stream) in a POST to `url`. Options as `rt_http_get` (plus content_type for the part). Needs `net.http` and `fs.read` for the file. Result as `rt_http_get`."""
+    ...
+@_native_form
+def rt_http_url_decode(text: str | Value) -> str:
+    """Decodes %XX escapes ('+' stays '+')."""
+    ...
+@_native_form
+def rt_http_url_encode(text: str | Value) -> str:
     """Percent-encodes text for a URL component (query value or path segment): every byte except A-Z a-z 0-9 - . _ ~ becomes %XX (UTF-8)."""
     ...
+@_native_form
 def rt_io_tcp_accept(fd: Handle) -> Handle:
     """Simple's name: accepts a connection (blocks): a Socket handle."""
     ...
+@_native_form
 def rt_io_tcp_accept_timeout(fd: Handle, ms: int) -> Handle:
     """Simple's name: accepts a connection within `ms` milliseconds: a Socket handle, or Error Timeout."""
     ...
-def rt_io_tcp_bind(addr: str) -> Handle:
+@_native_form
+def rt_io_tcp_bind(addr: str | Value) -> Handle:
     """Simple's name: a listening TCP socket on `addr` (\"host:port\"; SO_REUSEADDR, backlog 128). Needs `net.listen`."""
     ...
-def rt_io_tcp_bind_fd(fd: Handle, addr: str) -> bool:
+@_native_form
+def rt_io_tcp_bind_fd(fd: Handle, addr: str | Value) -> bool:
     """Simple's name: binds a socket made by `rt_io_tcp_socket_create` to `addr`. True."""
     ...
+@_native_form
 def rt_io_tcp_close(fd: Any) -> bool:
     """Simple's name: closes the socket (idempotent). True."""
     ...
-def rt_io_tcp_connect(addr: str) -> Handle:
+@_native_form
+def rt_io_tcp_connect(addr: str | Value) -> Handle:
     """Simple's name: connects to `addr` (\"host:port\"): a Socket handle. Needs `net.connect` for every address of the host."""
     ...
-def rt_io_tcp_connect_timeout(addr: str, ms: int) -> Handle:
+@_native_form
+def rt_io_tcp_connect_timeout(addr: str | Value, ms: int) -> Handle:
     """Simple's name: connects within `ms` milliseconds, else Error Timeout."""
     ...
+@_native_form
 def rt_io_tcp_drain_line(fd: Handle) -> int:
     """Simple's name: reads and discards one line; the number of bytes discarded (-1 at end of stream)."""
     ...
+@_native_form
 def rt_io_tcp_flush(fd: Handle) -> bool:
     """Simple's name: nothing is buffered on the sending side; true."""
     ...
+@_native_form
 def rt_io_tcp_listen(fd: Handle, backlog: int) -> bool:
     """Simple's name: listens on a bound socket (backlog 1..=65535). True."""
     ...
+@_native_form
 def rt_io_tcp_local_addr(fd: Handle) -> str | None:
     """Simple's name: the local address as \"host:port\" (\"[v6]:port\"); nil when unbound."""
     ...
+@_native_form
 def rt_io_tcp_peer_addr(fd: Handle) -> str | None:
     """Simple's name: the peer's address as \"host:port\"; nil when not connected."""
     ...
+@_native_form
 def rt_io_tcp_read(fd: Handle, size: int) -> bytes | None:
     """Simple's name: reads up to `size` bytes (1..=64 MiB); nil at end of stream."""
     ...
+@_native_form
 def rt_io_tcp_read_line(fd: Handle) -> str | None:
-    """Simple's name: reads one line (through \"\\n\", which is dropped with a \"\\r\" before it); nil at end of stream; Error Parse when not UTF-8."""
+    """Simple's name: reads one line (through \"\\n\", which is dropped with a \"\\r\" before it); nil at end of stream."""
     ...
+@_native_form
 def rt_io_tcp_set_nodelay(fd: Handle, enabled: bool) -> bool:
     """Simple's name: TCP_NODELAY on or off. True."""
     ...
+@_native_form
 def rt_io_tcp_set_nonblocking(fd: Handle, enabled: bool) -> bool:
     """Simple's name: non-blocking mode on or off (reads then fail with Error Timeout instead of waiting). True."""
     ...
+@_native_form
 def rt_io_tcp_set_read_timeout(fd: Handle, ms: int) -> bool:
     """Simple's name: reads wait at most `ms` milliseconds (0 = forever), then Error Timeout. True."""
     ...
+@_native_form
 def rt_io_tcp_set_reuseaddr(fd: Handle, enabled: bool) -> bool:
     """Simple's name: SO_REUSEADDR on or off. True."""
     ...
+@_native_form
 def rt_io_tcp_set_reuseport(fd: Handle, enabled: bool) -> bool:
     """Simple's name: SO_REUSEPORT on or off. True."""
     ...
+@_native_form
 def rt_io_tcp_set_write_timeout(fd: Handle, ms: int) -> bool:
     """Simple's name: writes wait at most `ms` milliseconds (0 = forever), then Error Timeout. True."""
     ...
+@_native_form
 def rt_io_tcp_shutdown(fd: Handle, how: int) -> bool:
     """Simple's name: shuts down reading (0), writing (1) or both (2). True."""
     ...
+@_native_form
 def rt_io_tcp_socket_create(family: int) -> Handle:
     """Simple's name: a TCP socket; `family` 4 or 2 (AF_INET) = IPv4, 6 or 10 (AF_INET6) = IPv6. A Socket handle."""
     ...
-def rt_io_tcp_write(fd: Handle, data: bytes | bytearray | memoryview | str) -> int:
+@_native_form
+def rt_io_tcp_write(fd: Handle, data: bytes | bytearray | memoryview | str | Value) -> int:
     """Simple's name: sends all of `data`; the count sent."""
     ...
-def rt_io_tcp_write_text(fd: Handle, data: str) -> int:
+@_native_form
+def rt_io_tcp_write_text(fd: Handle, data: str | Value) -> int:
     """Simple's name: sends all of a text (UTF-8); the count sent."""
     ...
-def rt_socket_accept(sock: Handle, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Accepts a connection on a listening socket: `{socket, host, port}` (the peer). Options: timeout_ms (Error Timeout when none arrives in time)."""
+@_native_form
+def rt_socket_accept(sock: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Accepts a connection on a listening socket: `{socket, host, port}` (the peer)."""
     ...
-def rt_socket_bind(sock: Handle, host: str, port: int) -> None:
+@_native_form
+def rt_socket_bind(sock: Handle, host: str | Value, port: int) -> None:
     """Binds to `host`:`port` (port 0 = any free port; \"0.0.0.0\" / \"::\" = every interface). Needs `net.listen` for the address. Nil."""
     ...
+@_native_form
 def rt_socket_close(sock: Any) -> bool:
     """Closes a socket (idempotent): shuts it down first, so a call blocked on it in another thread returns. True."""
     ...
-def rt_socket_connect(sock: Handle, host: str, port: int, opts: Mapping[str, Any] | None = None, **options: Any) -> None:
-    """Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Options: timeout_ms. Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied."""
+@_native_form
+def rt_socket_connect(sock: Handle, host: str | Value, port: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Connects to `host`:`port` (name resolved by the system resolver; each address tried in turn, each checked against `net.connect`). Nil, or Error Timeout / Io (connection refused: details.errno) / NotFound (name does not resolve) / CapabilityDenied."""
     ...
-def rt_socket_create(family: Any, kind: str) -> Handle:
+@_native_form
+def rt_socket_create(family: Any, kind: str | Value) -> Handle:
     """Creates a socket. `family`: \"ipv4\" / \"ipv6\" (or 4 / 6); `type`: \"tcp\" / \"udp\" (or \"stream\" / \"dgram\"). Close-on-exec. A Socket handle."""
     ...
+@_native_form
 def rt_socket_listen(sock: Handle, backlog: int) -> None:
     """Starts listening on a bound TCP socket (backlog 1..=65535; 128 is usual). Nil."""
     ...
+@_native_form
 def rt_socket_local_addr(sock: Handle) -> dict[str, Any]:
     """The socket's own address: `{host, port}` (after bind or connect)."""
     ...
+@_native_form
+def rt_socket_pair_create() -> list[Any]:
+    """A connected pair of Unix stream sockets (socketpair(2)): `[a, b]`, two Socket handles. No capability: nothing outside the process is reached."""
+    ...
+@_native_form
 def rt_socket_peer_addr(sock: Handle) -> dict[str, Any]:
-    """The connected peer's address: `{host, port}`; Error Io (ENOTCONN) when not connected."""
+    """The connected peer's address: `{host, port}`."""
     ...
-def rt_socket_recv(sock: Handle, max: int, opts: Mapping[str, Any] | None = None, **options: Any) -> bytes:
-    """Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream. Options: timeout_ms (Error Timeout when nothing arrives in time)."""
+@_native_form
+def rt_socket_recv(sock: Handle, max: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bytes:
+    """Receives up to `max` bytes (1..=64 MiB) from a connected socket; empty bytes at end of stream."""
     ...
-def rt_socket_recv_from(sock: Handle, max: int, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender). Options: timeout_ms."""
+@_native_form
+def rt_socket_recv_from(sock: Handle, max: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Receives one datagram of up to `max` bytes: `{data, host, port}` (the sender)."""
     ...
-def rt_socket_send(sock: Handle, data: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> int:
-    """Sends all of `data` (bytes or text) on a connected socket; the count sent. Options: timeout_ms. A peer that closed is Error Io (EPIPE), never a SIGPIPE."""
+@_native_form
+def rt_socket_send(sock: Handle, data: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Sends all of `data` (bytes or text) on a connected socket; the count sent. A peer that closed is Error Io (EPIPE), never a SIGPIPE."""
     ...
-def rt_socket_send_to(sock: Handle, data: Any, host: str, port: int) -> int:
+@_native_form
+def rt_socket_send_to(sock: Handle, data: Any, host: str | Value, port: int) -> int:
     """Sends one datagram to `host`:`port` (needs `net.connect` for every address of the host; the first is used); the count sent."""
     ...
-def rt_socket_set_option(sock: Handle, name: str, value: Any) -> None:
+@_native_form
+def rt_socket_set_option(sock: Handle, name: str | Value, value: Any) -> None:
     """Sets a socket option: reuseaddr, reuseport, nodelay, keepalive, broadcast, ipv6_only, nonblocking (bool); recv_buffer, send_buffer (bytes); read_timeout_ms, write_timeout_ms (0 = none). Nil."""
     ...
-def rt_socket_shutdown(sock: Handle, how: str) -> None:
+@_native_form
+def rt_socket_shutdown(sock: Handle, how: str | Value) -> None:
     """Shuts down the reading side, the writing side (the peer then reads end of stream) or both: `how` is \"read\", \"write\" or \"both\". Nil."""
+    ...
+@_native_form
+def rt_socket_unix_listen(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Creates a listening Unix stream socket at `path` (the file must not exist, unless opts.replace and it is a stale socket, which is removed first); accept with `rt_socket_accept` (the peer's address reads as port 0) or `rt_io_tcp_accept`. Needs `fs.write` for the path. The socket file stays after close: remove it with `rt_file_delete`. A Socket handle."""
+    ...
+@_native_form
+def rt_unix_socket_connect(path: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Simple's name: connects to the Unix stream socket at `path`: a Socket handle (use `rt_socket_send` / `_recv`, `rt_io_tcp_read` / `_write` / `_read_line`, `rt_socket_close`). Needs `fs.write` for the path (connecting is writing to the socket file)."""
+    ...
+@_native_form
+def rt_ws_accept(sock: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """The server side: performs the WebSocket handshake on a TCP socket accepted with `rt_socket_accept` (the request must be a WebSocket upgrade; a bad one is Error Parse and the socket is answered 400 by tungstenite). A WebSocket handle sharing the connection: close the WebSocket, not the Socket (closing the Socket shuts the connection down)."""
+    ...
+@_native_form
+def rt_ws_close(ws: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bool:
+    """Simple's name: closes the WebSocket with a close frame (opts.code, default 1000; opts.reason) and waits up to opts.timeout_ms (default 1000) for the peer's close, then closes the connection. Idempotent. True."""
+    ...
+@_native_form
+def rt_ws_connect(url: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Simple's name: opens a WebSocket to a `ws://` or `wss://` URL (TLS through rustls: the platform's roots, or opts.ca_file). Needs `net.connect` for every address of the host. A WebSocket handle; a refused upgrade is Error Io with details.status."""
+    ...
+@_native_form
+def rt_ws_ping(ws: Handle, payload: Any) -> bool:
+    """Sends a ping with `payload` (text or bytes, at most 125 bytes; nil = empty); the peer's pong is seen by `rt_ws_receive_message`. True."""
+    ...
+@_native_form
+def rt_ws_receive(ws: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Simple's name: the next data message: text for a text message, bytes for a binary one; nil once the peer closed the connection (its close is answered). Pings and pongs are handled and skipped. Honours the thread's deadline and cancel token."""
+    ...
+@_native_form
+def rt_ws_receive_message(ws: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any] | None:
+    """The next message of any kind as `{kind, data}`: kind \"text\" (data text), \"binary\", \"ping\", \"pong\" (data bytes) or \"close\" (`code` and `reason` when the peer gave them; data nil); nil once the connection is closed."""
+    ...
+@_native_form
+def rt_ws_send(ws: Handle, message: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> bool:
+    """Simple's name: sends a message: text as a text frame, bytes as a binary frame. True."""
     ...
 
 # ---- domain process (libffi_process.so) ----
+@_native_form
+def rt_exec(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Simple's `rt_exec(cmd) -> i32`: rt_shell_exec under Simple's name. Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own, and returns the exit code (128 + N when signal N killed it). Options and errors as rt_shell_exec."""
+    ...
+@_native_form
+def rt_exec_output(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Simple's `rt_exec_output(cmd) -> text`: runs `command` with `/bin/sh -c` and returns its stdout (text; bytes with the option text: false), whatever the exit status (read it with rt_shell_exit_code). stderr goes to the host's own (option stderr: \"capture\" drops it, \"null\"). Options as rt_shell otherwise; a timeout is Error Timeout; output past max_output (default 64 MiB) is LimitExceeded."""
+    ...
+@_native_form
+def rt_execute_native(binary_path: str | Value, args: Sequence[str | Value] | Value, timeout_ms: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Simple's `rt_execute_native(binary_path, args, timeout_ms) -> (text, text, i32)`: rt_process_run_timeout under Simple's name, with `timeout_ms` ≤ 0 meaning no deadline. Returns the dict {stdout, stderr, code, signal, timed_out}. Options as rt_process_run_timeout."""
+    ...
+@_native_form
+def rt_exit(code: int) -> None:
+    """Exits the calling process with status `code` (-2147483648..=2147483647; the system keeps `code & 255`), after flushing the host's stdout and stderr (Rust's and C's): atexit handlers run, no destructors of other threads do. Children spawned with kill_on_close keep running (their supervisors detach), as they would if the host called exit itself. Never returns otherwise. Marked blocking (it does not return): a passed thread deadline or a triggered cancel token is Error Timeout / Cancelled instead of the exit (docs/DEADLINES.md)."""
+    ...
+@_native_form
 def rt_getpid() -> int:
     """The id of the calling process."""
     ...
-def rt_process_kill(child: Handle, signal: int) -> bool:
-    """Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL) to the child and every descendant (also those that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then)."""
+@_native_form
+def rt_process_close_piped(child: Handle) -> bool:
+    """Simple's end of a piped child: closes its stdin, SIGKILLs it and every descendant, waits until they are reaped, and closes the handle (its unread output is dropped). Returns true; a handle closed already is Error Closed (Simple's false for an unknown pid)."""
     ...
+@_native_form
+def rt_process_exists(process: Any) -> bool:
+    """Whether a process exists. `process` is a Child handle (its program still runs, as rt_process_is_running) or a process id (an int > 0: a process with that id exists, checked with `kill(pid, 0)`, which sends nothing; a process of another user counts; a zombie counts). The id form asks about any process of the machine, so it needs `sys.info`; the handle form needs nothing."""
+    ...
+@_native_form
+def rt_process_hwm_kib() -> int:
+    """Peak resident memory of the calling process so far (VmHWM of /proc/self/status), in KiB. Error Unsupported where /proc does not report it."""
+    ...
+@_native_form
+def rt_process_is_alive(child: Handle) -> bool:
+    """Simple's name for rt_process_is_running on a piped child (the same answer)."""
+    ...
+@_native_form
+def rt_process_is_running(child: Handle) -> bool:
+    """Whether a spawned child is still running (it has not exited). False once it exited, also before rt_process_wait; a closed handle is Error Closed (Simple: false for an unknown pid)."""
+    ...
+@_native_form
+def rt_process_kill(child: Handle, signal: int | None = None) -> bool:
+    """Sends `signal` (1..=SIGRTMAX, e.g. 15 SIGTERM, 9 SIGKILL; nil: SIGKILL, as Simple's one-argument `rt_process_kill(pid)` kills) to the child and every descendant (also those that left its process group). Returns true if sent, false if the child has already exited (nothing is sent then)."""
+    ...
+@_native_form
+def rt_process_output(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Simple's `rt_process_output(cmd, args) -> text`: runs a program and returns its stdout (text; bytes with the option text: false) whatever its exit status; stderr goes to the host's own (option stderr). Options as rt_process_run; a timeout (option timeout_ms) is Error Timeout, output past max_output LimitExceeded."""
+    ...
+@_native_form
 def rt_process_pid(child: Handle) -> int:
     """The process id of a spawned child (also its process group id). Its parent is the child's supervisor."""
     ...
+@_native_form
 def rt_process_read_stderr(child: Handle) -> Any:
     """Takes the stderr a spawned child has written so far and not yet read (never blocks; may be empty)."""
     ...
+@_native_form
 def rt_process_read_stdout(child: Handle) -> Any:
     """Takes the stdout a spawned child has written so far and not yet read (never blocks; may be empty). Text mode keeps an incomplete UTF-8 character for the next read."""
     ...
-def rt_process_run(program: str, args: Sequence[str], opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
-    """Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal). Options: stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output (default 64 MiB per stream, Error LimitExceeded past it). Under a restricted policy the child inherits only the variables env.read lets the caller read, and LD_*/DYLD_* only with unscoped process.spawn (module docs)."""
+@_native_form
+def rt_process_run(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Runs a program to completion and returns {stdout, stderr, code, signal, timed_out} (code nil when killed by a signal). A non-zero exit status is a result, not an Error. Under a restricted policy the child inherits only the variables env.read lets the caller read, and LD_*/DYLD_* only with unscoped process.spawn (module docs)."""
     ...
-def rt_process_run_timeout(program: str, args: Sequence[str], timeout_ms: int, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_process_run_bounded(program: str | Value, args: Sequence[str | Value] | Value, timeout_ms: int, max_output_bytes: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Runs a program with a deadline and at most `max_output_bytes` kept per stream: past it the first and the last halves are kept with `\\n[output truncated: N bytes omitted]\\n` between them (Simple's marker, outside the budget) and the program runs on (nothing is killed for its output). `timeout_ms` ≤ 0: no deadline; after it, the program and every descendant are killed (timed_out true). Returns the dict of rt_process_run plus stdout_omitted and stderr_omitted (bytes dropped); Simple's tuple (stdout, stderr, code) with code -1 on a timeout is {stdout, stderr, code, timed_out}. Options as rt_process_run except timeout_ms and max_output."""
+    ...
+@_native_form
+def rt_process_run_inherit(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Simple's `rt_process_run_inherit(cmd, args) -> i64`: runs a program in the foreground with the host's own stdin, stdout and stderr and returns its exit code (128 + N when signal N killed it)."""
+    ...
+@_native_form
+def rt_process_run_timeout(program: str | Value, args: Sequence[str | Value] | Value, timeout_ms: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Runs a program with a deadline: after `timeout_ms` the program and every descendant (also those that left its process group) get SIGTERM, then SIGKILL `grace_ms` later (option, default 0 = SIGKILL at once). Returns the dict of rt_process_run with timed_out true and the output captured so far."""
     ...
-def rt_process_run_with_limits(program: str, args: Sequence[str], limits: Mapping[str, Any], opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_process_run_with_limits(program: str | Value, args: Sequence[str | Value] | Value, limits: Mapping[str, Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Runs a program under resource limits (real rlimits set in the child before exec): `limits` keys cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes. Returns the dict of rt_process_run (options and environment rule as rt_process_run)."""
     ...
-def rt_process_spawn(program: str, args: Sequence[str], opts: Mapping[str, Any] | None = None, **options: Any) -> Handle:
-    """Starts a program and returns a Child handle at once; output is collected in the background. Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits, max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child). Environment under a restricted policy: see the module docs of process.rs (SPEC §7)."""
+@_native_form
+def rt_process_spawn(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Starts a program and returns a Child handle at once; output is collected in the background. Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, limits, max_output: bytes buffered and not yet read per stream, default 64 MiB, LimitExceeded past it) plus kill_on_close (default true: closing or collecting the handle SIGKILLs every descendant of the child) and stdin_pipe (default false; true: stdin is a pipe the host writes with rt_process_write_stdin / rt_process_write_stdin_some and closes with rt_process_stdin_close). Environment under a restricted policy: see the module docs of process.rs (SPEC §7)."""
     ...
+@_native_form
+def rt_process_spawn_async(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Simple's `rt_process_spawn_async(cmd, args) -> i64`: starts a program with stdin from /dev/null and its stdout and stderr going to the host's own (Simple's defaults), and returns a Child handle (wait with rt_process_wait, test with rt_process_is_running, end with rt_process_kill). Options as rt_process_spawn (stdout/stderr \"capture\" to read them with rt_process_read_stdout/stderr)."""
+    ...
+@_native_form
+def rt_process_spawn_piped(program: str | Value, args: Sequence[str | Value] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Simple's `rt_process_spawn_piped(cmd, args) -> i64`: starts a program with stdin a pipe the host writes (rt_process_write_stdin, rt_process_write_stdin_some; rt_process_stdin_close for end of file), stdout captured (rt_process_read_stdout never blocks) and stderr going to the host's own (option stderr: \"capture\" / \"null\"). Returns a Child handle; rt_process_close_piped ends it. Options as rt_process_spawn except those choosing stdin."""
+    ...
+@_native_form
+def rt_process_stdin_close(child: Handle) -> bool:
+    """Closes the write end of a piped stdin (the child reads end of file). True if it was open, false if it was closed already or the child was not spawned with a stdin pipe."""
+    ...
+@_native_form
 def rt_process_wait(child: Handle, timeout_ms: int | None = None) -> dict[str, Any]:
     """Waits for a spawned child to exit and its output to end; returns {code, signal, stdout, stderr} with the output not read yet. `timeout_ms` nil waits without limit; on timeout Error Timeout (the child keeps running). After exit it returns the same code again (with empty output). Closing the handle meanwhile (another thread) returns Error Closed at once; output past max_output is Error LimitExceeded (the child was killed)."""
     ...
+@_native_form
+def rt_process_write_stdin(child: Handle, data: bytes | bytearray | memoryview | str | Value) -> None:
+    """Writes all of `data` (bytes or text) to the stdin of a child spawned with the option stdin_pipe (or by rt_process_spawn_piped), waiting while the pipe is full (the thread's deadline or cancel token ends the wait: docs/DEADLINES.md; what was written stays written). Simple declares `-> bool`: ours is nil or an Error."""
+    ...
+@_native_form
+def rt_process_write_stdin_some(child: Handle, data: bytes | bytearray | memoryview | str | Value, data_len: int | None, offset: int, max_bytes: int) -> int:
+    """Writes at most `max_bytes` of `data[offset..data_len]` to a piped stdin without waiting and returns how many bytes were written: 0 when the pipe is full or `offset == data_len` (call again later from `offset + n`). `data_len` nil means the length of `data`."""
+    ...
+@_native_form
 def rt_sandbox_limits() -> dict[str, Any]:
     """The sandbox limits now in force for spawned children, as a dict of the keys set (empty when none)."""
     ...
-def rt_sandbox_set_limits(limits: Mapping[str, Any]) -> None:
+@_native_form
+def rt_sandbox_set_limits(limits: Mapping[str, Any] | Value) -> None:
     """Sets sandbox limits for every child this library spawns from now on (NOT the host process itself). Keys as in the `limits` option (cpu_seconds, address_space_bytes, open_files, processes, file_size_bytes). Like the capability policy it only narrows: a limit can be lowered, never raised or removed (PermissionDenied, and nothing changes). A spawn's own `limits` may be lower."""
     ...
-def rt_shell(command: str, opts: Mapping[str, Any] | None = None, **options: Any) -> dict[str, Any]:
+@_native_form
+def rt_shell(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
     """Runs `command` with `/bin/sh -c` and returns {stdout, stderr, code, signal, timed_out} like rt_process_run. Options as rt_process_run (stdin, inherit_stdin, stdout, stderr, cwd, env, clear_env, text, timeout_ms, grace_ms, limits, max_output: default 64 MiB per stream, LimitExceeded past it). A timeout kills every descendant. Under a restricted policy the child inherits only the variables env.read lets the caller read (process.rs module docs)."""
     ...
-def rt_shell_exec(command: str, opts: Mapping[str, Any] | None = None, **options: Any) -> int:
-    """Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the exit code, or 128 + N when signal N killed it (as shells report). Options: stdin, inherit_stdin, stdout/stderr (\"inherit\" or \"null\"), cwd, env, clear_env, timeout_ms, grace_ms (Error Timeout after every descendant is killed), limits. Inherited environment as rt_shell."""
+@_native_form
+def rt_shell_exec(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> int:
+    """Runs `command` with `/bin/sh -c`, its stdout and stderr going to the host's own (default), and returns the exit code, or 128 + N when signal N killed it (as shells report). Inherited environment as rt_shell."""
+    ...
+@_native_form
+def rt_shell_exec_tuple(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Simple's `rt_shell_exec_tuple(cmd) -> (text, text, i64)`: rt_shell under Simple's name; returns the dict {stdout, stderr, code, signal, timed_out} where Simple has the tuple (stdout, stderr, code)."""
+    ...
+@_native_form
+def rt_shell_exit_code() -> int:
+    """The exit status of the last shell command the calling thread ran (rt_shell, rt_shell_exec, rt_shell_exec_tuple, rt_exec, rt_exec_output, rt_shell_output): its code, or 128 + N when signal N killed it; 0 before the first. Per thread, as Simple's `rt_shell_exec` + `rt_shell_exit_code` pair."""
+    ...
+@_native_form
+def rt_shell_output(command: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Simple's `rt_shell_output(cmd) -> text`: the same as rt_exec_output (stdout of `/bin/sh -c command`)."""
+    ...
+@_native_form
+def rt_stderr_flush() -> None:
+    """Flushes the host's stderr (Rust's and C's `stderr` streams; both are normally unbuffered)."""
+    ...
+@_native_form
+def rt_stderr_write(s: bytes | bytearray | memoryview | str | Value) -> None:
+    """Writes `s` (text or bytes) to the host's stderr (file descriptor 2) at once, all of it. An Error Io names the failure (e.g. stderr closed)."""
+    ...
+@_native_form
+def rt_stdout_flush() -> None:
+    """Flushes the host's stdout: what Rust's `std::io::stdout` and C's `stdout` stream hold (a host with its own buffer, such as Python's sys.stdout, flushes that itself)."""
     ...
 
 # ---- domain serde (libffi_serde.so) ----
-def rt_bincode_decode(data: bytes | bytearray | memoryview | str) -> Any:
+@_native_form
+def rt_bincode_decode(data: bytes | bytearray | memoryview | str | Value) -> Any:
     """Decodes bytes made by rt_bincode_encode back into the value tree; malformed or trailing input is Error Parse with the byte position."""
     ...
+@_native_form
 def rt_bincode_encode(value: Any) -> bytes:
     """Encodes any value tree (nil, bool, int, float, text, bytes, array, dict) as bincode 2 bytes; handles and cycles are Errors naming the path."""
     ...
-def rt_json_parse(text: bytes | bytearray | memoryview | str, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Parses JSON text (or UTF-8 bytes) into a value; opts.bigint = \"float\" (default) | \"text\" | \"error\" for integers beyond 64 bits."""
+@_native_form
+def rt_json_parse(text: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Parses JSON text (or UTF-8 bytes) into a value."""
     ...
-def rt_json_stringify(value: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
-    """Writes a value as JSON text; opts: pretty (2-space indent), sort_keys. NaN/Infinity, bytes, handles and cycles are Errors naming the path ($.a[3].b)."""
+@_native_form
+def rt_json_stringify(value: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
+    """Writes a value as JSON text."""
     ...
-def rt_toml_parse(text: str) -> dict[str, Any]:
+@_native_form
+def rt_toml_parse(text: str | Value) -> dict[str, Any]:
     """Parses a TOML document into a dict (datetimes become RFC 3339 text)."""
     ...
-def rt_toml_stringify(value: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
+@_native_form
+def rt_toml_stringify(value: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
     """Writes a dict as a TOML document; opts: pretty, sort_keys, datetimes (texts that are TOML datetimes are written as datetimes). nil, bytes, handles and cycles are Errors naming the path."""
     ...
-def rt_yaml_parse(text: str, opts: Mapping[str, Any] | None = None, **options: Any) -> Any:
-    """Parses one YAML document (empty input = nil); opts: bigint (\"float\" | \"text\" | \"error\"), tags (keep custom tags as {tag, value}). Several documents: use rt_yaml_parse_all."""
+@_native_form
+def rt_yaml_parse(text: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Parses one YAML document (empty input = nil). Several documents: use rt_yaml_parse_all."""
     ...
-def rt_yaml_parse_all(text: str, opts: Mapping[str, Any] | None = None, **options: Any) -> list[Any]:
+@_native_form
+def rt_yaml_parse_all(text: str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> list[Any]:
     """Parses every document of a YAML stream into an array (empty input = empty array); opts as rt_yaml_parse."""
     ...
-def rt_yaml_stringify(value: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
+@_native_form
+def rt_yaml_stringify(value: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
     """Writes a value as one YAML document; opts.sort_keys. Bytes, handles and cycles are Errors naming the path."""
     ...
 
 # ---- domain system (libffi_system.so) ----
+@_native_form
 def rt_arch_name() -> str:
     """CPU architecture this library was built for: \"x86_64\", \"aarch64\", ..."""
     ...
+@_native_form
 def rt_cpu_count() -> int:
     """Logical CPUs this process may run on (affinity and cgroup quota respected)."""
     ...
+@_native_form
 def rt_cpu_physical_count() -> int:
     """Physical CPU cores of the machine."""
     ...
+@_native_form
 def rt_get_args() -> list[str]:
-    """The arguments the process was started with (`/proc/self/cmdline` via std::env::args_os), the program name first. In a host that embeds the libraries (an interpreter) these are the host's arguments. Error Parse (details.index) for an argument that is not UTF-8."""
+    """The arguments the process was started with (`/proc/self/cmdline` via std::env::args_os), the program name first. In a host that embeds the libraries (an interpreter) these are the host's arguments."""
     ...
+@_native_form
 def rt_hostname() -> str:
-    """The machine's host name (gethostname); Error Parse if it is not UTF-8."""
+    """The machine's host name (gethostname)."""
     ...
+@_native_form
 def rt_memory_available() -> int:
     """RAM available for new work in bytes (MemAvailable), read fresh on each call."""
     ...
+@_native_form
 def rt_memory_total() -> int:
     """Total RAM in bytes (MemTotal)."""
     ...
+@_native_form
 def rt_os_name() -> str:
     """Operating system family this library was built for: \"linux\", \"macos\", \"windows\", ..."""
     ...
 
 # ---- domain time (libffi_time.so) ----
+@_native_form
 def rt_current_time_ms() -> int:
     """Wall-clock time now as unix milliseconds (UTC, may jump when the clock is set)."""
     ...
+@_native_form
 def rt_sleep_ms(ms: int) -> None:
-    """Blocks the calling thread for at least `ms` milliseconds. Error OutOfRange for a negative value or one above 2^31 ms."""
+    """Blocks the calling thread for at least `ms` milliseconds."""
     ...
+@_native_form
 def rt_sleep_secs(seconds: int) -> None:
-    """Blocks the calling thread for at least `seconds` seconds. Error OutOfRange for a negative value or one above 2^31 ms."""
+    """Blocks the calling thread for at least `seconds` seconds."""
     ...
+@_native_form
 def rt_time_day() -> int:
     """The current day of the month 1..=31 (UTC)."""
     ...
-def rt_time_format_iso8601(time: Any, opts: Mapping[str, Any] | None = None, **options: Any) -> str:
-    """Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`. `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present). Options: `digits` 0, 3, 6 or 9 fractional digits (truncating; default as many as needed), `offset_minutes` (-1439..=1439, overrides the dict's; default 0), `z` (default true: write `Z` for offset 0, false: `+00:00`). OutOfRange outside years 0000..=9999."""
+@_native_form
+def rt_time_format_iso8601(time: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> str:
+    """Formats an instant as RFC 3339 text, e.g. 951825600500000 → `2000-02-29T12:00:00.500Z`. `time` is unix microseconds (int) or the dict `rt_time_parse_iso8601` returns (`secs`, `nanos`, `offset_minutes`; `micros` must agree if present)."""
     ...
+@_native_form
 def rt_time_hour() -> int:
     """The current hour 0..=23 (UTC)."""
     ...
+@_native_form
 def rt_time_millis() -> int:
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms."""
     ...
+@_native_form
 def rt_time_minute() -> int:
     """The current minute 0..=59 (UTC)."""
     ...
+@_native_form
 def rt_time_monotonic_ns() -> int:
     """Monotonic clock in nanoseconds (CLOCK_MONOTONIC: never goes back, arbitrary origin, for measuring intervals)."""
     ...
+@_native_form
 def rt_time_month() -> int:
     """The current month 1..=12 (UTC)."""
     ...
+@_native_form
 def rt_time_ms() -> int:
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms."""
     ...
+@_native_form
 def rt_time_now() -> int:
     """Simple's `rt_time_now`: wall-clock time now as unix microseconds (same as rt_time_now_unix_micros)."""
     ...
+@_native_form
 def rt_time_now_iso() -> str:
     """Wall-clock time now as RFC 3339 text in UTC with microseconds (`2024-02-29T12:00:00.123456Z`)."""
     ...
+@_native_form
 def rt_time_now_micros() -> int:
     """Wall-clock time now as unix microseconds (`rt_time_now_unix_micros` under time.spl's name)."""
     ...
+@_native_form
 def rt_time_now_ms() -> int:
     """Wall-clock time now as unix milliseconds (floor)."""
     ...
+@_native_form
 def rt_time_now_nanos() -> int:
     """Wall-clock time now as unix nanoseconds (CLOCK_REALTIME; an int up to year 2262)."""
     ...
+@_native_form
 def rt_time_now_seconds() -> int:
     """Wall-clock time now as unix seconds (floor)."""
     ...
+@_native_form
 def rt_time_now_seconds_f64() -> float:
     """Wall-clock time now as unix seconds with a fraction (float; microsecond resolution)."""
     ...
+@_native_form
 def rt_time_now_unix_micros() -> int:
     """Wall-clock time now as unix microseconds (UTC, may jump when the clock is set)."""
     ...
+@_native_form
 def rt_time_now_unix_millis() -> int:
     """Wall-clock time now as unix milliseconds (floor); same as rt_time_now_ms."""
     ...
-def rt_time_parse_iso8601(text: str) -> dict[str, Any]:
+@_native_form
+def rt_time_parse_iso8601(text: str | Value) -> dict[str, Any]:
     """Parses RFC 3339 text (`2024-02-29T12:00:00.123456789+05:30`, `Z`/`z`, `t` or space as separator, leap second `23:59:60` UTC) into `{micros, secs, nanos, offset_minutes}`: unix micros (floor), unix seconds, nanoseconds 0..=999999999 (1e9.. in a leap second) and the written offset. Error Parse with details position (byte, from 0) and column."""
     ...
-def rt_time_parse_iso8601_micros(text: str) -> int:
+@_native_form
+def rt_time_parse_iso8601_micros(text: str | Value) -> int:
     """Parses RFC 3339 text like rt_time_parse_iso8601 but returns only unix microseconds (floor-rounded: digits past the microsecond are dropped toward the past); allocation-free, for the common case."""
     ...
+@_native_form
 def rt_time_second() -> int:
     """The current second 0..=59 (UTC)."""
     ...
+@_native_form
 def rt_time_sleep_ms(ms: int) -> None:
     """Blocks the calling thread for at least `ms` milliseconds (resumes after signals; negative is an error)."""
     ...
+@_native_form
 def rt_time_year() -> int:
     """The current year (UTC)."""
     ...
+@_native_form
 def rt_timestamp_add_days(micros: int, days: int) -> int:
     """The timestamp `days` days (of 86400 s, UTC has no DST) after `micros`; negative goes back."""
     ...
+@_native_form
 def rt_timestamp_diff_days(micros1: int, micros2: int) -> int:
     """Whole days from `micros2` to `micros1` (`micros1 - micros2`, truncated toward zero)."""
     ...
+@_native_form
 def rt_timestamp_diff_seconds(a: int, b: int) -> int:
     """Whole seconds from `b` to `a` (`a - b`, truncated toward zero)."""
     ...
+@_native_form
 def rt_timestamp_from_components(year: int, month: int, day: int, hour: int, minute: int, second: int, microsecond: int) -> int:
     """The timestamp of a UTC date and time: month 1..=12, day valid for the month, hour 0..=23, minute 0..=59, second 0..=59, microsecond 0..=999999. Error OutOfRange naming the first field out of range."""
     ...
-def rt_timestamp_from_iso(iso: str) -> int:
+@_native_form
+def rt_timestamp_from_iso(iso: str | Value) -> int:
     """Parses RFC 3339 text (any offset; see rt_time_parse_iso8601) to a timestamp (floor-rounded to the microsecond). Error Parse with details.position."""
     ...
+@_native_form
 def rt_timestamp_get_day(micros: int) -> int:
     """Day of the month 1..=31 (UTC) of an instant in unix microseconds."""
     ...
+@_native_form
 def rt_timestamp_get_hour(micros: int) -> int:
     """Hour 0..=23 (UTC) of an instant in unix microseconds."""
     ...
+@_native_form
 def rt_timestamp_get_microsecond(micros: int) -> int:
     """Microsecond of the second 0..=999999 of a timestamp (floor for negative instants)."""
     ...
+@_native_form
 def rt_timestamp_get_minute(micros: int) -> int:
     """Minute 0..=59 (UTC) of an instant in unix microseconds."""
     ...
+@_native_form
 def rt_timestamp_get_month(micros: int) -> int:
     """Month 1..=12 (UTC) of an instant in unix microseconds."""
     ...
+@_native_form
 def rt_timestamp_get_second(micros: int) -> int:
     """Second 0..=59 (UTC) of an instant in unix microseconds (unix time has no leap seconds)."""
     ...
+@_native_form
 def rt_timestamp_get_year(micros: int) -> int:
     """Year (UTC) of an instant in unix microseconds, e.g. 2024; year 0 is 1 BC."""
     ...
+@_native_form
 def rt_timestamp_now() -> int:
     """Simple's `rt_timestamp_now`: wall-clock time now as unix microseconds."""
     ...
-def rt_timestamp_parse(s: str) -> int:
-    """Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` and `YYYY-MM-DD` read as UTC. Error Parse for anything else."""
+@_native_form
+def rt_timestamp_parse(s: str | Value) -> int:
+    """Parses a date-time to a timestamp: RFC 3339, or `YYYY-MM-DD HH:MM:SS[.ffffff]` and `YYYY-MM-DD` read as UTC."""
     ...
+@_native_form
 def rt_timestamp_to_iso(ts: int) -> str:
     """RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`) of a timestamp. Error OutOfRange outside years 0000..=9999."""
     ...
+@_native_form
 def rt_timestamp_to_string(ts: int) -> str:
     """`YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp. Error OutOfRange outside years 0000..=9999."""
+    ...
+
+# ---- domain vulkan (libffi_vulkan.so) ----
+@_native_form
+def rt_vk_buffer_create(device: Handle, size_bytes: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Creates a buffer of `size_bytes` bytes."""
+    ...
+@_native_form
+def rt_vk_buffer_destroy(buffer: Handle) -> None:
+    """Destroys a buffer (its memory goes with it once nothing else uses it)."""
+    ...
+@_native_form
+def rt_vk_command_begin(cb: Handle) -> None:
+    """Starts recording (resetting what was recorded before)."""
+    ...
+@_native_form
+def rt_vk_command_buffer(pool: Handle) -> Any:
+    """Allocates a primary command buffer from `pool`."""
+    ...
+@_native_form
+def rt_vk_command_end(cb: Handle) -> None:
+    """Ends recording."""
+    ...
+@_native_form
+def rt_vk_command_pool(device: Handle) -> Any:
+    """A command pool on the device's compute queue family (buffers resettable)."""
+    ...
+@_native_form
+def rt_vk_device_create(instance: Handle, index: int | None = None, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Creates a logical device on physical device `index` (the first one when nil) with every queue of one queue family: the first with graphics and compute, else the first with compute. Dynamic rendering (Vulkan 1.3) and VK_KHR_swapchain are enabled where the device has them."""
+    ...
+@_native_form
+def rt_vk_device_destroy(device: Handle) -> None:
+    """Destroys a device."""
+    ...
+@_native_form
+def rt_vk_dispatch(cb: Handle, pipeline: Handle, buffers: Sequence[Any] | Value, groups: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Records a dispatch of compute `pipeline` with `groups` workgroups (an int or 1-3 ints, checked against the device's limits). `buffers` gives one `vk_buffer` per descriptor binding of the shader, in (set, binding) order; each must have memory bound. A barrier after the dispatch makes its writes visible to later dispatches, transfers and the host."""
+    ...
+@_native_form
+def rt_vk_draw_record(cb: Handle, pipeline: Handle, vertex_count: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Records a draw of `vertex_count` vertices with graphics `pipeline` between `rt_vk_render_start` and `rt_vk_render_end`."""
+    ...
+@_native_form
+def rt_vk_fence_wait(fence: Handle, timeout_ms: int | None = None) -> bool:
+    """Waits for a fence: true when it signalled, false when `timeout_ms` (nil: no limit besides the thread's deadline) passed first."""
+    ...
+@_native_form
+def rt_vk_image_copy(cb: Handle, image: Handle, buffer: Handle) -> None:
+    """Records a copy of the whole of `image` into `buffer` (rows tightly packed, top row first: width × height × texel bytes, see `rt_vk_image_info_get`), followed by a barrier that makes the bytes visible to the host and to shaders; read them with `rt_vk_memory_map` after the fence. The image must have been rendered (`rt_vk_render_end` recorded before)."""
+    ...
+@_native_form
+def rt_vk_image_create(device: Handle, width: int, height: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Creates a `width` × `height` colour image in device memory, usable as a render target (`rt_vk_render_start`) and as a copy source (`rt_vk_image_copy`)."""
+    ...
+@_native_form
+def rt_vk_image_destroy(image: Handle) -> None:
+    """Destroys an image."""
+    ...
+@_native_form
+def rt_vk_image_info_get(image: Handle) -> dict[str, Any]:
+    """`{width, height, format, size_bytes}` of an image (size_bytes: what `rt_vk_image_copy` writes, rows tightly packed)."""
+    ...
+@_native_form
+def rt_vk_instance_create(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Creates a Vulkan instance (API 1.3 where the loader has it, else what it has). The surface extensions (VK_KHR_surface, xlib, xcb) are enabled where present."""
+    ...
+@_native_form
+def rt_vk_instance_destroy(instance: Handle) -> None:
+    """Destroys an instance."""
+    ...
+@_native_form
+def rt_vk_instance_info_get(instance: Handle) -> dict[str, Any]:
+    """`{api_version, validation, surfaces}`: the API version asked for, whether the validation layer is on, whether windows can get surfaces (VK_KHR_surface with an X11 surface extension enabled)."""
+    ...
+@_native_form
+def rt_vk_instance_messages_drain(instance: Handle) -> list[dict[str, Any]]:
+    """Returns and removes the messages collected since the last call: an array of `{severity (\"error\"|\"warning\"|\"info\"|\"verbose\"), type (\"validation\", \"general\", \"performance\", comma-joined), id, message}`, oldest first (at most 10000 are kept: a first entry with id \"dropped\" counts the older ones lost). Empty when the instance was created without `validation`."""
+    ...
+@_native_form
+def rt_vk_memory_allocate(device: Handle, buffer: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Allocates memory for `buffer` through gpu-allocator and binds it. A buffer is bound once: a second call is Error AlreadyExists."""
+    ...
+@_native_form
+def rt_vk_memory_free(memory: Handle) -> None:
+    """Closes the memory handle. The memory itself is released when its buffer is destroyed too (a bound buffer keeps its memory: never a dangling binding)."""
+    ...
+@_native_form
+def rt_vk_memory_map(memory: Handle, offset: int | None = None, len: int | None = None) -> Any:
+    """Reads `len` bytes (the rest when nil) at `offset` (0 when nil) of host-visible memory: a copy of the mapped bytes at the time of the call (wait for the fence of the work that writes them first). The memory stays mapped for its whole life (gpu-allocator); write with `rt_vk_memory_write`."""
+    ...
+@_native_form
+def rt_vk_memory_unmap(memory: Handle) -> None:
+    """Nothing to release: memory allocated here stays persistently mapped (gpu-allocator) until freed. Accepted for symmetry with `rt_vk_memory_map`."""
+    ...
+@_native_form
+def rt_vk_memory_write(memory: Handle, data: bytes | bytearray | memoryview | str | Value, offset: int | None = None) -> None:
+    """Writes `data` into host-visible memory at `offset` (0 when nil). The memory is coherent: no flush needed."""
+    ...
+@_native_form
+def rt_vk_physical_devices(instance: Handle) -> list[dict[str, Any]]:
+    """The physical devices: an array of dicts `{index, name, type (\"cpu\", \"discrete_gpu\", \"integrated_gpu\", \"virtual_gpu\", \"other\"), api_version, driver_version, vendor_id, device_id, memory_heaps: [{size, device_local}], queue_families: [{index, count, graphics, compute, transfer}], limits: {max_compute_work_group_count, max_compute_work_group_size, max_compute_work_group_invocations, max_storage_buffer_range, max_push_constants_size}}`."""
+    ...
+@_native_form
+def rt_vk_pipeline_compute(shader: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Builds a compute pipeline from a shader; the layout (descriptor sets, push-constant range) comes from the shader's reflection."""
+    ...
+@_native_form
+def rt_vk_pipeline_graphics(device: Handle, vertex: bytes | bytearray | memoryview | str | Value, fragment: bytes | bytearray | memoryview | str | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Builds a graphics pipeline from vertex and fragment SPIR-V (entry points \"main\"), rendering with Vulkan 1.3 dynamic rendering into one colour image. The layout comes from reflecting both shaders (storage and uniform buffers, visible to both stages; one push-constant block). No vertex buffers: vertices come from the vertex shader (gl_VertexIndex, buffers)."""
+    ...
+@_native_form
+def rt_vk_present(queue: Handle, swapchain: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> dict[str, Any]:
+    """Shows one frame: acquires the next swapchain image, fills it — with `image` (a rendered `vk_image`, scaled to the frame by a blit) or, without one, with `clear_color` ([r, g, b, a], default black) — and presents it on `queue`. Waits for the previous frame's copy first, so at most one frame is in flight. Returns `{index, suboptimal}`."""
+    ...
+@_native_form
+def rt_vk_queue_get(device: Handle, index: int | None = None) -> Any:
+    """Queue `index` (0 when nil) of the device's compute queue family."""
+    ...
+@_native_form
+def rt_vk_render_end(cb: Handle) -> None:
+    """Records the end of rendering; the image is then ready to be copied (`rt_vk_image_copy`) by commands recorded after this one."""
+    ...
+@_native_form
+def rt_vk_render_start(cb: Handle, image: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> None:
+    """Records the start of rendering into `image` (Vulkan 1.3 dynamic rendering): the image is cleared (its earlier contents are discarded), and viewport and scissor cover it whole (y grows downwards, (-1,-1) is the top left corner). Draw with `rt_vk_draw_record`, then `rt_vk_render_end`."""
+    ...
+@_native_form
+def rt_vk_shader_info_get(shader: Handle) -> dict[str, Any]:
+    """What reflection found in a shader: `{bindings: [{set, binding, type (\"storage_buffer\"|\"uniform_buffer\"), name}], push_constant_size, local_size: [x, y, z]}`."""
+    ...
+@_native_form
+def rt_vk_shader_load(device: Handle, spirv: bytes | bytearray | memoryview | str | Value) -> Any:
+    """Loads a compute shader from SPIR-V bytes. Reflection (rspirv-reflect) reads its descriptor bindings (storage and uniform buffers), push-constant size and workgroup size; `rt_vk_shader_info_get` returns them and `rt_vk_pipeline_compute` builds the pipeline layout from them. Malformed SPIR-V is Error Parse before the driver sees it; vertex and fragment shaders go to `rt_vk_pipeline_graphics` as bytes instead."""
+    ...
+@_native_form
+def rt_vk_submit(queue: Handle, cb: Handle) -> Any:
+    """Submits a recorded command buffer to `queue`; returns a `vk_fence` to wait on."""
+    ...
+@_native_form
+def rt_vk_surface_create(instance: Handle, window: Handle) -> Any:
+    """Creates a Vulkan surface for `window` (ash-window)."""
+    ...
+@_native_form
+def rt_vk_surface_destroy(surface: Handle) -> None:
+    """Destroys a surface."""
+    ...
+@_native_form
+def rt_vk_swapchain_create(device: Handle, surface: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
+    """Creates a swapchain for `surface` on `device` (whose queue family must be able to present to it). Frames are `width` × `height` of the surface (`rt_vk_swapchain_info_get`); `rt_vk_present` fills and shows one."""
+    ...
+@_native_form
+def rt_vk_swapchain_destroy(swapchain: Handle) -> None:
+    """Destroys a swapchain (waits for the device to go idle first)."""
+    ...
+@_native_form
+def rt_vk_swapchain_info_get(swapchain: Handle) -> dict[str, Any]:
+    """`{width, height, images, format, present_mode, presented}` of a swapchain (format: a VkFormat name; presented: frames shown so far)."""
+    ...
+@_native_form
+def rt_vk_window_create(title: str | Value, width: int, height: int) -> Any:
+    """Opens a `width` × `height` window titled `title` on the X display named by DISPLAY (winit 0.30, X11; the event loop runs on a thread of its own)."""
+    ...
+@_native_form
+def rt_vk_window_destroy(window: Handle) -> None:
+    """Closes a window."""
+    ...
+@_native_form
+def rt_vk_window_info_get(window: Handle) -> dict[str, Any]:
+    """`{width, height, close_requested}`: the window's inner size in pixels and whether its close button was pressed."""
     ...
 
 __all__ = [
@@ -1515,9 +2565,16 @@ __all__ = [
     "rt_gzip_compress_file",
     "rt_gzip_decompress",
     "rt_gzip_decompress_file",
+    "rt_tar_add_data",
+    "rt_tar_add_file",
+    "rt_tar_close",
     "rt_tar_create",
     "rt_tar_extract",
+    "rt_tar_extract_file",
     "rt_tar_list",
+    "rt_tar_open",
+    "rt_targz_create",
+    "rt_targz_extract",
     "rt_xz_compress",
     "rt_xz_compress_file",
     "rt_xz_decompress",
@@ -1537,7 +2594,9 @@ __all__ = [
     "rt_readline_history",
     "rt_readline_history_load",
     "rt_readline_history_save",
+    "rt_signal_check",
     "rt_signal_handler",
+    "rt_signal_install",
     "rt_signal_poll",
     "rt_signal_reset",
     "rt_watch_close",
@@ -1621,6 +2680,12 @@ __all__ = [
     "rt_cranelift_ushr",
     "rt_target_features",
     "rt_target_triple",
+    "rt_actor_id",
+    "rt_actor_is_alive",
+    "rt_actor_join",
+    "rt_actor_recv",
+    "rt_actor_send",
+    "rt_actor_spawn",
     "rt_atomic_bool_free",
     "rt_atomic_bool_load",
     "rt_atomic_bool_new",
@@ -1742,6 +2807,24 @@ __all__ = [
     "rt_uuid_v4",
     "rt_xxhash3",
     "rt_xxhash64",
+    "rt_cuda_device_count",
+    "rt_cuda_device_get",
+    "rt_cuda_device_memory",
+    "rt_cuda_device_name",
+    "rt_cuda_device_set",
+    "rt_cuda_event_create",
+    "rt_cuda_event_elapsed",
+    "rt_cuda_event_record",
+    "rt_cuda_event_sync",
+    "rt_cuda_free",
+    "rt_cuda_launch_kernel",
+    "rt_cuda_malloc",
+    "rt_cuda_memcpy_d2d",
+    "rt_cuda_memcpy_d2h",
+    "rt_cuda_memcpy_h2d",
+    "rt_cuda_stream_create",
+    "rt_cuda_stream_destroy",
+    "rt_cuda_stream_sync",
     "rt_arena_alloc",
     "rt_arena_new",
     "rt_arena_ptr",
@@ -1828,6 +2911,7 @@ __all__ = [
     "rt_file_mmap_read_bytes",
     "rt_file_mmap_read_text",
     "rt_file_mmap_slice",
+    "rt_file_mmap_write",
     "rt_file_mode",
     "rt_file_modified",
     "rt_file_modified_time",
@@ -1861,6 +2945,10 @@ __all__ = [
     "rt_io_file_seek",
     "rt_io_file_write_all",
     "rt_list_dir_recursive",
+    "rt_madvise",
+    "rt_mmap",
+    "rt_msync",
+    "rt_munmap",
     "rt_path_absolute",
     "rt_path_basename",
     "rt_path_dirname",
@@ -1883,10 +2971,36 @@ __all__ = [
     "rt_http_download",
     "rt_http_get",
     "rt_http_head",
+    "rt_http_parse_json",
     "rt_http_patch",
     "rt_http_post",
     "rt_http_put",
     "rt_http_request",
+    "rt_http_request_body",
+    "rt_http_request_header",
+    "rt_http_request_info",
+    "rt_http_request_method",
+    "rt_http_request_path",
+    "rt_http_request_query",
+    "rt_http_request_respond",
+    "rt_http_response_create",
+    "rt_http_response_info",
+    "rt_http_response_json",
+    "rt_http_response_set_body",
+    "rt_http_response_set_header",
+    "rt_http_response_set_status",
+    "rt_http_server_addr",
+    "rt_http_server_create",
+    "rt_http_server_destroy",
+    "rt_http_server_next",
+    "rt_http_server_port",
+    "rt_http_server_route",
+    "rt_http_server_start",
+    "rt_http_server_static",
+    "rt_http_server_stats",
+    "rt_http_server_stop",
+    "rt_http_stringify_json",
+    "rt_http_upload",
     "rt_http_url_decode",
     "rt_http_url_encode",
     "rt_io_tcp_accept",
@@ -1920,6 +3034,7 @@ __all__ = [
     "rt_socket_create",
     "rt_socket_listen",
     "rt_socket_local_addr",
+    "rt_socket_pair_create",
     "rt_socket_peer_addr",
     "rt_socket_recv",
     "rt_socket_recv_from",
@@ -1927,20 +3042,52 @@ __all__ = [
     "rt_socket_send_to",
     "rt_socket_set_option",
     "rt_socket_shutdown",
+    "rt_socket_unix_listen",
+    "rt_unix_socket_connect",
+    "rt_ws_accept",
+    "rt_ws_close",
+    "rt_ws_connect",
+    "rt_ws_ping",
+    "rt_ws_receive",
+    "rt_ws_receive_message",
+    "rt_ws_send",
+    "rt_exec",
+    "rt_exec_output",
+    "rt_execute_native",
+    "rt_exit",
     "rt_getpid",
+    "rt_process_close_piped",
+    "rt_process_exists",
+    "rt_process_hwm_kib",
+    "rt_process_is_alive",
+    "rt_process_is_running",
     "rt_process_kill",
+    "rt_process_output",
     "rt_process_pid",
     "rt_process_read_stderr",
     "rt_process_read_stdout",
     "rt_process_run",
+    "rt_process_run_bounded",
+    "rt_process_run_inherit",
     "rt_process_run_timeout",
     "rt_process_run_with_limits",
     "rt_process_spawn",
+    "rt_process_spawn_async",
+    "rt_process_spawn_piped",
+    "rt_process_stdin_close",
     "rt_process_wait",
+    "rt_process_write_stdin",
+    "rt_process_write_stdin_some",
     "rt_sandbox_limits",
     "rt_sandbox_set_limits",
     "rt_shell",
     "rt_shell_exec",
+    "rt_shell_exec_tuple",
+    "rt_shell_exit_code",
+    "rt_shell_output",
+    "rt_stderr_flush",
+    "rt_stderr_write",
+    "rt_stdout_flush",
     "rt_bincode_decode",
     "rt_bincode_encode",
     "rt_json_parse",
@@ -1999,4 +3146,46 @@ __all__ = [
     "rt_timestamp_parse",
     "rt_timestamp_to_iso",
     "rt_timestamp_to_string",
+    "rt_vk_buffer_create",
+    "rt_vk_buffer_destroy",
+    "rt_vk_command_begin",
+    "rt_vk_command_buffer",
+    "rt_vk_command_end",
+    "rt_vk_command_pool",
+    "rt_vk_device_create",
+    "rt_vk_device_destroy",
+    "rt_vk_dispatch",
+    "rt_vk_draw_record",
+    "rt_vk_fence_wait",
+    "rt_vk_image_copy",
+    "rt_vk_image_create",
+    "rt_vk_image_destroy",
+    "rt_vk_image_info_get",
+    "rt_vk_instance_create",
+    "rt_vk_instance_destroy",
+    "rt_vk_instance_info_get",
+    "rt_vk_instance_messages_drain",
+    "rt_vk_memory_allocate",
+    "rt_vk_memory_free",
+    "rt_vk_memory_map",
+    "rt_vk_memory_unmap",
+    "rt_vk_memory_write",
+    "rt_vk_physical_devices",
+    "rt_vk_pipeline_compute",
+    "rt_vk_pipeline_graphics",
+    "rt_vk_present",
+    "rt_vk_queue_get",
+    "rt_vk_render_end",
+    "rt_vk_render_start",
+    "rt_vk_shader_info_get",
+    "rt_vk_shader_load",
+    "rt_vk_submit",
+    "rt_vk_surface_create",
+    "rt_vk_surface_destroy",
+    "rt_vk_swapchain_create",
+    "rt_vk_swapchain_destroy",
+    "rt_vk_swapchain_info_get",
+    "rt_vk_window_create",
+    "rt_vk_window_destroy",
+    "rt_vk_window_info_get",
 ]

@@ -67,12 +67,20 @@ impl Drop for Image {
     }
 }
 
-/// Creates a `width` × `height` colour image in device memory, usable as a
-/// render target (`rt_vk_render_start`) and as a copy source
-/// (`rt_vk_image_copy`). Options: `format` ("rgba8" (default,
-/// R8G8B8A8_UNORM), "bgra8", "rgba8_srgb", "bgra8_srgb", "rgba32f"). Error
-/// OutOfRange for a size beyond the device's limit, Unsupported for a
-/// format the device cannot render to.
+/// Creates a `width` × `height` colour image in device memory, usable as a render target (`rt_vk_render_start`)
+/// and as a copy source (`rt_vk_image_copy`).
+///
+/// # Options
+/// - format (text): "rgba8" (default, R8G8B8A8_UNORM), "bgra8", "rgba8_srgb", "bgra8_srgb", "rgba32f"
+///
+/// # Errors
+/// - InvalidArgument: format must be one of …; an unknown option, or an option of the wrong kind or range
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: for a format the device cannot render to
+/// - Closed: the device is being destroyed; `device` was closed
+/// - OutOfRange: for a size beyond the device's limit
+/// - LimitExceeded: gpu-allocator: <e> (<width>x<height> image)
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_image_create(device: Handle<Device>, width: i64, height: i64, opts: Opts) -> RtResult<Value> {
     opts.only(&["format"])?;
@@ -176,7 +184,11 @@ pub fn rt_vk_image_create(device: Handle<Device>, width: i64, height: i64, opts:
     }))
 }
 
-/// Destroys an image. Error Busy while a command buffer that records it is open.
+/// Destroys an image.
+///
+/// # Errors
+/// - Closed: `image` was closed
+/// - Busy: while a command buffer that records it is open
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_image_destroy(image: Handle<Image>) -> RtResult<()> {
     destroy_checked(FN, &image, "image")
@@ -184,6 +196,9 @@ pub fn rt_vk_image_destroy(image: Handle<Image>) -> RtResult<()> {
 
 /// `{width, height, format, size_bytes}` of an image (size_bytes: what
 /// `rt_vk_image_copy` writes, rows tightly packed).
+///
+/// # Errors
+/// - Closed: `image` was closed
 #[rt_fn(cap = "gpu", tier = "empirical", ret = "dict")]
 pub fn rt_vk_image_info_get(image: Handle<Image>) -> RtResult<Value> {
     let d = Value::dict();
@@ -198,17 +213,23 @@ pub(crate) fn color_range() -> vk::ImageSubresourceRange {
     vk::ImageSubresourceRange::default().aspect_mask(vk::ImageAspectFlags::COLOR).base_mip_level(0).level_count(1).base_array_layer(0).layer_count(1)
 }
 
-/// Builds a graphics pipeline from vertex and fragment SPIR-V (entry points
-/// "main"), rendering with Vulkan 1.3 dynamic rendering into one colour
-/// image. The layout comes from reflecting both shaders (storage and uniform
-/// buffers, visible to both stages; one push-constant block). No vertex
-/// buffers: vertices come from the vertex shader (gl_VertexIndex, buffers).
-/// Options: `format` (the colour format it renders to, as for
-/// `rt_vk_image_create`, default "rgba8"), `topology` ("triangle_list"
-/// (default), "triangle_strip", "line_list", "point_list"), `cull` ("none"
-/// (default), "back", "front"; counter-clockwise triangles face front),
-/// `blend` (false by default; true: alpha blending). Error Unsupported on a
-/// device without graphics queues or dynamic rendering.
+/// Builds a graphics pipeline from vertex and fragment SPIR-V (entry points "main"), rendering with Vulkan 1.3
+/// dynamic rendering into one colour image. The layout comes from reflecting both shaders (storage and uniform
+/// buffers, visible to both stages; one push-constant block). No vertex buffers: vertices come from the vertex
+/// shader (gl_VertexIndex, buffers).
+///
+/// # Options
+/// - format (text, default "rgba8"): the colour format it renders to, as for `rt_vk_image_create`
+/// - topology (text, default "trianglelist"): "triangle_list" (default), "triangle_strip", "line_list", "point_list"
+/// - cull (text, default "none"): "none" (default), "back", "front"; counter-clockwise triangles face front
+/// - blend (bool, default false): false by default; true: alpha blending
+///
+/// # Errors
+/// - InvalidArgument: topology must be triangle_list, triangle_strip, line_list or point_list; cull must be none, back or front; binding ….… has different types in the vertex and fragment shaders; format must be one of …
+/// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: on a device without graphics queues or dynamic rendering
+/// - Closed: `device` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_pipeline_graphics(device: Handle<Device>, vertex: &[u8], fragment: &[u8], opts: Opts) -> RtResult<Value> {
     opts.only(&["format", "topology", "cull", "blend"])?;
@@ -352,12 +373,17 @@ fn floats4(func: &str, v: Value, what: &str) -> RtResult<[f32; 4]> {
     Ok(out)
 }
 
-/// Records the start of rendering into `image` (Vulkan 1.3 dynamic
-/// rendering): the image is cleared (its earlier contents are discarded),
-/// and viewport and scissor cover it whole (y grows downwards, (-1,-1) is
-/// the top left corner). Draw with `rt_vk_draw_record`, then
-/// `rt_vk_render_end`. Options: `clear_color` ([r, g, b, a], default [0, 0,
-/// 0, 1]).
+/// Records the start of rendering into `image` (Vulkan 1.3 dynamic rendering): the image is cleared (its earlier
+/// contents are discarded), and viewport and scissor cover it whole (y grows downwards, (-1,-1) is the top left
+/// corner). Draw with `rt_vk_draw_record`, then `rt_vk_render_end`.
+///
+/// # Options
+/// - clear_color (default [0): [r, g, b, a], 0, 0, 1]
+///
+/// # Errors
+/// - InvalidArgument: the image belongs to another device; the command buffer is not recording (call rt_vk_command_begin); rendering is already open: call rt_vk_render_end first; an unknown option, or an option of the wrong kind or range
+/// - Unsupported: the device has no graphics queue family with dynamic rendering
+/// - Closed: `cb` was closed; `image` was closed
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_render_start(cb: Handle<CommandBuffer>, image: Handle<Image>, opts: Opts) -> RtResult<()> {
     opts.only(&["clear_color"])?;
@@ -422,11 +448,19 @@ pub fn rt_vk_render_start(cb: Handle<CommandBuffer>, image: Handle<Image>, opts:
     Ok(())
 }
 
-/// Records a draw of `vertex_count` vertices with graphics `pipeline`
-/// between `rt_vk_render_start` and `rt_vk_render_end`. Options: `buffers`
-/// (one `vk_buffer` per descriptor binding of the shaders, in (set, binding)
-/// order), `push_constants` (bytes, exactly the shaders' push-constant
-/// size), `instance_count` (1), `first_vertex` (0).
+/// Records a draw of `vertex_count` vertices with graphics `pipeline` between `rt_vk_render_start` and
+/// `rt_vk_render_end`.
+///
+/// # Options
+/// - buffers: one `vk_buffer` per descriptor binding of the shaders, in (set, binding) order
+/// - push_constants (bytes): bytes, exactly the shaders' push-constant size
+/// - instance_count (int, default 1): 1
+/// - first_vertex (int, default 0): 0
+///
+/// # Errors
+/// - InvalidArgument: the pipeline belongs to another device; a compute pipeline cannot draw (rt_vk_dispatch runs it); the command buffer is not recording (call rt_vk_command_begin); no rendering is open: call rt_vk_render_start first
+/// - Closed: `cb` was closed; `pipeline` was closed
+/// - OutOfRange: an index or number is outside its range
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_draw_record(cb: Handle<CommandBuffer>, pipeline: Handle<Pipeline>, vertex_count: i64, opts: Opts) -> RtResult<()> {
     opts.only(&["buffers", "push_constants", "instance_count", "first_vertex"])?;
@@ -472,6 +506,10 @@ pub fn rt_vk_draw_record(cb: Handle<CommandBuffer>, pipeline: Handle<Pipeline>, 
 
 /// Records the end of rendering; the image is then ready to be copied
 /// (`rt_vk_image_copy`) by commands recorded after this one.
+///
+/// # Errors
+/// - InvalidArgument: the command buffer is not recording (call rt_vk_command_begin); no rendering is open (rt_vk_render_start)
+/// - Closed: `cb` was closed
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_render_end(cb: Handle<CommandBuffer>) -> RtResult<()> {
     let mut inner = lock(&cb.inner);
@@ -509,12 +547,15 @@ pub fn rt_vk_render_end(cb: Handle<CommandBuffer>) -> RtResult<()> {
     Ok(())
 }
 
-/// Records a copy of the whole of `image` into `buffer` (rows tightly
-/// packed, top row first: width × height × texel bytes, see
-/// `rt_vk_image_info_get`), followed by a barrier that makes the bytes
-/// visible to the host and to shaders; read them with `rt_vk_memory_map`
-/// after the fence. The image must have been rendered (`rt_vk_render_end`
-/// recorded before); Error OutOfRange when the buffer is too small.
+/// Records a copy of the whole of `image` into `buffer` (rows tightly packed, top row first: width × height ×
+/// texel bytes, see `rt_vk_image_info_get`), followed by a barrier that makes the bytes visible to the host and
+/// to shaders; read them with `rt_vk_memory_map` after the fence. The image must have been rendered
+/// (`rt_vk_render_end` recorded before).
+///
+/// # Errors
+/// - InvalidArgument: the image or buffer belongs to another device; the buffer was created without usage transfer_dst; the buffer has no memory bound (rt_vk_memory_allocate); the command buffer is not recording (call rt_vk_command_begin)
+/// - Closed: `cb` was closed; `image` was closed; `buffer` was closed
+/// - OutOfRange: the buffer is too small
 #[rt_fn(cap = "gpu", tier = "empirical")]
 pub fn rt_vk_image_copy(cb: Handle<CommandBuffer>, image: Handle<Image>, buffer: Handle<Buffer>) -> RtResult<()> {
     let dev = &cb.pool.dev;

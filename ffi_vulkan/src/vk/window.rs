@@ -113,10 +113,14 @@ impl Drop for Window {
     }
 }
 
-/// Opens a `width` × `height` window titled `title` on the X display named
-/// by DISPLAY (winit 0.30, X11; the event loop runs on a thread of its own).
-/// Error Unsupported when there is no X display (DISPLAY unset or the
-/// server unreachable: the first window of the process decides).
+/// Opens a `width` × `height` window titled `title` on the X display named by DISPLAY (winit 0.30, X11; the event
+/// loop runs on a thread of its own).
+///
+/// # Errors
+/// - Timeout: the event loop did not answer within 30 s
+/// - Io: winit could not create the window
+/// - Unsupported: there is no X display (DISPLAY unset or the server unreachable: the first window of the process decides)
+/// - OutOfRange: an index or number is outside its range
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_window_create(title: &str, width: i64, height: i64) -> RtResult<Value> {
     for (what, v) in [("width", width), ("height", height)] {
@@ -139,6 +143,9 @@ pub fn rt_vk_window_create(title: &str, width: i64, height: i64) -> RtResult<Val
 
 /// `{width, height, close_requested}`: the window's inner size in pixels
 /// and whether its close button was pressed.
+///
+/// # Errors
+/// - Closed: `window` was closed
 #[rt_fn(cap = "gpu", tier = "experimental", ret = "dict")]
 pub fn rt_vk_window_info_get(window: Handle<Window>) -> RtResult<Value> {
     let s = window.win.inner_size();
@@ -149,7 +156,11 @@ pub fn rt_vk_window_info_get(window: Handle<Window>) -> RtResult<Value> {
     Ok(d)
 }
 
-/// Closes a window. Error Busy while a surface made on it is open.
+/// Closes a window.
+///
+/// # Errors
+/// - Closed: `window` was closed
+/// - Busy: while a surface made on it is open
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_window_destroy(window: Handle<Window>) -> RtResult<()> {
     destroy_checked(FN, &window, "window")
@@ -181,8 +192,14 @@ impl Drop for Surface {
     }
 }
 
-/// Creates a Vulkan surface for `window` (ash-window). Error Unsupported
-/// when the instance lacks the surface extensions the window's display needs.
+/// Creates a Vulkan surface for `window` (ash-window).
+///
+/// # Errors
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: the instance lacks the surface extensions the window's display needs
+/// - Closed: `instance` was closed; `window` was closed
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_surface_create(instance: Handle<Instance>, window: Handle<Window>) -> RtResult<Value> {
     let dh = window.win.display_handle().map_err(|e| Error::unsupported(FN, format!("the window has no display handle: {e}")))?.as_raw();
@@ -214,7 +231,11 @@ pub fn rt_vk_surface_create(instance: Handle<Instance>, window: Handle<Window>) 
     }))
 }
 
-/// Destroys a surface. Error Busy while a swapchain on it is open.
+/// Destroys a surface.
+///
+/// # Errors
+/// - Closed: `surface` was closed
+/// - Busy: while a swapchain on it is open
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_surface_destroy(surface: Handle<Surface>) -> RtResult<()> {
     destroy_checked(FN, &surface, "surface")
@@ -279,11 +300,21 @@ impl Drop for Swapchain {
     }
 }
 
-/// Creates a swapchain for `surface` on `device` (whose queue family must
-/// be able to present to it). Options: `present_mode` ("fifo" (default,
-/// always there), "mailbox", "immediate"), `images` (how many, default the
-/// surface's minimum + 1). Frames are `width` × `height` of the surface
-/// (`rt_vk_swapchain_info_get`); `rt_vk_present` fills and shows one.
+/// Creates a swapchain for `surface` on `device` (whose queue family must be able to present to it). Frames are
+/// `width` × `height` of the surface (`rt_vk_swapchain_info_get`); `rt_vk_present` fills and shows one.
+///
+/// # Options
+/// - present_mode (text, default "fifo"): "fifo" (default, always there), "mailbox", "immediate"
+/// - images (int, default the surface's minimum + 1): how many
+///
+/// # Errors
+/// - InvalidArgument: the surface belongs to another instance; present_mode must be fifo, mailbox or immediate; the window has no area (minimised?); an unknown option, or an option of the wrong kind or range
+/// - Timeout: the wait timed out
+/// - Io: an operating-system failure (details.errno)
+/// - Unsupported: the device has no VK_KHR_swapchain (the instance had no surface extensions, or the device lacks it); queue family … of the device cannot present to this surface; the surface does not offer present mode <present_mode> (it offers <modes>); the surface's images cannot be transfer destinations (needed to fill frames)
+/// - Closed: `device` was closed; `surface` was closed
+/// - OutOfRange: images must be … to <max_images> for this surface
+/// - LimitExceeded: a size, depth or count limit was reached
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_swapchain_create(device: Handle<Device>, surface: Handle<Surface>, opts: Opts) -> RtResult<Value> {
     opts.only(&["present_mode", "images"])?;
@@ -445,6 +476,9 @@ pub fn rt_vk_swapchain_create(device: Handle<Device>, surface: Handle<Surface>, 
 
 /// `{width, height, images, format, present_mode, presented}` of a
 /// swapchain (format: a VkFormat name; presented: frames shown so far).
+///
+/// # Errors
+/// - Closed: `swapchain` was closed
 #[rt_fn(cap = "gpu", tier = "experimental", ret = "dict")]
 pub fn rt_vk_swapchain_info_get(swapchain: Handle<Swapchain>) -> RtResult<Value> {
     let d = Value::dict();
@@ -458,19 +492,33 @@ pub fn rt_vk_swapchain_info_get(swapchain: Handle<Swapchain>) -> RtResult<Value>
 }
 
 /// Destroys a swapchain (waits for the device to go idle first).
+///
+/// # Errors
+/// - Closed: `swapchain` was closed
 #[rt_fn(cap = "gpu", tier = "experimental")]
 pub fn rt_vk_swapchain_destroy(swapchain: Handle<Swapchain>) -> RtResult<()> {
     swapchain.close();
     Ok(())
 }
 
-/// Shows one frame: acquires the next swapchain image, fills it — with
-/// `image` (a rendered `vk_image`, scaled to the frame by a blit) or, without
-/// one, with `clear_color` ([r, g, b, a], default black) — and presents it
-/// on `queue`. Waits for the previous frame's copy first, so at most one
-/// frame is in flight. Returns `{index, suboptimal}`. Error Closed when the
-/// swapchain is out of date (the window changed size: make a new one),
-/// Timeout when no image comes within `timeout_ms` (default 5000).
+/// Shows one frame: acquires the next swapchain image, fills it — with `image` (a rendered `vk_image`, scaled to
+/// the frame by a blit) or, without one, with `clear_color` ([r, g, b, a], default black) — and presents it on
+/// `queue`. Waits for the previous frame's copy first, so at most one frame is in flight. Returns `{index,
+/// suboptimal}`.
+///
+/// # Options
+/// - image (vk_image): a rendered image to show, scaled to the frame by a blit
+/// - clear_color (array of 4 floats, default black): [r, g, b, a] to fill the frame with when there is no image
+/// - timeout_ms (int >= 0, default 5000): how long to wait for a swapchain image (Error Timeout past it)
+///
+/// # Errors
+/// - InvalidArgument: the queue or the image belongs to another device, the image has not been rendered yet, timeout_ms is negative, or an unknown option
+/// - Unsupported: the device has no VK_KHR_swapchain, or cannot blit the image's format to the frame's
+/// - Closed: the swapchain is out of date (the window changed size: make a new one), or a handle was closed
+/// - Timeout: no image came within timeout_ms
+/// - Cancelled: the calling thread's cancel token fired while waiting
+/// - LimitExceeded: the device ran out of memory
+/// - Io: any other Vulkan failure
 #[rt_fn(cap = "gpu", blocking, tier = "experimental", ret = "dict")]
 pub fn rt_vk_present(queue: Handle<Queue>, swapchain: Handle<Swapchain>, opts: Opts) -> RtResult<Value> {
     opts.only(&["image", "clear_color", "timeout_ms"])?;
