@@ -1,7 +1,8 @@
 //! Loopback HTTP benchmarks, measured side by side in one run:
 //! 1,000 sequential GETs of a small body (rt_http_get with keep-alive, one
 //! `curl` process given 1,000 URLs, Python urllib), and a 1 GiB download
-//! (rt_http_download vs `curl -o`), with this process's peak RSS.
+//! (rt_http_download vs `curl -o`, RT_BENCH_ROUNDS rounds, default 3, in
+//! alternating order), with this process's peak RSS.
 //! Run: `cargo bench -p ffi_net --bench net`.
 
 use ffi_net::http::{rt_http_download, rt_http_get};
@@ -41,6 +42,19 @@ fn rss_hwm_kib() -> u64 {
         .unwrap_or(0)
 }
 
+/// CPU seconds (user + system) used so far by this process and by its waited-for children.
+fn cpu_s() -> (f64, f64) {
+    let get = |who| {
+        // SAFETY: getrusage writes one `rusage` into the zeroed local it is given, nothing else.
+        let mut u: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: `u` is a valid, writable rusage for the whole call.
+        unsafe { libc::getrusage(who, &mut u) };
+        let t = |v: libc::timeval| v.tv_sec as f64 + v.tv_usec as f64 / 1e6;
+        t(u.ru_utime) + t(u.ru_stime)
+    };
+    (get(libc::RUSAGE_SELF), get(libc::RUSAGE_CHILDREN))
+}
+
 fn main() {
     let port = server();
     let small = format!("http://127.0.0.1:{port}/small");
@@ -75,23 +89,53 @@ fn main() {
     }
     println!("  python urllib (no keep-alive) {:8.0} req/s   ratio rt/urllib {:.2}", N as f64 / pyt, pyt / ours);
 
+    // The download: rounds alternate which side goes first (page-cache state and the box's load
+    // move between runs); the medians are compared.
+    let rounds: usize = std::env::var("RT_BENCH_ROUNDS").ok().and_then(|v| v.parse().ok()).unwrap_or(3).max(1);
     let d = tempfile::tempdir().unwrap();
     let big = format!("http://127.0.0.1:{port}/big");
     let before = rss_hwm_kib();
-    let t = Instant::now();
-    let r = ok(rt_http_download(text(&big), text(d.path().join("a").to_str().unwrap()), NIL));
-    let ours = t.elapsed().as_secs_f64();
-    assert_eq!(r.get("bytes").as_int(), Some(GIB as i64));
-    let after = rss_hwm_kib();
-    let _ = std::fs::remove_file(d.path().join("a"));
-    let t = Instant::now();
-    let st = Command::new("curl").args(["-s", "-o"]).arg(d.path().join("b")).arg(&big).status();
-    let curl = t.elapsed().as_secs_f64();
-    let _ = std::fs::remove_file(d.path().join("b"));
-    println!("1 GiB download on loopback to a file:");
-    println!("  rt_http_download  {:7.0} MiB/s (sha256 computed too)", 1024.0 / ours);
-    if st.map(|s| s.success()).unwrap_or(false) {
-        println!("  curl -o           {:7.0} MiB/s   ratio rt/curl {:.2}", 1024.0 / curl, curl / ours);
+    let (mut rt, mut cu) = (Vec::new(), Vec::new());
+    let (mut rt_cpu, mut cu_cpu) = (0.0, 0.0);
+    let mut curl_ok = true;
+    for i in 0..rounds {
+        for side in [i % 2, 1 - i % 2] {
+            let t = Instant::now();
+            let (s0, c0) = cpu_s();
+            if side == 0 {
+                let r = ok(rt_http_download(text(&big), text(d.path().join("a").to_str().unwrap()), NIL));
+                assert_eq!(r.get("bytes").as_int(), Some(GIB as i64));
+                rt.push(t.elapsed().as_secs_f64());
+                let (s1, c1) = cpu_s();
+                rt_cpu += s1 - s0 + c1 - c0;
+                let _ = std::fs::remove_file(d.path().join("a"));
+            } else {
+                let st = Command::new("curl").args(["-s", "-o"]).arg(d.path().join("b")).arg(&big).status();
+                curl_ok &= st.map(|s| s.success()).unwrap_or(false);
+                cu.push(t.elapsed().as_secs_f64());
+                let (s1, c1) = cpu_s();
+                cu_cpu += s1 - s0 + c1 - c0;
+                let _ = std::fs::remove_file(d.path().join("b"));
+            }
+        }
     }
-    println!("  peak RSS of this process: {} MiB before, {} MiB after the download", before / 1024, after / 1024);
+    let after = rss_hwm_kib();
+    let med = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let mibs = |v: &[f64]| v.iter().map(|s| format!("{:.0}", 1024.0 / s)).collect::<Vec<_>>().join(" ");
+    let (rt_s, cu_s) = (mibs(&rt), mibs(&cu));
+    println!("1 GiB download on loopback to a file ({rounds} rounds, alternating order; MiB/s per round, then the median):");
+    println!("  rt_http_download  {} -> {:7.0} MiB/s (sha256 and fsync too)", rt_s, 1024.0 / med(&mut rt));
+    if curl_ok {
+        let (r, c) = (med(&mut rt), med(&mut cu));
+        println!("  curl -o           {} -> {:7.0} MiB/s   ratio rt/curl {:.2}", cu_s, 1024.0 / c, c / r);
+    }
+    println!(
+        "  CPU per GiB, server thread included: rt {:.2} s, curl {:.2} s",
+        rt_cpu / rounds as f64,
+        cu_cpu / rounds as f64
+    );
+    println!("  peak RSS of this process: {} MiB before, {} MiB after the downloads", before / 1024, after / 1024);
 }

@@ -690,7 +690,34 @@ pub fn exchange(func: &'static str, req: Req) -> RtResult<Value> {
         .set("url", Value::text(&r.url)))
 }
 
-/// HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result (opts.error_status makes it Error Io with details.status). Options: headers, query (dicts of text), timeout_ms (total), connect_timeout_ms, max_redirects (10; a hop to a denied host is CapabilityDenied), max_bytes (256 MiB; over it Error LimitExceeded, checked while reading), text, error_status, decompress (gzip/deflate, true), ca_file (PEM roots instead of the platform's). Needs `net.http` for every address of every hop.
+/// HTTP GET: `{status, headers, body, url}` (body bytes, or text with opts.text). A status >= 400 is a result
+/// unless opts.error_status. Needs `net.http` for every address of every hop.
+///
+/// # Options
+/// - headers (dict of text): request headers
+/// - query (dict of text): query parameters added to the URL
+/// - timeout_ms (int >= 1): the whole exchange, redirects included (Error Timeout past it)
+/// - connect_timeout_ms (int >= 1): each connection attempt
+/// - max_redirects (int 0..=100, default 10): redirects followed; a hop to a denied host is CapabilityDenied
+/// - max_bytes (int >= 0, default 256 MiB): the largest body accepted, checked while reading
+/// - text (bool, default false): the body as text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status
+/// - decompress (bool, default true): decode gzip/deflate bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - body (text, bytes, dict or array): a request body (text or bytes as is, a dict or array as JSON)
+/// - content_type (text): the body's content type
+/// - multipart (array of dicts): parts {name, filename?, content_type?, data | path} sent as multipart/form-data
+///
+/// # Errors
+/// - InvalidArgument: a malformed URL, method, header or query, an unknown option, or body and multipart together
+/// - NotFound: the host name does not resolve
+/// - Io: the connection failed or broke (details.errno), or a status >= 400 with error_status (details.status)
+/// - Parse: a malformed response, a body that is not UTF-8 with text, or a ca_file that is not PEM
+/// - LimitExceeded: more than max_redirects redirects, or a body over max_bytes
+/// - Unsupported: a URL scheme other than http and https
+///
+/// # Example
+/// rt_http_get("https://example.com/", {timeout_ms: 5000}) -> {status: 200, headers: {...}, body: b"<!doctype html>...", url: "https://example.com/"}
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_get(url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, "GET", url, &opts)?)
@@ -730,42 +757,198 @@ fn with_body(func: &'static str, method: &str, url: &str, body: Value, opts: Val
 }
 
 /// HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json). The third argument is an options dict as for `rt_http_get` (plus content_type, and multipart with a nil body: an array of parts `{name, filename?, content_type?, data | path}` sent as multipart/form-data) or, as Simple passes it, a content-type text. Result as `rt_http_get`.
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: HTTP POST of `body`: text or bytes as is, a dict or array as JSON (content type application/json)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+/// - NotFound: what it names does not exist
+/// - Io: HTTP status <status>
+/// - Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+/// - LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_post(url: &str, body: Value, opts: Value) -> RtResult<Value> {
     with_body(FN, "POST", url, body, opts)
 }
 
 /// HTTP PUT; arguments and result as `rt_http_post`.
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+/// - Io: HTTP status <status>
+/// - Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+/// - LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_put(url: &str, body: Value, opts: Value) -> RtResult<Value> {
     with_body(FN, "PUT", url, body, opts)
 }
 
 /// HTTP PATCH; arguments and result as `rt_http_post`.
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: the body is an argument here, not an option; pass a nil body with opts.multipart; a multipart body has its own content type; malformed HTTP method
+/// - Io: HTTP status <status>
+/// - Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text
+/// - LimitExceeded: more than … redirects; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_patch(url: &str, body: Value, opts: Value) -> RtResult<Value> {
     with_body(FN, "PATCH", url, body, opts)
 }
 
 /// HTTP DELETE; options and result as `rt_http_get`.
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status <status>; TLS error; connection failed
+/// - Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+/// - Unsupported: only http and https URLs are supported
+/// - LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_delete(url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, "DELETE", url, &opts)?)
 }
 
 /// HTTP HEAD; options and result as `rt_http_get` (body empty).
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status <status>; TLS error; connection failed
+/// - Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+/// - Unsupported: only http and https URLs are supported
+/// - LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_head(url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, "HEAD", url, &opts)?)
 }
 
 /// Any HTTP method (`GET`, `POST`, `PUT`, `DELETE`, `PATCH`, `HEAD`, `OPTIONS`, ...): opts as `rt_http_get` plus body (text, bytes, or a dict/array sent as JSON), content_type, and multipart (instead of body: an array of parts `{name, filename?, content_type?, data | path}`, sent as multipart/form-data; a part's path is read under `fs.read`). Result as `rt_http_get`.
+///
+/// # Options
+/// - headers (dict of text): request headers (dict of text)
+/// - query (dict of text): query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type (text): the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects (int 0..=100, default 10): redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes (int >= 0): the most bytes read (Error LimitExceeded past it)
+/// - text (bool, default false): decode the output as UTF-8 text instead of bytes
+/// - error_status (bool, default false): a status >= 400 is Error Io with details.status instead of a result
+/// - decompress (bool, default true): decode gzip/deflate response bodies
+/// - ca_file (text): PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: malformed query; malformed request; malformed URL; malformed HTTP method
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status <status>; TLS error; connection failed
+/// - Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+/// - Unsupported: only http and https URLs are supported
+/// - LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_request(method: &str, url: &str, opts: Opts) -> RtResult<Value> {
     exchange(FN, Req::new(FN, method, url, &opts)?)
 }
 
 /// Simple's name: uploads the file at `file_path` as the multipart/form-data field `field_name` (filename its base name, application/octet-stream) in a POST to `url`. Options as `rt_http_get` (plus content_type for the part). Needs `net.http` and `fs.read` for the file. Result as `rt_http_get`.
+///
+/// # Options
+/// - content_type: the request body's content type
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - headers: request headers (dict of text)
+/// - query: query parameters (dict of text)
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes: the most bytes read (Error LimitExceeded past it)
+/// - text: decode the output as UTF-8 text instead of bytes
+/// - error_status: a status >= 400 is Error Io with details.status instead of a result
+/// - decompress: decode gzip/deflate response bodies
+/// - ca_file: PEM roots to trust instead of the platform's
+///
+/// # Errors
+/// - InvalidArgument: the upload makes the body: no opts.body or opts.multipart; malformed query; malformed request; malformed URL
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status <status>; TLS error; connection failed
+/// - Parse: response body is not UTF-8 text; PEM; malformed HTTP; ca_file is not valid PEM
+/// - Unsupported: only http and https URLs are supported
+/// - LimitExceeded: more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>; response body is over the limit of <max> bytes
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_upload(url: &str, file_path: &str, field_name: &str, opts: Opts) -> RtResult<Value> {
     let part = Value::dict().set("name", Value::text(field_name)).set("path", Value::text(file_path));
@@ -797,6 +980,8 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         use std::os::fd::AsRawFd;
         if let Some(n) = self.name.take() {
+            // SAFETY: `self.dir` is an open directory descriptor owned by this TempFile and `n` a live
+            // NUL-terminated name; unlinkat only reads them (a failure is ignored: best-effort cleanup).
             unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
         }
     }
@@ -806,7 +991,172 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// One buffer of a download; [`DL_BUFS`] of them at most, so memory is flat for any size.
+const DL_BUF: usize = 256 << 10;
+const DL_BUFS: usize = 8;
+/// Writeback of the temporary file is started every this many bytes (see [`Writeback`]), so the
+/// fsync before the rename waits for the tail only, not for the whole body.
+const DL_FLUSH: u64 = 32 << 20;
+
+/// The SHA-256 of a download, computed beside the socket reads and the file writes: each full
+/// buffer (already written to the file) goes to a helper thread that hashes it, hands it back and
+/// moves the file's [`Writeback`] on, so hashing and the disk writes overlap the transfer.
+/// A body under one buffer, or a thread that cannot start, is hashed inline. Dropped early (an
+/// error, a cancel), the helper sees its channel close and ends after the buffer in hand.
+struct StreamHash {
+    /// A second descriptor of the temporary file, for the writeback (none: fsync does it all).
+    file: Option<std::fs::File>,
+    inline: Option<ring::digest::Context>,
+    pipe: Option<HashPipe>,
+    made: usize,
+}
+
+/// The helper thread: buffers (and their byte counts) go in, hashed buffers come back.
+struct HashPipe {
+    tx: std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
+    back: std::sync::mpsc::Receiver<Vec<u8>>,
+    worker: std::thread::JoinHandle<ring::digest::Digest>,
+}
+
+impl StreamHash {
+    fn new(file: &std::fs::File) -> StreamHash {
+        StreamHash { file: file.try_clone().ok(), inline: None, pipe: None, made: 1 }
+    }
+
+    /// Hashes `buf[..n]` (the caller's full buffer) and returns the buffer to fill next.
+    fn push(&mut self, buf: Vec<u8>, n: usize) -> RtResult<Vec<u8>> {
+        if self.pipe.is_none() && self.inline.is_none() {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<(Vec<u8>, usize)>(DL_BUFS);
+            let (back_tx, back) = std::sync::mpsc::sync_channel::<Vec<u8>>(DL_BUFS);
+            let file = self.file.take();
+            let spawned = std::thread::Builder::new().name("rt-sha256".into()).spawn(move || {
+                let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
+                let mut wb = Writeback { file, tx: None, sent: 0 };
+                let mut done = 0u64;
+                for (b, n) in rx {
+                    ctx.update(&b[..n]);
+                    let _ = back_tx.send(b);
+                    done += n as u64;
+                    wb.advance(done);
+                }
+                ctx.finish()
+            });
+            match spawned {
+                Ok(worker) => self.pipe = Some(HashPipe { tx, back, worker }),
+                Err(_) => self.inline = Some(ring::digest::Context::new(&ring::digest::SHA256)),
+            }
+        }
+        if let Some(ctx) = self.inline.as_mut() {
+            ctx.update(&buf[..n]);
+            return Ok(buf);
+        }
+        let worker_failed = || Error::new(Code::Io, "rt_http_download", "the sha256 thread failed", "");
+        let pipe = self.pipe.as_ref().ok_or_else(worker_failed)?;
+        pipe.tx.send((buf, n)).map_err(|_| worker_failed())?;
+        if self.made < DL_BUFS {
+            self.made += 1;
+            return Ok(vec![0u8; DL_BUF]);
+        }
+        pipe.back.recv().map_err(|_| worker_failed())
+    }
+
+    /// Hashes the last `buf[..n]` and returns the digest as hex.
+    fn finish(mut self, buf: Vec<u8>, n: usize) -> RtResult<String> {
+        let worker_failed = || Error::new(Code::Io, "rt_http_download", "the sha256 thread failed", "");
+        match self.pipe.take() {
+            Some(HashPipe { tx, back, worker }) => {
+                if n > 0 {
+                    tx.send((buf, n)).map_err(|_| worker_failed())?;
+                }
+                drop((tx, back));
+                Ok(hex(worker.join().map_err(|_| worker_failed())?.as_ref()))
+            }
+            None => {
+                let mut ctx = self.inline.take().unwrap_or_else(|| ring::digest::Context::new(&ring::digest::SHA256));
+                ctx.update(&buf[..n]);
+                Ok(hex(ctx.finish().as_ref()))
+            }
+        }
+    }
+}
+
+/// Early writeback of a download's temporary file, on a thread of its own started at the first
+/// [`DL_FLUSH`] bytes: sync_file_range can block for milliseconds while it queues the I/O, and
+/// neither the socket reads nor the hashing should wait for that. Best effort: without the
+/// thread, the fsync before the rename does it all.
+struct Writeback {
+    file: Option<std::fs::File>,
+    tx: Option<std::sync::mpsc::SyncSender<u64>>,
+    /// The bytes handed to the thread so far.
+    sent: u64,
+}
+
+impl Writeback {
+    /// The first `done` bytes of the file are written: start their writeback once another
+    /// [`DL_FLUSH`] have come (skipped while the thread is still busy with the last range).
+    fn advance(&mut self, done: u64) {
+        if done - self.sent < DL_FLUSH {
+            return;
+        }
+        if self.tx.is_none() {
+            let Some(f) = self.file.take() else { return };
+            let (tx, rx) = std::sync::mpsc::sync_channel::<u64>(1);
+            let spawned = std::thread::Builder::new().name("rt-writeback".into()).spawn(move || {
+                let mut from = 0;
+                for upto in rx {
+                    start_writeback(&f, from, upto - from);
+                    from = upto;
+                }
+            });
+            if spawned.is_err() {
+                return;
+            }
+            self.tx = Some(tx);
+        }
+        if self.tx.as_ref().is_some_and(|tx| tx.try_send(done).is_ok()) {
+            self.sent = done;
+        }
+    }
+}
+
+/// Starts writeback of `len` bytes of `f` from `off` without waiting for it (Linux; elsewhere the
+/// final fsync does it all). Best effort: a failure here surfaces in that fsync.
+fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `f` is an open file for the whole call; sync_file_range takes no pointers.
+        unsafe { libc::sync_file_range(f.as_raw_fd(), off as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (f, off, len);
+}
+
 /// Downloads `url` to `path`: streams into a temporary file beside it (constant memory) and renames it over `path` only when the whole body arrived (and matched opts.sha256, hex); on any failure or timeout no file is left. A status >= 400 is Error Io (details.status) and writes nothing. `{status, bytes, sha256, url}`. Options as `rt_http_get` (max_bytes: no limit unless given) plus sha256. Needs `net.http` and `fs.write` for `path`.
+///
+/// # Options
+/// - sha256: and matched opts.sha256, hex
+/// - headers: request headers (dict of text)
+/// - query: query parameters (dict of text)
+/// - body: the request body: text or bytes as is, a dict or array as JSON (rt_http_request; the other methods take it as an argument)
+/// - content_type: the request body's content type
+/// - timeout_ms: how long to wait, in milliseconds (Error Timeout past it)
+/// - connect_timeout_ms: how long connecting may take, in milliseconds
+/// - max_redirects: redirects followed (a hop to a denied host is CapabilityDenied)
+/// - max_bytes: the most bytes read (Error LimitExceeded past it)
+/// - text: decode the output as UTF-8 text instead of bytes
+/// - error_status: a status >= 400 is Error Io with details.status instead of a result
+/// - decompress: decode gzip/deflate response bodies
+/// - ca_file: PEM roots to trust instead of the platform's
+/// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
+///
+/// # Errors
+/// - InvalidArgument: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
+/// - Parse: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP
+/// - Unsupported: only http and https URLs are supported
+/// - LimitExceeded: response body of <n> bytes is over the limit of <m>; download is over the limit of … bytes; body nests deeper than 512; more than … redirects
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     use std::io::Write;
@@ -861,14 +1211,16 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
         }
     }
     let mut f = file.ok_or_else(|| Error::new(Code::Io, FN, "could not create a temporary file", quote(path)))?;
-    let mut ctx = ring::digest::Context::new(&ring::digest::SHA256);
-    let mut buf = vec![0u8; 256 << 10];
+    // Each read goes straight to the file; a full buffer goes to the hasher (see StreamHash).
+    let mut hash = StreamHash::new(&f);
+    let mut buf = vec![0u8; DL_BUF];
+    let mut fill = 0usize;
     let mut total: u64 = 0;
     loop {
         // Stopped between chunks (the chunk read itself is bounded by the deadline): the
         // temporary file is removed by `tmp`'s drop on every early return.
         ffi_sdk::deadline::check(FN)?;
-        let n = match r.reader.read(&mut buf) {
+        let n = match r.reader.read(&mut buf[fill..]) {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -878,15 +1230,19 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
         if max.is_some_and(|m| total > m) {
             return Err(Error::new(Code::LimitExceeded, FN, format!("download is over the limit of {} bytes", max.unwrap_or(0)), redact(url)));
         }
-        ctx.update(&buf[..n]);
-        f.write_all(&buf[..n]).map_err(|e| t.err(&e))?;
+        f.write_all(&buf[fill..fill + n]).map_err(|e| t.err(&e))?;
+        fill += n;
+        if fill == DL_BUF {
+            buf = hash.push(buf, fill)?;
+            fill = 0;
+        }
     }
     if let Some(n) = r.length {
         if total != n {
             return Err(Error::new(Code::Io, FN, format!("connection closed after {total} of {n} bytes"), redact(url)));
         }
     }
-    let sum = hex(ctx.finish().as_ref());
+    let sum = hash.finish(buf, fill)?;
     if let Some(w) = want {
         if w != sum {
             return Err(Error::new(Code::Io, FN, "sha256 of the download does not match", redact(url))
@@ -898,6 +1254,8 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     drop(f);
     let tn = tmp.name.clone().unwrap_or_default();
     let dfd = tmp.dir.as_raw_fd();
+    // SAFETY: `dfd` is the open directory descriptor `tmp` owns (alive until after this call) and
+    // `tn`, `name` are live NUL-terminated names in it; renameat only reads them.
     if unsafe { libc::renameat(dfd, tn.as_ptr(), dfd, name.as_ptr()) } != 0 {
         return Err(t.err(&io::Error::last_os_error()));
     }
@@ -919,12 +1277,18 @@ impl HandleType for Client {
 }
 
 /// Simple's name: a client handle holding default headers and a timeout.
+///
+/// # Errors
+/// Only the implicit codes.
 #[rt_fn(tier = "empirical", ret = "handle<HttpClient>")]
 pub fn rt_http_client_create() -> Value {
     new_handle(Client { headers: Mutex::new(Vec::new()), timeout_ms: Mutex::new(None) })
 }
 
 /// Simple's name: closes a client handle (idempotent). Nil.
+///
+/// # Errors
+/// - Closed: the handle was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_client_destroy(client: Value) -> RtResult<()> {
     match <Handle<Client> as ffi_sdk::FromArg>::from_arg(client.raw(), FN, 0, "client") {
@@ -949,6 +1313,10 @@ fn check_header(func: &'static str, k: &str, v: &str) -> RtResult<()> {
 }
 
 /// Simple's name: sets a default header on a client (replacing one of the same name). True.
+///
+/// # Errors
+/// - InvalidArgument: malformed header name; malformed header value
+/// - Closed: `client` was closed
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_client_set_header(client: Handle<Client>, key: &str, value: &str) -> RtResult<bool> {
     check_header(FN, key, value)?;
@@ -959,6 +1327,10 @@ pub fn rt_http_client_set_header(client: Handle<Client>, key: &str, value: &str)
 }
 
 /// Simple's name: the client's total timeout in milliseconds (0 = none). True.
+///
+/// # Errors
+/// - Closed: `client` was closed
+/// - OutOfRange: timeout_ms must be >= 0
 #[rt_fn(tier = "empirical")]
 pub fn rt_http_client_set_timeout(client: Handle<Client>, timeout_ms: i64) -> RtResult<bool> {
     if timeout_ms < 0 {
@@ -969,6 +1341,15 @@ pub fn rt_http_client_set_timeout(client: Handle<Client>, timeout_ms: i64) -> Rt
 }
 
 /// Simple's name: a request with the client's headers and timeout. `headers`: an array of "Name: value" texts, a dict, or nil; `body`: text, bytes, dict/array (JSON) or nil. Result as `rt_http_get`.
+///
+/// # Errors
+/// - InvalidArgument: headers must be texts "Name: value"; a header text is "Name: value"; malformed HTTP method; opts.body and opts.multipart exclude each other
+/// - NotFound: host name does not resolve
+/// - Io: HTTP status <status>; TLS error; connection failed
+/// - Parse: ca_file is not valid PEM; ca_file holds no certificate; response body is not UTF-8 text; PEM
+/// - Unsupported: only http and https URLs are supported
+/// - Closed: `client` was closed
+/// - LimitExceeded: body nests deeper than 512; more than … redirects; response headers larger than <max> bytes; response body of <n> bytes is over the limit of <max>
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_client_request(client: Handle<Client>, method: &str, url: &str, headers: Value, body: Value) -> RtResult<Value> {
     let mut req = Req::new(FN, method, url, &Opts::new(FN, Value::NIL))?;

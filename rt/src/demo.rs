@@ -5,7 +5,8 @@
 //! expected. A step whose function is not in the registry is skipped. In the
 //! arguments, a string starting with `$tmp` has the demo's temp directory
 //! substituted, `"$prev"` is the previous step's result and `"$name"` the
-//! result a step saved under `name`.
+//! result a step saved under `name`; inside a longer string `${name}` is
+//! replaced by that result's text (an int as digits).
 
 use crate::convert::{self, short};
 use crate::runtime::{Pinned, RtValue, Runtime};
@@ -34,10 +35,12 @@ struct Step {
     expect: Expect,
     /// An Error here skips the rest of the section (e.g. no Vulkan device) instead of failing.
     gate: bool,
+    /// When non-empty and the result is a dict: only these keys are shown and compared.
+    pick: &'static [&'static str],
 }
 
 const fn step(section: &'static str, func: &'static str, args: &'static str, what: &'static str) -> Step {
-    Step { section, func, args, what, save: None, needs: &[], expect: Expect::Ok, gate: false }
+    Step { section, func, args, what, save: None, needs: &[], expect: Expect::Ok, gate: false, pick: &[] }
 }
 
 impl Step {
@@ -59,6 +62,10 @@ impl Step {
     }
     const fn gate(mut self) -> Step {
         self.gate = true;
+        self
+    }
+    const fn pick(mut self, keys: &'static [&'static str]) -> Step {
+        self.pick = keys;
         self
     }
 }
@@ -126,6 +133,23 @@ const STEPS: &[Step] = &[
     step("net", "rt_io_tcp_read_line", r#"["$cli"]"#, "the client reads the status line").equals(r#""HTTP/1.1 200 OK""#),
     step("net", "rt_http_get", r#"["http://127.0.0.1:1/", {"timeout_ms": 2000}]"#, "HTTP to a closed loopback port: an Error value").error("Io"),
     step("net", "rt_http_url_encode", r#"["a b&c"]"#, "URL encoding").equals(r#""a%20b%26c""#),
+    // The library's own HTTP server on loopback, served on a thread (libffi_concurrent), and a GET.
+    step("http server", "rt_http_server_create", r#"[0, {"host": "127.0.0.1"}]"#, "an HTTP server on a free loopback port")
+        .save("hs")
+        .gate(),
+    step("http server", "rt_http_server_port", r#"["$hs"]"#, "the port it chose").save("hport"),
+    step("http server", "rt_http_server_route", r#"["$hs", "GET", "/hello/*", "rt_http_request_path"]"#, "GET /hello/* answered by a registered function: the request's path")
+        .equals("true"),
+    step("http server", "rt_thread_spawn", r#"["rt_http_server_start", "$hs"]"#, "serve it on a thread of its own (a Thread handle)")
+        .save("hth")
+        .needs(&["rt_http_server_start", "rt_http_get"]),
+    step("http server", "rt_http_get", r#"["http://127.0.0.1:${hport}/hello/world", {"text": true, "timeout_ms": 5000}]"#, "GET from it: status and body")
+        .pick(&["status", "body"])
+        .equals(r#"{"status": 200, "body": "/hello/world"}"#)
+        .needs(&["rt_thread_spawn"]),
+    step("http server", "rt_http_server_stop", r#"["$hs"]"#, "stop serving").equals("true"),
+    step("http server", "rt_thread_join", r#"["$hth", {"timeout_ms": 5000}]"#, "rt_http_server_start returned").equals("true"),
+    step("http server", "rt_http_server_destroy", r#"["$hs"]"#, "close the server").equals("null"),
     step("watch", "rt_watch_path", r#"["$tmp", {"debounce_ms": 50}]"#, "watch the temp dir (a Watch handle)").save("w"),
     step("watch", "rt_file_write_text", r#"["$tmp/watched.txt", "x"]"#, "create a file in it").needs(&["rt_watch_path"]),
     step("watch", "rt_watch_poll", r#"["$w", {"timeout_ms": 2000}]"#, "the events, coalesced"),
@@ -184,9 +208,40 @@ fn with_tmp(j: &Json, tmp: &str) -> Json {
     }
 }
 
-/// `$name` references in the arguments.
+/// The names of `${name}` inside `s`.
+fn inner_refs(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("${") {
+        let Some(j) = rest[i + 2..].find('}') else { break };
+        out.push(&rest[i + 2..i + 2 + j]);
+        rest = &rest[i + 3 + j..];
+    }
+    out
+}
+
+/// Replaces every `${name}` inside the strings of `j` with `text(name)`.
+fn interpolate(j: &Json, text: &dyn Fn(&str) -> Option<String>) -> Json {
+    match j {
+        Json::String(s) if s.contains("${") => {
+            let mut out = s.clone();
+            for n in inner_refs(s) {
+                if let Some(t) = text(n) {
+                    out = out.replace(&format!("${{{n}}}"), &t);
+                }
+            }
+            Json::String(out)
+        }
+        Json::Array(a) => Json::Array(a.iter().map(|x| interpolate(x, text)).collect()),
+        Json::Object(m) => Json::Object(m.iter().map(|(k, v)| (k.clone(), interpolate(v, text))).collect()),
+        other => other.clone(),
+    }
+}
+
+/// `$name` and `${name}` references in the arguments.
 fn refs(j: &Json, out: &mut Vec<String>) {
     match j {
+        Json::String(s) if s.contains("${") => out.extend(inner_refs(s).into_iter().map(str::to_string)),
         Json::String(s) if s.starts_with('$') && s.len() > 1 && !s.starts_with("$tmp") => out.push(s[1..].to_string()),
         Json::Array(a) => a.iter().for_each(|x| refs(x, out)),
         Json::Object(m) => m.values().for_each(|x| refs(x, out)),
@@ -283,6 +338,14 @@ pub fn run(rt: &Runtime) -> ExitCode {
             println!("\n[{}]", s.section);
             section_shown = s.section;
         }
+        let text_of = |name: &str| -> Option<String> {
+            let v = if name == "prev" { prev.as_ref()?.v } else { saved.get(name)?.v };
+            Some(match convert::to_json(rt, v) {
+                Json::String(t) => t,
+                other => other.to_string(),
+            })
+        };
+        let args_json = interpolate(&args_json, &text_of);
         let items = args_json.as_array().cloned().unwrap_or_default();
         let shown_args = items.iter().map(|a| short(a, 60)).collect::<Vec<_>>().join(", ");
         let call_text = format!("{}({shown_args})", s.func);
@@ -334,16 +397,22 @@ pub fn run(rt: &Runtime) -> ExitCode {
             skipped += 1;
             continue;
         }
+        let got = || match convert::to_json(rt, r.v) {
+            Json::Object(m) if !s.pick.is_empty() => {
+                Json::Object(s.pick.iter().filter_map(|k| m.get(*k).map(|v| (k.to_string(), v.clone()))).collect())
+            }
+            other => other,
+        };
         let (ok, shown) = match (&s.expect, &err) {
             (Expect::Error(name), Some(e)) if e.name == *name => (true, format!("error {} ({}): {}", e.name, e.code, e.message)),
             (Expect::Error(name), Some(e)) => (false, format!("error {} (expected {name}): {}", e.name, e.message)),
             (Expect::Error(name), None) => {
-                (false, format!("{} (expected error {name})", short(&convert::to_json(rt, r.v), 100)))
+                (false, format!("{} (expected error {name})", short(&got(), 100)))
             }
             (_, Some(e)) => (false, format!("error {}", e.one_line())),
-            (Expect::Ok, None) => (true, short(&convert::to_json(rt, r.v), 100)),
+            (Expect::Ok, None) => (true, short(&got(), 100)),
             (Expect::Equals(want), None) => {
-                let got = convert::to_json(rt, r.v);
+                let got = got();
                 match serde_json::from_str::<Json>(want) {
                     Ok(w) if w == got => (true, short(&got, 100)),
                     Ok(_) => (false, format!("{} (expected {want})", short(&got, 100))),
