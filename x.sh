@@ -165,6 +165,9 @@ PY
     unset RT_ERROR_TRACE
     target/debug/rt errors-check "$err_trace"
     rm -f "$err_trace"
+    # Every unsafe block states why it is sound (docs/CONTRACT.md; each crate also
+    # denies the lint itself). Check mode only: no second code generation.
+    cargo clippy "${GPU_SEL[@]}" --all-targets --no-deps -- -A clippy::all -D clippy::undocumented_unsafe_blocks
     ;;
 wheel)
     # A wheel of the Python package carrying the release libraries (maturin,
