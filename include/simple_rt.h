@@ -9244,6 +9244,639 @@ RtValue rt_timestamp_to_iso(RtValue ts);
  */
 RtValue rt_timestamp_to_string(RtValue ts);
 
+/* ==== Domain torch: 41 functions (libffi_torch.so) ==== */
+
+/**
+ * A loader over `inputs` and optional `targets` (the same length along
+ * dimension 0): each `rt_dataloader_next` gives the next batch.
+ *
+ * Options:
+ *   batch_size (int, default 32): rows per batch
+ *   shuffle (bool, default false): a new permutation each epoch
+ *   seed (int): the shuffle's seed (each epoch derives its own order from it); the time when absent
+ *   drop_last (bool, default false): skip a last, smaller batch
+ *
+ * Errors:
+ *   InvalidArgument: batch_size below 1, a 0-d input, targets of another length, an unknown option
+ *   Closed: a tensor was closed
+ *
+ * rt_dataloader_new(inputs: handle<tensor>, targets: handle<tensor>?, opts: dict?) -> handle<torch_dataloader>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_dataloader_new(RtValue inputs, RtValue targets, RtValue opts);
+
+/**
+ * The next batch as an array `[inputs, targets]` (`[inputs]` without
+ * targets), or nil at the end of an epoch; the call after nil starts the next epoch.
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused
+ *   Closed: the loader was closed
+ *
+ * rt_dataloader_next(loader: handle<torch_dataloader>) -> any
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_dataloader_next(RtValue loader);
+
+/**
+ * Reads parameters saved by `rt_model_save` into `store`. An empty store
+ * takes every tensor of the file (layers called later use them); a store
+ * with parameters needs the same names, shapes and dtypes, and its values are
+ * replaced in place (optimizers keep working).
+ *
+ * Errors:
+ *   InvalidArgument: the file's parameters differ from the store's (names, shapes, dtypes): another model
+ *   Parse: not a checkpoint
+ *   NotFound: no such file
+ *   PermissionDenied: the file cannot be read
+ *   Io: another I/O failure
+ *   Closed: the store was closed
+ *
+ * rt_model_load(store: handle<torch_store>, path: text) -> nil
+ * capability: fs.read (scoped); blocking; tier: empirical
+ */
+RtValue rt_model_load(RtValue store, RtValue path);
+
+/**
+ * Writes every parameter of `store` to `path` (libtorch's C++ module format,
+ * as tch's `VarStore::save`), replacing the file.
+ *
+ * Errors:
+ *   InvalidArgument: a bad path or libtorch refused
+ *   NotFound: the directory does not exist
+ *   PermissionDenied: the file cannot be written
+ *   Io: another I/O failure
+ *   Closed: the store was closed
+ *
+ * rt_model_save(store: handle<torch_store>, path: text) -> nil
+ * capability: fs.write (scoped); blocking; tier: empirical
+ */
+RtValue rt_model_save(RtValue store, RtValue path);
+
+/**
+ * Batch normalisation named `name` in `store` over dimension 1 of `x`
+ * ([N, C], [N, C, L] or [N, C, H, W]): `name.weight` (ones), `name.bias`
+ * (zeros), `name.running_mean`, `name.running_var` (not trained). Training
+ * mode normalises with the batch's statistics and updates the running ones;
+ * eval mode uses the running ones.
+ *
+ * Options:
+ *   train (bool, default true): training mode
+ *   momentum (float, default 0.1): running statistics update rate
+ *   eps (float, default 1e-5): added to the variance
+ *
+ * Errors:
+ *   InvalidArgument: a bad name, an input of fewer than 2 dimensions, other channels than the layer's, only 1 value per channel in training
+ *   Closed: a handle was closed
+ *
+ * rt_nn_batch_norm(store: handle<torch_store>, name: text, x: handle<tensor>, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_batch_norm(RtValue store, RtValue name, RtValue x, RtValue opts);
+
+/**
+ * A 2-d convolution layer named `name` in `store` over `x` [N, C, H, W] (or
+ * [C, H, W]) with `out_channels` square kernels of side `kernel`. The first
+ * call creates `name.weight` [out_channels, C, kernel, kernel] and `name.bias`.
+ *
+ * Options:
+ *   stride (int, default 1): the step
+ *   padding (int, default 0): zeros added on each side
+ *   bias (bool, default true): add a bias
+ *
+ * Errors:
+ *   InvalidArgument: a bad name, kernel/out_channels/stride below 1, negative padding, an input of the wrong rank or channels, a kernel larger than the padded input
+ *   LimitExceeded: out of memory
+ *   Closed: a handle was closed
+ *
+ * rt_nn_conv2d(store: handle<torch_store>, name: text, x: handle<tensor>, out_channels: int, kernel: int, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_conv2d(RtValue store, RtValue name, RtValue x, RtValue out_channels, RtValue kernel, RtValue opts);
+
+/**
+ * Dropout: in training mode zeroes each element with probability `p` and
+ * scales the rest by `1/(1-p)`; in eval mode returns `x` unchanged.
+ *
+ * Options:
+ *   p (float, default 0.5): the drop probability, 0 to 1
+ *   train (bool, default true): training mode
+ *
+ * Errors:
+ *   InvalidArgument: p outside 0..1, an unknown option
+ *   Closed: the tensor was closed
+ *
+ * rt_nn_dropout(x: handle<tensor>, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_dropout(RtValue x, RtValue opts);
+
+/**
+ * Layer normalisation named `name` in `store` over the last `dims`
+ * dimensions of `x`, with `name.weight` (ones) and `name.bias` (zeros) of that shape.
+ *
+ * Options:
+ *   dims (int, default 1): how many trailing dimensions to normalise
+ *   eps (float, default 1e-5): added to the variance
+ *
+ * Errors:
+ *   InvalidArgument: a bad name, dims below 1 or above the input's rank, trailing dimensions other than the layer's
+ *   Closed: a handle was closed
+ *
+ * rt_nn_layer_norm(store: handle<torch_store>, name: text, x: handle<tensor>, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_layer_norm(RtValue store, RtValue name, RtValue x, RtValue opts);
+
+/**
+ * A fully connected layer named `name` in `store`: `x @ weight.T + bias`
+ * over the last dimension of `x`. The first call creates `name.weight`
+ * [out_features, in] (Kaiming uniform, as PyTorch) and `name.bias` [out_features];
+ * later calls reuse them.
+ *
+ * Options:
+ *   bias (bool, default true): add a bias
+ *
+ * Errors:
+ *   InvalidArgument: a bad name, out_features below 1, an input whose last dimension differs from the layer's, dtype or device mismatches
+ *   LimitExceeded: out of memory
+ *   Closed: a handle was closed
+ *
+ * rt_nn_linear(store: handle<torch_store>, name: text, x: handle<tensor>, out_features: int, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_linear(RtValue store, RtValue name, RtValue x, RtValue out_features, RtValue opts);
+
+/**
+ * `max(x, 0)` element-wise.
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused (e.g. a bool tensor)
+ *   Closed: the tensor was closed
+ *
+ * rt_nn_relu(x: handle<tensor>) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_relu(RtValue x);
+
+/**
+ * `1 / (1 + exp(-x))` element-wise.
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused (e.g. an integer tensor)
+ *   Closed: the tensor was closed
+ *
+ * rt_nn_sigmoid(x: handle<tensor>) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_sigmoid(RtValue x);
+
+/**
+ * Softmax along `dim` (default -1, the last).
+ *
+ * Errors:
+ *   InvalidArgument: a dimension out of range, an integer tensor
+ *   Closed: the tensor was closed
+ *
+ * rt_nn_softmax(x: handle<tensor>, dim: int?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_nn_softmax(RtValue x, RtValue dim);
+
+/**
+ * Adam over the trainable parameters of `store` (those created later too),
+ * PyTorch's `torch.optim.Adam`.
+ *
+ * Options:
+ *   beta1 (float, default 0.9): 0 to <1
+ *   beta2 (float, default 0.999): 0 to <1
+ *   eps (float, default 1e-8): 
+ *   weight_decay (float, default 0): 
+ *   amsgrad (bool, default false): 
+ *
+ * Errors:
+ *   InvalidArgument: a negative or non-finite lr or option, a beta outside 0..1, an unknown option
+ *   Closed: the store was closed
+ *
+ * rt_optim_adam(store: handle<torch_store>, lr: float, opts: dict?) -> handle<torch_optimizer>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_optim_adam(RtValue store, RtValue lr, RtValue opts);
+
+/**
+ * Stochastic gradient descent over the trainable parameters of `store`
+ * (those created later too), PyTorch's `torch.optim.SGD`.
+ *
+ * Options:
+ *   momentum (float, default 0): 
+ *   dampening (float, default 0): 
+ *   weight_decay (float, default 0): 
+ *   nesterov (bool, default false): 
+ *
+ * Errors:
+ *   InvalidArgument: a negative or non-finite lr or option, nesterov without momentum, an unknown option
+ *   Closed: the store was closed
+ *
+ * rt_optim_sgd(store: handle<torch_store>, lr: float, opts: dict?) -> handle<torch_optimizer>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_optim_sgd(RtValue store, RtValue lr, RtValue opts);
+
+/**
+ * One update of every parameter from its current gradient (after `rt_tensor_backward`).
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused (e.g. a parameter and its gradient on different devices)
+ *   Closed: the optimizer was closed
+ *
+ * rt_optim_step(optimizer: handle<torch_optimizer>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_optim_step(RtValue optimizer);
+
+/**
+ * Clears the gradients of every parameter (before the next backward).
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused
+ *   Closed: the optimizer was closed
+ *
+ * rt_optim_zero_grad(optimizer: handle<torch_optimizer>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_optim_zero_grad(RtValue optimizer);
+
+/**
+ * `a + b`: `b` a tensor (broadcast) or a number; PyTorch's type promotion.
+ *
+ * Errors:
+ *   InvalidArgument: shapes that do not broadcast, tensors on different devices, dtypes libtorch refuses
+ *   LimitExceeded: out of memory
+ *   Closed: a tensor was closed
+ *
+ * rt_tensor_add(a: handle<tensor>, b: any) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_add(RtValue a, RtValue b);
+
+/**
+ * Back-propagates from `tensor` (a scalar, e.g. a loss), accumulating into
+ * the `grad` of every leaf that requires gradients. The graph is freed.
+ *
+ * Errors:
+ *   InvalidArgument: a non-scalar tensor, one that does not require grad, a graph already freed
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_backward(tensor: handle<tensor>) -> nil
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_backward(RtValue tensor);
+
+/**
+ * The tensor's elements as bytes: row-major, native little-endian, in its own
+ * dtype (read back with `rt_tensor_from_data(bytes, {shape, dtype})`).
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused
+ *   LimitExceeded: out of memory
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_bytes_get(tensor: handle<tensor>) -> any
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_bytes_get(RtValue tensor);
+
+/**
+ * The device: "cpu" or "cuda:N".
+ *
+ * Errors:
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_device(tensor: handle<tensor>) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_device(RtValue tensor);
+
+/**
+ * `a / b` (true division: integer tensors give floats): `b` a tensor or a number.
+ *
+ * Errors:
+ *   InvalidArgument: shapes that do not broadcast, tensors on different devices
+ *   LimitExceeded: out of memory
+ *   Closed: a tensor was closed
+ *
+ * rt_tensor_div(a: handle<tensor>, b: any) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_div(RtValue a, RtValue b);
+
+/**
+ * The dtype's name as PyTorch spells it without `torch.` ("float32", "int64", "bool"...).
+ *
+ * Errors:
+ *   InvalidArgument: a dtype libtorch does not name
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_dtype(tensor: handle<tensor>) -> text
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_dtype(RtValue tensor);
+
+/**
+ * A tensor from `data`: nested arrays of numbers (shape from the nesting;
+ * dtype float32 when any item is a float, int64 when all are ints, bool when
+ * all are bools), or bytes (native little-endian elements, copied once) with
+ * the `shape` option.
+ *
+ * Options:
+ *   shape (array of ints): required with bytes
+ *   dtype (text, default: from the data; "float32" for bytes): the tensor's dtype
+ *   device (text, default "cpu"): "cpu", "cuda", "cuda:N"
+ *   requires_grad (bool, default false): track gradients (floating dtypes only)
+ *
+ * Errors:
+ *   InvalidArgument: ragged arrays, bytes whose length is not the shape's (or bool bytes other than 0/1), a missing shape, an unknown dtype/device/option
+ *   LimitExceeded: nesting deeper than 64, nested data over 2^28 elements, or out of memory
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_tensor_from_data(data: any, opts: dict?) -> handle<tensor>
+ * capability: gpu (scoped); non-blocking; tier: verified
+ */
+RtValue rt_tensor_from_data(RtValue data, RtValue opts);
+
+/**
+ * The accumulated gradient of a leaf tensor (a tensor handle sharing it), or
+ * nil when none was computed.
+ *
+ * Errors:
+ *   InvalidArgument: libtorch refused
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_grad(tensor: handle<tensor>) -> any
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_grad(RtValue tensor);
+
+/**
+ * Matrix product with PyTorch's `matmul` rules (1-d, 2-d, batched, broadcast).
+ *
+ * Errors:
+ *   InvalidArgument: inner dimensions that differ, 0-d operands, different dtypes or devices
+ *   LimitExceeded: out of memory
+ *   Closed: a tensor was closed
+ *
+ * rt_tensor_matmul(a: handle<tensor>, b: handle<tensor>) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_matmul(RtValue a, RtValue b);
+
+/**
+ * The mean of all elements (a 0-d tensor), or along `dims`; floating dtypes
+ * only (or give `dtype`).
+ *
+ * Options:
+ *   dims (int or array of ints): the dimensions to reduce (all when absent)
+ *   keepdim (bool, default false): keep reduced dimensions with size 1
+ *   dtype (text): compute in this floating dtype
+ *
+ * Errors:
+ *   InvalidArgument: an integer tensor without dtype, a dimension out of range, an unknown option or dtype
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_mean(tensor: handle<tensor>, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_mean(RtValue tensor, RtValue opts);
+
+/**
+ * `a * b` element-wise: `b` a tensor (broadcast) or a number.
+ *
+ * Errors:
+ *   InvalidArgument: shapes that do not broadcast, tensors on different devices
+ *   LimitExceeded: out of memory
+ *   Closed: a tensor was closed
+ *
+ * rt_tensor_mul(a: handle<tensor>, b: any) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_mul(RtValue a, RtValue b);
+
+/**
+ * A tensor of ones of `shape` (array of ints).
+ *
+ * Options:
+ *   dtype (text, default "float32"): as rt_tensor_zeros
+ *   device (text, default "cpu"): "cpu", "cuda", "cuda:N"
+ *   requires_grad (bool, default false): track gradients (floating dtypes only)
+ *
+ * Errors:
+ *   InvalidArgument: a negative dimension, an unknown dtype or device, an unknown option, or libtorch refused
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   LimitExceeded: out of memory
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_tensor_ones(shape: array<any>, opts: dict?) -> handle<tensor>
+ * capability: gpu (scoped); non-blocking; tier: verified
+ */
+RtValue rt_tensor_ones(RtValue shape, RtValue opts);
+
+/**
+ * Standard normal samples of `shape`. With `seed` the draw is
+ * `torch.manual_seed(seed); torch.randn(shape)`: the same numbers as PyTorch.
+ *
+ * Options:
+ *   dtype (text, default "float32"): a floating dtype
+ *   device (text, default "cpu"): "cpu", "cuda", "cuda:N"
+ *   seed (int): seeds libtorch's generator first (deterministic)
+ *   requires_grad (bool, default false): track gradients
+ *
+ * Errors:
+ *   InvalidArgument: a negative dimension, an integer dtype, an unknown dtype or device, an unknown option
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   LimitExceeded: out of memory
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_tensor_randn(shape: array<any>, opts: dict?) -> handle<tensor>
+ * capability: gpu (scoped); non-blocking; tier: verified
+ */
+RtValue rt_tensor_randn(RtValue shape, RtValue opts);
+
+/**
+ * Whether gradients are tracked for the tensor; with `flag`, sets it first
+ * (on this tensor itself, as `t.requires_grad_(flag)`).
+ *
+ * Errors:
+ *   InvalidArgument: true for a non-floating tensor, false for a non-leaf
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_requires_grad(tensor: handle<tensor>, flag: bool?) -> bool
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_requires_grad(RtValue tensor, RtValue flag);
+
+/**
+ * The same elements in `shape` (array of ints, one may be -1 = inferred).
+ *
+ * Errors:
+ *   InvalidArgument: a shape with another element count, more than one -1, other negatives
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_reshape(tensor: handle<tensor>, shape: array<any>) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_reshape(RtValue tensor, RtValue shape);
+
+/**
+ * The shape as an array of ints.
+ *
+ * Errors:
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_shape(tensor: handle<tensor>) -> array<int>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_shape(RtValue tensor);
+
+/**
+ * `a - b`: `b` a tensor (broadcast) or a number.
+ *
+ * Errors:
+ *   InvalidArgument: shapes that do not broadcast, tensors on different devices, bool operands
+ *   LimitExceeded: out of memory
+ *   Closed: a tensor was closed
+ *
+ * rt_tensor_sub(a: handle<tensor>, b: any) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_sub(RtValue a, RtValue b);
+
+/**
+ * The sum of all elements (a 0-d tensor), or along `dims`.
+ *
+ * Options:
+ *   dims (int or array of ints): the dimensions to reduce (all when absent)
+ *   keepdim (bool, default false): keep reduced dimensions with size 1
+ *   dtype (text): accumulate and return in this dtype
+ *
+ * Errors:
+ *   InvalidArgument: a dimension out of range, an unknown option or dtype
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_sum(tensor: handle<tensor>, opts: dict?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_sum(RtValue tensor, RtValue opts);
+
+/**
+ * A copy of the tensor on `device` ("cpu", "cuda", "cuda:N"); the same
+ * values, part of the autograd graph.
+ *
+ * Errors:
+ *   InvalidArgument: an unknown device
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   LimitExceeded: out of memory
+ *   Closed: the tensor was closed
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_tensor_to_device(tensor: handle<tensor>, device: text) -> handle<tensor>
+ * capability: gpu (scoped); non-blocking; tier: verified
+ */
+RtValue rt_tensor_to_device(RtValue tensor, RtValue device);
+
+/**
+ * Swaps dimensions `dim0` and `dim1` (default -2 and -1: a matrix transpose;
+ * negative counts from the end). A view sharing the data.
+ *
+ * Errors:
+ *   InvalidArgument: a dimension out of range (libtorch's message)
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_transpose(tensor: handle<tensor>, dim0: int?, dim1: int?) -> handle<tensor>
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_transpose(RtValue tensor, RtValue dim0, RtValue dim1);
+
+/**
+ * The tensor's values as nested arrays (a number for a 0-d tensor): floats for
+ * floating dtypes, ints for integer dtypes, bools for bool. Copies to the CPU.
+ *
+ * Errors:
+ *   InvalidArgument: a complex dtype or libtorch refused
+ *   LimitExceeded: out of memory
+ *   Closed: the tensor was closed
+ *
+ * rt_tensor_values_get(tensor: handle<tensor>) -> any
+ * capability: none; non-blocking; tier: verified
+ */
+RtValue rt_tensor_values_get(RtValue tensor);
+
+/**
+ * A tensor of zeros of `shape` (array of ints).
+ *
+ * Options:
+ *   dtype (text, default "float32"): float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool
+ *   device (text, default "cpu"): "cpu", "cuda", "cuda:N"
+ *   requires_grad (bool, default false): track gradients (floating dtypes only)
+ *
+ * Errors:
+ *   InvalidArgument: a negative dimension, an unknown dtype or device, an unknown option, or libtorch refused
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   LimitExceeded: out of memory
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_tensor_zeros(shape: array<any>, opts: dict?) -> handle<tensor>
+ * capability: gpu (scoped); non-blocking; tier: verified
+ */
+RtValue rt_tensor_zeros(RtValue shape, RtValue opts);
+
+/**
+ * The parameter `name` ("fc1.weight") of the store: a tensor sharing its
+ * storage (an optimizer step or a load changes what it reads).
+ *
+ * Errors:
+ *   NotFound: no parameter of that name
+ *   Closed: the store was closed
+ *
+ * rt_torch_param_get(store: handle<torch_store>, name: text) -> handle<tensor>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_torch_param_get(RtValue store, RtValue name);
+
+/**
+ * The names of the store's parameters ("fc1.weight", ...), sorted.
+ *
+ * Errors:
+ *   Closed: the store was closed
+ *
+ * rt_torch_param_list(store: handle<torch_store>) -> array<text>
+ * capability: none; non-blocking; tier: empirical
+ */
+RtValue rt_torch_param_list(RtValue store);
+
+/**
+ * A new, empty parameter store: layers called with it create their
+ * parameters in it; optimizers train them; `rt_model_save`/`_load` write and read them.
+ *
+ * Options:
+ *   device (text, default "cpu"): where new parameters live ("cpu", "cuda", "cuda:N")
+ *
+ * Errors:
+ *   InvalidArgument: an unknown device or option
+ *   Unsupported: a CUDA device without one
+ *   OutOfRange: cuda:N past the last device
+ *   CapabilityDenied: a CUDA device without capability gpu
+ *
+ * rt_torch_store_new(opts: dict?) -> handle<torch_store>
+ * capability: gpu (scoped); non-blocking; tier: empirical
+ */
+RtValue rt_torch_store_new(RtValue opts);
+
 /* ==== Domain vulkan: 42 functions (libffi_vulkan.so) ==== */
 
 /**

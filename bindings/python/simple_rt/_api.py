@@ -9409,6 +9409,709 @@ def rt_timestamp_to_string(ts):
     return _call("rt_timestamp_to_string", ts)
 
 
+# ---- domain torch (libffi_torch.so) ----
+def rt_dataloader_new(inputs, targets=None, opts=None, **options):
+    """A loader over `inputs` and optional `targets` (the same length along
+    dimension 0): each `rt_dataloader_next` gives the next batch.
+
+    Options:
+      batch_size (int, default 32): rows per batch
+      shuffle (bool, default false): a new permutation each epoch
+      seed (int): the shuffle's seed (each epoch derives its own order from it); the time when absent
+      drop_last (bool, default false): skip a last, smaller batch
+
+    Raises:
+      InvalidArgumentError: batch_size below 1, a 0-d input, targets of another length, an unknown option
+      ClosedError: a tensor was closed
+
+    rt_dataloader_new(inputs: handle<tensor>, targets: handle<tensor>?, opts: dict?) -> handle<torch_dataloader>
+    capability: none; non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_dataloader_new", inputs, targets, opts)
+
+
+def rt_dataloader_next(loader):
+    """The next batch as an array `[inputs, targets]` (`[inputs]` without
+    targets), or nil at the end of an epoch; the call after nil starts the next epoch.
+
+    Raises:
+      InvalidArgumentError: libtorch refused
+      ClosedError: the loader was closed
+
+    rt_dataloader_next(loader: handle<torch_dataloader>) -> any
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_dataloader_next", loader)
+
+
+def rt_model_load(store, path):
+    """Reads parameters saved by `rt_model_save` into `store`. An empty store
+    takes every tensor of the file (layers called later use them); a store
+    with parameters needs the same names, shapes and dtypes, and its values are
+    replaced in place (optimizers keep working).
+
+    Raises:
+      InvalidArgumentError: the file's parameters differ from the store's (names, shapes, dtypes): another model
+      ParseError: not a checkpoint
+      NotFoundError: no such file
+      PermissionDeniedError: the file cannot be read
+      IoError: another I/O failure
+      ClosedError: the store was closed
+
+    rt_model_load(store: handle<torch_store>, path: text) -> nil
+    capability: fs.read (scoped); blocking; tier: empirical
+    """
+    return _call("rt_model_load", store, path)
+
+
+def rt_model_save(store, path):
+    """Writes every parameter of `store` to `path` (libtorch's C++ module format,
+    as tch's `VarStore::save`), replacing the file.
+
+    Raises:
+      InvalidArgumentError: a bad path or libtorch refused
+      NotFoundError: the directory does not exist
+      PermissionDeniedError: the file cannot be written
+      IoError: another I/O failure
+      ClosedError: the store was closed
+
+    rt_model_save(store: handle<torch_store>, path: text) -> nil
+    capability: fs.write (scoped); blocking; tier: empirical
+    """
+    return _call("rt_model_save", store, path)
+
+
+def rt_nn_batch_norm(store, name, x, opts=None, **options):
+    """Batch normalisation named `name` in `store` over dimension 1 of `x`
+    ([N, C], [N, C, L] or [N, C, H, W]): `name.weight` (ones), `name.bias`
+    (zeros), `name.running_mean`, `name.running_var` (not trained). Training
+    mode normalises with the batch's statistics and updates the running ones;
+    eval mode uses the running ones.
+
+    Options:
+      train (bool, default true): training mode
+      momentum (float, default 0.1): running statistics update rate
+      eps (float, default 1e-5): added to the variance
+
+    Raises:
+      InvalidArgumentError: a bad name, an input of fewer than 2 dimensions, other channels than the layer's, only 1 value per channel in training
+      ClosedError: a handle was closed
+
+    rt_nn_batch_norm(store: handle<torch_store>, name: text, x: handle<tensor>, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_nn_batch_norm", store, name, x, opts)
+
+
+def rt_nn_conv2d(store, name, x, out_channels, kernel, opts=None, **options):
+    """A 2-d convolution layer named `name` in `store` over `x` [N, C, H, W] (or
+    [C, H, W]) with `out_channels` square kernels of side `kernel`. The first
+    call creates `name.weight` [out_channels, C, kernel, kernel] and `name.bias`.
+
+    Options:
+      stride (int, default 1): the step
+      padding (int, default 0): zeros added on each side
+      bias (bool, default true): add a bias
+
+    Raises:
+      InvalidArgumentError: a bad name, kernel/out_channels/stride below 1, negative padding, an input of the wrong rank or channels, a kernel larger than the padded input
+      LimitExceededError: out of memory
+      ClosedError: a handle was closed
+
+    rt_nn_conv2d(store: handle<torch_store>, name: text, x: handle<tensor>, out_channels: int, kernel: int, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_nn_conv2d", store, name, x, out_channels, kernel, opts)
+
+
+def rt_nn_dropout(x, opts=None, **options):
+    """Dropout: in training mode zeroes each element with probability `p` and
+    scales the rest by `1/(1-p)`; in eval mode returns `x` unchanged.
+
+    Options:
+      p (float, default 0.5): the drop probability, 0 to 1
+      train (bool, default true): training mode
+
+    Raises:
+      InvalidArgumentError: p outside 0..1, an unknown option
+      ClosedError: the tensor was closed
+
+    rt_nn_dropout(x: handle<tensor>, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_nn_dropout", x, opts)
+
+
+def rt_nn_layer_norm(store, name, x, opts=None, **options):
+    """Layer normalisation named `name` in `store` over the last `dims`
+    dimensions of `x`, with `name.weight` (ones) and `name.bias` (zeros) of that shape.
+
+    Options:
+      dims (int, default 1): how many trailing dimensions to normalise
+      eps (float, default 1e-5): added to the variance
+
+    Raises:
+      InvalidArgumentError: a bad name, dims below 1 or above the input's rank, trailing dimensions other than the layer's
+      ClosedError: a handle was closed
+
+    rt_nn_layer_norm(store: handle<torch_store>, name: text, x: handle<tensor>, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_nn_layer_norm", store, name, x, opts)
+
+
+def rt_nn_linear(store, name, x, out_features, opts=None, **options):
+    """A fully connected layer named `name` in `store`: `x @ weight.T + bias`
+    over the last dimension of `x`. The first call creates `name.weight`
+    [out_features, in] (Kaiming uniform, as PyTorch) and `name.bias` [out_features];
+    later calls reuse them.
+
+    Options:
+      bias (bool, default true): add a bias
+
+    Raises:
+      InvalidArgumentError: a bad name, out_features below 1, an input whose last dimension differs from the layer's, dtype or device mismatches
+      LimitExceededError: out of memory
+      ClosedError: a handle was closed
+
+    rt_nn_linear(store: handle<torch_store>, name: text, x: handle<tensor>, out_features: int, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_nn_linear", store, name, x, out_features, opts)
+
+
+def rt_nn_relu(x):
+    """`max(x, 0)` element-wise.
+
+    Raises:
+      InvalidArgumentError: libtorch refused (e.g. a bool tensor)
+      ClosedError: the tensor was closed
+
+    rt_nn_relu(x: handle<tensor>) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_nn_relu", x)
+
+
+def rt_nn_sigmoid(x):
+    """`1 / (1 + exp(-x))` element-wise.
+
+    Raises:
+      InvalidArgumentError: libtorch refused (e.g. an integer tensor)
+      ClosedError: the tensor was closed
+
+    rt_nn_sigmoid(x: handle<tensor>) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_nn_sigmoid", x)
+
+
+def rt_nn_softmax(x, dim=None):
+    """Softmax along `dim` (default -1, the last).
+
+    Raises:
+      InvalidArgumentError: a dimension out of range, an integer tensor
+      ClosedError: the tensor was closed
+
+    rt_nn_softmax(x: handle<tensor>, dim: int?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_nn_softmax", x, dim)
+
+
+def rt_optim_adam(store, lr, opts=None, **options):
+    """Adam over the trainable parameters of `store` (those created later too),
+    PyTorch's `torch.optim.Adam`.
+
+    Options:
+      beta1 (float, default 0.9): 0 to <1
+      beta2 (float, default 0.999): 0 to <1
+      eps (float, default 1e-8): 
+      weight_decay (float, default 0): 
+      amsgrad (bool, default false): 
+
+    Raises:
+      InvalidArgumentError: a negative or non-finite lr or option, a beta outside 0..1, an unknown option
+      ClosedError: the store was closed
+
+    rt_optim_adam(store: handle<torch_store>, lr: float, opts: dict?) -> handle<torch_optimizer>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_optim_adam", store, lr, opts)
+
+
+def rt_optim_sgd(store, lr, opts=None, **options):
+    """Stochastic gradient descent over the trainable parameters of `store`
+    (those created later too), PyTorch's `torch.optim.SGD`.
+
+    Options:
+      momentum (float, default 0): 
+      dampening (float, default 0): 
+      weight_decay (float, default 0): 
+      nesterov (bool, default false): 
+
+    Raises:
+      InvalidArgumentError: a negative or non-finite lr or option, nesterov without momentum, an unknown option
+      ClosedError: the store was closed
+
+    rt_optim_sgd(store: handle<torch_store>, lr: float, opts: dict?) -> handle<torch_optimizer>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_optim_sgd", store, lr, opts)
+
+
+def rt_optim_step(optimizer):
+    """One update of every parameter from its current gradient (after `rt_tensor_backward`).
+
+    Raises:
+      InvalidArgumentError: libtorch refused (e.g. a parameter and its gradient on different devices)
+      ClosedError: the optimizer was closed
+
+    rt_optim_step(optimizer: handle<torch_optimizer>) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_optim_step", optimizer)
+
+
+def rt_optim_zero_grad(optimizer):
+    """Clears the gradients of every parameter (before the next backward).
+
+    Raises:
+      InvalidArgumentError: libtorch refused
+      ClosedError: the optimizer was closed
+
+    rt_optim_zero_grad(optimizer: handle<torch_optimizer>) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_optim_zero_grad", optimizer)
+
+
+def rt_tensor_add(a, b):
+    """`a + b`: `b` a tensor (broadcast) or a number; PyTorch's type promotion.
+
+    Raises:
+      InvalidArgumentError: shapes that do not broadcast, tensors on different devices, dtypes libtorch refuses
+      LimitExceededError: out of memory
+      ClosedError: a tensor was closed
+
+    rt_tensor_add(a: handle<tensor>, b: any) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_add", a, b)
+
+
+def rt_tensor_backward(tensor):
+    """Back-propagates from `tensor` (a scalar, e.g. a loss), accumulating into
+    the `grad` of every leaf that requires gradients. The graph is freed.
+
+    Raises:
+      InvalidArgumentError: a non-scalar tensor, one that does not require grad, a graph already freed
+      ClosedError: the tensor was closed
+
+    rt_tensor_backward(tensor: handle<tensor>) -> nil
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_backward", tensor)
+
+
+def rt_tensor_bytes_get(tensor):
+    """The tensor's elements as bytes: row-major, native little-endian, in its own
+    dtype (read back with `rt_tensor_from_data(bytes, {shape, dtype})`).
+
+    Raises:
+      InvalidArgumentError: libtorch refused
+      LimitExceededError: out of memory
+      ClosedError: the tensor was closed
+
+    rt_tensor_bytes_get(tensor: handle<tensor>) -> any
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_bytes_get", tensor)
+
+
+def rt_tensor_device(tensor):
+    """The device: \"cpu\" or \"cuda:N\".
+
+    Raises:
+      ClosedError: the tensor was closed
+
+    rt_tensor_device(tensor: handle<tensor>) -> text
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_device", tensor)
+
+
+def rt_tensor_div(a, b):
+    """`a / b` (true division: integer tensors give floats): `b` a tensor or a number.
+
+    Raises:
+      InvalidArgumentError: shapes that do not broadcast, tensors on different devices
+      LimitExceededError: out of memory
+      ClosedError: a tensor was closed
+
+    rt_tensor_div(a: handle<tensor>, b: any) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_div", a, b)
+
+
+def rt_tensor_dtype(tensor):
+    """The dtype's name as PyTorch spells it without `torch.` (\"float32\", \"int64\", \"bool\"...).
+
+    Raises:
+      InvalidArgumentError: a dtype libtorch does not name
+      ClosedError: the tensor was closed
+
+    rt_tensor_dtype(tensor: handle<tensor>) -> text
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_dtype", tensor)
+
+
+def rt_tensor_from_data(data, opts=None, **options):
+    """A tensor from `data`: nested arrays of numbers (shape from the nesting;
+    dtype float32 when any item is a float, int64 when all are ints, bool when
+    all are bools), or bytes (native little-endian elements, copied once) with
+    the `shape` option.
+
+    Options:
+      shape (array of ints): required with bytes
+      dtype (text, default: from the data; \"float32\" for bytes): the tensor's dtype
+      device (text, default \"cpu\"): \"cpu\", \"cuda\", \"cuda:N\"
+      requires_grad (bool, default false): track gradients (floating dtypes only)
+
+    Raises:
+      InvalidArgumentError: ragged arrays, bytes whose length is not the shape's (or bool bytes other than 0/1), a missing shape, an unknown dtype/device/option
+      LimitExceededError: nesting deeper than 64, nested data over 2^28 elements, or out of memory
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_tensor_from_data(data: any, opts: dict?) -> handle<tensor>
+    capability: gpu (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_from_data", data, opts)
+
+
+def rt_tensor_grad(tensor):
+    """The accumulated gradient of a leaf tensor (a tensor handle sharing it), or
+    nil when none was computed.
+
+    Raises:
+      InvalidArgumentError: libtorch refused
+      ClosedError: the tensor was closed
+
+    rt_tensor_grad(tensor: handle<tensor>) -> any
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_grad", tensor)
+
+
+def rt_tensor_matmul(a, b):
+    """Matrix product with PyTorch's `matmul` rules (1-d, 2-d, batched, broadcast).
+
+    Raises:
+      InvalidArgumentError: inner dimensions that differ, 0-d operands, different dtypes or devices
+      LimitExceededError: out of memory
+      ClosedError: a tensor was closed
+
+    rt_tensor_matmul(a: handle<tensor>, b: handle<tensor>) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_matmul", a, b)
+
+
+def rt_tensor_mean(tensor, opts=None, **options):
+    """The mean of all elements (a 0-d tensor), or along `dims`; floating dtypes
+    only (or give `dtype`).
+
+    Options:
+      dims (int or array of ints): the dimensions to reduce (all when absent)
+      keepdim (bool, default false): keep reduced dimensions with size 1
+      dtype (text): compute in this floating dtype
+
+    Raises:
+      InvalidArgumentError: an integer tensor without dtype, a dimension out of range, an unknown option or dtype
+      ClosedError: the tensor was closed
+
+    rt_tensor_mean(tensor: handle<tensor>, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_mean", tensor, opts)
+
+
+def rt_tensor_mul(a, b):
+    """`a * b` element-wise: `b` a tensor (broadcast) or a number.
+
+    Raises:
+      InvalidArgumentError: shapes that do not broadcast, tensors on different devices
+      LimitExceededError: out of memory
+      ClosedError: a tensor was closed
+
+    rt_tensor_mul(a: handle<tensor>, b: any) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_mul", a, b)
+
+
+def rt_tensor_ones(shape, opts=None, **options):
+    """A tensor of ones of `shape` (array of ints).
+
+    Options:
+      dtype (text, default \"float32\"): as rt_tensor_zeros
+      device (text, default \"cpu\"): \"cpu\", \"cuda\", \"cuda:N\"
+      requires_grad (bool, default false): track gradients (floating dtypes only)
+
+    Raises:
+      InvalidArgumentError: a negative dimension, an unknown dtype or device, an unknown option, or libtorch refused
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      LimitExceededError: out of memory
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_tensor_ones(shape: array<any>, opts: dict?) -> handle<tensor>
+    capability: gpu (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_ones", shape, opts)
+
+
+def rt_tensor_randn(shape, opts=None, **options):
+    """Standard normal samples of `shape`. With `seed` the draw is
+    `torch.manual_seed(seed); torch.randn(shape)`: the same numbers as PyTorch.
+
+    Options:
+      dtype (text, default \"float32\"): a floating dtype
+      device (text, default \"cpu\"): \"cpu\", \"cuda\", \"cuda:N\"
+      seed (int): seeds libtorch's generator first (deterministic)
+      requires_grad (bool, default false): track gradients
+
+    Raises:
+      InvalidArgumentError: a negative dimension, an integer dtype, an unknown dtype or device, an unknown option
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      LimitExceededError: out of memory
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_tensor_randn(shape: array<any>, opts: dict?) -> handle<tensor>
+    capability: gpu (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_randn", shape, opts)
+
+
+def rt_tensor_requires_grad(tensor, flag=None):
+    """Whether gradients are tracked for the tensor; with `flag`, sets it first
+    (on this tensor itself, as `t.requires_grad_(flag)`).
+
+    Raises:
+      InvalidArgumentError: true for a non-floating tensor, false for a non-leaf
+      ClosedError: the tensor was closed
+
+    rt_tensor_requires_grad(tensor: handle<tensor>, flag: bool?) -> bool
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_requires_grad", tensor, flag)
+
+
+def rt_tensor_reshape(tensor, shape):
+    """The same elements in `shape` (array of ints, one may be -1 = inferred).
+
+    Raises:
+      InvalidArgumentError: a shape with another element count, more than one -1, other negatives
+      ClosedError: the tensor was closed
+
+    rt_tensor_reshape(tensor: handle<tensor>, shape: array<any>) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_reshape", tensor, shape)
+
+
+def rt_tensor_shape(tensor):
+    """The shape as an array of ints.
+
+    Raises:
+      ClosedError: the tensor was closed
+
+    rt_tensor_shape(tensor: handle<tensor>) -> array<int>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_shape", tensor)
+
+
+def rt_tensor_sub(a, b):
+    """`a - b`: `b` a tensor (broadcast) or a number.
+
+    Raises:
+      InvalidArgumentError: shapes that do not broadcast, tensors on different devices, bool operands
+      LimitExceededError: out of memory
+      ClosedError: a tensor was closed
+
+    rt_tensor_sub(a: handle<tensor>, b: any) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_sub", a, b)
+
+
+def rt_tensor_sum(tensor, opts=None, **options):
+    """The sum of all elements (a 0-d tensor), or along `dims`.
+
+    Options:
+      dims (int or array of ints): the dimensions to reduce (all when absent)
+      keepdim (bool, default false): keep reduced dimensions with size 1
+      dtype (text): accumulate and return in this dtype
+
+    Raises:
+      InvalidArgumentError: a dimension out of range, an unknown option or dtype
+      ClosedError: the tensor was closed
+
+    rt_tensor_sum(tensor: handle<tensor>, opts: dict?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_sum", tensor, opts)
+
+
+def rt_tensor_to_device(tensor, device):
+    """A copy of the tensor on `device` (\"cpu\", \"cuda\", \"cuda:N\"); the same
+    values, part of the autograd graph.
+
+    Raises:
+      InvalidArgumentError: an unknown device
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      LimitExceededError: out of memory
+      ClosedError: the tensor was closed
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_tensor_to_device(tensor: handle<tensor>, device: text) -> handle<tensor>
+    capability: gpu (scoped); non-blocking; tier: verified
+    """
+    return _call("rt_tensor_to_device", tensor, device)
+
+
+def rt_tensor_transpose(tensor, dim0=None, dim1=None):
+    """Swaps dimensions `dim0` and `dim1` (default -2 and -1: a matrix transpose;
+    negative counts from the end). A view sharing the data.
+
+    Raises:
+      InvalidArgumentError: a dimension out of range (libtorch's message)
+      ClosedError: the tensor was closed
+
+    rt_tensor_transpose(tensor: handle<tensor>, dim0: int?, dim1: int?) -> handle<tensor>
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_transpose", tensor, dim0, dim1)
+
+
+def rt_tensor_values_get(tensor):
+    """The tensor's values as nested arrays (a number for a 0-d tensor): floats for
+    floating dtypes, ints for integer dtypes, bools for bool. Copies to the CPU.
+
+    Raises:
+      InvalidArgumentError: a complex dtype or libtorch refused
+      LimitExceededError: out of memory
+      ClosedError: the tensor was closed
+
+    rt_tensor_values_get(tensor: handle<tensor>) -> any
+    capability: none; non-blocking; tier: verified
+    """
+    return _call("rt_tensor_values_get", tensor)
+
+
+def rt_tensor_zeros(shape, opts=None, **options):
+    """A tensor of zeros of `shape` (array of ints).
+
+    Options:
+      dtype (text, default \"float32\"): float32, float64, float16, bfloat16, int64, int32, int16, int8, uint8, bool
+      device (text, default \"cpu\"): \"cpu\", \"cuda\", \"cuda:N\"
+      requires_grad (bool, default false): track gradients (floating dtypes only)
+
+    Raises:
+      InvalidArgumentError: a negative dimension, an unknown dtype or device, an unknown option, or libtorch refused
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      LimitExceededError: out of memory
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_tensor_zeros(shape: array<any>, opts: dict?) -> handle<tensor>
+    capability: gpu (scoped); non-blocking; tier: verified
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_tensor_zeros", shape, opts)
+
+
+def rt_torch_param_get(store, name):
+    """The parameter `name` (\"fc1.weight\") of the store: a tensor sharing its
+    storage (an optimizer step or a load changes what it reads).
+
+    Raises:
+      NotFoundError: no parameter of that name
+      ClosedError: the store was closed
+
+    rt_torch_param_get(store: handle<torch_store>, name: text) -> handle<tensor>
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_torch_param_get", store, name)
+
+
+def rt_torch_param_list(store):
+    """The names of the store's parameters (\"fc1.weight\", ...), sorted.
+
+    Raises:
+      ClosedError: the store was closed
+
+    rt_torch_param_list(store: handle<torch_store>) -> array<text>
+    capability: none; non-blocking; tier: empirical
+    """
+    return _call("rt_torch_param_list", store)
+
+
+def rt_torch_store_new(opts=None, **options):
+    """A new, empty parameter store: layers called with it create their
+    parameters in it; optimizers train them; `rt_model_save`/`_load` write and read them.
+
+    Options:
+      device (text, default \"cpu\"): where new parameters live (\"cpu\", \"cuda\", \"cuda:N\")
+
+    Raises:
+      InvalidArgumentError: an unknown device or option
+      UnsupportedError: a CUDA device without one
+      OutOfRangeError: cuda:N past the last device
+      CapabilityDeniedError: a CUDA device without capability gpu
+
+    rt_torch_store_new(opts: dict?) -> handle<torch_store>
+    capability: gpu (scoped); non-blocking; tier: empirical
+    """
+    if options:
+        opts = _opts(opts, options)
+    return _call("rt_torch_store_new", opts)
+
+
 # ---- domain vulkan (libffi_vulkan.so) ----
 def rt_vk_buffer_create(device, size_bytes, opts=None, **options):
     """Creates a buffer of `size_bytes` bytes.
@@ -10729,6 +11432,47 @@ __all__ = [
     "rt_timestamp_parse",
     "rt_timestamp_to_iso",
     "rt_timestamp_to_string",
+    "rt_dataloader_new",
+    "rt_dataloader_next",
+    "rt_model_load",
+    "rt_model_save",
+    "rt_nn_batch_norm",
+    "rt_nn_conv2d",
+    "rt_nn_dropout",
+    "rt_nn_layer_norm",
+    "rt_nn_linear",
+    "rt_nn_relu",
+    "rt_nn_sigmoid",
+    "rt_nn_softmax",
+    "rt_optim_adam",
+    "rt_optim_sgd",
+    "rt_optim_step",
+    "rt_optim_zero_grad",
+    "rt_tensor_add",
+    "rt_tensor_backward",
+    "rt_tensor_bytes_get",
+    "rt_tensor_device",
+    "rt_tensor_div",
+    "rt_tensor_dtype",
+    "rt_tensor_from_data",
+    "rt_tensor_grad",
+    "rt_tensor_matmul",
+    "rt_tensor_mean",
+    "rt_tensor_mul",
+    "rt_tensor_ones",
+    "rt_tensor_randn",
+    "rt_tensor_requires_grad",
+    "rt_tensor_reshape",
+    "rt_tensor_shape",
+    "rt_tensor_sub",
+    "rt_tensor_sum",
+    "rt_tensor_to_device",
+    "rt_tensor_transpose",
+    "rt_tensor_values_get",
+    "rt_tensor_zeros",
+    "rt_torch_param_get",
+    "rt_torch_param_list",
+    "rt_torch_store_new",
     "rt_vk_buffer_create",
     "rt_vk_buffer_destroy",
     "rt_vk_command_begin",

@@ -2388,6 +2388,172 @@ def rt_timestamp_to_string(ts: int) -> str:
     """`YYYY-MM-DD HH:MM:SS` (UTC, seconds floor-rounded) of a timestamp. Error OutOfRange outside years 0000..=9999."""
     ...
 
+# ---- domain torch (libffi_torch.so) ----
+@_native_form
+def rt_dataloader_new(inputs: Handle, targets: Handle | None = None, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A loader over `inputs` and optional `targets` (the same length along dimension 0): each `rt_dataloader_next` gives the next batch."""
+    ...
+@_native_form
+def rt_dataloader_next(loader: Handle) -> Any:
+    """The next batch as an array `[inputs, targets]` (`[inputs]` without targets), or nil at the end of an epoch; the call after nil starts the next epoch."""
+    ...
+@_native_form
+def rt_model_load(store: Handle, path: str | Value) -> None:
+    """Reads parameters saved by `rt_model_save` into `store`. An empty store takes every tensor of the file (layers called later use them); a store with parameters needs the same names, shapes and dtypes, and its values are replaced in place (optimizers keep working)."""
+    ...
+@_native_form
+def rt_model_save(store: Handle, path: str | Value) -> None:
+    """Writes every parameter of `store` to `path` (libtorch's C++ module format, as tch's `VarStore::save`), replacing the file."""
+    ...
+@_native_form
+def rt_nn_batch_norm(store: Handle, name: str | Value, x: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Batch normalisation named `name` in `store` over dimension 1 of `x` ([N, C], [N, C, L] or [N, C, H, W]): `name.weight` (ones), `name.bias` (zeros), `name.running_mean`, `name.running_var` (not trained). Training mode normalises with the batch's statistics and updates the running ones; eval mode uses the running ones."""
+    ...
+@_native_form
+def rt_nn_conv2d(store: Handle, name: str | Value, x: Handle, out_channels: int, kernel: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A 2-d convolution layer named `name` in `store` over `x` [N, C, H, W] (or [C, H, W]) with `out_channels` square kernels of side `kernel`. The first call creates `name.weight` [out_channels, C, kernel, kernel] and `name.bias`."""
+    ...
+@_native_form
+def rt_nn_dropout(x: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Dropout: in training mode zeroes each element with probability `p` and scales the rest by `1/(1-p)`; in eval mode returns `x` unchanged."""
+    ...
+@_native_form
+def rt_nn_layer_norm(store: Handle, name: str | Value, x: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Layer normalisation named `name` in `store` over the last `dims` dimensions of `x`, with `name.weight` (ones) and `name.bias` (zeros) of that shape."""
+    ...
+@_native_form
+def rt_nn_linear(store: Handle, name: str | Value, x: Handle, out_features: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A fully connected layer named `name` in `store`: `x @ weight.T + bias` over the last dimension of `x`. The first call creates `name.weight` [out_features, in] (Kaiming uniform, as PyTorch) and `name.bias` [out_features]; later calls reuse them."""
+    ...
+@_native_form
+def rt_nn_relu(x: Handle) -> Handle:
+    """`max(x, 0)` element-wise."""
+    ...
+@_native_form
+def rt_nn_sigmoid(x: Handle) -> Handle:
+    """`1 / (1 + exp(-x))` element-wise."""
+    ...
+@_native_form
+def rt_nn_softmax(x: Handle, dim: int | None = None) -> Handle:
+    """Softmax along `dim` (default -1, the last)."""
+    ...
+@_native_form
+def rt_optim_adam(store: Handle, lr: float, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Adam over the trainable parameters of `store` (those created later too), PyTorch's `torch.optim.Adam`."""
+    ...
+@_native_form
+def rt_optim_sgd(store: Handle, lr: float, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Stochastic gradient descent over the trainable parameters of `store` (those created later too), PyTorch's `torch.optim.SGD`."""
+    ...
+@_native_form
+def rt_optim_step(optimizer: Handle) -> None:
+    """One update of every parameter from its current gradient (after `rt_tensor_backward`)."""
+    ...
+@_native_form
+def rt_optim_zero_grad(optimizer: Handle) -> None:
+    """Clears the gradients of every parameter (before the next backward)."""
+    ...
+@_native_form
+def rt_tensor_add(a: Handle, b: Any) -> Handle:
+    """`a + b`: `b` a tensor (broadcast) or a number; PyTorch's type promotion."""
+    ...
+@_native_form
+def rt_tensor_backward(tensor: Handle) -> None:
+    """Back-propagates from `tensor` (a scalar, e.g. a loss), accumulating into the `grad` of every leaf that requires gradients. The graph is freed."""
+    ...
+@_native_form
+def rt_tensor_bytes_get(tensor: Handle) -> Any:
+    """The tensor's elements as bytes: row-major, native little-endian, in its own dtype (read back with `rt_tensor_from_data(bytes, {shape, dtype})`)."""
+    ...
+@_native_form
+def rt_tensor_device(tensor: Handle) -> str:
+    """The device: \"cpu\" or \"cuda:N\"."""
+    ...
+@_native_form
+def rt_tensor_div(a: Handle, b: Any) -> Handle:
+    """`a / b` (true division: integer tensors give floats): `b` a tensor or a number."""
+    ...
+@_native_form
+def rt_tensor_dtype(tensor: Handle) -> str:
+    """The dtype's name as PyTorch spells it without `torch.` (\"float32\", \"int64\", \"bool\"...)."""
+    ...
+@_native_form
+def rt_tensor_from_data(data: Any, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A tensor from `data`: nested arrays of numbers (shape from the nesting; dtype float32 when any item is a float, int64 when all are ints, bool when all are bools), or bytes (native little-endian elements, copied once) with the `shape` option."""
+    ...
+@_native_form
+def rt_tensor_grad(tensor: Handle) -> Any:
+    """The accumulated gradient of a leaf tensor (a tensor handle sharing it), or nil when none was computed."""
+    ...
+@_native_form
+def rt_tensor_matmul(a: Handle, b: Handle) -> Handle:
+    """Matrix product with PyTorch's `matmul` rules (1-d, 2-d, batched, broadcast)."""
+    ...
+@_native_form
+def rt_tensor_mean(tensor: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """The mean of all elements (a 0-d tensor), or along `dims`; floating dtypes only (or give `dtype`)."""
+    ...
+@_native_form
+def rt_tensor_mul(a: Handle, b: Any) -> Handle:
+    """`a * b` element-wise: `b` a tensor (broadcast) or a number."""
+    ...
+@_native_form
+def rt_tensor_ones(shape: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A tensor of ones of `shape` (array of ints)."""
+    ...
+@_native_form
+def rt_tensor_randn(shape: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """Standard normal samples of `shape`. With `seed` the draw is `torch.manual_seed(seed); torch.randn(shape)`: the same numbers as PyTorch."""
+    ...
+@_native_form
+def rt_tensor_requires_grad(tensor: Handle, flag: bool | None = None) -> bool:
+    """Whether gradients are tracked for the tensor; with `flag`, sets it first (on this tensor itself, as `t.requires_grad_(flag)`)."""
+    ...
+@_native_form
+def rt_tensor_reshape(tensor: Handle, shape: Sequence[Any] | Value) -> Handle:
+    """The same elements in `shape` (array of ints, one may be -1 = inferred)."""
+    ...
+@_native_form
+def rt_tensor_shape(tensor: Handle) -> list[int]:
+    """The shape as an array of ints."""
+    ...
+@_native_form
+def rt_tensor_sub(a: Handle, b: Any) -> Handle:
+    """`a - b`: `b` a tensor (broadcast) or a number."""
+    ...
+@_native_form
+def rt_tensor_sum(tensor: Handle, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """The sum of all elements (a 0-d tensor), or along `dims`."""
+    ...
+@_native_form
+def rt_tensor_to_device(tensor: Handle, device: str | Value) -> Handle:
+    """A copy of the tensor on `device` (\"cpu\", \"cuda\", \"cuda:N\"); the same values, part of the autograd graph."""
+    ...
+@_native_form
+def rt_tensor_transpose(tensor: Handle, dim0: int | None = None, dim1: int | None = None) -> Handle:
+    """Swaps dimensions `dim0` and `dim1` (default -2 and -1: a matrix transpose; negative counts from the end). A view sharing the data."""
+    ...
+@_native_form
+def rt_tensor_values_get(tensor: Handle) -> Any:
+    """The tensor's values as nested arrays (a number for a 0-d tensor): floats for floating dtypes, ints for integer dtypes, bools for bool. Copies to the CPU."""
+    ...
+@_native_form
+def rt_tensor_zeros(shape: Sequence[Any] | Value, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A tensor of zeros of `shape` (array of ints)."""
+    ...
+@_native_form
+def rt_torch_param_get(store: Handle, name: str | Value) -> Handle:
+    """The parameter `name` (\"fc1.weight\") of the store: a tensor sharing its storage (an optimizer step or a load changes what it reads)."""
+    ...
+@_native_form
+def rt_torch_param_list(store: Handle) -> list[str]:
+    """The names of the store's parameters (\"fc1.weight\", ...), sorted."""
+    ...
+@_native_form
+def rt_torch_store_new(opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Handle:
+    """A new, empty parameter store: layers called with it create their parameters in it; optimizers train them; `rt_model_save`/`_load` write and read them."""
+    ...
+
 # ---- domain vulkan (libffi_vulkan.so) ----
 @_native_form
 def rt_vk_buffer_create(device: Handle, size_bytes: int, opts: Mapping[str, Any] | Value | None = None, **options: Any) -> Any:
@@ -3146,6 +3312,47 @@ __all__ = [
     "rt_timestamp_parse",
     "rt_timestamp_to_iso",
     "rt_timestamp_to_string",
+    "rt_dataloader_new",
+    "rt_dataloader_next",
+    "rt_model_load",
+    "rt_model_save",
+    "rt_nn_batch_norm",
+    "rt_nn_conv2d",
+    "rt_nn_dropout",
+    "rt_nn_layer_norm",
+    "rt_nn_linear",
+    "rt_nn_relu",
+    "rt_nn_sigmoid",
+    "rt_nn_softmax",
+    "rt_optim_adam",
+    "rt_optim_sgd",
+    "rt_optim_step",
+    "rt_optim_zero_grad",
+    "rt_tensor_add",
+    "rt_tensor_backward",
+    "rt_tensor_bytes_get",
+    "rt_tensor_device",
+    "rt_tensor_div",
+    "rt_tensor_dtype",
+    "rt_tensor_from_data",
+    "rt_tensor_grad",
+    "rt_tensor_matmul",
+    "rt_tensor_mean",
+    "rt_tensor_mul",
+    "rt_tensor_ones",
+    "rt_tensor_randn",
+    "rt_tensor_requires_grad",
+    "rt_tensor_reshape",
+    "rt_tensor_shape",
+    "rt_tensor_sub",
+    "rt_tensor_sum",
+    "rt_tensor_to_device",
+    "rt_tensor_transpose",
+    "rt_tensor_values_get",
+    "rt_tensor_zeros",
+    "rt_torch_param_get",
+    "rt_torch_param_list",
+    "rt_torch_store_new",
     "rt_vk_buffer_create",
     "rt_vk_buffer_destroy",
     "rt_vk_command_begin",
