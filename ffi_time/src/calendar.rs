@@ -11,10 +11,10 @@ use ffi_sdk::prelude::*;
 const DAY_US: i64 = 86_400_000_000;
 
 /// RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
-/// of a timestamp. Error OutOfRange outside years 0000..=9999.
+/// of a timestamp.
 ///
 /// # Errors
-/// Only the implicit codes.
+/// - OutOfRange: the timestamp falls outside years 0000..=9999.
 #[rt_fn(tier = "verified")]
 pub fn rt_timestamp_to_iso(ts: i64) -> RtResult<String> {
     iso(FN, ts)

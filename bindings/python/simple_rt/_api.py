@@ -9385,10 +9385,10 @@ def rt_timestamp_parse(s):
 
 def rt_timestamp_to_iso(ts):
     """RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`)
-    of a timestamp. Error OutOfRange outside years 0000..=9999.
+    of a timestamp.
 
     Raises:
-      Only the implicit codes.
+      OutOfRangeError: the timestamp falls outside years 0000..=9999.
 
     rt_timestamp_to_iso(ts: int) -> text
     capability: none; non-blocking; tier: verified

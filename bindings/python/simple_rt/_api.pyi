@@ -2381,7 +2381,7 @@ def rt_timestamp_parse(s: str | Value) -> int:
     ...
 @_native_form
 def rt_timestamp_to_iso(ts: int) -> str:
-    """RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`) of a timestamp. Error OutOfRange outside years 0000..=9999."""
+    """RFC 3339 text in UTC with 6 fractional digits (`2024-02-29T12:00:00.000000Z`) of a timestamp."""
     ...
 @_native_form
 def rt_timestamp_to_string(ts: int) -> str:
