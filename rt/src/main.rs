@@ -382,18 +382,11 @@ fn cmd_gen(mut g: Global, rest: &[String]) -> ExitCode {
     let check = set.iter().any(|s| s == "--check");
     let all = set.iter().any(|s| s == "--all");
     // `--root DIR` arrives as the flag then a positional; `--root=DIR` inline.
-    let mut root: Option<PathBuf> = None;
     let mut pos = pos.into_iter();
-    for s in &set {
-        if let Some(v) = s.strip_prefix("--root=") {
-            root = Some(PathBuf::from(v));
-        } else if s == "--root" {
-            match pos.next() {
-                Some(v) => root = Some(PathBuf::from(v)),
-                None => return fail("--root needs a directory"),
-            }
-        }
-    }
+    let root = match path_flag(&set, &mut pos, "--root", "a directory") {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
     if let Some(extra) = pos.next() {
         return fail(format!("unexpected argument {extra:?}; usage: rt gen [--check] [--root DIR] [--all]"));
     }
@@ -458,23 +451,29 @@ fn cmd_domains(mut g: Global, rest: &[String]) -> ExitCode {
     ExitCode::SUCCESS
 }
 
+/// The path given to `name` (`--name=P`, or `--name P` taking the next positional), if any.
+fn path_flag(set: &[String], pos: &mut impl Iterator<Item = String>, name: &str, what: &str) -> Result<Option<PathBuf>, String> {
+    let mut out = None;
+    for s in set {
+        if let Some(v) = s.strip_prefix(name).and_then(|r| r.strip_prefix('=')) {
+            out = Some(PathBuf::from(v));
+        } else if s == name {
+            out = Some(PathBuf::from(pos.next().ok_or_else(|| format!("{name} needs {what}"))?));
+        }
+    }
+    Ok(out)
+}
+
 fn cmd_census(mut g: Global, rest: &[String]) -> ExitCode {
     let (set, pos) = match flags(&mut g, rest, &["--missing", "--tsv"], false) {
         Ok(x) => x,
         Err(e) => return fail(e),
     };
-    let mut tsv: Option<PathBuf> = None;
     let mut pos = pos.into_iter();
-    for s in &set {
-        if let Some(v) = s.strip_prefix("--tsv=") {
-            tsv = Some(PathBuf::from(v));
-        } else if s == "--tsv" {
-            match pos.next() {
-                Some(v) => tsv = Some(PathBuf::from(v)),
-                None => return fail("--tsv needs a file"),
-            }
-        }
-    }
+    let tsv = match path_flag(&set, &mut pos, "--tsv", "a file") {
+        Ok(t) => t,
+        Err(e) => return fail(e),
+    };
     if let Some(extra) = pos.next() {
         return fail(format!("unexpected argument {extra:?}; usage: rt simple-census [--missing] [--tsv FILE]"));
     }
