@@ -200,14 +200,7 @@ fn sleep_mid_operation(c: &Core, d: &Dl) {
     eprintln!("deadline: rt_sleep_ms(10000) under a 200 ms deadline returned after {took:?} ({late:?} late)");
     assert!(took >= Duration::from_millis(190) && late < Duration::from_secs(1));
     let (tok, _) = token(c);
-    c.ok(c.call("rt_cancel_bind", &[tok]));
-    let t = Instant::now();
-    let h = cancel_later(tok, 150);
-    let v = c.call("rt_sleep_ms", &[c.int(10_000)]);
-    let took = t.elapsed();
-    h.join().unwrap();
-    c.call("rt_cancel_unbind", &[]);
-    (c.value_unpin)(tok);
+    let (v, took) = cancel_during(c, tok, 150, || c.call("rt_sleep_ms", &[c.int(10_000)]));
     assert_eq!(code(c, v), Some(CANCELLED));
     eprintln!("deadline: rt_sleep_ms cancelled from another thread at 150 ms returned after {took:?}");
     assert!(took < Duration::from_secs(1));
@@ -232,14 +225,7 @@ fn process_mid_operation(c: &Core, d: &Dl) {
 
     // Spawn, then wait under a token cancelled from another thread.
     let child = c.ok(c.call("rt_process_spawn", &[c.text("sh"), c.text_array(&["-c", &script]), NIL]));
-    c.ok(c.call("rt_cancel_bind", &[tok]));
-    let t = Instant::now();
-    let h = cancel_later(tok, 200);
-    let v = c.call("rt_process_wait", &[child, NIL]);
-    let took = t.elapsed();
-    h.join().unwrap();
-    c.call("rt_cancel_unbind", &[]);
-    (c.value_unpin)(tok);
+    let (v, took) = cancel_during(c, tok, 200, || c.call("rt_process_wait", &[child, NIL]));
     assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
     eprintln!("deadline: rt_process_wait cancelled at 200 ms returned after {took:?}");
     assert!(took < Duration::from_secs(1));
@@ -420,14 +406,7 @@ fn net_mid_operation(c: &Core, d: &Dl) {
             std::thread::sleep(Duration::from_millis(1500));
         });
         let tok = tok2;
-        c.ok(c.call("rt_cancel_bind", &[tok]));
-        let t = Instant::now();
-        let h = cancel_later(tok, 150);
-        let v = c.call("rt_http_get", &[c.text(&format!("http://127.0.0.1:{port}/slow")), NIL]);
-        let took = t.elapsed();
-        h.join().unwrap();
-        c.call("rt_cancel_unbind", &[]);
-        (c.value_unpin)(tok);
+        let (v, took) = cancel_during(c, tok, 150, || c.call("rt_http_get", &[c.text(&format!("http://127.0.0.1:{port}/slow")), NIL]));
         assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
         eprintln!("deadline: rt_http_get (server stalls) cancelled at 150 ms returned after {took:?}");
         assert!(took < Duration::from_secs(1));
@@ -482,14 +461,7 @@ fn cli_mid_operation(c: &Core, d: &Dl) {
     let dir = tempfile::tempdir().unwrap();
     let w = c.ok(c.call("rt_watch_path", &[c.text(dir.path().to_str().unwrap()), NIL]));
     let (tok, _) = token(c);
-    c.ok(c.call("rt_cancel_bind", &[tok]));
-    let t = Instant::now();
-    let h = cancel_later(tok, 150);
-    let v = c.call("rt_watch_poll", &[w, opts]);
-    let took = t.elapsed();
-    h.join().unwrap();
-    c.call("rt_cancel_unbind", &[]);
-    (c.value_unpin)(tok);
+    let (v, took) = cancel_during(c, tok, 150, || c.call("rt_watch_poll", &[w, opts]));
     assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
     eprintln!("deadline: rt_watch_poll cancelled at 150 ms returned after {took:?}");
     assert!(took < Duration::from_secs(1));
@@ -514,14 +486,7 @@ fn concurrent_mid_operation(c: &Core, d: &Dl) {
     // A full bounded channel: send cancelled from another thread; the queued value stays, the new one is not sent.
     c.ok(c.call("rt_channel_send", &[ch, c.int(1), NIL]));
     let (tok, _) = token(c);
-    c.ok(c.call("rt_cancel_bind", &[tok]));
-    let t = Instant::now();
-    let h = cancel_later(tok, 150);
-    let v = c.call("rt_channel_send", &[ch, c.int(2), NIL]);
-    let took = t.elapsed();
-    h.join().unwrap();
-    c.call("rt_cancel_unbind", &[]);
-    (c.value_unpin)(tok);
+    let (v, took) = cancel_during(c, tok, 150, || c.call("rt_channel_send", &[ch, c.int(2), NIL]));
     assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
     eprintln!("deadline: rt_channel_send (full) cancelled at 150 ms returned after {took:?}");
     assert!(took < Duration::from_secs(1));
@@ -560,14 +525,7 @@ fn concurrent_mid_operation(c: &Core, d: &Dl) {
     // Join itself, cancelled.
     let th = c.ok(c.call("rt_thread_spawn", &[c.text("rt_sleep_ms"), c.int(600), NIL]));
     let (tok, _) = token(c);
-    c.ok(c.call("rt_cancel_bind", &[tok]));
-    let t = Instant::now();
-    let h = cancel_later(tok, 100);
-    let v = c.call("rt_thread_join", &[th, NIL]);
-    let took = t.elapsed();
-    h.join().unwrap();
-    c.call("rt_cancel_unbind", &[]);
-    (c.value_unpin)(tok);
+    let (v, took) = cancel_during(c, tok, 100, || c.call("rt_thread_join", &[th, NIL]));
     assert_eq!(code(c, v), Some(CANCELLED), "{:?}", c.error(v));
     eprintln!("deadline: rt_thread_join cancelled at 100 ms returned after {took:?}");
     c.ok(c.call("rt_thread_join", &[th, NIL]));
@@ -582,18 +540,23 @@ fn concurrent_mid_operation(c: &Core, d: &Dl) {
     assert!(late < Duration::from_secs(1));
 }
 
-/// Runs `name(args)` with a fresh token bound and triggered from another thread after 150 ms.
-fn cancelled_call(c: &Core, name: &str, args: &[RtValue]) -> (RtValue, Duration) {
-    let (tok, _) = token(c);
+/// Runs `f` with `tok` bound, triggering it from another thread after `ms`; unbinds and
+/// unpins it; returns `f`'s result and how long it took.
+fn cancel_during(c: &Core, tok: RtValue, ms: u64, f: impl FnOnce() -> RtValue) -> (RtValue, Duration) {
     c.ok(c.call("rt_cancel_bind", &[tok]));
     let t = Instant::now();
-    let h = cancel_later(tok, 150);
-    let v = c.call(name, args);
+    let h = cancel_later(tok, ms);
+    let v = f();
     let took = t.elapsed();
     h.join().unwrap();
     c.call("rt_cancel_unbind", &[]);
     (c.value_unpin)(tok);
     (v, took)
+}
+
+/// Runs `name(args)` under a fresh token cancelled after 150 ms.
+fn cancelled_call(c: &Core, name: &str, args: &[RtValue]) -> (RtValue, Duration) {
+    cancel_during(c, token(c).0, 150, || c.call(name, args))
 }
 
 /// Key derivations have no hook between passes: under a deadline or token they run on a
