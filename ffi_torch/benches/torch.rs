@@ -4,7 +4,8 @@
 //! a 512x512 float32 matmul; one MLP training step (2-64-64-1, batch 100,
 //! Adam); 8x8 adds, ops/s (also Python); from_data of 1M floats, bytes vs nested arrays.
 //! TORCH_BENCH_PARTS=1 adds the per-call cost of a handle (dtype, add with and
-//! without close, transpose) next to tch.
+//! without close, transpose) next to tch. TORCH_BENCH_LOOP=add|mlp|tch-mlp runs only that
+//! loop for about 5 s (for `perf record`) and prints nothing else.
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
@@ -47,7 +48,7 @@ fn main() {
     // 1. matmul 512x512
     let (a, b) = (randn(&[512, 512], 1), randn(&[512, 512], 2));
     let (ta, tb) = (Tensor::randn([512, 512], (Kind::Float, Device::Cpu)), Tensor::randn([512, 512], (Kind::Float, Device::Cpu)));
-    let n = 10;
+    let n = if std::env::var("TORCH_BENCH_LOOP").is_ok() { 0 } else { 10 };
     let t = race(
         15,
         n,
@@ -68,22 +69,32 @@ fn main() {
     let y = ok(rt_tensor_ones(shape(&[100, 1]), NIL)).raw();
     let store = ok(rt_torch_store_new(NIL)).raw();
     let opt = ok(rt_optim_adam(store, Value::float(0.001).raw(), NIL)).raw();
+    // Each intermediate is closed where the tch step below drops it: a
+    // temporary (a linear's output, d*d) after the call using it, a named one
+    // (h, p, d, loss) at the end of the step.
+    let (fc1, fc2, out) = (text("fc1"), text("fc2"), text("out"));
     let mut lib_step = || {
-        let mut tmp = Vec::with_capacity(16);
-        let mut k = |v: u64| {
-            tmp.push(v);
+        let mut tmp = [0u64; 5];
+        let mut n = 0;
+        let mut keep = |v: u64| {
+            tmp[n] = v;
+            n += 1;
             ok(v).raw()
         };
+        let then_close = |r: u64, used: u64| {
+            close(used);
+            ok(r).raw()
+        };
         ok(rt_optim_zero_grad(opt));
-        let h = k(rt_nn_linear(store, text("fc1"), x, int(64), NIL));
-        let h = k(rt_nn_relu(h));
-        let h = k(rt_nn_linear(store, text("fc2"), h, int(64), NIL));
-        let h = k(rt_nn_relu(h));
-        let h = k(rt_nn_linear(store, text("out"), h, int(1), NIL));
-        let p = k(rt_nn_sigmoid(h));
-        let d = k(rt_tensor_sub(p, y));
-        let d2 = k(rt_tensor_mul(d, d));
-        let loss = k(rt_tensor_mean(d2, NIL));
+        let l = ok(rt_nn_linear(store, fc1, x, int(64), NIL)).raw();
+        let h = keep(then_close(rt_nn_relu(l), l));
+        let l = ok(rt_nn_linear(store, fc2, h, int(64), NIL)).raw();
+        let h = keep(then_close(rt_nn_relu(l), l));
+        let l = ok(rt_nn_linear(store, out, h, int(1), NIL)).raw();
+        let p = keep(then_close(rt_nn_sigmoid(l), l));
+        let d = keep(rt_tensor_sub(p, y));
+        let d2 = ok(rt_tensor_mul(d, d)).raw();
+        let loss = keep(then_close(rt_tensor_mean(d2, NIL), d2));
         ok(rt_tensor_backward(loss));
         ok(rt_optim_step(opt));
         for v in tmp {
@@ -113,6 +124,25 @@ fn main() {
         copt.step().unwrap();
     };
     let n = 10;
+    let profile = std::env::var("TORCH_BENCH_LOOP").ok();
+    if let Some(what) = profile.as_deref() {
+        let (s, u) = (randn(&[8, 8], 4), randn(&[8, 8], 5));
+        let (t0, mut calls) = (std::time::Instant::now(), 0u64);
+        while t0.elapsed().as_secs() < 5 {
+            calls += 100;
+            for _ in 0..100 {
+                match what {
+                    "mlp" => lib_step(),
+                    "tch-mlp" => tch_step(),
+                    _ => {
+                        close(black_box(rt_tensor_add(s, u)));
+                    }
+                }
+            }
+        }
+        eprintln!("{what}: {calls} calls, {:.3} us each", t0.elapsed().as_secs_f64() * 1e6 / calls as f64);
+        return;
+    }
     if std::env::var("TORCH_BENCH_PARTS").is_ok() {
         // SAFETY: libgc's own counter of collections, looked up in the loaded libgc.
         let gc_no = || unsafe {
@@ -181,6 +211,7 @@ fn main() {
     println!("| 8x8 add (+ close of the result) | {:.0} ops/s | {:.0} ops/s | {:.3}x time |", lib_ops, tch_ops, tch_ops / lib_ops);
     if std::env::var("TORCH_BENCH_PARTS").is_ok() {
         let n = 20_000;
+        let (ws, wu) = (wrap(ts.shallow_clone()).raw(), wrap(tu.shallow_clone()).raw());
         let t = race(
             9,
             n,
@@ -206,9 +237,18 @@ fn main() {
                 &mut || {
                     close(black_box(ffi_sdk::new_handle(Empty).raw()));
                 },
+                &mut || {
+                    close(black_box(rt_tensor_add(ws, wu)));
+                },
+                &mut || {
+                    close(black_box(wrap(ts.f_add(&tu).unwrap()).raw()));
+                },
+                &mut || {
+                    let _ = black_box(std::sync::Arc::new(ts.f_add(&tu).unwrap()));
+                },
             ],
         );
-        for (k, d) in ["lib dtype", "lib add (no close)", "lib add + close", "lib transpose + close", "tch transpose", "tch add", "empty handle new + close (ffi_core)"].iter().zip(t) {
+        for (k, d) in ["lib dtype", "lib add (no close)", "lib add + close", "lib transpose + close", "tch transpose", "tch add", "empty handle new + close (ffi_core)", "lib add + close on tch's tensors", "tch add, wrapped + close", "tch add in an Arc"].iter().zip(t) {
             println!("{k}: {:.3} us", d.as_secs_f64() / n as f64 * 1e6);
         }
     }

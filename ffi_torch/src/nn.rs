@@ -4,6 +4,7 @@
 use crate::tensor::{lock, opt_device, terr, wrap, Ctx, TensorH, T};
 use ffi_sdk::beneath::{self, Follow, WriteMode};
 use ffi_sdk::prelude::*;
+use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 use std::io::{BufReader, BufWriter, Write};
 use std::sync::{Arc, Mutex};
@@ -17,6 +18,33 @@ pub struct Store {
     vs: VarStore,
     /// Held while a layer's parameters are looked up and created.
     create: Mutex<()>,
+    /// Parameters already handed to a layer call, by layer name: the next
+    /// call finds its tensors without building "layer.param", locking the
+    /// VarStore or asking libtorch for a shape (an MLP step makes six lookups).
+    /// Entries stay valid: parameters are never removed and a load copies into them.
+    cache: Mutex<FxHashMap<String, Vec<Cached>>>,
+}
+
+struct Cached {
+    pname: &'static str,
+    dims: Vec<i64>,
+    t: Arc<Param>,
+}
+
+/// A parameter tensor shared by the store's cache and the calls using it.
+pub(crate) struct Param(Tensor);
+
+// SAFETY: as for `TensorH` (tensor.rs): libtorch reference-counts tensors
+// atomically, and a layer call only reads the parameter (one libtorch call
+// taking its own autograd locks); in-place writes happen under the
+// optimizer's or the store's lock, as documented there.
+unsafe impl Sync for Param {}
+
+impl std::ops::Deref for Param {
+    type Target = Tensor;
+    fn deref(&self) -> &Tensor {
+        &self.0
+    }
 }
 
 impl HandleType for Store {
@@ -38,7 +66,7 @@ impl HandleType for Store {
 pub fn rt_torch_store_new(opts: Opts) -> RtResult<Value> {
     opts.only(&["device"])?;
     let d = opt_device(FN, &opts)?;
-    Ok(new_handle(Store { vs: VarStore::new(d), create: Mutex::new(()) }))
+    Ok(new_handle(Store { vs: VarStore::new(d), create: Mutex::new(()), cache: Mutex::new(FxHashMap::default()) }))
 }
 
 /// The names of the store's parameters ("fc1.weight", ...), sorted.
@@ -87,25 +115,44 @@ enum Init {
 impl Store {
     /// The parameter `layer.pname` of `dims`: the existing one (its shape
     /// checked) or a new one.
-    fn param(&self, func: &str, layer: &str, pname: &str, dims: &[i64], trainable: bool, init: Init) -> RtResult<Tensor> {
-        let full = format!("{layer}.{pname}");
-        let found = |v: &Variables| -> RtResult<Option<Tensor>> {
-            match v.named_variables.get(&full) {
-                Some(t) if t.size() == dims => Ok(Some(t.shallow_clone())),
-                Some(t) => Err(Error::invalid(
-                    func,
-                    format!("parameter {full} of the store has shape {:?}; this call needs {dims:?} (another layer with that name?)", t.size()),
-                    layer,
-                )),
+    fn param(&self, func: &str, layer: &str, pname: &'static str, dims: &[i64], trainable: bool, init: Init) -> RtResult<Arc<Param>> {
+        let mismatch = |had: &[i64]| {
+            Error::invalid(
+                func,
+                format!("parameter {layer}.{pname} of the store has shape {had:?}; this call needs {dims:?} (another layer with that name?)"),
+                layer,
+            )
+        };
+        let cached = || -> RtResult<Option<Arc<Param>>> {
+            match lock(&self.cache).get(layer).and_then(|v| v.iter().find(|c| c.pname == pname)) {
+                Some(c) if c.dims == dims => Ok(Some(c.t.clone())),
+                Some(c) => Err(mismatch(&c.dims)),
                 None => Ok(None),
             }
         };
-        if let Some(t) = found(&vars(self))? {
-            return Ok(t);
+        if let Some(p) = cached()? {
+            return Ok(p);
         }
         let _g = lock(&self.create);
-        if let Some(t) = found(&vars(self))? {
-            return Ok(t);
+        if let Some(p) = cached()? {
+            return Ok(p);
+        }
+        let t = self.find_or_create(func, layer, pname, dims, trainable, init, &mismatch)?;
+        let p = Arc::new(Param(t));
+        let c = Cached { pname, dims: dims.to_vec(), t: p.clone() };
+        lock(&self.cache).entry(layer.to_string()).or_default().push(c);
+        Ok(p)
+    }
+
+    /// The parameter `layer.pname` from the VarStore (made by an earlier call
+    /// or a load), or a new one; called with `create` held.
+    #[allow(clippy::too_many_arguments)]
+    fn find_or_create(&self, func: &str, layer: &str, pname: &str, dims: &[i64], trainable: bool, init: Init, mismatch: &dyn Fn(&[i64]) -> Error) -> RtResult<Tensor> {
+        let full = format!("{layer}.{pname}");
+        match vars(self).named_variables.get(&full) {
+            Some(t) if t.size() == dims => return Ok(t.shallow_clone()),
+            Some(t) => return Err(mismatch(&t.size())),
+            None => {}
         }
         let root = self.vs.root();
         let p = root.sub(layer);
@@ -156,7 +203,7 @@ pub fn rt_nn_linear(store: Handle<Store>, name: &str, x: T, out_features: i64, o
     } else {
         None
     };
-    Ok(wrap(x.0.f_linear(&w, b.as_ref()).ctxf(FN, || format!("linear {name} on {:?}", x.0.size()))?))
+    Ok(wrap(x.0.f_linear(&w, b.as_deref().map(|p| &**p)).ctxf(FN, || format!("linear {name} on {:?}", x.0.size()))?))
 }
 
 /// A 2-d convolution layer named `name` in `store` over `x` [N, C, H, W] (or
@@ -196,7 +243,7 @@ pub fn rt_nn_conv2d(store: Handle<Store>, name: &str, x: T, out_channels: i64, k
     } else {
         None
     };
-    let r = x.0.f_conv2d(&w, b.as_ref(), [stride, stride], [padding, padding], [1, 1], 1);
+    let r = x.0.f_conv2d(&w, b.as_deref().map(|p| &**p), [stride, stride], [padding, padding], [1, 1], 1);
     Ok(wrap(r.ctxf(FN, || format!("conv2d {name} on {:?}", x.0.size()))?))
 }
 
@@ -231,7 +278,7 @@ pub fn rt_nn_batch_norm(store: Handle<Store>, name: &str, x: T, opts: Opts) -> R
     let b = store.param(FN, name, "bias", &[c], true, Init::Zeros)?;
     let rm = store.param(FN, name, "running_mean", &[c], false, Init::Zeros)?;
     let rv = store.param(FN, name, "running_var", &[c], false, Init::Ones)?;
-    let r = x.0.f_batch_norm(Some(&w), Some(&b), Some(&rm), Some(&rv), train, momentum, eps, false);
+    let r = x.0.f_batch_norm(Some(&**w), Some(&**b), Some(&**rm), Some(&**rv), train, momentum, eps, false);
     Ok(wrap(r.ctxf(FN, || format!("batch_norm {name} on {:?}", x.0.size()))?))
 }
 
@@ -258,7 +305,7 @@ pub fn rt_nn_layer_norm(store: Handle<Store>, name: &str, x: T, opts: Opts) -> R
     let shape = s[s.len() - n as usize..].to_vec();
     let w = store.param(FN, name, "weight", &shape, true, Init::Ones)?;
     let b = store.param(FN, name, "bias", &shape, true, Init::Zeros)?;
-    let r = x.0.f_layer_norm(shape.as_slice(), Some(&w), Some(&b), eps, false);
+    let r = x.0.f_layer_norm(shape.as_slice(), Some(&**w), Some(&**b), eps, false);
     Ok(wrap(r.ctxf(FN, || format!("layer_norm {name} on {s:?}"))?))
 }
 
