@@ -48,6 +48,7 @@ extern "C" {
     fn rt_callback_set_flags(cb: RtValue, flags: u32) -> RtValue;
     fn rt_int_get(v: RtValue) -> i64;
     fn rt_float_get(v: RtValue) -> f64;
+    fn rt_value_valid(v: RtValue) -> bool;
 }
 
 pub(crate) const MAX_DEPTH: usize = 512;
@@ -699,10 +700,18 @@ fn with_value(py: Python<'_>, x: &Bound<'_, PyAny>, f: &Bound<'_, PyAny>) -> PyR
     r
 }
 
-/// The Python object for a word the caller keeps reachable (pinned).
+/// The Python object for a word the caller keeps reachable (pinned). A
+/// word that is no immediate and no start of a runtime object (any other
+/// int) is a ValueError, not a read of whatever lies at that address.
 #[pyfunction]
 fn from_word(py: Python<'_>, w: u64) -> PyResult<Py<PyAny>> {
     let _at = Attached::new();
+    // SAFETY: core's `bool rt_value_valid(RtValue)`: takes any 64-bit word; for a heap tag it
+    // only asks the collector whether the address starts one of its objects (GC_base, which
+    // reads none of the memory at the address) before reading the header.
+    if !unsafe { rt_value_valid(w) } {
+        return Err(PyValueError::new_err(format!("simple_rt.from_value: {w:#x} is not a runtime value")));
+    }
     to_py(py, w, 0)
 }
 
@@ -761,20 +770,36 @@ fn load(directory: &str, domains: Vec<String>) -> PyResult<Vec<String>> {
     Ok(out)
 }
 
+thread_local! {
+    /// How many `thread_attach` calls from Python this thread has not yet detached.
+    static PY_ATTACHED: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+}
+
 /// Registers this thread with the collector until the matching `thread_detach` (nests); the depth.
 #[pyfunction]
 fn thread_attach() -> u32 {
+    PY_ATTACHED.with(|c| c.set(c.get() + 1));
     // SAFETY: core's `uint32_t rt_thread_attach(void)`: no arguments, no memory shared.
     unsafe { rt_thread_attach() }
 }
 
-/// Ends one `thread_attach`; the remaining depth.
+/// Ends one `thread_attach` made from Python on this thread; the remaining
+/// depth. Without one, a RuntimeError: an unmatched detach could end the
+/// attach of a runtime call in progress (a Python callback runs inside one),
+/// whose values the collector would then no longer see.
 #[pyfunction]
-fn thread_detach() -> u32 {
-    // SAFETY: core's `uint32_t rt_thread_detach(void)`: no arguments. It is the Python caller's
-    // to pair it with `thread_attach` (an unmatched detach inside a call's own attach would let
-    // words that call holds be collected: this private `_native` surface trusts the package).
-    unsafe { rt_thread_detach() }
+fn thread_detach() -> PyResult<u32> {
+    let open = PY_ATTACHED.with(|c| {
+        let n = c.get();
+        c.set(n.saturating_sub(1));
+        n
+    });
+    if open == 0 {
+        return Err(PyRuntimeError::new_err("simple_rt: thread_detach without a thread_attach on this thread"));
+    }
+    // SAFETY: core's `uint32_t rt_thread_detach(void)`: no arguments. It ends an attach this
+    // thread made through `thread_attach` above (counted), never one a call in progress made.
+    Ok(unsafe { rt_thread_detach() })
 }
 
 /// Sets the exception factory `(code, message, details) -> exception`, the

@@ -805,3 +805,38 @@ def test_restrict_text_form():
         print("text ok")
     """)
     assert "text ok" in out
+
+
+def test_from_value_refuses_words_that_are_no_values():
+    # Any int a Python user can pass: a ValueError, never a read at that address.
+    # Heap-tagged (low bits 001) addresses outside the collector's heap or inside an
+    # object, unused tags (100-111) and an unknown special.
+    inside = RT.with_value(["x"], lambda w: w + 8)
+    for w in (0x11, 0xDEADBEEF1, 0x7FFF_FFFF_FFF9, (1 << 64) - 7, inside, 0x14, 0x1F, 0x1B):
+        with pytest.raises(ValueError, match="not a runtime value"):
+            RT.from_value(w)
+    # Immediates and a live (pinned) object still convert.
+    assert RT.from_value(RT.with_value(7, lambda w: w)) == 7
+    w = pinned(["kept"])
+    try:
+        with RT.attached():
+            assert RT.from_value(w) == ["kept"]
+    finally:
+        RT.unpin(w)
+
+
+def test_unmatched_thread_detach_is_refused():
+    from simple_rt import _native
+    with pytest.raises(RuntimeError, match="without a thread_attach"):
+        _native.thread_detach()
+    # Inside a runtime call (a callback runs in one): refused too, so the call's own
+    # attach is not ended under it; the call reports the callback's exception.
+    def cb(x):
+        _native.thread_detach()
+        return x
+    with pytest.raises(Exception, match="without a thread_attach"):
+        simple_rt.rt_parallel_map(cb, [1, 2, 3])
+    # Matched pairs still nest.
+    with RT.attached():
+        with RT.attached():
+            assert RT.roundtrip(["a"]) == ["a"]
