@@ -7740,6 +7740,7 @@ RtValue rt_ws_send(RtValue ws, RtValue message, RtValue opts);
  *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
  *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_exec(command: text, opts: dict?) -> int
  * capability: process.spawn; blocking; tier: verified
@@ -7770,6 +7771,7 @@ RtValue rt_exec(RtValue command, RtValue opts);
  *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
  *   Io: the supervisor of … did not report the program's pid
  *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_exec_output(command: text, opts: dict?) -> any
  * capability: process.spawn; blocking; tier: verified
@@ -7801,6 +7803,7 @@ RtValue rt_exec_output(RtValue command, RtValue opts);
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   Parse: malformed input (details.line/column/position where known)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_execute_native(binary_path: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -7944,6 +7947,7 @@ RtValue rt_process_kill(RtValue child, RtValue signal);
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   Parse: malformed input (details.line/column/position where known)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_output(program: text, args: array<text>, opts: dict?) -> any
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -8016,6 +8020,7 @@ RtValue rt_process_read_stdout(RtValue child);
  *   LimitExceeded: a stream's output passed max_output
  *   Parse: the output is not UTF-8 with text true
  *   Io: the program could not be started (details.errno)
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * Example:
  *   rt_process_run("echo", ["hello", "from a child"]) -> {stdout: "hello from a child\n", stderr: "", code: 0, signal: nil, timed_out: false}
@@ -8051,6 +8056,7 @@ RtValue rt_process_run(RtValue program, RtValue args, RtValue opts);
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   Parse: malformed input (details.line/column/position where known)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_run_bounded(program: text, args: array<text>, timeout_ms: int, max_output_bytes: int, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -8075,6 +8081,7 @@ RtValue rt_process_run_bounded(RtValue program, RtValue args, RtValue timeout_ms
  *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_run_inherit(program: text, args: array<text>, opts: dict?) -> int
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -8105,6 +8112,7 @@ RtValue rt_process_run_inherit(RtValue program, RtValue args, RtValue opts);
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   Parse: malformed input (details.line/column/position where known)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_run_timeout(program: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -8136,6 +8144,7 @@ RtValue rt_process_run_timeout(RtValue program, RtValue args, RtValue timeout_ms
  *   Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
  *   Parse: malformed input (details.line/column/position where known)
  *   LimitExceeded: a size, depth or count limit was reached
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_run_with_limits(program: text, args: array<text>, limits: dict, opts: dict?) -> dict
  * capability: process.spawn (scoped); blocking; tier: verified
@@ -8170,6 +8179,7 @@ RtValue rt_process_run_with_limits(RtValue program, RtValue args, RtValue limits
  *   NotFound: what it names does not exist
  *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_spawn(program: text, args: array<text>, opts: dict?) -> handle<Child>
  * capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8200,6 +8210,7 @@ RtValue rt_process_spawn(RtValue program, RtValue args, RtValue opts);
  *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
  *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_spawn_async(program: text, args: array<text>, opts: dict?) -> handle<Child>
  * capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8229,6 +8240,7 @@ RtValue rt_process_spawn_async(RtValue program, RtValue args, RtValue opts);
  *   NotFound: what it names does not exist
  *   PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_process_spawn_piped(program: text, args: array<text>, opts: dict?) -> handle<Child>
  * capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8346,6 +8358,7 @@ RtValue rt_sandbox_set_limits(RtValue limits);
  *   LimitExceeded: a stream's output passed max_output
  *   Parse: the output is not UTF-8 with text true
  *   Io: the shell could not be started or waited for (details.errno)
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * Example:
  *   rt_shell("echo hi; exit 3") -> {stdout: "hi\n", stderr: "", code: 3, signal: nil, timed_out: false}
@@ -8375,6 +8388,7 @@ RtValue rt_shell(RtValue command, RtValue opts);
  *   InvalidArgument: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
  *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_shell_exec(command: text, opts: dict?) -> int
  * capability: process.spawn; blocking; tier: verified
@@ -8403,6 +8417,7 @@ RtValue rt_shell_exec(RtValue command, RtValue opts);
  *   InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
  *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
  *   Io: the supervisor of … did not report the program's pid
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_shell_exec_tuple(command: text, opts: dict?) -> dict
  * capability: process.spawn; blocking; tier: verified
@@ -8443,6 +8458,7 @@ RtValue rt_shell_exit_code(void);
  *   PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
  *   Io: the supervisor of … did not report the program's pid
  *   Parse: malformed input (details.line/column/position where known)
+ *   Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
  *
  * rt_shell_output(command: text, opts: dict?) -> any
  * capability: process.spawn; blocking; tier: verified

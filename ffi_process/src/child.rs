@@ -251,6 +251,7 @@ const SPAWN_OPTS: &[&str] =
 /// - NotFound: what it names does not exist
 /// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_OPTS, Out::Capture)?;

@@ -40,6 +40,7 @@ fn spawn_keys_without_stdin() -> Vec<&'static str> {
 /// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
 /// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn_async(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let o = Options::read(FN, &opts, SPAWN_KEYS, Out::Inherit)?;
@@ -68,6 +69,7 @@ pub fn rt_process_spawn_async(program: &str, args: Vec<String>, opts: Opts) -> R
 /// - NotFound: what it names does not exist
 /// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, tier = "verified", ret = "handle<Child>")]
 pub fn rt_process_spawn_piped(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let keys = spawn_keys_without_stdin();
@@ -111,6 +113,7 @@ fn timeout_of(ms: i64) -> Option<Duration> {
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - Parse: malformed input (details.line/column/position where known)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_bounded(program: &str, args: Vec<String>, timeout_ms: i64, max_output_bytes: i64, opts: Opts) -> RtResult<Value> {
     let keys: Vec<&str> = RUN_KEYS.iter().copied().filter(|k| *k != "max_output").collect();
@@ -153,6 +156,7 @@ fn code_of(oc: &Outcome) -> i64 {
 /// - PermissionDenied: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified")]
 pub fn rt_process_run_inherit(program: &str, args: Vec<String>, opts: Opts) -> RtResult<i64> {
     let mut o = Options::read(FN, &opts, &["cwd", "env", "clear_env", "timeout_ms", "grace_ms", "limits"], Out::Inherit)?;
@@ -190,6 +194,7 @@ pub fn rt_process_run_inherit(program: &str, args: Vec<String>, opts: Opts) -> R
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - Parse: malformed input (details.line/column/position where known)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_execute_native(binary_path: &str, args: Vec<String>, timeout_ms: i64, opts: Opts) -> RtResult<Value> {
     let mut o = Options::read(FN, &opts, RUN_KEYS, Out::Capture)?;
@@ -221,6 +226,7 @@ pub fn rt_execute_native(binary_path: &str, args: Vec<String>, timeout_ms: i64, 
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - Parse: malformed input (details.line/column/position where known)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "any")]
 pub fn rt_process_output(program: &str, args: Vec<String>, opts: Opts) -> RtResult<Value> {
     let keys = ["stdin", "inherit_stdin", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "limits", "max_output"];

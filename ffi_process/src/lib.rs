@@ -10,7 +10,8 @@
 //! spawning, the poll loop), `supervise.rs` (the supervisor process each
 //! child runs under, which reaches every descendant), `sys.rs` (the raw
 //! system calls the supervisor and the child before exec are limited to),
-//! `compat.rs` (the runs and spawns under Simple's names), `host.rs` (the
+//! `compat.rs` (the runs and spawns under Simple's names), `confine.rs` (the
+//! Landlock ruleset that keeps a child within the policy's fs scopes), `host.rs` (the
 //! calling process: exit, peak memory, stdio; Simple's latched signals
 //! are ffi_cli's, `signal.rs`).
 //! The options dict is documented once, in `process.rs`.
@@ -27,6 +28,7 @@
 
 pub mod child;
 pub mod compat;
+pub mod confine;
 pub mod host;
 pub mod process;
 pub mod sandbox;

@@ -81,6 +81,7 @@ const RUN_OPTS: &[&str] =
 /// - LimitExceeded: a stream's output passed max_output
 /// - Parse: the output is not UTF-8 with text true
 /// - Io: the program could not be started (details.errno)
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 ///
 /// # Example
 /// rt_process_run("echo", ["hello", "from a child"]) -> {stdout: "hello from a child\n", stderr: "", code: 0, signal: nil, timed_out: false}
@@ -114,6 +115,7 @@ pub fn rt_process_run(program: &str, args: Vec<String>, opts: Opts) -> RtResult<
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - Parse: malformed input (details.line/column/position where known)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_timeout(program: &str, args: Vec<String>, timeout_ms: u64, opts: Opts) -> RtResult<Value> {
     let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "grace_ms", "limits", "max_output"];
@@ -147,6 +149,7 @@ pub fn rt_process_run_timeout(program: &str, args: Vec<String>, timeout_ms: u64,
 /// - Io: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
 /// - Parse: malformed input (details.line/column/position where known)
 /// - LimitExceeded: a size, depth or count limit was reached
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", scoped, blocking, tier = "verified", ret = "dict")]
 pub fn rt_process_run_with_limits(program: &str, args: Vec<String>, limits: Dict, opts: Opts) -> RtResult<Value> {
     let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "text", "timeout_ms", "grace_ms", "max_output"];

@@ -87,6 +87,7 @@ fn shell_dict(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value>
 /// - LimitExceeded: a stream's output passed max_output
 /// - Parse: the output is not UTF-8 with text true
 /// - Io: the shell could not be started or waited for (details.errno)
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 ///
 /// # Example
 /// rt_shell("echo hi; exit 3") -> {stdout: "hi\n", stderr: "", code: 3, signal: nil, timed_out: false}
@@ -114,6 +115,7 @@ pub fn rt_shell(command: &str, opts: Opts) -> RtResult<Value> {
 /// - InvalidArgument: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
 /// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified")]
 pub fn rt_shell_exec(command: &str, opts: Opts) -> RtResult<i64> {
     let known = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd", "env", "clear_env", "timeout_ms", "grace_ms", "limits"];
@@ -158,6 +160,7 @@ const EXEC_KEYS: &[&str] = &["stdin", "inherit_stdin", "stdout", "stderr", "cwd"
 /// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
 /// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified")]
 pub fn rt_exec(command: &str, opts: Opts) -> RtResult<i64> {
     let o = Options::read(FN, &opts, EXEC_KEYS, Out::Inherit)?;
@@ -205,6 +208,7 @@ fn output_of(func: &'static str, command: &str, opts: &Opts) -> RtResult<Value> 
 /// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
 /// - Io: the supervisor of … did not report the program's pid
 /// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
 pub fn rt_exec_output(command: &str, opts: Opts) -> RtResult<Value> {
     output_of(FN, command, &opts)
@@ -230,6 +234,7 @@ pub fn rt_exec_output(command: &str, opts: Opts) -> RtResult<Value> {
 /// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
 /// - Io: the supervisor of … did not report the program's pid
 /// - Parse: malformed input (details.line/column/position where known)
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "any")]
 pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
     output_of(FN, command, &opts)
@@ -256,6 +261,7 @@ pub fn rt_shell_output(command: &str, opts: Opts) -> RtResult<Value> {
 /// - InvalidArgument: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
 /// - PermissionDenied: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
 /// - Io: the supervisor of … did not report the program's pid
+/// - Unsupported: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 #[rt_fn(cap = "process.spawn", blocking, tier = "verified", ret = "dict")]
 pub fn rt_shell_exec_tuple(command: &str, opts: Opts) -> RtResult<Value> {
     shell_dict(FN, command, &opts)

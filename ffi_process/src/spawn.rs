@@ -584,10 +584,14 @@ pub fn start(func: &'static str, argv0: &str, exe: &Path, args: &[String], o: &O
     let (ours, theirs) = socket_pair().map_err(|e| Error::io(func, "socketpair", &e))?;
     let raw = |f: &Option<OwnedFd>| f.as_ref().map_or(-1, |f| f.as_raw_fd());
     let stdio = [raw(&stdin_theirs), raw(&out_theirs), raw(&err_theirs)];
-    let launch = supervise::Launch::new(exe_c, argv, envp, cwd, stdio, rl, n, reset, theirs.as_raw_fd(), wait_exec);
+    let ruleset = crate::confine::ruleset(func, exe)?;
+    let mut launch = supervise::Launch::new(exe_c, argv, envp, cwd, stdio, rl, n, reset, theirs.as_raw_fd(), wait_exec);
+    if let Some(fd) = &ruleset {
+        launch.confine(fd.as_raw_fd());
+    }
     let launched = supervise::launch(Box::new(launch));
     // S has its own copies of these (or failed to start).
-    drop((theirs, stdin_theirs, out_theirs, err_theirs));
+    drop((theirs, stdin_theirs, out_theirs, err_theirs, ruleset));
     let (pid, mem) = launched.map_err(|e| spawn_error(func, argv0, n > 0, e))?;
     let mut r = Running {
         pid,

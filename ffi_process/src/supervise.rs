@@ -131,6 +131,8 @@ pub struct Launch {
     pstack_top: usize,
     /// Send `p` + P's pid once P has exec'd (the host waits for it).
     report_pid: bool,
+    /// A Landlock ruleset P restricts itself with before exec (confine.rs), or -1.
+    ruleset: i32,
 }
 
 impl Launch {
@@ -165,7 +167,14 @@ impl Launch {
             scratch: Scratch::default(),
             pstack_top: 0,
             report_pid,
+            ruleset: -1,
         }
+    }
+
+    /// P restricts itself with the Landlock ruleset `fd` (close-on-exec, kept
+    /// open by the host until the launch returns) just before exec.
+    pub fn confine(&mut self, fd: i32) {
+        self.ruleset = fd;
     }
 }
 
@@ -432,6 +441,17 @@ unsafe fn prog_main(l: &Launch) -> ! {
     }
     if l.reset_xcpu {
         sys::sig_default(libc::SIGXCPU);
+    }
+    if l.ruleset >= 0 {
+        // Landlock needs no_new_privs (or CAP_SYS_ADMIN); both are inherited across exec.
+        let r = sys::prctl(libc::PR_SET_NO_NEW_PRIVS, 1);
+        if r < 0 {
+            fail(r);
+        }
+        let r = sys::landlock_restrict_self(l.ruleset);
+        if r < 0 {
+            fail(r);
+        }
     }
     // Handlers were reset by S (inherited here): clearing the mask runs no host code.
     sys::sigmask_set(0);

@@ -97,6 +97,9 @@ pub unsafe fn wait4(pid: i32, status: &mut i32, options: i32) -> Ret {
 pub unsafe fn prctl(op: i32, a2: usize) -> Ret {
     sc(libc::SYS_prctl, &[op as usize, a2, 0, 0, 0])
 }
+pub unsafe fn landlock_restrict_self(ruleset: i32) -> Ret {
+    sc(libc::SYS_landlock_restrict_self, &[ruleset as usize, 0])
+}
 pub unsafe fn setpgid(pid: i32, pgid: i32) -> Ret {
     sc(libc::SYS_setpgid, &[pid as usize, pgid as usize])
 }

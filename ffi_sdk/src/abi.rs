@@ -295,6 +295,8 @@ extern "C" {
     pub fn rt__registry_add(entries: *const *const Entry, n: usize);
     /// Registers the calling thread with the collector if it is not yet.
     pub fn rt__thread_enter();
+    /// The policy in force: a dict of every capability, true / false / its scopes.
+    pub fn rt_cap_current() -> RtValue;
 
     /// 0 while the policy is allow-all and no audit log is open: the capability fast path.
     pub static RT_CAP_SLOW: AtomicU32;

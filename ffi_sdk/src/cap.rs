@@ -90,3 +90,43 @@ pub fn permitted(func: &'static str, cap: &'static str, path: &Path) -> bool {
         Err(_) => false,
     }
 }
+
+/// What the policy grants of one capability, for a library that must pass
+/// the policy on (a spawned child's file-system confinement).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Granted whole (also while the policy is allow-all).
+    All,
+    /// Not granted.
+    Nothing,
+    /// Granted for these scopes (canonical paths for the fs family), except
+    /// the `deny` ones (written `!scope` in the policy).
+    Some { allow: Vec<String>, deny: Vec<String> },
+}
+
+/// The grant of `cap` in the policy in force ([`Scope::All`] for an unknown name).
+pub fn scope(cap: &str) -> Scope {
+    if allow_all() {
+        return Scope::All;
+    }
+    // SAFETY: core's `RtValue rt_cap_current(void)` (an `#[rt_fn]` export, declared in abi.rs
+    // with that type); it takes nothing and returns a fresh dict kept on this stack while read.
+    let d = crate::Value::from_raw(unsafe { abi::rt_cap_current() });
+    let v = d.get(cap);
+    if v.as_bool() == Some(false) {
+        return Scope::Nothing;
+    }
+    if !v.is_array() {
+        return Scope::All;
+    }
+    let (mut allow, mut deny) = (Vec::new(), Vec::new());
+    for item in v.items() {
+        if let Some(s) = item.as_text() {
+            match s.strip_prefix('!') {
+                Some(d) => deny.push(d.to_string()),
+                None => allow.push(s.to_string()),
+            }
+        }
+    }
+    Scope::Some { allow, deny }
+}

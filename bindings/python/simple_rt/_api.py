@@ -7767,6 +7767,7 @@ def rt_exec(command, opts=None, **options):
       InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
       PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_exec(command: text, opts: dict?) -> int
     capability: process.spawn; blocking; tier: verified
@@ -7800,6 +7801,7 @@ def rt_exec_output(command, opts=None, **options):
       PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
       IoError: the supervisor of … did not report the program's pid
       ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_exec_output(command: text, opts: dict?) -> any
     capability: process.spawn; blocking; tier: verified
@@ -7834,6 +7836,7 @@ def rt_execute_native(binary_path, args, timeout_ms, opts=None, **options):
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       ParseError: malformed input (details.line/column/position where known)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_execute_native(binary_path: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -7988,6 +7991,7 @@ def rt_process_output(program, args, opts=None, **options):
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       ParseError: malformed input (details.line/column/position where known)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_output(program: text, args: array<text>, opts: dict?) -> any
     capability: process.spawn (scoped); blocking; tier: verified
@@ -8066,6 +8070,7 @@ def rt_process_run(program, args, opts=None, **options):
       LimitExceededError: a stream's output passed max_output
       ParseError: the output is not UTF-8 with text true
       IoError: the program could not be started (details.errno)
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     Example:
       rt_process_run(\"echo\", [\"hello\", \"from a child\"]) -> {stdout: \"hello from a child\\n\", stderr: \"\", code: 0, signal: nil, timed_out: false}
@@ -8104,6 +8109,7 @@ def rt_process_run_bounded(program, args, timeout_ms, max_output_bytes, opts=Non
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       ParseError: malformed input (details.line/column/position where known)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_run_bounded(program: text, args: array<text>, timeout_ms: int, max_output_bytes: int, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -8131,6 +8137,7 @@ def rt_process_run_inherit(program, args, opts=None, **options):
       PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_run_inherit(program: text, args: array<text>, opts: dict?) -> int
     capability: process.spawn (scoped); blocking; tier: verified
@@ -8164,6 +8171,7 @@ def rt_process_run_timeout(program, args, timeout_ms, opts=None, **options):
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       ParseError: malformed input (details.line/column/position where known)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_run_timeout(program: text, args: array<text>, timeout_ms: int, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -8198,6 +8206,7 @@ def rt_process_run_with_limits(program, args, limits, opts=None, **options):
       IoError: the supervisor of … did not report the program's pid; the child's exit status was taken by someone else (is SIGCHLD ignored, or does another thread call waitpid(-1)?)
       ParseError: malformed input (details.line/column/position where known)
       LimitExceededError: a size, depth or count limit was reached
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_run_with_limits(program: text, args: array<text>, limits: dict, opts: dict?) -> dict
     capability: process.spawn (scoped); blocking; tier: verified
@@ -8235,6 +8244,7 @@ def rt_process_spawn(program, args, opts=None, **options):
       NotFoundError: what it names does not exist
       PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_spawn(program: text, args: array<text>, opts: dict?) -> handle<Child>
     capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8268,6 +8278,7 @@ def rt_process_spawn_async(program, args, opts=None, **options):
       InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
       PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_spawn_async(program: text, args: array<text>, opts: dict?) -> handle<Child>
     capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8300,6 +8311,7 @@ def rt_process_spawn_piped(program, args, opts=None, **options):
       NotFoundError: what it names does not exist
       PermissionDeniedError: program <why>; limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits); limit <key> is above this process's hard limit …
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_process_spawn_piped(program: text, args: array<text>, opts: dict?) -> handle<Child>
     capability: process.spawn (scoped); non-blocking; tier: verified
@@ -8426,6 +8438,7 @@ def rt_shell(command, opts=None, **options):
       LimitExceededError: a stream's output passed max_output
       ParseError: the output is not UTF-8 with text true
       IoError: the shell could not be started or waited for (details.errno)
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     Example:
       rt_shell(\"echo hi; exit 3\") -> {stdout: \"hi\\n\", stderr: \"\", code: 3, signal: nil, timed_out: false}
@@ -8458,6 +8471,7 @@ def rt_shell_exec(command, opts=None, **options):
       InvalidArgumentError: rt_shell_exec returns only the exit code: use rt_shell to capture output; option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin
       PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_shell_exec(command: text, opts: dict?) -> int
     capability: process.spawn; blocking; tier: verified
@@ -8489,6 +8503,7 @@ def rt_shell_exec_tuple(command, opts=None, **options):
       InvalidArgumentError: option grace_ms needs timeout_ms; options stdin and inherit_stdin exclude each other; option stdin_pipe excludes stdin and inherit_stdin; working directory (option cwd) is not a directory
       PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
       IoError: the supervisor of … did not report the program's pid
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_shell_exec_tuple(command: text, opts: dict?) -> dict
     capability: process.spawn; blocking; tier: verified
@@ -8533,6 +8548,7 @@ def rt_shell_output(command, opts=None, **options):
       PermissionDeniedError: limit <key> exceeds the sandbox limit <s> (rt_sandbox_set_limits)
       IoError: the supervisor of … did not report the program's pid
       ParseError: malformed input (details.line/column/position where known)
+      UnsupportedError: the policy scopes fs.read or fs.write and the child cannot be confined to it (no Landlock ABI 3 here, or a `!` exception in a scope)
 
     rt_shell_output(command: text, opts: dict?) -> any
     capability: process.spawn; blocking; tier: verified

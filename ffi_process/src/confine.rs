@@ -1,0 +1,193 @@
+//! A spawned program sees no more of the file system than the policy lets
+//! its parent's calls see (docs/SECURITY.md, "Processes: file system").
+//!
+//! While the policy scopes `fs.read` or `fs.write` (anything but granted
+//! whole), the program runs under a Landlock ruleset (Linux 6.2+, ABI 3)
+//! built here, in the host, before the spawn; the program's process applies
+//! it with two raw system calls just before `execve` (supervise.rs), so it
+//! holds for the program and every process it starts, and cannot be undone.
+//!
+//! The ruleset handles reading (read files, list directories, execute) when
+//! `fs.read` is scoped, writing (write, truncate, create, remove, rename,
+//! link) when `fs.write` is, and allows:
+//! - beneath each `fs.read` scope: reading; beneath each `fs.write` scope: writing;
+//! - what a program needs to start, read-only: the program file itself, the
+//!   interpreter named by its `#!` line, the system's library directories
+//!   and `/etc/ld.so.cache`, and the programs the parent may start (beneath
+//!   each `process.spawn` scope, or the standard `bin` directories when
+//!   `process.spawn` is granted whole);
+//! - `/dev/null` (read, write), `/dev/zero`, `/dev/random`, `/dev/urandom` (read).
+//!
+//! Nothing else: no `/etc`, `/home`, `/tmp` or `/proc` unless a scope names
+//! them. Landlock cannot express an exception inside an allowed directory,
+//! so a policy with `!scope` entries for a handled capability cannot be
+//! passed on: the spawn is Error Unsupported, as it is on a kernel without
+//! Landlock ABI 3 (the message says which).
+//!
+//! Making a ruleset costs ~0.1 ms (twenty-odd opens and rules); the last
+//! eight are kept for the next spawns of the same program under the same
+//! policy, checked against the device and inode of the program and scopes.
+
+use ffi_sdk::cap::{self, Scope};
+use ffi_sdk::prelude::*;
+use landlock::{
+    AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, ABI,
+};
+use std::io::Read;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+const V: ABI = ABI::V3;
+
+/// Read-only, beneath these when they exist: where the loader and the
+/// libraries every dynamically linked program needs live.
+const LIB_DIRS: [&str; 7] = ["/lib", "/lib64", "/lib32", "/usr/lib", "/usr/lib64", "/usr/lib32", "/usr/local/lib"];
+/// The programs a child may start when `process.spawn` is granted whole.
+const BIN_DIRS: [&str; 7] = ["/bin", "/sbin", "/usr/bin", "/usr/sbin", "/usr/local/bin", "/usr/local/sbin", "/usr/libexec"];
+
+fn read_rights() -> BitFlags<AccessFs> {
+    AccessFs::from_read(V)
+}
+
+fn write_rights() -> BitFlags<AccessFs> {
+    AccessFs::from_write(V)
+}
+
+/// A ruleset made for one policy and program, reused by the next spawns of
+/// that program under that policy while the program file and the scope
+/// directories are the same files (device and inode): a rule names the file
+/// it was made on, so a replaced one needs a new ruleset.
+struct Made {
+    key: (Scope, Scope, Scope, PathBuf),
+    files: Vec<(u64, u64)>,
+    fd: Arc<OwnedFd>,
+}
+
+static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
+const MADE_MAX: usize = 8;
+
+/// Device and inode of the program and of each scope (0, 0 for one missing).
+fn identities(exe: &Path, scopes: &[&Scope]) -> Vec<(u64, u64)> {
+    let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0));
+    let mut v = vec![id(exe)];
+    for s in scopes {
+        if let Scope::Some { allow, .. } = s {
+            v.extend(allow.iter().map(|p| id(Path::new(p))));
+        }
+    }
+    v
+}
+
+/// The Landlock ruleset for a program at `exe` (canonical) under the policy
+/// in force, as a close-on-exec descriptor; None when the policy grants
+/// `fs.read` and `fs.write` whole (nothing to confine).
+pub fn ruleset(func: &'static str, exe: &Path) -> RtResult<Option<Arc<OwnedFd>>> {
+    let (read, write) = (cap::scope("fs.read"), cap::scope("fs.write"));
+    if read == Scope::All && write == Scope::All {
+        return Ok(None);
+    }
+    let spawn = cap::scope("process.spawn");
+    let files = identities(exe, &[&read, &write, &spawn]);
+    let key = (read, write, spawn, exe.to_path_buf());
+    let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(m) = made.iter().find(|m| m.key == key && m.files == files) {
+        return Ok(Some(m.fd.clone()));
+    }
+    let fd = Arc::new(make(func, exe, &key.0, &key.1, &key.2)?);
+    made.retain(|m| m.key != key);
+    if made.len() == MADE_MAX {
+        made.remove(0);
+    }
+    made.push(Made { key, files, fd: fd.clone() });
+    Ok(Some(fd))
+}
+
+fn make(func: &'static str, exe: &Path, read: &Scope, write: &Scope, spawn: &Scope) -> RtResult<OwnedFd> {
+    let mut handled = BitFlags::<AccessFs>::empty();
+    if *read != Scope::All {
+        handled |= read_rights();
+    }
+    if *write != Scope::All {
+        handled |= write_rights();
+    }
+    for (name, s) in [("fs.read", read), ("fs.write", write)] {
+        if let Scope::Some { deny, .. } = s {
+            if !deny.is_empty() {
+                return Err(Error::new(
+                    Code::Unsupported,
+                    func,
+                    format!("{name} has exceptions (!{}) inside its scopes, and a child process can only be confined to whole directories (Landlock); drop the exception or the spawn", deny[0]),
+                    "",
+                ));
+            }
+        }
+    }
+    let unsupported = |e: &dyn std::fmt::Display| {
+        Error::new(
+            Code::Unsupported,
+            func,
+            format!("the policy scopes fs.read or fs.write, and a child process cannot be confined to it here: Landlock ABI 3 (Linux 6.2) is needed ({e})"),
+            "",
+        )
+    };
+    let mut rs = Ruleset::default()
+        .set_compatibility(CompatLevel::HardRequirement)
+        .handle_access(handled)
+        .and_then(|r| r.create())
+        .map_err(|e| unsupported(&e))?;
+    let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
+    if let Scope::Some { allow, .. } = read {
+        rules.extend(allow.iter().map(|p| (PathBuf::from(p), read_rights())));
+    }
+    if let Scope::Some { allow, .. } = write {
+        rules.extend(allow.iter().map(|p| (PathBuf::from(p), write_rights())));
+    }
+    if *read != Scope::All {
+        let start = read_rights();
+        rules.push((exe.to_path_buf(), start));
+        if let Some(i) = interpreter(exe) {
+            rules.push((i, start));
+        }
+        rules.extend(LIB_DIRS.iter().map(|d| (PathBuf::from(d), start)));
+        rules.push((PathBuf::from("/etc/ld.so.cache"), start));
+        match spawn {
+            Scope::Some { allow, .. } => rules.extend(allow.iter().map(|p| (PathBuf::from(p), start))),
+            Scope::All => rules.extend(BIN_DIRS.iter().map(|d| (PathBuf::from(d), start))),
+            Scope::Nothing => {}
+        }
+        for d in ["/dev/zero", "/dev/random", "/dev/urandom"] {
+            rules.push((PathBuf::from(d), AccessFs::ReadFile.into()));
+        }
+    }
+    rules.push((PathBuf::from("/dev/null"), AccessFs::ReadFile | AccessFs::WriteFile | AccessFs::Truncate));
+    for (path, access) in rules {
+        // A scope or system directory that does not exist grants nothing (it
+        // may appear later; the ruleset is made for this spawn only).
+        let Ok(fd) = PathFd::new(&path) else { continue };
+        let mut access = access & handled;
+        if !std::fs::metadata(&path).map(|m| m.is_dir()).unwrap_or(false) {
+            access &= AccessFs::from_file(V);
+        }
+        if access.is_empty() {
+            continue;
+        }
+        rs = rs.add_rule(PathBeneath::new(fd, access)).map_err(|e| {
+            Error::new(Code::Io, func, format!("cannot add {} to the child's file-system confinement: {e}", path.display()), "")
+        })?;
+    }
+    let fd: Option<OwnedFd> = RulesetCreated::into(rs);
+    fd.ok_or_else(|| unsupported(&"no ruleset was created"))
+}
+
+/// The interpreter a `#!` line at the start of `exe` names (canonical), if any.
+fn interpreter(exe: &Path) -> Option<PathBuf> {
+    let mut head = [0u8; 256];
+    let n = std::fs::File::open(exe).and_then(|mut f| f.read(&mut head)).ok()?;
+    let line = head[..n].strip_prefix(b"#!")?;
+    let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
+    let path = std::str::from_utf8(line).ok()?.split_whitespace().next()?;
+    std::fs::canonicalize(path).ok()
+}

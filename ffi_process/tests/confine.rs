@@ -1,0 +1,203 @@
+//! A child sees no more of the file system than the policy lets its parent's
+//! calls see (confine.rs, docs/SECURITY.md): real programs (cat, sh, rm, mv,
+//! ls) under `fs.read`/`fs.write` scopes, their descendants too; a policy
+//! that leaves fs whole confines nothing; one with exceptions cannot be
+//! passed on. Each case runs in a child process (the policy only narrows).
+
+#![deny(clippy::undocumented_unsafe_blocks)]
+
+mod common;
+
+use common::*;
+use ffi_process::child::*;
+use ffi_process::process::*;
+use ffi_sdk::testing::{err, in_child, ok, restrict, text, NIL};
+use ffi_sdk::{Code, Value};
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// T/O (outside: secret.txt holding OUTSIDE) and T/D (the scope: a.txt, links to O).
+struct Fix {
+    _t: tempfile::TempDir,
+    o: PathBuf,
+    d: PathBuf,
+}
+
+fn fixture() -> Fix {
+    let t = tempfile::tempdir().unwrap();
+    let root = std::fs::canonicalize(t.path()).unwrap();
+    let (o, d) = (root.join("O"), root.join("D"));
+    std::fs::create_dir_all(&o).unwrap();
+    std::fs::create_dir_all(d.join("sub")).unwrap();
+    std::fs::write(o.join("secret.txt"), "OUTSIDE\n").unwrap();
+    std::fs::write(d.join("a.txt"), "inside\n").unwrap();
+    symlink(o.join("secret.txt"), d.join("link")).unwrap();
+    symlink(&o, d.join("linkdir")).unwrap();
+    symlink("../../O", d.join("sub/rel")).unwrap();
+    Fix { _t: t, o, d }
+}
+
+fn p(x: &Path) -> &str {
+    x.to_str().unwrap()
+}
+
+fn run(program: &str, a: &[&str]) -> (i64, String, String) {
+    let argv = Value::array(a.len());
+    for s in a {
+        argv.push(Value::text(s));
+    }
+    let r = ok(rt_process_run(text(program), argv.raw(), NIL));
+    let f = |k: &str| r.get(k).as_text().unwrap_or("").to_string();
+    (r.get("code").as_int().unwrap_or(-1), f("stdout"), f("stderr"))
+}
+
+fn sh(script: &str) -> (i64, String, String) {
+    run("sh", &["-c", script])
+}
+
+/// The outside tree: names and contents, for before/after comparisons.
+fn snapshot(o: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(o)
+        .unwrap()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn children_read_and_write_only_within_the_fs_scopes() {
+    let _g = guard();
+    in_child("children_read_and_write_only_within_the_fs_scopes", || {
+        let f = fixture();
+        let (d, o) = (p(&f.d), p(&f.o));
+        let before = snapshot(&f.o);
+        restrict(&format!("fs.read={d};fs.write={d}"));
+
+        // Inside: read and written by the program and by its descendants.
+        assert_eq!(run("cat", &[&format!("{d}/a.txt")]).1, "inside\n");
+        assert_eq!(sh(&format!("echo made > {d}/new && cat {d}/new")).1, "made\n");
+        assert_eq!(sh(&format!("sh -c 'cat {d}/a.txt'")).1, "inside\n");
+        // /dev/null and the programs themselves keep working.
+        assert_eq!(sh("echo gone > /dev/null; cat /dev/null; echo ok").1, "ok\n");
+
+        // Outside, by any spelling: nothing read, listed, written, removed or moved.
+        for target in [
+            format!("{o}/secret.txt"),
+            format!("{d}/link"),
+            format!("{d}/linkdir/secret.txt"),
+            format!("{d}/sub/rel/secret.txt"),
+            format!("{d}/../O/secret.txt"),
+            format!("/proc/self/root{o}/secret.txt"),
+            "/etc/passwd".to_string(),
+        ] {
+            let (code, out, errs) = run("cat", &[&target]);
+            assert_ne!(code, 0, "cat {target} succeeded: {out}");
+            assert!(!out.contains("OUTSIDE") && !out.contains("root:"), "cat {target}: {out}");
+            assert!(errs.contains("Permission denied"), "cat {target}: {errs}");
+            // A grandchild in its own session: the same.
+            let (_, out, _) = sh(&format!("setsid sh -c 'cat {target}' 2>&1; sh -c 'sh -c \"cat {target}\"' 2>&1"));
+            assert!(!out.contains("OUTSIDE") && !out.contains("root:"), "descendant read {target}: {out}");
+        }
+        let (code, out, _) = run("ls", &[o]);
+        assert!(code != 0 && !out.contains("secret"), "ls {o}: {out}");
+        for script in [
+            format!("echo x > {o}/new"),
+            format!("echo x >> {o}/secret.txt"),
+            format!(": > {d}/link"),
+            format!("rm -f {o}/secret.txt"),
+            format!("rm -f {d}/linkdir/secret.txt"),
+            format!("mv {d}/a.txt {o}/"),
+            format!("mkdir {o}/dir"),
+            format!("ln -s /etc {o}/etc"),
+            format!("cp {d}/a.txt {d}/linkdir/copy"),
+        ] {
+            sh(&script);
+            assert_eq!(snapshot(&f.o), before, "{script} changed the outside tree");
+        }
+        assert_eq!(std::fs::read_to_string(f.d.join("a.txt")).unwrap(), "inside\n", "mv moved a.txt out");
+
+        // The same through a Child handle.
+        let argv = Value::array(1);
+        argv.push(Value::text(&format!("{o}/secret.txt")));
+        let h = ok(rt_process_spawn(text("cat"), argv.raw(), NIL));
+        let st = ok(rt_process_wait(h.raw(), NIL));
+        assert_ne!(st.get("code").as_int(), Some(0), "a spawned cat read outside");
+    });
+}
+
+#[test]
+fn a_scoped_fs_write_alone_confines_writes_only() {
+    let _g = guard();
+    in_child("a_scoped_fs_write_alone_confines_writes_only", || {
+        let f = fixture();
+        let (d, o) = (p(&f.d), p(&f.o));
+        restrict(&format!("fs.write={d}"));
+        assert_eq!(run("cat", &[&format!("{o}/secret.txt")]).1, "OUTSIDE\n", "reads are the parent's: whole");
+        assert_ne!(sh(&format!("echo x > {o}/new")).0, 0);
+        assert!(!f.o.join("new").exists());
+        assert_eq!(sh(&format!("echo x > {d}/new; cat {d}/new")).1, "x\n");
+    });
+}
+
+#[test]
+fn a_policy_without_fs_scopes_confines_nothing() {
+    let _g = guard();
+    in_child("a_policy_without_fs_scopes_confines_nothing", || {
+        let f = fixture();
+        let o = p(&f.o);
+        restrict("sys.info=false");
+        assert_eq!(run("cat", &[&format!("{o}/secret.txt")]).1, "OUTSIDE\n");
+        assert_eq!(sh(&format!("echo x > {o}/new && cat {o}/new")).1, "x\n");
+    });
+}
+
+#[test]
+fn a_script_runs_with_its_interpreter_and_nothing_more() {
+    let _g = guard();
+    in_child("a_script_runs_with_its_interpreter_and_nothing_more", || {
+        let f = fixture();
+        let (d, o) = (p(&f.d), p(&f.o));
+        let script = f.d.join("show.sh");
+        // Builtins only: the policy lets the parent start this script and nothing else.
+        std::fs::write(&script, format!("#!/bin/sh\nwhile read l; do echo \"$l\"; done < {d}/a.txt\nwhile read l; do echo \"$l\"; done < {o}/secret.txt\n")).unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        restrict(&format!("fs.read={d};process.spawn={}", p(&script)));
+        let (_, out, errs) = run(p(&script), &[]);
+        assert_eq!(out, "inside\n", "stderr: {errs}");
+    });
+}
+
+#[test]
+fn scopes_with_exceptions_cannot_be_passed_on() {
+    let _g = guard();
+    in_child("scopes_with_exceptions_cannot_be_passed_on", || {
+        let f = fixture();
+        let d = p(&f.d);
+        restrict(&format!("fs.read={d},!{d}/sub"));
+        let (c, m) = err(rt_process_run(text("true"), Value::array(0).raw(), NIL));
+        assert_eq!(c, Code::Unsupported, "{m}");
+        assert!(m.starts_with("rt_process_run: ") && m.contains("exceptions"), "{m}");
+    });
+}
+
+/// Run alone (it narrows this process's policy): the cost of building a ruleset.
+#[test]
+#[ignore]
+fn ruleset_cost() {
+    let f = fixture();
+    let d = p(&f.d);
+    restrict(&format!("fs.read={d};fs.write={d}"));
+    let exe = std::path::Path::new("/usr/bin/true");
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        ffi_process::confine::ruleset("x", exe).unwrap();
+    }
+    eprintln!("ruleset: {:?} each", t.elapsed() / 1000);
+    let t = std::time::Instant::now();
+    for _ in 0..1000 {
+        std::hint::black_box(ffi_sdk::cap::scope("fs.read"));
+    }
+    eprintln!("scope: {:?} each", t.elapsed() / 1000);
+}
