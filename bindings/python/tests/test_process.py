@@ -15,7 +15,7 @@ import time
 import pytest
 
 import simple_rt
-from helpers import raises, requires, run_child
+from helpers import child, raises, requires, run_child
 
 pytestmark = requires("process")
 
@@ -279,3 +279,34 @@ def test_sandbox_limits_in_a_child():
         print("ok")
     """)
     assert out.strip() == "ok"
+
+
+def test_children_are_held_to_the_fs_scopes(tmp_path):
+    # The host may read and write only `scope`; a program it starts, and that
+    # program's children, may not read, list or write `outside` either (Landlock).
+    scope, outside = tmp_path / "scope", tmp_path / "outside"
+    scope.mkdir()
+    outside.mkdir()
+    (scope / "mine.txt").write_text("mine\n")
+    (outside / "secret.txt").write_text("OUTSIDE\n")
+    code = """
+        import simple_rt, sys
+        scope, outside = sys.argv[1], sys.argv[2]
+        simple_rt.restrict("fs.read=%s;fs.write=%s" % (scope, scope))
+        run = simple_rt.rt_process_run
+        assert run("cat", [scope + "/mine.txt"])["stdout"] == "mine\\n"
+        r = run("cat", [outside + "/secret.txt"])
+        assert r["code"] != 0 and "OUTSIDE" not in r["stdout"], r
+        r = run("sh", ["-c", "sh -c 'cat %s/secret.txt; ls %s; echo x > %s/new' 2>&1" % (outside, outside, outside)])
+        assert "OUTSIDE" not in r["stdout"] and r["stdout"].count("Permission denied") == 3, r
+        r = run("ls", [outside])
+        assert r["code"] != 0 and "secret" not in r["stdout"], r
+        r = run("sh", ["-c", "echo made > %s/new && cat %s/new" % (scope, scope)])
+        assert r["stdout"] == "made\\n", r
+        print("ok")
+    """
+    out = child(code, str(os.path.realpath(scope)), str(os.path.realpath(outside)), timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "ok"
+    assert not (outside / "new").exists()
+    assert (outside / "secret.txt").read_text() == "OUTSIDE\n"
