@@ -19,7 +19,14 @@
 //! - `/dev/null` (read, write), `/dev/zero`, `/dev/random`, `/dev/urandom` (read).
 //!
 //! Nothing else: no `/etc`, `/home`, `/tmp` or `/proc` unless a scope names
-//! them. Landlock cannot express an exception inside an allowed directory,
+//! them.
+//!
+//! TCP (Landlock ABI 4, Linux 6.7, where the kernel has it): while
+//! `net.connect` and `net.http` are both narrowed to scopes with ports (or
+//! dropped), the child may connect only to those ports; while `net.listen`
+//! is, bind only those. Landlock filters by port, not host, so the hosts of
+//! the scopes are not enforced on a child, and a scope without a port (any
+//! port of a host) leaves that direction whole. Landlock cannot express an exception inside an allowed directory,
 //! so a policy with `!scope` entries for a handled capability cannot be
 //! passed on: the spawn is Error Unsupported, as it is on a kernel without
 //! Landlock ABI 3 (the message says which).
@@ -31,8 +38,8 @@
 use ffi_sdk::cap::{self, Scope};
 use ffi_sdk::prelude::*;
 use landlock::{
-    AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
-    RulesetCreatedAttr, ABI,
+    AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
+    RulesetCreated, RulesetCreatedAttr, ABI,
 };
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -56,12 +63,83 @@ fn write_rights() -> BitFlags<AccessFs> {
     AccessFs::from_write(V)
 }
 
+/// The grants a child's confinement is made from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Policy {
+    read: Scope,
+    write: Scope,
+    spawn: Scope,
+    connect: Scope,
+    http: Scope,
+    listen: Scope,
+}
+
+impl Policy {
+    fn now() -> Policy {
+        Policy {
+            read: cap::scope("fs.read"),
+            write: cap::scope("fs.write"),
+            spawn: cap::scope("process.spawn"),
+            connect: cap::scope("net.connect"),
+            http: cap::scope("net.http"),
+            listen: cap::scope("net.listen"),
+        }
+    }
+
+    fn fs_handled(&self) -> BitFlags<AccessFs> {
+        let mut h = BitFlags::<AccessFs>::empty();
+        if self.read != Scope::All {
+            h |= read_rights();
+        }
+        if self.write != Scope::All {
+            h |= write_rights();
+        }
+        h
+    }
+
+    /// The TCP ports a child may connect to (a raw connection or HTTP: either
+    /// grant) and bind; None where Landlock cannot narrow it (a grant whole,
+    /// or a scope without a port, which allows any port of its host).
+    fn tcp(&self) -> (Option<Vec<u16>>, Option<Vec<u16>>) {
+        (ports(&[&self.connect, &self.http]), ports(&[&self.listen]))
+    }
+
+    fn confines(&self) -> bool {
+        let (c, b) = self.tcp();
+        !self.fs_handled().is_empty() || c.is_some() || b.is_some()
+    }
+}
+
+/// The ports of host scopes (`host:port`, `[v6]:port`); None if one is whole
+/// or allows any port. Landlock filters TCP by port only: the hosts of the
+/// scopes are not enforced on a child.
+fn ports(scopes: &[&Scope]) -> Option<Vec<u16>> {
+    let mut out = Vec::new();
+    for s in scopes {
+        match s {
+            Scope::All => return None,
+            Scope::Nothing => {}
+            Scope::Some { allow, .. } => {
+                for a in allow {
+                    let port = match a.strip_prefix('[') {
+                        Some(v6) => v6.split_once("]:").map(|x| x.1),
+                        None if a.matches(':').count() == 1 => a.split_once(':').map(|x| x.1),
+                        None => None,
+                    };
+                    out.push(port.and_then(|p| p.parse::<u16>().ok())?);
+                }
+            }
+        }
+    }
+    Some(out)
+}
+
 /// A ruleset made for one policy and program, reused by the next spawns of
 /// that program under that policy while the program file and the scope
 /// directories are the same files (device and inode): a rule names the file
 /// it was made on, so a replaced one needs a new ruleset.
 struct Made {
-    key: (Scope, Scope, Scope, PathBuf),
+    key: (Policy, PathBuf),
     files: Vec<(u64, u64)>,
     fd: Arc<OwnedFd>,
 }
@@ -69,11 +147,11 @@ struct Made {
 static MADE: Mutex<Vec<Made>> = Mutex::new(Vec::new());
 const MADE_MAX: usize = 8;
 
-/// Device and inode of the program and of each scope (0, 0 for one missing).
-fn identities(exe: &Path, scopes: &[&Scope]) -> Vec<(u64, u64)> {
+/// Device and inode of the program and of each path scope (0, 0 for one missing).
+fn identities(exe: &Path, p: &Policy) -> Vec<(u64, u64)> {
     let id = |p: &Path| std::fs::metadata(p).map(|m| (m.dev(), m.ino())).unwrap_or((0, 0));
     let mut v = vec![id(exe)];
-    for s in scopes {
+    for s in [&p.read, &p.write, &p.spawn] {
         if let Scope::Some { allow, .. } = s {
             v.extend(allow.iter().map(|p| id(Path::new(p))));
         }
@@ -82,21 +160,24 @@ fn identities(exe: &Path, scopes: &[&Scope]) -> Vec<(u64, u64)> {
 }
 
 /// The Landlock ruleset for a program at `exe` (canonical) under the policy
-/// in force, as a close-on-exec descriptor; None when the policy grants
-/// `fs.read` and `fs.write` whole (nothing to confine).
+/// in force, as a close-on-exec descriptor; None when the policy leaves
+/// nothing to confine (fs.read and fs.write whole, TCP not narrowable).
 pub fn ruleset(func: &'static str, exe: &Path) -> RtResult<Option<Arc<OwnedFd>>> {
-    let (read, write) = (cap::scope("fs.read"), cap::scope("fs.write"));
-    if read == Scope::All && write == Scope::All {
+    if cap::allow_all() {
         return Ok(None);
     }
-    let spawn = cap::scope("process.spawn");
-    let files = identities(exe, &[&read, &write, &spawn]);
-    let key = (read, write, spawn, exe.to_path_buf());
+    let policy = Policy::now();
+    if !policy.confines() {
+        return Ok(None);
+    }
+    let files = identities(exe, &policy);
+    let key = (policy, exe.to_path_buf());
     let mut made = MADE.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(m) = made.iter().find(|m| m.key == key && m.files == files) {
         return Ok(Some(m.fd.clone()));
     }
-    let fd = Arc::new(make(func, exe, &key.0, &key.1, &key.2)?);
+    let Some(fd) = make(func, exe, &key.0)? else { return Ok(None) };
+    let fd = Arc::new(fd);
     made.retain(|m| m.key != key);
     if made.len() == MADE_MAX {
         made.remove(0);
@@ -105,15 +186,10 @@ pub fn ruleset(func: &'static str, exe: &Path) -> RtResult<Option<Arc<OwnedFd>>>
     Ok(Some(fd))
 }
 
-fn make(func: &'static str, exe: &Path, read: &Scope, write: &Scope, spawn: &Scope) -> RtResult<OwnedFd> {
-    let mut handled = BitFlags::<AccessFs>::empty();
-    if *read != Scope::All {
-        handled |= read_rights();
-    }
-    if *write != Scope::All {
-        handled |= write_rights();
-    }
-    for (name, s) in [("fs.read", read), ("fs.write", write)] {
+/// The ruleset; None when only TCP was to be narrowed and the kernel cannot.
+fn make(func: &'static str, exe: &Path, p: &Policy) -> RtResult<Option<OwnedFd>> {
+    let handled = p.fs_handled();
+    for (name, s) in [("fs.read", &p.read), ("fs.write", &p.write)] {
         if let Scope::Some { deny, .. } = s {
             if !deny.is_empty() {
                 return Err(Error::new(
@@ -133,19 +209,45 @@ fn make(func: &'static str, exe: &Path, read: &Scope, write: &Scope, spawn: &Sco
             "",
         )
     };
-    let mut rs = Ruleset::default()
-        .set_compatibility(CompatLevel::HardRequirement)
-        .handle_access(handled)
-        .and_then(|r| r.create())
-        .map_err(|e| unsupported(&e))?;
+    let (connect, bind) = p.tcp();
+    let mut net = BitFlags::<AccessNet>::empty();
+    if connect.is_some() {
+        net |= AccessNet::ConnectTcp;
+    }
+    if bind.is_some() {
+        net |= AccessNet::BindTcp;
+    }
+    // File-system rights must hold (HardRequirement); TCP rights (ABI 4, Linux 6.7) where the
+    // kernel has them (BestEffort: an older kernel leaves TCP as it is, docs/SECURITY.md).
+    let mut r = Ruleset::default();
+    if !handled.is_empty() {
+        r = r.set_compatibility(CompatLevel::HardRequirement).handle_access(handled).map_err(|e| unsupported(&e))?;
+    }
+    if !net.is_empty() {
+        r = r.set_compatibility(CompatLevel::BestEffort).handle_access(net).map_err(|e| unsupported(&e))?;
+    }
+    let mut rs = match r.create() {
+        Ok(rs) => rs,
+        // Only TCP to narrow, on a kernel without it: nothing to confine.
+        Err(_) if handled.is_empty() => return Ok(None),
+        Err(e) => return Err(unsupported(&e)),
+    };
+    let connect = connect.iter().flatten().map(|port| NetPort::new(*port, AccessNet::ConnectTcp));
+    let bind = bind.iter().flatten().map(|port| NetPort::new(*port, AccessNet::BindTcp));
+    for rule in connect.chain(bind) {
+        rs = rs.add_rule(rule).map_err(|e| Error::new(Code::Io, func, format!("cannot add a TCP port to the child's confinement: {e}"), ""))?;
+    }
+    if handled.is_empty() {
+        return Ok(RulesetCreated::into(rs));
+    }
     let mut rules: Vec<(PathBuf, BitFlags<AccessFs>)> = Vec::new();
-    if let Scope::Some { allow, .. } = read {
+    if let Scope::Some { allow, .. } = &p.read {
         rules.extend(allow.iter().map(|p| (PathBuf::from(p), read_rights())));
     }
-    if let Scope::Some { allow, .. } = write {
+    if let Scope::Some { allow, .. } = &p.write {
         rules.extend(allow.iter().map(|p| (PathBuf::from(p), write_rights())));
     }
-    if *read != Scope::All {
+    if p.read != Scope::All {
         let start = read_rights();
         rules.push((exe.to_path_buf(), start));
         if let Some(i) = interpreter(exe) {
@@ -153,7 +255,7 @@ fn make(func: &'static str, exe: &Path, read: &Scope, write: &Scope, spawn: &Sco
         }
         rules.extend(LIB_DIRS.iter().map(|d| (PathBuf::from(d), start)));
         rules.push((PathBuf::from("/etc/ld.so.cache"), start));
-        match spawn {
+        match &p.spawn {
             Scope::Some { allow, .. } => rules.extend(allow.iter().map(|p| (PathBuf::from(p), start))),
             Scope::All => rules.extend(BIN_DIRS.iter().map(|d| (PathBuf::from(d), start))),
             Scope::Nothing => {}
@@ -179,7 +281,7 @@ fn make(func: &'static str, exe: &Path, read: &Scope, write: &Scope, spawn: &Sco
         })?;
     }
     let fd: Option<OwnedFd> = RulesetCreated::into(rs);
-    fd.ok_or_else(|| unsupported(&"no ruleset was created"))
+    fd.map(Some).ok_or_else(|| unsupported(&"no ruleset was created"))
 }
 
 /// The interpreter a `#!` line at the start of `exe` names (canonical), if any.

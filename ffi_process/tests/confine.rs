@@ -1,6 +1,7 @@
 //! A child sees no more of the file system than the policy lets its parent's
 //! calls see (confine.rs, docs/SECURITY.md): real programs (cat, sh, rm, mv,
-//! ls) under `fs.read`/`fs.write` scopes, their descendants too; a policy
+//! ls) under `fs.read`/`fs.write` scopes, their descendants too; TCP
+//! connect/bind under `net.*` scopes with ports (python3 sockets); a policy
 //! that leaves fs whole confines nothing; one with exceptions cannot be
 //! passed on. Each case runs in a child process (the policy only narrows).
 
@@ -200,4 +201,44 @@ fn ruleset_cost() {
         std::hint::black_box(ffi_sdk::cap::scope("fs.read"));
     }
     eprintln!("scope: {:?} each", t.elapsed() / 1000);
+}
+
+/// A TCP listener on 127.0.0.1 in this process; its port.
+fn listener() -> (std::net::TcpListener, u16) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    (l, port)
+}
+
+/// A python3 child connecting to `port` (and binding an ephemeral port): what it printed.
+fn py_net(port: u16) -> String {
+    let code = format!(
+        "import socket\nfor what, f in [('connect', lambda: socket.create_connection(('127.0.0.1', {port}), timeout=5)), ('bind', lambda: socket.socket().bind(('127.0.0.1', 0)))]:\n    try:\n        f(); print(what, 'ok')\n    except OSError as e:\n        print(what, 'refused', e.errno)\n"
+    );
+    run("python3", &["-c", &code]).1
+}
+
+#[test]
+fn children_connect_and_bind_only_where_the_parent_may() {
+    let _g = guard();
+    in_child("children_connect_and_bind_only_where_the_parent_may", || {
+        let ((_a, pa), (_b, pb)) = (listener(), listener());
+        assert_eq!(py_net(pa), "connect ok\nbind ok\n", "before any restriction");
+        restrict(&format!("net.connect=127.0.0.1:{pa};net.http=false;net.listen=false"));
+        assert_eq!(py_net(pa), "connect ok\nbind refused 13\n");
+        assert_eq!(py_net(pb), "connect refused 13\nbind refused 13\n");
+        restrict("net.connect=false");
+        assert_eq!(py_net(pa), "connect refused 13\nbind refused 13\n");
+    });
+}
+
+#[test]
+fn a_net_scope_without_a_port_leaves_tcp_whole() {
+    let _g = guard();
+    in_child("a_net_scope_without_a_port_leaves_tcp_whole", || {
+        let (_a, pa) = listener();
+        // Any port of 127.0.0.1: Landlock cannot say "this host", so the child is not narrowed.
+        restrict("net.connect=127.0.0.1;net.http=127.0.0.1");
+        assert!(py_net(pa).starts_with("connect ok\n"));
+    });
 }
