@@ -268,15 +268,16 @@ pub fn is_object_start(p: *const u8) -> bool {
 }
 
 /// Runs `f(obj)` when `obj` becomes unreachable (on the finalizer thread).
-pub fn register_finalizer(obj: *mut u8, f: FinalizerProc) {
+///
+/// # Safety
+/// `obj` is the start of a live object of this collector (e.g. just made by
+/// `new_obj`), and `f` may be called with it on the finalizer thread at any
+/// later time (it stays valid: the library is never unloaded).
+pub unsafe fn register_finalizer(obj: *mut u8, f: FinalizerProc) {
     start_finalizer_thread();
-    // SAFETY: callers pass the start of a live object they just allocated with `new_obj`
-    // (handle.rs, the only caller), as GC_register_finalizer_no_order requires; `f` is an
-    // `extern "C"` function of the finalizer signature that outlives the library's objects
-    // (nodelete); client data is NULL and the old finalizer/data out-pointers are NULL,
-    // which the collector accepts as "not wanted". NOTE: this and `unregister_finalizer` are
-    // safe fns with a pointer precondition (sound only through their one caller, handle.rs);
-    // they should become `unsafe fn`.
+    // SAFETY: the caller's contract above is GC_register_finalizer_no_order's precondition on
+    // `obj`; `f` is an `extern "C"` function of the finalizer signature; client data is NULL
+    // and the old finalizer/data out-pointers are NULL, which the collector accepts as "not wanted".
     unsafe {
         GC_register_finalizer_no_order(
             obj as *mut c_void,
@@ -295,12 +296,15 @@ pub fn register_finalizer(obj: *mut u8, f: FinalizerProc) {
 /// is registered (else the finalizer stays and finds the object closed):
 /// the removal may grow the collector's table, an allocation that can start
 /// a collection, and an unregistered thread's stack is not scanned.
-pub fn unregister_finalizer(obj: *mut u8) {
+///
+/// # Safety
+/// `obj` is the start of a live object of this collector that the caller keeps reachable.
+pub unsafe fn unregister_finalizer(obj: *mut u8) {
     if !THREAD.try_with(|t| t.state.get() != NONE).unwrap_or(false) {
         return;
     }
-    // SAFETY: `obj` is the start of a live collector object (the caller holds it); a null
-    // finalizer removes its registration, if any; null out-pointers are allowed by gc.h.
+    // SAFETY: `obj` is the start of a live collector object the caller keeps (its contract); a
+    // null finalizer removes its registration, if any; null out-pointers are allowed by gc.h.
     unsafe {
         GC_register_finalizer_no_order(
             obj as *mut c_void,

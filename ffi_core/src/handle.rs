@@ -373,7 +373,9 @@ pub unsafe extern "C" fn rt__handle_new(vt: *const HandleVTable, data: *const ()
     (*h).data = data;
     (*h).closed = OPEN;
     (*h)._pad = 0; // not lent
-    gc::register_finalizer(o as *mut u8, finalize);
+    // SAFETY: `o` is the start of the object `new_obj` just made (live: `o` is on this stack);
+    // `finalize` takes any handle object and the library is never unloaded.
+    unsafe { gc::register_finalizer(o as *mut u8, finalize) };
     word(o)
 }
 
@@ -434,7 +436,9 @@ unsafe fn close(h: *mut HandleObj) -> u32 {
     }
     // Closed once, here: the collector need not finalize it (an explicit close is only made on a
     // reachable handle, so its finalizer is not queued or running).
-    gc::unregister_finalizer(h as *mut u8);
+    // SAFETY: `h` is a live handle object, the start of a collector object, kept reachable by
+    // the caller (`close`'s contract).
+    unsafe { gc::unregister_finalizer(h as *mut u8) };
     let l = lent(h).load(Ordering::SeqCst);
     if l == 0 {
         // Never lent: no borrow can be in flight or start (module docs), no barrier.
