@@ -1092,25 +1092,32 @@ thread_local! {
 /// `obj` as JSON text, or None when the ordinary call must decide (an
 /// object outside the fast path, or any error: it raises the canonical one).
 pub fn stringify(py: Python<'_>, obj: &Bound<'_, PyAny>, pretty: bool, sort_keys: bool) -> Option<PyResult<Py<PyAny>>> {
-    let run = |buf: &mut Vec<u8>| -> Option<PyResult<Py<PyAny>>> {
+    let tree = PyTree { fallback: Cell::new(false) };
+    // Not written (a value the writer does not take): None, the caller takes the normal call.
+    write_to_str(py, |buf| w::write(&tree, obj.as_ptr(), buf, pretty, sort_keys).ok().map(Ok))
+}
+
+/// Runs `write` into this thread's reused output buffer and returns a
+/// Python str of what it wrote; None when `write` gave None (nothing usable
+/// written), its error when it failed.
+fn write_to_str(py: Python<'_>, write: impl Fn(&mut Vec<u8>) -> Option<PyResult<()>>) -> Option<PyResult<Py<PyAny>>> {
+    let run = |buf: &mut Vec<u8>| {
         buf.clear();
-        let tree = PyTree { fallback: Cell::new(false) };
-        let r = w::write(&tree, obj.as_ptr(), buf, pretty, sort_keys);
-        let out = match r {
-            Err(_) => None,
-            // SAFETY: the writer's output is valid UTF-8 (str bytes from CPython's UTF-8 forms,
-            // the rest ASCII), and `is_ascii` tells `new_str` which; `off` is the measured
-            // offset. A non-null result is a new reference the Bound takes over; GIL held (`py`).
-            Ok(()) => Some(unsafe {
-                let off = ASCII_OFFSET.load(Ordering::Relaxed);
-                let o = new_str(buf, buf.is_ascii(), off);
+        let out = write(buf).map(|r| {
+            r?;
+            // SAFETY: both writers' output is valid UTF-8 (str bytes from CPython's UTF-8
+            // forms or runtime strings, UTF-8 by the value contract; the rest ASCII), and
+            // `is_ascii` tells `new_str` which; the offset is the measured one. A non-null
+            // result is a new reference the Bound takes over; GIL held (`py`).
+            unsafe {
+                let o = new_str(buf, buf.is_ascii(), ASCII_OFFSET.load(Ordering::Relaxed));
                 if o.is_null() {
                     Err(PyErr::fetch(py))
                 } else {
                     Ok(Bound::from_owned_ptr(py, o).unbind())
                 }
-            }),
-        };
+            }
+        });
         if buf.capacity() > KEEP_BUFFER {
             *buf = Vec::new();
         }
@@ -1143,33 +1150,11 @@ pub fn parse_native(py: Python<'_>, text: &[u8], utf8: bool, bigint: BigInt) -> 
 /// straight into a Python str (`rt_json_stringify(value)`).
 pub fn stringify_native(py: Python<'_>, w: ffi_sdk::abi::RtValue, pretty: bool, sort_keys: bool) -> PyResult<Py<PyAny>> {
     let _at = crate::Attached::new();
-    let run = |buf: &mut Vec<u8>| -> PyResult<Py<PyAny>> {
-        buf.clear();
+    let write = |buf: &mut Vec<u8>| {
         let r = ffi_serde_core::rt::write_json("rt_json_stringify", ffi_sdk::Value::from_raw(w), buf, pretty, sort_keys);
-        let out = match r {
-            Err(e) => Err(rt_error(py, &e)),
-            // SAFETY: as in `stringify`: the writer's output is UTF-8 (runtime strings are UTF-8
-            // by the value contract, the rest ASCII); a non-null result is a new reference the
-            // Bound takes over; GIL held (`py`).
-            Ok(()) => unsafe {
-                let o = new_str(buf, buf.is_ascii(), ASCII_OFFSET.load(Ordering::Relaxed));
-                if o.is_null() {
-                    Err(PyErr::fetch(py))
-                } else {
-                    Ok(Bound::from_owned_ptr(py, o).unbind())
-                }
-            },
-        };
-        if buf.capacity() > KEEP_BUFFER {
-            *buf = Vec::new();
-        }
-        out
+        Some(r.map_err(|e| rt_error(py, &e)))
     };
-    OUT.try_with(|cell| match cell.try_borrow_mut() {
-        Ok(mut buf) => run(&mut buf),
-        Err(_) => run(&mut Vec::new()),
-    })
-    .unwrap_or_else(|_| run(&mut Vec::new()))
+    write_to_str(py, write).unwrap_or_else(|| Err(pyo3::exceptions::PyRuntimeError::new_err("rt_json_stringify: nothing written")))
 }
 
 // ------------------------------------------------------------------ options
