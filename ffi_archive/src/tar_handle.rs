@@ -41,7 +41,9 @@ struct Building {
     entries: u64,
 }
 
-impl HandleType for TarWriter {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for TarWriter {
     const NAME: &'static str = "TarWriter";
 }
 
@@ -53,7 +55,9 @@ pub struct TarReader {
     memlimit: u64,
 }
 
-impl HandleType for TarReader {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for TarReader {
     const NAME: &'static str = "TarReader";
 }
 

@@ -25,7 +25,9 @@ pub struct ZipWriter {
     level: Option<i64>,
 }
 
-impl HandleType for ZipWriter {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for ZipWriter {
     const NAME: &'static str = "ZipWriter";
 }
 
@@ -35,7 +37,9 @@ pub struct ZipReader {
     path: String,
 }
 
-impl HandleType for ZipReader {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for ZipReader {
     const NAME: &'static str = "ZipReader";
 }
 

@@ -26,7 +26,9 @@ pub struct Watch {
     scoped: bool,
 }
 
-impl HandleType for Watch {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Watch {
     const NAME: &'static str = "Watch";
 }
 

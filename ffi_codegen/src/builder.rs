@@ -22,13 +22,17 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 /// A signature being built (handle type `cranelift_signature`).
 pub struct CgSig(Mutex<Signature>);
-impl HandleType for CgSig {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CgSig {
     const NAME: &'static str = "cranelift_signature";
 }
 
 /// A function being built (handle type `cranelift_function`).
 pub struct CgCtx(Mutex<Fctx>);
-impl HandleType for CgCtx {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CgCtx {
     const NAME: &'static str = "cranelift_function";
 }
 

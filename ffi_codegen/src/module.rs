@@ -70,7 +70,9 @@ pub struct CgModule {
     pub(crate) is_jit: bool,
 }
 
-impl HandleType for CgModule {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CgModule {
     const NAME: &'static str = "cranelift_module";
 }
 

@@ -42,7 +42,9 @@ pub struct Actor {
     join: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
-impl HandleType for Actor {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Actor {
     const NAME: &'static str = "Actor";
 }
 

@@ -6,13 +6,17 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering::SeqCst};
 
 /// An atomic 64-bit int.
 pub struct AtomicInt(AtomicI64);
-impl HandleType for AtomicInt {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for AtomicInt {
     const NAME: &'static str = "AtomicInt";
 }
 
 /// An atomic bool.
 pub struct AtomicFlag(AtomicBool);
-impl HandleType for AtomicFlag {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for AtomicFlag {
     const NAME: &'static str = "AtomicBool";
 }
 

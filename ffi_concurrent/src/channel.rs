@@ -83,7 +83,9 @@ impl Drop for Channel {
     }
 }
 
-impl HandleType for Channel {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Channel {
     const NAME: &'static str = "Channel";
 }
 

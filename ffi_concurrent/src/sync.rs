@@ -82,7 +82,9 @@ pub struct RtMutex {
 // orders one holder's accesses before the next one's. The other fields are Sync.
 unsafe impl Sync for RtMutex {}
 
-impl HandleType for RtMutex {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for RtMutex {
     const NAME: &'static str = "Mutex";
 }
 
@@ -240,7 +242,9 @@ pub struct RtRwLock {
     cv: Condvar,
 }
 
-impl HandleType for RtRwLock {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for RtRwLock {
     const NAME: &'static str = "RwLock";
 }
 

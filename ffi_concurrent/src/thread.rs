@@ -86,7 +86,9 @@ fn error_quote(s: &str) -> String {
 
 /// The handle's resource: shares the thread's state with the thread itself.
 pub struct ArcThread(std::sync::Arc<Thread>);
-impl HandleType for ArcThread {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for ArcThread {
     const NAME: &'static str = "Thread";
 }
 impl std::ops::Deref for ArcThread {

@@ -8,7 +8,9 @@ use std::collections::HashMap;
 
 /// Per-thread values keyed by thread id (`rt_thread_id`).
 pub struct ThreadLocal(Mutex<HashMap<u64, Slot>>);
-impl HandleType for ThreadLocal {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for ThreadLocal {
     const NAME: &'static str = "ThreadLocal";
 }
 

@@ -24,7 +24,9 @@ mod probe;
 use probe::*;
 
 struct Other;
-impl HandleType for Other {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Other {
     const NAME: &'static str = "StressOther";
 }
 

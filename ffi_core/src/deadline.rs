@@ -103,7 +103,9 @@ pub struct Token {
     gen: u64,
 }
 
-impl HandleType for Token {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Token {
     const NAME: &'static str = "CancelToken";
 }
 

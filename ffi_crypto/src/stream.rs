@@ -48,7 +48,9 @@ pub struct Hasher {
     state: Mutex<State>,
 }
 
-impl HandleType for Hasher {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Hasher {
     const NAME: &'static str = "Hasher";
 }
 

@@ -146,7 +146,9 @@ pub struct CudaBuffer {
     ctx: Arc<CudaContext>,
 }
 
-impl HandleType for CudaBuffer {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CudaBuffer {
     const NAME: &'static str = "cuda_buffer";
 }
 
@@ -164,7 +166,9 @@ impl Drop for CudaBuffer {
 pub struct StreamH {
     stream: Arc<CudaStream>,
 }
-impl HandleType for StreamH {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for StreamH {
     const NAME: &'static str = "cuda_stream";
 }
 
@@ -174,7 +178,9 @@ pub struct EventH {
     timing: bool,
     recorded: Mutex<bool>,
 }
-impl HandleType for EventH {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for EventH {
     const NAME: &'static str = "cuda_event";
 }
 

@@ -48,7 +48,9 @@ pub struct Arena {
     inner: Mutex<Inner>,
 }
 
-impl HandleType for Arena {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Arena {
     const NAME: &'static str = "Arena";
 }
 

@@ -59,7 +59,9 @@ pub struct Map {
     map: DashMap<Key, Root>,
 }
 
-impl HandleType for Map {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Map {
     const NAME: &'static str = "Map";
 }
 
@@ -68,7 +70,9 @@ pub struct OrderedMap {
     map: RwLock<IndexMap<Key, Root>>,
 }
 
-impl HandleType for OrderedMap {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for OrderedMap {
     const NAME: &'static str = "OrderedMap";
 }
 

@@ -32,7 +32,9 @@ pub struct Regex {
     pub re: regex::Regex,
 }
 
-impl HandleType for Regex {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Regex {
     const NAME: &'static str = "Regex";
 }
 

@@ -20,7 +20,9 @@ pub struct OpenFile {
     pub path: String,
 }
 
-impl HandleType for OpenFile {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for OpenFile {
     const NAME: &'static str = "File";
 }
 

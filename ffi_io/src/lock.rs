@@ -25,7 +25,9 @@ pub struct FileLock {
     pub shared: bool,
 }
 
-impl HandleType for FileLock {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for FileLock {
     const NAME: &'static str = "FileLock";
 }
 

@@ -48,7 +48,9 @@ impl MappedFile {
     }
 }
 
-impl HandleType for MappedFile {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for MappedFile {
     const NAME: &'static str = "MappedFile";
 }
 

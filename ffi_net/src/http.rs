@@ -1184,6 +1184,19 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     req.text = false;
     let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::Yes)?;
     let (dir, name) = t.split().map_err(|e| t.err(&e))?;
+    // Under a scoped fs.write the file the download replaces is checked as
+    // rt_file_atomic_write checks it (docs/SECURITY.md, "Hard links"), before
+    // anything is fetched: a symlink that appeared since the walk is refused,
+    // and a regular file with other hard links (one may be a file outside the
+    // scope) is CapabilityDenied unless the policy holds fs.hardlink.
+    if t.scoped() {
+        match beneath::statat(dir.as_raw_fd(), &name, true) {
+            Ok(st) if beneath::is(&st, libc::S_IFLNK) => return Err(t.err(&io::Error::from_raw_os_error(libc::ELOOP))),
+            Ok(st) => beneath::refuse_links(FN, path, &st)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(t.err(&e)),
+        }
+    }
     let max = req.max_bytes;
     let mut r = perform(FN, req)?;
     if r.status >= 400 {
@@ -1272,7 +1285,9 @@ pub struct Client {
     headers: Mutex<Vec<(String, String)>>,
     timeout_ms: Mutex<Option<i64>>,
 }
-impl HandleType for Client {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Client {
     const NAME: &'static str = "HttpClient";
 }
 

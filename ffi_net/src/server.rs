@@ -67,7 +67,9 @@ pub struct Server {
     closed: AtomicBool,
 }
 
-impl HandleType for Server {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Server {
     const NAME: &'static str = "HttpServer";
 }
 
@@ -89,7 +91,9 @@ pub struct Request {
     rq: Arc<Mutex<Option<tiny_http::Request>>>,
 }
 
-impl HandleType for Request {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Request {
     const NAME: &'static str = "HttpRequest";
 }
 
@@ -103,7 +107,9 @@ pub struct Resp {
 
 pub struct Response(Mutex<Resp>);
 
-impl HandleType for Response {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Response {
     const NAME: &'static str = "HttpResponse";
 }
 

@@ -75,7 +75,9 @@ pub struct Ws {
     fd: RawFd,
 }
 
-impl HandleType for Ws {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Ws {
     const NAME: &'static str = "WebSocket";
 }
 

@@ -46,7 +46,9 @@ struct Core {
     stdin: Mutex<Option<OwnedFd>>,
 }
 
-impl HandleType for Child {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Child {
     const NAME: &'static str = "Child";
 }
 

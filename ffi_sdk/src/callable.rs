@@ -97,7 +97,9 @@ unsafe impl Send for Callback {}
 // host's promise) and touches the atomics.
 unsafe impl Sync for Callback {}
 
-impl HandleType for Callback {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Callback {
     const NAME: &'static str = "Callback";
 }
 

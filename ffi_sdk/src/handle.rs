@@ -17,8 +17,14 @@ use std::ops::Deref;
 use std::sync::atomic::{compiler_fence, AtomicPtr, AtomicU32, Ordering};
 use std::sync::Arc;
 
-/// A Rust type that can live behind a handle. `NAME` is unique in the process.
-pub trait HandleType: Send + Sync + 'static {
+/// A Rust type that can live behind a handle.
+///
+/// # Safety
+/// `NAME` is unique among the handle types of the process: a handle is
+/// told apart from others by it alone (its words cross libraries), so a
+/// second type with the same `NAME` would let a handle of one be borrowed
+/// as the other. tests/tests/handle_names.rs checks the workspace's types.
+pub unsafe trait HandleType: Send + Sync + 'static {
     const NAME: &'static str;
 }
 

@@ -14,7 +14,9 @@ use ffi_serde::yaml::*;
 fn handle() -> Value {
     // Any handle: a closed-over Rust value from a tiny local type.
     struct H;
-    impl ffi_sdk::HandleType for H {
+    // SAFETY: NAME is unique among the process's handle types (checked over the workspace
+    // by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+    unsafe impl ffi_sdk::HandleType for H {
         const NAME: &'static str = "TestThing";
     }
     ffi_sdk::new_handle(H)

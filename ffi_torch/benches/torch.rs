@@ -23,7 +23,9 @@ use tch::{Device, Kind, Tensor};
 
 /// A handle type with nothing in it: the cost of a handle alone.
 struct Empty;
-impl ffi_sdk::HandleType for Empty {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl ffi_sdk::HandleType for Empty {
     const NAME: &'static str = "bench_empty";
 }
 

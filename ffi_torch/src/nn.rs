@@ -47,7 +47,9 @@ impl std::ops::Deref for Param {
     }
 }
 
-impl HandleType for Store {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Store {
     const NAME: &'static str = "torch_store";
 }
 
@@ -377,7 +379,9 @@ pub struct Optim {
     vars: Arc<Mutex<Variables>>,
 }
 
-impl HandleType for Optim {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Optim {
     const NAME: &'static str = "torch_optimizer";
 }
 
@@ -510,7 +514,9 @@ pub struct Loader {
     cur: Mutex<Cursor>,
 }
 
-impl HandleType for Loader {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Loader {
     const NAME: &'static str = "torch_dataloader";
 }
 

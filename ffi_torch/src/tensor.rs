@@ -27,7 +27,9 @@ pub struct TensorH(pub Tensor);
 // is a data race on the storage (as in PyTorch): hosts must not overlap them.
 unsafe impl Sync for TensorH {}
 
-impl HandleType for TensorH {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for TensorH {
     const NAME: &'static str = "tensor";
 }
 

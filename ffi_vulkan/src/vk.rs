@@ -83,7 +83,9 @@ pub struct Instance {
     /// callback holds its address.
     messages: Box<MsgLog>,
 }
-impl HandleType for Instance {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Instance {
     const NAME: &'static str = "vk_instance";
 }
 impl HasChildren for Instance {
@@ -448,7 +450,9 @@ pub struct Device {
     spare_fences: Mutex<Vec<vk::Fence>>,
     pub(crate) children: Children,
 }
-impl HandleType for Device {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Device {
     const NAME: &'static str = "vk_device";
 }
 impl HasChildren for Device {
@@ -591,7 +595,9 @@ pub struct Queue {
     /// Shared with every other handle of the same queue (`Device::queues`).
     pub(crate) queue: Arc<Mutex<vk::Queue>>,
 }
-impl HandleType for Queue {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Queue {
     const NAME: &'static str = "vk_queue";
 }
 
@@ -620,7 +626,9 @@ pub struct Buffer {
     pub(crate) usage: vk::BufferUsageFlags,
     pub(crate) children: Children,
 }
-impl HandleType for Buffer {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Buffer {
     const NAME: &'static str = "vk_buffer";
 }
 impl HasChildren for Buffer {
@@ -717,7 +725,9 @@ impl Drop for Memory {
 /// A handle to a buffer's memory: the `vk_memory` handle value wraps the
 /// same `Arc` the buffer holds.
 pub struct MemoryRef(Arc<Memory>);
-impl HandleType for MemoryRef {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for MemoryRef {
     const NAME: &'static str = "vk_memory";
 }
 
@@ -868,7 +878,9 @@ pub struct Shader {
     local_size: (u32, u32, u32),
     entries: Vec<(u32, String)>,
 }
-impl HandleType for Shader {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Shader {
     const NAME: &'static str = "vk_shader";
 }
 impl Drop for Shader {
@@ -1040,7 +1052,9 @@ pub struct Pipeline {
     /// Graphics pipelines: the colour attachment format they render to.
     pub(crate) color_format: Option<vk::Format>,
 }
-impl HandleType for Pipeline {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Pipeline {
     const NAME: &'static str = "vk_pipeline";
 }
 impl Drop for Pipeline {
@@ -1170,7 +1184,9 @@ pub struct CommandPool {
     pub(crate) pool: Mutex<vk::CommandPool>,
     children: Children,
 }
-impl HandleType for CommandPool {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CommandPool {
     const NAME: &'static str = "vk_command_pool";
 }
 impl HasChildren for CommandPool {
@@ -1258,7 +1274,9 @@ pub struct CommandBuffer {
     pub(crate) cb: vk::CommandBuffer,
     pub(crate) inner: Mutex<CbInner>,
 }
-impl HandleType for CommandBuffer {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for CommandBuffer {
     const NAME: &'static str = "vk_command_buffer";
 }
 impl CommandBuffer {
@@ -1573,7 +1591,9 @@ pub struct Fence {
     fence: vk::Fence,
     _cb: Arc<CommandBuffer>,
 }
-impl HandleType for Fence {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Fence {
     const NAME: &'static str = "vk_fence";
 }
 impl Fence {

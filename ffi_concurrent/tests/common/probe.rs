@@ -21,7 +21,9 @@ pub struct Res {
     pub magic: u64,
 }
 
-impl HandleType for Res {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Res {
     const NAME: &'static str = "ProbeRes";
 }
 

@@ -43,7 +43,9 @@ pub struct Image {
     /// The layout the commands recorded so far leave it in (record order).
     pub(crate) layout: Mutex<vk::ImageLayout>,
 }
-impl HandleType for Image {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Image {
     const NAME: &'static str = "vk_image";
 }
 impl HasChildren for Image {

@@ -99,7 +99,9 @@ pub struct Window {
     state: Arc<WinState>,
     children: Children,
 }
-impl HandleType for Window {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Window {
     const NAME: &'static str = "vk_window";
 }
 impl HasChildren for Window {
@@ -176,7 +178,9 @@ pub struct Surface {
     pub(crate) surface: vk::SurfaceKHR,
     children: Children,
 }
-impl HandleType for Surface {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Surface {
     const NAME: &'static str = "vk_surface";
 }
 impl HasChildren for Surface {
@@ -271,7 +275,9 @@ pub struct Swapchain {
     present_mode: vk::PresentModeKHR,
     frame: Mutex<Frame>,
 }
-impl HandleType for Swapchain {
+// SAFETY: NAME is unique among the process's handle types (checked over the workspace
+// by tests/tests/handle_names.rs), so no other type's handle passes for this one.
+unsafe impl HandleType for Swapchain {
     const NAME: &'static str = "vk_swapchain";
 }
 impl Drop for Swapchain {
