@@ -101,8 +101,13 @@ fn children_read_and_write_only_within_the_fs_scopes() {
             let (_, out, _) = sh(&format!("setsid sh -c 'cat {target}' 2>&1; sh -c 'sh -c \"cat {target}\"' 2>&1"));
             assert!(!out.contains("OUTSIDE") && !out.contains("root:"), "descendant read {target}: {out}");
         }
-        let (code, out, _) = run("ls", &[o]);
-        assert!(code != 0 && !out.contains("secret"), "ls {o}: {out}");
+        for spelling in [o.to_string(), format!("{d}/linkdir"), format!("{d}/linkdir/"), format!("{d}/linkdir/."), format!("{d}/linkdir//"), format!("{d}/sub/rel/.")] {
+            let (code, out, _) = run("ls", &[&spelling]);
+            assert!(code != 0 && !out.contains("secret"), "ls {spelling}: {out}");
+        }
+        // No hard link to an outside file can be made inside the scope (it would widen access).
+        let (code, _, _) = run("ln", &[&format!("{o}/secret.txt"), &format!("{d}/hard")]);
+        assert!(code != 0 && !f.d.join("hard").exists(), "ln made a hard link to an outside file");
         for script in [
             format!("echo x > {o}/new"),
             format!("echo x >> {o}/secret.txt"),
@@ -240,5 +245,42 @@ fn a_net_scope_without_a_port_leaves_tcp_whole() {
         // Any port of 127.0.0.1: Landlock cannot say "this host", so the child is not narrowed.
         restrict("net.connect=127.0.0.1;net.http=127.0.0.1");
         assert!(py_net(pa).starts_with("connect ok\n"));
+    });
+}
+
+#[test]
+fn a_directory_swapped_for_a_link_while_children_run_gives_nothing_away() {
+    let _g = guard();
+    in_child("a_directory_swapped_for_a_link_while_children_run_gives_nothing_away", || {
+        let f = fixture();
+        let (d, o) = (f.d.clone(), f.o.clone());
+        std::fs::write(d.join("sub/secret.txt"), "inside\n").unwrap();
+        restrict(&format!("fs.read={};fs.write={}", p(&d), p(&d)));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        // The host (allowed: the test itself is not confined) swaps D/sub for a link to O and back.
+        let swapper = {
+            let (d, o, stop) = (d.clone(), o.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (sub, real) = (d.join("sub"), d.join("sub.real"));
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&sub, &real);
+                    let _ = symlink(&o, &sub);
+                    std::thread::yield_now();
+                    let _ = std::fs::remove_file(&sub);
+                    let _ = std::fs::rename(&real, &sub);
+                }
+            })
+        };
+        let script = format!("for i in 1 2 3 4 5 6 7 8 9 10; do cat {0}/sub/secret.txt; echo x >> {0}/sub/secret.txt; done 2>/dev/null", p(&d));
+        let mut seen_inside = 0;
+        for _ in 0..20 {
+            let (_, out, _) = sh(&script);
+            assert!(!out.contains("OUTSIDE"), "a child read outside during the swap: {out}");
+            seen_inside += out.matches("inside").count();
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        swapper.join().unwrap();
+        assert_eq!(std::fs::read_to_string(o.join("secret.txt")).unwrap(), "OUTSIDE\n", "a child wrote outside during the swap");
+        assert!(seen_inside > 0, "the children never read inside: the race did not run");
     });
 }
