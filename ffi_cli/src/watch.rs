@@ -6,9 +6,10 @@
 //! arriving within opts.debounce_ms of each other are gathered and
 //! coalesced: repeats of the same event are dropped, and a "modify" of a
 //! path created in the same batch is folded into its "create". Under a
-//! scoped `fs.read`, the watched path is checked on its canonical form and
-//! an event whose path is outside the scope (for example through a symlink
-//! inside the tree) is never returned.
+//! scoped `fs.read`, the watched path is checked on its canonical form,
+//! symlinks inside the tree are not followed (nothing outside the scope is
+//! watched through them), and an event whose path is outside the scope is
+//! never returned: each is checked when it arrives and again when polled.
 
 use ffi_sdk::prelude::*;
 use notify::event::{EventKind, ModifyKind, RenameMode};
@@ -23,7 +24,6 @@ pub struct Watch {
     watcher: Mutex<Option<notify::RecommendedWatcher>>,
     kinds: Vec<String>,
     debounce: Duration,
-    scoped: bool,
 }
 
 // SAFETY: NAME is unique among the process's handle types (checked over the workspace
@@ -66,10 +66,32 @@ pub fn rt_watch_path(path: &str, opts: Opts) -> RtResult<Value> {
         Some(c) => c.to_path_buf(),
         None => std::fs::canonicalize(path).map_err(|e| t.err(&e))?,
     };
+    let scoped = !beneath::unscoped("fs.read");
     let (tx, rx) = channel();
-    let mut w = notify::recommended_watcher(move |ev| {
-        let _ = tx.send(ev);
-    })
+    // Under a scoped fs.read (docs/SECURITY.md, "Paths"):
+    // - symlinks are not followed while the tree is walked to set up the watches,
+    //   so no directory outside the scope is watched through a link inside it
+    //   (notify follows them by default, and inotify would then report what
+    //   happens outside);
+    // - each event is checked when it arrives, while its path still leads where
+    //   it led when the kernel reported it, and dropped when that is outside
+    //   the scope. Checking only at poll time let an event in a directory
+    //   outside, reported through a link in the tree, through once the link
+    //   had been replaced by a real directory of the same name (its path then
+    //   resolved inside): the names of entries created outside leaked.
+    //   rt_watch_poll checks again.
+    let config = notify::Config::default().with_follow_symlinks(!scoped);
+    let mut w = notify::RecommendedWatcher::new(
+        move |ev: notify::Result<notify::Event>| {
+            if let Ok(e) = &ev {
+                if !e.paths.iter().all(|p| visible(p)) {
+                    return;
+                }
+            }
+            let _ = tx.send(ev);
+        },
+        config,
+    )
     .map_err(|e| Error::new(Code::Io, FN, format!("cannot start the watcher: {e}"), ffi_sdk::error::quote(path)))?;
     let mode = if recursive { RecursiveMode::Recursive } else { RecursiveMode::NonRecursive };
     w.watch(&canon, mode).map_err(|e| {
@@ -85,12 +107,14 @@ pub fn rt_watch_path(path: &str, opts: Opts) -> RtResult<Value> {
         watcher: Mutex::new(Some(w)),
         kinds,
         debounce,
-        scoped: !beneath::unscoped("fs.read"),
     }))
 }
 
-fn visible(w: &Watch, p: &std::path::Path) -> bool {
-    if !w.scoped {
+/// Whether an event path may be returned: always while fs.read is unscoped
+/// (the policy is read now: it may have narrowed since the watch began);
+/// else its canonical form must be readable.
+fn visible(p: &std::path::Path) -> bool {
+    if beneath::unscoped("fs.read") {
         return true;
     }
     match paths::resolve(p) {
@@ -186,7 +210,7 @@ pub fn rt_watch_poll(watch: Handle<Watch>, opts: Opts) -> RtResult<Value> {
         if !watch.kinds.iter().any(|k| k == kind) {
             continue;
         }
-        if !e.paths.iter().all(|p| visible(&watch, p)) {
+        if !e.paths.iter().all(|p| visible(p)) {
             continue;
         }
         if out.iter().any(|(k, p)| *k == kind && *p == e.paths) {
