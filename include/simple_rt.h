@@ -784,7 +784,7 @@ RtValue rt_gzip_compress(RtValue data, RtValue opts);
  *   level (int 0..=9, default 6): the compression level
  *
  * Errors:
- *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
  *   NotFound: the path (or a directory on it) does not exist
  *   PermissionDenied: the operating system refused access
  *   Io: could not create a unique temporary file
@@ -826,7 +826,7 @@ RtValue rt_gzip_decompress(RtValue data, RtValue opts);
  *   max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
  *
  * Errors:
- *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
  *   NotFound: the path (or a directory on it) does not exist
  *   PermissionDenied: the operating system refused access
  *   Io: could not create a unique temporary file
@@ -1153,7 +1153,7 @@ RtValue rt_xz_decompress(RtValue data, RtValue opts);
  *   memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
  *
  * Errors:
- *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+ *   InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
  *   NotFound: the path (or a directory on it) does not exist
  *   PermissionDenied: the operating system refused access
  *   Io: could not create a unique temporary file
@@ -1843,7 +1843,7 @@ RtValue rt_cranelift_define_function(RtValue module, RtValue func_id, RtValue ct
  * are Error Closed. Returns true.
  *
  * Errors:
- *   InvalidArgument: a jit module has no object file: make the module with kind "object"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+ *   InvalidArgument: a jit module has no object file: make the module with kind "object"; the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
  *   NotFound: the path (or a directory on it) does not exist
  *   PermissionDenied: the operating system refused access
  *   Io: an operating-system failure (details.errno)
@@ -5285,7 +5285,7 @@ RtValue rt_file_append_text(RtValue path, RtValue text);
  * with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
  *
  * Errors:
- *   InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+ *   InvalidArgument: the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself
  *   NotFound: the path (or a directory on it) does not exist
  *   PermissionDenied: the operating system refused access
  *   Io: could not create a unique temporary file
@@ -6408,7 +6408,7 @@ RtValue rt_http_delete(RtValue url, RtValue opts);
  *   multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
  *
  * Errors:
- *   InvalidArgument: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+ *   InvalidArgument: option sha256 must be 64 hex digits; the destination is a directory, not a file; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
  *   NotFound: host name does not resolve
  *   Io: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
  *   Parse: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP

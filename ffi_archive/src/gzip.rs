@@ -327,7 +327,7 @@ pub fn rt_gzip_decompress(data: &[u8], opts: Opts) -> RtResult<Value> {
 /// - level (int 0..=9, default 6): the compression level
 ///
 /// # Errors
-/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
 /// - NotFound: the path (or a directory on it) does not exist
 /// - PermissionDenied: the operating system refused access
 /// - Io: could not create a unique temporary file
@@ -359,7 +359,7 @@ pub fn rt_gzip_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value
 /// - max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
 ///
 /// # Errors
-/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
 /// - NotFound: the path (or a directory on it) does not exist
 /// - PermissionDenied: the operating system refused access
 /// - Io: could not create a unique temporary file

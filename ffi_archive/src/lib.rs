@@ -28,10 +28,9 @@ pub mod zip;
 
 use ffi_sdk::beneath::{self, Follow};
 use ffi_sdk::prelude::*;
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
 /// Buffer size for streaming (file to file, archive reading).
@@ -226,99 +225,21 @@ pub(crate) fn canon_of(func: &'static str, path: &str, t: &beneath::Target) -> R
     paths::resolve(Path::new(path)).map(Some).map_err(|e| Error::io(func, ffi_sdk::error::quote(path), &e).with("path", path))
 }
 
-/// An output file written under a temporary name beside its destination,
-/// in the destination's directory held as a descriptor, and renamed over
-/// it on [`AtomicFile::commit`]; dropped uncommitted, the temporary is removed.
-pub(crate) struct AtomicFile {
-    pub file: Option<File>,
-    dir: OwnedFd,
-    tmp: CString,
-    name: CString,
-    done: bool,
-    /// (device, inode) of the temporary file and of the file it will replace.
-    pub ids: Vec<(u64, u64)>,
-}
+pub(crate) use ffi_sdk::atomic_file::AtomicFile;
 
-impl AtomicFile {
-    /// Resolves `dst` for `fs.write` (ffi_sdk::beneath; a final symlink is
-    /// followed: its target is replaced, the link kept) and creates the
-    /// temporary beside it. A path ending in `/` is InvalidArgument (it names
-    /// a directory); a directory there is InvalidArgument; under a scoped
-    /// fs.write an existing file with other hard links is refused
-    /// (CapabilityDenied) unless fs.hardlink is held.
-    pub fn create(func: &'static str, dst: &str) -> RtResult<AtomicFile> {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        static N: AtomicU64 = AtomicU64::new(0);
-        paths::validate(func, dst)?;
-        if dst.ends_with('/') || dst.ends_with("/.") || dst == "." || dst.ends_with("/..") || dst == ".." {
-            return Err(Error::invalid(func, "output path names a directory, not a file", ffi_sdk::error::quote(dst)).with("path", dst));
-        }
-        let t = beneath::resolve(func, "fs.write", dst, Follow::Yes)?;
-        let (dir, name) = t.split().map_err(|e| t.err(&e))?;
-        let mut ids = Vec::new();
-        match beneath::statat(dir.as_raw_fd(), &name, true) {
-            Ok(st) if beneath::is(&st, libc::S_IFDIR) => {
-                return Err(Error::invalid(func, "output path is a directory", ffi_sdk::error::quote(dst)).with("path", dst));
-            }
-            Ok(st) if t.scoped() && beneath::is(&st, libc::S_IFLNK) => return Err(t.err(&io::Error::from_raw_os_error(libc::ELOOP))),
-            Ok(st) => {
-                if t.scoped() {
-                    beneath::refuse_links(func, dst, &st)?;
-                }
-                ids.push(file_id(&st));
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(t.err(&e)),
-        }
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-        for _ in 0..16 {
-            let mut tmp = b".".to_vec();
-            tmp.extend_from_slice(name.as_bytes());
-            tmp.extend_from_slice(format!(".{}.{}.tmp", std::process::id(), N.fetch_add(1, Ordering::Relaxed)).as_bytes());
-            let tmp = CString::new(tmp).map_err(|_| Error::invalid(func, "path contains a NUL byte", ffi_sdk::error::quote(dst)))?;
-            match beneath::openat(dir.as_raw_fd(), &tmp, flags, 0o666) {
-                Ok(fd) => {
-                    // Built first, so that its Drop removes the temporary on any failure below.
-                    let mut out = AtomicFile { file: Some(File::from(fd)), dir, tmp, name, done: false, ids };
-                    let st = out.file.as_ref().map(|f| beneath::fstat(f.as_raw_fd()));
-                    match st {
-                        Some(Ok(st)) => out.ids.push(file_id(&st)),
-                        Some(Err(e)) => return Err(t.err(&e)),
-                        None => return Err(Error::internal(func, "output file missing")),
-                    }
-                    return Ok(out);
-                }
-                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-                Err(e) => return Err(t.err(&e)),
-            }
-        }
-        Err(Error::new(Code::Io, func, "could not create a unique temporary file", ffi_sdk::error::quote(dst)))
+/// The output file `dst` for `func`, written beside it and renamed over it on
+/// [`AtomicFile::commit`] (ffi_sdk::atomic_file). Resolved for `fs.write`
+/// (a final symlink is followed: its target is replaced, the link kept). A
+/// path ending in `/` or naming `.`/`..` is InvalidArgument (it names a
+/// directory), as is a directory there; under a scoped fs.write an existing
+/// file with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
+pub(crate) fn create_output(func: &'static str, dst: &str) -> RtResult<AtomicFile> {
+    paths::validate(func, dst)?;
+    if dst.ends_with('/') || dst.ends_with("/.") || dst == "." || dst.ends_with("/..") || dst == ".." {
+        return Err(Error::invalid(func, "output path names a directory, not a file", ffi_sdk::error::quote(dst)).with("path", dst));
     }
-
-    /// Renames the temporary over the destination (in the held directory).
-    pub fn commit(mut self) -> io::Result<()> {
-        drop(self.file.take());
-        let d = self.dir.as_raw_fd();
-        // SAFETY: `tmp` and `name` are NUL-terminated CStrings owned by `self`, alive for the
-        // call; `d` is borrowed from `self.dir`, an OwnedFd that stays open until `self` drops.
-        if unsafe { libc::renameat(d, self.tmp.as_ptr(), d, self.name.as_ptr()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        self.done = true;
-        Ok(())
-    }
-}
-
-impl Drop for AtomicFile {
-    fn drop(&mut self) {
-        if !self.done {
-            drop(self.file.take());
-            // SAFETY: `self.tmp` is a live NUL-terminated CString and `self.dir` an open OwnedFd,
-            // both still owned by `self` (fields drop after this body); the result is ignored
-            // on purpose (best-effort cleanup of our own temporary).
-            unsafe { libc::unlinkat(self.dir.as_raw_fd(), self.tmp.as_ptr(), 0) };
-        }
-    }
+    let t = beneath::resolve(func, "fs.write", dst, Follow::Yes)?;
+    AtomicFile::create(func, &t, dst, 0o666)
 }
 
 /// File-to-file (de)compression: reads `src` through `make_reader`, writes `dst` atomically.
@@ -336,7 +257,7 @@ pub(crate) fn file_to_file(
     let state = std::rc::Rc::new(std::cell::RefCell::new(SrcState::default()));
     let tracked = Tracked { inner: f, state: state.clone() };
     let mut reader = make(Box::new(tracked))?;
-    let out = AtomicFile::create(func, dst)?;
+    let out = create_output(func, dst)?;
     let file = out.file.as_ref().ok_or_else(|| Error::internal(func, "output file missing"))?;
     let mut w = wrap_out(file.try_clone().map_err(|e| Error::io(func, dst, &e))?);
     let n = match copy_limited(&mut reader, &mut w, max) {

@@ -745,7 +745,7 @@ pub fn rt_tar_create(output: &str, sources: Option<Value>, opts: Opts) -> RtResu
     let follow = opts.bool("follow_symlinks")?.unwrap_or(false);
     let base = opts.text("base")?;
     // The output first: checked (and its temporary created) before any source is read.
-    let out = crate::AtomicFile::create(FN, output)?;
+    let out = crate::create_output(FN, output)?;
 
     // Sources: a text path, or an array of text paths: (name, path, follow the path itself).
     let mut roots: Vec<(Vec<u8>, String, bool)> = Vec::new();

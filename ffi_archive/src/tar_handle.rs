@@ -107,7 +107,7 @@ pub(crate) fn writer(func: &'static str, output: &str, opts: &Opts) -> RtResult<
     let comp = Compression::from_opt(func, opts.text("compression")?)?.unwrap_or_else(|| Compression::from_name(output));
     let level = opts.int_in("level", 0, 9)?;
     let mtime = opts.int_in("mtime", 0, 0o77777777777)?.map(|m| m as u64);
-    let out = AtomicFile::create(func, output)?;
+    let out = crate::create_output(func, output)?;
     let file = out.file.as_ref().ok_or_else(|| Error::internal(func, "output file missing"))?;
     let w = out_writer(func, file.try_clone().map_err(|e| Error::io(func, output, &e))?, comp, level)?;
     let b = ::tar::Builder::new(w);
@@ -290,7 +290,7 @@ pub fn rt_tar_extract_file(tar: Value, archive_path: &str, output_path: &str, op
         Error::invalid(FN, "entry name must be relative, without `..`, and not empty", quote(archive_path))
     })?;
     // Checked (and the temporary created) before the archive is read.
-    let out = AtomicFile::create(FN, output_path)?;
+    let out = crate::create_output(FN, output_path)?;
     // Find the last entry of that name first (a later one replaces an earlier one), then copy it in a second pass.
     let index = {
         let (reader, errs) = archive_source(FN, 0, tar, comp, memlimit)?.split();

@@ -225,7 +225,7 @@ pub fn rt_xz_compress_file(src: &str, dst: &str, opts: Opts) -> RtResult<Value> 
 /// - memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
 ///
 /// # Errors
-/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+/// - InvalidArgument: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
 /// - NotFound: the path (or a directory on it) does not exist
 /// - PermissionDenied: the operating system refused access
 /// - Io: could not create a unique temporary file

@@ -812,7 +812,7 @@ pub fn rt_cranelift_function_address(module: Handle<CgModule>, name: &str) -> Rt
 /// are Error Closed. Returns true.
 ///
 /// # Errors
-/// - InvalidArgument: a jit module has no object file: make the module with kind "object"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+/// - InvalidArgument: a jit module has no object file: make the module with kind "object"; the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
 /// - NotFound: the path (or a directory on it) does not exist
 /// - PermissionDenied: the operating system refused access
 /// - Io: an operating-system failure (details.errno)
@@ -820,8 +820,10 @@ pub fn rt_cranelift_function_address(module: Handle<CgModule>, name: &str) -> Rt
 #[rt_fn(cap = "fs.write", scoped, blocking, tier = "verified")]
 pub fn rt_cranelift_emit_object(module: Handle<CgModule>, path: &str) -> RtResult<bool> {
     let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::Yes)?;
-    // The destination is checked before the module is finished, so a refusal leaves it usable.
-    let (dir, name) = destination(&t, path)?;
+    // The destination is checked and its temporary made (ffi_sdk::atomic_file: a directory,
+    // a symlink that appeared since the walk, or, scoped, a file with other hard links is
+    // refused) before the module is finished, so a refusal leaves the module usable.
+    let mut out = ffi_sdk::atomic_file::AtomicFile::create(FN, &t, path, 0o666)?;
     let mut m = module.lock();
     if m.jit.is_some() {
         return Err(Error::invalid(FN, "a jit module has no object file: make the module with kind \"object\"", quote(path)));
@@ -832,84 +834,10 @@ pub fn rt_cranelift_emit_object(module: Handle<CgModule>, path: &str) -> RtResul
         .finish()
         .emit()
         .map_err(|e| Error::new(Code::Internal, FN, format!("cannot write the object: {e}"), quote(path)))?;
-    write_atomic(&t, &dir, &name, &bytes)?;
+    let f = out.file.as_mut().ok_or_else(|| Error::internal(FN, "output file missing"))?;
+    std::io::Write::write_all(f, &bytes).map_err(|e| t.err(&e))?;
+    out.commit().map_err(|e| t.err(&e))?;
     Ok(true)
-}
-
-/// The directory (a descriptor) and the name in it that `t` (resolved from `path`) replaces.
-/// Under a scoped fs.write the existing file there is checked as rt_file_atomic_write checks
-/// it (docs/SECURITY.md, "Hard links"): a symlink that appeared since the walk is refused,
-/// and a regular file with other hard links (one of them may be a file outside the scope)
-/// is CapabilityDenied unless the policy holds fs.hardlink: replacing it would detach the
-/// name from a file the policy never saw.
-fn destination(t: &beneath::Target, path: &str) -> RtResult<(std::os::fd::OwnedFd, std::ffi::CString)> {
-    use std::os::fd::AsRawFd;
-    let (dir, name) = t.split().map_err(|e| t.err(&e))?;
-    if t.scoped() {
-        match beneath::statat(dir.as_raw_fd(), &name, true) {
-            Ok(st) if beneath::is(&st, libc::S_IFLNK) => return Err(t.err(&std::io::Error::from_raw_os_error(libc::ELOOP))),
-            Ok(st) => beneath::refuse_links("rt_cranelift_emit_object", path, &st)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(t.err(&e)),
-        }
-    }
-    Ok((dir, name))
-}
-
-/// Writes `bytes` to `name` in `dir` (from [`destination`]) through a fresh temporary name in
-/// the same directory, then renames it over `name`.
-fn write_atomic(t: &beneath::Target, dir: &std::os::fd::OwnedFd, name: &std::ffi::CStr, bytes: &[u8]) -> RtResult<()> {
-    use std::io::Write;
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    // O_EXCL and a name made fresh per call: an existing entry under the temporary's name
-    // is never opened. Before, the name was predictable and opened with O_TRUNC, so a
-    // hard link planted there by anyone who can write the directory (to a file outside
-    // a scoped fs.write, say) had the object written into that file.
-    let mut opened = None;
-    for _ in 0..16 {
-        let tmp = std::ffi::CString::new(format!(
-            ".{}.{}.{}.tmp",
-            name.to_string_lossy(),
-            std::process::id(),
-            SEQ.fetch_add(1, Ordering::Relaxed)
-        ))
-        .map_err(|_| Error::internal("rt_cranelift_emit_object", "temp name"))?;
-        // SAFETY: `tmp` is a NUL-terminated CString alive for the call and `dir` an OwnedFd
-        // open until the end of this function; the result is checked below.
-        let fd = unsafe {
-            libc::openat(dir.as_raw_fd(), tmp.as_ptr(), libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC, 0o644)
-        };
-        if fd >= 0 {
-            opened = Some((fd, tmp));
-            break;
-        }
-        let e = std::io::Error::last_os_error();
-        if e.kind() != std::io::ErrorKind::AlreadyExists {
-            return Err(t.err(&e));
-        }
-    }
-    let (fd, tmp) = opened.ok_or_else(|| Error::new(Code::Io, "rt_cranelift_emit_object", "could not create a unique temporary file", quote(&name.to_string_lossy())))?;
-    // SAFETY: `fd >= 0` was just returned by openat, so it is open and owned by nobody
-    // else: the File becomes its one owner.
-    let mut f = unsafe { std::fs::File::from_raw_fd(fd) };
-    let r = f.write_all(bytes).and_then(|_| f.flush());
-    drop(f);
-    let r = r.and_then(|_| {
-        // SAFETY: `tmp` and `name` are NUL-terminated CStrings alive for the call; `dir` is open.
-        if unsafe { libc::renameat(dir.as_raw_fd(), tmp.as_ptr(), dir.as_raw_fd(), name.as_ptr()) } != 0 {
-            Err(std::io::Error::last_os_error())
-        } else {
-            Ok(())
-        }
-    });
-    if let Err(e) = r {
-        // SAFETY: `tmp` is a live NUL-terminated CString and `dir` is open; best-effort cleanup.
-        unsafe { libc::unlinkat(dir.as_raw_fd(), tmp.as_ptr(), 0) };
-        return Err(t.err(&e));
-    }
-    Ok(())
 }
 
 fn quote(s: &str) -> String {

@@ -2,17 +2,14 @@
 //! append, atomic replacement, metadata, SHA-256.
 
 use crate::common::{hex, io_err, target};
+use ffi_sdk::atomic_file::AtomicFile;
 use ffi_sdk::beneath::{self, Follow, Target, WriteMode};
 use ffi_sdk::deadline;
-use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
-use std::ffi::CString;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::AsRawFd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::UNIX_EPOCH;
 
 /// Reads a whole open file straight into a new bytes value sized from its
 /// metadata (`Value::bytes_uninit`: no intermediate Vec, no second copy).
@@ -323,24 +320,6 @@ pub fn rt_file_delete(path: &str) -> RtResult<()> {
     t.unlink().map_err(|e| t.err(&e))
 }
 
-static TMP_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// Removes the temporary file (by name in its directory) unless disarmed.
-struct TempGuard<'a> {
-    dir: &'a OwnedFd,
-    name: Option<CString>,
-}
-impl Drop for TempGuard<'_> {
-    fn drop(&mut self) {
-        if let Some(n) = self.name.take() {
-            // SAFETY: `n` is the NUL-terminated name owned here; `self.dir` borrows the OwnedFd of
-            // the temp file's directory, which outlives the guard, so the descriptor is open. The
-            // result is ignored on purpose (best-effort cleanup).
-            unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
-        }
-    }
-}
-
 /// Replaces a file's content atomically: readers see the old or the new
 /// content, never a mix, also after a crash. Writes a uniquely named temp
 /// file in the same directory, fsyncs it, renames it over the target and
@@ -351,7 +330,7 @@ impl Drop for TempGuard<'_> {
 /// with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
 ///
 /// # Errors
-/// - InvalidArgument: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+/// - InvalidArgument: the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself
 /// - NotFound: the path (or a directory on it) does not exist
 /// - PermissionDenied: the operating system refused access
 /// - Io: could not create a unique temporary file
@@ -364,50 +343,14 @@ pub fn rt_file_atomic_write(path: &str, data: &[u8]) -> RtResult<()> {
 pub fn atomic_write(func: &'static str, path: &str, data: &[u8], mode: Option<u32>) -> RtResult<()> {
     let t = target(func, "fs.write", path, Follow::Yes)?;
     let step = |e: io::Error| t.err(&e);
-    // The directory (a descriptor) and the real file's name in it: the
-    // link survives and the temp file shares the target's file system.
-    let (dir, name) = t.split().map_err(step)?;
-    let old = match beneath::statat(dir.as_raw_fd(), &name, true) {
-        Ok(st) if beneath::is(&st, libc::S_IFDIR) => {
-            return Err(Error::invalid(func, "is a directory", path).with("path", path))
-        }
-        Ok(st) if t.scoped() && beneath::is(&st, libc::S_IFLNK) => return Err(step(io::Error::from_raw_os_error(libc::ELOOP))),
-        Ok(st) => Some(st),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(step(e)),
-    };
-    if let (true, Some(st)) = (t.scoped(), &old) {
-        beneath::refuse_links(func, path, st)?;
-    }
-    let mut guard = TempGuard { dir: &dir, name: None };
-    let mut file = None;
-    for _ in 0..16 {
-        let nanos = std::time::SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-        let tmp = CString::new(format!(
-            ".rt-atomic.{}.{}.{:x}.tmp",
-            std::process::id(),
-            TMP_SEQ.fetch_add(1, Ordering::Relaxed),
-            nanos
-        ))
-        .unwrap_or_default();
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
-        match beneath::openat(dir.as_raw_fd(), &tmp, flags, 0o666) {
-            Ok(f) => {
-                guard.name = Some(tmp);
-                file = Some(File::from(f));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(step(e)),
-        }
-    }
-    let Some(mut f) = file else {
-        return Err(Error::new(Code::Io, func, "could not create a unique temporary file", quote(path)));
-    };
-    if let Some(st) = &old {
+    // The temporary beside the real file (the link survives, the same file system), the
+    // destination checked first (ffi_sdk::atomic_file).
+    let mut out = AtomicFile::create(func, &t, path, 0o666)?;
+    let Some(f) = out.file.as_mut() else { return Err(Error::internal(func, "output file missing")) };
+    if let Some(st) = &out.old {
         // Owner: kept when this process may (root, or the same owner); mode: always.
         if st.st_uid != f.metadata().map_err(step)?.uid() {
-            let _ = std::os::unix::fs::fchown(&f, Some(st.st_uid), Some(st.st_gid));
+            let _ = std::os::unix::fs::fchown(&*f, Some(st.st_uid), Some(st.st_gid));
         }
         f.set_permissions(fs::Permissions::from_mode(st.st_mode & 0o7777)).map_err(step)?;
     }
@@ -416,17 +359,10 @@ pub fn atomic_write(func: &'static str, path: &str, data: &[u8], mode: Option<u3
     }
     f.write_all(data).map_err(step)?;
     f.sync_all().map_err(step)?;
-    drop(f);
-    let tmp = guard.name.clone().unwrap_or_default();
-    let d = dir.as_raw_fd();
-    // SAFETY: `tmp` and `name` are NUL-terminated CStrings alive for the call; `d` is the
-    // raw descriptor of `dir`, an OwnedFd alive until the end of this function.
-    if unsafe { libc::renameat(d, tmp.as_ptr(), d, name.as_ptr()) } != 0 {
-        return Err(step(io::Error::last_os_error()));
-    }
-    guard.name = None;
-    // SAFETY: fsync takes no pointers; `d` belongs to `dir`, still open here.
-    if unsafe { libc::fsync(d) } != 0 {
+    let d = out.dir().0.try_clone().map_err(step)?;
+    out.commit().map_err(step)?;
+    // SAFETY: fsync takes no pointers; `d` is an open descriptor of the directory owned here.
+    if unsafe { libc::fsync(d.as_raw_fd()) } != 0 {
         let e = io::Error::last_os_error();
         // An O_PATH descriptor (unreadable directory) cannot be synced: the rename stands.
         if e.raw_os_error() != Some(libc::EBADF) {

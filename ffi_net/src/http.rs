@@ -12,9 +12,11 @@
 //! thread's deadline and cancel tokens (crate::transport).
 
 use crate::addr;
+use ffi_sdk::atomic_file::AtomicFile;
 use ffi_sdk::error::quote;
 use ffi_sdk::prelude::*;
 use std::io::{self, BufRead, BufReader, Read};
+use std::os::fd::AsRawFd;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use ureq::config::AutoHeaderValue;
@@ -972,21 +974,6 @@ pub fn rt_http_upload(url: &str, file_path: &str, field_name: &str, opts: Opts) 
     exchange(FN, Req::new(FN, "POST", url, &Opts::new(FN, o))?)
 }
 
-struct TempFile {
-    dir: std::os::fd::OwnedFd,
-    name: Option<std::ffi::CString>,
-}
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        use std::os::fd::AsRawFd;
-        if let Some(n) = self.name.take() {
-            // SAFETY: `self.dir` is an open directory descriptor owned by this TempFile and `n` a live
-            // NUL-terminated name; unlinkat only reads them (a failure is ignored: best-effort cleanup).
-            unsafe { libc::unlinkat(self.dir.as_raw_fd(), n.as_ptr(), 0) };
-        }
-    }
-}
-
 fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
@@ -1124,8 +1111,7 @@ impl Writeback {
 fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
     #[cfg(target_os = "linux")]
     {
-        use std::os::fd::AsRawFd;
-        // SAFETY: `f` is an open file for the whole call; sync_file_range takes no pointers.
+            // SAFETY: `f` is an open file for the whole call; sync_file_range takes no pointers.
         unsafe { libc::sync_file_range(f.as_raw_fd(), off as libc::off64_t, len as libc::off64_t, libc::SYNC_FILE_RANGE_WRITE) };
     }
     #[cfg(not(target_os = "linux"))]
@@ -1151,7 +1137,7 @@ fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
 /// - multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
 ///
 /// # Errors
-/// - InvalidArgument: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+/// - InvalidArgument: option sha256 must be 64 hex digits; the destination is a directory, not a file; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
 /// - NotFound: host name does not resolve
 /// - Io: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
 /// - Parse: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP
@@ -1160,7 +1146,6 @@ fn start_writeback(f: &std::fs::File, off: u64, len: u64) {
 #[rt_fn(cap = "net.http", scoped, blocking, tier = "empirical", ret = "dict")]
 pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     use std::io::Write;
-    use std::os::fd::AsRawFd;
     let d = opts.get("sha256");
     let mut known: Vec<&str> = OPTS.to_vec();
     known.push("sha256");
@@ -1183,20 +1168,11 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     };
     req.text = false;
     let t = beneath::resolve(FN, "fs.write", path, beneath::Follow::Yes)?;
-    let (dir, name) = t.split().map_err(|e| t.err(&e))?;
-    // Under a scoped fs.write the file the download replaces is checked as
-    // rt_file_atomic_write checks it (docs/SECURITY.md, "Hard links"), before
-    // anything is fetched: a symlink that appeared since the walk is refused,
-    // and a regular file with other hard links (one may be a file outside the
-    // scope) is CapabilityDenied unless the policy holds fs.hardlink.
-    if t.scoped() {
-        match beneath::statat(dir.as_raw_fd(), &name, true) {
-            Ok(st) if beneath::is(&st, libc::S_IFLNK) => return Err(t.err(&io::Error::from_raw_os_error(libc::ELOOP))),
-            Ok(st) => beneath::refuse_links(FN, path, &st)?,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-            Err(e) => return Err(t.err(&e)),
-        }
-    }
+    // The file the download replaces is checked before anything is fetched, as every atomic
+    // writer checks it (ffi_sdk::atomic_file): a directory, a symlink that appeared since the
+    // walk, or (scoped) a file with other hard links is refused; the temporary beside it is
+    // removed on every early return.
+    let mut out = AtomicFile::create(FN, &t, path, 0o666)?;
     let max = req.max_bytes;
     let mut r = perform(FN, req)?;
     if r.status >= 400 {
@@ -1207,23 +1183,7 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
             return Err(Error::new(Code::LimitExceeded, FN, format!("response body of {n} bytes is over the limit of {m}"), redact(url)));
         }
     }
-    let mut tmp = TempFile { dir, name: None };
-    let mut file = None;
-    for seq in 0..100u32 {
-        let n = std::ffi::CString::new(format!(".{}.rt-download.{}.{seq}.part", name.to_string_lossy(), std::process::id()))
-            .map_err(|_| Error::invalid(FN, "path has a NUL", quote(path)))?;
-        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        match beneath::openat(tmp.dir.as_raw_fd(), &n, flags, 0o666) {
-            Ok(fd) => {
-                tmp.name = Some(n);
-                file = Some(std::fs::File::from(fd));
-                break;
-            }
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(t.err(&e)),
-        }
-    }
-    let mut f = file.ok_or_else(|| Error::new(Code::Io, FN, "could not create a temporary file", quote(path)))?;
+    let mut f = out.file.take().ok_or_else(|| Error::internal(FN, "output file missing"))?;
     // Each read goes straight to the file; a full buffer goes to the hasher (see StreamHash).
     let mut hash = StreamHash::new(&f);
     let mut buf = vec![0u8; DL_BUF];
@@ -1265,14 +1225,7 @@ pub fn rt_http_download(url: &str, path: &str, opts: Opts) -> RtResult<Value> {
     }
     f.sync_all().map_err(|e| t.err(&e))?;
     drop(f);
-    let tn = tmp.name.clone().unwrap_or_default();
-    let dfd = tmp.dir.as_raw_fd();
-    // SAFETY: `dfd` is the open directory descriptor `tmp` owns (alive until after this call) and
-    // `tn`, `name` are live NUL-terminated names in it; renameat only reads them.
-    if unsafe { libc::renameat(dfd, tn.as_ptr(), dfd, name.as_ptr()) } != 0 {
-        return Err(t.err(&io::Error::last_os_error()));
-    }
-    tmp.name = None;
+    out.commit().map_err(|e| t.err(&e))?;
     Ok(Value::dict()
         .set("status", Value::int(r.status as i64))
         .set("bytes", Value::int(total as i64))

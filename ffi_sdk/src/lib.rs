@@ -19,6 +19,7 @@
 
 pub mod abi;
 pub mod args;
+pub mod atomic_file;
 pub mod bench;
 pub mod beneath;
 pub mod boundary;

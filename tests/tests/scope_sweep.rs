@@ -1515,6 +1515,8 @@ fn sweep_hard_links() {
                 format!(".{dst}.{pid}.0.tmp"),
                 format!(".{dst}.{pid}.1.tmp"),
                 format!(".{dst}.rt-download.{pid}.0.part"),
+                format!(".{dst}.rt-atomic.{pid}.0.tmp"),
+                format!(".{dst}.rt-atomic.{pid}.1.tmp"),
                 format!(".{dst}.tmp"),
                 format!("{dst}.tmp"),
                 format!("{dst}.part"),

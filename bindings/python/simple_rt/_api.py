@@ -192,7 +192,7 @@ def rt_gzip_compress_file(src, dst, opts=None, **options):
       level (int 0..=9, default 6): the compression level
 
     Raises:
-      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
       NotFoundError: the path (or a directory on it) does not exist
       PermissionDeniedError: the operating system refused access
       IoError: could not create a unique temporary file
@@ -240,7 +240,7 @@ def rt_gzip_decompress_file(src, dst, opts=None, **options):
       max_output (int >= 0, default 64 GiB): the most bytes of output; more is LimitExceeded and no output is left
 
     Raises:
-      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
       NotFoundError: the path (or a directory on it) does not exist
       PermissionDeniedError: the operating system refused access
       IoError: could not create a unique temporary file
@@ -601,7 +601,7 @@ def rt_xz_decompress_file(src, dst, opts=None, **options):
       memlimit (int): bytes, default 64 GiB, `memlimit` default 1 GiB: past either, LimitExceeded and no output is left
 
     Raises:
-      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; output path is a directory; path contains a NUL byte
+      InvalidArgumentError: path names '/', '.' or '..', not an entry: name the directory itself; output path names a directory, not a file; the destination is a directory, not a file; path contains a NUL byte
       NotFoundError: the path (or a directory on it) does not exist
       PermissionDeniedError: the operating system refused access
       IoError: could not create a unique temporary file
@@ -1353,7 +1353,7 @@ def rt_cranelift_emit_object(module, path):
     are Error Closed. Returns true.
 
     Raises:
-      InvalidArgumentError: a jit module has no object file: make the module with kind \"object\"; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
+      InvalidArgumentError: a jit module has no object file: make the module with kind \"object\"; the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself; path is empty; path contains a NUL byte
       NotFoundError: the path (or a directory on it) does not exist
       PermissionDeniedError: the operating system refused access
       IoError: an operating-system failure (details.errno)
@@ -5104,7 +5104,7 @@ def rt_file_atomic_write(path, data):
     with other hard links is refused (CapabilityDenied) unless fs.hardlink is held.
 
     Raises:
-      InvalidArgumentError: is a directory; path names '/', '.' or '..', not an entry: name the directory itself
+      InvalidArgumentError: the destination is a directory, not a file; path names '/', '.' or '..', not an entry: name the directory itself
       NotFoundError: the path (or a directory on it) does not exist
       PermissionDeniedError: the operating system refused access
       IoError: could not create a unique temporary file
@@ -6313,7 +6313,7 @@ def rt_http_download(url, path, opts=None, **options):
       multipart: an array of parts {name, filename?, content_type?, data | path} sent as multipart/form-data (with a nil body)
 
     Raises:
-      InvalidArgumentError: option sha256 must be 64 hex digits; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
+      InvalidArgumentError: option sha256 must be 64 hex digits; the destination is a directory, not a file; path has a NUL; malformed HTTP method; opts.body and opts.multipart exclude each other
       NotFoundError: host name does not resolve
       IoError: HTTP status …; could not create a temporary file; connection closed after <total> of <n> bytes; sha256 of the download does not match
       ParseError: ca_file is not valid PEM; ca_file holds no certificate; PEM; malformed HTTP
