@@ -1068,6 +1068,7 @@ RtValue rt_targz_create(RtValue tar_path, RtValue output_path, RtValue level);
  *
  * Errors:
  *   InvalidArgument: rt_targz_extract reads gzip only: no compression option; entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself
+ *   NotFound: input_path (or a directory on it) does not exist
  *   AlreadyExists: target exists and is not a directory
  *   Parse: malformed input (details.line/column/position where known)
  *   Unsupported: … device/FIFO entries are refused; entry type … is not supported

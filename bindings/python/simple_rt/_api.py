@@ -504,6 +504,7 @@ def rt_targz_extract(input_path, output_dir, opts=None, **options):
 
     Raises:
       InvalidArgumentError: rt_targz_extract reads gzip only: no compression option; entry has an empty name; option compression must be auto, none, gzip or xz; path names '/', '.' or '..', not an entry: name the directory itself
+      NotFoundError: input_path (or a directory on it) does not exist
       AlreadyExistsError: target exists and is not a directory
       ParseError: malformed input (details.line/column/position where known)
       UnsupportedError: … device/FIFO entries are refused; entry type … is not supported
