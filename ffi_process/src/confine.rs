@@ -18,6 +18,11 @@
 //!   `process.spawn` is granted whole);
 //! - `/dev/null` (read, write), `/dev/zero`, `/dev/random`, `/dev/urandom` (read).
 //!
+//! While `process.spawn` is scoped, executing is handled even when `fs.read`
+//! is whole: a child, and its children, can start only the programs the
+//! parent may (beneath the `process.spawn` scopes, plus the program itself,
+//! its interpreter and the dynamic loader's directories).
+//!
 //! Nothing else: no `/etc`, `/home`, `/tmp` or `/proc` unless a scope names
 //! them.
 //!
@@ -93,6 +98,9 @@ impl Policy {
         }
         if self.write != Scope::All {
             h |= write_rights();
+        }
+        if self.spawn != Scope::All {
+            h |= AccessFs::Execute;
         }
         h
     }
@@ -247,7 +255,9 @@ fn make(func: &'static str, exe: &Path, p: &Policy) -> RtResult<Option<OwnedFd>>
     if let Scope::Some { allow, .. } = &p.write {
         rules.extend(allow.iter().map(|p| (PathBuf::from(p), write_rights())));
     }
-    if p.read != Scope::All {
+    if p.read != Scope::All || p.spawn != Scope::All {
+        // Reading and executing what a program needs to start (only executing when
+        // fs.read is whole: the rights not handled are dropped below).
         let start = read_rights();
         rules.push((exe.to_path_buf(), start));
         if let Some(i) = interpreter(exe) {

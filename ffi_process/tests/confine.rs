@@ -1,7 +1,8 @@
 //! A child sees no more of the file system than the policy lets its parent's
 //! calls see (confine.rs, docs/SECURITY.md): real programs (cat, sh, rm, mv,
 //! ls) under `fs.read`/`fs.write` scopes, their descendants too; TCP
-//! connect/bind under `net.*` scopes with ports (python3 sockets); a policy
+//! connect/bind under `net.*` scopes with ports (python3 sockets); only the
+//! programs `process.spawn` allows, for descendants too; a policy
 //! that leaves fs whole confines nothing; one with exceptions cannot be
 //! passed on. Each case runs in a child process (the policy only narrows).
 
@@ -282,5 +283,33 @@ fn a_directory_swapped_for_a_link_while_children_run_gives_nothing_away() {
         swapper.join().unwrap();
         assert_eq!(std::fs::read_to_string(o.join("secret.txt")).unwrap(), "OUTSIDE\n", "a child wrote outside during the swap");
         assert!(seen_inside > 0, "the children never read inside: the race did not run");
+    });
+}
+
+#[test]
+fn children_start_only_the_programs_the_parent_may() {
+    let _g = guard();
+    in_child("children_start_only_the_programs_the_parent_may", || {
+        // The parent may start sh (its canonical file) and nothing else; fs is whole.
+        let shell = std::fs::canonicalize("/bin/sh").unwrap();
+        restrict(&format!("process.spawn={}", p(&shell)));
+        assert_eq!(sh("echo builtin").1, "builtin\n");
+        let (_, out, errs) = sh("cat /etc/hostname && echo ran; exec ls /");
+        assert!(!out.contains("ran") && out.is_empty(), "a child started a program the parent may not: {out}");
+        assert!(errs.contains("Permission denied"), "{errs}");
+        // Not in a pipeline either.
+        let (_, out, _) = run("sh", &["-c", "echo x | cat"]);
+        assert!(out.is_empty(), "cat ran: {out}");
+    });
+}
+
+#[test]
+fn a_spawn_scope_directory_lets_children_run_what_is_in_it() {
+    let _g = guard();
+    in_child("a_spawn_scope_directory_lets_children_run_what_is_in_it", || {
+        let bin = std::fs::canonicalize("/bin/cat").unwrap();
+        let dir = bin.parent().unwrap().to_path_buf();
+        restrict(&format!("process.spawn={}", p(&dir)));
+        assert_eq!(sh("echo x | cat").1, "x\n");
     });
 }
