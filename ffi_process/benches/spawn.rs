@@ -83,4 +83,26 @@ fn main() {
     row("std Command::status() (no capture)", std_status);
     row("python3 subprocess.run(capture_output=True)", py_capture);
     row("python3 subprocess.run()", py_plain);
+
+    // Last (the policy only narrows): the same run under scoped fs.read/fs.write, where the
+    // child runs under a Landlock ruleset (confine.rs; made once, then reused), next to
+    // std again in the same rounds.
+    let scope = std::env::temp_dir();
+    let scope = std::fs::canonicalize(&scope).unwrap_or(scope);
+    ffi_sdk::testing::restrict(&format!("fs.read={0};fs.write={0}", scope.display()));
+    let mut rt_run_confined = || {
+        let r = Value::from_raw(rt_process_run(p, a, NIL));
+        assert_eq!(r.get("code").as_int(), Some(0));
+    };
+    let mut std_output = || {
+        let o = Command::new("true").output().unwrap();
+        assert!(o.status.success());
+    };
+    let m = measure(&mut [&mut rt_run_confined, &mut std_output]);
+    println!(
+        "{:<44} {:>10.1} {:>12.2}",
+        "rt_process_run, fs scoped (Landlock)",
+        m[0],
+        m[0] / m[1]
+    );
 }
