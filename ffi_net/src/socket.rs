@@ -132,7 +132,8 @@ fn family_addrs(func: &'static str, sock: &Sock, host: &str, addrs: Vec<SocketAd
 }
 
 pub fn connect_sock(func: &'static str, sock: &Sock, host: &str, port: u16, deadline: Option<Instant>) -> RtResult<()> {
-    let addrs = addr::resolve(func, host, port)?;
+    // The own timeout bounds the name lookup too, not only the connect.
+    let addrs = addr::resolve_until(func, host, port, deadline)?;
     let addrs = family_addrs(func, sock, host, addrs)?;
     addr::check_all(func, "net.connect", host, &addrs)?;
     let mut last = None;

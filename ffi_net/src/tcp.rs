@@ -17,8 +17,8 @@ fn new_tcp(func: &'static str, v6: bool) -> RtResult<Sock> {
     Ok(Sock::new(s, false, v6))
 }
 
-fn family_for(func: &'static str, host: &str, port: u16) -> RtResult<bool> {
-    let addrs = addr::resolve(func, host, port)?;
+fn family_for(func: &'static str, host: &str, port: u16, d: Option<Instant>) -> RtResult<bool> {
+    let addrs = addr::resolve_until(func, host, port, d)?;
     Ok(!addrs.iter().any(SocketAddr::is_ipv4))
 }
 
@@ -49,7 +49,7 @@ pub fn rt_io_tcp_socket_create(family: i64) -> RtResult<Value> {
 #[rt_fn(cap = "net.listen", scoped, tier = "empirical", ret = "handle<Socket>")]
 pub fn rt_io_tcp_bind(addr: &str) -> RtResult<Value> {
     let (h, p) = addr::split_addr(FN, addr)?;
-    let s = new_tcp(FN, family_for(FN, &h, p)?)?;
+    let s = new_tcp(FN, family_for(FN, &h, p, None)?)?;
     s.s.set_reuse_address(true).map_err(|e| socket::io_err(FN, "SO_REUSEADDR", &e))?;
     socket::bind_sock(FN, &s, &h, p)?;
     s.s.listen(128).map_err(|e| socket::io_err(FN, "listen", &e))?;
@@ -114,7 +114,7 @@ pub fn rt_io_tcp_accept_timeout(fd: Handle<Sock>, ms: i64) -> RtResult<Value> {
 
 fn connect(func: &'static str, a: &str, d: Option<Instant>) -> RtResult<Value> {
     let (h, p) = addr::split_addr(func, a)?;
-    let s = new_tcp(func, family_for(func, &h, p)?)?;
+    let s = new_tcp(func, family_for(func, &h, p, d)?)?;
     socket::connect_sock(func, &s, &h, p, d)?;
     Ok(new_handle(s))
 }

@@ -9,10 +9,11 @@
 //! A stopped step surfaces from ureq as an I/O error; `http::perform` asks
 //! `deadline::status()` and reports Timeout / Cancelled.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::AsRawFd;
-use std::sync::{mpsc, Arc, Weak};
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use ureq::unversioned::transport::{
     Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, ShutdownHandle, Transport,
@@ -35,36 +36,128 @@ fn wait(fd: i32, events: i16, limit: Option<Duration>) -> io::Result<bool> {
     }
 }
 
+/// A lookup's result: the addresses with port 0, or the error's kind and text (io::Error is not Clone).
+type Found = Result<Vec<SocketAddr>, (io::ErrorKind, String)>;
+
+/// A lookup in flight on a helper thread: its result once getaddrinfo returns.
+#[derive(Default)]
+struct Lookup {
+    done: Mutex<Option<Found>>,
+    ready: Condvar,
+}
+
+/// The lookups in flight, by host name, and a signal when one ends (a slot frees).
+#[derive(Default)]
+struct InFlight {
+    by_host: Mutex<HashMap<String, Arc<Lookup>>>,
+    freed: Condvar,
+}
+
+/// At most this many helper threads wait on the system resolver at once (distinct host names);
+/// a caller past it waits, under its deadline and tokens, for one to end.
+const MAX_LOOKUPS: usize = 32;
+
+fn in_flight() -> &'static InFlight {
+    static I: OnceLock<InFlight> = OnceLock::new();
+    I.get_or_init(InFlight::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Publishes a helper's result and takes its lookup out of the in-flight table when the helper
+/// ends, also if it panicked (then the waiters get an error instead of waiting on).
+struct Ending {
+    host: String,
+    lookup: Arc<Lookup>,
+    found: Option<Found>,
+}
+
+impl Drop for Ending {
+    fn drop(&mut self) {
+        let r = self.found.take().unwrap_or_else(|| Err((io::ErrorKind::Other, "resolver thread failed".into())));
+        *lock(&self.lookup.done) = Some(r);
+        self.lookup.ready.notify_all();
+        let fl = in_flight();
+        let mut m = lock(&fl.by_host);
+        if m.get(&self.host).is_some_and(|x| Arc::ptr_eq(x, &self.lookup)) {
+            m.remove(&self.host);
+        }
+        drop(m);
+        fl.freed.notify_all();
+    }
+}
+
+/// How long the next wait may sleep: Err when a deadline or cancel stopped the caller, or `end`
+/// (its own limit) passed.
+fn next_slice(end: Option<Instant>) -> io::Result<Duration> {
+    if let Some(c) = ffi_sdk::deadline::status() {
+        return Err(stopped(c));
+    }
+    let left = end.map(|e| e.saturating_duration_since(Instant::now()));
+    if left.is_some_and(|l| l.is_zero()) {
+        return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out resolving the host name"));
+    }
+    Ok(ffi_sdk::deadline::slice(left).unwrap_or(Duration::from_millis(100)).max(Duration::from_millis(1)))
+}
+
 /// Resolves `host:port` through the system resolver. While the thread has a deadline or a bound
-/// token the lookup runs on a helper thread and the caller waits in slices, so a cancel (or the
-/// deadline, or `limit`) returns at once; the helper finishes the lookup on its own and exits.
+/// token (or `limit` is given) the lookup runs on a helper thread and the caller waits in slices,
+/// so a cancel (or the deadline, or `limit`) returns at once; the helper finishes the lookup on
+/// its own and exits.
+///
+/// getaddrinfo cannot be interrupted: an abandoned helper stays blocked, holding the resolver's
+/// socket, until the resolver answers or times out (resolv.conf `timeout` x `attempts` per
+/// server; 5 s x 2 by default). One helper per stopped call made threads and descriptors grow
+/// with every call that gave up while the resolver was slow (tests/dns_cancel.rs: 20 cancelled
+/// calls left 20 threads and 20 sockets), so callers asking for the same name while a lookup of
+/// it is in flight share that lookup instead of starting another, and at most MAX_LOOKUPS run at
+/// once: the abandoned helpers are bounded by the distinct names being resolved, not by calls.
 pub fn resolve(host: &str, port: u16, limit: Option<Duration>) -> io::Result<Vec<SocketAddr>> {
     use std::net::ToSocketAddrs;
     if !ffi_sdk::deadline::active() && limit.is_none() {
         return (host, port).to_socket_addrs().map(|i| i.collect());
     }
-    let (tx, rx) = mpsc::sync_channel(1);
-    let h = host.to_string();
-    std::thread::Builder::new()
-        .name("rt-resolve".into())
-        .spawn(move || {
-            let _ = tx.send((h.as_str(), port).to_socket_addrs().map(|i| i.collect::<Vec<_>>()));
-        })?;
     let end = limit.map(|l| Instant::now() + l);
+    let fl = in_flight();
+    let lookup = {
+        let mut m = lock(&fl.by_host);
+        loop {
+            if let Some(l) = m.get(host) {
+                break l.clone();
+            }
+            if m.len() < MAX_LOOKUPS {
+                let l = Arc::new(Lookup::default());
+                m.insert(host.to_string(), l.clone());
+                let (h, mine) = (host.to_string(), l.clone());
+                let spawned = std::thread::Builder::new().name("rt-resolve".into()).spawn(move || {
+                    let mut end = Ending { host: h, lookup: mine, found: None };
+                    // The port is set by each caller: the query does not depend on it.
+                    end.found = Some(
+                        (end.host.as_str(), 0).to_socket_addrs().map(|i| i.collect::<Vec<_>>()).map_err(|e| (e.kind(), e.to_string())),
+                    );
+                });
+                if let Err(e) = spawned {
+                    m.remove(host);
+                    return Err(e);
+                }
+                break l;
+            }
+            let s = next_slice(end)?;
+            m = fl.freed.wait_timeout(m, s).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    };
+    let mut g = lock(&lookup.done);
     loop {
-        if let Some(c) = ffi_sdk::deadline::status() {
-            return Err(stopped(c));
+        if let Some(r) = &*g {
+            return match r {
+                Ok(v) => Ok(v.iter().map(|a| SocketAddr::new(a.ip(), port)).collect()),
+                Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+            };
         }
-        let left = end.map(|e| e.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "timed out resolving the host name"));
-        }
-        let s = ffi_sdk::deadline::slice(left).unwrap_or(Duration::from_millis(100)).max(Duration::from_millis(1));
-        match rx.recv_timeout(s) {
-            Ok(r) => return r,
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
-            Err(mpsc::RecvTimeoutError::Disconnected) => return Err(io::Error::other("resolver thread failed")),
-        }
+        let s = next_slice(end)?;
+        g = lookup.ready.wait_timeout(g, s).unwrap_or_else(|e| e.into_inner()).0;
     }
 }
 

@@ -215,7 +215,7 @@ pub fn rt_ws_connect(url: &str, opts: Opts) -> RtResult<Value> {
 
     // TCP: resolved, checked against net.connect, connected under the deadline and token.
     let h = host.trim_start_matches('[').trim_end_matches(']');
-    let addrs = addr::resolve(FN, h, port)?;
+    let addrs = addr::resolve_until(FN, h, port, end)?; // timeout_ms bounds the lookup too
     let v6 = addrs.iter().all(|a| a.is_ipv6());
     let s = socket2::Socket::new(
         if v6 { socket2::Domain::IPV6 } else { socket2::Domain::IPV4 },
