@@ -44,6 +44,9 @@
 //! Every test that narrows the policy runs in a child process (`in_child`).
 
 mod common;
+#[path = "../../tests/src/escape_tree.rs"]
+mod escape_tree;
+use escape_tree::*;
 use common::*;
 use ffi_io::{dir::*, file::*, glob::*, lock::*, mmap::*, path::*};
 use ffi_sdk::testing::{in_child, restrict};
@@ -51,8 +54,6 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 extern "C" {
@@ -90,18 +91,6 @@ struct Fx {
     f: PathBuf,
     /// Snapshot of D as built (to rebuild it only when a call changed it).
     pristine: std::cell::RefCell<Vec<String>>,
-}
-
-fn s(p: &Path) -> String {
-    p.to_str().unwrap().to_string()
-}
-
-fn remove_any(p: &Path) {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).unwrap(), // std: never follows symlinks
-        Ok(_) => fs::remove_file(p).unwrap(),
-        Err(_) => {}
-    }
 }
 
 /// A canonical temporary directory, on tmpfs (/dev/shm) where there is one:
@@ -156,26 +145,13 @@ impl Fx {
         for e in fs::read_dir(&self.d).unwrap() {
             remove_any(&e.unwrap().path());
         }
-        let d = &self.d;
-        fs::write(d.join("a.txt"), "inside a").unwrap();
-        fs::create_dir(d.join("sub")).unwrap();
-        fs::write(d.join("sub/b.txt"), "inside b").unwrap();
-        for (dir, rel) in [(d.clone(), "../O"), (d.join("sub"), "../../O")] {
-            symlink(&self.o, dir.join("link_dir")).unwrap();
-            symlink(&self.f, dir.join("link_file")).unwrap();
-            symlink(self.o.join("o_missing"), dir.join("link_dangling")).unwrap();
-            symlink(rel, dir.join("link_rel")).unwrap();
-            symlink("link_chain2", dir.join("link_chain")).unwrap();
-            symlink(&self.o, dir.join("link_chain2")).unwrap();
-        }
+        fill_scope(&self.d, &self.o, &self.f);
         *self.pristine.borrow_mut() = self.inside();
     }
 
     /// Everything under D (as for the outside).
     fn inside(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        snap(&self.d, &self.d, Path::new("/nonexistent"), &mut out);
-        out
+        tree(&self.d)
     }
 
     /// Rebuilds D when a call changed anything in it (symlink creation is slow on some disks).
@@ -187,48 +163,8 @@ impl Fx {
 
     /// Everything under T but D, sorted (see the module docs).
     fn outside(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let m = fs::symlink_metadata(&self.root).unwrap();
-        out.push(format!(". dir mtime {}.{}", m.mtime(), m.mtime_nsec()));
-        snap(&self.root, &self.root, &self.d, &mut out);
-        out
+        outside(&self.root, &self.d)
     }
-}
-
-fn snap(base: &Path, dir: &Path, skip: &Path, out: &mut Vec<String>) {
-    let mut names: Vec<PathBuf> = match fs::read_dir(dir) {
-        Ok(r) => r.map(|e| e.unwrap().path()).collect(),
-        Err(e) => {
-            out.push(format!("{} unreadable: {e}", dir.display()));
-            return;
-        }
-    };
-    names.sort();
-    for p in names {
-        if p == skip {
-            continue;
-        }
-        let rel = p.strip_prefix(base).unwrap().display().to_string();
-        let m = fs::symlink_metadata(&p).unwrap();
-        let ft = m.file_type();
-        let common = format!("mode {:o} mtime {}.{}", m.mode(), m.mtime(), m.mtime_nsec());
-        if ft.is_symlink() {
-            out.push(format!("{rel} link -> {}", fs::read_link(&p).unwrap().display()));
-        } else if ft.is_dir() {
-            out.push(format!("{rel} dir {common}"));
-            snap(base, &p, skip, out);
-        } else {
-            let c = fs::read(&p).unwrap();
-            out.push(format!("{rel} file {common} ino {} nlink {} content {:?}", m.ino(), m.nlink(), String::from_utf8_lossy(&c)));
-        }
-    }
-}
-
-/// What changed between two snapshots, for messages.
-fn diff(before: &[String], after: &[String]) -> String {
-    let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
-    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-    format!("before only: {gone:?}; after only: {new:?}")
 }
 
 /// Every text and bytes inside a value (arrays and dicts walked), joined.
@@ -666,69 +602,6 @@ fn issue_remove_all_through_link_spellings_allow_all() {
 
 // ---------------------------------------------------------------- races
 
-/// Swaps the real directory D/<at> for a symlink to O and back in a loop on
-/// another thread (rename D/<at> away, symlink O in its place, remove the
-/// link, rename the directory back; random short pauses in between so the
-/// swaps fall at varied points of the calls), never writing through a link.
-struct Swapper {
-    stop: Arc<AtomicBool>,
-    swaps: Arc<AtomicU64>,
-    h: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Swapper {
-    fn start(fx: &Fx, at: &str) -> Swapper {
-        let stop = Arc::new(AtomicBool::new(false));
-        let swaps = Arc::new(AtomicU64::new(0));
-        let (st, sw) = (stop.clone(), swaps.clone());
-        let (sp, parked, o) = (fx.d.join(at), fx.d.join(format!("{at}.parked")), fx.o.clone());
-        let h = std::thread::spawn(move || {
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-            let mut pause = move || {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                for _ in 0..(seed % 400) {
-                    std::hint::spin_loop();
-                }
-            };
-            while !st.load(Ordering::Relaxed) {
-                if fs::rename(&sp, &parked).is_err() {
-                    std::thread::yield_now();
-                    continue;
-                }
-                if symlink(&o, &sp).is_ok() {
-                    sw.fetch_add(1, Ordering::Relaxed);
-                    pause();
-                    // Only this thread makes or removes the link.
-                    let _ = fs::remove_file(&sp);
-                }
-                if fs::rename(&parked, &sp).is_err() {
-                    let _ = fs::remove_dir_all(&parked);
-                }
-                pause();
-            }
-        });
-        Swapper { stop, swaps, h: Some(h) }
-    }
-
-    /// Stops the thread; returns how many times the link was in place.
-    fn finish(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        self.h.take().unwrap().join().unwrap();
-        self.swaps.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Swapper {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.h.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 /// (Re)creates D/<at> (`s`, or `w/s`: then D/w is made) as a real
 /// directory holding `f` ("inside f") and `x/y/g`, built at a private name
 /// and renamed in: a rename never replaces the swapper's symlink (ENOTDIR),
@@ -755,7 +628,7 @@ const RACE_TIME: Duration = Duration::from_millis(1500);
 fn race(fx: &Fx, what: &str, at: &str, remake: bool, step: impl Fn(&Fx) -> RtValue) {
     let before = fx.outside();
     make_tree(fx, at);
-    let sw = Swapper::start(fx, at);
+    let sw = Swapper::start(fx.d.join(at), fx.o.clone(), 400);
     let t0 = Instant::now();
     let (mut n, mut oks, mut denied, mut changed) = (0u32, 0u32, 0u32, 0u32);
     let mut fails = Vec::new();

@@ -26,6 +26,8 @@ pub const TRUE: RtValue = 0x0B;
 pub const FALSE: RtValue = 0x13;
 
 /// `rt_kind` numbers.
+pub mod escape_tree;
+
 pub mod kind {
     pub const INVALID: u32 = 0;
     pub const NIL: u32 = 1;

@@ -68,6 +68,7 @@
 
 #![deny(clippy::undocumented_unsafe_blocks)]
 
+use rt_tests::escape_tree::*;
 use rt_tests::*;
 use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, BTreeSet};
@@ -76,7 +77,7 @@ use std::io::{Read, Write};
 use std::os::fd::IntoRawFd;
 use std::os::unix::fs::{symlink, MetadataExt};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -93,18 +94,6 @@ const OPTIONAL_FUNCS: [&str; 3] = ["rt_model_save", "rt_model_load", "rt_torch_s
 const CLIF: &str = "function %add(i64, i64) -> i64 {\nblock0(v0: i64, v1: i64):\n    v2 = iadd v0, v1\n    return v2\n}\n";
 
 // ---------------------------------------------------------------- fixture
-
-fn s(p: &Path) -> String {
-    p.to_str().expect("UTF-8 path").to_string()
-}
-
-fn remove_any(p: &Path) {
-    match fs::symlink_metadata(p) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(p).unwrap(), // std: never follows symlinks
-        Ok(_) => fs::remove_file(p).unwrap(),
-        Err(_) => {}
-    }
-}
 
 struct Fx {
     _g: tempfile::TempDir,
@@ -189,27 +178,15 @@ impl Fx {
             remove_any(&e.unwrap().path());
         }
         let d = &self.d;
-        fs::write(d.join("a.txt"), "inside a").unwrap();
-        fs::create_dir(d.join("sub")).unwrap();
-        fs::write(d.join("sub/b.txt"), "inside b").unwrap();
+        fill_scope(d, &self.o, &self.f);
         // The name of T/O/in.txt: read through a swapped D/sub it would be O's.
         fs::write(d.join("sub/in.txt"), "inside in").unwrap();
         symlink(self.o.join("o_sock"), d.join("link_sock")).unwrap();
-        for (dir, rel) in [(d.clone(), "../O"), (d.join("sub"), "../../O")] {
-            symlink(&self.o, dir.join("link_dir")).unwrap();
-            symlink(&self.f, dir.join("link_file")).unwrap();
-            symlink(self.o.join("o_missing"), dir.join("link_dangling")).unwrap();
-            symlink(rel, dir.join("link_rel")).unwrap();
-            symlink("link_chain2", dir.join("link_chain")).unwrap();
-            symlink(&self.o, dir.join("link_chain2")).unwrap();
-        }
         *self.pristine.borrow_mut() = self.inside();
     }
 
     fn inside(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        snap(&self.d, &self.d, Path::new("/nonexistent"), &mut out);
-        out
+        tree(&self.d)
     }
 
     /// Rebuilds D when a call changed anything in it.
@@ -221,11 +198,7 @@ impl Fx {
 
     /// Everything under T but D (A included: it is read-only to the policy), sorted, with T's own mtime.
     fn outside(&self) -> Vec<String> {
-        let mut out = Vec::new();
-        let m = fs::symlink_metadata(&self.t).unwrap();
-        out.push(format!(". dir mtime {}.{}", m.mtime(), m.mtime_nsec()));
-        snap(&self.t, &self.t, &self.d, &mut out);
-        out
+        outside(&self.t, &self.d)
     }
 
     /// (content, inode, links) of F.
@@ -233,43 +206,6 @@ impl Fx {
         let m = fs::metadata(&self.f).unwrap();
         (String::from_utf8_lossy(&fs::read(&self.f).unwrap()).into_owned(), m.ino(), m.nlink())
     }
-}
-
-fn snap(base: &Path, dir: &Path, skip: &Path, out: &mut Vec<String>) {
-    let mut names: Vec<PathBuf> = match fs::read_dir(dir) {
-        Ok(r) => r.map(|e| e.unwrap().path()).collect(),
-        Err(e) => {
-            out.push(format!("{} unreadable: {e}", dir.display()));
-            return;
-        }
-    };
-    names.sort();
-    for p in names {
-        if p == skip {
-            continue;
-        }
-        let rel = p.strip_prefix(base).unwrap().display().to_string();
-        let m = fs::symlink_metadata(&p).unwrap();
-        let ft = m.file_type();
-        let common = format!("mode {:o} size {} mtime {}.{} ino {} nlink {}", m.mode(), m.size(), m.mtime(), m.mtime_nsec(), m.ino(), m.nlink());
-        if ft.is_symlink() {
-            out.push(format!("{rel} link -> {}", fs::read_link(&p).unwrap().display()));
-        } else if ft.is_dir() {
-            out.push(format!("{rel} dir {common}"));
-            snap(base, &p, skip, out);
-        } else if ft.is_file() {
-            let c = fs::read(&p).unwrap();
-            out.push(format!("{rel} file {common} content {:?}", String::from_utf8_lossy(&c)));
-        } else {
-            out.push(format!("{rel} other {common}"));
-        }
-    }
-}
-
-fn diff(before: &[String], after: &[String]) -> String {
-    let gone: Vec<&String> = before.iter().filter(|l| !after.contains(l)).collect();
-    let new: Vec<&String> = after.iter().filter(|l| !before.contains(l)).collect();
-    format!("before only: {gone:?}; after only: {new:?}")
 }
 
 /// Every text and bytes inside a value (arrays and dicts walked; an Error's message), joined.
@@ -1203,67 +1139,6 @@ fn members_through_links(x: &Ctx, fails: &mut Vec<String>) {
 
 // ---------------------------------------------------------------- races
 
-/// Swaps D/sub between a real directory and a symlink to O until stopped
-/// (as ffi_io/tests/escape.rs: rename the directory away, link, unlink, rename back).
-struct Swapper {
-    stop: Arc<AtomicBool>,
-    swaps: Arc<AtomicU64>,
-    h: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Swapper {
-    fn start(fx: &Fx) -> Swapper {
-        let (stop, swaps) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicU64::new(0)));
-        let (st, sw) = (stop.clone(), swaps.clone());
-        let (sp, parked, o) = (fx.d.join("sub"), fx.d.join(".parked"), fx.o.clone());
-        let h = std::thread::spawn(move || {
-            let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-            let mut pause = || {
-                seed ^= seed << 13;
-                seed ^= seed >> 7;
-                seed ^= seed << 17;
-                for _ in 0..(seed % 2000) {
-                    std::hint::spin_loop();
-                }
-            };
-            while !st.load(Ordering::Relaxed) {
-                if fs::rename(&sp, &parked).is_err() {
-                    std::thread::yield_now();
-                    continue;
-                }
-                if symlink(&o, &sp).is_ok() {
-                    sw.fetch_add(1, Ordering::Relaxed);
-                    pause();
-                    let _ = fs::remove_file(&sp);
-                }
-                if fs::rename(&parked, &sp).is_err() {
-                    // A call created D/sub meanwhile (a missing parent): keep that one.
-                    let _ = fs::remove_dir_all(&parked);
-                }
-                pause();
-            }
-        });
-        Swapper { stop, swaps, h: Some(h) }
-    }
-
-    fn finish(mut self) -> u64 {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.h.take() {
-            h.join().expect("swapper");
-        }
-        self.swaps.load(Ordering::Relaxed)
-    }
-}
-
-impl Drop for Swapper {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(h) = self.h.take() {
-            let _ = h.join();
-        }
-    }
-}
-
 type RaceCall = fn(&Ctx, &str) -> RtValue;
 
 /// The write functions, each called with a fresh name under D/sub (`p`).
@@ -1367,7 +1242,7 @@ fn sweep_races() {
             }
             fx.reset_inside();
             let before = fx.outside();
-            let sw = Swapper::start(&fx);
+            let sw = Swapper::start(fx.d.join("sub"), fx.o.clone(), 2000);
             let t0 = Instant::now();
             let (mut n, mut oks, mut denied) = (0u32, 0u32, 0u32);
             while n < RACE_ITERS && t0.elapsed() < RACE_TIME {
