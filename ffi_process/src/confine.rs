@@ -26,6 +26,10 @@
 //! Nothing else: no `/etc`, `/home`, `/tmp` or `/proc` unless a scope names
 //! them.
 //!
+//! A confined child may signal, and connect to abstract Unix sockets of,
+//! only its own descendants (Landlock ABI 6, Linux 6.12, where present):
+//! the runtime's host has no call that reaches other processes that way.
+//!
 //! TCP (Landlock ABI 4, Linux 6.7, where the kernel has it): while
 //! `net.connect` and `net.http` are both narrowed to scopes with ports (or
 //! dropped), the child may connect only to those ports; while `net.listen`
@@ -44,7 +48,7 @@ use ffi_sdk::cap::{self, Scope};
 use ffi_sdk::prelude::*;
 use landlock::{
     AccessFs, AccessNet, BitFlags, CompatLevel, Compatible, NetPort, PathBeneath, PathFd, Ruleset, RulesetAttr,
-    RulesetCreated, RulesetCreatedAttr, ABI,
+    RulesetCreated, RulesetCreatedAttr, Scope as LlScope, ABI,
 };
 use std::io::Read;
 use std::os::fd::OwnedFd;
@@ -234,6 +238,13 @@ fn make(func: &'static str, exe: &Path, p: &Policy) -> RtResult<Option<OwnedFd>>
     if !net.is_empty() {
         r = r.set_compatibility(CompatLevel::BestEffort).handle_access(net).map_err(|e| unsupported(&e))?;
     }
+    // A confined child signals and reaches over abstract Unix sockets only its own domain
+    // (itself and its descendants): the runtime gives its host no call that signals or
+    // connects to other processes that way (ABI 6, Linux 6.12, where present).
+    r = r
+        .set_compatibility(CompatLevel::BestEffort)
+        .scope(LlScope::Signal | LlScope::AbstractUnixSocket)
+        .map_err(|e| unsupported(&e))?;
     let mut rs = match r.create() {
         Ok(rs) => rs,
         // Only TCP to narrow, on a kernel without it: nothing to confine.

@@ -313,3 +313,27 @@ fn a_spawn_scope_directory_lets_children_run_what_is_in_it() {
         assert_eq!(sh("echo x | cat").1, "x\n");
     });
 }
+
+#[test]
+fn a_confined_child_signals_and_reaches_only_its_own_descendants() {
+    let _g = guard();
+    in_child("a_confined_child_signals_and_reaches_only_its_own_descendants", || {
+        let f = fixture();
+        // Outside the child's domain: a process of this test, and an abstract Unix socket.
+        let mut other = std::process::Command::new("sleep").arg("30").spawn().unwrap();
+        let name = format!("rt-confine-{}", std::process::id());
+        let addr = <std::os::unix::net::SocketAddr as std::os::linux::net::SocketAddrExt>::from_abstract_name(name.as_bytes()).unwrap();
+        let _listener = std::os::unix::net::UnixListener::bind_addr(&addr).unwrap();
+        let probe = format!(
+            "kill -0 {} && echo signalled; sleep 30 & kill $! && echo own; python3 -c \"import socket\ntry:\n  socket.socket(socket.AF_UNIX).connect('\\0{name}'); print('connected')\nexcept OSError as e: print('refused', e.errno)\"",
+            other.id()
+        );
+        // Unconfined: all three work (the test can fail).
+        assert_eq!(sh(&probe).1, "signalled\nown\nconnected\n");
+        restrict(&format!("fs.read={0};fs.write={0}", p(&f.d)));
+        let (_, out, errs) = sh(&probe);
+        assert_eq!(out, "own\nrefused 1\n", "a confined child reached outside its domain; stderr: {errs}");
+        other.kill().unwrap();
+        other.wait().unwrap();
+    });
+}
