@@ -307,8 +307,15 @@ fn make(func: &'static str, exe: &Path, p: &Policy) -> RtResult<Option<OwnedFd>>
 
 /// The interpreter a `#!` line at the start of `exe` names (canonical), if any.
 fn interpreter(exe: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
     let mut head = [0u8; 256];
-    let n = std::fs::File::open(exe).and_then(|mut f| f.read(&mut head)).ok()?;
+    // Non-blocking, and only a regular file is read: a FIFO named as the program must not
+    // stall the spawn (execve refuses it anyway).
+    let mut f = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC).open(exe).ok()?;
+    if !f.metadata().ok()?.is_file() {
+        return None;
+    }
+    let n = f.read(&mut head).ok()?;
     let line = head[..n].strip_prefix(b"#!")?;
     let line = &line[..line.iter().position(|&b| b == b'\n').unwrap_or(line.len())];
     let path = std::str::from_utf8(line).ok()?.split_whitespace().next()?;

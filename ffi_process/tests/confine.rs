@@ -337,3 +337,25 @@ fn a_confined_child_signals_and_reaches_only_its_own_descendants() {
         other.wait().unwrap();
     });
 }
+
+#[test]
+fn a_fifo_named_as_the_program_does_not_stall_the_spawn() {
+    let _g = guard();
+    in_child("a_fifo_named_as_the_program_does_not_stall_the_spawn", || {
+        let f = fixture();
+        let fifo = f.d.join("fifo");
+        let c = std::ffi::CString::new(p(&fifo)).unwrap();
+        // SAFETY: `c` is a NUL-terminated path alive for the call; mkfifo only reads it.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o755) }, 0);
+        restrict(&format!("fs.read={0};fs.write={0};process.spawn={0}", p(&f.d)));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let prog = p(&fifo).to_string();
+        std::thread::spawn(move || {
+            let r = rt_process_run(text(&prog), Value::array(0).raw(), NIL);
+            let _ = tx.send(Value::from_raw(r).is_error());
+        });
+        // The confinement reads a program's first line (its #! interpreter): never a FIFO's.
+        let failed = rx.recv_timeout(std::time::Duration::from_secs(20)).expect("the spawn of a FIFO hung");
+        assert!(failed, "a FIFO ran as a program");
+    });
+}
