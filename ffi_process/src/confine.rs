@@ -42,7 +42,8 @@
 //!
 //! Making a ruleset costs ~0.1 ms (twenty-odd opens and rules); the last
 //! eight are kept for the next spawns of the same program under the same
-//! policy, checked against the device and inode of the program and scopes (~6 us to find it again: one read of the policy and the checks).
+//! policy, checked against the device and inode of the program and scopes
+//! (~6 us to find it again: one read of the policy and the checks).
 
 use ffi_sdk::cap::{self, Scope};
 use ffi_sdk::prelude::*;
