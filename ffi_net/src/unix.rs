@@ -74,23 +74,13 @@ fn connect(func: &'static str, path: &str, end: Option<Instant>) -> RtResult<Val
     if !beneath::is(&st, libc::S_IFSOCK) {
         return Err(Error::invalid(func, "not a Unix socket", quote(path)));
     }
-    // Connecting is writing to the socket file (fs.write), so a socket with other
-    // hard links is refused under a scoped fs.write unless the policy holds
-    // fs.hardlink, as writing through a multiply-linked regular file is
-    // (docs/SECURITY.md, "Hard links"): a link planted in the scope to a socket
-    // outside it would otherwise reach a listener the policy never allowed.
-    if t.scoped() && st.st_nlink > 1 && !cap::query("fs.hardlink", "") {
-        return Err(Error::new(
-            Code::CapabilityDenied,
-            func,
-            format!(
-                "the socket has {} hard links: connecting through it could reach a socket outside the scope (grant fs.hardlink to allow)",
-                st.st_nlink
-            ),
-            quote(path),
-        )
-        .with("capability", "fs.hardlink")
-        .with("path", path));
+    // Connecting is writing to the socket file (fs.write), so a socket with other hard
+    // links is refused under a scoped fs.write unless the policy holds fs.hardlink, as
+    // writing through a multiply-linked regular file is (docs/SECURITY.md, "Hard links"):
+    // a link planted in the scope to a socket outside it would reach a listener the
+    // policy never allowed.
+    if t.scoped() {
+        beneath::refuse_links(func, path, &st)?;
     }
     let a = sock_addr(func, &format!("/proc/self/fd/{}", fd.as_raw_fd()))?;
     connect_addr(func, &s, &a, path, end)?;

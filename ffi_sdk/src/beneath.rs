@@ -610,15 +610,25 @@ impl Target {
     }
 }
 
-/// Under a scoped fs.write: a regular file with other links is refused
-/// unless `fs.hardlink` is held (shared by [`Target`] and descriptor-based writers).
+/// Under a scoped fs.write: a regular file, or a Unix socket, with other
+/// links is refused unless `fs.hardlink` is held (shared by [`Target`] and
+/// descriptor-based writers, and by socket connects: one of the other links
+/// may be outside the scope, and writing to the file or connecting to the
+/// socket would reach it).
 pub fn refuse_links(func: &'static str, path: &str, st: &libc::stat) -> RtResult<()> {
-    if is(st, libc::S_IFREG) && st.st_nlink > 1 && !cap::query("fs.hardlink", "") {
+    let (what, act, risk) = if is(st, libc::S_IFREG) {
+        ("file", "writing through it", "change a file")
+    } else if is(st, libc::S_IFSOCK) {
+        ("socket", "connecting through it", "reach a socket")
+    } else {
+        return Ok(());
+    };
+    if st.st_nlink > 1 && !cap::query("fs.hardlink", "") {
         return Err(Error::new(
             Code::CapabilityDenied,
             func,
             format!(
-                "the file has {} hard links: writing through it could change a file outside the scope (grant fs.hardlink to allow)",
+                "the {what} has {} hard links: {act} could {risk} outside the scope (grant fs.hardlink to allow)",
                 st.st_nlink
             ),
             quote(path),
